@@ -1,0 +1,60 @@
+# kiln's native kernels. The addon itself is compiled without any -m ISA flag so
+# it loads on every x86-64 (and arm64) CPU; SIMD code lives in per-ISA static
+# libraries compiled with their own flags and is only called after the run-time
+# probe (src/cpu.cpp) says the CPU and OS support it.
+{
+  "target_defaults": {
+    "cflags": ["-O3", "-fPIC", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    "cflags_c": ["-std=c11"],
+    "cflags_cc": ["-std=c++17"],
+    "cflags_cc!": ["-std=gnu++17"],
+    "include_dirs": ["src"],
+    "xcode_settings": {
+      "GCC_OPTIMIZATION_LEVEL": "3",
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+      "OTHER_CFLAGS": ["-fno-math-errno"]
+    }
+  },
+  "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          "target_name": "kiln_x86_avx2",
+          "type": "static_library",
+          "sources": ["src/x86/avx2.cpp"],
+          "cflags": ["-mavx2", "-mfma", "-mf16c"],
+          "xcode_settings": { "OTHER_CFLAGS": ["-mavx2", "-mfma", "-mf16c"] }
+        },
+        {
+          "target_name": "kiln_x86_avx512",
+          "type": "static_library",
+          "sources": ["src/x86/avx512.cpp"],
+          "cflags": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
+          "xcode_settings": { "OTHER_CFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"] }
+        }
+      ]
+    }]
+  ],
+  "targets": [
+    {
+      "target_name": "kiln_kernels",
+      "sources": [
+        "binding/addon.cc",
+        "binding/napi_util.cc",
+        "binding/cpu_binding.cc",
+        "binding/mmap_binding.cc",
+        "src/variant.cpp",
+        "src/ref/traits.cpp",
+        "src/cpu.cpp",
+        "src/mmap.cpp"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [
+        ["target_arch=='x64'", {
+          "dependencies": ["kiln_x86_avx2", "kiln_x86_avx512"],
+          "defines": ["KILN_HAVE_X86_VARIANTS=1"]
+        }]
+      ]
+    }
+  ]
+}

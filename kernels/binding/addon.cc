@@ -1,0 +1,14 @@
+// Module entry: each glue file registers its functions on exports.
+#include "napi_util.h"
+
+namespace {
+
+napi_value init(napi_env env, napi_value exports) {
+  kiln_register_cpu(env, exports);
+  kiln_register_mmap(env, exports);
+  return exports;
+}
+
+} // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

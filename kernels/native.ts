@@ -1,0 +1,59 @@
+/**
+ * Loads the compiled addon. The file sits at kernels/build/Release/kiln_kernels.node
+ * under the package root; this module runs either from source (kernels/native.ts,
+ * under vitest) or compiled (dist/kernels/native.js), so the root is found by
+ * walking up to the first directory holding package.json.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { KilnError } from '../engine/errors.js';
+
+/** The raw binding surface. Everything here trusts its caller: index.ts validates first. */
+export interface NativeBinding {
+  cpuFeatures(): Record<string, boolean | string>;
+  supportedVariants(): string[];
+  mapFile(path: string): ArrayBuffer;
+  unmap(buffer: ArrayBuffer): void;
+}
+
+const ADDON = join('kernels', 'build', 'Release', 'kiln_kernels.node');
+
+export function findPackageRoot(from: string): string {
+  let dir = from;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new KilnError('E_NATIVE', `no package.json above ${from}`);
+    dir = up;
+  }
+}
+
+let cached: NativeBinding | undefined;
+
+export function native(): NativeBinding {
+  if (cached !== undefined) return cached;
+  const root = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+  const file = join(root, ADDON);
+  if (!existsSync(file)) {
+    throw new KilnError('E_NATIVE', `native kernels not built: ${file} is missing (run npm run build:native)`);
+  }
+  try {
+    cached = createRequire(import.meta.url)(file) as NativeBinding;
+  } catch (e) {
+    throw new KilnError('E_NATIVE', `cannot load ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return cached;
+}
+
+/** Runs a native call, turning its errors into KilnError('E_NATIVE'). */
+export function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof KilnError) throw e;
+    throw new KilnError('E_NATIVE', e instanceof Error ? e.message : String(e), { cause: e });
+  }
+}
