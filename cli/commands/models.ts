@@ -1,0 +1,76 @@
+import type { ListResponse, PsResponse, ShowResponse } from '../../daemon/api/types.js';
+import type { Client } from '../client.js';
+import { humanBytes, humanDuration, humanTime, table } from '../format.js';
+
+/** `kiln list [PREFIX]`: NAME, ID, SIZE, MODIFIED, as `ollama list` prints them. */
+export async function listCommand(client: Client, prefix?: string): Promise<string> {
+  const { models } = await client.json<ListResponse>('GET', '/api/tags');
+  const p = prefix?.toLowerCase();
+  const rows = models
+    .filter((m) => !p || m.name.toLowerCase().startsWith(p))
+    .map((m) => [m.name, m.digest.slice(0, 12), humanBytes(m.size), humanTime(new Date(m.modified_at))]);
+  return table(['NAME', 'ID', 'SIZE', 'MODIFIED'], rows);
+}
+
+/** `kiln ps`: NAME, ID, SIZE, PROCESSOR, CONTEXT, UNTIL. */
+export async function psCommand(client: Client): Promise<string> {
+  const { models } = await client.json<PsResponse>('GET', '/api/ps');
+  const rows = models.map((m) => {
+    const cpu = m.size > 0 ? Math.round(((m.size - m.size_vram) / m.size) * 100) : 100;
+    const processor = m.size_vram === 0 ? '100% CPU' : cpu === 0 ? '100% GPU' : `${cpu}%/${100 - cpu}% CPU/GPU`;
+    const until = new Date(m.expires_at);
+    const left = (until.getTime() - Date.now()) / 1000;
+    const untilText = until.getFullYear() > 2200 ? 'Forever' : left <= 0 ? 'Stopping...' : `${humanDuration(left)} from now`;
+    return [m.name, m.digest.slice(0, 12), humanBytes(m.size), processor, String(m.context_length), untilText];
+  });
+  return table(['NAME', 'ID', 'SIZE', 'PROCESSOR', 'CONTEXT', 'UNTIL'], rows);
+}
+
+export type ShowPart = 'modelfile' | 'template' | 'parameters' | 'system' | 'license';
+
+function section(title: string, rows: [string, string][]): string {
+  if (!rows.length) return '';
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return `  ${title}\n${rows.map(([k, v]) => `    ${k.padEnd(w)}    ${v}`).join('\n')}\n`;
+}
+
+/** `kiln show NAME [--modelfile|--template|--parameters|--system|--license]`. */
+export async function showCommand(client: Client, name: string, part?: ShowPart): Promise<string> {
+  const s = await client.json<ShowResponse>('POST', '/api/show', { model: name });
+  if (part) return (s[part] ?? '').replace(/\n$/, '');
+  const info = s.model_info as Record<string, unknown>;
+  const arch = String(info['general.architecture'] ?? s.details.family ?? '');
+  const model: [string, string][] = [['architecture', arch]];
+  model.push(['parameters', s.details.parameter_size]);
+  if (info[`${arch}.context_length`] !== undefined) model.push(['context length', String(info[`${arch}.context_length`])]);
+  if (info[`${arch}.embedding_length`] !== undefined) model.push(['embedding length', String(info[`${arch}.embedding_length`])]);
+  model.push(['quantization', s.details.quantization_level]);
+  const params: [string, string][] = (s.parameters ?? '')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const m = /^(\S+)\s+(.*)$/.exec(l);
+      return m ? [m[1], m[2]] : [l, ''];
+    });
+  const caps: [string, string][] = s.capabilities.map((c) => [c, '']);
+  const out = [section('Model', model), section('Capabilities', caps), section('Parameters', params)];
+  if (s.system) out.push(section('System', [[s.system.split('\n')[0], '']]));
+  if (s.license) out.push(section('License', s.license.split('\n').filter(Boolean).slice(0, 2).map((l) => [l, ''] as [string, string])));
+  return out.filter(Boolean).join('\n').replace(/\s+$/, '');
+}
+
+/** `kiln rm NAME...` */
+export async function rmCommand(client: Client, names: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of names) {
+    await client.json('DELETE', '/api/delete', { model: n });
+    out.push(`deleted '${n}'`);
+  }
+  return out;
+}
+
+/** `kiln cp SRC DST` */
+export async function cpCommand(client: Client, src: string, dst: string): Promise<string> {
+  await client.json('POST', '/api/copy', { source: src, destination: dst });
+  return `copied '${src}' to '${dst}'`;
+}

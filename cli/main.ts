@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+import { isKilnError } from '../engine/errors.js';
+import { loadConfig, settingsHelp } from '../daemon/config.js';
+import { kilnVersion } from '../daemon/version.js';
+import { parseArgs } from './args.js';
+import { ApiError, Client, DaemonNotRunning } from './client.js';
+import { createCommand } from './commands/create.js';
+import { cpCommand, listCommand, psCommand, rmCommand, showCommand, type ShowPart } from './commands/models.js';
+
+const USAGE = `Usage:
+  kiln [command]
+
+Available Commands:
+  serve       Start the kiln daemon
+  create      Create a model from a Modelfile
+  show        Show information for a model
+  list        List models
+  ps          List running models
+  cp          Copy a model
+  rm          Remove a model
+  help        Help about any command
+
+Flags:
+  -h, --help      help for kiln
+  -v, --version   Show version information
+
+Use "kiln [command] --help" for more information about a command.`;
+
+const HELP: Record<string, string> = {
+  serve: `Start the kiln daemon\n\nUsage:\n  kiln serve\n\nEnvironment Variables:\n${settingsHelp()}`,
+  create: 'Create a model from a Modelfile\n\nUsage:\n  kiln create MODEL [-f Modelfile] [--quantize TYPE]\n\nFlags:\n  -f, --file string       Name of the Modelfile (default "Modelfile")\n  -q, --quantize string   Quantize model to this level (e.g. q4_K_M)',
+  show: 'Show information for a model\n\nUsage:\n  kiln show MODEL [flags]\n\nFlags:\n  --license      Show license of a model\n  --modelfile    Show Modelfile of a model\n  --parameters   Show parameters of a model\n  --system       Show system message of a model\n  --template     Show template of a model',
+  list: 'List models\n\nUsage:\n  kiln list [PREFIX]\n\nAliases:\n  list, ls',
+  ps: 'List running models\n\nUsage:\n  kiln ps',
+  cp: 'Copy a model\n\nUsage:\n  kiln cp SOURCE DESTINATION',
+  rm: 'Remove a model\n\nUsage:\n  kiln rm MODEL [MODEL...]',
+  help: 'Help about any command\n\nUsage:\n  kiln help [command]',
+};
+
+function need(n: number, args: string[], cmd: string): void {
+  if (args.length < n) {
+    process.stderr.write(`Error: "kiln ${cmd}" requires ${n === 1 ? 'at least 1 argument' : `${n} arguments`}\n\n${HELP[cmd]}\n`);
+    process.exit(1);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positional, flags } = parseArgs(argv, new Set(['f', 'file', 'q', 'quantize']));
+  const [cmd0, ...rest] = positional;
+  const cmd = cmd0 === 'ls' ? 'list' : cmd0;
+  if (!cmd && (flags.has('v') || flags.has('version'))) return versionCommand();
+  if (!cmd || cmd === 'help') {
+    const topic = rest[0] === 'ls' ? 'list' : rest[0];
+    process.stdout.write(`${(topic && HELP[topic]) || USAGE}\n`);
+    return 0;
+  }
+  if (cmd === 'version') return versionCommand();
+  if (!(cmd in HELP)) {
+    process.stderr.write(`Error: unknown command "${cmd}" for "kiln"\nRun 'kiln --help' for usage.\n`);
+    return 1;
+  }
+  if (flags.has('h') || flags.has('help')) {
+    process.stdout.write(`${HELP[cmd]}\n`);
+    return 0;
+  }
+  const config = loadConfig();
+  if (cmd === 'serve') {
+    const { serve } = await import('./commands/serve.js');
+    return serve(config);
+  }
+  const client = new Client(config);
+  try {
+    switch (cmd) {
+      case 'list':
+        console.log(await listCommand(client, rest[0]));
+        break;
+      case 'ps':
+        console.log(await psCommand(client));
+        break;
+      case 'show': {
+        need(1, rest, 'show');
+        const part = (['modelfile', 'template', 'parameters', 'system', 'license'] as ShowPart[]).find((p) => flags.has(p));
+        console.log(await showCommand(client, rest[0], part));
+        break;
+      }
+      case 'rm':
+        need(1, rest, 'rm');
+        for (const line of await rmCommand(client, rest)) console.log(line);
+        break;
+      case 'cp':
+        need(2, rest, 'cp');
+        console.log(await cpCommand(client, rest[0], rest[1]));
+        break;
+      case 'create': {
+        need(1, rest, 'create');
+        const file = (flags.get('f') ?? flags.get('file') ?? 'Modelfile') as string;
+        const q = (flags.get('q') ?? flags.get('quantize')) as string | undefined;
+        await createCommand(client, rest[0], file, q);
+        break;
+      }
+    }
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function versionCommand(): Promise<number> {
+  const client = new Client(loadConfig());
+  try {
+    const v = await client.json<{ version: string }>('GET', '/api/version');
+    console.log(`kiln version is ${v.version}`);
+    if (v.version !== kilnVersion()) console.log(`Warning: client version is ${kilnVersion()}`);
+  } catch {
+    console.log('Warning: could not connect to a running kiln instance');
+    console.log(`Warning: client version is ${kilnVersion()}`);
+  } finally {
+    await client.close();
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    if (!(e as { shown?: boolean }).shown) {
+      const msg = e instanceof DaemonNotRunning ? e.message : e instanceof ApiError || isKilnError(e) ? `Error: ${e.message}` : `Error: ${(e as Error)?.stack ?? e}`;
+      process.stderr.write(`${msg}\n`);
+    }
+    process.exitCode = 1;
+  },
+);

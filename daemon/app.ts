@@ -1,0 +1,80 @@
+import { Hono } from 'hono';
+import { KilnError } from '../engine/errors.js';
+import { parseDigest } from '../registry/digest.js';
+import type { CopyRequest, CreateRequest, DeleteRequest, ProgressResponse, PsResponse, ShowRequest, VersionResponse } from './api/types.js';
+import type { Config } from './config.js';
+import { errorBody, progressResponse, readJson } from './http.js';
+import { guard } from './security.js';
+import { createModel } from './services/create.js';
+import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
+import { requestName } from './services/resolve.js';
+import type { Store } from './store/index.js';
+import { kilnVersion } from './version.js';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  log: (msg: string) => void;
+}
+
+/**
+ * The route table. Handlers only parse, call a service and answer; every
+ * error is a KilnError mapped to its status and `{"error": ...}` in onError.
+ * The TCP app checks the Host header; the unix-socket app (the CLI's) does not.
+ */
+export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
+  const { config, store } = deps;
+  const app = new Hono();
+  const json = <T>(c: Parameters<typeof readJson>[0]) => readJson<T>(c, config.maxBodyBytes);
+
+  app.use('*', guard(config, transport));
+
+  app.on(['GET', 'HEAD'], '/', (c) => c.text('kiln is running'));
+  app.on(['GET', 'HEAD'], '/api/version', (c) => c.json<VersionResponse>({ version: kilnVersion() }));
+  app.on(['GET', 'HEAD'], '/api/tags', (c) => c.json(listModels(store)));
+  app.get('/api/ps', (c) => c.json<PsResponse>({ models: [] })); // TODO(#5): loaded runners
+
+  app.post('/api/show', async (c) => {
+    const req = await json<ShowRequest>(c);
+    return c.json(await showModel(store, requestName(req), req.verbose === true));
+  });
+  app.delete('/api/delete', async (c) => {
+    deleteModel(store, requestName(await json<DeleteRequest>(c)));
+    return c.body(null, 200);
+  });
+  app.post('/api/copy', async (c) => {
+    const req = await json<CopyRequest>(c);
+    copyModel(store, req.source, req.destination);
+    return c.body(null, 200);
+  });
+
+  app.on('HEAD', '/api/blobs/:digest', (c) => {
+    const d = parseDigest(c.req.param('digest'));
+    return c.body(null, store.blobs.has(d) ? 200 : 404);
+  });
+  app.post('/api/blobs/:digest', async (c) => {
+    const d = parseDigest(c.req.param('digest'));
+    if (store.blobs.has(d)) {
+      await c.req.raw.body?.cancel().catch(() => {});
+      return c.body(null, 200);
+    }
+    const body = c.req.raw.body;
+    if (!body) throw new KilnError('E_BAD_REQUEST', 'missing blob body');
+    await store.blobs.writeStream(body as unknown as AsyncIterable<Uint8Array>, d, { signal: c.req.raw.signal });
+    return c.body(null, 201);
+  });
+
+  app.post('/api/create', async (c) => {
+    const req = await json<CreateRequest>(c);
+    requestName(req);
+    return progressResponse<ProgressResponse>(c, req.stream !== false, (emit) => createModel(store, req, emit));
+  });
+
+  app.notFound((c) => c.json({ error: `${c.req.method} ${c.req.path}: not found` }, 404));
+  app.onError((e, c) => {
+    const { status, body } = errorBody(e);
+    if (status >= 500) deps.log(`error: ${c.req.method} ${c.req.path}: ${(e as Error).stack ?? e}`);
+    return c.json(body, status as 500);
+  });
+  return app;
+}

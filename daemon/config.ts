@@ -1,0 +1,114 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KilnError } from '../engine/errors.js';
+
+/**
+ * Every setting kiln reads, in one place: Ollama's settings under the KILN_
+ * prefix with the same meanings and defaults. `kiln serve --help` prints this table.
+ */
+export const SETTINGS = [
+  { env: 'KILN_HOME', def: '~/.kiln', help: 'Where kiln keeps its database, socket and (by default) models' },
+  { env: 'KILN_MODELS', def: '$KILN_HOME/models', help: 'Where model blobs are stored' },
+  { env: 'KILN_HOST', def: '127.0.0.1:11434', help: 'TCP address of the REST API (Ollama\'s port)' },
+  { env: 'KILN_ORIGINS', def: '', help: 'Extra browser origins allowed (comma separated; localhost is always allowed)' },
+  { env: 'KILN_ALLOWED_HOSTS', def: '', help: 'Extra Host header names accepted on TCP (comma separated)' },
+  { env: 'KILN_KEEP_ALIVE', def: '5m', help: 'How long a model stays loaded after a request' },
+  { env: 'KILN_NUM_PARALLEL', def: '1', help: 'Parallel requests per loaded model' },
+  { env: 'KILN_MAX_LOADED_MODELS', def: '3', help: 'Models loaded at once' },
+  { env: 'KILN_MAX_QUEUE', def: '512', help: 'Requests queued per model before 503' },
+  { env: 'KILN_CONTEXT_LENGTH', def: '4096', help: 'Default context length' },
+  { env: 'KILN_MAX_BODY', def: '33554432', help: 'Largest JSON request body in bytes (413 above)' },
+  { env: 'KILN_DEMO_MODEL', def: '1', help: 'Import the bundled kjv demo model on first start (0 to skip)' },
+  { env: 'KILN_DEBUG', def: '0', help: 'Verbose logging' },
+] as const;
+
+export interface Config {
+  home: string;
+  models: string;
+  socketPath: string;
+  dbPath: string;
+  host: { hostname: string; port: number };
+  origins: string[];
+  allowedHosts: string[];
+  keepAlive: string;
+  numParallel: number;
+  maxLoadedModels: number;
+  maxQueue: number;
+  contextLength: number;
+  maxBodyBytes: number;
+  demoModel: boolean;
+  debug: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, key: string, def: string): string {
+  const v = env[key];
+  return v === undefined || v.trim() === '' ? def : v.trim();
+}
+
+function int(env: Env, key: string, def: number, min = 0): number {
+  const raw = env[key];
+  if (raw === undefined || raw.trim() === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new KilnError('E_BAD_REQUEST', `${key}=${raw} is not an integer ≥ ${min}`);
+  return n;
+}
+
+function bool(env: Env, key: string, def: boolean): boolean {
+  const raw = env[key];
+  if (raw === undefined || raw.trim() === '') return def;
+  return !['0', 'false', 'no', 'off'].includes(raw.trim().toLowerCase());
+}
+
+function list(env: Env, key: string): string[] {
+  return str(env, key, '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Parses KILN_HOST the way Ollama parses OLLAMA_HOST: scheme optional, port optional. */
+export function parseHostSetting(raw: string): { hostname: string; port: number } {
+  let s = raw.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  let port = 11434;
+  let hostname = s;
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  if (v6) {
+    hostname = v6[1];
+    if (v6[2]) port = Number(v6[2]);
+  } else if (s.includes(':') && s.indexOf(':') === s.lastIndexOf(':')) {
+    const [h, p] = s.split(':');
+    hostname = h;
+    port = Number(p);
+  }
+  if (hostname === '') hostname = '127.0.0.1';
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new KilnError('E_BAD_REQUEST', `KILN_HOST=${raw}: bad port`);
+  }
+  return { hostname, port };
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const home = str(env, 'KILN_HOME', join(homedir(), '.kiln')).replace(/^~(?=$|\/)/, homedir());
+  const models = str(env, 'KILN_MODELS', join(home, 'models')).replace(/^~(?=$|\/)/, homedir());
+  return {
+    home,
+    models,
+    socketPath: join(home, 'kiln.sock'),
+    dbPath: join(home, 'kiln.db'),
+    host: parseHostSetting(str(env, 'KILN_HOST', '127.0.0.1:11434')),
+    origins: list(env, 'KILN_ORIGINS'),
+    allowedHosts: list(env, 'KILN_ALLOWED_HOSTS').map((h) => h.toLowerCase()),
+    keepAlive: str(env, 'KILN_KEEP_ALIVE', '5m'),
+    numParallel: int(env, 'KILN_NUM_PARALLEL', 1, 1),
+    maxLoadedModels: int(env, 'KILN_MAX_LOADED_MODELS', 3, 1),
+    maxQueue: int(env, 'KILN_MAX_QUEUE', 512, 1),
+    contextLength: int(env, 'KILN_CONTEXT_LENGTH', 4096, 1),
+    maxBodyBytes: int(env, 'KILN_MAX_BODY', 32 * 1024 * 1024, 1024),
+    demoModel: bool(env, 'KILN_DEMO_MODEL', true),
+    debug: bool(env, 'KILN_DEBUG', false),
+  };
+}
+
+export function settingsHelp(): string {
+  const w = Math.max(...SETTINGS.map((s) => s.env.length));
+  return SETTINGS.map((s) => `  ${s.env.padEnd(w)}  ${s.help} (default: ${s.def || 'none'})`).join('\n');
+}

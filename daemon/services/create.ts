@@ -1,0 +1,138 @@
+import { KilnError } from '../../engine/errors.js';
+import { readGGUFFile } from '../../engine/gguf/reader.js';
+import { formatParameterCount, summarizeModel } from '../../engine/gguf/metadata.js';
+import { parseDigest, type Digest } from '../../registry/digest.js';
+import { MEDIA, type Descriptor, type Manifest } from '../../registry/manifest.js';
+import { parseModelName } from '../../registry/model-name.js';
+import type { CreateRequest, ProgressResponse } from '../api/types.js';
+import type { Store } from '../store/index.js';
+import { readModelConfig, type ModelConfig } from './model-config.js';
+import { readLayers } from './models.js';
+import { requestName, findModel } from './resolve.js';
+
+type Progress = (p: ProgressResponse) => void;
+
+const TEXT_LAYERS = [MEDIA.template, MEDIA.system, MEDIA.params, MEDIA.messages, MEDIA.license] as const;
+
+function blobDigest(store: Store, file: string, value: unknown): Digest {
+  if (typeof value !== 'string') throw new KilnError('E_BAD_REQUEST', `files['${file}'] must be a digest string`);
+  const d = parseDigest(value);
+  if (!store.blobs.has(d)) {
+    throw new KilnError('E_BLOB_NOT_FOUND', `blob ${d} for '${file}' is not on the server: upload it with POST /api/blobs/${d} first`);
+  }
+  return d;
+}
+
+function checkParameters(p: unknown): Record<string, unknown> {
+  if (p === undefined || p === null) return {};
+  if (typeof p !== 'object' || Array.isArray(p)) throw new KilnError('E_BAD_REQUEST', 'parameters must be an object');
+  for (const [k, v] of Object.entries(p)) {
+    const ok = ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+    if (!ok) throw new KilnError('E_BAD_REQUEST', `parameter '${k}' must be a number, boolean, string or list of strings`);
+  }
+  return p as Record<string, unknown>;
+}
+
+/**
+ * POST /api/create: builds a manifest from a base model (`from`) and/or an
+ * uploaded GGUF (`files`), with template/system/parameters/license/messages as
+ * their own layers, exactly as Ollama lays a model out. Every blob is complete
+ * before the manifest that names it is written, in one transaction.
+ */
+export async function createModel(store: Store, req: CreateRequest, progress: Progress): Promise<void> {
+  const typed = requestName(req);
+  const name = parseModelName(typed);
+  if (req.quantize) {
+    // TODO(#3): quantization arrives with the kernels.
+    throw new KilnError('E_BAD_REQUEST', `quantize '${req.quantize}' is not supported by this kiln yet`);
+  }
+  if (req.adapters && Object.keys(req.adapters).length) throw new KilnError('E_BAD_REQUEST', 'adapters are not supported yet');
+  if (!req.from && !(req.files && Object.keys(req.files).length)) {
+    throw new KilnError('E_BAD_REQUEST', "neither 'from' or 'files' was specified");
+  }
+
+  let layers: Descriptor[] = [];
+  let config: ModelConfig = {};
+  let parameters: Record<string, unknown> = {};
+  let parent = '';
+
+  if (req.from) {
+    const base = findModel(store, req.from);
+    parent = base.name.display;
+    layers = base.record.manifest.layers.slice();
+    config = { ...readModelConfig(store.blobs, base.record.manifest.config.digest) };
+    const params = layers.find((l) => l.mediaType === MEDIA.params);
+    if (params) parameters = readLayers(store, base.record).parameters;
+  }
+
+  if (req.files && typeof req.files === 'object') {
+    const entries = Object.entries(req.files);
+    const ggufs = entries.filter(([f]) => f.toLowerCase().endsWith('.gguf'));
+    if (ggufs.length !== 1 || entries.length !== 1) {
+      throw new KilnError('E_BAD_REQUEST', 'files must name exactly one .gguf file (safetensors import is not supported)');
+    }
+    const [file, value] = ggufs[0];
+    const digest = blobDigest(store, file, value);
+    progress({ status: 'parsing GGUF' });
+    const gguf = await readGGUFFile(store.blobs.path(digest));
+    const s = summarizeModel(gguf);
+    config = {
+      ...config,
+      model_format: 'gguf',
+      model_family: s.architecture,
+      model_families: [s.architecture],
+      model_type: formatParameterCount(s.parameterCount),
+      file_type: s.fileType,
+    };
+    layers = layers.filter((l) => l.mediaType !== MEDIA.model);
+    layers.unshift({ mediaType: MEDIA.model, digest, size: store.blobs.size(digest)! });
+    progress({ status: `using existing layer ${digest}` });
+  }
+
+  const replace = (mediaType: string, data: string[] | undefined) => {
+    if (data === undefined) return;
+    layers = layers.filter((l) => l.mediaType !== mediaType);
+    for (const text of data) {
+      const blob = store.blobs.writeBuffer(Buffer.from(text, 'utf8'));
+      progress({ status: `creating new layer ${blob.digest}` });
+      layers.push({ mediaType, digest: blob.digest, size: blob.size });
+    }
+  };
+  replace(MEDIA.template, req.template === undefined ? undefined : [req.template]);
+  replace(MEDIA.system, req.system === undefined ? undefined : [req.system]);
+  if (req.parameters !== undefined) {
+    parameters = { ...parameters, ...checkParameters(req.parameters) };
+    replace(MEDIA.params, Object.keys(parameters).length ? [JSON.stringify(parameters)] : []);
+  }
+  if (req.messages !== undefined) {
+    if (!Array.isArray(req.messages)) throw new KilnError('E_BAD_REQUEST', 'messages must be an array');
+    replace(MEDIA.messages, req.messages.length ? [JSON.stringify(req.messages)] : []);
+  }
+  if (req.license !== undefined) replace(MEDIA.license, Array.isArray(req.license) ? req.license.map(String) : [String(req.license)]);
+
+  // Ollama's layer order: model first, then the text layers in a fixed order.
+  const rank = (l: Descriptor) => (l.mediaType === MEDIA.model ? -1 : TEXT_LAYERS.indexOf(l.mediaType as never));
+  layers.sort((a, b) => rank(a) - rank(b));
+
+  const cfgBytes = Buffer.from(
+    JSON.stringify({
+      ...config,
+      model_format: config.model_format ?? 'gguf',
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      ...(parent ? { parent_model: parent } : {}),
+    }),
+  );
+  const cfg = store.blobs.writeBuffer(cfgBytes);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA.dockerManifest,
+    config: { mediaType: MEDIA.config, digest: cfg.digest, size: cfg.size },
+    layers,
+  };
+  progress({ status: 'writing manifest' });
+  const { released } = store.models.putManifest(name, manifest);
+  store.blobs.removeIfUnreferenced(released);
+  progress({ status: 'success' });
+}

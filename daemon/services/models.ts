@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { KilnError } from '../../engine/errors.js';
+import { readGGUFFile } from '../../engine/gguf/reader.js';
+import { modelInfo } from '../../engine/gguf/metadata.js';
+import { MEDIA, type Descriptor } from '../../registry/manifest.js';
+import { parseModelName } from '../../registry/model-name.js';
+import { formatModelfile, parametersToText } from '../modelfile.js';
+import type { ListResponse, Message, ShowResponse } from '../api/types.js';
+import type { ModelRecord, Store } from '../store/index.js';
+import { detailsOf, readModelConfig } from './model-config.js';
+import { findModel } from './resolve.js';
+
+function hex(d: string): string {
+  return d.replace(/^sha256:/, '');
+}
+
+/** GET /api/tags */
+export function listModels(store: Store): ListResponse {
+  return {
+    models: store.models.list().map((m) => ({
+      name: m.name,
+      model: m.name,
+      modified_at: m.modifiedAt.toISOString(),
+      size: m.size,
+      digest: hex(m.digest),
+      details: detailsOf(readModelConfig(store.blobs, m.manifest.config.digest)),
+    })),
+  };
+}
+
+/** The text layers of a model: template, system, license, params and messages. */
+export interface ModelLayers {
+  model?: Descriptor;
+  template?: string;
+  system?: string;
+  license: string[];
+  parameters: Record<string, unknown>;
+  messages: Message[];
+}
+
+export function readLayers(store: Store, record: ModelRecord): ModelLayers {
+  const out: ModelLayers = { license: [], parameters: {}, messages: [] };
+  const text = (d: Descriptor) => readFileSync(store.blobs.path(d.digest), 'utf8');
+  for (const l of record.manifest.layers) {
+    switch (l.mediaType) {
+      case MEDIA.model:
+        out.model ??= l;
+        break;
+      case MEDIA.template:
+        out.template = text(l);
+        break;
+      case MEDIA.system:
+        out.system = text(l);
+        break;
+      case MEDIA.license:
+        out.license.push(text(l));
+        break;
+      case MEDIA.params: {
+        const v = JSON.parse(text(l));
+        if (v && typeof v === 'object' && !Array.isArray(v)) out.parameters = v;
+        break;
+      }
+      case MEDIA.messages: {
+        const v = JSON.parse(text(l));
+        if (Array.isArray(v)) out.messages = v;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** POST /api/show */
+export async function showModel(store: Store, typed: string, verbose = false): Promise<ShowResponse> {
+  const { name, record } = findModel(store, typed);
+  const layers = readLayers(store, record);
+  const cfg = readModelConfig(store.blobs, record.manifest.config.digest);
+  let info: Record<string, unknown> = {};
+  if (layers.model) {
+    const gguf = await readGGUFFile(store.blobs.path(layers.model.digest));
+    info = modelInfo(gguf, verbose);
+  }
+  const res: ShowResponse = {
+    modelfile: formatModelfile(
+      {
+        from: layers.model ? store.blobs.path(layers.model.digest) : name.display,
+        adapters: [],
+        template: layers.template,
+        system: layers.system,
+        parameters: layers.parameters as never,
+        license: layers.license,
+        messages: layers.messages,
+      },
+      name.display,
+    ),
+    details: detailsOf(cfg),
+    model_info: info,
+    capabilities: ['completion'],
+    modified_at: record.modifiedAt.toISOString(),
+  };
+  if (Object.keys(layers.parameters).length) res.parameters = parametersToText(layers.parameters as never);
+  if (layers.template !== undefined) res.template = layers.template;
+  if (layers.system !== undefined) res.system = layers.system;
+  if (layers.license.length) res.license = layers.license.join('\n');
+  if (layers.messages.length) res.messages = layers.messages;
+  return res;
+}
+
+/** DELETE /api/delete */
+export function deleteModel(store: Store, typed: string): void {
+  const { name } = findModel(store, typed);
+  store.models.delete(name, typed);
+}
+
+/** POST /api/copy */
+export function copyModel(store: Store, source: unknown, destination: unknown): void {
+  if (typeof source !== 'string' || source === '') throw new KilnError('E_BAD_REQUEST', 'source is required');
+  if (typeof destination !== 'string' || destination === '') throw new KilnError('E_BAD_REQUEST', 'destination is required');
+  const dst = parseModelName(destination);
+  const { name } = findModel(store, source);
+  store.models.copy(name, dst, source);
+}

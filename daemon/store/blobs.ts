@@ -1,0 +1,210 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../../engine/errors.js';
+import { blobFileName, digestFromBlobFileName, type Digest } from '../../registry/digest.js';
+import type { DB } from './db.js';
+
+const TEMP_PREFIX = '.tmp-';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+function ioError(e: unknown, what: string): KilnError {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new KilnError('E_NO_SPACE', `no space left on device while ${what}`, { cause: e });
+  }
+  if (e instanceof KilnError) return e;
+  return new KilnError('E_INTERNAL', `${what}: ${(e as Error).message}`, { cause: e });
+}
+
+/** fsync a directory so a rename into it survives power loss. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Content-addressed blob files, `sha256-<hex>` under one folder. A blob is
+ * written to a temp file in the same folder, hashed as it is written, fsynced,
+ * checked against the expected digest and only then renamed into place and
+ * recorded, so a crash at any point leaves either no blob or a whole one.
+ * The path is only ever built from a validated digest.
+ */
+export class BlobStore {
+  readonly dir: string;
+
+  constructor(
+    private readonly db: DB,
+    dir: string,
+  ) {
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true });
+  }
+
+  path(digest: Digest): string {
+    return join(this.dir, blobFileName(digest));
+  }
+
+  /** The recorded size of a complete blob, or undefined when it is not in the store. */
+  size(digest: Digest): number | undefined {
+    const row = this.db.prepare('SELECT size FROM blobs WHERE digest = ?').get(digest) as { size: number } | undefined;
+    if (!row) return undefined;
+    try {
+      if (statSync(this.path(digest)).size !== row.size) return undefined;
+    } catch {
+      return undefined;
+    }
+    return row.size;
+  }
+
+  has(digest: Digest): boolean {
+    return this.size(digest) !== undefined;
+  }
+
+  private tempPath(): string {
+    return join(this.dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
+  }
+
+  private commit(tmp: string, digest: Digest, size: number): void {
+    renameSync(tmp, this.path(digest));
+    syncDir(this.dir);
+    this.db
+      .prepare('INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO UPDATE SET size = excluded.size')
+      .run(digest, size, Date.now());
+  }
+
+  /** Stores bytes held in memory (small layers: template, params, config). */
+  writeBuffer(data: Uint8Array): BlobInfo {
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
+    if (this.has(digest)) return { digest, size: data.byteLength };
+    const tmp = this.tempPath();
+    try {
+      const fd = openSync(tmp, 'wx', 0o644);
+      try {
+        let off = 0;
+        while (off < data.byteLength) off += writeSync(fd, data, off);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      this.commit(tmp, digest, data.byteLength);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw ioError(e, `writing blob ${digest}`);
+    }
+    return { digest, size: data.byteLength };
+  }
+
+  /**
+   * Streams a blob into the store. With `expected`, bytes that do not hash to it
+   * are discarded and the call fails with E_DIGEST_MISMATCH; nothing is kept.
+   */
+  async writeStream(source: AsyncIterable<Uint8Array>, expected?: Digest, opts: { signal?: AbortSignal } = {}): Promise<BlobInfo> {
+    const tmp = this.tempPath();
+    const hash = createHash('sha256');
+    let size = 0;
+    let fh;
+    try {
+      fh = await open(tmp, 'wx', 0o644);
+      for await (const chunk of source) {
+        if (opts.signal?.aborted) throw new KilnError('E_BAD_REQUEST', 'upload aborted');
+        hash.update(chunk);
+        let off = 0;
+        while (off < chunk.byteLength) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+          off += bytesWritten;
+        }
+        size += chunk.byteLength;
+      }
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      const digest = `sha256:${hash.digest('hex')}` as Digest;
+      if (expected && digest !== expected) {
+        throw new KilnError('E_DIGEST_MISMATCH', `digest mismatch: expected ${expected}, got ${digest}`);
+      }
+      this.commit(tmp, digest, size);
+      return { digest, size };
+    } catch (e) {
+      await fh?.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw ioError(e, 'writing blob');
+    }
+  }
+
+  /** Digests among `candidates` that no model references any more. */
+  unreferenced(candidates: Iterable<Digest>): Digest[] {
+    const q = this.db.prepare('SELECT 1 FROM model_blobs WHERE digest = ? LIMIT 1');
+    return [...new Set(candidates)].filter((d) => !q.get(d));
+  }
+
+  /** Removes blobs (row first, then file) that no model references. */
+  removeIfUnreferenced(candidates: Iterable<Digest>): Digest[] {
+    const gone = this.db.transaction((ds: Digest[]) => {
+      const del = this.db.prepare('DELETE FROM blobs WHERE digest = ?');
+      for (const d of ds) del.run(d);
+      return ds;
+    })(this.unreferenced(candidates));
+    for (const d of gone) rmSync(this.path(d), { force: true });
+    return gone;
+  }
+
+  /** Every blob that no model references (for prune). */
+  allUnreferenced(): Digest[] {
+    const rows = this.db
+      .prepare('SELECT digest FROM blobs WHERE digest NOT IN (SELECT digest FROM model_blobs)')
+      .all() as { digest: Digest }[];
+    return rows.map((r) => r.digest);
+  }
+
+  /**
+   * Brings files and rows back in line after a crash: temp files are deleted,
+   * rows whose file is gone are dropped (unless a model needs them: those are
+   * reported), and complete blob files without a row (renamed, then killed
+   * before the insert) are recorded.
+   */
+  recover(): { removedTemp: number; adopted: number; missing: Digest[] } {
+    let removedTemp = 0;
+    let adopted = 0;
+    const files = new Set<string>();
+    for (const f of readdirSync(this.dir)) {
+      if (f.startsWith(TEMP_PREFIX)) {
+        rmSync(join(this.dir, f), { force: true });
+        removedTemp++;
+        continue;
+      }
+      files.add(f);
+    }
+    const rows = this.db.prepare('SELECT digest, size FROM blobs').all() as { digest: Digest; size: number }[];
+    const known = new Set(rows.map((r) => blobFileName(r.digest)));
+    const missing: Digest[] = [];
+    const dropRow = this.db.prepare('DELETE FROM blobs WHERE digest = ? AND digest NOT IN (SELECT digest FROM model_blobs)');
+    for (const r of rows) {
+      if (!files.has(blobFileName(r.digest))) {
+        if (dropRow.run(r.digest).changes === 0) missing.push(r.digest);
+      }
+    }
+    const insert = this.db.prepare('INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, ?, ?)');
+    for (const f of files) {
+      if (known.has(f)) continue;
+      let digest: Digest;
+      try {
+        digest = digestFromBlobFileName(f);
+      } catch {
+        continue; // not ours: leave foreign files alone
+      }
+      insert.run(digest, statSync(join(this.dir, f)).size, Date.now());
+      adopted++;
+    }
+    return { removedTemp, adopted, missing };
+  }
+}

@@ -1,0 +1,35 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BlobStore } from './blobs.js';
+import { openDatabase, type DB } from './db.js';
+import { ModelStore } from './models.js';
+
+export { BlobStore } from './blobs.js';
+export { ModelStore, type ModelRecord } from './models.js';
+
+/** The store: one SQLite database plus the blob folder. */
+export class Store {
+  readonly db: DB;
+  readonly blobs: BlobStore;
+  readonly models: ModelStore;
+
+  constructor(dbPath: string, modelsDir: string) {
+    mkdirSync(modelsDir, { recursive: true });
+    this.db = openDatabase(dbPath);
+    this.blobs = new BlobStore(this.db, join(modelsDir, 'blobs'));
+    this.models = new ModelStore(this.db, this.blobs);
+  }
+
+  getSetting(key: string): string | undefined {
+    const r = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return r?.value;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
