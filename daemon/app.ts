@@ -48,7 +48,8 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     return c.body(null, 200);
   });
 
-  app.on('HEAD', '/api/blobs/:digest', (c) => {
+  // Hono answers HEAD with the GET handler (body dropped): this is Ollama's HEAD /api/blobs/:digest.
+  app.get('/api/blobs/:digest', (c) => {
     const d = parseDigest(c.req.param('digest'));
     return c.body(null, store.blobs.has(d) ? 200 : 404);
   });

@@ -1,5 +1,5 @@
 import type { Config } from '../../daemon/config.js';
-import { startDaemon } from '../../daemon/server.js';
+import { startDaemon, type Daemon } from '../../daemon/server.js';
 
 function log(m: string): void {
   process.stderr.write(`${new Date().toISOString()} ${m}\n`);
@@ -7,22 +7,26 @@ function log(m: string): void {
 
 /** `kiln serve`: runs the daemon until SIGINT/SIGTERM, then shuts down cleanly. */
 export async function serve(config: Config): Promise<number> {
-  const daemon = await startDaemon(config, log);
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (sig: string) => {
-      if (stopping) return;
-      stopping = true;
-      log(`${sig}: shutting down`);
-      daemon.close().then(
-        () => resolve(0),
-        (e) => {
-          log(`shutdown failed: ${(e as Error).message}`);
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-  });
+  // Handlers go in before the daemon announces itself: a signal that lands
+  // during start-up still gets a clean shutdown instead of the default kill.
+  let signalled: string | undefined;
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((r) => (wake = r));
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = sig;
+    wake();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const daemon: Daemon = await startDaemon(config, log);
+  await stopped;
+  log(`${signalled}: shutting down`);
+  try {
+    await daemon.close();
+    return 0;
+  } catch (e) {
+    log(`shutdown failed: ${(e as Error).message}`);
+    return 1;
+  }
 }
