@@ -50,7 +50,7 @@ export function migrate(db: Database.Database, migrations: Migration[]): { from:
     try {
       apply();
     } catch (e) {
-      throw new KilnError('E_MIGRATION', `migration ${m.id}_${m.name} failed: ${(e as Error).message}`, { cause: e });
+      throw new KilnError('E_MIGRATION', `migration ${String(m.id).padStart(4, '0')}_${m.name} failed: ${(e as Error).message}`, { cause: e });
     }
   }
   return { from, to: migrations.length };
