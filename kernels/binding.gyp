@@ -4,7 +4,7 @@
 # probe (src/cpu.cpp) says the CPU and OS support it.
 {
   "target_defaults": {
-    "cflags": ["-O3", "-fPIC", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    "cflags": ["-O3", "-fPIC", "-fno-math-errno", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"],
     "cflags_c": ["-std=c11"],
     "cflags_cc": ["-std=c++17"],
     "cflags_cc!": ["-std=gnu++17"],
@@ -43,8 +43,16 @@
         "binding/napi_util.cc",
         "binding/cpu_binding.cc",
         "binding/mmap_binding.cc",
+        "binding/quant_binding.cc",
         "src/variant.cpp",
+        "src/ops.cpp",
         "src/ref/traits.cpp",
+        "src/ref/floats.cpp",
+        "src/ref/legacy.cpp",
+        "src/ref/kquants.cpp",
+        "src/ref/kdot.cpp",
+        "src/ref/fit.cpp",
+        "src/ref/kfit.cpp",
         "src/cpu.cpp",
         "src/mmap.cpp"
       ],

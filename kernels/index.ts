@@ -1,85 +1,12 @@
 /**
- * kiln's native kernels: CPU probe, read-only file mappings, and (later) the
- * quant formats and matmul. Arguments are validated here; the binding checks
- * bounds again but assumes sane types.
+ * kiln's native kernels: CPU probe and variant choice, read-only file
+ * mappings, and the GGUF quant formats (dequantize, quantize, dot products,
+ * matvec). Arguments are validated in TypeScript; the binding checks bounds
+ * again but trusts nothing else about its callers.
  */
-import { KilnError } from '../engine/errors.js';
-import { call, native } from './native.js';
-
-export interface CpuFeatures {
-  arch: 'x86_64' | 'arm64' | 'other';
-  sse42: boolean;
-  avx: boolean;
-  avx2: boolean;
-  fma: boolean;
-  f16c: boolean;
-  avx512f: boolean;
-  avx512bw: boolean;
-  avx512vl: boolean;
-  avx512vnni: boolean;
-  avxvnni: boolean;
-  /** Only true if the OS already granted AMX tile state to this process; kiln never asks. */
-  amx: boolean;
-  neon: boolean;
-  dotprod: boolean;
-}
-
-export const VARIANTS = ['scalar', 'avx2', 'avx512'] as const;
-export type Variant = (typeof VARIANTS)[number];
-
-export function cpuFeatures(): CpuFeatures {
-  return call(() => native().cpuFeatures()) as unknown as CpuFeatures;
-}
-
-/** Variants this build and CPU can run, worst first (always includes 'scalar'). */
-export function supportedVariants(): Variant[] {
-  return call(() => native().supportedVariants()) as Variant[];
-}
-
-/**
- * The variant kernels run with by default: the best one the CPU supports, or
- * KILN_KERNELS=scalar|avx2|avx512 clamped down to what the CPU supports (asking
- * for avx512 on an AVX2-only machine gives avx2, never an illegal instruction).
- */
-export function selectedVariant(env: NodeJS.ProcessEnv = process.env): Variant {
-  const supported = supportedVariants();
-  const best = supported[supported.length - 1];
-  const want = env.KILN_KERNELS?.trim().toLowerCase();
-  if (want === undefined || want === '') return best;
-  const rank = VARIANTS.indexOf(want as Variant);
-  if (rank < 0) {
-    throw new KilnError('E_NATIVE', `KILN_KERNELS must be one of ${VARIANTS.join(', ')}; got '${env.KILN_KERNELS}'`);
-  }
-  for (let r = rank; r >= 0; r--) if (supported.includes(VARIANTS[r])) return VARIANTS[r];
-  return 'scalar';
-}
-
-/** A read-only mapping of a file. `bytes` views the page cache directly. */
-export interface MappedFile {
-  readonly path: string;
-  readonly size: number;
-  /** Zero-length after unmap(); never keep views past it. */
-  readonly buffer: ArrayBuffer;
-  readonly bytes: Uint8Array;
-  unmap(): void;
-}
-
-export function mapFile(path: string): MappedFile {
-  if (typeof path !== 'string' || path.length === 0) {
-    throw new KilnError('E_NATIVE', 'mapFile: path must be a non-empty string');
-  }
-  const buffer = call(() => native().mapFile(path));
-  const size = buffer.byteLength;
-  let mapped = true;
-  return {
-    path,
-    size,
-    buffer,
-    bytes: new Uint8Array(buffer),
-    unmap() {
-      if (!mapped) return;
-      mapped = false;
-      call(() => native().unmap(buffer));
-    },
-  };
-}
+export { cpuFeatures, defaultVariant, selectedVariant, supportedVariants, VARIANTS } from './cpu.js';
+export type { CpuFeatures, Variant } from './cpu.js';
+export { mapFile } from './mmap.js';
+export type { MappedFile } from './mmap.js';
+export { dequantize, GGML_TYPE, matvec, quantize, rowSize, typeInfo, typeOf, vecDot } from './quants.js';
+export type { QuantType, TypeInfo } from './quants.js';

@@ -17,6 +17,20 @@ export interface NativeBinding {
   supportedVariants(): string[];
   mapFile(path: string): ArrayBuffer;
   unmap(buffer: ArrayBuffer): void;
+  typeTable(): NativeTypeRow[];
+  dequantize(type: number, src: Uint8Array, n: number, dst: Float32Array): void;
+  quantize(type: number, src: Float32Array, nrows: number, ncols: number, dst: Uint8Array): void;
+  vecDot(type: number, row: Uint8Array, act: Float32Array, n: number, variant: number): number;
+  matvec(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, out: Float32Array, variant: number): void;
+}
+
+export interface NativeTypeRow {
+  id: number;
+  name: string;
+  blockSize: number;
+  typeSize: number;
+  vecDotType: number;
+  hasVecDot: boolean;
 }
 
 const ADDON = join('kernels', 'build', 'Release', 'kiln_kernels.node');

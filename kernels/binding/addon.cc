@@ -6,6 +6,7 @@ namespace {
 napi_value init(napi_env env, napi_value exports) {
   kiln_register_cpu(env, exports);
   kiln_register_mmap(env, exports);
+  kiln_register_quant(env, exports);
   return exports;
 }
 

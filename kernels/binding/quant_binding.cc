@@ -1,0 +1,195 @@
+// Quant ops on typed-array views (no copies of inputs). index.ts validates
+// every argument first; the checks here are the second line, so a bad call
+// from elsewhere throws instead of reading or writing out of bounds.
+#include "napi_util.h"
+
+extern "C" {
+#include "ops.h"
+#include "quants.h"
+#include "variant.h"
+}
+
+namespace {
+
+// Largest element count accepted: keeps every byte-size product far from overflow.
+const int64_t MAX_ELEMS = int64_t(1) << 40;
+
+bool get_traits(napi_env env, napi_value v, int *type, const kiln_type_traits **tr) {
+  int64_t t;
+  if (!kiln_get_int64(env, v, "type", &t)) return false;
+  *tr = (t >= 0 && t < KILN_TYPE_COUNT) ? kiln_type_traits_of(static_cast<int>(t)) : nullptr;
+  if (*tr == nullptr) {
+    kiln_throw(env, "unknown tensor type %lld", static_cast<long long>(t));
+    return false;
+  }
+  *type = static_cast<int>(t);
+  return true;
+}
+
+bool get_count(napi_env env, napi_value v, const char *what, int64_t *out) {
+  if (!kiln_get_int64(env, v, what, out)) return false;
+  if (*out < 0 || *out > MAX_ELEMS) {
+    kiln_throw(env, "%s out of range: %lld", what, static_cast<long long>(*out));
+    return false;
+  }
+  return true;
+}
+
+bool check_multiple(napi_env env, const kiln_type_traits *tr, int64_t n, const char *what) {
+  if (n % tr->block_size != 0) {
+    kiln_throw(env, "%s (%lld) is not a multiple of the %s block size %lld", what, static_cast<long long>(n), tr->name,
+               static_cast<long long>(tr->block_size));
+    return false;
+  }
+  return true;
+}
+
+bool get_variant(napi_env env, napi_value v, kiln_variant *out) {
+  int64_t x;
+  if (!kiln_get_int64(env, v, "variant", &x)) return false;
+  if (x < 0 || x >= KILN_VARIANT_COUNT || !kiln_variant_supported(static_cast<kiln_variant>(x))) {
+    kiln_throw(env, "kernel variant %lld is not supported on this CPU", static_cast<long long>(x));
+    return false;
+  }
+  *out = static_cast<kiln_variant>(x);
+  return true;
+}
+
+napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// typeTable() -> [{ id, name, blockSize, typeSize, vecDotType, hasVecDot }]
+napi_value type_table(napi_env env, napi_callback_info) {
+  napi_value arr;
+  KILN_NAPI_CALL(env, napi_create_array(env, &arr));
+  uint32_t k = 0;
+  for (int t = 0; t < KILN_TYPE_COUNT; t++) {
+    const kiln_type_traits *tr = kiln_type_traits_of(t);
+    if (tr == nullptr) continue;
+    napi_value o, id, name, bs, ts, vdt, has;
+    napi_create_object(env, &o);
+    napi_create_int32(env, t, &id);
+    napi_create_string_utf8(env, tr->name, NAPI_AUTO_LENGTH, &name);
+    napi_create_int64(env, tr->block_size, &bs);
+    napi_create_int64(env, static_cast<int64_t>(tr->type_size), &ts);
+    napi_create_int32(env, tr->vec_dot_type, &vdt);
+    napi_get_boolean(env, tr->vec_dot != nullptr, &has);
+    napi_set_named_property(env, o, "id", id);
+    napi_set_named_property(env, o, "name", name);
+    napi_set_named_property(env, o, "blockSize", bs);
+    napi_set_named_property(env, o, "typeSize", ts);
+    napi_set_named_property(env, o, "vecDotType", vdt);
+    napi_set_named_property(env, o, "hasVecDot", has);
+    napi_set_element(env, arr, k++, o);
+  }
+  return arr;
+}
+
+// dequantize(type, src: Uint8Array, n, dst: Float32Array)
+napi_value dequantize(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!kiln_get_args(env, info, 4, argv)) return nullptr;
+  int type;
+  const kiln_type_traits *tr;
+  int64_t n;
+  void *src, *dst;
+  size_t src_len, dst_len;
+  if (!get_traits(env, argv[0], &type, &tr) || !get_count(env, argv[2], "n", &n) || !check_multiple(env, tr, n, "n") ||
+      !kiln_get_typed(env, argv[1], napi_uint8_array, "src", &src, &src_len) ||
+      !kiln_get_typed(env, argv[3], napi_float32_array, "dst", &dst, &dst_len))
+    return nullptr;
+  if (src_len < kiln_row_size(type, n)) return kiln_throw(env, "src holds %zu bytes, %zu needed", src_len, kiln_row_size(type, n));
+  if (dst_len < static_cast<size_t>(n)) return kiln_throw(env, "dst holds %zu values, %lld needed", dst_len, static_cast<long long>(n));
+  tr->to_float(src, static_cast<float *>(dst), n);
+  return undefined(env);
+}
+
+// quantize(type, src: Float32Array, nrows, ncols, dst: Uint8Array) with the reference quantizer.
+napi_value quantize(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!kiln_get_args(env, info, 5, argv)) return nullptr;
+  int type;
+  const kiln_type_traits *tr;
+  int64_t nrows, ncols;
+  void *src, *dst;
+  size_t src_len, dst_len;
+  if (!get_traits(env, argv[0], &type, &tr) || !get_count(env, argv[2], "nrows", &nrows) ||
+      !get_count(env, argv[3], "ncols", &ncols) || !check_multiple(env, tr, ncols, "ncols") ||
+      !kiln_get_typed(env, argv[1], napi_float32_array, "src", &src, &src_len) ||
+      !kiln_get_typed(env, argv[4], napi_uint8_array, "dst", &dst, &dst_len))
+    return nullptr;
+  if (ncols > 0 && nrows > MAX_ELEMS / ncols) return kiln_throw(env, "nrows * ncols is too large");
+  const size_t row_bytes = kiln_row_size(type, ncols);
+  if (src_len < static_cast<size_t>(nrows * ncols)) return kiln_throw(env, "src holds %zu values, %lld needed", src_len, static_cast<long long>(nrows * ncols));
+  if (dst_len < row_bytes * static_cast<size_t>(nrows)) return kiln_throw(env, "dst holds %zu bytes, %zu needed", dst_len, row_bytes * static_cast<size_t>(nrows));
+  const float *s = static_cast<const float *>(src);
+  uint8_t *d = static_cast<uint8_t *>(dst);
+  for (int64_t r = 0; r < nrows; r++) tr->from_float_ref(s + r * ncols, d + r * row_bytes, ncols);
+  return undefined(env);
+}
+
+// vecDot(type, row: Uint8Array, act: Float32Array, n, variant) -> number
+napi_value vec_dot(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!kiln_get_args(env, info, 5, argv)) return nullptr;
+  int type;
+  const kiln_type_traits *tr;
+  int64_t n;
+  kiln_variant v;
+  void *row, *act;
+  size_t row_len, act_len;
+  if (!get_traits(env, argv[0], &type, &tr) || !get_count(env, argv[3], "n", &n) || !check_multiple(env, tr, n, "n") ||
+      !get_variant(env, argv[4], &v) || !kiln_get_typed(env, argv[1], napi_uint8_array, "row", &row, &row_len) ||
+      !kiln_get_typed(env, argv[2], napi_float32_array, "act", &act, &act_len))
+    return nullptr;
+  if (tr->vec_dot == nullptr) return kiln_throw(env, "%s has no dot product (activation-only type)", tr->name);
+  if (tr->vec_dot_type != KILN_TYPE_F32 && n % kiln_type_traits_of(tr->vec_dot_type)->block_size != 0)
+    return kiln_throw(env, "n is not a multiple of the activation block size");
+  if (row_len < kiln_row_size(type, n)) return kiln_throw(env, "row holds %zu bytes, %zu needed", row_len, kiln_row_size(type, n));
+  if (act_len < static_cast<size_t>(n)) return kiln_throw(env, "act holds %zu values, %lld needed", act_len, static_cast<long long>(n));
+  float s = 0;
+  if (kiln_vec_dot_f32(v, type, row, static_cast<const float *>(act), n, &s) != 0) return kiln_throw(env, "vec_dot failed");
+  napi_value out;
+  napi_create_double(env, s, &out);
+  return out;
+}
+
+// matvec(type, weights: Uint8Array, rows, cols, x: Float32Array, out: Float32Array, variant)
+napi_value matvec(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!kiln_get_args(env, info, 7, argv)) return nullptr;
+  int type;
+  const kiln_type_traits *tr;
+  int64_t rows, cols;
+  kiln_variant v;
+  void *w, *x, *out;
+  size_t w_len, x_len, out_len;
+  if (!get_traits(env, argv[0], &type, &tr) || !get_count(env, argv[2], "rows", &rows) ||
+      !get_count(env, argv[3], "cols", &cols) || !check_multiple(env, tr, cols, "cols") || !get_variant(env, argv[6], &v) ||
+      !kiln_get_typed(env, argv[1], napi_uint8_array, "weights", &w, &w_len) ||
+      !kiln_get_typed(env, argv[4], napi_float32_array, "x", &x, &x_len) ||
+      !kiln_get_typed(env, argv[5], napi_float32_array, "out", &out, &out_len))
+    return nullptr;
+  if (tr->vec_dot == nullptr) return kiln_throw(env, "%s has no dot product (activation-only type)", tr->name);
+  if (cols > 0 && rows > MAX_ELEMS / cols) return kiln_throw(env, "rows * cols is too large");
+  const size_t need = kiln_row_size(type, cols) * static_cast<size_t>(rows);
+  if (w_len < need) return kiln_throw(env, "weights hold %zu bytes, %zu needed", w_len, need);
+  if (x_len < static_cast<size_t>(cols)) return kiln_throw(env, "x holds %zu values, %lld needed", x_len, static_cast<long long>(cols));
+  if (out_len < static_cast<size_t>(rows)) return kiln_throw(env, "out holds %zu values, %lld needed", out_len, static_cast<long long>(rows));
+  if (kiln_matvec(v, type, w, rows, cols, static_cast<const float *>(x), static_cast<float *>(out)) != 0)
+    return kiln_throw(env, "matvec failed");
+  return undefined(env);
+}
+
+} // namespace
+
+void kiln_register_quant(napi_env env, napi_value exports) {
+  kiln_export(env, exports, "typeTable", type_table);
+  kiln_export(env, exports, "dequantize", dequantize);
+  kiln_export(env, exports, "quantize", quantize);
+  kiln_export(env, exports, "vecDot", vec_dot);
+  kiln_export(env, exports, "matvec", matvec);
+}

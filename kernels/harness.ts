@@ -1,0 +1,122 @@
+/**
+ * Shared by the kernel tests and bench/: deterministic test data, the error
+ * measure, the named error thresholds, and a perf mode for matvec.
+ */
+import { supportedVariants, type Variant } from './cpu.js';
+import { matvec, quantize, rowSize, type QuantType } from './quants.js';
+
+/** mulberry32: a small seeded PRNG, so every run sees the same data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n samples of N(0, sigma²) (Box–Muller). */
+export function gaussian(n: number, seed: number, sigma = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(r(), 1e-12);
+    const v = r();
+    const m = sigma * Math.sqrt(-2 * Math.log(u));
+    out[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Normalized mean squared error: sum (x - y)^2 / sum x^2. */
+export function nmse(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < x.length; i++) {
+    const e = x[i] - y[i];
+    num += e * e;
+    den += x[i] * x[i];
+  }
+  return den === 0 ? (num === 0 ? 0 : Infinity) : num / den;
+}
+
+/**
+ * Round-trip error of llama.cpp's reference quantizers (quantize_row_*_ref in
+ * the libggml-base.so that node-llama-cpp ships) on Gaussian data, measured by
+ * kernels/tools/ggml-oracle.cpp. kiln's reference quantizers must not do worse:
+ * the thresholds are these values plus 2% for sampling noise (Q8_0 and Q8_K
+ * use the same round-to-nearest rule as llama.cpp, so they tie).
+ */
+export const GGML_REF_NMSE: Partial<Record<QuantType, number>> = {
+  Q4_0: 7.382e-3,
+  Q4_1: 6.106e-3,
+  Q5_0: 1.82e-3,
+  Q5_1: 1.437e-3,
+  Q8_0: 2.868e-5,
+  Q2_K: 8.862e-2,
+  Q3_K: 2.277e-2,
+  Q4_K: 5.095e-3,
+  Q5_K: 1.307e-3,
+  Q6_K: 3.172e-4,
+  Q8_K: 4.869e-5,
+};
+
+/** Round-trip thresholds on N(0, 1) data, by type. */
+export const NMSE_THRESHOLD: Record<QuantType, number> = {
+  F32: 0,
+  // binary16 keeps 11 significant bits: relative error <= 2^-11, nmse ~ 2^-24 / 3
+  F16: 1e-7,
+  // bfloat16 keeps 8: nmse ~ 2^-18 / 3
+  BF16: 3e-6,
+  Q4_0: GGML_REF_NMSE.Q4_0! * 1.02,
+  Q4_1: GGML_REF_NMSE.Q4_1! * 1.02,
+  Q5_0: GGML_REF_NMSE.Q5_0! * 1.02,
+  Q5_1: GGML_REF_NMSE.Q5_1! * 1.02,
+  Q8_0: GGML_REF_NMSE.Q8_0! * 1.02,
+  // Q8_1 shares Q8_0's codes and scale
+  Q8_1: GGML_REF_NMSE.Q8_0! * 1.02,
+  Q2_K: GGML_REF_NMSE.Q2_K! * 1.02,
+  Q3_K: GGML_REF_NMSE.Q3_K! * 1.02,
+  Q4_K: GGML_REF_NMSE.Q4_K! * 1.02,
+  Q5_K: GGML_REF_NMSE.Q5_K! * 1.02,
+  Q6_K: GGML_REF_NMSE.Q6_K! * 1.02,
+  Q8_K: GGML_REF_NMSE.Q8_K! * 1.02,
+};
+
+/**
+ * A dot product's allowed difference from the float64 dot of the dequantized
+ * operands, relative to sum |w_i a_i|: the kernels sum exact integers per block
+ * and round only when scaling and adding blocks in float32.
+ */
+export const DOT_REL_TOL = 2e-6;
+
+/** Variants that differ from the reference only in summation order must agree this closely. */
+export const VARIANT_REL_TOL = 2e-6;
+
+export interface PerfResult {
+  type: QuantType;
+  variant: Variant;
+  rows: number;
+  cols: number;
+  msPerCall: number;
+  /** Weight bytes streamed per second. */
+  gbPerSec: number;
+}
+
+/** Perf mode: times matvec of a random rows x cols matrix for each supported variant. */
+export function perfMatvec(type: QuantType, rows: number, cols: number, iters = 20): PerfResult[] {
+  const w = quantize(type, gaussian(rows * cols, 7), rows, cols);
+  const x = gaussian(cols, 8);
+  const out = new Float32Array(rows);
+  const bytes = rowSize(type, cols) * rows;
+  return supportedVariants().map((variant) => {
+    matvec(type, w, rows, cols, x, out, variant); // warm-up
+    const t0 = performance.now();
+    for (let i = 0; i < iters; i++) matvec(type, w, rows, cols, x, out, variant);
+    const ms = (performance.now() - t0) / iters;
+    return { type, variant, rows, cols, msPerCall: ms, gbPerSec: bytes / ms / 1e6 };
+  });
+}

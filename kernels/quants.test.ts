@@ -1,0 +1,283 @@
+import { readFileSync } from 'node:fs';
+
+import { describe, expect, it } from 'vitest';
+
+import { isKilnError } from '../engine/errors.js';
+import { supportedVariants } from './cpu.js';
+import { DOT_REL_TOL, gaussian, nmse, NMSE_THRESHOLD, rng, VARIANT_REL_TOL } from './harness.js';
+import { native } from './native.js';
+import { dequantize, GGML_TYPE, matvec, quantize, rowSize, typeInfo, vecDot, type QuantType } from './quants.js';
+
+const ALL_TYPES = Object.keys(GGML_TYPE) as QuantType[];
+const DOT_TYPES = ALL_TYPES.filter((t) => typeInfo(t).hasVecDot);
+
+/** Columns for a type: two super-blocks' worth, so block boundaries are crossed. */
+const colsFor = (t: QuantType): number => Math.max(512, typeInfo(t).blockSize * 2);
+
+function roundTrip(t: QuantType, x: Float32Array, nrows: number, ncols: number): Float32Array {
+  return dequantize(t, quantize(t, x, nrows, ncols), nrows * ncols);
+}
+
+function expectKilnError(fn: () => unknown, pattern: RegExp): void {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(isKilnError(err, 'E_NATIVE'), String(err)).toBe(true);
+  expect((err as Error).message).toMatch(pattern);
+}
+
+/** float64 dot of the dequantized operands: what vec_dot must equal. */
+function expectedDot(t: QuantType, row: Uint8Array, act: Float32Array): { dot: number; scale: number } {
+  const n = act.length;
+  const w = dequantize(t, row, n);
+  const vdt = typeInfo(t).vecDotType;
+  const a = vdt === 'F32' ? act : dequantize(vdt, quantize(vdt, act, 1, n), n);
+  let dot = 0;
+  let scale = 0;
+  for (let i = 0; i < n; i++) {
+    dot += w[i] * a[i];
+    scale += Math.abs(w[i] * a[i]);
+  }
+  return { dot, scale };
+}
+
+describe('round trip quantize -> dequantize', () => {
+  for (const t of ALL_TYPES) {
+    it(`${t}: error on Gaussian data stays under ${NMSE_THRESHOLD[t].toExponential(2)} (several seeds, odd row counts)`, () => {
+      const ncols = colsFor(t);
+      let worst = 0;
+      for (const [seed, nrows] of [
+        [1, 7],
+        [2, 13],
+        [3, 33],
+      ]) {
+        const x = gaussian(nrows * ncols, seed, 0.02);
+        const e = nmse(x, roundTrip(t, x, nrows, ncols));
+        worst = Math.max(worst, e);
+      }
+      expect(worst).toBeLessThanOrEqual(NMSE_THRESHOLD[t]);
+    });
+  }
+
+  it('is deterministic: the same input gives the same bytes', () => {
+    const x = gaussian(4096, 9);
+    for (const t of ALL_TYPES) {
+      const a = quantize(t, x, 4, 1024);
+      const b = quantize(t, x, 4, 1024);
+      expect(Buffer.from(a).equals(Buffer.from(b)), t).toBe(true);
+    }
+  });
+
+  it('maps all-zero rows to exact zeros', () => {
+    for (const t of ALL_TYPES) {
+      const y = roundTrip(t, new Float32Array(512), 2, 256);
+      expect(y.every((v) => v === 0), t).toBe(true);
+    }
+  });
+
+  it('keeps its relative error for large magnitudes (1e4 scale) and saturates beyond binary16 scales', () => {
+    for (const t of ALL_TYPES) {
+      const x = gaussian(1024, 4, 1e4);
+      expect(nmse(x, roundTrip(t, x, 4, 256)), t).toBeLessThanOrEqual(NMSE_THRESHOLD[t]);
+      // 1e30 needs a scale past binary16: quantized types clamp the scale, so
+      // the result is finite (F16 itself overflows to inf, as the format must).
+      const huge = gaussian(256, 5, 1e30);
+      const y = roundTrip(t, huge, 1, 256);
+      if (t === 'F16') expect(y.some((v) => !Number.isFinite(v))).toBe(true);
+      else expect(y.every(Number.isFinite), t).toBe(true);
+    }
+  });
+
+  it('handles subnormal inputs without producing anything worse than zero', () => {
+    for (const t of ALL_TYPES) {
+      const x = gaussian(256, 6, 1e-39);
+      const y = roundTrip(t, x, 1, 256);
+      expect(y.every(Number.isFinite), t).toBe(true);
+      expect(nmse(x, y), t).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('does not crash on infinities or NaN and leaves other blocks intact', () => {
+    for (const t of ALL_TYPES) {
+      const x = gaussian(512, 7);
+      x[3] = Infinity;
+      x[5] = -Infinity;
+      x[7] = NaN;
+      const y = roundTrip(t, x, 1, 512);
+      // the second half shares no block with the bad values: it comes out as if quantized alone
+      const alone = roundTrip(t, x.slice(256), 1, 256);
+      expect(Array.from(y.subarray(256)), t).toEqual(Array.from(alone));
+    }
+  });
+});
+
+describe('bit layouts match llama.cpp', () => {
+  // ggml-golden.json: rows quantized and dequantized by llama.cpp's own
+  // libggml-base.so (kernels/tools/ggml-oracle.cpp --golden).
+  const golden = JSON.parse(readFileSync(new URL('./testdata/ggml-golden.json', import.meta.url), 'utf8')) as {
+    n: number;
+    types: Record<string, { bytes: string; f32: string }>;
+  };
+  for (const [name, g] of Object.entries(golden.types)) {
+    it(`${name}: dequantizes llama.cpp's bytes to llama.cpp's floats, bit for bit`, () => {
+      const bytes = new Uint8Array(Buffer.from(g.bytes, 'base64'));
+      const want = new Uint32Array(new Uint8Array(Buffer.from(g.f32, 'base64')).buffer);
+      const got = new Uint32Array(dequantize(name as QuantType, bytes, golden.n).buffer);
+      expect(Array.from(got)).toEqual(Array.from(want));
+    });
+  }
+
+  const f16 = { '0.25': 0x3400, '0.5': 0x3800, '1': 0x3c00 } as const;
+
+  it('Q8_0: f16 d, then 32 int8 codes', () => {
+    const block = new Uint8Array(34);
+    new DataView(block.buffer).setUint16(0, f16['0.5'], true);
+    for (let i = 0; i < 32; i++) block[2 + i] = (i * 8 - 128) & 0xff;
+    const y = dequantize('Q8_0', block, 32);
+    expect(y[0]).toBe(-64);
+    expect(y[16]).toBe(0);
+    expect(y[31]).toBe(60);
+    expect(Array.from(y)).toEqual(Array.from({ length: 32 }, (_, i) => 4 * i - 64));
+    // integer activations with amax 127 quantize exactly (d = 1), so the dot is exact
+    const act = new Float32Array(32).map((_, i) => (i === 0 ? 127 : i === 1 ? -127 : ((i * 37) % 200) - 100));
+    const want = y.reduce((s, w, i) => s + w * act[i], 0);
+    for (const v of supportedVariants()) expect(vecDot('Q8_0', block, act, 32, v)).toBe(want);
+  });
+
+  // Q4_K: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles.
+  const q4kScales = [1, 2, 3, 63, 17, 33, 48, 5];
+  const q4kMins = [0, 1, 62, 3, 20, 40, 7, 63];
+  const q4kCode = (e: number): number => (e * 5 + 3) % 16;
+  function q4kBlock(): Uint8Array {
+    const b = new Uint8Array(144);
+    const dv = new DataView(b.buffer);
+    dv.setUint16(0, f16['1'], true);
+    dv.setUint16(2, f16['0.5'], true);
+    // packed by hand from the format description: sc[0..3] / mn[0..3] in the
+    // low 6 bits of bytes 0..3 / 4..7; sc[4..7], mn[4..7] split into low
+    // nibbles (bytes 8..11) and top 2 bits (bits 6-7 of bytes 0..3 / 4..7)
+    b.set([65, 130, 195, 63, 64, 129, 62, 195, 65, 129, 112, 245], 4);
+    for (let c = 0; c < 4; c++) {
+      for (let l = 0; l < 32; l++) b[16 + 32 * c + l] = q4kCode(64 * c + l) | (q4kCode(64 * c + 32 + l) << 4);
+    }
+    return b;
+  }
+
+  it('Q4_K: value = d * sc * q - dmin * mn with 6-bit packed scales', () => {
+    const y = dequantize('Q4_K', q4kBlock(), 256);
+    expect(y[0]).toBe(3); // sc 1, q 3, mn 0
+    expect(y[100]).toBe(439.5); // sub-block 3: 63 * 7 - 0.5 * 3
+    expect(y[130]).toBe(211); // sub-block 4: 17 * 13 - 0.5 * 20
+    expect(y[255]).toBe(38.5); // sub-block 7: 5 * 14 - 0.5 * 63
+    const want = Array.from({ length: 256 }, (_, e) => q4kScales[e >> 5] * q4kCode(e) - 0.5 * q4kMins[e >> 5]);
+    expect(Array.from(y)).toEqual(want);
+  });
+
+  it('Q4_K: dot with Q8_K activations is exact for exactly representable activations', () => {
+    const block = q4kBlock();
+    const w = dequantize('Q4_K', block, 256);
+    const act = new Float32Array(256).map((_, i) => (i === 9 ? -127 : ((i * 53) % 255) - 127));
+    const want = w.reduce((s, x, i) => s + x * act[i], 0);
+    for (const v of supportedVariants()) expect(vecDot('Q4_K', block, act, 256, v), v).toBe(want);
+  });
+
+  // Q6_K: 128 bytes low nibbles, 64 bytes high bit pairs, 16 int8 scales, f16 d.
+  const q6kScales = [-128, 127, -1, 5, 0, 64, -64, 1, 2, 3, -3, 100, -100, 7, -7, 33];
+  const q6kCode = (e: number): number => (e * 7 + 1) % 64; // stored, value is code - 32
+  function q6kBlock(): Uint8Array {
+    const b = new Uint8Array(210);
+    for (let e = 0; e < 256; e++) {
+      const h = e >> 7;
+      const r = e & 127;
+      b[64 * h + (r & 63)] |= (q6kCode(e) & 15) << (4 * (r >> 6));
+      b[128 + 32 * h + (r & 31)] |= (q6kCode(e) >> 4) << (2 * (r >> 5));
+    }
+    q6kScales.forEach((s, j) => (b[192 + j] = s & 0xff));
+    new DataView(b.buffer).setUint16(208, f16['0.25'], true);
+    return b;
+  }
+
+  it('Q6_K: value = d * sc * (q - 32), low nibbles and high bit pairs split per half', () => {
+    const y = dequantize('Q6_K', q6kBlock(), 256);
+    expect(y[0]).toBe(992); // 0.25 * -128 * (1 - 32)
+    expect(y[200]).toBe(-625); // 0.25 * -100 * (57 - 32)
+    const want = Array.from({ length: 256 }, (_, e) => 0.25 * q6kScales[e >> 4] * (q6kCode(e) - 32));
+    expect(Array.from(y)).toEqual(want);
+    const act = new Float32Array(256).map((_, i) => (i === 0 ? 127 : ((i * 29) % 255) - 127));
+    const dot = Array.from(y).reduce((s, x, i) => s + x * act[i], 0);
+    for (const v of supportedVariants()) expect(vecDot('Q6_K', q6kBlock(), act, 256, v), v).toBe(dot);
+  });
+});
+
+describe('dot products', () => {
+  for (const t of DOT_TYPES) {
+    it(`${t}: vecDot equals the float64 dot of the dequantized operands, for every variant`, () => {
+      const n = colsFor(t) * 2;
+      for (const seed of [11, 12, 13]) {
+        const row = quantize(t, gaussian(n, seed, 0.02), 1, n);
+        const act = gaussian(n, seed + 100);
+        const { dot, scale } = expectedDot(t, row, act);
+        for (const v of supportedVariants()) {
+          expect(Math.abs(vecDot(t, row, act, n, v) - dot), `${v} seed ${seed}`).toBeLessThanOrEqual(DOT_REL_TOL * scale);
+        }
+      }
+    });
+  }
+
+  for (const t of DOT_TYPES) {
+    it(`${t}: matvec gives each row's vecDot, and every variant agrees with the reference`, () => {
+      const cols = colsFor(t);
+      const rows = 9;
+      const w = quantize(t, gaussian(rows * cols, 21, 0.02), rows, cols);
+      const x = gaussian(cols, 22);
+      const rowBytes = rowSize(t, cols);
+      const ref = matvec(t, w, rows, cols, x, new Float32Array(rows), 'scalar');
+      for (let r = 0; r < rows; r++) {
+        expect(ref[r]).toBe(vecDot(t, w.subarray(r * rowBytes, (r + 1) * rowBytes), x, cols, 'scalar'));
+      }
+      for (const v of supportedVariants()) {
+        const out = matvec(t, w, rows, cols, x, new Float32Array(rows), v);
+        for (let r = 0; r < rows; r++) {
+          const { scale } = expectedDot(t, w.subarray(r * rowBytes, (r + 1) * rowBytes), x);
+          expect(Math.abs(out[r] - ref[r]), `${v} row ${r}`).toBeLessThanOrEqual(VARIANT_REL_TOL * scale);
+        }
+      }
+    });
+  }
+
+  it('activations are quantized identically by every variant (an activation row dots exactly)', () => {
+    // Q8_0 weights that are the activation's own quantization: each variant's
+    // activation quantizer must produce the same codes for the dot to match.
+    const r = rng(3);
+    const act = new Float32Array(1024).map(() => r() * 2 - 1);
+    const row = quantize('Q8_0', act, 1, 1024);
+    const ref = vecDot('Q8_0', row, act, 1024, 'scalar');
+    for (const v of supportedVariants()) expect(vecDot('Q8_0', row, act, 1024, v), v).toBe(ref);
+  });
+});
+
+describe('argument checks', () => {
+  it('rejects unknown types, partial blocks, short buffers and activation-only dots', () => {
+    expectKilnError(() => dequantize(4, new Uint8Array(100), 32), /unknown tensor type/);
+    expectKilnError(() => dequantize('Q4_K', new Uint8Array(144), 100), /multiple of the Q4_K block size/);
+    expectKilnError(() => dequantize('Q4_K', new Uint8Array(143), 256), /src holds 143/);
+    expectKilnError(() => quantize('Q8_0', new Float32Array(31), 1, 32), /src holds 31/);
+    expectKilnError(() => quantize('Q8_0', new Float32Array(32), 1, 32, new Uint8Array(33)), /out holds 33/);
+    expectKilnError(() => vecDot('Q8_K', new Uint8Array(292), new Float32Array(256), 256), /no dot product/);
+    expectKilnError(() => matvec('Q4_0', new Uint8Array(18), 2, 32, new Float32Array(32), new Float32Array(2)), /weights holds 18/);
+    expectKilnError(() => matvec('Q4_0', new Uint8Array(36), 2, 32, new Float32Array(32), new Float32Array(1)), /out holds 1/);
+    expectKilnError(() => dequantize('Q4_0', new Uint8Array(18), 1.5), /integer/);
+  });
+
+  it('the binding re-checks bounds when called directly', () => {
+    const n = native();
+    expect(() => n.dequantize(GGML_TYPE.Q4_K, new Uint8Array(10), 256, new Float32Array(256))).toThrow(/src holds 10/);
+    expect(() => n.quantize(GGML_TYPE.Q4_K, new Float32Array(256), 2, 256, new Uint8Array(288))).toThrow(/src holds/);
+    expect(() => n.matvec(GGML_TYPE.Q8_0, new Uint8Array(34), 1, 32, new Float32Array(16), new Float32Array(1), 0)).toThrow(/x holds 16/);
+    expect(() => n.vecDot(GGML_TYPE.Q8_0, new Uint8Array(34), new Float32Array(32), 32, 99)).toThrow(/variant/);
+    expect(() => n.dequantize(4, new Uint8Array(10), 32, new Float32Array(32))).toThrow(/unknown tensor type/);
+  });
+});

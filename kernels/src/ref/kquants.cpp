@@ -1,0 +1,177 @@
+// Reference dequantizers and quantizers of the K formats. Layouts: blocks.h and
+// kpack.h; the quantizers' search: kfit.h.
+#include "kquants.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "kcodes.h"
+#include "kfit.h"
+#include "kpack.h"
+
+void kiln_dequantize_row_q2_K(const void *src, float *dst, int64_t n) {
+  const kiln_block_q2_K *b = static_cast<const kiln_block_q2_K *>(src);
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, dst += KILN_QK_K) {
+    const float d = kiln_fp16(b[i].d), dmin = kiln_fp16(b[i].dmin);
+    for (int j = 0; j < 16; j++) {
+      const float dl = d * static_cast<float>(b[i].scales[j] & 0xf);
+      const float ml = dmin * static_cast<float>(b[i].scales[j] >> 4);
+      for (int e = 16 * j; e < 16 * j + 16; e++) dst[e] = dl * static_cast<float>(kiln_q2k_code(b[i].qs, e)) - ml;
+    }
+  }
+}
+
+void kiln_dequantize_row_q3_K(const void *src, float *dst, int64_t n) {
+  const kiln_block_q3_K *b = static_cast<const kiln_block_q3_K *>(src);
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, dst += KILN_QK_K) {
+    const float d = kiln_fp16(b[i].d);
+    for (int j = 0; j < 16; j++) {
+      const float dl = d * static_cast<float>(kiln_q3k_scale(j, b[i].scales));
+      for (int e = 16 * j; e < 16 * j + 16; e++)
+        dst[e] = dl * static_cast<float>(kiln_q3k_code(b[i].qs, b[i].hmask, e));
+    }
+  }
+}
+
+void kiln_dequantize_row_q4_K(const void *src, float *dst, int64_t n) {
+  const kiln_block_q4_K *b = static_cast<const kiln_block_q4_K *>(src);
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, dst += KILN_QK_K) {
+    const float d = kiln_fp16(b[i].d), dmin = kiln_fp16(b[i].dmin);
+    for (int j = 0; j < 8; j++) {
+      int sc, mn;
+      kiln_q4k_scale_min(j, b[i].scales, &sc, &mn);
+      const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(mn);
+      for (int e = 32 * j; e < 32 * j + 32; e++) dst[e] = dl * static_cast<float>(kiln_q4k_code(b[i].qs, e)) - ml;
+    }
+  }
+}
+
+void kiln_dequantize_row_q5_K(const void *src, float *dst, int64_t n) {
+  const kiln_block_q5_K *b = static_cast<const kiln_block_q5_K *>(src);
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, dst += KILN_QK_K) {
+    const float d = kiln_fp16(b[i].d), dmin = kiln_fp16(b[i].dmin);
+    for (int j = 0; j < 8; j++) {
+      int sc, mn;
+      kiln_q4k_scale_min(j, b[i].scales, &sc, &mn);
+      const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(mn);
+      for (int e = 32 * j; e < 32 * j + 32; e++)
+        dst[e] = dl * static_cast<float>(kiln_q5k_code(b[i].qs, b[i].qh, e)) - ml;
+    }
+  }
+}
+
+void kiln_dequantize_row_q6_K(const void *src, float *dst, int64_t n) {
+  const kiln_block_q6_K *b = static_cast<const kiln_block_q6_K *>(src);
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, dst += KILN_QK_K) {
+    const float d = kiln_fp16(b[i].d);
+    for (int j = 0; j < 16; j++) {
+      const float dl = d * static_cast<float>(b[i].scales[j]);
+      for (int e = 16 * j; e < 16 * j + 16; e++) dst[e] = dl * static_cast<float>(kiln_q6k_code(b[i].ql, b[i].qh, e));
+    }
+  }
+}
+
+void kiln_dequantize_row_q8_K(const void *src, float *dst, int64_t n) {
+  const kiln_block_q8_K *b = static_cast<const kiln_block_q8_K *>(src);
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, dst += KILN_QK_K) {
+    float d;
+    memcpy(&d, &b[i].d, 4);
+    for (int e = 0; e < KILN_QK_K; e++) dst[e] = d * static_cast<float>(b[i].qs[e]);
+  }
+}
+
+// Q2_K: 16 x 16, 2-bit values, 4-bit scale and min codes. Radius 2: with only
+// 16 scale codes a neighbouring code is often the better compromise.
+void kiln_quantize_row_q2_K_ref(const float *src, void *dst, int64_t n) {
+  kiln_block_q2_K *b = static_cast<kiln_block_q2_K *>(dst);
+  kiln_affine_super s;
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
+    kiln_quant_affine_super(src, 16, 16, 3, 15, 2, &s);
+    b[i].d = s.d;
+    b[i].dmin = s.dmin;
+    for (int j = 0; j < 16; j++) b[i].scales[j] = static_cast<uint8_t>(s.sc[j] | (s.mn[j] << 4));
+    memset(b[i].qs, 0, sizeof b[i].qs);
+    for (int e = 0; e < KILN_QK_K; e++) kiln_q2k_set(b[i].qs, e, s.q[e]);
+  }
+}
+
+// Q3_K: 16 x 16, values -4..3, signed 6-bit scale codes.
+void kiln_quantize_row_q3_K_ref(const float *src, void *dst, int64_t n) {
+  kiln_block_q3_K *b = static_cast<kiln_block_q3_K *>(dst);
+  kiln_sym_super s;
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
+    kiln_quant_sym_super(src, 16, 16, -4, 3, -32, 31, 2, &s);
+    b[i].d = s.d;
+    kiln_q3k_pack_scales(s.sc, b[i].scales);
+    memset(b[i].qs, 0, sizeof b[i].qs);
+    memset(b[i].hmask, 0, sizeof b[i].hmask);
+    for (int e = 0; e < KILN_QK_K; e++) kiln_q3k_set(b[i].qs, b[i].hmask, e, s.q[e]);
+  }
+}
+
+// Q4_K: 8 x 32, 4-bit values, 6-bit scale and min codes.
+void kiln_quantize_row_q4_K_ref(const float *src, void *dst, int64_t n) {
+  kiln_block_q4_K *b = static_cast<kiln_block_q4_K *>(dst);
+  kiln_affine_super s;
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
+    kiln_quant_affine_super(src, 8, 32, 15, 63, 1, &s);
+    b[i].d = s.d;
+    b[i].dmin = s.dmin;
+    kiln_q4k_pack_scales(s.sc, s.mn, b[i].scales);
+    memset(b[i].qs, 0, sizeof b[i].qs);
+    for (int e = 0; e < KILN_QK_K; e++) kiln_q4k_set(b[i].qs, e, s.q[e]);
+  }
+}
+
+// Q5_K: 8 x 32, 5-bit values, 6-bit scale and min codes.
+void kiln_quantize_row_q5_K_ref(const float *src, void *dst, int64_t n) {
+  kiln_block_q5_K *b = static_cast<kiln_block_q5_K *>(dst);
+  kiln_affine_super s;
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
+    kiln_quant_affine_super(src, 8, 32, 31, 63, 1, &s);
+    b[i].d = s.d;
+    b[i].dmin = s.dmin;
+    kiln_q4k_pack_scales(s.sc, s.mn, b[i].scales);
+    memset(b[i].qs, 0, sizeof b[i].qs);
+    memset(b[i].qh, 0, sizeof b[i].qh);
+    for (int e = 0; e < KILN_QK_K; e++) kiln_q5k_set(b[i].qs, b[i].qh, e, s.q[e]);
+  }
+}
+
+// Q6_K: 16 x 16, values -32..31, int8 scale codes.
+void kiln_quantize_row_q6_K_ref(const float *src, void *dst, int64_t n) {
+  kiln_block_q6_K *b = static_cast<kiln_block_q6_K *>(dst);
+  kiln_sym_super s;
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
+    kiln_quant_sym_super(src, 16, 16, -32, 31, -128, 127, 2, &s);
+    b[i].d = s.d;
+    for (int j = 0; j < 16; j++) b[i].scales[j] = static_cast<int8_t>(s.sc[j]);
+    memset(b[i].ql, 0, sizeof b[i].ql);
+    memset(b[i].qh, 0, sizeof b[i].qh);
+    for (int e = 0; e < KILN_QK_K; e++) kiln_q6k_set(b[i].ql, b[i].qh, e, s.q[e]);
+  }
+}
+
+void kiln_quantize_row_q8_K_ref(const float *src, void *dst, int64_t n) {
+  kiln_block_q8_K *b = static_cast<kiln_block_q8_K *>(dst);
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
+    float amax = 0;
+    for (int e = 0; e < KILN_QK_K; e++) amax = fabsf(src[e]) > amax ? fabsf(src[e]) : amax;
+    // Below ~1e-30 the inverse scale would overflow; such a block is zero for
+    // every purpose here. Inf/NaN inputs also land in the zero block.
+    const bool usable = amax >= 1e-30f && amax <= 3.0e38f;
+    const float inv = usable ? 127.0f / amax : 0.0f;
+    const float d = usable ? amax / 127.0f : 0.0f;
+    memcpy(&b[i].d, &d, 4);
+    for (int j = 0; j < 16; j++) {
+      int sum = 0;
+      for (int e = 16 * j; e < 16 * j + 16; e++) {
+        const int q = kiln_clamp(kiln_round(src[e] * inv), -127, 127);
+        b[i].qs[e] = static_cast<int8_t>(q);
+        sum += q;
+      }
+      b[i].bsums[j] = static_cast<int16_t>(sum);
+    }
+  }
+}
