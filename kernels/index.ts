@@ -8,5 +8,15 @@ export { cpuFeatures, defaultVariant, selectedVariant, supportedVariants, VARIAN
 export type { CpuFeatures, Variant } from './cpu.js';
 export { mapFile } from './mmap.js';
 export type { MappedFile } from './mmap.js';
-export { dequantize, GGML_TYPE, matvec, quantize, rowSize, typeInfo, typeOf, vecDot } from './quants.js';
+export {
+  dequantize,
+  GGML_TYPE,
+  matvec,
+  quantize,
+  quantizeActivations,
+  rowSize,
+  typeInfo,
+  typeOf,
+  vecDot,
+} from './quants.js';
 export type { QuantType, TypeInfo } from './quants.js';

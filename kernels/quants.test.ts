@@ -4,9 +4,19 @@ import { describe, expect, it } from 'vitest';
 
 import { isKilnError } from '../engine/errors.js';
 import { supportedVariants } from './cpu.js';
-import { DOT_REL_TOL, gaussian, nmse, NMSE_THRESHOLD, rng, VARIANT_REL_TOL } from './harness.js';
+import { DOT_REL_TOL, gaussian, nmse, NMSE_THRESHOLD, VARIANT_REL_TOL } from './harness.js';
 import { native } from './native.js';
-import { dequantize, GGML_TYPE, matvec, quantize, rowSize, typeInfo, vecDot, type QuantType } from './quants.js';
+import {
+  dequantize,
+  GGML_TYPE,
+  matvec,
+  quantize,
+  quantizeActivations,
+  rowSize,
+  typeInfo,
+  vecDot,
+  type QuantType,
+} from './quants.js';
 
 const ALL_TYPES = Object.keys(GGML_TYPE) as QuantType[];
 const DOT_TYPES = ALL_TYPES.filter((t) => typeInfo(t).hasVecDot);
@@ -248,14 +258,21 @@ describe('dot products', () => {
     });
   }
 
-  it('activations are quantized identically by every variant (an activation row dots exactly)', () => {
-    // Q8_0 weights that are the activation's own quantization: each variant's
-    // activation quantizer must produce the same codes for the dot to match.
-    const r = rng(3);
-    const act = new Float32Array(1024).map(() => r() * 2 - 1);
-    const row = quantize('Q8_0', act, 1, 1024);
-    const ref = vecDot('Q8_0', row, act, 1024, 'scalar');
-    for (const v of supportedVariants()) expect(vecDot('Q8_0', row, act, 1024, v), v).toBe(ref);
+  it('every variant quantizes activations to the reference bytes, including edge values', () => {
+    const x = gaussian(4096, 31);
+    // a block of zeros, a block with inf/NaN, a block of huge values, subnormals
+    x.fill(0, 256, 512);
+    x[600] = Infinity;
+    x[601] = NaN;
+    x[602] = -Infinity;
+    for (let i = 1024; i < 1280; i++) x[i] *= 1e30;
+    for (let i = 1280; i < 1536; i++) x[i] *= 1e-40;
+    for (const t of ['Q8_0', 'Q8_K'] as const) {
+      const ref = quantizeActivations(t, x, x.length, 'scalar');
+      for (const v of supportedVariants()) {
+        expect(Buffer.from(quantizeActivations(t, x, x.length, v)).equals(Buffer.from(ref)), `${t} ${v}`).toBe(true);
+      }
+    }
   });
 });
 

@@ -135,6 +135,20 @@ export function quantize(
 }
 
 /**
+ * A row quantized by a variant's activation quantizer, the one matvec uses for
+ * this type's vecDotType. Every variant must give the reference's bytes.
+ */
+export function quantizeActivations(type: QuantType | number, src: Float32Array, n: number, variant?: Variant): Uint8Array {
+  const t = typeOf(type);
+  const bytes = rowSize(t.id, n);
+  checkView('src', src, Float32Array, n);
+  const dst = new Uint8Array(bytes);
+  const v = variantIndex(variant);
+  call(() => native().quantizeActivations(t.id, src, n, dst, v));
+  return dst;
+}
+
+/**
  * Dot product of one quantized weight row with float activations; the
  * activations are first quantized to the type's vecDotType (as in matvec).
  */

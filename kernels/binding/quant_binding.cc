@@ -131,6 +131,27 @@ napi_value quantize(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// quantizeActivations(type, src: Float32Array, n, dst: Uint8Array, variant): the
+// variant's activation quantizer (what matvec uses), to check it bit for bit.
+napi_value quantize_act(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!kiln_get_args(env, info, 5, argv)) return nullptr;
+  int type;
+  const kiln_type_traits *tr;
+  int64_t n;
+  kiln_variant v;
+  void *src, *dst;
+  size_t src_len, dst_len;
+  if (!get_traits(env, argv[0], &type, &tr) || !get_count(env, argv[2], "n", &n) || !check_multiple(env, tr, n, "n") ||
+      !get_variant(env, argv[4], &v) || !kiln_get_typed(env, argv[1], napi_float32_array, "src", &src, &src_len) ||
+      !kiln_get_typed(env, argv[3], napi_uint8_array, "dst", &dst, &dst_len))
+    return nullptr;
+  if (src_len < static_cast<size_t>(n)) return kiln_throw(env, "src holds %zu values, %lld needed", src_len, static_cast<long long>(n));
+  if (dst_len < kiln_row_size(type, n)) return kiln_throw(env, "dst holds %zu bytes, %zu needed", dst_len, kiln_row_size(type, n));
+  kiln_kernels_for(v)->from_float[type](static_cast<const float *>(src), dst, n);
+  return undefined(env);
+}
+
 // vecDot(type, row: Uint8Array, act: Float32Array, n, variant) -> number
 napi_value vec_dot(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -190,6 +211,7 @@ void kiln_register_quant(napi_env env, napi_value exports) {
   kiln_export(env, exports, "typeTable", type_table);
   kiln_export(env, exports, "dequantize", dequantize);
   kiln_export(env, exports, "quantize", quantize);
+  kiln_export(env, exports, "quantizeActivations", quantize_act);
   kiln_export(env, exports, "vecDot", vec_dot);
   kiln_export(env, exports, "matvec", matvec);
 }

@@ -127,4 +127,13 @@ static inline int kiln_round(float x) {
 
 static inline int kiln_clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+// The activation code of v: clamped to [-127, 127] in float first (NaN becomes
+// -127, as the SIMD max/min instructions make it), then rounded. The activation
+// quantizers of every variant use exactly this rule.
+static inline int kiln_q8_code(float v) {
+  v = v > -127.0f ? v : -127.0f;
+  v = v < 127.0f ? v : 127.0f;
+  return static_cast<int>(__builtin_lrintf(v));
+}
+
 static inline float kiln_fp16(uint16_t h) { return kiln_f16_to_f32(h); }

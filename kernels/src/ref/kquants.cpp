@@ -167,7 +167,7 @@ void kiln_quantize_row_q8_K_ref(const float *src, void *dst, int64_t n) {
     for (int j = 0; j < 16; j++) {
       int sum = 0;
       for (int e = 16 * j; e < 16 * j + 16; e++) {
-        const int q = kiln_clamp(kiln_round(src[e] * inv), -127, 127);
+        const int q = kiln_q8_code(src[e] * inv);
         b[i].qs[e] = static_cast<int8_t>(q);
         sum += q;
       }

@@ -112,7 +112,7 @@ int quant_q8(const float *x, uint16_t *d_out, int8_t *qs) {
   int sum = 0;
   for (int i = 0; i < KILN_QK; i++) {
     // clamped: binary16 may round d down so amax * inv lands just past 127
-    const int q = kiln_clamp(kiln_round(x[i] * inv), -127, 127);
+    const int q = kiln_q8_code(x[i] * inv);
     qs[i] = static_cast<int8_t>(q);
     sum += q;
   }
