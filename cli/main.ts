@@ -5,6 +5,7 @@ import { kilnVersion } from '../daemon/version.js';
 import { parseArgs } from './args.js';
 import { ApiError, Client, DaemonNotRunning } from './client.js';
 import { createCommand } from './commands/create.js';
+import { pullCommand, pushCommand } from './commands/registry.js';
 import { cpCommand, listCommand, psCommand, rmCommand, showCommand, type ShowPart } from './commands/models.js';
 
 const USAGE = `Usage:
@@ -13,6 +14,8 @@ const USAGE = `Usage:
 Available Commands:
   serve       Start the kiln daemon
   create      Create a model from a Modelfile
+  pull        Pull a model from a registry
+  push        Push a model to a registry
   show        Show information for a model
   list        List models
   ps          List running models
@@ -34,6 +37,8 @@ const HELP: Record<string, string> = {
   ps: 'List running models\n\nUsage:\n  kiln ps',
   cp: 'Copy a model\n\nUsage:\n  kiln cp SOURCE DESTINATION',
   rm: 'Remove a model\n\nUsage:\n  kiln rm MODEL [MODEL...]',
+  pull: 'Pull a model from a registry\n\nUsage:\n  kiln pull MODEL [flags]\n\nFlags:\n  --insecure   Use an insecure registry (plain http)',
+  push: 'Push a model to a registry\n\nUsage:\n  kiln push MODEL [flags]\n\nFlags:\n  --insecure   Use an insecure registry (plain http)',
   help: 'Help about any command\n\nUsage:\n  kiln help [command]',
 };
 
@@ -90,6 +95,11 @@ async function main(argv: string[]): Promise<number> {
       case 'cp':
         need(2, rest, 'cp');
         console.log(await cpCommand(client, rest[0], rest[1]));
+        break;
+      case 'pull':
+      case 'push':
+        need(1, rest, cmd);
+        await (cmd === 'pull' ? pullCommand : pushCommand)(client, rest[0], flags.has('insecure'));
         break;
       case 'create': {
         need(1, rest, 'create');

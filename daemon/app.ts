@@ -1,11 +1,14 @@
 import { Hono } from 'hono';
 import { KilnError } from '../engine/errors.js';
 import { parseDigest } from '../registry/digest.js';
-import type { CopyRequest, CreateRequest, DeleteRequest, ProgressResponse, PsResponse, ShowRequest, VersionResponse } from './api/types.js';
+import type { CopyRequest, CreateRequest, DeleteRequest, ProgressResponse, PsResponse, PullRequest, PushRequest, ShowRequest, VersionResponse } from './api/types.js';
 import type { Config } from './config.js';
 import { errorBody, progressResponse, readJson } from './http.js';
 import { guard } from './security.js';
 import { createModel } from './services/create.js';
+import { pullModel } from '../registry/pull.js';
+import { pushModel } from '../registry/push.js';
+import { registryContext } from './services/registry.js';
 import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
 import { requestName } from './services/resolve.js';
 import type { Store } from './store/index.js';
@@ -69,6 +72,21 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     const req = await json<CreateRequest>(c);
     requestName(req);
     return progressResponse<ProgressResponse>(c, req.stream !== false, (emit) => createModel(store, req, emit));
+  });
+
+  app.post('/api/pull', async (c) => {
+    const req = await json<PullRequest>(c);
+    const model = requestName(req);
+    return progressResponse<ProgressResponse>(c, req.stream !== false, (emit, signal) =>
+      pullModel(registryContext(deps), model, { insecure: req.insecure === true, signal }, emit),
+    );
+  });
+  app.post('/api/push', async (c) => {
+    const req = await json<PushRequest>(c);
+    const model = requestName(req);
+    return progressResponse<ProgressResponse>(c, req.stream !== false, (emit, signal) =>
+      pushModel(registryContext(deps), model, { insecure: req.insecure === true, signal }, emit),
+    );
   });
 
   app.notFound((c) => c.json({ error: `${c.req.method} ${c.req.path}: not found` }, 404));

@@ -19,6 +19,14 @@ export const SETTINGS = [
   { env: 'KILN_CONTEXT_LENGTH', def: '4096', help: 'Default context length' },
   { env: 'KILN_MAX_BODY', def: '33554432', help: 'Largest JSON request body in bytes (413 above)' },
   { env: 'KILN_DEMO_MODEL', def: '1', help: 'Import the bundled kjv demo model on first start (0 to skip)' },
+  { env: 'KILN_AUTH_REALM_HOSTS', def: '', help: 'Token realm hosts trusted for any registry (comma separated); a realm elsewhere than the registry\'s own host is refused (CVE-2025-51471)' },
+  { env: 'KILN_PULL_CONNECTIONS', def: '4', help: 'Parallel Range requests per blob when pulling' },
+  { env: 'KILN_PULL_PART_SIZE', def: '0', help: 'Bytes per Range part (0: about 1/64 of the blob, 16 MiB to 256 MiB)' },
+  { env: 'KILN_PULL_STALL_TIMEOUT', def: '30', help: 'Seconds without bytes after which a part is restarted' },
+  { env: 'KILN_PULL_RETRY_DELAY', def: '1000', help: 'First retry delay in ms (doubles per failure, up to 30 s)' },
+  { env: 'KILN_PULL_RETRIES', def: '6', help: 'Failures in a row (without progress) before a request gives up' },
+  { env: 'KILN_PUSH_CHUNK_SIZE', def: '67108864', help: 'Blobs larger than this are uploaded in PATCH chunks of this size' },
+  { env: 'DOCKER_CONFIG', def: '~/.docker', help: 'Folder of the Docker config.json read for registry credentials (after $KILN_HOME/auth.json)' },
   { env: 'KILN_DEBUG', def: '0', help: 'Verbose logging' },
 ] as const;
 
@@ -38,6 +46,20 @@ export interface Config {
   maxBodyBytes: number;
   demoModel: boolean;
   debug: boolean;
+  registry: RegistryConfig;
+}
+
+/** Settings of the registry client (pull, push, auth). */
+export interface RegistryConfig {
+  /** Where credentials are read from, in order: kiln's own file, then Docker's. */
+  authFiles: string[];
+  realmHosts: string[];
+  connections: number;
+  partSize: number;
+  stallMs: number;
+  retryDelayMs: number;
+  retries: number;
+  pushChunkSize: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -105,6 +127,16 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes: int(env, 'KILN_MAX_BODY', 32 * 1024 * 1024, 1024),
     demoModel: bool(env, 'KILN_DEMO_MODEL', true),
     debug: bool(env, 'KILN_DEBUG', false),
+    registry: {
+      authFiles: [join(home, 'auth.json'), join(str(env, 'DOCKER_CONFIG', join(homedir(), '.docker')).replace(/^~(?=$|\/)/, homedir()), 'config.json')],
+      realmHosts: list(env, 'KILN_AUTH_REALM_HOSTS').map((h) => h.toLowerCase()),
+      connections: int(env, 'KILN_PULL_CONNECTIONS', 4, 1),
+      partSize: int(env, 'KILN_PULL_PART_SIZE', 0, 0),
+      stallMs: int(env, 'KILN_PULL_STALL_TIMEOUT', 30, 1) * 1000,
+      retryDelayMs: int(env, 'KILN_PULL_RETRY_DELAY', 1000, 0),
+      retries: int(env, 'KILN_PULL_RETRIES', 6, 0),
+      pushChunkSize: int(env, 'KILN_PUSH_CHUNK_SIZE', 64 * 1024 * 1024, 1),
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { openStreams } from './http.js';
 import { acquireLock } from './lock.js';
 import { importDemoModel } from './services/demo.js';
+import { registryContext } from './services/registry.js';
 import { Store } from './store/index.js';
 import { kilnVersion } from './version.js';
 
@@ -67,6 +68,8 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
     const rec = store.blobs.recover();
     if (rec.removedTemp) log(`removed ${rec.removedTemp} unfinished blob file(s) left by an earlier run`);
     if (rec.adopted) log(`recorded ${rec.adopted} complete blob file(s) left by an earlier run`);
+    const reg = await registryContext({ store, config, log }).downloader.recover();
+    if (reg.corrupt.length) log(`quarantined ${reg.corrupt.length} blob(s) torn by a reboot before they were synced: ${reg.corrupt.join(', ')}`);
     for (const name of store.models.broken()) log(`warning: model ${name} names a blob that is missing on disk; pull or create it again`);
     if (config.demoModel) await importDemoModel(store, log).catch((e) => log(`could not import the demo model: ${(e as Error).message}`));
 

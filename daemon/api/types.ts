@@ -125,3 +125,20 @@ export interface StatusResponse {
 export interface ErrorResponse {
   error: string;
 }
+
+/** POST /api/pull — `ollama.pull({model, insecure, stream})`; `name` is the legacy spelling. Answers ProgressResponse lines. */
+export interface PullRequest {
+  model?: string;
+  name?: string;
+  /** Plain http to the registry (and a token realm on http); https otherwise. */
+  insecure?: boolean;
+  stream?: boolean;
+}
+
+/** POST /api/push — `ollama.push({model, insecure, stream})`. Answers ProgressResponse lines. */
+export interface PushRequest {
+  model?: string;
+  name?: string;
+  insecure?: boolean;
+  stream?: boolean;
+}

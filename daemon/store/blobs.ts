@@ -82,6 +82,20 @@ export class BlobStore {
       .run(digest, size, Date.now());
   }
 
+  /**
+   * Moves a complete file that the caller has already verified (same
+   * filesystem as the store) into place under `digest` and records it. The
+   * caller owns the durability of its data: registry/download.ts syncs pulled
+   * blobs after the fact and tracks them until it has.
+   */
+  adopt(file: string, digest: Digest, size: number): void {
+    try {
+      this.commit(file, digest, size);
+    } catch (e) {
+      throw ioError(e, `storing blob ${digest}`);
+    }
+  }
+
   /** Stores bytes held in memory (small layers: template, params, config). */
   writeBuffer(data: Uint8Array): BlobInfo {
     const digest = `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;

@@ -1,0 +1,72 @@
+import type { RegistryConfig } from '../daemon/config.js';
+import type { Store } from '../daemon/store/index.js';
+import { loadCredentials } from './auth.js';
+import { RegistryClient } from './client.js';
+import type { Digest } from './digest.js';
+import { Downloader } from './download.js';
+import { MEDIA } from './manifest.js';
+import type { ModelName } from './model-name.js';
+
+/** What pull, push and the archive commands need: the store, the one downloader, the settings. */
+export interface RegistryContext {
+  store: Store;
+  downloader: Downloader;
+  config: RegistryConfig;
+  log: (m: string) => void;
+}
+
+export function createRegistryContext(store: Store, config: RegistryConfig, log: (m: string) => void = () => {}): RegistryContext {
+  return {
+    store,
+    config,
+    log,
+    downloader: new Downloader(
+      store,
+      { connections: config.connections, partSize: config.partSize, stallMs: config.stallMs, retryDelayMs: config.retryDelayMs, retries: config.retries },
+      log,
+    ),
+  };
+}
+
+export function clientFor(ctx: RegistryContext, host: string, insecure: boolean): RegistryClient {
+  return new RegistryClient(host, {
+    insecure,
+    credentials: loadCredentials(host, ctx.config.authFiles),
+    trustedRealms: ctx.config.realmHosts,
+    retries: ctx.config.retries,
+    retryDelayMs: ctx.config.retryDelayMs,
+  });
+}
+
+/** `namespace/model` as the registry's URL wants it (lower case; the parser guarantees the characters). */
+export function repoOf(name: ModelName): string {
+  return `${name.namespace}/${name.model}`;
+}
+
+/** The tag as the user wrote it: registries compare tags case-sensitively (`q4_K_M`). */
+export function tagOf(name: ModelName): string {
+  return name.display.slice(name.display.lastIndexOf(':') + 1);
+}
+
+export const MANIFEST_ACCEPT = `${MEDIA.dockerManifest}, ${MEDIA.ociManifest}`;
+
+/** Remembers that a registry repository holds these blobs (a later push can mount them). */
+export function recordRemote(store: Store, host: string, repo: string, digests: Digest[]): void {
+  const ins = store.db.prepare(
+    'INSERT INTO remote_blobs (host, repo, digest, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(host, digest, repo) DO UPDATE SET seen_at = excluded.seen_at',
+  );
+  const now = Date.now();
+  store.db.transaction(() => digests.forEach((d) => ins.run(host.toLowerCase(), repo, d, now)))();
+}
+
+/** Another repository of the same registry known to hold `digest`, for a cross-repo mount. */
+export function mountSource(store: Store, host: string, repo: string, digest: Digest): string | undefined {
+  const r = store.db
+    .prepare('SELECT repo FROM remote_blobs WHERE host = ? AND digest = ? AND repo <> ? ORDER BY seen_at DESC LIMIT 1')
+    .get(host.toLowerCase(), digest, repo) as { repo: string } | undefined;
+  return r?.repo;
+}
+
+export function forgetRemote(store: Store, host: string, repo: string, digest: Digest): void {
+  store.db.prepare('DELETE FROM remote_blobs WHERE host = ? AND repo = ? AND digest = ?').run(host.toLowerCase(), repo, digest);
+}

@@ -1,0 +1,537 @@
+/**
+ * Blob downloads: parallel `Range` parts into a pre-sized partial file, part
+ * progress checkpointed in SQLite, resumable after a kill, hashed while it
+ * arrives, visible in the store only once its size and sha256 match.
+ *
+ * Layout: `$KILN_MODELS/partial/sha256-<hex>`, beside `blobs/` (same
+ * filesystem, so the final step is a rename). Parts have a fixed size per
+ * blob; up to `connections` of them are in flight, always the lowest-numbered
+ * ones still missing, so the complete prefix grows steadily and the hasher
+ * (prefix-hash.ts) keeps up with the network instead of starting at the end.
+ *
+ * Durability: `written` per part is checkpointed every 100 ms; those bytes
+ * are in the page cache and survive a killed process. Every few seconds the
+ * file is fdatasync'ed and `synced` follows. After a reboot (a different
+ * /proc boot_id) only `synced` is trusted. A finished blob is renamed into the
+ * store before its data is synced — fsync of a GB costs seconds on this kind
+ * of disk, more than the download — and tracked in `unsynced_blobs` until a
+ * background sync completes; a row left from an earlier boot makes
+ * `recover()` hash that blob again.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../engine/errors.js';
+import type { Store } from '../daemon/store/index.js';
+import { abortError, backoff, describeError, discard, isTransient, sleep, type RegistryClient } from './client.js';
+import { blobFileName, digestFromBlobFileName, type Digest } from './digest.js';
+import type { Descriptor } from './manifest.js';
+import { hashFile, prefixHasher } from './prefix-hash.js';
+
+export interface DownloadSettings {
+  /** Parallel Range requests per blob. */
+  connections: number;
+  /** Bytes per part; 0 picks about 1/64 of the blob, between 16 MiB and 256 MiB. */
+  partSize: number;
+  /** A part with no bytes for this long is restarted. */
+  stallMs: number;
+  retryDelayMs: number;
+  /** Failures in a row without progress before a part gives up. */
+  retries: number;
+}
+
+const MiB = 1 << 20;
+const CHECKPOINT_MS = 100;
+const SYNC_MS = 5000;
+const WRITE_BATCH = 1 * MiB;
+
+export function choosePartSize(size: number, setting: number): number {
+  if (setting > 0) return setting;
+  const target = Math.ceil(size / 64 / MiB) * MiB;
+  return Math.min(256 * MiB, Math.max(16 * MiB, target));
+}
+
+let bootIdCache: string | undefined;
+/** Linux's per-boot random id; elsewhere a per-process one, so only synced bytes are trusted. */
+export function bootId(): string {
+  if (bootIdCache) return bootIdCache;
+  try {
+    bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    bootIdCache = `process-${randomBytes(8).toString('hex')}`;
+  }
+  return bootIdCache;
+}
+
+interface Part {
+  idx: number;
+  start: number;
+  end: number; // exclusive
+  written: number;
+}
+
+function ioFailure(e: unknown, what: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new KilnError('E_NO_SPACE', `no space left on device while ${what}; free some space and pull again (the download resumes)`, { cause: e });
+  return e;
+}
+
+/** A registry answer that will not get better by asking again. */
+class Permanent extends Error {
+  constructor(readonly error: KilnError) {
+    super(error.message);
+  }
+}
+
+type Listener = (completed: number) => void;
+
+/** One transfer of one digest, shared by every pull that wants it. */
+class Transfer {
+  readonly listeners = new Set<Listener>();
+  readonly ac = new AbortController();
+  completed = 0;
+  done!: Promise<void>;
+
+  emit(n: number): void {
+    this.completed = n;
+    for (const l of this.listeners) l(n);
+  }
+}
+
+export class Downloader {
+  readonly partialDir: string;
+  private readonly active = new Map<Digest, Transfer>();
+  private readonly syncs = new Set<Promise<void>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly settings: DownloadSettings,
+    private readonly log: (m: string) => void = () => {},
+  ) {
+    this.partialDir = join(store.blobs.dir, '..', 'partial');
+    mkdirSync(this.partialDir, { recursive: true });
+  }
+
+  /** Digests being downloaded right now. */
+  inProgress(): Digest[] {
+    return [...this.active.keys()];
+  }
+
+  /**
+   * Puts one blob in the store unless it is there already. Concurrent calls
+   * for one digest share a single transfer; each caller gets progress and may
+   * leave (abort) without stopping it for the others.
+   */
+  async fetch(client: RegistryClient, repo: string, desc: Descriptor, onProgress: Listener, signal?: AbortSignal): Promise<void> {
+    const have = this.store.blobs.size(desc.digest);
+    if (have !== undefined) {
+      if (have !== desc.size) throw new KilnError('E_DIGEST_MISMATCH', `blob ${desc.digest} is ${have} bytes here but the manifest says ${desc.size}`);
+      onProgress(desc.size);
+      return;
+    }
+    let t = this.active.get(desc.digest);
+    if (t?.ac.signal.aborted) {
+      // Everyone left that one and it is winding down: let it checkpoint, then resume it afresh.
+      await t.done.catch(() => {});
+      t = this.active.get(desc.digest);
+    }
+    if (!t) {
+      const fresh = new Transfer();
+      fresh.done = this.transfer(client, repo, desc, fresh).finally(() => this.active.delete(desc.digest));
+      fresh.done.catch(() => {});
+      this.active.set(desc.digest, fresh);
+      t = fresh;
+    }
+    const transfer = t;
+    transfer.listeners.add(onProgress);
+    onProgress(transfer.completed);
+    const leave = () => {
+      transfer.listeners.delete(onProgress);
+      if (transfer.listeners.size === 0) transfer.ac.abort(signal?.reason);
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return reject(abortError(signal));
+        const onAbort = () => reject(abortError(signal!));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        transfer.done.then(resolve, reject).finally(() => signal?.removeEventListener('abort', onAbort));
+      });
+    } finally {
+      leave();
+    }
+  }
+
+  private partialPath(digest: Digest): string {
+    return join(this.partialDir, blobFileName(digest));
+  }
+
+  /** Parts of a download, resumed from the database when the file is still there. */
+  private loadParts(digest: Digest, size: number): { parts: Part[]; partSize: number; resumed: number } {
+    const db = this.store.db;
+    const path = this.partialPath(digest);
+    const row = db.prepare('SELECT size, part_size, boot_id FROM partial_blobs WHERE digest = ?').get(digest) as
+      | { size: number; part_size: number; boot_id: string }
+      | undefined;
+    let fileOk = false;
+    try {
+      fileOk = statSync(path).size === size;
+    } catch {
+      /* no file */
+    }
+    if (row && row.size === size && fileOk) {
+      const trustWritten = row.boot_id === bootId();
+      const rows = db.prepare('SELECT idx, written, synced FROM partial_parts WHERE digest = ? ORDER BY idx').all(digest) as { idx: number; written: number; synced: number }[];
+      const parts = splitParts(size, row.part_size);
+      if (rows.length === parts.length) {
+        for (const r of rows) parts[r.idx].written = Math.min(parts[r.idx].end - parts[r.idx].start, trustWritten ? r.written : r.synced);
+        db.prepare('UPDATE partial_blobs SET boot_id = ?, updated_at = ? WHERE digest = ?').run(bootId(), Date.now(), digest);
+        return { parts, partSize: row.part_size, resumed: parts.reduce((s, p) => s + p.written, 0) };
+      }
+    }
+    // Nothing usable: start over.
+    rmSync(path, { force: true });
+    const partSize = choosePartSize(size, this.settings.partSize);
+    const parts = splitParts(size, partSize);
+    db.transaction(() => {
+      db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
+      db.prepare('INSERT INTO partial_blobs (digest, size, part_size, boot_id, updated_at) VALUES (?, ?, ?, ?, ?)').run(digest, size, partSize, bootId(), Date.now());
+      const ins = db.prepare('INSERT INTO partial_parts (digest, idx, written, synced) VALUES (?, ?, 0, 0)');
+      for (const p of parts) ins.run(digest, p.idx);
+    })();
+    return { parts, partSize, resumed: 0 };
+  }
+
+  private forget(digest: Digest): void {
+    this.store.db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
+    rmSync(this.partialPath(digest), { force: true });
+  }
+
+  private async transfer(client: RegistryClient, repo: string, desc: Descriptor, t: Transfer): Promise<void> {
+    const { digest, size } = desc;
+    const signal = t.ac.signal;
+    const path = this.partialPath(digest);
+    const { parts } = this.loadParts(digest, size);
+    const db = this.store.db;
+
+    let fh: FileHandle;
+    try {
+      fh = await open(path, existsSync(path) ? 'r+' : 'w+', 0o644);
+      // Pre-sized: every part writes at its own offset from the start.
+      if ((await fh.stat()).size !== size) await fh.truncate(size);
+    } catch (e) {
+      throw ioFailure(e, `creating ${path}`);
+    }
+
+    const hasher = prefixHasher(path, size);
+    let prefixIdx = 0;
+    const advance = () => {
+      while (prefixIdx < parts.length && parts[prefixIdx].written === parts[prefixIdx].end - parts[prefixIdx].start) prefixIdx++;
+      hasher.advance(prefixIdx < parts.length ? parts[prefixIdx].start + parts[prefixIdx].written : size);
+    };
+    const total = () => parts.reduce((s, p) => s + p.written, 0);
+    advance();
+    t.emit(total());
+
+    // Checkpoints: `written` often, `synced` after an fdatasync now and then.
+    const saved = new Map(parts.map((p) => [p.idx, p.written]));
+    const setWritten = db.prepare('UPDATE partial_parts SET written = ? WHERE digest = ? AND idx = ?');
+    const setSynced = db.prepare('UPDATE partial_parts SET synced = ? WHERE digest = ? AND idx = ? AND synced < ?');
+    const checkpoint = () => {
+      const changed = parts.filter((p) => saved.get(p.idx) !== p.written);
+      if (!changed.length) return;
+      db.transaction(() => {
+        for (const p of changed) {
+          setWritten.run(p.written, digest, p.idx);
+          saved.set(p.idx, p.written);
+        }
+      })();
+    };
+    let syncing = false;
+    const syncNow = async () => {
+      if (syncing) return;
+      syncing = true;
+      try {
+        const snapshot = parts.map((p) => p.written);
+        await fh.datasync();
+        db.transaction(() => parts.forEach((p, i) => setSynced.run(snapshot[i], digest, p.idx, snapshot[i])))();
+      } catch {
+        /* a later sync or the resume check covers it */
+      } finally {
+        syncing = false;
+      }
+    };
+    const cpTimer = setInterval(() => {
+      try {
+        checkpoint();
+      } catch {
+        /* disk full or db busy: the next one retries */
+      }
+    }, CHECKPOINT_MS);
+    const syncTimer = setInterval(() => void syncNow(), SYNC_MS);
+
+    const blobUrl = client.url(`/v2/${repo}/blobs/${digest}`);
+    let resolvedUrl: URL | undefined; // where the registry redirected a blob GET (a CDN), reused by later parts
+
+    const fetchPart = async (p: Part): Promise<void> => {
+      const len = p.end - p.start;
+      let failures = 0;
+      while (p.written < len) {
+        const from = p.start + p.written;
+        const before = p.written;
+        try {
+          const target = resolvedUrl ?? blobUrl;
+          const res = await client.send(target, { headers: { range: `bytes=${from}-${p.end - 1}` }, bodyTimeout: this.settings.stallMs, signal });
+          if (res.url.origin !== blobUrl.origin) resolvedUrl = res.url;
+          let skip = 0;
+          if (res.status === 206) {
+            const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+            if (!cr || Number(cr[1]) !== from || Number(cr[2]) > p.end - 1) {
+              discard(res.body);
+              throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} answered range ${from}-${p.end - 1} with ${String(res.headers['content-range'])}`));
+            }
+            if (cr[3] !== '*' && Number(cr[3]) !== size) {
+              discard(res.body);
+              throw new Permanent(sizeMismatch(digest, Number(cr[3]), size));
+            }
+          } else if (res.status === 200) {
+            // Range ignored: the whole blob comes; skip to this part.
+            const cl = res.headers['content-length'];
+            if (cl !== undefined && Number(cl) !== size) {
+              discard(res.body);
+              throw new Permanent(sizeMismatch(digest, Number(cl), size));
+            }
+            skip = from;
+          } else if (res.status === 416) {
+            discard(res.body);
+            throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} is shorter than the ${size} bytes the manifest declares`));
+          } else {
+            if (resolvedUrl && res.url.href === resolvedUrl.href && res.status >= 400) {
+              // A signed CDN URL may expire mid-pull: go back to the registry for a fresh one.
+              resolvedUrl = undefined;
+              discard(res.body);
+              throw Object.assign(new Error('redirect target refused'), { code: 'ECONNRESET' });
+            }
+            const why = await describeError(res);
+            const code = res.status === 401 || res.status === 403 ? 'E_UNAUTHORIZED' : 'E_REGISTRY';
+            throw new Permanent(new KilnError(code, `${client.host}: GET blob ${digest}: ${res.status} ${why}`));
+          }
+          let batch: Buffer[] = [];
+          let batchBytes = 0;
+          const flush = async () => {
+            if (!batchBytes) return;
+            const bufs = batch;
+            const n = batchBytes;
+            batch = [];
+            batchBytes = 0;
+            try {
+              await fh.writev(bufs, p.start + p.written);
+            } catch (e) {
+              throw new Permanent(ioFailure(e, `writing ${path}`) as KilnError);
+            }
+            p.written += n;
+            advance();
+            t.emit(total());
+          };
+          for await (const raw of res.body) {
+            let chunk = raw as Buffer;
+            if (skip > 0) {
+              if (chunk.length <= skip) {
+                skip -= chunk.length;
+                continue;
+              }
+              chunk = chunk.subarray(skip);
+              skip = 0;
+            }
+            const room = len - p.written - batchBytes;
+            if (chunk.length > room) {
+              if (res.status === 200) {
+                if (room > 0) batch.push(chunk.subarray(0, room)), (batchBytes += room);
+                discard(res.body);
+                break;
+              }
+              discard(res.body);
+              throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} sent more bytes than the range asked for (longer than declared?)`));
+            }
+            batch.push(chunk);
+            batchBytes += chunk.length;
+            if (batchBytes >= WRITE_BATCH) await flush();
+          }
+          await flush();
+          if (p.written < len) throw Object.assign(new Error(`connection closed after ${p.written} of ${len} bytes of part ${p.idx}`), { code: 'UND_ERR_SOCKET' });
+        } catch (e) {
+          if (signal.aborted) throw abortError(signal);
+          if (e instanceof Permanent) throw e.error;
+          if (!isTransient(e)) throw e;
+          failures = p.written > before ? 1 : failures + 1;
+          if (failures > this.settings.retries) {
+            throw new KilnError('E_REGISTRY', `${client.host}: blob ${digest} part ${p.idx} failed ${failures} times: ${(e as Error).message}`, { cause: e });
+          }
+          this.log(`pull ${digest.slice(7, 19)} part ${p.idx}: ${(e as Error).message}; retrying`);
+          await sleep(backoff(this.settings.retryDelayMs, failures), signal);
+        }
+      }
+    };
+
+    const pending = parts.filter((p) => p.written < p.end - p.start);
+    let next = 0;
+    let failure: unknown;
+    const worker = async () => {
+      while (!failure && next < pending.length) {
+        const p = pending[next++];
+        try {
+          await fetchPart(p);
+        } catch (e) {
+          failure ??= e;
+          if (!signal.aborted) t.ac.abort(e);
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(this.settings.connections, pending.length)) }, worker));
+      if (failure) throw failure;
+      if (signal.aborted) throw abortError(signal);
+      checkpoint();
+      const hex = await hasher.finish();
+      if (`sha256:${hex}` !== digest) {
+        this.forget(digest);
+        throw new KilnError('E_DIGEST_MISMATCH', `${client.host}: the bytes of blob ${digest} hash to sha256:${hex}; nothing was kept`);
+      }
+      await fh.close();
+      // Tracked before it becomes visible, so a crash in between leaves a row with no blob (dropped at start), never the reverse.
+      db.prepare('INSERT OR REPLACE INTO unsynced_blobs (digest, boot_id) VALUES (?, ?)').run(digest, bootId());
+      this.store.blobs.adopt(path, digest, size);
+      db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
+      this.syncLater(digest);
+      t.emit(size);
+    } catch (e) {
+      try {
+        checkpoint();
+      } catch {
+        /* best effort: the resume re-fetches what was not recorded */
+      }
+      throw ioFailure(e, `pulling ${digest}`);
+    } finally {
+      clearInterval(cpTimer);
+      clearInterval(syncTimer);
+      hasher.close();
+      await fh.close().catch(() => {});
+    }
+  }
+
+  /** fsync a committed blob off the critical path, then drop its unsynced row. */
+  private syncLater(digest: Digest): void {
+    const p = (async () => {
+      try {
+        const fh = await open(this.store.blobs.path(digest), 'r');
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        if (this.store.db.open) this.store.db.prepare('DELETE FROM unsynced_blobs WHERE digest = ? AND boot_id = ?').run(digest, bootId());
+      } catch {
+        /* the row stays; recover() finishes the job at the next start */
+      }
+    })();
+    this.syncs.add(p);
+    void p.finally(() => this.syncs.delete(p));
+  }
+
+  /** Waits for background syncs (shutdown, tests). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.syncs]);
+  }
+
+  /**
+   * At start: sync or re-verify blobs whose sync did not finish, drop partial
+   * files without a row and rows without a file.
+   */
+  async recover(): Promise<{ resynced: number; rehashed: number; corrupt: Digest[] }> {
+    const db = this.store.db;
+    let resynced = 0;
+    let rehashed = 0;
+    const corrupt: Digest[] = [];
+    const rows = db.prepare('SELECT digest, boot_id FROM unsynced_blobs').all() as { digest: Digest; boot_id: string }[];
+    for (const r of rows) {
+      const file = this.store.blobs.path(r.digest);
+      if (!this.store.blobs.has(r.digest)) {
+        db.prepare('DELETE FROM unsynced_blobs WHERE digest = ?').run(r.digest);
+        continue;
+      }
+      if (r.boot_id === bootId()) {
+        const fh = await open(file, 'r');
+        await fh.datasync().finally(() => fh.close());
+        resynced++;
+      } else {
+        rehashed++;
+        if (`sha256:${await hashFile(file)}` !== r.digest) {
+          corrupt.push(r.digest);
+          quarantine(this.store, r.digest);
+        }
+      }
+      db.prepare('DELETE FROM unsynced_blobs WHERE digest = ?').run(r.digest);
+    }
+    const rowsP = new Set((db.prepare('SELECT digest FROM partial_blobs').all() as { digest: Digest }[]).map((r) => r.digest));
+    const files = new Set<Digest>();
+    for (const f of readdirSync(this.partialDir)) {
+      let d: Digest;
+      try {
+        d = digestFromBlobFileName(f);
+      } catch {
+        continue; // not ours
+      }
+      if (rowsP.has(d)) files.add(d);
+      else rmSync(join(this.partialDir, f), { force: true });
+    }
+    for (const d of rowsP) if (!files.has(d)) db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(d);
+    return { resynced, rehashed, corrupt };
+  }
+
+  /** Removes partial downloads that are not running now; returns the bytes freed. */
+  prunePartials(): { removed: Digest[]; bytes: number } {
+    const busy = new Set(this.active.keys());
+    const rows = this.store.db.prepare('SELECT digest FROM partial_blobs').all() as { digest: Digest }[];
+    let bytes = 0;
+    const removed: Digest[] = [];
+    for (const { digest } of rows) {
+      if (busy.has(digest)) continue;
+      try {
+        bytes += statSync(this.partialPath(digest)).size;
+      } catch {
+        /* already gone */
+      }
+      this.forget(digest);
+      removed.push(digest);
+    }
+    return { removed, bytes };
+  }
+}
+
+function sizeMismatch(digest: Digest, got: number, want: number): KilnError {
+  return new KilnError('E_REGISTRY', `blob ${digest} is ${got} bytes on the registry but the manifest declares ${want}`);
+}
+
+export function splitParts(size: number, partSize: number): Part[] {
+  const parts: Part[] = [];
+  for (let start = 0, idx = 0; start < size; start += partSize, idx++) parts.push({ idx, start, end: Math.min(size, start + partSize), written: 0 });
+  return parts;
+}
+
+/**
+ * Moves a blob whose bytes do not match its digest out of the store, to
+ * `$KILN_MODELS/quarantine/`, for a human to look at. Its row goes too unless
+ * a model still names it (that model then shows as broken until pulled again).
+ */
+export function quarantine(store: Store, digest: Digest): string {
+  const dir = join(store.blobs.dir, '..', 'quarantine');
+  mkdirSync(dir, { recursive: true });
+  const dest = join(dir, `${blobFileName(digest)}-${Date.now()}`);
+  try {
+    renameSync(store.blobs.path(digest), dest);
+  } catch {
+    /* already gone */
+  }
+  store.db.prepare('DELETE FROM blobs WHERE digest = ? AND digest NOT IN (SELECT digest FROM model_blobs)').run(digest);
+  return dest;
+}
