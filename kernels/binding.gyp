@@ -46,6 +46,7 @@
         "binding/quant_binding.cc",
         "src/variant.cpp",
         "src/ops.cpp",
+        "src/pool.cpp",
         "src/ref/traits.cpp",
         "src/ref/floats.cpp",
         "src/ref/legacy.cpp",

@@ -69,3 +69,18 @@ export function variantIndex(v: Variant | undefined): number {
   }
   return i;
 }
+
+/**
+ * Threads that matvec and quantize use, the calling thread included (a
+ * persistent pool; default: the number of hardware threads).
+ */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > 1024) {
+    throw new KilnError('E_NATIVE', `threads must be an integer in [1, 1024]; got ${n}`);
+  }
+  call(() => native().setThreads(n));
+}
+
+export function threads(): number {
+  return call(() => native().threads());
+}

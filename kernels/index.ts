@@ -4,7 +4,15 @@
  * matvec). Arguments are validated in TypeScript; the binding checks bounds
  * again but trusts nothing else about its callers.
  */
-export { cpuFeatures, defaultVariant, selectedVariant, supportedVariants, VARIANTS } from './cpu.js';
+export {
+  cpuFeatures,
+  defaultVariant,
+  selectedVariant,
+  setThreads,
+  supportedVariants,
+  threads,
+  VARIANTS,
+} from './cpu.js';
 export type { CpuFeatures, Variant } from './cpu.js';
 export { mapFile } from './mmap.js';
 export type { MappedFile } from './mmap.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { isKilnError } from '../engine/errors.js';
-import { supportedVariants } from './cpu.js';
+import { setThreads, supportedVariants, threads } from './cpu.js';
 import { DOT_REL_TOL, gaussian, nmse, NMSE_THRESHOLD, VARIANT_REL_TOL } from './harness.js';
 import { native } from './native.js';
 import {
@@ -273,6 +273,35 @@ describe('dot products', () => {
         expect(Buffer.from(quantizeActivations(t, x, x.length, v)).equals(Buffer.from(ref)), `${t} ${v}`).toBe(true);
       }
     }
+  });
+});
+
+describe('thread pool', () => {
+  it('gives the same matvec and quantize results on 1, 2 and 3 threads', () => {
+    const before = threads();
+    try {
+      const rows = 301; // odd, so chunks end unevenly
+      const cols = 1024;
+      const x = gaussian(cols, 41);
+      const wf = gaussian(rows * cols, 42, 0.02);
+      const results = [1, 2, 3].map((n) => {
+        setThreads(n);
+        expect(threads()).toBe(n);
+        const w = quantize('Q4_K', wf, rows, cols);
+        return { w, out: matvec('Q4_K', w, rows, cols, x, new Float32Array(rows)) };
+      });
+      for (const r of results.slice(1)) {
+        expect(Buffer.from(r.w).equals(Buffer.from(results[0].w))).toBe(true);
+        expect(Array.from(r.out)).toEqual(Array.from(results[0].out));
+      }
+    } finally {
+      setThreads(before);
+    }
+  });
+
+  it('rejects a thread count outside [1, 1024]', () => {
+    expectKilnError(() => setThreads(0), /threads/);
+    expectKilnError(() => setThreads(2.5), /threads/);
   });
 });
 

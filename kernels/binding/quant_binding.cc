@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "ops.h"
+#include "pool.h"
 #include "quants.h"
 #include "variant.h"
 }
@@ -125,9 +126,7 @@ napi_value quantize(napi_env env, napi_callback_info info) {
   const size_t row_bytes = kiln_row_size(type, ncols);
   if (src_len < static_cast<size_t>(nrows * ncols)) return kiln_throw(env, "src holds %zu values, %lld needed", src_len, static_cast<long long>(nrows * ncols));
   if (dst_len < row_bytes * static_cast<size_t>(nrows)) return kiln_throw(env, "dst holds %zu bytes, %zu needed", dst_len, row_bytes * static_cast<size_t>(nrows));
-  const float *s = static_cast<const float *>(src);
-  uint8_t *d = static_cast<uint8_t *>(dst);
-  for (int64_t r = 0; r < nrows; r++) tr->from_float_ref(s + r * ncols, d + r * row_bytes, ncols);
+  if (kiln_quantize_rows(type, static_cast<const float *>(src), nrows, ncols, dst) != 0) return kiln_throw(env, "quantize failed");
   return undefined(env);
 }
 
@@ -205,6 +204,23 @@ napi_value matvec(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// setThreads(n): threads taking part in matvec and quantize, the caller included.
+napi_value set_threads(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!kiln_get_args(env, info, 1, argv)) return nullptr;
+  int64_t n;
+  if (!kiln_get_int64(env, argv[0], "threads", &n)) return nullptr;
+  if (n < 1 || n > 1024) return kiln_throw(env, "threads must be in [1, 1024]; got %lld", static_cast<long long>(n));
+  kiln_pool_set_threads(static_cast<int>(n));
+  return undefined(env);
+}
+
+napi_value get_threads(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_int32(env, kiln_pool_threads(), &out);
+  return out;
+}
+
 } // namespace
 
 void kiln_register_quant(napi_env env, napi_value exports) {
@@ -214,4 +230,6 @@ void kiln_register_quant(napi_env env, napi_value exports) {
   kiln_export(env, exports, "quantizeActivations", quantize_act);
   kiln_export(env, exports, "vecDot", vec_dot);
   kiln_export(env, exports, "matvec", matvec);
+  kiln_export(env, exports, "setThreads", set_threads);
+  kiln_export(env, exports, "threads", get_threads);
 }
