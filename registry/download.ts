@@ -281,7 +281,12 @@ export class Downloader {
         const before = p.written;
         try {
           const target = resolvedUrl ?? blobUrl;
-          const res = await client.send(target, { headers: { range: `bytes=${from}-${p.end - 1}` }, bodyTimeout: this.settings.stallMs, signal });
+          let res;
+          try {
+            res = await client.send(target, { headers: { range: `bytes=${from}-${p.end - 1}` }, bodyTimeout: this.settings.stallMs, signal });
+          } finally {
+            openGate();
+          }
           if (res.url.origin !== blobUrl.origin) resolvedUrl = res.url;
           let skip = 0;
           if (res.status === 206) {
@@ -333,29 +338,38 @@ export class Downloader {
             advance();
             t.emit(total());
           };
-          for await (const raw of res.body) {
-            let chunk = raw as Buffer;
-            if (skip > 0) {
-              if (chunk.length <= skip) {
-                skip -= chunk.length;
-                continue;
+          try {
+            for await (const raw of res.body) {
+              let chunk = raw as Buffer;
+              if (skip > 0) {
+                if (chunk.length <= skip) {
+                  skip -= chunk.length;
+                  continue;
+                }
+                chunk = chunk.subarray(skip);
+                skip = 0;
               }
-              chunk = chunk.subarray(skip);
-              skip = 0;
-            }
-            const room = len - p.written - batchBytes;
-            if (chunk.length > room) {
-              if (res.status === 200) {
-                if (room > 0) batch.push(chunk.subarray(0, room)), (batchBytes += room);
+              const room = len - p.written - batchBytes;
+              if (chunk.length > room) {
+                if (res.status === 200) {
+                  if (room > 0) {
+                    batch.push(chunk.subarray(0, room));
+                    batchBytes += room;
+                  }
+                  discard(res.body);
+                  break;
+                }
                 discard(res.body);
-                break;
+                throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} sent more bytes than the range asked for (longer than declared?)`));
               }
-              discard(res.body);
-              throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} sent more bytes than the range asked for (longer than declared?)`));
+              batch.push(chunk);
+              batchBytes += chunk.length;
+              if (batchBytes >= WRITE_BATCH) await flush();
             }
-            batch.push(chunk);
-            batchBytes += chunk.length;
-            if (batchBytes >= WRITE_BATCH) await flush();
+          } catch (e) {
+            // Keep what arrived before the connection broke: the retry continues after it.
+            await flush();
+            throw e;
           }
           await flush();
           if (p.written < len) throw Object.assign(new Error(`connection closed after ${p.written} of ${len} bytes of part ${p.idx}`), { code: 'UND_ERR_SOCKET' });
@@ -376,7 +390,12 @@ export class Downloader {
     const pending = parts.filter((p) => p.written < p.end - p.start);
     let next = 0;
     let failure: unknown;
-    const worker = async () => {
+    // The other connections wait for the first answer: auth and a CDN redirect
+    // are then resolved once, not once per connection.
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    const worker = async (_: unknown, i: number) => {
+      if (i > 0) await gate;
       while (!failure && next < pending.length) {
         const p = pending[next++];
         try {
