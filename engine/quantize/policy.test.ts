@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { GGUFFile } from '../gguf/reader.js';
+import { gv } from '../gguf/types.js';
+import { readGGUFFileSync } from '../gguf/reader.js';
+import { KJV_F32 } from '../../test/helpers/fixtures.js';
+import { MIXES, parseMix, planQuantization, useMoreBits, type MixName } from './policy.js';
+
+/** A tensor directory shaped like a llama model (no data: the plan reads names and dims only). */
+function llamaShape(o: { layers: number; embd: number; ff: number; heads: number; kvHeads: number; vocab: number; tied?: boolean }): GGUFFile {
+  const hd = o.embd / o.heads;
+  const t: { name: string; dims: number[] }[] = [{ name: 'token_embd.weight', dims: [o.embd, o.vocab] }];
+  for (let i = 0; i < o.layers; i++) {
+    t.push(
+      { name: `blk.${i}.attn_norm.weight`, dims: [o.embd] },
+      { name: `blk.${i}.attn_q.weight`, dims: [o.embd, o.embd] },
+      { name: `blk.${i}.attn_k.weight`, dims: [o.embd, hd * o.kvHeads] },
+      { name: `blk.${i}.attn_v.weight`, dims: [o.embd, hd * o.kvHeads] },
+      { name: `blk.${i}.attn_output.weight`, dims: [o.embd, o.embd] },
+      { name: `blk.${i}.ffn_norm.weight`, dims: [o.embd] },
+      { name: `blk.${i}.ffn_gate.weight`, dims: [o.embd, o.ff] },
+      { name: `blk.${i}.ffn_up.weight`, dims: [o.embd, o.ff] },
+      { name: `blk.${i}.ffn_down.weight`, dims: [o.ff, o.embd] },
+    );
+  }
+  t.push({ name: 'output_norm.weight', dims: [o.embd] });
+  if (!o.tied) t.push({ name: 'output.weight', dims: [o.embd, o.vocab] });
+  const kv = new Map([
+    ['general.architecture', gv.str('llama')],
+    ['llama.block_count', gv.u32(o.layers)],
+    ['llama.attention.head_count', gv.u32(o.heads)],
+    ['llama.attention.head_count_kv', gv.u32(o.kvHeads)],
+  ]);
+  return {
+    version: 3,
+    kv,
+    tensors: t.map((x) => ({ ...x, type: 1, offset: 0, absOffset: 0, byteSize: 0 })),
+    alignment: 32,
+    headerSize: 0,
+    dataOffset: 0,
+    fileSize: 0,
+  } as unknown as GGUFFile;
+}
+
+const LLAMA3_8B = { layers: 32, embd: 4096, ff: 14336, heads: 32, kvHeads: 8, vocab: 128256 };
+
+function counts(file: GGUFFile, mix: MixName): Record<string, number> {
+  const names: Record<number, string> = { 0: 'f32', 1: 'f16', 2: 'q4_0', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 10: 'q2_K', 11: 'q3_K', 12: 'q4_K', 13: 'q5_K', 14: 'q6_K', 30: 'bf16' };
+  const out: Record<string, number> = {};
+  for (const p of planQuantization(file, mix)) out[names[p.to === 1 && p.dims.length === 1 ? 0 : p.to]] = (out[names[p.to === 1 && p.dims.length === 1 ? 0 : p.to]] ?? 0) + 1;
+  return out;
+}
+
+describe('quantization mix policy', () => {
+  it('picks the tensor types llama.cpp picks for Llama-3-8B', () => {
+    // llama.cpp's loader reports these counts for Meta-Llama-3-8B at each mix
+    // (norms are 1-D and stay as they are: 65 of them).
+    const f = llamaShape(LLAMA3_8B);
+    expect(counts(f, 'q4_K_M')).toEqual({ f32: 65, q4_K: 193, q6_K: 33 });
+    expect(counts(f, 'q5_K_M')).toEqual({ f32: 65, q5_K: 193, q6_K: 33 });
+    expect(counts(f, 'q8_0')).toEqual({ f32: 65, q8_0: 226 });
+    expect(counts(f, 'q6_K')).toEqual({ f32: 65, q6_K: 226 });
+    expect(counts(f, 'q4_0')).toEqual({ f32: 65, q4_0: 225, q6_K: 1 });
+    expect(counts(f, 'q4_K_S')).toEqual({ f32: 65, q4_K: 217, q5_K: 8, q6_K: 1 });
+    expect(counts(f, 'q3_K_M')).toEqual({ f32: 65, q3_K: 129, q4_K: 92, q5_K: 4, q6_K: 1 });
+    expect(counts(f, 'q3_K_L')).toEqual({ f32: 65, q3_K: 129, q5_K: 96, q6_K: 1 });
+    expect(counts(f, 'q2_K')).toEqual({ f32: 65, q2_K: 129, q3_K: 64, q4_K: 32, q6_K: 1 });
+  });
+
+  it('protects attn_v and ffn_down in the use_more_bits layers for Q4_K_M', () => {
+    const plan = planQuantization(llamaShape(LLAMA3_8B), 'q4_K_M');
+    const six = plan.filter((p) => p.to === 14).map((p) => p.name);
+    const layers = [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31];
+    expect(six.sort()).toEqual(['output.weight', ...layers.flatMap((i) => [`blk.${i}.attn_v.weight`, `blk.${i}.ffn_down.weight`])].sort());
+    expect(layers.every((i) => useMoreBits(i, 32))).toBe(true);
+    expect(plan.find((p) => p.name === 'token_embd.weight')!.to).toBe(12);
+  });
+
+  it('quantizes a tied embedding like the output', () => {
+    const plan = planQuantization(llamaShape({ ...LLAMA3_8B, tied: true }), 'q4_K_M');
+    expect(plan.find((p) => p.name === 'token_embd.weight')!.to).toBe(14);
+  });
+
+  it('falls back to 32-blocks for rows not divisible by 256 (the kjv model: ffn_down rows of 704)', () => {
+    const plan = planQuantization(readGGUFFileSync(KJV_F32), 'q4_K_M');
+    const by = new Map(plan.map((p) => [p.name, p.to]));
+    // n_layer 6: use_more_bits is true for layers 2 and 5
+    expect([0, 1, 2, 3, 4, 5].map((i) => by.get(`blk.${i}.ffn_down.weight`))).toEqual([6, 6, 8, 6, 6, 8]); // Q5_0 / Q8_0
+    expect([0, 1, 2, 3, 4, 5].map((i) => by.get(`blk.${i}.attn_v.weight`))).toEqual([12, 12, 14, 12, 12, 14]);
+    expect(by.get('output.weight')).toBe(14);
+    expect(by.get('blk.0.attn_norm.weight')).toBe(0);
+  });
+
+  it('records the file types llama.cpp uses', () => {
+    expect(MIXES.q4_K_M.fileType).toBe(15);
+    expect(MIXES.q8_0.fileType).toBe(7);
+    expect(parseMix('Q4_K_M')).toBe('q4_K_M');
+    expect(() => parseMix('q9_K')).toThrow(/unsupported quantization type/);
+  });
+});

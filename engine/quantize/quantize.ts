@@ -1,0 +1,103 @@
+import { KilnError } from '../errors.js';
+import { readGGUFFile } from '../gguf/reader.js';
+import { ggmlTypeName, gv } from '../gguf/types.js';
+import type { GGUFValue } from '../gguf/types.js';
+import { writeGGUF } from '../gguf/writer.js';
+import { dequantize, mapFile, quantize, rowSize } from '../../kernels/index.js';
+import { MIXES, planQuantization, type MixName, type TensorPlan } from './policy.js';
+
+const FLOAT = new Set([0, 1, 30]);
+
+export interface QuantizeProgress {
+  /** Tensors finished / total. */
+  done: number;
+  total: number;
+  /** Weight bytes of the input read so far / in all. */
+  bytesDone: number;
+  bytesTotal: number;
+  tensor: string;
+}
+
+export interface QuantizeResult {
+  plan: TensorPlan[];
+  inputBytes: number;
+  outputBytes: number;
+  seconds: number;
+}
+
+/** Rows quantized per native call: big enough to amortise the call, small enough to stream. */
+const CHUNK_VALUES = 1 << 20;
+
+/**
+ * Quantizes a GGUF file to a mix (`kiln quantize IN OUT TYPE`). The input is
+ * mmapped; each tensor is converted to f32 a chunk of rows at a time and
+ * written straight to the output, so memory stays flat whatever the model's
+ * size. Only float (F32/F16/BF16) inputs are accepted: requantizing an
+ * already-quantized file compounds the error, so it is refused.
+ */
+export async function quantizeFile(
+  inPath: string,
+  outPath: string,
+  mix: MixName,
+  onProgress: (p: QuantizeProgress) => void = () => {},
+): Promise<QuantizeResult> {
+  const started = performance.now();
+  const file = await readGGUFFile(inPath);
+  const plan = planQuantization(file, mix);
+  const already = plan.filter((p) => !FLOAT.has(p.from));
+  if (already.length) {
+    const ft = file.kv.get('general.file_type');
+    throw new KilnError(
+      'E_BAD_REQUEST',
+      `${inPath} is already quantized (${already.length} tensors such as ${already[0].name} are ${ggmlTypeName(already[0].from)}${ft ? `, file type ${String(ft.value)}` : ''}); quantize from the F32, F16 or BF16 file instead`,
+    );
+  }
+  const kv = new Map<string, GGUFValue>(file.kv);
+  kv.set('general.quantization_version', gv.u32(2));
+  kv.set('general.file_type', gv.u32(MIXES[mix].fileType));
+
+  const map = mapFile(inPath);
+  try {
+    const byName = new Map(file.tensors.map((t) => [t.name, t]));
+    const bytesTotal = file.tensors.reduce((s, t) => s + t.byteSize, 0);
+    let bytesDone = 0;
+    let done = 0;
+    const tensors = plan.map((p) => {
+      const info = byName.get(p.name)!;
+      const src = map.bytes.subarray(info.absOffset, info.absOffset + info.byteSize);
+      const ncols = p.dims[0];
+      const nrows = p.dims.slice(1).reduce((a, b) => a * b, 1);
+      return {
+        name: p.name,
+        dims: p.dims,
+        type: p.to,
+        data:
+          p.to === p.from
+            ? async function* () {
+                yield src;
+                bytesDone += info.byteSize;
+                onProgress({ done: ++done, total: plan.length, bytesDone, bytesTotal, tensor: p.name });
+              }
+            : async function* () {
+                const rowsPerChunk = Math.max(1, Math.floor(CHUNK_VALUES / ncols));
+                const inRow = rowSize(p.from, ncols);
+                for (let r = 0; r < nrows; r += rowsPerChunk) {
+                  const n = Math.min(rowsPerChunk, nrows - r);
+                  const raw = src.subarray(r * inRow, (r + n) * inRow);
+                  const f32 = p.from === 0 && raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, n * ncols) : dequantize(p.from, raw, n * ncols);
+                  yield quantize(p.to, f32, n, ncols);
+                  bytesDone += raw.byteLength;
+                  // yield to the event loop now and then so progress can be drawn
+                  await new Promise((res) => setImmediate(res));
+                  onProgress({ done, total: plan.length, bytesDone, bytesTotal, tensor: p.name });
+                }
+                onProgress({ done: ++done, total: plan.length, bytesDone, bytesTotal, tensor: p.name });
+              },
+      };
+    });
+    const layout = await writeGGUF(outPath, { kv, tensors, alignment: file.alignment });
+    return { plan, inputBytes: file.fileSize, outputBytes: layout.fileSize, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    map.unmap();
+  }
+}
