@@ -1,4 +1,6 @@
 // Small AVX2 helpers. Include only from files compiled with -mavx2 -mfma -mf16c.
+// All static: avx512.cpp includes this too, and with external linkage the
+// linker could hand its (EVEX-encoded) copies to the AVX2 variant.
 #pragma once
 #include <immintrin.h>
 #include <stdint.h>
@@ -6,67 +8,67 @@
 
 namespace kiln_avx2 {
 
-inline float hsum_f32(__m256 v) {
+static inline float hsum_f32(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
 
-inline int hsum_i32(__m256i v) {
+static inline int hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
   return _mm_cvtsi128_si32(s);
 }
 
-inline float hmax_f32(__m256 v) {
+static inline float hmax_f32(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   m = _mm_max_ps(m, _mm_movehl_ps(m, m));
   m = _mm_max_ss(m, _mm_movehdup_ps(m));
   return _mm_cvtss_f32(m);
 }
 
-inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
 // Sum over pairs of u8 * s8 products, widened to 8 x int32. Callers keep each
 // pair below 2^15 (u8 codes <= 63 against |s8| <= 127) so maddubs cannot saturate.
-inline __m256i dot_u8_s8(__m256i u, __m256i s) {
+static inline __m256i dot_u8_s8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
 // Same, with each 16-bit pair sum weighted by a per-lane int16 (a sub-block scale).
-inline __m256i dot_u8_s8_scaled(__m256i u, __m256i s, __m256i scale16) {
+static inline __m256i dot_u8_s8_scaled(__m256i u, __m256i s, __m256i scale16) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16);
 }
 
 // Signed 8-bit dot: |x| against y carrying x's sign, so maddubs applies.
-inline __m256i dot_s8_s8(__m256i x, __m256i y) { return dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
+static inline __m256i dot_s8_s8(__m256i x, __m256i y) { return dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
 
 // Scale vector for 32 values made of two 16-value sub-blocks: lanes of the low
 // 128 bits (values 0..15) get a, the high ones b.
-inline __m256i scales_2x16(int a, int b) {
+static inline __m256i scales_2x16(int a, int b) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)), _mm_set1_epi16(static_cast<int16_t>(a)));
 }
 
-inline __m256i load(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
+static inline __m256i load(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
 
 // Activation code rule of blocks.h (kiln_q8_code), 8 at a time: clamp in float
 // (max first, so NaN becomes -127), then round to nearest even.
-inline __m256i q8_codes(__m256 v) {
+static inline __m256i q8_codes(__m256 v) {
   v = _mm256_max_ps(v, _mm256_set1_ps(-127.0f));
   v = _mm256_min_ps(v, _mm256_set1_ps(127.0f));
   return _mm256_cvtps_epi32(v);
 }
 
 // Packs 4 x 8 int32 (already in int8 range) to 32 int8 in order.
-inline __m256i pack_i32x32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
+static inline __m256i pack_i32x32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
   // packs works per 128-bit lane; undo the interleave of 4-byte groups
   return _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-inline float load_f32(const void *p) {
+static inline float load_f32(const void *p) {
   float f;
   memcpy(&f, p, 4);
   return f;
