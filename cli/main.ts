@@ -14,6 +14,7 @@ const USAGE = `Usage:
 Available Commands:
   serve       Start the kiln daemon
   create      Create a model from a Modelfile
+  quantize    Quantize a GGUF file (q4_K_M, q8_0, …)
   pull        Pull a model from a registry
   push        Push a model to a registry
   show        Show information for a model
@@ -32,6 +33,8 @@ Use "kiln [command] --help" for more information about a command.`;
 const HELP: Record<string, string> = {
   serve: `Start the kiln daemon\n\nUsage:\n  kiln serve\n\nEnvironment Variables:\n${settingsHelp()}`,
   create: 'Create a model from a Modelfile\n\nUsage:\n  kiln create MODEL [-f Modelfile] [--quantize TYPE]\n\nFlags:\n  -f, --file string       Name of the Modelfile (default "Modelfile")\n  -q, --quantize string   Quantize model to this level (e.g. q4_K_M)',
+  quantize:
+    'Quantize a GGUF file to another type (runs locally, no daemon needed)\n\nUsage:\n  kiln quantize IN.gguf OUT.gguf TYPE\n\nTypes:\n  q2_K q3_K_S q3_K_M q3_K_L q4_0 q4_1 q5_0 q5_1 q4_K_S q4_K_M q5_K_S q5_K_M q6_K q8_0 f16 bf16 f32\n\nFlags:\n  --json   progress as NDJSON on stdout',
   show: 'Show information for a model\n\nUsage:\n  kiln show MODEL [flags]\n\nFlags:\n  --license      Show license of a model\n  --modelfile    Show Modelfile of a model\n  --parameters   Show parameters of a model\n  --system       Show system message of a model\n  --template     Show template of a model',
   list: 'List models\n\nUsage:\n  kiln list [PREFIX]\n\nAliases:\n  list, ls',
   ps: 'List running models\n\nUsage:\n  kiln ps',
@@ -69,6 +72,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
+  if (cmd === 'quantize') {
+    need(3, rest, 'quantize');
+    const { quantizeCommand } = await import('./commands/quantize.js');
+    await quantizeCommand(rest[0], rest[1], rest[2], flags.has('json'));
+    return 0;
+  }
   if (cmd === 'serve') {
     const { serve } = await import('./commands/serve.js');
     return serve(config);

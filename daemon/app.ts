@@ -71,7 +71,7 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   app.post('/api/create', async (c) => {
     const req = await json<CreateRequest>(c);
     requestName(req);
-    return progressResponse<ProgressResponse>(c, req.stream !== false, (emit) => createModel(store, req, emit));
+    return progressResponse<ProgressResponse>(c, req.stream !== false, (emit, signal) => createModel(store, req, emit, signal));
   });
 
   app.post('/api/pull', async (c) => {

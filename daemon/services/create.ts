@@ -2,12 +2,14 @@ import { KilnError } from '../../engine/errors.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { formatParameterCount, summarizeModel } from '../../engine/gguf/metadata.js';
 import { parseDigest, type Digest } from '../../registry/digest.js';
+import { parseMix } from '../../engine/quantize/policy.js';
 import { MEDIA, type Descriptor, type Manifest } from '../../registry/manifest.js';
 import { parseModelName } from '../../registry/model-name.js';
 import type { CreateRequest, ProgressResponse } from '../api/types.js';
 import type { Store } from '../store/index.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { readLayers } from './models.js';
+import { quantizeInChild } from './quantize-child.js';
 import { requestName, findModel } from './resolve.js';
 
 type Progress = (p: ProgressResponse) => void;
@@ -39,13 +41,10 @@ function checkParameters(p: unknown): Record<string, unknown> {
  * their own layers, exactly as Ollama lays a model out. Every blob is complete
  * before the manifest that names it is written, in one transaction.
  */
-export async function createModel(store: Store, req: CreateRequest, progress: Progress): Promise<void> {
+export async function createModel(store: Store, req: CreateRequest, progress: Progress, signal?: AbortSignal): Promise<void> {
   const typed = requestName(req);
   const name = parseModelName(typed);
-  if (req.quantize) {
-    // TODO(#3): quantization arrives with the kernels.
-    throw new KilnError('E_BAD_REQUEST', `quantize '${req.quantize}' is not supported by this kiln yet`);
-  }
+  const mix = req.quantize ? parseMix(req.quantize) : undefined;
   if (req.adapters && Object.keys(req.adapters).length) throw new KilnError('E_BAD_REQUEST', 'adapters are not supported yet');
   if (!req.from && !(req.files && Object.keys(req.files).length)) {
     throw new KilnError('E_BAD_REQUEST', "neither 'from' or 'files' was specified");
@@ -87,6 +86,21 @@ export async function createModel(store: Store, req: CreateRequest, progress: Pr
     layers = layers.filter((l) => l.mediaType !== MEDIA.model);
     layers.unshift({ mediaType: MEDIA.model, digest, size: store.blobs.size(digest)! });
     progress({ status: `using existing layer ${digest}` });
+  }
+
+  if (mix) {
+    const model = layers.find((l) => l.mediaType === MEDIA.model);
+    if (!model) throw new KilnError('E_BAD_REQUEST', 'quantize needs a model layer (from or files)');
+    const src = store.blobs.path(model.digest);
+    const out = store.blobs.tempFile();
+    const ft = summarizeModel(await readGGUFFile(src)).fileType;
+    progress({ status: `quantizing ${ft} model to ${mix.toUpperCase()}` });
+    await quantizeInChild(src, out, mix, (p) => progress({ ...p, status: `quantizing ${ft} model to ${mix.toUpperCase()}` }), signal);
+    const blob = await store.blobs.adoptTempFile(out);
+    const s = summarizeModel(await readGGUFFile(store.blobs.path(blob.digest)));
+    config = { ...config, file_type: s.fileType, model_type: formatParameterCount(s.parameterCount) };
+    layers = layers.map((l) => (l === model ? { mediaType: MEDIA.model, digest: blob.digest, size: blob.size } : l));
+    progress({ status: `creating new layer ${blob.digest}` });
   }
 
   const replace = (mediaType: string, data: string[] | undefined) => {

@@ -155,6 +155,38 @@ export class BlobStore {
     }
   }
 
+  /** A fresh temp path inside the blob folder, for a producer (quantizer, download) that writes a file itself. */
+  tempFile(): string {
+    return this.tempPath();
+  }
+
+  /**
+   * Takes a finished file that was written to `tempFile()` into the store: it
+   * is hashed, fsynced and renamed (same folder, so no copy).
+   */
+  async adoptTempFile(tmp: string): Promise<BlobInfo> {
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      const fh = await open(tmp, 'r');
+      try {
+        for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
+          hash.update(chunk as Buffer);
+          size += (chunk as Buffer).byteLength;
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const digest = `sha256:${hash.digest('hex')}` as Digest;
+      this.commit(tmp, digest, size);
+      return { digest, size };
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw ioError(e, 'storing a blob');
+    }
+  }
+
   /** Digests among `candidates` that no model references any more. */
   unreferenced(candidates: Iterable<Digest>): Digest[] {
     const q = this.db.prepare('SELECT 1 FROM model_blobs WHERE digest = ? LIMIT 1');
@@ -191,7 +223,8 @@ export class BlobStore {
     let adopted = 0;
     const files = new Set<string>();
     for (const f of readdirSync(this.dir)) {
-      if (f.startsWith(TEMP_PREFIX)) {
+      // temp files, and the `.<temp>.partial` a quantizer child writes before renaming to its temp name
+      if (f.startsWith(TEMP_PREFIX) || f.startsWith(`.${TEMP_PREFIX}`)) {
         rmSync(join(this.dir, f), { force: true });
         removedTemp++;
         continue;
