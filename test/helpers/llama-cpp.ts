@@ -1,0 +1,68 @@
+import { getLlama, type Llama, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
+
+let llama: Promise<Llama> | undefined;
+
+/** llama.cpp as node-llama-cpp ships it prebuilt: CPU only, never a build or a download. */
+export function oracle(): Promise<Llama> {
+  llama ??= getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  return llama;
+}
+
+export interface Loaded {
+  model: LlamaModel;
+  context: LlamaContext;
+  dispose(): Promise<void>;
+}
+
+export async function load(modelPath: string, contextSize = 256): Promise<Loaded> {
+  const l = await oracle();
+  const model = await l.loadModel({ modelPath });
+  const context = await model.createContext({ contextSize, batchSize: contextSize, threads: 1 });
+  return {
+    model,
+    context,
+    async dispose() {
+      await context.dispose();
+      await model.dispose();
+    },
+  };
+}
+
+/** llama.cpp's greedy continuation of a token sequence (the tokens fed exactly as given). */
+export async function greedy(m: Loaded, tokens: number[], n: number): Promise<number[]> {
+  const seq = m.context.getSequence();
+  try {
+    const out: number[] = [];
+    for await (const t of seq.evaluate(tokens as never, { temperature: 0 })) {
+      out.push(t as number);
+      if (out.length >= n) break;
+    }
+    return out;
+  } finally {
+    seq.dispose();
+  }
+}
+
+/** Next-token distributions (softmax of the logits over the whole vocabulary) after each position of `tokens`. */
+export async function distributions(m: Loaded, tokens: number[], vocab: number): Promise<Float64Array[]> {
+  const seq = m.context.getSequence();
+  try {
+    const res = await seq.controlledEvaluate(
+      tokens.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] as never),
+    );
+    return res.map((r) => {
+      const p = new Float64Array(vocab);
+      for (const [tok, prob] of (r as { next: { probabilities: Map<number, number> } }).next.probabilities) p[tok] = prob;
+      return p;
+    });
+  } finally {
+    seq.dispose();
+  }
+}
+
+/** KL(p || q) in nats, with q floored so a zero does not make it infinite. */
+export function kl(p: Float64Array, q: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < p.length; i++) if (p[i] > 0) s += p[i] * Math.log(p[i] / Math.max(q[i], 1e-12));
+  return s;
+}
