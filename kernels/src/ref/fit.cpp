@@ -51,7 +51,9 @@ float kiln_fit_symmetric(const float *x, int n, int qmin, int qmax) {
   }
   if (!(amax > 0) || !isfinite(amax)) return 0.0f;
 
-  const int steps = 16;
+  // 2 x 9 candidates: doubling the grid gained under 1% error (measured with
+  // tools/ggml-oracle) at twice the cost.
+  const int steps = 8;
   float best_s = 0;
   double best_err = INFINITY;
   for (int side = 0; side < 2; side++) {
@@ -135,7 +137,8 @@ void kiln_fit_affine(const float *x, int n, int qmax, bool nonpos, float *a_out,
     *c_out = isfinite(lo) ? lo : 0;
     return;
   }
-  const int steps = 30;
+  // 16 candidates: 31 measured no better.
+  const int steps = 15;
   AffFit best = {0, lo, INFINITY};
   for (int k = 0; k <= steps; k++) {
     const float levels = static_cast<float>(qmax) - 1.5f + 3.0f * static_cast<float>(k) / steps;
