@@ -179,15 +179,19 @@ export function proxy(upstream: string, opts: { throttle?: () => number | undefi
         }
         upRes.on('error', () => resolve());
         res.on('close', () => upRes.destroy());
-        for await (const chunk of upRes) {
-          if (res.destroyed) break;
-          const t = opts.throttle?.();
-          const ok = res.write(chunk);
-          srv.blobBytes += (chunk as Buffer).length;
-          if (!ok) await new Promise((r) => res.once('drain', r));
-          if (t) await new Promise((r) => setTimeout(r, ((chunk as Buffer).length / t) * 1000));
+        try {
+          for await (const chunk of upRes) {
+            if (res.destroyed) break;
+            const t = opts.throttle?.();
+            const ok = res.write(chunk);
+            srv.blobBytes += (chunk as Buffer).length;
+            if (!ok) await new Promise((r) => res.once('drain', r));
+            if (t) await new Promise((r) => setTimeout(r, ((chunk as Buffer).length / t) * 1000));
+          }
+          res.end();
+        } catch {
+          res.destroy(); // the client went away (a killed daemon): nothing to finish
         }
-        res.end();
         resolve();
       });
       out.on('error', () => {
