@@ -1,25 +1,63 @@
 import React from 'react';
 import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
-import { ProgressView } from './progress.js';
+import type { ProgressResponse } from '../../daemon/api/types.js';
+import { ProgressView, reduceProgress, speed, timeLeft, type ProgressState } from './progress.js';
+
+function fold(events: [number, ProgressResponse][]): ProgressState {
+  return events.reduce((s, [t, p]) => reduceProgress(s, p, t), { entries: [] } as ProgressState);
+}
 
 describe('ProgressView', () => {
   it('shows finished steps and the running one with a spinner', () => {
-    const { lastFrame } = render(<ProgressView state={{ done: ['parsing GGUF'], current: { status: 'writing manifest' } }} />);
-    expect(lastFrame()).toBe('parsing GGUF\nwriting manifest ⠋');
+    const state = fold([
+      [0, { status: 'parsing GGUF' }],
+      [1, { status: 'writing manifest' }],
+    ]);
+    expect(render(<ProgressView state={state} />).lastFrame()).toBe('parsing GGUF\nwriting manifest ⠋');
+    expect(render(<ProgressView state={state} finished />).lastFrame()).toBe('parsing GGUF\nwriting manifest');
   });
 
   it('draws a bar with percentage and sizes for a transfer', () => {
-    const { lastFrame } = render(
-      <ProgressView state={{ done: [], current: { status: 'copying file sha256:ab', total: 4_000_000, completed: 1_000_000 } }} />,
-    );
-    expect(lastFrame()).toContain('copying file sha256:ab');
-    expect(lastFrame()).toContain(' 25% 1 MB/4 MB');
-    expect(lastFrame()).toMatch(/█{8}░{22}/);
+    const state = fold([[0, { status: 'copying file sha256:ab', digest: 'sha256:ab', total: 4_000_000, completed: 1_000_000 }]]);
+    const frame = render(<ProgressView state={state} />).lastFrame()!;
+    expect(frame).toContain('copying file sha256:ab:');
+    expect(frame).toContain(' 25% ');
+    expect(frame).toContain('1 MB/4 MB');
+    expect(frame).toMatch(/▕█{8}░{22}▏/);
+  });
+
+  it('gives each layer of a pull its own line with speed and time left, like Ollama', () => {
+    const a = 'sha256:6a0746a1ec1a' + '0'.repeat(52);
+    const b = 'sha256:4fa551d4f938' + '0'.repeat(52);
+    const state = fold([
+      [0, { status: 'pulling manifest' }],
+      [0, { status: 'pulling 6a0746a1ec1a', digest: a, total: 4_700_000_000, completed: 0 }],
+      [0, { status: 'pulling 4fa551d4f938', digest: b, total: 12_000, completed: 12_000 }],
+      [2000, { status: 'pulling 6a0746a1ec1a', digest: a, total: 4_700_000_000, completed: 90_000_000 }],
+    ]);
+    const lines = render(<ProgressView state={state} />).lastFrame()!.split('\n');
+    expect(lines[0]).toBe('pulling manifest');
+    expect(lines[1]).toMatch(/^pulling 6a0746a1ec1a:   1% ▕█░{29}▏ 90 MB\/4\.7 GB  45 MB\/s  1m42s$/);
+    expect(lines[2]).toBe(`pulling 4fa551d4f938: 100% ▕${'█'.repeat(30)}▏ 12 KB`);
+    expect(lines).toHaveLength(3);
+  });
+
+  it('measures speed over the last few seconds only', () => {
+    const d = 'sha256:' + 'a'.repeat(64);
+    const s = fold([
+      [0, { status: 'pulling aaaaaaaaaaaa', digest: d, total: 1e9, completed: 0 }],
+      [1000, { status: 'pulling aaaaaaaaaaaa', digest: d, total: 1e9, completed: 500e6 }],
+      [10_000, { status: 'pulling aaaaaaaaaaaa', digest: d, total: 1e9, completed: 510e6 }],
+      [11_000, { status: 'pulling aaaaaaaaaaaa', digest: d, total: 1e9, completed: 520e6 }],
+    ]);
+    expect(speed(s.entries[0])).toBe(10e6);
+    expect(timeLeft(3725)).toBe('1h2m');
+    expect(timeLeft(59.6)).toBe('1m0s');
   });
 
   it('shows an error in place of the running step', () => {
-    const { lastFrame } = render(<ProgressView state={{ done: ['gathering model components'], current: { status: 'x' }, error: 'digest mismatch' }} />);
-    expect(lastFrame()).toBe('gathering model components\nError: digest mismatch');
+    const state = { ...fold([[0, { status: 'gathering model components' }]]), error: 'digest mismatch' };
+    expect(render(<ProgressView state={state} />).lastFrame()).toBe('gathering model components\nError: digest mismatch');
   });
 });
