@@ -6,8 +6,9 @@
   "target_defaults": {
     "cflags": ["-O3", "-fPIC", "-fno-math-errno", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"],
     "cflags_c": ["-std=c11"],
-    "cflags_cc": ["-std=c++17"],
-    "cflags_cc!": ["-std=gnu++17"],
+    # exceptions on: the forward pass turns a failed KV-cache allocation into an error, not an abort
+    "cflags_cc": ["-std=c++17", "-fexceptions"],
+    "cflags_cc!": ["-std=gnu++17", "-fno-exceptions"],
     "include_dirs": ["src"],
     "xcode_settings": {
       "GCC_OPTIMIZATION_LEVEL": "3",
@@ -46,6 +47,8 @@
         "binding/cpu_binding.cc",
         "binding/mmap_binding.cc",
         "binding/quant_binding.cc",
+        "binding/llama_binding.cc",
+        "src/llama/forward.cpp",
         "src/variant.cpp",
         "src/ops.cpp",
         "src/pool.cpp",

@@ -28,3 +28,5 @@ export {
   vecDot,
 } from './quants.js';
 export type { QuantType, TypeInfo } from './quants.js';
+export { NativeLlama } from './llama.js';
+export type { LlamaParams, LlamaWeights, LlamaLayerRefs, WeightRef } from './llama.js';

@@ -25,7 +25,15 @@ export interface NativeBinding {
   setThreads(n: number): void;
   threads(): number;
   matvec(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, out: Float32Array, variant: number): void;
+  llamaNew(params: Float64Array, weights: Float64Array, buffer: ArrayBuffer): LlamaHandle;
+  llamaEval(h: LlamaHandle, tokens: Int32Array, pos0: number, logits: Float32Array | null, allLogits: number): void;
+  llamaTruncate(h: LlamaHandle, pos: number): void;
+  llamaHidden(h: LlamaHandle, out: Float32Array): number;
+  llamaFree(h: LlamaHandle): void;
 }
+
+/** An opaque native model context (weights in a mapped file, KV cache, scratch). */
+export type LlamaHandle = { readonly __llama: unique symbol };
 
 export interface NativeTypeRow {
   id: number;

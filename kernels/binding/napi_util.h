@@ -25,5 +25,6 @@ bool kiln_get_typed(napi_env env, napi_value v, napi_typedarray_type want, const
 void kiln_register_cpu(napi_env env, napi_value exports);
 void kiln_register_mmap(napi_env env, napi_value exports);
 void kiln_register_quant(napi_env env, napi_value exports);
+void kiln_register_llama(napi_env env, napi_value exports);
 
 void kiln_export(napi_env env, napi_value exports, const char *name, napi_callback cb);

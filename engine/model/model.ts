@@ -1,0 +1,47 @@
+import { readGGUFFile, type GGUFFile } from '../gguf/reader.js';
+import { Tokenizer } from '../tokenizer/index.js';
+import { mapFile, NativeLlama, type MappedFile } from '../../kernels/index.js';
+import { llamaLayout, type ModelHParams } from './hparams.js';
+
+export interface LoadOptions {
+  /** Context length (KV cache size); default: the model's trained context. */
+  nCtx?: number;
+  /** KV cache in f16 (default, as llama.cpp) or f32. */
+  kvF16?: boolean;
+}
+
+/**
+ * A loaded model: its metadata, tokenizer and native context over the mapped
+ * file. The weights stay in the page cache; only the KV cache and scratch are
+ * allocated.
+ */
+export class Model {
+  private constructor(
+    readonly path: string,
+    readonly file: GGUFFile,
+    readonly hp: ModelHParams,
+    readonly tokenizer: Tokenizer,
+    readonly native: NativeLlama,
+    private readonly map: MappedFile,
+  ) {}
+
+  static async load(path: string, opts: LoadOptions = {}): Promise<Model> {
+    const file = await readGGUFFile(path);
+    const { hp, weights } = llamaLayout(file, opts);
+    const tokenizer = Tokenizer.fromGGUF(file);
+    const map = mapFile(path);
+    try {
+      const native = new NativeLlama(map, hp, weights);
+      return new Model(path, file, hp, tokenizer, native, map);
+    } catch (e) {
+      map.unmap();
+      throw e;
+    }
+  }
+
+  /** Frees the native context, then the mapping (in that order: the context points into it). */
+  close(): void {
+    this.native.free();
+    this.map.unmap();
+  }
+}

@@ -1,0 +1,229 @@
+// llamaNew(params: Float64Array, weights: Float64Array, buffer: ArrayBuffer) -> handle
+// llamaEval(handle, tokens: Int32Array, pos0, logits: Float32Array | null, allLogits) -> undefined
+// llamaTruncate(handle, pos); llamaHidden(handle, out: Float32Array) -> n tokens; llamaFree(handle)
+//
+// Weights are (offset, type, ne0, ne1) quadruples into one mapped file buffer;
+// every tensor's byte range is checked against the buffer here, again, before
+// the forward pass may touch it. The handle keeps the buffer referenced so the
+// mapping outlives the model.
+#include "napi_util.h"
+
+#include <math.h>
+
+extern "C" {
+#include "quants.h"
+}
+#include "llama/forward.h"
+
+#include <vector>
+
+namespace {
+
+struct Handle {
+  kiln_llama_ctx *ctx = nullptr;
+  std::vector<kiln_llama_layer> layers;
+  napi_ref buffer = nullptr;
+  int32_t n_vocab = 0, n_embd = 0, n_ctx = 0;
+};
+
+void finalize(napi_env env, void *data, void *) {
+  Handle *h = static_cast<Handle *>(data);
+  if (h->ctx) kiln_llama_free(h->ctx);
+  if (h->buffer) napi_delete_reference(env, h->buffer);
+  delete h;
+}
+
+bool get_handle(napi_env env, napi_value v, Handle **out) {
+  void *p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) {
+    kiln_throw(env, "not a model handle");
+    return false;
+  }
+  *out = static_cast<Handle *>(p);
+  if ((*out)->ctx == nullptr) {
+    kiln_throw(env, "model handle was freed");
+    return false;
+  }
+  return true;
+}
+
+const int kWeightsPerLayer = 12;
+const int kTopWeights = 4;
+
+bool read_weight(napi_env env, const double *q, const uint8_t *base, size_t size, kiln_weight *w) {
+  w->data = nullptr;
+  if (q[0] < 0) return true; // absent
+  const double off = q[0];
+  const int type = (int)q[1];
+  const double ne0 = q[2], ne1 = q[3] < 1 ? 1 : q[3];
+  if (off != floor(off) || ne0 != floor(ne0) || ne1 != floor(ne1) || ne0 < 1 || ne0 > 1e9 || ne1 > 1e9) {
+    kiln_throw(env, "bad tensor descriptor");
+    return false;
+  }
+  const kiln_type_traits *tr = kiln_type_traits_of(type);
+  if (tr == nullptr || (int64_t)ne0 % tr->block_size != 0) {
+    kiln_throw(env, "tensor type %d is unsupported or its rows are not whole blocks", type);
+    return false;
+  }
+  const double bytes = (double)kiln_row_size(type, (int64_t)ne0) * ne1;
+  if (off + bytes > (double)size) {
+    kiln_throw(env, "tensor bytes [%.0f, %.0f) lie outside the %zu-byte file", off, off + bytes, size);
+    return false;
+  }
+  w->data = base + (size_t)off;
+  w->type = type;
+  w->ne0 = (int64_t)ne0;
+  w->ne1 = (int64_t)ne1;
+  return true;
+}
+
+napi_value llama_new(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!kiln_get_args(env, info, 3, argv)) return nullptr;
+  void *pp, *wp;
+  size_t pn, wn;
+  if (!kiln_get_typed(env, argv[0], napi_float64_array, "params", &pp, &pn)) return nullptr;
+  if (!kiln_get_typed(env, argv[1], napi_float64_array, "weights", &wp, &wn)) return nullptr;
+  void *base;
+  size_t size;
+  bool is_ab = false;
+  napi_is_arraybuffer(env, argv[2], &is_ab);
+  if (!is_ab) return kiln_throw(env, "buffer must be an ArrayBuffer");
+  KILN_NAPI_CALL(env, napi_get_arraybuffer_info(env, argv[2], &base, &size));
+  const double *P = static_cast<const double *>(pp);
+  if (pn != 14) return kiln_throw(env, "params must have 14 entries");
+  kiln_llama_model m{};
+  m.p.n_vocab = (int32_t)P[0];
+  m.p.n_embd = (int32_t)P[1];
+  m.p.n_layer = (int32_t)P[2];
+  m.p.n_head = (int32_t)P[3];
+  m.p.n_head_kv = (int32_t)P[4];
+  m.p.n_ff = (int32_t)P[5];
+  m.p.head_dim = (int32_t)P[6];
+  m.p.n_rot = (int32_t)P[7];
+  m.p.rope_neox = (int32_t)P[8];
+  m.p.rope_base = (float)P[9];
+  m.p.rope_freq_scale = (float)P[10];
+  m.p.rms_eps = (float)P[11];
+  m.p.n_ctx = (int32_t)P[12];
+  m.p.kv_f16 = (int32_t)P[13];
+  if (m.p.n_layer <= 0 || m.p.n_layer > 4096) return kiln_throw(env, "bad layer count");
+  if (wn != (size_t)(kTopWeights + kWeightsPerLayer * m.p.n_layer) * 4) return kiln_throw(env, "weights has the wrong length");
+  const double *W = static_cast<const double *>(wp);
+  const uint8_t *b = static_cast<const uint8_t *>(base);
+  Handle *h = new Handle();
+  h->layers.resize(m.p.n_layer);
+  kiln_weight *top[kTopWeights] = {&m.tok_embd, &m.output_norm, &m.output, &m.rope_freqs};
+  bool ok = true;
+  for (int i = 0; ok && i < kTopWeights; i++) ok = read_weight(env, W + 4 * i, b, size, top[i]);
+  for (int l = 0; ok && l < m.p.n_layer; l++) {
+    kiln_llama_layer &L = h->layers[l];
+    kiln_weight *lw[kWeightsPerLayer] = {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.bq,
+                                         &L.bk, &L.bv, &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down};
+    for (int i = 0; ok && i < kWeightsPerLayer; i++) ok = read_weight(env, W + 4 * (kTopWeights + kWeightsPerLayer * l + i), b, size, lw[i]);
+  }
+  if (!ok) {
+    delete h;
+    return nullptr;
+  }
+  m.layers = h->layers.data();
+  const char *err = nullptr;
+  h->ctx = kiln_llama_new(&m, &err);
+  if (!h->ctx) {
+    delete h;
+    return kiln_throw(env, "cannot create the model: %s", err ? err : "unknown error");
+  }
+  h->n_vocab = m.p.n_vocab;
+  h->n_embd = m.p.n_embd;
+  h->n_ctx = m.p.n_ctx;
+  napi_create_reference(env, argv[2], 1, &h->buffer);
+  napi_value out;
+  if (napi_create_external(env, h, finalize, nullptr, &out) != napi_ok) {
+    finalize(env, h, nullptr);
+    return kiln_throw(env, "cannot create the model handle");
+  }
+  return out;
+}
+
+napi_value llama_eval(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!kiln_get_args(env, info, 5, argv)) return nullptr;
+  Handle *h;
+  if (!get_handle(env, argv[0], &h)) return nullptr;
+  void *tp;
+  size_t tn;
+  if (!kiln_get_typed(env, argv[1], napi_int32_array, "tokens", &tp, &tn)) return nullptr;
+  int64_t pos0, all;
+  if (!kiln_get_int64(env, argv[2], "pos0", &pos0) || !kiln_get_int64(env, argv[4], "allLogits", &all)) return nullptr;
+  napi_valuetype vt;
+  napi_typeof(env, argv[3], &vt);
+  float *logits = nullptr;
+  if (vt != napi_null && vt != napi_undefined) {
+    void *lp;
+    size_t ln;
+    if (!kiln_get_typed(env, argv[3], napi_float32_array, "logits", &lp, &ln)) return nullptr;
+    const size_t need = (size_t)h->n_vocab * (all ? tn : 1);
+    if (ln < need) return kiln_throw(env, "logits holds %zu floats, %zu needed", ln, need);
+    logits = static_cast<float *>(lp);
+  }
+  if (tn == 0 || tn > (size_t)h->n_ctx) return kiln_throw(env, "batch of %zu tokens does not fit the context", tn);
+  const char *err = nullptr;
+  if (kiln_llama_eval(h->ctx, static_cast<const int32_t *>(tp), (int32_t)tn, (int32_t)pos0, logits, (int32_t)all, &err) != 0)
+    return kiln_throw(env, "%s", err ? err : "evaluation failed");
+  return nullptr;
+}
+
+napi_value llama_truncate(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!kiln_get_args(env, info, 2, argv)) return nullptr;
+  Handle *h;
+  int64_t pos;
+  if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "pos", &pos)) return nullptr;
+  kiln_llama_truncate(h->ctx, (int32_t)pos);
+  return nullptr;
+}
+
+napi_value llama_hidden(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!kiln_get_args(env, info, 2, argv)) return nullptr;
+  Handle *h;
+  if (!get_handle(env, argv[0], &h)) return nullptr;
+  void *op;
+  size_t on;
+  if (!kiln_get_typed(env, argv[1], napi_float32_array, "out", &op, &on)) return nullptr;
+  int32_t n = 0;
+  const float *hid = kiln_llama_hidden(h->ctx, &n);
+  const size_t need = (size_t)n * h->n_embd;
+  if (on < need) return kiln_throw(env, "out holds %zu floats, %zu needed", on, need);
+  for (size_t i = 0; i < need; i++) static_cast<float *>(op)[i] = hid[i];
+  napi_value r;
+  napi_create_int32(env, n, &r);
+  return r;
+}
+
+napi_value llama_free(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!kiln_get_args(env, info, 1, argv)) return nullptr;
+  void *p = nullptr;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == nullptr) return kiln_throw(env, "not a model handle");
+  Handle *h = static_cast<Handle *>(p);
+  if (h->ctx) {
+    kiln_llama_free(h->ctx);
+    h->ctx = nullptr;
+  }
+  if (h->buffer) {
+    napi_delete_reference(env, h->buffer);
+    h->buffer = nullptr;
+  }
+  return nullptr;
+}
+
+} // namespace
+
+void kiln_register_llama(napi_env env, napi_value exports) {
+  kiln_export(env, exports, "llamaNew", llama_new);
+  kiln_export(env, exports, "llamaEval", llama_eval);
+  kiln_export(env, exports, "llamaTruncate", llama_truncate);
+  kiln_export(env, exports, "llamaHidden", llama_hidden);
+  kiln_export(env, exports, "llamaFree", llama_free);
+}

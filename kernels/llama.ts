@@ -1,0 +1,116 @@
+/**
+ * The native llama forward pass (kernels/src/llama/forward.cpp): one call per
+ * batch of tokens, weights read in place from a mapped GGUF file.
+ */
+import { KilnError } from '../engine/errors.js';
+import type { MappedFile } from './mmap.js';
+import { call, native, type LlamaHandle } from './native.js';
+
+export interface LlamaParams {
+  nVocab: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  headDim: number;
+  nRot: number;
+  ropeNeox: boolean;
+  ropeBase: number;
+  ropeFreqScale: number;
+  rmsEps: number;
+  nCtx: number;
+  kvF16: boolean;
+}
+
+/** A tensor in the mapped file: absolute byte offset, ggml type, row length, rows. */
+export interface WeightRef {
+  offset: number;
+  type: number;
+  ne0: number;
+  ne1: number;
+}
+
+export interface LlamaLayerRefs {
+  attnNorm: WeightRef;
+  wq: WeightRef;
+  wk: WeightRef;
+  wv: WeightRef;
+  wo: WeightRef;
+  bq?: WeightRef;
+  bk?: WeightRef;
+  bv?: WeightRef;
+  ffnNorm: WeightRef;
+  wGate: WeightRef;
+  wUp: WeightRef;
+  wDown: WeightRef;
+}
+
+export interface LlamaWeights {
+  tokEmbd: WeightRef;
+  outputNorm: WeightRef;
+  output?: WeightRef;
+  ropeFreqs?: WeightRef;
+  layers: LlamaLayerRefs[];
+}
+
+const LAYER_ORDER: (keyof LlamaLayerRefs)[] = ['attnNorm', 'wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'ffnNorm', 'wGate', 'wUp', 'wDown'];
+
+export class NativeLlama {
+  private handle: LlamaHandle | undefined;
+  readonly params: LlamaParams;
+
+  constructor(file: MappedFile, params: LlamaParams, weights: LlamaWeights) {
+    const p = params;
+    const pv = new Float64Array([
+      p.nVocab, p.nEmbd, p.nLayer, p.nHead, p.nHeadKv, p.nFf, p.headDim, p.nRot,
+      p.ropeNeox ? 1 : 0, p.ropeBase, p.ropeFreqScale, p.rmsEps, p.nCtx, p.kvF16 ? 1 : 0,
+    ]);
+    const refs: (WeightRef | undefined)[] = [weights.tokEmbd, weights.outputNorm, weights.output, weights.ropeFreqs];
+    for (const l of weights.layers) for (const k of LAYER_ORDER) refs.push(l[k]);
+    const wv = new Float64Array(refs.length * 4);
+    refs.forEach((r, i) => {
+      if (!r) {
+        wv[i * 4] = -1;
+        return;
+      }
+      wv.set([r.offset, r.type, r.ne0, r.ne1], i * 4);
+    });
+    this.params = params;
+    this.handle = call(() => native().llamaNew(pv, wv, file.buffer));
+  }
+
+  private h(): LlamaHandle {
+    if (!this.handle) throw new KilnError('E_NATIVE', 'the model was freed');
+    return this.handle;
+  }
+
+  /**
+   * Evaluates tokens at positions pos0.. and returns the logits of the last
+   * token (or of every token with allLogits).
+   */
+  eval(tokens: ArrayLike<number>, pos0: number, allLogits = false, out?: Float32Array): Float32Array {
+    const t = tokens instanceof Int32Array ? tokens : Int32Array.from(tokens);
+    const logits = out ?? new Float32Array(this.params.nVocab * (allLogits ? t.length : 1));
+    call(() => native().llamaEval(this.h(), t, pos0, logits, allLogits ? 1 : 0));
+    return logits;
+  }
+
+  /** Normalized final hidden states of the last eval (n × nEmbd), for embeddings. */
+  hidden(nTokens: number): Float32Array {
+    const out = new Float32Array(nTokens * this.params.nEmbd);
+    call(() => native().llamaHidden(this.h(), out));
+    return out;
+  }
+
+  truncate(pos: number): void {
+    call(() => native().llamaTruncate(this.h(), pos));
+  }
+
+  free(): void {
+    if (!this.handle) return;
+    const h = this.handle;
+    this.handle = undefined;
+    native().llamaFree(h);
+  }
+}

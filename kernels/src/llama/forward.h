@@ -1,0 +1,60 @@
+// The llama forward pass (llama / Mistral / Qwen2 families) over weights that
+// stay in the mmapped GGUF file. One call evaluates a whole batch of tokens:
+// no per-op round trips into JS. Plain C API; kernels/binding is the only glue.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kiln_weight {
+  const void *data; // NULL when absent
+  int type;         // ggml type id
+  int64_t ne0;      // row length (fastest dimension)
+  int64_t ne1;      // rows
+} kiln_weight;
+
+typedef struct kiln_llama_layer {
+  kiln_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
+} kiln_llama_layer;
+
+typedef struct kiln_llama_params {
+  int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_rot;
+  int32_t rope_neox;     // 0: rotate adjacent pairs (llama); 1: rotate halves (NEOX: qwen2)
+  float rope_base;
+  float rope_freq_scale; // 1 / linear scaling factor
+  float rms_eps;
+  int32_t n_ctx;
+  int32_t kv_f16;        // KV cache in f16 (1) or f32 (0)
+} kiln_llama_params;
+
+typedef struct kiln_llama_model {
+  kiln_llama_params p;
+  kiln_weight tok_embd, output_norm, output, rope_freqs;
+  kiln_llama_layer *layers; // p.n_layer entries, owned by the caller
+} kiln_llama_model;
+
+typedef struct kiln_llama_ctx kiln_llama_ctx;
+
+// Allocates the KV cache and scratch for n_ctx positions; NULL on bad shapes or no memory.
+kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char **error);
+void kiln_llama_free(kiln_llama_ctx *c);
+
+// Evaluates tokens[0..n) at positions pos0..pos0+n (the cache must hold
+// 0..pos0 already). Writes the logits of the last token to logits (n_vocab
+// floats), or of every token (n * n_vocab) when all_logits. Returns 0, or -1
+// with *error set (bad token id, context full, unsupported type).
+int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t n, int32_t pos0, float *logits, int32_t all_logits,
+                    const char **error);
+
+// Forget cache positions >= pos (for a new prompt that shares a prefix).
+void kiln_llama_truncate(kiln_llama_ctx *c, int32_t pos);
+
+// Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
+const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);
+
+#ifdef __cplusplus
+}
+#endif
