@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { llamaSource } from '../../test/helpers/llama-src.js';
 import { Tokenizer, TokenAttr } from './index.js';
 
-const BUNDLE = fileURLToPath(new URL('../../node_modules/node-llama-cpp/llama/gitRelease.bundle', import.meta.url));
 
 /** Vocabularies kiln claims: every fixture case must match. */
 const CLAIMED = [
@@ -24,31 +24,6 @@ const CLAIMED = [
 const NOT_CLAIMED: Record<string, string> = {
   'bert-bge': 'WordPiece (tokenizer.ggml.model = bert) is not a kiln tokenizer',
 };
-
-/**
- * The llama.cpp source, cloned once from the bundle into the OS temp dir and
- * reused while the bundle is unchanged (keyed by its size and mtime). A
- * missing bundle or git is an error: these checks must not skip silently.
- */
-function llamaCppCheckout(): string {
-  const st = statSync(BUNDLE);
-  const dir = join(tmpdir(), `kiln-llama-cpp-${st.size}-${Math.trunc(st.mtimeMs)}`);
-  const marker = join(dir, '.kiln-complete');
-  if (existsSync(marker)) return dir;
-  const work = mkdtempSync(join(tmpdir(), 'kiln-llama-cpp-clone-'));
-  try {
-    execFileSync('git', ['clone', '--quiet', '--no-checkout', BUNDLE, work], { stdio: 'pipe' });
-    execFileSync('git', ['-C', work, 'checkout', '--quiet', 'HEAD', '--', 'models', 'tests/test-tokenizer-0.cpp'], { stdio: 'pipe' });
-    writeFileSync(join(work, '.kiln-complete'), '');
-    renameSync(work, dir);
-  } catch (e) {
-    rmSync(work, { recursive: true, force: true });
-    // Another worker may have finished the same checkout first.
-    if (existsSync(marker)) return dir;
-    throw new Error(`cannot check out llama.cpp from ${BUNDLE}: ${(e as Error).message}`);
-  }
-  return dir;
-}
 
 interface FixtureCase { text: string; ids: number[] }
 
@@ -79,7 +54,7 @@ let checkoutResult: string | Error | undefined;
 function checkout(): string {
   if (checkoutResult === undefined) {
     try {
-      checkoutResult = llamaCppCheckout();
+      checkoutResult = llamaSource();
     } catch (e) {
       checkoutResult = e as Error;
     }

@@ -1,32 +1,37 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BUNDLE = fileURLToPath(new URL('../../node_modules/node-llama-cpp/llama/gitRelease.bundle', import.meta.url));
 
+/** What the oracle tests read from the llama.cpp source. */
+const PATHS = ['models', 'tests/test-tokenizer-0.cpp', 'gguf-py'];
+
 /**
- * The llama.cpp source that node-llama-cpp ships as a git bundle, cloned once
- * into the OS temp dir and reused while the bundle is unchanged. Missing git
- * or bundle is an error: oracle checks must never skip silently.
+ * The llama.cpp source that node-llama-cpp ships as a git bundle (only the
+ * parts the tests read), checked out once into the OS temp dir and reused
+ * while the bundle is unchanged (keyed by its size and mtime). A missing
+ * bundle or git is an error: oracle checks must never skip silently.
  */
 export function llamaSource(): string {
   const st = statSync(BUNDLE);
   const dir = join(tmpdir(), `kiln-llama-src-${st.size}-${Math.trunc(st.mtimeMs)}`);
-  if (existsSync(join(dir, 'gguf-py', 'gguf', 'quants.py'))) return dir;
+  const marker = join(dir, '.kiln-complete');
+  if (existsSync(marker)) return dir;
   const work = mkdtempSync(join(tmpdir(), 'kiln-llama-src-clone-'));
   try {
-    execFileSync('git', ['clone', '--quiet', BUNDLE, work], { stdio: 'pipe' });
-    try {
-      renameSync(work, dir);
-    } catch {
-      // another worker won the race; use its copy
-      rmSync(work, { recursive: true, force: true });
-    }
+    execFileSync('git', ['clone', '--quiet', '--no-checkout', BUNDLE, work], { stdio: 'pipe' });
+    execFileSync('git', ['-C', work, 'checkout', '--quiet', 'HEAD', '--', ...PATHS], { stdio: 'pipe' });
+    writeFileSync(join(work, '.kiln-complete'), '');
+    if (existsSync(dir) && !existsSync(marker)) rmSync(dir, { recursive: true, force: true }); // an interrupted older copy
+    renameSync(work, dir);
   } catch (e) {
     rmSync(work, { recursive: true, force: true });
-    throw e;
+    // another worker may have finished the same checkout first
+    if (existsSync(marker)) return dir;
+    throw new Error(`cannot check out llama.cpp from ${BUNDLE}: ${(e as Error).message}`);
   }
   return dir;
 }
@@ -40,5 +45,5 @@ export function pythonWithNumpy(): string {
     const r = spawnSync(py, ['-c', 'import numpy'], { stdio: 'ignore' });
     if (r.status === 0) return py;
   }
-  throw new Error('no python3 with numpy: install Debian\'s python3-numpy (apt-get install python3-numpy)');
+  throw new Error("no python3 with numpy: install Debian's python3-numpy (apt-get install python3-numpy)");
 }
