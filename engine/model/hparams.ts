@@ -1,4 +1,5 @@
 import { KilnError } from '../errors.js';
+import { kvNumber, kvString } from '../gguf/metadata.js';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/reader.js';
 import type { LlamaLayerRefs, LlamaParams, LlamaWeights, WeightRef } from '../../kernels/llama.js';
 
@@ -13,21 +14,6 @@ export function supportedArchitectures(): string[] {
   return Object.keys(ARCHS);
 }
 
-function num(file: GGUFFile, key: string): number | undefined {
-  const v = file.kv.get(key);
-  if (!v) return undefined;
-  if (v.type === 9) {
-    const a = v.value as ArrayLike<number | bigint>;
-    return a.length ? Number(a[0]) : undefined;
-  }
-  return typeof v.value === 'bigint' ? Number(v.value) : typeof v.value === 'number' ? v.value : undefined;
-}
-
-function str(file: GGUFFile, key: string): string | undefined {
-  const v = file.kv.get(key);
-  return v && typeof v.value === 'string' ? v.value : undefined;
-}
-
 export interface ModelHParams extends LlamaParams {
   arch: string;
   /** The context the model was trained for (`{arch}.context_length`). */
@@ -39,7 +25,7 @@ export interface ModelHParams extends LlamaParams {
  * from its GGUF metadata, with clear errors for what kiln cannot run.
  */
 export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boolean } = {}): { hp: ModelHParams; weights: LlamaWeights } {
-  const arch = str(file, 'general.architecture') ?? '';
+  const arch = kvString(file, 'general.architecture') ?? '';
   const spec = ARCHS[arch];
   if (!spec) {
     throw new KilnError('E_GGUF_UNSUPPORTED', `model architecture '${arch || 'unknown'}' is not supported (kiln runs ${supportedArchitectures().join(', ')})`);
@@ -54,16 +40,16 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     return { offset: t.absOffset, type: t.type, ne0: t.dims[0], ne1: t.dims.slice(1).reduce((a, b) => a * b, 1) };
   };
   const tok = ref('token_embd.weight', true)!;
-  const nEmbd = num(file, `${arch}.embedding_length`) ?? tok.ne0;
-  const nLayer = num(file, `${arch}.block_count`);
-  const nHead = num(file, `${arch}.attention.head_count`);
+  const nEmbd = kvNumber(file, `${arch}.embedding_length`) ?? tok.ne0;
+  const nLayer = kvNumber(file, `${arch}.block_count`);
+  const nHead = kvNumber(file, `${arch}.attention.head_count`);
   if (!nLayer || !nHead) throw new KilnError('E_GGUF_MALFORMED', `${arch}.block_count or ${arch}.attention.head_count is missing`);
-  const nHeadKv = num(file, `${arch}.attention.head_count_kv`) ?? nHead;
-  const headDim = num(file, `${arch}.attention.key_length`) ?? nEmbd / nHead;
-  const nFf = num(file, `${arch}.feed_forward_length`) ?? ref('blk.0.ffn_up.weight', true)!.ne1;
-  const trainCtx = num(file, `${arch}.context_length`) ?? 2048;
-  const scalingType = str(file, `${arch}.rope.scaling.type`);
-  const scalingFactor = num(file, `${arch}.rope.scaling.factor`) ?? 1;
+  const nHeadKv = kvNumber(file, `${arch}.attention.head_count_kv`) ?? nHead;
+  const headDim = kvNumber(file, `${arch}.attention.key_length`) ?? nEmbd / nHead;
+  const nFf = kvNumber(file, `${arch}.feed_forward_length`) ?? ref('blk.0.ffn_up.weight', true)!.ne1;
+  const trainCtx = kvNumber(file, `${arch}.context_length`) ?? 2048;
+  const scalingType = kvString(file, `${arch}.rope.scaling.type`);
+  const scalingFactor = kvNumber(file, `${arch}.rope.scaling.factor`) ?? 1;
   if (scalingType && scalingType !== 'none' && scalingType !== 'linear' && !(scalingType === 'llama3' || byName.has('rope_freqs.weight'))) {
     throw new KilnError('E_GGUF_UNSUPPORTED', `rope scaling '${scalingType}' is not supported`);
   }
@@ -95,11 +81,11 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     nHeadKv,
     nFf,
     headDim,
-    nRot: num(file, `${arch}.rope.dimension_count`) ?? headDim,
+    nRot: kvNumber(file, `${arch}.rope.dimension_count`) ?? headDim,
     ropeNeox: spec.neox,
-    ropeBase: num(file, `${arch}.rope.freq_base`) ?? 10000,
+    ropeBase: kvNumber(file, `${arch}.rope.freq_base`) ?? 10000,
     ropeFreqScale: scalingType === 'linear' && scalingFactor > 0 ? 1 / scalingFactor : 1,
-    rmsEps: num(file, `${arch}.attention.layer_norm_rms_epsilon`) ?? 1e-5,
+    rmsEps: kvNumber(file, `${arch}.attention.layer_norm_rms_epsilon`) ?? 1e-5,
     nCtx: Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20)),
     kvF16: opts.kvF16 ?? true,
   };

@@ -1,4 +1,5 @@
 import { KilnError } from '../errors.js';
+import { kvNumber } from '../gguf/metadata.js';
 import type { GGUFFile } from '../gguf/reader.js';
 import { ggmlTypeInfo, ggmlTypeName } from '../gguf/types.js';
 
@@ -99,16 +100,7 @@ export interface ModelShape {
 }
 
 export function modelShape(file: GGUFFile): ModelShape {
-  const kv = (k: string): number | undefined => {
-    const v = file.kv.get(k);
-    if (!v) return undefined;
-    if (v.type === 9) {
-      // per-layer head counts (some archs): the first entry stands for the model
-      const arr = v.value as ArrayLike<number | bigint>;
-      return arr.length ? Number(arr[0]) : undefined;
-    }
-    return typeof v.value === 'bigint' ? Number(v.value) : typeof v.value === 'number' ? v.value : undefined;
-  };
+  const kv = (k: string) => kvNumber(file, k);
   const arch = String(file.kv.get('general.architecture')?.value ?? '');
   const nHead = kv(`${arch}.attention.head_count`) ?? 1;
   return {
