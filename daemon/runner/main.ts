@@ -1,0 +1,136 @@
+/**
+ * Entry of a runner process (compiled to dist/daemon/runner/main.js and
+ * forked by runner.ts): holds one model, with one KV cache per slot, and
+ * serves the daemon's requests over the IPC channel (protocol.ts). A crash
+ * here — a hostile GGUF, a kernel fault, kill -9 — ends this process only.
+ */
+import { isKilnError } from '../../engine/errors.js';
+import { Model } from '../../engine/model/model.js';
+import { setThreads } from '../../kernels/index.js';
+import { createGenerator, type GeneratorLike } from './engine.js';
+import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
+import { fitPrompt, l2normalize, promptTokens } from './tokens.js';
+
+interface Slot {
+  model: Model;
+  gen: GeneratorLike;
+  /** Work on this slot runs in order: each request waits for the one before. */
+  tail: Promise<void>;
+  busy: boolean;
+}
+
+const slots: Slot[] = [];
+const jobs = new Map<number, AbortController>();
+
+function send(m: FromRunner): void {
+  process.send!(m);
+}
+
+/** Lets queued IPC messages (a cancel) in between tokens: the forward pass is synchronous. */
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+function errorOf(e: unknown): { code: string; message: string } {
+  return { code: isKilnError(e) ? e.code : 'E_RUNNER', message: (e as Error)?.message ?? String(e) };
+}
+
+async function load(m: LoadMsg): Promise<void> {
+  const t0 = process.hrtime.bigint();
+  try {
+    if (m.threads > 0) setThreads(m.threads);
+    for (let i = 0; i < m.slots; i++) {
+      // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
+      const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
+      slots.push({ model, gen: await createGenerator(model), tail: Promise.resolve(), busy: false });
+    }
+    send({ t: 'loaded', nCtx: slots[0].model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
+  } catch (e) {
+    send({ t: 'load-failed', ...errorOf(e) });
+    setImmediate(() => process.exit(1));
+  }
+}
+
+function onSlot(n: number, id: number, work: (s: Slot) => Promise<void>): void {
+  const s = slots[n];
+  if (!s) {
+    send({ t: 'error', id, code: 'E_RUNNER', message: `runner has no slot ${n}` });
+    return;
+  }
+  s.tail = s.tail.then(async () => {
+    s.busy = true;
+    try {
+      await work(s);
+    } catch (e) {
+      send({ t: 'error', id, ...errorOf(e) });
+    } finally {
+      s.busy = false;
+      jobs.delete(id);
+    }
+  });
+}
+
+async function generate(s: Slot, m: GenerateMsg): Promise<void> {
+  const ac = jobs.get(m.id)!;
+  const tok = s.model.tokenizer;
+  const nCtx = s.model.hp.nCtx;
+  const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? (tok.addBos ? 1 : 0));
+  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal });
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      send({ t: 'done', id: m.id, stats: { ...r.value, doneReason: ac.signal.aborted ? 'cancel' : r.value.doneReason, truncated } });
+      return;
+    }
+    if (r.value.text || r.value.tokens.length) send({ t: 'chunk', id: m.id, text: r.value.text, tokens: r.value.tokens });
+    // A cancel arriving over IPC is seen here; the generator then returns with doneReason 'cancel'.
+    await tick();
+  }
+}
+
+async function embed(s: Slot, m: EmbedMsg): Promise<void> {
+  const tok = s.model.tokenizer;
+  const nCtx = s.model.hp.nCtx;
+  const out: Float32Array[] = [];
+  let count = 0;
+  for (const input of m.inputs) {
+    let tokens = tok.encode(input, { addSpecial: true, parseSpecial: false });
+    if (tokens.length > nCtx) {
+      if (!m.truncate) {
+        send({ t: 'error', id: m.id, code: 'E_BAD_REQUEST', message: `input length (${tokens.length} tokens) exceeds the context length (${nCtx})` });
+        return;
+      }
+      tokens = tokens.slice(0, nCtx);
+    }
+    if (tokens.length === 0) tokens = tok.bos !== undefined ? [tok.bos] : [0];
+    count += tokens.length;
+    out.push(l2normalize(s.gen.embed(tokens, 'mean')));
+    await tick();
+    if (jobs.get(m.id)?.signal.aborted) return;
+  }
+  send({ t: 'embedded', id: m.id, embeddings: out, promptEvalCount: count });
+}
+
+process.on('message', (raw) => {
+  const m = raw as ToRunner;
+  switch (m.t) {
+    case 'load':
+      void load(m);
+      break;
+    case 'generate':
+      jobs.set(m.id, new AbortController());
+      onSlot(m.slot, m.id, (s) => generate(s, m));
+      break;
+    case 'embed':
+      jobs.set(m.id, new AbortController());
+      onSlot(m.slot, m.id, (s) => embed(s, m));
+      break;
+    case 'cancel':
+      jobs.get(m.id)?.abort();
+      break;
+    case 'health':
+      send({ t: 'health', id: m.id, busySlots: slots.flatMap((s, i) => (s.busy ? [i] : [])), rss: process.memoryUsage.rss() });
+      break;
+  }
+});
+
+// The daemon going away closes the channel: nothing left to serve.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,223 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { KilnError, type ErrorCode, ERROR_STATUS } from '../../engine/errors.js';
+import { packageRoot } from '../paths.js';
+import type { FromRunner, GenerateMsg, LoadMsg, RunnerStats, ToRunner } from './protocol.js';
+
+export interface RunnerSpec extends Omit<LoadMsg, 't'> {
+  /** Shown in errors: the model name the runner serves. */
+  name: string;
+}
+
+export interface GenerateRequest {
+  prompt: string;
+  context?: number[];
+  options: GenerateMsg['options'];
+  format?: unknown;
+}
+
+export interface Chunk {
+  text: string;
+  tokens: number[];
+}
+
+/** What a runner that is loaded can do; the scheduler's tests substitute a fake. */
+export interface RunnerHandle {
+  readonly pid: number | undefined;
+  readonly nCtx: number;
+  readonly loadDurationNs: number;
+  generate(slot: number, req: GenerateRequest, signal: AbortSignal): AsyncGenerator<Chunk, RunnerStats>;
+  embed(slot: number, inputs: string[], truncate: boolean, signal: AbortSignal): Promise<{ embeddings: Float32Array[]; promptEvalCount: number }>;
+  /** Resolves when the process has ended (either way). */
+  stop(): Promise<void>;
+  /** Called once when the process ends without stop() having been asked. */
+  onCrash(fn: (why: string) => void): void;
+}
+
+type Pending = {
+  push(m: FromRunner): void;
+  fail(e: Error): void;
+};
+
+function toError(code: string, message: string): KilnError {
+  return new KilnError((code in ERROR_STATUS ? code : 'E_RUNNER') as ErrorCode, message);
+}
+
+/**
+ * The daemon's side of one runner process: forks dist/daemon/runner/main.js,
+ * loads the model, and multiplexes requests over the IPC channel by id. If
+ * the process dies, every request in flight fails with an E_RUNNER error that
+ * says so, and onCrash tells the scheduler to forget this runner.
+ */
+export class Runner implements RunnerHandle {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private exited = false;
+  private stopping = false;
+  private crashHandlers: ((why: string) => void)[] = [];
+  private stderrTail = '';
+  nCtx = 0;
+  loadDurationNs = 0;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly spec: RunnerSpec,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  static entry(): string {
+    return join(packageRoot(), 'dist', 'daemon', 'runner', 'main.js');
+  }
+
+  static start(spec: RunnerSpec, log: (m: string) => void = () => {}): Promise<Runner> {
+    const child = fork(Runner.entry(), [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      // Not the daemon's flags (a test runner's loaders, an inspector port).
+      execArgv: [],
+    });
+    const r = new Runner(child, spec);
+    child.stderr!.on('data', (d: Buffer) => {
+      r.stderrTail = (r.stderrTail + d.toString()).slice(-4096);
+    });
+    return new Promise((resolve, reject) => {
+      let loaded = false;
+      child.on('message', (raw) => {
+        const m = raw as FromRunner;
+        if (m.t === 'loaded') {
+          loaded = true;
+          r.nCtx = m.nCtx;
+          r.loadDurationNs = m.loadDurationNs;
+          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''})`);
+          resolve(r);
+        } else if (m.t === 'load-failed') {
+          reject(toError(m.code, `loading ${spec.name}: ${m.message}`));
+        } else r.dispatch(m);
+      });
+      child.on('error', (e) => {
+        if (!loaded) reject(new KilnError('E_RUNNER', `cannot start the runner for ${spec.name}: ${e.message}`));
+      });
+      child.on('exit', (code, signal) => {
+        r.exited = true;
+        const why = r.describeExit(code, signal);
+        if (!loaded) reject(new KilnError('E_RUNNER', `the runner for ${spec.name} ${why} while loading${r.stderrTail ? `: ${r.stderrTail.trim().split('\n').at(-1)}` : ''}`));
+        const err = new KilnError('E_RUNNER', `the model runner for ${spec.name} ${why}; it is restarted on the next request`);
+        for (const p of r.pending.values()) p.fail(err);
+        r.pending.clear();
+        if (loaded && !r.stopping) {
+          log(`runner ${child.pid} for ${spec.name} ${why}`);
+          for (const fn of r.crashHandlers) fn(why);
+        }
+      });
+      r.send({ t: 'load', path: spec.path, numCtx: spec.numCtx, slots: spec.slots, kvF16: spec.kvF16, threads: spec.threads });
+    });
+  }
+
+  private describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+    return signal ? `was killed by ${signal}` : `exited with status ${code}`;
+  }
+
+  onCrash(fn: (why: string) => void): void {
+    this.crashHandlers.push(fn);
+  }
+
+  private send(m: ToRunner): void {
+    if (this.exited || !this.child.connected) throw new KilnError('E_RUNNER', `the model runner for ${this.spec.name} is not running`);
+    this.child.send(m);
+  }
+
+  private dispatch(m: FromRunner): void {
+    if (!('id' in m)) return;
+    this.pending.get(m.id)?.push(m);
+  }
+
+  /** Registers a request and sends it; `cancel` on abort. */
+  private open(signal: AbortSignal, handler: Pending, build: (id: number) => ToRunner): () => void {
+    const id = this.nextId++;
+    this.pending.set(id, handler);
+    const onAbort = () => {
+      if (!this.exited && this.child.connected) this.child.send({ t: 'cancel', id } satisfies ToRunner);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.send(build(id));
+    return () => {
+      signal.removeEventListener('abort', onAbort);
+      this.pending.delete(id);
+    };
+  }
+
+  async *generate(slot: number, req: GenerateRequest, signal: AbortSignal): AsyncGenerator<Chunk, RunnerStats> {
+    // Messages arrive on the event loop; the consumer pulls at its own pace.
+    const queue: FromRunner[] = [];
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    const close = this.open(
+      signal,
+      {
+        push: (m) => {
+          queue.push(m);
+          wake?.();
+        },
+        fail: (e) => {
+          failure = e;
+          wake?.();
+        },
+      },
+      (id) => ({ t: 'generate', id, slot, prompt: req.prompt, context: req.context, options: req.options, format: req.format }),
+    );
+    try {
+      for (;;) {
+        while (queue.length === 0 && !failure) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        const m = queue.shift();
+        if (!m) throw failure!;
+        if (m.t === 'chunk') yield { text: m.text, tokens: m.tokens };
+        else if (m.t === 'done') return m.stats;
+        else if (m.t === 'error') throw toError(m.code, m.message);
+      }
+    } finally {
+      close();
+    }
+  }
+
+  embed(slot: number, inputs: string[], truncate: boolean, signal: AbortSignal): Promise<{ embeddings: Float32Array[]; promptEvalCount: number }> {
+    return new Promise((resolve, reject) => {
+      const close = this.open(
+        signal,
+        {
+          push: (m) => {
+            close();
+            if (m.t === 'embedded') resolve({ embeddings: m.embeddings, promptEvalCount: m.promptEvalCount });
+            else if (m.t === 'error') reject(toError(m.code, m.message));
+          },
+          fail: (e) => {
+            close();
+            reject(e);
+          },
+        },
+        (id) => ({ t: 'embed', id, slot, inputs, truncate }),
+      );
+      signal.addEventListener('abort', () => {
+        close();
+        reject(new KilnError('E_BAD_REQUEST', 'request cancelled'));
+      }, { once: true });
+    });
+  }
+
+  stop(): Promise<void> {
+    this.stopping = true;
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      const kill = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+      this.child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      // Closing the channel ends the runner (it exits on 'disconnect'); SIGTERM for one that is stuck in native code.
+      this.child.kill('SIGTERM');
+    });
+  }
+}

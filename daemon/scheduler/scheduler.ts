@@ -1,0 +1,331 @@
+import { KilnError } from '../../engine/errors.js';
+import type { RunningModel, ModelDetails } from '../api/types.js';
+import type { RunnerHandle, RunnerSpec } from '../runner/runner.js';
+import { FOREVER, type KeepAlive } from './keep-alive.js';
+import { estimateMemory, insufficientMemory, type MemoryEstimate, type ModelShape } from './memory.js';
+
+/** A model as the scheduler loads it. */
+export interface ModelSpec {
+  /** The GGUF blob path: one runner per (path, context length). */
+  path: string;
+  /** Display name (`kjv:latest`), for /api/ps and messages. */
+  name: string;
+  /** Manifest digest hex, for /api/ps. */
+  digest: string;
+  details: ModelDetails;
+  shape: ModelShape;
+  fileSize: number;
+  numCtx: number;
+}
+
+export interface SchedulerOptions {
+  numParallel: number;
+  maxLoadedModels: number;
+  maxQueue: number;
+  /** Native threads per runner (0: kernels' default). */
+  threads?: number;
+  startRunner(spec: RunnerSpec): Promise<RunnerHandle>;
+  availableMemory(): number;
+  log?(m: string): void;
+  now?(): number;
+}
+
+/** A slot of a loaded model, held by one request until release(). */
+export interface Lease {
+  readonly runner: RunnerHandle;
+  readonly slot: number;
+  readonly numCtx: number;
+  release(): void;
+}
+
+interface Waiter {
+  resolve(l: Lease): void;
+  reject(e: unknown): void;
+  signal: AbortSignal;
+  onAbort: () => void;
+}
+
+interface Entry {
+  id: string;
+  spec: ModelSpec;
+  slots: number;
+  estimate: MemoryEstimate;
+  runner?: RunnerHandle;
+  free: number[];
+  active: number;
+  waiters: Waiter[];
+  keepAlive: KeepAlive;
+  /** ms since epoch; Infinity for never; meaningful while idle. */
+  expiresAt: number;
+  timer?: NodeJS.Timeout;
+  /** Takes no new requests; unloaded once idle (another context length was asked for, or stop). */
+  retired: boolean;
+  gone: boolean;
+}
+
+function aborted(signal: AbortSignal): KilnError {
+  return new KilnError('E_BAD_REQUEST', `request cancelled${signal.reason instanceof Error ? `: ${signal.reason.message}` : ''}`);
+}
+
+/**
+ * Decides which models are loaded: one runner per model and context length,
+ * started on demand, with KILN_NUM_PARALLEL slots (one KV cache each) that
+ * serve one request at a time; requests beyond the slots wait in a per-model
+ * queue of at most KILN_MAX_QUEUE (E_QUEUE_FULL past it). A model stays
+ * loaded for the keep_alive of its last request once idle; a new model that
+ * would exceed KILN_MAX_LOADED_MODELS or free memory first unloads the idle
+ * model that expires first, then waits for busy ones, and is refused with
+ * both figures when nothing else is loaded. A model in use is never unloaded.
+ * Loads run one at a time so two of them never count the same free memory.
+ */
+export class Scheduler {
+  private readonly entries = new Map<string, Entry>();
+  private loadChain: Promise<unknown> = Promise.resolve();
+  private idleListeners: (() => void)[] = [];
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Waits for a slot of `spec` (loading it if needed) and holds it until release(). */
+  acquire(spec: ModelSpec, keepAlive: KeepAlive, signal: AbortSignal): Promise<Lease> {
+    if (signal.aborted) return Promise.reject(aborted(signal));
+    if (this.closed) return Promise.reject(new KilnError('E_RUNNER', 'kiln is shutting down'));
+    const id = `${spec.path}#${spec.numCtx}`;
+    let e = this.entries.get(id);
+    if (!e || e.retired) {
+      for (const other of this.entries.values()) if (other.spec.path === spec.path && other !== e) this.retire(other);
+      e = this.create(id, spec);
+    }
+    e.keepAlive = keepAlive;
+    this.clearTimer(e);
+    if (e.runner && e.free.length > 0 && e.waiters.length === 0) return Promise.resolve(this.take(e));
+    const capacity = e.runner ? e.free.length : e.slots;
+    if (e.waiters.length >= capacity + this.opts.maxQueue) {
+      return Promise.reject(new KilnError('E_QUEUE_FULL', `server busy: ${this.opts.maxQueue} request(s) already wait for ${spec.name}; try again later (KILN_MAX_QUEUE)`));
+    }
+    const entry = e;
+    return new Promise<Lease>((resolve, reject) => {
+      const w: Waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const i = entry.waiters.indexOf(w);
+          if (i >= 0) entry.waiters.splice(i, 1);
+          reject(aborted(signal));
+          this.maybeIdle(entry);
+        },
+      };
+      signal.addEventListener('abort', w.onAbort, { once: true });
+      entry.waiters.push(w);
+    });
+  }
+
+  /** Models loaded now, for /api/ps (most recently expiring first, as Ollama lists them). */
+  list(): RunningModel[] {
+    const now = this.now();
+    return [...this.entries.values()]
+      .filter((e) => e.runner && !e.gone)
+      .map((e) => {
+        const busy = e.active > 0 || e.waiters.length > 0;
+        const until = busy ? now + e.keepAlive : e.expiresAt;
+        return {
+          name: e.spec.name,
+          model: e.spec.name,
+          size: e.estimate.total,
+          digest: e.spec.digest,
+          details: e.spec.details,
+          expires_at: (Number.isFinite(until) ? new Date(until) : FOREVER).toISOString(),
+          size_vram: 0,
+          context_length: e.spec.numCtx,
+        };
+      })
+      .sort((a, b) => b.expires_at.localeCompare(a.expires_at));
+  }
+
+  /** Whether a runner for this blob is loaded (or loading). */
+  isLoaded(path: string): boolean {
+    return [...this.entries.values()].some((e) => e.spec.path === path && !e.retired);
+  }
+
+  /**
+   * Unloads every runner of a model (kiln stop, keep_alive 0 without a
+   * prompt): now if idle, else as soon as its requests are done. Resolves
+   * when the idle ones have stopped; false if none was loaded.
+   */
+  async unload(path: string): Promise<boolean> {
+    const mine = [...this.entries.values()].filter((e) => e.spec.path === path);
+    await Promise.all(mine.map((e) => this.retire(e)));
+    return mine.length > 0;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.entries.values()].map((e) => this.stopEntry(e)));
+  }
+
+  private create(id: string, spec: ModelSpec): Entry {
+    const slots = this.opts.numParallel;
+    const e: Entry = {
+      id,
+      spec,
+      slots,
+      estimate: estimateMemory(spec.shape, spec.fileSize, spec.numCtx, slots),
+      free: [],
+      active: 0,
+      waiters: [],
+      keepAlive: 0,
+      expiresAt: 0,
+      retired: false,
+      gone: false,
+    };
+    this.entries.set(id, e);
+    const run = this.loadChain.then(() => this.load(e));
+    this.loadChain = run.catch(() => {});
+    run.catch((err) => {
+      this.forget(e);
+      for (const w of e.waiters.splice(0)) {
+        w.signal.removeEventListener('abort', w.onAbort);
+        w.reject(err);
+      }
+    });
+    return e;
+  }
+
+  private async load(e: Entry): Promise<void> {
+    if (e.gone) return;
+    const log = this.opts.log ?? (() => {});
+    for (;;) {
+      if (this.closed) throw new KilnError('E_RUNNER', 'kiln is shutting down');
+      // Nobody waits any more (all disconnected while queued for the load): skip it.
+      if (e.waiters.length === 0) {
+        this.forget(e);
+        return;
+      }
+      // Loads run one at a time, so only loaded runners take memory or a place.
+      const others = [...this.entries.values()].filter((o) => o !== e && !o.gone && o.runner);
+      const free = this.opts.availableMemory();
+      const countOk = others.length < this.opts.maxLoadedModels;
+      const memOk = e.estimate.total <= free;
+      if (countOk && memOk) break;
+      const idle = others.filter((o) => o.runner && o.active === 0 && o.waiters.length === 0).sort((a, b) => Number(b.retired) - Number(a.retired) || a.expiresAt - b.expiresAt);
+      if (idle.length > 0) {
+        log(`unloading ${idle[0].spec.name} to make room for ${e.spec.name} (${countOk ? 'memory' : 'KILN_MAX_LOADED_MODELS'})`);
+        await this.stopEntry(idle[0]);
+        continue;
+      }
+      if (others.length === 0) throw insufficientMemory(e.spec.name, e.estimate, free);
+      // Every other model is busy: wait until one goes idle, then look again.
+      await new Promise<void>((r) => this.idleListeners.push(r));
+    }
+    const runner = await this.opts.startRunner({
+      name: e.spec.name,
+      path: e.spec.path,
+      numCtx: e.spec.numCtx,
+      slots: e.slots,
+      kvF16: true,
+      threads: this.opts.threads ?? 0,
+    });
+    if (e.gone) {
+      await runner.stop();
+      return;
+    }
+    e.runner = runner;
+    e.free = Array.from({ length: e.slots }, (_, i) => i);
+    runner.onCrash(() => this.crashed(e));
+    this.dispatch(e);
+    this.maybeIdle(e);
+  }
+
+  private take(e: Entry): Lease {
+    const slot = e.free.shift()!;
+    e.active++;
+    const runner = e.runner!;
+    let released = false;
+    return {
+      runner,
+      slot,
+      numCtx: runner.nCtx,
+      release: () => {
+        if (released) return;
+        released = true;
+        e.active--;
+        if (e.gone) return;
+        e.free.push(slot);
+        this.dispatch(e);
+        this.maybeIdle(e);
+      },
+    };
+  }
+
+  private dispatch(e: Entry): void {
+    while (e.runner && e.free.length > 0 && e.waiters.length > 0) {
+      const w = e.waiters.shift()!;
+      w.signal.removeEventListener('abort', w.onAbort);
+      w.resolve(this.take(e));
+    }
+  }
+
+  /** After a request ends: start the keep-alive clock, or unload now. */
+  private maybeIdle(e: Entry): void {
+    if (!e.runner || e.gone || e.active > 0 || e.waiters.length > 0) return;
+    for (const fn of this.idleListeners.splice(0)) fn();
+    this.clearTimer(e);
+    if (e.retired || e.keepAlive <= 0) {
+      void this.stopEntry(e);
+      return;
+    }
+    if (!Number.isFinite(e.keepAlive)) {
+      e.expiresAt = Infinity;
+      return;
+    }
+    e.expiresAt = this.now() + e.keepAlive;
+    // setTimeout holds at most 2^31-1 ms; a longer keep_alive re-arms.
+    const arm = () => {
+      const left = e.expiresAt - this.now();
+      if (left <= 0) void this.stopEntry(e);
+      else e.timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1)).unref();
+    };
+    arm();
+  }
+
+  private retire(e: Entry): Promise<void> {
+    e.retired = true;
+    if (e.active === 0 && e.waiters.length === 0) return this.stopEntry(e);
+    return Promise.resolve();
+  }
+
+  private clearTimer(e: Entry): void {
+    if (e.timer) clearTimeout(e.timer);
+    e.timer = undefined;
+  }
+
+  private forget(e: Entry): void {
+    e.gone = true;
+    this.clearTimer(e);
+    if (this.entries.get(e.id) === e) this.entries.delete(e.id);
+    for (const fn of this.idleListeners.splice(0)) fn();
+  }
+
+  private async stopEntry(e: Entry): Promise<void> {
+    const runner = e.runner;
+    this.forget(e);
+    if (runner) {
+      await runner.stop();
+      (this.opts.log ?? (() => {}))(`unloaded ${e.spec.name}`);
+    }
+    for (const fn of this.idleListeners.splice(0)) fn();
+  }
+
+  /** The runner died: its requests have failed; queued ones go to a fresh runner. */
+  private crashed(e: Entry): void {
+    this.forget(e);
+    for (const w of e.waiters.splice(0)) {
+      w.signal.removeEventListener('abort', w.onAbort);
+      this.acquire(e.spec, e.keepAlive, w.signal).then(w.resolve, w.reject);
+    }
+  }
+}
