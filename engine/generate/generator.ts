@@ -1,0 +1,207 @@
+/**
+ * Generation over one loaded model: the loop the daemon's runner drives for
+ * /api/generate and /api/chat, and embeddings for /api/embed.
+ *
+ * The KV cache is kept between calls: a prompt that starts with the tokens
+ * already cached (a chat's earlier turns, the `context` of a previous
+ * /api/generate) evaluates only the rest. The cache never silently drops
+ * tokens: a prompt longer than the context is refused, and a generation that
+ * fills it ends with doneReason 'length'.
+ *
+ * One call at a time per Generator (the runner serializes requests per
+ * model); overlapping calls are refused with E_CONFLICT rather than
+ * interleaving two sequences in one cache.
+ */
+import { setImmediate as tick } from 'node:timers/promises';
+import { KilnError } from '../errors.js';
+import type { Model } from '../model/model.js';
+import { Sampler } from '../sampler/sampler.js';
+import { Pooler, modelPooling } from './pooling.js';
+import { StopMatcher } from './stop-matcher.js';
+import type { GenerateChunk, GenerateOptions, GenerateStats, Pooling } from './types.js';
+
+/** Tokens per native eval call while reading a prompt (llama.cpp's default n_batch). */
+export const PROMPT_BATCH = 512;
+
+export class Generator {
+  /** The tokens whose keys and values are in the cache, position by position. */
+  private cached: number[] = [];
+  private busy = false;
+
+  constructor(readonly model: Model) {}
+
+  /** The tokens currently in the KV cache (a copy). */
+  get cachedTokens(): number[] {
+    return this.cached.slice();
+  }
+
+  /** Forgets the cache (the next call evaluates its prompt from position 0). */
+  reset(): void {
+    this.model.native.truncate(0);
+    this.cached = [];
+  }
+
+  async *generate(prompt: number[], opts: GenerateOptions = {}): AsyncGenerator<GenerateChunk, GenerateStats> {
+    this.enter();
+    try {
+      return yield* this.run(prompt, opts);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Embedding of a token sequence: final normed hidden states pooled (mean or
+   * last token; default per the model's metadata) and L2-normalized. Leaves
+   * the tokens in the cache, so a generate that starts with them reuses it.
+   */
+  embed(tokens: number[], pooling?: Pooling): Float32Array {
+    this.enter();
+    try {
+      this.checkTokens(tokens, this.model.hp.nCtx, 'input');
+      const pooler = new Pooler(pooling ?? modelPooling(this.model.file, this.model.hp.arch), this.model.hp.nEmbd);
+      this.reset();
+      for (let i = 0; i < tokens.length; i += PROMPT_BATCH) {
+        const batch = tokens.slice(i, i + PROMPT_BATCH);
+        this.evalBatch(batch);
+        pooler.add(this.model.native.hidden(batch.length), batch.length);
+      }
+      return pooler.result();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private enter(): void {
+    if (this.busy) throw new KilnError('E_CONFLICT', 'the model is busy with another request');
+    this.busy = true;
+  }
+
+  private checkTokens(tokens: number[], nCtx: number, what: string): void {
+    if (tokens.length === 0) throw new KilnError('E_BAD_REQUEST', `the ${what} is empty`);
+    if (tokens.length > nCtx) {
+      throw new KilnError('E_BAD_REQUEST', `the ${what} is ${tokens.length} tokens but num_ctx is ${nCtx}; shorten it or raise num_ctx`);
+    }
+    const nVocab = this.model.hp.nVocab;
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= nVocab) throw new KilnError('E_BAD_REQUEST', `token id ${t} is outside the vocabulary (0..${nVocab - 1})`);
+    }
+  }
+
+  /** Evaluates tokens at the end of the cache; returns the last token's logits. */
+  private evalBatch(tokens: number[]): Float32Array {
+    try {
+      const logits = this.model.native.eval(tokens, this.cached.length);
+      for (const t of tokens) this.cached.push(t);
+      return logits;
+    } catch (e) {
+      // The native side may have written part of the batch: start over next time.
+      this.reset();
+      throw e;
+    }
+  }
+
+  /** Keeps the longest cached prefix of `prompt` (at least one token is re-evaluated, for its logits). */
+  private reuse(prompt: number[]): number {
+    let n = 0;
+    const max = Math.min(this.cached.length, prompt.length - 1);
+    while (n < max && this.cached[n] === prompt[n]) n++;
+    if (n < this.cached.length) {
+      this.model.native.truncate(n);
+      this.cached.length = n;
+    }
+    return n;
+  }
+
+  private async *run(prompt: number[], opts: GenerateOptions): AsyncGenerator<GenerateChunk, GenerateStats> {
+    const nCtx = Math.max(1, Math.min(opts.num_ctx ?? Infinity, this.model.hp.nCtx));
+    this.checkTokens(prompt, nCtx, 'prompt');
+    const tokenizer = this.model.tokenizer;
+    const signal = opts.signal;
+    const numPredict = opts.num_predict ?? -1;
+    const limit = numPredict < 0 ? Infinity : numPredict;
+    const stats: GenerateStats = {
+      doneReason: 'stop',
+      promptEvalCount: prompt.length,
+      promptEvalDurationNs: 0,
+      evalCount: 0,
+      evalDurationNs: 0,
+      context: prompt.slice(),
+    };
+
+    const t0 = process.hrtime.bigint();
+    let logits: Float32Array | undefined;
+    for (let i = this.reuse(prompt); i < prompt.length; i += PROMPT_BATCH) {
+      if (signal?.aborted) break;
+      logits = this.evalBatch(prompt.slice(i, Math.min(i + PROMPT_BATCH, prompt.length)));
+      if (i + PROMPT_BATCH < prompt.length) await tick();
+    }
+    const t1 = process.hrtime.bigint();
+    stats.promptEvalDurationNs = Number(t1 - t0);
+    if (signal?.aborted || !logits) {
+      stats.doneReason = 'cancel';
+      return stats;
+    }
+
+    const sampler = new Sampler(opts, { mask: opts.mask, nCtx });
+    for (const t of prompt) sampler.accept(t);
+    const decoder = tokenizer.createStreamDecoder();
+    const stops = new StopMatcher(opts.stop ?? []);
+    let pending: number[] = [];
+    let stopped = false;
+
+    try {
+      for (;;) {
+        if (stats.evalCount >= limit) {
+          stats.doneReason = 'length';
+          break;
+        }
+        if (signal?.aborted) {
+          stats.doneReason = 'cancel';
+          break;
+        }
+        const tok = sampler.sample(logits);
+        stats.evalCount++;
+        if (tokenizer.isEog(tok)) {
+          stats.doneReason = 'stop';
+          break;
+        }
+        sampler.accept(tok);
+        pending.push(tok);
+        const r = stops.push(decoder.push(tok));
+        if (r.stopped) {
+          stopped = true;
+          stats.doneReason = 'stop';
+          if (r.text) yield { text: r.text, tokens: pending };
+          pending = [];
+          break;
+        }
+        if (r.text) {
+          stats.context.push(...pending);
+          yield { text: r.text, tokens: pending };
+          pending = [];
+        }
+        if (stats.evalCount >= limit) {
+          stats.doneReason = 'length';
+          break;
+        }
+        if (this.cached.length >= nCtx) {
+          stats.doneReason = 'length';
+          break;
+        }
+        logits = this.evalBatch([tok]);
+        await tick();
+      }
+      if (!stopped) {
+        const r = stops.push(decoder.flush());
+        const text = r.text + (r.stopped ? '' : stops.flush());
+        if (r.stopped) stats.doneReason = 'stop';
+        else stats.context.push(...pending);
+        if (text) yield { text, tokens: pending };
+      }
+    } finally {
+      stats.evalDurationNs = Number(process.hrtime.bigint() - t1);
+    }
+    return stats;
+  }
+}
