@@ -84,13 +84,20 @@ export class BlobStore {
 
   /**
    * Moves a complete file that the caller has already verified (same
-   * filesystem as the store) into place under `digest` and records it. The
-   * caller owns the durability of its data: registry/download.ts syncs pulled
-   * blobs after the fact and tracks them until it has.
+   * filesystem as the store) into place under `digest` and records it, with
+   * `alsoInTransaction` run in the same transaction. Neither the data nor the
+   * rename is synced here: the caller owns durability (registry/download.ts
+   * records the blob as unsynced in that transaction and syncs it after).
    */
-  adopt(file: string, digest: Digest, size: number): void {
+  adopt(file: string, digest: Digest, size: number, alsoInTransaction?: () => void): void {
     try {
-      this.commit(file, digest, size);
+      renameSync(file, this.path(digest));
+      this.db.transaction(() => {
+        this.db
+          .prepare('INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO UPDATE SET size = excluded.size')
+          .run(digest, size, Date.now());
+        alsoInTransaction?.();
+      })();
     } catch (e) {
       throw ioError(e, `storing blob ${digest}`);
     }
