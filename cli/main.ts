@@ -15,6 +15,8 @@ Available Commands:
   serve       Start the kiln daemon
   create      Create a model from a Modelfile
   quantize    Quantize a GGUF file (q4_K_M, q8_0, …)
+  perplexity  Perplexity of a model over a text file
+  kl          KL divergence of one model's predictions from another's
   pull        Pull a model from a registry
   push        Push a model to a registry
   show        Show information for a model
@@ -35,6 +37,9 @@ const HELP: Record<string, string> = {
   create: 'Create a model from a Modelfile\n\nUsage:\n  kiln create MODEL [-f Modelfile] [--quantize TYPE]\n\nFlags:\n  -f, --file string       Name of the Modelfile (default "Modelfile")\n  -q, --quantize string   Quantize model to this level (e.g. q4_K_M)',
   quantize:
     'Quantize a GGUF file to another type (runs locally, no daemon needed)\n\nUsage:\n  kiln quantize IN.gguf OUT.gguf TYPE\n\nTypes:\n  q2_K q3_K_S q3_K_M q3_K_L q4_0 q4_1 q5_0 q5_1 q4_K_S q4_K_M q5_K_S q5_K_M q6_K q8_0 f16 bf16 f32\n\nFlags:\n  --json   progress as NDJSON on stdout',
+  perplexity:
+    'Perplexity of a model over a text file (runs locally, no daemon needed)\n\nUsage:\n  kiln perplexity MODEL FILE.txt [flags]\n\nMODEL is a GGUF file or a model name from the local store. The text is cut into windows of --ctx tokens,\neach evaluated from an empty cache after BOS, every token scored.\n\nFlags:\n  --ctx int   Window size in tokens (default 512, or the model\'s context if shorter)\n  --json      Result as JSON on stdout',
+  kl: 'KL divergence of OTHER\'s next-token distributions from BASE\'s over a text file (runs locally)\n\nUsage:\n  kiln kl BASE OTHER FILE.txt [flags]\n\nFlags:\n  --ctx int   Window size in tokens (default 512, or the models\' context if shorter)\n  --json      Result as JSON on stdout',
   show: 'Show information for a model\n\nUsage:\n  kiln show MODEL [flags]\n\nFlags:\n  --license      Show license of a model\n  --modelfile    Show Modelfile of a model\n  --parameters   Show parameters of a model\n  --system       Show system message of a model\n  --template     Show template of a model',
   list: 'List models\n\nUsage:\n  kiln list [PREFIX]\n\nAliases:\n  list, ls',
   ps: 'List running models\n\nUsage:\n  kiln ps',
@@ -53,7 +58,7 @@ function need(n: number, args: string[], cmd: string): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, new Set(['f', 'file', 'q', 'quantize']));
+  const { positional, flags } = parseArgs(argv, new Set(['f', 'file', 'q', 'quantize', 'ctx']));
   const [cmd0, ...rest] = positional;
   const cmd = cmd0 === 'ls' ? 'list' : cmd0;
   if (!cmd && (flags.has('v') || flags.has('version'))) return versionCommand();
@@ -76,6 +81,14 @@ async function main(argv: string[]): Promise<number> {
     need(3, rest, 'quantize');
     const { quantizeCommand } = await import('./commands/quantize.js');
     await quantizeCommand(rest[0], rest[1], rest[2], flags.has('json'));
+    return 0;
+  }
+  if (cmd === 'perplexity' || cmd === 'kl') {
+    need(cmd === 'kl' ? 3 : 2, rest, cmd);
+    const { perplexityCommand, klCommand } = await import('./commands/eval.js');
+    const evalFlags = { ctx: flags.get('ctx') as string | undefined, json: flags.has('json') };
+    if (cmd === 'kl') await klCommand(config, rest[0], rest[1], rest[2], evalFlags);
+    else await perplexityCommand(config, rest[0], rest[1], evalFlags);
     return 0;
   }
   if (cmd === 'serve') {
