@@ -84,11 +84,39 @@ export interface CopyRequest {
   destination: string;
 }
 
+/** A chat message: /api/chat `messages` and `message`, Modelfile MESSAGE, /api/show `messages`. */
 export interface Message {
   role: string;
   content: string;
+  thinking?: string;
+  /** Base64 images (the client encodes Uint8Array ones). */
   images?: string[];
-  tool_calls?: unknown[];
+  tool_calls?: ToolCall[];
+  /** role "tool": the function whose result this is. */
+  tool_name?: string;
+  tool_call_id?: string;
+}
+
+/** A function call the model made: `message.tool_calls[i]` of /api/chat. */
+export interface ToolCall {
+  id?: string;
+  function: { index?: number; name: string; arguments: Record<string, unknown> };
+}
+
+/** A function offered to the model: /api/chat `tools` (OpenAI's `tools` have the same shape). */
+export interface Tool {
+  type: string;
+  function: {
+    name: string;
+    description?: string;
+    parameters?: {
+      type?: string;
+      $defs?: unknown;
+      items?: unknown;
+      required?: string[];
+      properties?: Record<string, { type?: string | string[]; items?: unknown; description?: string; enum?: unknown[] }>;
+    };
+  };
 }
 
 /**
@@ -141,4 +169,301 @@ export interface PushRequest {
   name?: string;
   insecure?: boolean;
   stream?: boolean;
+}
+
+/**
+ * Runtime options of generate/chat/embed (`options`), and the PARAMETER
+ * keys of a Modelfile. kiln acts on the sampling ones, num_ctx, num_predict,
+ * num_keep, stop and num_thread; the others are accepted and ignored, as a
+ * CPU-only runtime has no use for num_gpu or use_mmap.
+ */
+export interface Options {
+  num_ctx?: number;
+  num_predict?: number;
+  num_keep?: number;
+  num_thread?: number;
+  seed?: number;
+  temperature?: number;
+  top_k?: number;
+  top_p?: number;
+  min_p?: number;
+  typical_p?: number;
+  repeat_last_n?: number;
+  repeat_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  stop?: string[];
+  [other: string]: unknown;
+}
+
+/**
+ * POST /api/generate — `ollama.generate({model, prompt, ...})`. No prompt
+ * only loads the model; with keep_alive 0 it unloads it.
+ */
+export interface GenerateRequest {
+  model?: string;
+  name?: string;
+  prompt?: string;
+  suffix?: string;
+  system?: string;
+  template?: string;
+  /** Tokens of an earlier answer's `context`, which this prompt continues. */
+  context?: number[];
+  stream?: boolean;
+  raw?: boolean;
+  /** "json" or a JSON schema. */
+  format?: string | Record<string, unknown>;
+  images?: string[];
+  keep_alive?: string | number;
+  think?: boolean | string;
+  options?: Options;
+}
+
+/** Timing and token counts of a finished generation (nanoseconds). */
+export interface GenerateStatsFields {
+  total_duration?: number;
+  load_duration?: number;
+  prompt_eval_count?: number;
+  prompt_eval_duration?: number;
+  eval_count?: number;
+  eval_duration?: number;
+}
+
+/** One NDJSON line of /api/generate (the last has done: true, done_reason and the stats). */
+export interface GenerateResponse extends GenerateStatsFields {
+  model: string;
+  created_at: string;
+  response: string;
+  done: boolean;
+  /** "stop", "length", "load", "unload" (Ollama's words). */
+  done_reason?: string;
+  context?: number[];
+}
+
+/** POST /api/chat — `ollama.chat({model, messages, tools, ...})`. */
+export interface ChatRequest {
+  model?: string;
+  name?: string;
+  messages?: Message[];
+  tools?: Tool[];
+  stream?: boolean;
+  format?: string | Record<string, unknown>;
+  keep_alive?: string | number;
+  think?: boolean | string;
+  options?: Options;
+}
+
+/** One NDJSON line of /api/chat. */
+export interface ChatResponse extends GenerateStatsFields {
+  model: string;
+  created_at: string;
+  message: Message;
+  done: boolean;
+  done_reason?: string;
+}
+
+/** POST /api/embed — `ollama.embed({model, input, truncate})`. */
+export interface EmbedRequest {
+  model?: string;
+  name?: string;
+  input?: string | string[];
+  /** Cut inputs longer than the context (default true); false makes them an error. */
+  truncate?: boolean;
+  /** Keep the first N dimensions (then renormalize). */
+  dimensions?: number;
+  keep_alive?: string | number;
+  options?: Options;
+}
+
+export interface EmbedResponse {
+  model: string;
+  /** L2-normalized, one per input. */
+  embeddings: number[][];
+  total_duration: number;
+  load_duration: number;
+  prompt_eval_count: number;
+}
+
+/** POST /api/embeddings (legacy) — `ollama.embeddings({model, prompt})`. */
+export interface EmbeddingsRequest {
+  model?: string;
+  name?: string;
+  prompt?: string;
+  keep_alive?: string | number;
+  options?: Options;
+}
+
+export interface EmbeddingsResponse {
+  embedding: number[];
+}
+
+// ---- OpenAI-compatible surface (/v1), the shapes of the `openai` package ----
+
+/** Errors under /v1 — what the `openai` client parses into APIError. */
+export interface OpenAIErrorResponse {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export interface OpenAIChatMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+  /** A string, or content parts (text / image_url) as the client sends them. */
+  content?: string | { type: string; text?: string; image_url?: string | { url: string } }[] | null;
+  name?: string;
+  tool_calls?: OpenAIToolCall[];
+  tool_call_id?: string;
+}
+
+export interface OpenAIToolCall {
+  /** Index of the call in a streamed delta. */
+  index?: number;
+  id: string;
+  type: 'function';
+  /** arguments is a JSON string, as OpenAI sends it. */
+  function: { name: string; arguments: string };
+}
+
+export interface OpenAIResponseFormat {
+  type: 'text' | 'json_object' | 'json_schema';
+  json_schema?: { name?: string; schema?: Record<string, unknown>; strict?: boolean };
+}
+
+/** POST /v1/chat/completions — `openai.chat.completions.create(...)` */
+export interface OpenAIChatRequest {
+  model: string;
+  messages: OpenAIChatMessage[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  seed?: number | null;
+  stop?: string | string[] | null;
+  frequency_penalty?: number | null;
+  presence_penalty?: number | null;
+  response_format?: OpenAIResponseFormat;
+  tools?: Tool[];
+  tool_choice?: unknown;
+  n?: number | null;
+}
+
+export interface OpenAIUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface OpenAIChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  system_fingerprint: string;
+  choices: { index: number; message: { role: 'assistant'; content: string | null; tool_calls?: OpenAIToolCall[] }; finish_reason: string; logprobs: null }[];
+  usage: OpenAIUsage;
+}
+
+export interface OpenAIChatChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  system_fingerprint: string;
+  choices: { index: number; delta: { role?: 'assistant'; content?: string; tool_calls?: OpenAIToolCall[] }; finish_reason: string | null; logprobs: null }[];
+  usage?: OpenAIUsage | null;
+}
+
+/** POST /v1/completions — `openai.completions.create(...)` */
+export interface OpenAICompletionRequest {
+  model: string;
+  prompt: string | string[];
+  suffix?: string | null;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  max_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  seed?: number | null;
+  stop?: string | string[] | null;
+  frequency_penalty?: number | null;
+  presence_penalty?: number | null;
+  echo?: boolean;
+}
+
+export interface OpenAICompletion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  system_fingerprint: string;
+  choices: { index: number; text: string; finish_reason: string | null; logprobs: null }[];
+  usage?: OpenAIUsage | null;
+}
+
+/** POST /v1/embeddings — `openai.embeddings.create({model, input})` */
+export interface OpenAIEmbeddingRequest {
+  model: string;
+  input: string | string[];
+  encoding_format?: 'float' | 'base64';
+  dimensions?: number;
+}
+
+export interface OpenAIEmbeddingResponse {
+  object: 'list';
+  data: { object: 'embedding'; index: number; embedding: number[] | string }[];
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
+/** GET /v1/models (`openai.models.list()`) entries and GET /v1/models/:id */
+export interface OpenAIModel {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+export interface OpenAIModelList {
+  object: 'list';
+  data: OpenAIModel[];
+}
+
+/** POST /api/export — kiln only (`kiln export NAME -o FILE`). Answers the model as an OCI image-layout tar (application/x-tar). */
+export interface ExportRequest {
+  model?: string;
+  name?: string;
+}
+
+/**
+ * POST /api/import?model=NAME&stream=BOOL — kiln only (`kiln import FILE [NAME]`).
+ * The body is the tar; `model` overrides the name in the archive. Answers ProgressResponse lines.
+ */
+export interface ImportQuery {
+  model?: string;
+  stream?: string;
+}
+
+/** POST /api/import-ollama — kiln only (`kiln import-ollama [DIR]`): adopt an Ollama store's models. Answers ProgressResponse lines. */
+export interface ImportOllamaRequest {
+  /** The Ollama models folder (default ~/.ollama/models, or $OLLAMA_MODELS of the daemon). */
+  path?: string;
+  stream?: boolean;
+}
+
+/** POST /api/verify — kiln only (`kiln verify`): re-hash every blob. */
+export interface VerifyRequest {
+  stream?: boolean;
+}
+
+/** A line of /api/verify: per-blob progress, then `success` with the totals. */
+export interface VerifyProgress extends ProgressResponse {
+  checked?: number;
+  corrupt?: { digest: string; models: string[]; quarantined?: string }[];
+}
+
+/** POST /api/prune — kiln only (`kiln prune`): remove blobs no model references and stale partial downloads. */
+export interface PruneResponse {
+  removed: string[];
+  freed_bytes: number;
+  partial_downloads: number;
 }

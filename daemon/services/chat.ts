@@ -1,0 +1,99 @@
+import { KilnError } from '../../engine/errors.js';
+import type { ChatRequest, ChatResponse, Message, Tool, ToolCall } from '../api/types.js';
+import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
+import { rejectImages, renderChatPrompt } from './prompt.js';
+import { requestName } from './resolve.js';
+import { ToolCallParser } from './tool-calls.js';
+
+const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
+
+function messagesOf(v: unknown): Message[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new KilnError('E_BAD_REQUEST', 'messages must be an array');
+  return v.map((m, i) => {
+    if (!m || typeof m !== 'object') throw new KilnError('E_BAD_REQUEST', `messages[${i}] must be an object`);
+    const msg = m as Message;
+    if (typeof msg.role !== 'string' || !ROLES.has(msg.role)) throw new KilnError('E_BAD_REQUEST', `messages[${i}].role must be one of system, user, assistant, tool`);
+    if (msg.content !== undefined && msg.content !== null && typeof msg.content !== 'string') throw new KilnError('E_BAD_REQUEST', `messages[${i}].content must be a string`);
+    return { ...msg, content: msg.content ?? '' };
+  });
+}
+
+function toolsOf(v: unknown): Tool[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((t) => !t || typeof t !== 'object' || typeof (t as Tool).function?.name !== 'string')) {
+    throw new KilnError('E_BAD_REQUEST', 'tools must be an array of {type: "function", function: {name, description, parameters}}');
+  }
+  return v as Tool[];
+}
+
+/**
+ * POST /api/chat. Like generate: resolves once a slot is held, then yields
+ * `message` pieces and a final object with the statistics. With tools, an
+ * answer that starts like a tool call is held back and, if it parses as
+ * calls of offered tools, sent as `message.tool_calls`.
+ */
+export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSignal): Promise<AsyncGenerator<ChatResponse>> {
+  const name = requestName(req);
+  const messages = messagesOf(req.messages);
+  const tools = toolsOf(req.tools);
+  const p = await prepare(deps, name, req);
+  const model = p.model.name;
+  rejectImages(p.model, messages.flatMap((m) => m.images ?? []));
+  const format = formatOf(req.format);
+
+  if (messages.length === 0) {
+    const reason = await loadOrUnload(deps, p, signal);
+    return (async function* () {
+      yield { model, created_at: nowIso(), message: { role: 'assistant', content: '' }, done: true, done_reason: reason };
+    })();
+  }
+
+  const prompt = renderChatPrompt(p.model, messages, tools);
+  const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
+  const parser = tools && tools.length > 0 ? new ToolCallParser(tools) : undefined;
+  const piece = (content: string, toolCalls?: ToolCall[]): ChatResponse => ({
+    model,
+    created_at: nowIso(),
+    message: { role: 'assistant', content, ...(toolCalls ? { tool_calls: toolCalls } : {}) },
+    done: false,
+  });
+  return (async function* () {
+    try {
+      const it = lease.runner.generate(lease.slot, { prompt, options: p.options.sampling, format }, signal);
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          if (parser) {
+            const { content, toolCalls } = parser.finish();
+            if (content || toolCalls.length) yield piece(content, toolCalls.length ? toolCalls : undefined);
+          }
+          yield {
+            model,
+            created_at: nowIso(),
+            message: { role: 'assistant', content: '' },
+            done: true,
+            done_reason: doneReason(r.value),
+            ...statsFields(p, loadDurationNs, r.value),
+          };
+          return;
+        }
+        const text = parser ? parser.push(r.value.text) : r.value.text;
+        if (text) yield piece(text);
+      }
+    } finally {
+      lease.release();
+    }
+  })();
+}
+
+/** The non-streaming answer: one message with all the content and tool calls. */
+export function mergeChat(lines: ChatResponse[]): ChatResponse {
+  const last = lines.at(-1);
+  if (!last) throw new KilnError('E_RUNNER', 'the generation ended without a result');
+  const toolCalls = lines.flatMap((l) => l.message.tool_calls ?? []);
+  return {
+    ...last,
+    message: { role: 'assistant', content: lines.map((l) => l.message.content).join(''), ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+  };
+}

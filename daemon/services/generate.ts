@@ -1,0 +1,74 @@
+import { KilnError } from '../../engine/errors.js';
+import type { GenerateRequest, GenerateResponse } from '../api/types.js';
+import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
+import { rejectImages, renderGeneratePrompt } from './prompt.js';
+import { requestName } from './resolve.js';
+
+function contextOf(v: unknown): number[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((t) => !Number.isInteger(t) || t < 0)) throw new KilnError('E_BAD_REQUEST', 'context must be an array of token ids');
+  return v as number[];
+}
+
+/**
+ * POST /api/generate. Resolves once the request holds a slot (so a missing
+ * model, a bad option or a full queue is an HTTP error), then yields
+ * Ollama's response objects: one per piece of text, and a last one with
+ * done, done_reason, context and the statistics.
+ */
+export async function generate(deps: ServeDeps, req: GenerateRequest, signal: AbortSignal): Promise<AsyncGenerator<GenerateResponse>> {
+  const name = requestName(req);
+  if (req.prompt !== undefined && typeof req.prompt !== 'string') throw new KilnError('E_BAD_REQUEST', 'prompt must be a string');
+  const p = await prepare(deps, name, req);
+  const model = p.model.name;
+  rejectImages(p.model, req.images);
+  const context = contextOf(req.context);
+  const format = formatOf(req.format);
+
+  if (!req.prompt && !req.suffix && !context?.length) {
+    const reason = await loadOrUnload(deps, p, signal);
+    return (async function* () {
+      yield { model, created_at: nowIso(), response: '', done: true, done_reason: reason };
+    })();
+  }
+
+  const prompt = renderGeneratePrompt(p.model, {
+    prompt: req.prompt ?? '',
+    suffix: req.suffix,
+    system: req.system,
+    template: req.template,
+    raw: req.raw === true,
+    continuing: (context?.length ?? 0) > 0,
+  });
+  const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
+  return (async function* () {
+    try {
+      const it = lease.runner.generate(lease.slot, { prompt, context, options: p.options.sampling, format }, signal);
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          yield {
+            model,
+            created_at: nowIso(),
+            response: '',
+            done: true,
+            done_reason: doneReason(r.value),
+            context: r.value.context,
+            ...statsFields(p, loadDurationNs, r.value),
+          };
+          return;
+        }
+        if (r.value.text) yield { model, created_at: nowIso(), response: r.value.text, done: false };
+      }
+    } finally {
+      lease.release();
+    }
+  })();
+}
+
+/** The non-streaming answer: the whole text in the final object. */
+export function mergeGenerate(lines: GenerateResponse[]): GenerateResponse {
+  const last = lines.at(-1);
+  if (!last) throw new KilnError('E_RUNNER', 'the generation ended without a result');
+  return { ...last, response: lines.map((l) => l.response).join('') };
+}

@@ -1,0 +1,87 @@
+import { KilnError } from '../../engine/errors.js';
+import type { Lease, Scheduler } from '../scheduler/scheduler.js';
+import { parseKeepAlive } from '../scheduler/keep-alive.js';
+import type { Config } from '../config.js';
+import type { Store } from '../store/index.js';
+import type { Options } from '../api/types.js';
+import type { RunnerStats } from '../runner/protocol.js';
+import { runOptions, type RunOptions } from './options.js';
+import { modelSpec, runnableModel, type RunnableModel } from './runnable.js';
+
+/** What the generate/chat/embed services need from the daemon. */
+export interface ServeDeps {
+  config: Config;
+  store: Store;
+  scheduler: Scheduler;
+  log: (m: string) => void;
+}
+
+/** A model resolved for one request, with its merged options and keep_alive. */
+export interface Prepared {
+  model: RunnableModel;
+  options: RunOptions;
+  keepAlive: number;
+  /** process.hrtime.bigint() when the request arrived, for total_duration. */
+  t0: bigint;
+}
+
+export async function prepare(deps: ServeDeps, name: string, req: { options?: Options; keep_alive?: string | number }): Promise<Prepared> {
+  const t0 = process.hrtime.bigint();
+  const model = await runnableModel(deps.store, name);
+  const options = runOptions(model.layers.parameters, req.options, { contextLength: deps.config.contextLength, trainCtx: model.facts.trainCtx });
+  const keepAlive = parseKeepAlive(req.keep_alive ?? deps.config.keepAlive);
+  return { model, options, keepAlive, t0 };
+}
+
+/**
+ * Holds a slot of the model for one request: waits in its queue and loads it
+ * if needed. The slot is released when the request ends or the moment the
+ * client goes away (the runner finishes the cancelled work on that slot
+ * before it starts the next request there).
+ */
+export async function holdSlot(deps: ServeDeps, p: Prepared, signal: AbortSignal): Promise<{ lease: Lease; loadDurationNs: number }> {
+  const t = process.hrtime.bigint();
+  const lease = await deps.scheduler.acquire(modelSpec(p.model, p.options.numCtx), p.keepAlive, signal);
+  if (signal.aborted) lease.release();
+  else signal.addEventListener('abort', () => lease.release(), { once: true });
+  return { lease, loadDurationNs: Number(process.hrtime.bigint() - t) };
+}
+
+/** Loads (no prompt) or, with keep_alive 0, unloads a model: Ollama's done_reason "load" / "unload". */
+export async function loadOrUnload(deps: ServeDeps, p: Prepared, signal: AbortSignal): Promise<'load' | 'unload'> {
+  if (p.keepAlive === 0) {
+    await deps.scheduler.unload(p.model.path);
+    return 'unload';
+  }
+  const { lease } = await holdSlot(deps, p, signal);
+  lease.release();
+  return 'load';
+}
+
+/** Ollama's final-object statistics, in nanoseconds. */
+export function statsFields(p: Prepared, loadDurationNs: number, s: RunnerStats) {
+  return {
+    total_duration: Number(process.hrtime.bigint() - p.t0),
+    load_duration: loadDurationNs,
+    prompt_eval_count: s.promptEvalCount,
+    prompt_eval_duration: s.promptEvalDurationNs,
+    eval_count: s.evalCount,
+    eval_duration: s.evalDurationNs,
+  };
+}
+
+export function doneReason(s: RunnerStats): string {
+  return s.doneReason === 'cancel' ? 'stop' : s.doneReason;
+}
+
+/** The request's `format`: "json", a JSON schema object, or nothing ("" counts as nothing, as in Ollama). */
+export function formatOf(v: unknown): unknown {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (v === 'json') return 'json';
+  if (typeof v === 'object' && !Array.isArray(v)) return v;
+  throw new KilnError('E_BAD_REQUEST', `invalid format ${JSON.stringify(v)}: use "json" or a JSON schema object`);
+}
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { runOptions } from './options.js';
+
+const defaults = { contextLength: 4096, trainCtx: 2048 };
+
+describe('request options', () => {
+  it('overlays the request on the model parameters', () => {
+    const r = runOptions({ temperature: 0.5, stop: ['<|eot_id|>'], num_ctx: 256 }, { temperature: 0, top_k: 1, seed: 42 }, defaults);
+    expect(r).toEqual({ sampling: { temperature: 0, top_k: 1, seed: 42, stop: ['<|eot_id|>'] }, numCtx: 256 });
+  });
+
+  it('caps the default context at the trained length but honours an explicit num_ctx', () => {
+    expect(runOptions({}, undefined, defaults).numCtx).toBe(2048);
+    expect(runOptions({}, undefined, { contextLength: 1024, trainCtx: 2048 }).numCtx).toBe(1024);
+    expect(runOptions({}, { num_ctx: 8192 }, defaults).numCtx).toBe(8192);
+  });
+
+  it('reads numbers written as strings (Modelfile PARAMETERs) and a single stop string', () => {
+    expect(runOptions({ temperature: '0.7' }, { stop: 'END' } as never, defaults).sampling).toEqual({ temperature: 0.7, stop: ['END'] });
+  });
+
+  it.each([
+    [{ temperature: 'hot' }, /option temperature: "hot" is not a number/],
+    [{ stop: [1] }, /option stop/],
+    [{ num_ctx: 0 }, /num_ctx/],
+    [{ num_ctx: 1.5 }, /num_ctx/],
+  ])('refuses %j', (opts, msg) => {
+    expect(() => runOptions({}, opts as never, defaults)).toThrow(msg);
+  });
+
+  it('refuses options that are not an object', () => {
+    expect(() => runOptions({}, [] as never, defaults)).toThrow(/options must be an object/);
+  });
+});

@@ -1,0 +1,52 @@
+import { KilnError } from '../../engine/errors.js';
+import type { Options } from '../api/types.js';
+import type { SamplingOptions } from '../runner/protocol.js';
+
+const NUMERIC = [
+  'temperature', 'top_k', 'top_p', 'min_p', 'typical_p', 'repeat_penalty', 'repeat_last_n',
+  'presence_penalty', 'frequency_penalty', 'seed', 'num_predict', 'num_keep',
+] as const satisfies readonly (keyof SamplingOptions)[];
+
+export interface RunOptions {
+  sampling: SamplingOptions;
+  /** Context length to load the model with. */
+  numCtx: number;
+}
+
+function numberOf(key: string, v: unknown): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n)) throw new KilnError('E_BAD_REQUEST', `option ${key}: ${JSON.stringify(v)} is not a number`);
+  return n;
+}
+
+function stopsOf(v: unknown): string[] {
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) throw new KilnError('E_BAD_REQUEST', 'option stop: expected a string or an array of strings');
+  return list as string[];
+}
+
+/**
+ * The options of one request: the model's PARAMETERs overlaid with the
+ * request's `options`, as Ollama merges them. The context length is the
+ * request's or the model's num_ctx; without either, KILN_CONTEXT_LENGTH
+ * capped at the length the model was trained for (an explicit num_ctx
+ * above it is honoured: the caller asked for it).
+ */
+export function runOptions(modelParams: Record<string, unknown>, request: Options | undefined, defaults: { contextLength: number; trainCtx: number }): RunOptions {
+  if (request !== undefined && (typeof request !== 'object' || request === null || Array.isArray(request))) {
+    throw new KilnError('E_BAD_REQUEST', 'options must be an object');
+  }
+  const merged: Record<string, unknown> = { ...modelParams, ...(request ?? {}) };
+  const sampling: SamplingOptions = {};
+  for (const k of NUMERIC) {
+    if (merged[k] === undefined || merged[k] === null) continue;
+    sampling[k] = numberOf(k, merged[k]);
+  }
+  if (merged.stop !== undefined && merged.stop !== null) sampling.stop = stopsOf(merged.stop);
+  let numCtx = Math.min(defaults.contextLength, defaults.trainCtx);
+  if (merged.num_ctx !== undefined && merged.num_ctx !== null) {
+    numCtx = numberOf('num_ctx', merged.num_ctx);
+    if (!Number.isInteger(numCtx) || numCtx < 1 || numCtx > 1 << 20) throw new KilnError('E_BAD_REQUEST', `option num_ctx: ${numCtx} is not an integer in [1, 1048576]`);
+  }
+  return { sampling, numCtx };
+}

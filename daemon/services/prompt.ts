@@ -1,0 +1,99 @@
+import { KilnError } from '../../engine/errors.js';
+import { parseOllamaTemplate, renderJinjaChat, renderOllamaTemplate, type JinjaMessage, type OllamaTemplate } from '../../engine/template/index.js';
+import type { Message, Tool } from '../api/types.js';
+import type { RunnableModel } from './runnable.js';
+
+/** Ollama's template for a model without one: the prompt as it is. */
+const DEFAULT_TEMPLATE = '{{ .Prompt }}';
+
+const parsed = new Map<string, OllamaTemplate>();
+function ollamaTemplate(text: string): OllamaTemplate {
+  let t = parsed.get(text);
+  if (!t) {
+    t = parseOllamaTemplate(text);
+    if (parsed.size > 32) parsed.delete(parsed.keys().next().value!);
+    parsed.set(text, t);
+  }
+  return t;
+}
+
+/** Which template a model's prompts go through: its Ollama template layer, else the GGUF chat_template, else none. */
+export type TemplateSource = { kind: 'ollama'; text: string } | { kind: 'jinja'; text: string } | { kind: 'none' };
+
+export function templateOf(m: RunnableModel, override?: string): TemplateSource {
+  if (override) return { kind: 'ollama', text: override };
+  if (m.layers.template) return { kind: 'ollama', text: m.layers.template };
+  if (m.facts.chatTemplate) return { kind: 'jinja', text: m.facts.chatTemplate };
+  return { kind: 'none' };
+}
+
+/** Whether the model's template renders tools (Ollama's "tools" capability). */
+export function supportsTools(m: RunnableModel): boolean {
+  const t = templateOf(m);
+  if (t.kind === 'ollama') return ollamaTemplate(t.text).vars.has('tools');
+  return t.kind === 'jinja' && /\btools\b/.test(t.text);
+}
+
+/** Whether the template has a fill-in-the-middle form (Ollama's "insert" capability). */
+export function supportsSuffix(m: RunnableModel, override?: string): boolean {
+  const t = templateOf(m, override);
+  return t.kind === 'ollama' && ollamaTemplate(t.text).vars.has('suffix');
+}
+
+export function rejectImages(m: RunnableModel, images: unknown): void {
+  if (Array.isArray(images) && images.length > 0) {
+    throw new KilnError('E_BAD_REQUEST', `model '${m.name}' does not support image input: kiln runs text-only models${m.vision ? ' (its vision projector cannot be loaded yet)' : ''}`);
+  }
+}
+
+/** Jinja chat templates expect OpenAI/Hugging Face message shapes (tool calls with a type). */
+function jinjaMessages(messages: Message[]): JinjaMessage[] {
+  return messages.map((m) => ({
+    ...m,
+    ...(m.tool_calls ? { tool_calls: m.tool_calls.map((c) => ({ type: 'function', ...c })) } : {}),
+  }));
+}
+
+export interface GeneratePromptInput {
+  prompt: string;
+  suffix?: string;
+  system?: string;
+  template?: string;
+  raw?: boolean;
+  /** An earlier answer's tokens precede the prompt: the model's system prompt and messages are not repeated. */
+  continuing: boolean;
+}
+
+/** The prompt text of /api/generate. */
+export function renderGeneratePrompt(m: RunnableModel, req: GeneratePromptInput): string {
+  if (req.raw) return req.prompt;
+  if (req.suffix && !supportsSuffix(m, req.template)) throw new KilnError('E_BAD_REQUEST', `model '${m.name}' does not support insert (its template has no .Suffix)`);
+  const system = req.system ?? (req.continuing ? undefined : m.layers.system);
+  const messages = req.continuing ? [] : m.layers.messages;
+  const t = templateOf(m, req.template);
+  if (t.kind === 'jinja') {
+    const msgs: Message[] = [...(system ? [{ role: 'system', content: system }] : []), ...messages, { role: 'user', content: req.prompt }];
+    return renderJinjaChat(t.text, { messages: jinjaMessages(msgs), addGenerationPrompt: true, bosToken: m.facts.bosText, eosToken: m.facts.eosText });
+  }
+  return renderOllamaTemplate(ollamaTemplate(t.kind === 'ollama' ? t.text : DEFAULT_TEMPLATE), { system, messages, prompt: req.prompt, suffix: req.suffix });
+}
+
+/** The prompt text of /api/chat: the model's MESSAGEs, then the request's, with the model's SYSTEM unless the chat brings one. */
+export function renderChatPrompt(m: RunnableModel, messages: Message[], tools?: Tool[]): string {
+  if (tools && tools.length > 0 && !supportsTools(m)) throw new KilnError('E_BAD_REQUEST', `model '${m.name}' does not support tools (its template does not render them)`);
+  const all = [...m.layers.messages, ...messages];
+  const system = all[0]?.role === 'system' ? undefined : m.layers.system;
+  const t = templateOf(m);
+  if (t.kind === 'jinja') {
+    const msgs: Message[] = [...(system ? [{ role: 'system', content: system }] : []), ...all];
+    const continuing = msgs.at(-1)?.role === 'assistant';
+    return renderJinjaChat(t.text, {
+      messages: jinjaMessages(msgs),
+      tools: tools && tools.length > 0 ? tools : undefined,
+      addGenerationPrompt: !continuing,
+      bosToken: m.facts.bosText,
+      eosToken: m.facts.eosText,
+    });
+  }
+  return renderOllamaTemplate(ollamaTemplate(t.kind === 'ollama' ? t.text : DEFAULT_TEMPLATE), { system, messages: all, tools: tools as never });
+}

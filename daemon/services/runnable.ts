@@ -1,0 +1,97 @@
+import { statSync } from 'node:fs';
+import { KilnError } from '../../engine/errors.js';
+import { readGGUFFile } from '../../engine/gguf/reader.js';
+import { kvNumber, kvString } from '../../engine/gguf/metadata.js';
+import { llamaLayout } from '../../engine/model/hparams.js';
+import { MEDIA } from '../../registry/manifest.js';
+import type { ModelDetails } from '../api/types.js';
+import type { ModelShape } from '../scheduler/memory.js';
+import type { ModelSpec } from '../scheduler/scheduler.js';
+import type { ModelRecord, Store } from '../store/index.js';
+import { detailsOf, readModelConfig } from './model-config.js';
+import { readLayers, type ModelLayers } from './models.js';
+import { findModel } from './resolve.js';
+
+/** What serving needs from a model's GGUF header, read once per blob. */
+export interface GGUFFacts {
+  shape: ModelShape;
+  trainCtx: number;
+  chatTemplate?: string;
+  bosText: string;
+  eosText: string;
+  fileSize: number;
+}
+
+/** A model ready to be scheduled: its name, layers (template, system, params) and GGUF facts. */
+export interface RunnableModel {
+  name: string;
+  record: ModelRecord;
+  layers: ModelLayers;
+  path: string;
+  facts: GGUFFacts;
+  details: ModelDetails;
+  /** It has a vision projector layer (kiln cannot run one yet). */
+  vision: boolean;
+}
+
+const cache = new Map<string, Promise<GGUFFacts>>();
+
+function tokenText(tokens: unknown, id: number | undefined): string {
+  if (id === undefined || !Array.isArray(tokens)) return '';
+  const t = tokens[id];
+  return typeof t === 'string' ? t : '';
+}
+
+async function readFacts(path: string): Promise<GGUFFacts> {
+  const file = await readGGUFFile(path);
+  const { hp } = llamaLayout(file);
+  const tokens = file.kv.get('tokenizer.ggml.tokens')?.value;
+  return {
+    shape: { nLayer: hp.nLayer, nEmbd: hp.nEmbd, nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, nFf: hp.nFf, nVocab: hp.nVocab },
+    trainCtx: hp.trainCtx,
+    chatTemplate: kvString(file, 'tokenizer.chat_template'),
+    bosText: tokenText(tokens, kvNumber(file, 'tokenizer.ggml.bos_token_id')),
+    eosText: tokenText(tokens, kvNumber(file, 'tokenizer.ggml.eos_token_id')),
+    fileSize: statSync(path).size,
+  };
+}
+
+/** The GGUF facts of a blob; cached (blobs never change), a failed read is not. */
+export function ggufFacts(path: string): Promise<GGUFFacts> {
+  let p = cache.get(path);
+  if (!p) {
+    p = readFacts(path);
+    cache.set(path, p);
+    p.catch(() => cache.delete(path));
+    if (cache.size > 64) cache.delete(cache.keys().next().value!);
+  }
+  return p;
+}
+
+export async function runnableModel(store: Store, typed: string): Promise<RunnableModel> {
+  const { record } = findModel(store, typed);
+  const layers = readLayers(store, record);
+  if (!layers.model) throw new KilnError('E_BAD_REQUEST', `model '${typed}' has no weights layer to run`);
+  const path = store.blobs.path(layers.model.digest);
+  return {
+    name: record.name,
+    record,
+    layers,
+    path,
+    facts: await ggufFacts(path),
+    details: detailsOf(readModelConfig(store.blobs, record.manifest.config.digest)),
+    vision: record.manifest.layers.some((l) => l.mediaType === MEDIA.projector),
+  };
+}
+
+export function modelSpec(m: RunnableModel, numCtx: number): ModelSpec {
+  return {
+    path: m.path,
+    name: m.name,
+    digest: m.record.digest.replace(/^sha256:/, ''),
+    details: m.details,
+    shape: m.facts.shape,
+    fileSize: m.facts.fileSize,
+    numCtx,
+  };
+}

@@ -1,0 +1,90 @@
+import type { Context } from 'hono';
+import { errorBody, openStreams } from './http.js';
+
+/**
+ * An AbortController for one request: aborted when the client goes away
+ * (Hono's request signal fires on the connection's close) or the daemon shuts
+ * down, so the generation behind it stops at once.
+ */
+export function requestAbort(c: Context): AbortController {
+  const ac = new AbortController();
+  const sig = c.req.raw.signal;
+  if (sig.aborted) ac.abort();
+  else sig.addEventListener('abort', () => ac.abort(), { once: true });
+  openStreams.add(ac);
+  ac.signal.addEventListener('abort', () => openStreams.delete(ac), { once: true });
+  return ac;
+}
+
+/** How objects are framed on the wire. */
+export interface Framing {
+  contentType: string;
+  frame(o: object): string;
+  /** Written after the last object (SSE's `data: [DONE]`). */
+  end?: string;
+  /** The object that reports an error after the response has started. */
+  error(e: unknown): object;
+}
+
+export const NDJSON: Framing = {
+  contentType: 'application/x-ndjson',
+  frame: (o) => JSON.stringify(o) + '\n',
+  error: (e) => errorBody(e).body,
+};
+
+/**
+ * Streams the objects of `items` as they come, pulled one at a time so a
+ * slow reader holds the producer back. When the client disconnects the
+ * stream is cancelled: the controller aborts (cancelling the generation) and
+ * the iterator is closed, which releases what it holds.
+ */
+export function streamObjects(ac: AbortController, items: AsyncGenerator<object, unknown>, framing: Framing): Response {
+  const enc = new TextEncoder();
+  let finished = false;
+  const finish = () => {
+    finished = true;
+    openStreams.delete(ac);
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (finished) return;
+      try {
+        const r = await items.next();
+        if (!r.done) {
+          controller.enqueue(enc.encode(framing.frame(r.value)));
+          return;
+        }
+        if (framing.end) controller.enqueue(enc.encode(framing.end));
+      } catch (e) {
+        if (!ac.signal.aborted) controller.enqueue(enc.encode(framing.frame(framing.error(e))));
+      }
+      finish();
+      try {
+        controller.close();
+      } catch {
+        /* already closed */
+      }
+    },
+    async cancel() {
+      finish();
+      ac.abort();
+      await items.return(undefined).catch(() => {});
+    },
+  });
+  ac.signal.addEventListener('abort', () => {
+    // Shutdown or disconnect while a pull waits on the producer: end the iterator too.
+    if (!finished) void items.return(undefined).catch(() => {});
+  }, { once: true });
+  return new Response(body, { status: 200, headers: { 'content-type': framing.contentType, 'cache-control': 'no-cache' } });
+}
+
+/** Drains `items` into an array (non-streaming answers), closing the controller's registration. */
+export async function collect<T>(ac: AbortController, items: AsyncGenerator<T, unknown>): Promise<T[]> {
+  const out: T[] = [];
+  try {
+    for await (const x of items) out.push(x);
+  } finally {
+    openStreams.delete(ac);
+  }
+  return out;
+}
