@@ -1,7 +1,25 @@
 import { Hono } from 'hono';
 import { KilnError } from '../engine/errors.js';
 import { parseDigest } from '../registry/digest.js';
-import type { CopyRequest, CreateRequest, DeleteRequest, ProgressResponse, PsResponse, PullRequest, PushRequest, ShowRequest, VersionResponse } from './api/types.js';
+import type {
+  ChatRequest,
+  CopyRequest,
+  CreateRequest,
+  DeleteRequest,
+  EmbeddingsRequest,
+  EmbedRequest,
+  GenerateRequest,
+  OpenAIChatRequest,
+  OpenAICompletionRequest,
+  OpenAIEmbeddingRequest,
+  OpenAIModelList,
+  ProgressResponse,
+  PsResponse,
+  PullRequest,
+  PushRequest,
+  ShowRequest,
+  VersionResponse,
+} from './api/types.js';
 import type { Config } from './config.js';
 import { errorBody, progressResponse, readJson } from './http.js';
 import { guard } from './security.js';
@@ -13,10 +31,23 @@ import { copyModel, deleteModel, listModels, showModel } from './services/models
 import { requestName } from './services/resolve.js';
 import type { Store } from './store/index.js';
 import { kilnVersion } from './version.js';
+import type { Scheduler } from './scheduler/scheduler.js';
+import { chat, mergeChat } from './services/chat.js';
+import { embed, embeddings } from './services/embed.js';
+import { generate, mergeGenerate } from './services/generate.js';
+import { findModel } from './services/resolve.js';
+import { collect, NDJSON, requestAbort, streamObjects } from './stream.js';
+import { toChatChunks, toChatCompletion, toNativeChat } from './openai/chat.js';
+import { toCompletion, toCompletionChunks, toNativeGenerate } from './openai/completions.js';
+import { toEmbeddingResponse, toNativeEmbed } from './openai/embeddings.js';
+import { openaiError } from './openai/errors.js';
+import { toOpenAIModel } from './openai/models.js';
+import { SSE } from './openai/sse.js';
 
 export interface AppDeps {
   config: Config;
   store: Store;
+  scheduler: Scheduler;
   log: (msg: string) => void;
 }
 
@@ -35,7 +66,50 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   app.on(['GET', 'HEAD'], '/', (c) => c.text('kiln is running'));
   app.on(['GET', 'HEAD'], '/api/version', (c) => c.json<VersionResponse>({ version: kilnVersion() }));
   app.on(['GET', 'HEAD'], '/api/tags', (c) => c.json(listModels(store)));
-  app.get('/api/ps', (c) => c.json<PsResponse>({ models: [] })); // TODO(#5): loaded runners
+  app.get('/api/ps', (c) => c.json<PsResponse>({ models: deps.scheduler.list() }));
+
+  // Generation: the service resolves once a slot is held (errors so far are HTTP statuses), then streams.
+  app.post('/api/generate', async (c) => {
+    const req = await json<GenerateRequest>(c);
+    const ac = requestAbort(c);
+    const lines = await generate(deps, req, ac.signal);
+    return req.stream !== false ? streamObjects(ac, lines, NDJSON) : c.json(mergeGenerate(await collect(ac, lines)));
+  });
+  app.post('/api/chat', async (c) => {
+    const req = await json<ChatRequest>(c);
+    const ac = requestAbort(c);
+    const lines = await chat(deps, req, ac.signal);
+    return req.stream !== false ? streamObjects(ac, lines, NDJSON) : c.json(mergeChat(await collect(ac, lines)));
+  });
+  app.post('/api/embed', async (c) => c.json(await embed(deps, await json<EmbedRequest>(c), requestAbort(c).signal)));
+  app.post('/api/embeddings', async (c) => c.json(await embeddings(deps, await json<EmbeddingsRequest>(c), requestAbort(c).signal)));
+
+  // OpenAI compatibility: translated into the native services above; errors in OpenAI's shape (onError).
+  app.post('/v1/chat/completions', async (c) => {
+    const req = await json<OpenAIChatRequest>(c);
+    const ac = requestAbort(c);
+    const lines = await chat(deps, toNativeChat(req), ac.signal);
+    if (req.stream) return streamObjects(ac, toChatChunks(lines, req.stream_options?.include_usage === true), SSE);
+    return c.json(toChatCompletion(mergeChat(await collect(ac, lines))));
+  });
+  app.post('/v1/completions', async (c) => {
+    const req = await json<OpenAICompletionRequest>(c);
+    const ac = requestAbort(c);
+    const native = toNativeGenerate(req);
+    const echo = req.echo ? native.prompt : undefined;
+    const lines = await generate(deps, native, ac.signal);
+    if (req.stream) return streamObjects(ac, toCompletionChunks(lines, req.stream_options?.include_usage === true, echo), SSE);
+    return c.json(toCompletion(mergeGenerate(await collect(ac, lines)), echo));
+  });
+  app.post('/v1/embeddings', async (c) => {
+    const req = await json<OpenAIEmbeddingRequest>(c);
+    return c.json(toEmbeddingResponse(await embed(deps, toNativeEmbed(req), requestAbort(c).signal), req.encoding_format));
+  });
+  app.get('/v1/models', (c) => c.json<OpenAIModelList>({ object: 'list', data: listModels(store).models.map(toOpenAIModel) }));
+  app.get('/v1/models/:id{.+}', (c) => {
+    const { record } = findModel(store, c.req.param('id'));
+    return c.json(toOpenAIModel({ name: record.name, modified_at: record.modifiedAt.toISOString() }));
+  });
 
   app.post('/api/show', async (c) => {
     const req = await json<ShowRequest>(c);
@@ -89,9 +163,12 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     );
   });
 
-  app.notFound((c) => c.json({ error: `${c.req.method} ${c.req.path}: not found` }, 404));
+  app.notFound((c) => {
+    const msg = `${c.req.method} ${c.req.path}: not found`;
+    return c.req.path.startsWith('/v1/') ? c.json(openaiError(new KilnError('E_NOT_FOUND', msg)).body, 404) : c.json({ error: msg }, 404);
+  });
   app.onError((e, c) => {
-    const { status, body } = errorBody(e);
+    const { status, body } = c.req.path.startsWith('/v1/') ? openaiError(e) : errorBody(e);
     if (status >= 500) deps.log(`error: ${c.req.method} ${c.req.path}: ${(e as Error).stack ?? e}`);
     return c.json(body, status as 500);
   });

@@ -11,6 +11,10 @@ import { importDemoModel } from './services/demo.js';
 import { registryContext } from './services/registry.js';
 import { Store } from './store/index.js';
 import { kilnVersion } from './version.js';
+import { Runner } from './runner/runner.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { parseKeepAlive } from './scheduler/keep-alive.js';
+import { availableMemory } from './scheduler/memory.js';
 
 export interface Daemon {
   store: Store;
@@ -47,6 +51,7 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
   const release = acquireLock(join(config.home, 'kiln.pid'));
   let store: Store | undefined;
+  let scheduler: Scheduler | undefined;
   const servers: Server[] = [];
   const cleanup = async () => {
     for (const ac of openStreams) ac.abort();
@@ -59,6 +64,7 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
           }),
       ),
     );
+    await scheduler?.close();
     store?.close();
     rmSync(config.socketPath, { force: true });
     release();
@@ -73,7 +79,16 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
     for (const name of store.models.broken()) log(`warning: model ${name} names a blob that is missing on disk; pull or create it again`);
     if (config.demoModel) await importDemoModel(store, log).catch((e) => log(`could not import the demo model: ${(e as Error).message}`));
 
-    const deps = { config, store, log };
+    parseKeepAlive(config.keepAlive, 'KILN_KEEP_ALIVE'); // a bad setting fails the start, not every request
+    scheduler = new Scheduler({
+      numParallel: config.numParallel,
+      maxLoadedModels: config.maxLoadedModels,
+      maxQueue: config.maxQueue,
+      startRunner: (spec) => Runner.start(spec, log),
+      availableMemory,
+      log,
+    });
+    const deps = { config, store, scheduler, log };
     const unix = createAdaptorServer({ fetch: createApp(deps, 'unix').fetch }) as Server;
     const tcp = createAdaptorServer({ fetch: createApp(deps, 'tcp').fetch }) as Server;
     servers.push(unix, tcp);
