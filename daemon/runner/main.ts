@@ -7,13 +7,13 @@
 import { isKilnError } from '../../engine/errors.js';
 import { Model } from '../../engine/model/model.js';
 import { setThreads } from '../../kernels/index.js';
-import { createGenerator, type GeneratorLike } from './engine.js';
+import { Generator } from '../../engine/generate/index.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
-import { fitPrompt, l2normalize, promptTokens } from './tokens.js';
+import { fitPrompt, promptTokens } from './tokens.js';
 
 interface Slot {
   model: Model;
-  gen: GeneratorLike;
+  gen: Generator;
   /** Work on this slot runs in order: each request waits for the one before. */
   tail: Promise<void>;
   busy: boolean;
@@ -26,7 +26,11 @@ function send(m: FromRunner): void {
   process.send!(m);
 }
 
-/** Lets queued IPC messages (a cancel) in between tokens: the forward pass is synchronous. */
+/**
+ * Lets queued IPC messages (a cancel) in between pieces of work: the forward
+ * pass is synchronous. (The engine's generate loop yields to the event loop
+ * after each token itself, so a cancel stops it within one token.)
+ */
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 function errorOf(e: unknown): { code: string; message: string } {
@@ -40,7 +44,7 @@ async function load(m: LoadMsg): Promise<void> {
     for (let i = 0; i < m.slots; i++) {
       // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
       const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
-      slots.push({ model, gen: await createGenerator(model), tail: Promise.resolve(), busy: false });
+      slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false });
     }
     send({ t: 'loaded', nCtx: slots[0].model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
   } catch (e) {
@@ -81,8 +85,6 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
       return;
     }
     if (r.value.text || r.value.tokens.length) send({ t: 'chunk', id: m.id, text: r.value.text, tokens: r.value.tokens });
-    // A cancel arriving over IPC is seen here; the generator then returns with doneReason 'cancel'.
-    await tick();
   }
 }
 
@@ -102,7 +104,8 @@ async function embed(s: Slot, m: EmbedMsg): Promise<void> {
     }
     if (tokens.length === 0) tokens = tok.bos !== undefined ? [tok.bos] : [0];
     count += tokens.length;
-    out.push(l2normalize(s.gen.embed(tokens, 'mean')));
+    // Pooling as the model's metadata says; the engine answers L2-normalized vectors.
+    out.push(s.gen.embed(tokens));
     await tick();
     if (jobs.get(m.id)?.signal.aborted) return;
   }

@@ -1,0 +1,260 @@
+import { execFileSync } from 'node:child_process';
+import { Ollama } from 'ollama';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, startDaemon, type RunningDaemon } from './helpers/daemon.js';
+
+/**
+ * The serving path against the real daemon and the kjv demo model: two
+ * slots per model (KILN_NUM_PARALLEL=2) and one queued request at most
+ * (KILN_MAX_QUEUE=1), so the queue and slot tests need only four requests.
+ */
+let d: RunningDaemon;
+let ollama: Ollama;
+
+const greedy = { temperature: 0, num_predict: 24 };
+// Long enough to hold a slot while a test looks around: far beyond what the tests wait for.
+const LONG = { num_ctx: 2048, num_predict: 1900, temperature: 0 };
+
+beforeAll(async () => {
+  d = await startDaemon(undefined, { KILN_NUM_PARALLEL: '2', KILN_MAX_QUEUE: '1', KILN_KEEP_ALIVE: '5m' });
+  ollama = new Ollama({ host: d.url });
+});
+
+afterAll(async () => {
+  await d?.stop();
+  if (d) cleanup(d.home);
+});
+
+function post(path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${d.url}${path}`, { method: 'POST', body: JSON.stringify(body), signal });
+}
+
+/** Reads NDJSON lines from a streaming response until `until` says stop (or the stream ends). */
+async function readLines(res: Response, until: (o: Record<string, unknown>, n: number) => boolean = () => false): Promise<Record<string, unknown>[]> {
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  const out: Record<string, unknown>[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const o = JSON.parse(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      out.push(o);
+      if (until(o, out.length)) {
+        reader.releaseLock();
+        return out;
+      }
+    }
+  }
+  return out;
+}
+
+/** Runner processes of the daemon (children running dist/daemon/runner/main.js). */
+function runnerPids(): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(d.proc.pid)], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((l) => l.includes('runner/main.js'))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+describe('Ollama generate/chat/embed through the official client', () => {
+  it('generates without streaming: text, done_reason and the stats in nanoseconds', async () => {
+    const r = await ollama.generate({ model: 'kjv', prompt: 'In the beginning God created', options: greedy });
+    expect(r.response.length).toBeGreaterThan(10);
+    expect(r.done).toBe(true);
+    expect(r.done_reason).toBe('length');
+    expect(r.eval_count).toBe(24);
+    expect(r.prompt_eval_count).toBeGreaterThan(5);
+    for (const k of ['total_duration', 'load_duration', 'prompt_eval_duration', 'eval_duration'] as const) expect(r[k], k).toBeGreaterThan(0);
+    expect(r.total_duration).toBeGreaterThanOrEqual(r.eval_duration + r.prompt_eval_duration);
+    expect(r.context.length).toBe(r.prompt_eval_count + 24);
+  });
+
+  it('streams generate pieces that add up to the non-streamed answer (greedy)', async () => {
+    const whole = await ollama.generate({ model: 'kjv', prompt: 'And the LORD said', options: greedy });
+    const parts: string[] = [];
+    let last: Awaited<ReturnType<typeof ollama.generate>> | undefined;
+    for await (const p of await ollama.generate({ model: 'kjv', prompt: 'And the LORD said', options: greedy, stream: true })) {
+      if (p.done) last = p;
+      else parts.push(p.response);
+    }
+    expect(parts.length).toBeGreaterThan(5);
+    expect(parts.join('')).toBe(whole.response);
+    expect(last?.done_reason).toBe('length');
+    expect(last?.eval_count).toBe(24);
+  });
+
+  it('continues from an earlier context and honours raw, system and stop', async () => {
+    const first = await ollama.generate({ model: 'kjv', prompt: 'In the beginning', raw: true, options: greedy });
+    const next = await ollama.generate({ model: 'kjv', prompt: ' And', context: first.context, raw: true, options: greedy });
+    expect(next.prompt_eval_count).toBeGreaterThan(first.context.length);
+    // raw: the prompt goes in as it is, so it is only a handful of tokens
+    expect(first.prompt_eval_count).toBeLessThan(8);
+    const sys = await ollama.generate({ model: 'kjv', prompt: 'x', system: 'You are the scribe.', options: greedy });
+    const noSys = await ollama.generate({ model: 'kjv', prompt: 'x', options: greedy });
+    expect(sys.prompt_eval_count).toBeGreaterThan(noSys.prompt_eval_count);
+    const stopped = await ollama.generate({ model: 'kjv', prompt: 'In the beginning', raw: true, options: { ...greedy, num_predict: 200, stop: ['LORD'] } });
+    expect(stopped.done_reason).toBe('stop');
+    expect(stopped.response).not.toContain('LORD');
+  });
+
+  it('chats, streaming and not, through the GGUF chat template', async () => {
+    const messages = [{ role: 'user', content: 'Who made the heaven and the earth?' }];
+    const r = await ollama.chat({ model: 'kjv', messages, options: greedy });
+    expect(r.message.role).toBe('assistant');
+    expect(r.message.content.length).toBeGreaterThan(10);
+    expect(r.done_reason).toBe('length');
+    expect(r.eval_count).toBe(24);
+    let text = '';
+    let final: Awaited<ReturnType<typeof ollama.chat>> | undefined;
+    for await (const p of await ollama.chat({ model: 'kjv', messages, options: greedy, stream: true })) {
+      text += p.message.content;
+      if (p.done) final = p;
+    }
+    expect(text).toBe(r.message.content);
+    expect(final?.prompt_eval_count).toBe(r.prompt_eval_count);
+    // the template wraps the turn: far more tokens than the words
+    expect(r.prompt_eval_count).toBeGreaterThan(12);
+  });
+
+  it('embeds a string and an array (unit vectors, one per input), and through the legacy endpoint', async () => {
+    const one = await ollama.embed({ model: 'kjv', input: 'In the beginning' });
+    expect(one.embeddings).toHaveLength(1);
+    expect(one.embeddings[0]).toHaveLength(256);
+    const norm = Math.hypot(...one.embeddings[0]);
+    expect(norm).toBeCloseTo(1, 4);
+    const two = await ollama.embed({ model: 'kjv', input: ['In the beginning', 'Jesus wept'] });
+    expect(two.embeddings).toHaveLength(2);
+    expect(two.embeddings[0]).toEqual(one.embeddings[0]);
+    expect(two.embeddings[1]).not.toEqual(two.embeddings[0]);
+    expect(two.prompt_eval_count).toBeGreaterThan(one.prompt_eval_count);
+    const legacy = await ollama.embeddings({ model: 'kjv', prompt: 'In the beginning' });
+    expect(legacy.embedding).toHaveLength(256);
+    const long = 'and the LORD said '.repeat(200);
+    await expect(ollama.embed({ model: 'kjv', input: long, truncate: false })).rejects.toThrow(/exceeds the context length/);
+    expect((await ollama.embed({ model: 'kjv', input: long })).embeddings[0]).toHaveLength(256);
+  });
+
+  it('refuses images for a text-only model, tools for a template without them, and bad options, with 400', async () => {
+    const img = await post('/api/generate', { model: 'kjv', prompt: 'x', images: ['aGVsbG8='] });
+    expect(img.status).toBe(400);
+    expect((await img.json()).error).toMatch(/does not support image input/);
+    const tools = await post('/api/chat', {
+      model: 'kjv',
+      messages: [{ role: 'user', content: 'x' }],
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }],
+    });
+    expect(tools.status).toBe(400);
+    expect((await tools.json()).error).toMatch(/does not support tools/);
+    const opt = await post('/api/generate', { model: 'kjv', prompt: 'x', options: { temperature: 'hot' } });
+    expect(opt.status).toBe(400);
+    const missing = await post('/api/chat', { model: 'nope', messages: [{ role: 'user', content: 'x' }] });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: "model 'nope' not found" });
+  });
+
+  it('renders tools through an Ollama template that has them', async () => {
+    await ollama.create({
+      model: 'kjv-tools',
+      from: 'kjv',
+      template: '{{ if .Tools }}Tools: {{ json .Tools }}\n{{ end }}{{ range .Messages }}{{ .Role }}: {{ .Content }}\n{{ end }}assistant:',
+    });
+    const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const withTools = await ollama.chat({ model: 'kjv-tools', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, options: greedy });
+    const without = await ollama.chat({ model: 'kjv-tools', messages: [{ role: 'user', content: 'Weather in Paris?' }], options: greedy });
+    expect(withTools.prompt_eval_count).toBeGreaterThan(without.prompt_eval_count + 20);
+    expect(withTools.message.content.length + (withTools.message.tool_calls?.length ?? 0)).toBeGreaterThan(0);
+  });
+});
+
+describe('scheduling', () => {
+  it('lists the loaded model in ps, unloads it with keep_alive 0, keeps it forever with -1', async () => {
+    await ollama.generate({ model: 'kjv', prompt: '', keep_alive: '10m' });
+    let { models } = await ollama.ps();
+    const kjv = models.find((m) => m.name === 'kjv:latest')!;
+    expect(kjv).toBeDefined();
+    expect(kjv.size).toBeGreaterThan(10_000_000);
+    expect(kjv.size_vram).toBe(0);
+    expect((kjv as unknown as { context_length: number }).context_length).toBe(256);
+    const left = new Date(kjv.expires_at).getTime() - Date.now();
+    expect(left).toBeGreaterThan(9 * 60_000);
+    expect(left).toBeLessThanOrEqual(10 * 60_000);
+
+    const un = await ollama.generate({ model: 'kjv', prompt: '', keep_alive: 0 });
+    expect(un.done_reason).toBe('unload');
+    ({ models } = await ollama.ps());
+    expect(models.filter((m) => m.name === 'kjv:latest' && (m as unknown as { context_length: number }).context_length === 256)).toEqual([]);
+
+    const load = await ollama.generate({ model: 'kjv', prompt: '', keep_alive: -1 });
+    expect(load.done_reason).toBe('load');
+    ({ models } = await ollama.ps());
+    expect(new Date(models.find((m) => m.name === 'kjv:latest')!.expires_at).getFullYear()).toBeGreaterThan(2200);
+  });
+
+  it('serves two clients at once; both finish', async () => {
+    const opts = { temperature: 0, num_predict: 60 };
+    const [a, b] = await Promise.all([
+      ollama.generate({ model: 'kjv', prompt: 'In the beginning', options: opts }),
+      new Ollama({ host: d.url }).chat({ model: 'kjv', messages: [{ role: 'user', content: 'Jesus wept' }], options: opts }),
+    ]);
+    expect(a.eval_count).toBe(60);
+    expect(b.eval_count).toBe(60);
+    expect(a.done && b.done).toBe(true);
+  });
+
+  it('answers 503 when the slots are busy and the queue is full; a disconnect frees its slot within 100 ms', async () => {
+    const acA = new AbortController();
+    const acB = new AbortController();
+    const a = await post('/api/generate', { model: 'kjv', prompt: 'In the beginning', options: LONG }, acA.signal);
+    const b = await post('/api/generate', { model: 'kjv', prompt: 'And God said', options: LONG }, acB.signal);
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    // both are generating
+    await readLines(a, (_, n) => n >= 3);
+    await readLines(b, (_, n) => n >= 3);
+    // the third waits in the queue (KILN_MAX_QUEUE=1) ...
+    const acC = new AbortController();
+    let cAt = 0;
+    const c = post('/api/generate', { model: 'kjv', prompt: 'Jesus wept', options: { ...LONG, num_predict: 5 } }, acC.signal).then((r) => {
+      cAt = performance.now();
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(cAt).toBe(0);
+    // ... and the fourth is turned away
+    const full = await post('/api/generate', { model: 'kjv', prompt: 'x', options: LONG });
+    expect(full.status).toBe(503);
+    expect((await full.json()).error).toMatch(/server busy/);
+
+    // A client hangs up: its slot goes to the queued request at once.
+    const t0 = performance.now();
+    acA.abort();
+    const cr = await c;
+    const freedMs = cAt - t0;
+    expect(cr.status).toBe(200);
+    console.log(`slot freed for the queued request ${freedMs.toFixed(1)} ms after the disconnect`);
+    expect(freedMs).toBeLessThan(100);
+    const cLines = await readLines(cr);
+    expect(cLines.at(-1)).toMatchObject({ done: true, eval_count: 5 });
+    acB.abort();
+  });
+
+  it('a runner killed with SIGKILL mid-generation fails its request clearly; the daemon stays up and the next request restarts it', async () => {
+    const res = await post('/api/generate', { model: 'kjv', prompt: 'In the beginning', options: LONG });
+    await readLines(res, (_, n) => n >= 2);
+    const pids = runnerPids();
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    const rest = await readLines(res);
+    expect(rest.at(-1)?.error).toMatch(/model runner for kjv:latest was killed by SIGKILL; it is restarted on the next request/);
+    expect((await fetch(`${d.url}/api/version`)).status).toBe(200);
+    const again = await ollama.generate({ model: 'kjv', prompt: 'In the beginning', options: greedy });
+    expect(again.eval_count).toBe(24);
+    expect(runnerPids().some((p) => !pids.includes(p))).toBe(true);
+  });
+});
