@@ -74,9 +74,16 @@ export class Client {
     return res.statusCode;
   }
 
-  /** A streaming NDJSON endpoint; an `{"error"}` line is thrown. */
-  async *stream<T>(path: string, body: unknown): AsyncGenerator<T> {
+  /** A POST whose answer is not JSON (a tar from /api/export): the response, its body unread. */
+  async raw(path: string, body: unknown): Promise<Dispatcher.ResponseData> {
     const res = await this.send('POST', path, body);
+    if (res.statusCode >= 400) await Client.fail(res);
+    return res;
+  }
+
+  /** A streaming NDJSON endpoint; an `{"error"}` line is thrown. With `upload`, that stream is the request body. */
+  async *stream<T>(path: string, body: unknown, upload?: NodeJS.ReadableStream): AsyncGenerator<T> {
+    const res = upload ? await this.send('POST', path, undefined, upload) : await this.send('POST', path, body);
     if (res.statusCode >= 400) await Client.fail(res);
     let buf = '';
     for await (const chunk of res.body) {

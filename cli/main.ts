@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError, KilnError } from '../engine/errors.js';
 import { loadConfig, settingsHelp } from '../daemon/config.js';
 import { kilnVersion } from '../daemon/version.js';
 import { parseArgs } from './args.js';
 import { ApiError, Client, DaemonNotRunning } from './client.js';
 import { createCommand } from './commands/create.js';
 import { pullCommand, pushCommand } from './commands/registry.js';
+import { exportCommand, importCommand, importOllamaCommand, pruneCommand, verifyCommand } from './commands/archive.js';
 import { cpCommand, listCommand, psCommand, rmCommand, showCommand, type ShowPart } from './commands/models.js';
 
 const USAGE = `Usage:
@@ -19,6 +20,11 @@ Available Commands:
   kl          KL divergence of one model's predictions from another's
   pull        Pull a model from a registry
   push        Push a model to a registry
+  export      Write a model to an OCI image-layout tar
+  import      Read a model from an OCI image-layout tar
+  import-ollama  Adopt the models of an Ollama store
+  verify      Re-hash every blob and quarantine damaged ones
+  prune       Remove blobs no model uses and stale partial downloads
   show        Show information for a model
   list        List models
   ps          List running models
@@ -46,6 +52,11 @@ const HELP: Record<string, string> = {
   cp: 'Copy a model\n\nUsage:\n  kiln cp SOURCE DESTINATION',
   rm: 'Remove a model\n\nUsage:\n  kiln rm MODEL [MODEL...]',
   pull: 'Pull a model from a registry\n\nUsage:\n  kiln pull MODEL [flags]\n\nFlags:\n  --insecure   Use an insecure registry (plain http)',
+  export: 'Write a model to an OCI image-layout tar (for machines without a registry)\n\nUsage:\n  kiln export MODEL -o FILE.tar\n\nFlags:\n  -o, --output string   The archive to write',
+  import: 'Read a model from an OCI image-layout tar; every digest is checked\n\nUsage:\n  kiln import FILE.tar [MODEL]\n\nMODEL overrides the name stored in the archive.',
+  'import-ollama': 'Adopt the models of an Ollama store without downloading them (hard links where possible)\n\nUsage:\n  kiln import-ollama [DIR]\n\nDIR defaults to ~/.ollama/models (or $OLLAMA_MODELS of the daemon).',
+  verify: 'Re-hash every blob; damaged ones are moved to $KILN_MODELS/quarantine\n\nUsage:\n  kiln verify',
+  prune: 'Remove blobs that no model uses and partial downloads that are not running\n\nUsage:\n  kiln prune',
   push: 'Push a model to a registry\n\nUsage:\n  kiln push MODEL [flags]\n\nFlags:\n  --insecure   Use an insecure registry (plain http)',
   help: 'Help about any command\n\nUsage:\n  kiln help [command]',
 };
@@ -58,7 +69,7 @@ function need(n: number, args: string[], cmd: string): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, new Set(['f', 'file', 'q', 'quantize', 'ctx']));
+  const { positional, flags } = parseArgs(argv, new Set(['f', 'file', 'q', 'quantize', 'ctx', 'o', 'output']));
   const [cmd0, ...rest] = positional;
   const cmd = cmd0 === 'ls' ? 'list' : cmd0;
   if (!cmd && (flags.has('v') || flags.has('version'))) return versionCommand();
@@ -122,6 +133,29 @@ async function main(argv: string[]): Promise<number> {
       case 'push':
         need(1, rest, cmd);
         await (cmd === 'pull' ? pullCommand : pushCommand)(client, rest[0], flags.has('insecure'));
+        break;
+      case 'export': {
+        need(1, rest, 'export');
+        const out = (flags.get('o') ?? flags.get('output')) as string | undefined;
+        if (!out) throw new KilnError('E_BAD_REQUEST', 'kiln export needs -o FILE');
+        console.log(await exportCommand(client, rest[0], out));
+        break;
+      }
+      case 'import':
+        need(1, rest, 'import');
+        await importCommand(client, rest[0], rest[1]);
+        break;
+      case 'import-ollama':
+        await importOllamaCommand(client, rest[0]);
+        break;
+      case 'verify': {
+        const r = await verifyCommand(client);
+        console.log(r.text);
+        if (!r.ok) return 1;
+        break;
+      }
+      case 'prune':
+        console.log(await pruneCommand(client));
         break;
       case 'create': {
         need(1, rest, 'create');

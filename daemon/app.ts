@@ -27,6 +27,10 @@ import { createModel } from './services/create.js';
 import { pullModel } from '../registry/pull.js';
 import { pushModel } from '../registry/push.js';
 import { registryContext } from './services/registry.js';
+import { exportResponse, importRequest } from './services/archive.js';
+import { pruneStore, verifyStore } from '../registry/maintenance.js';
+import { defaultOllamaDir, importOllama } from '../registry/ollama-import.js';
+import type { ExportRequest, ImportOllamaRequest, ImportQuery, PruneResponse, VerifyProgress, VerifyRequest } from './api/types.js';
 import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
 import { requestName } from './services/resolve.js';
 import type { Store } from './store/index.js';
@@ -162,6 +166,23 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
       pushModel(registryContext(deps), model, { insecure: req.insecure === true, signal }, emit),
     );
   });
+
+  app.post('/api/export', async (c) => exportResponse(store, requestName(await json<ExportRequest>(c))));
+  app.post('/api/import', (c) => {
+    const q = c.req.query() as ImportQuery;
+    return progressResponse<ProgressResponse>(c, q.stream !== 'false', (emit, signal) => importRequest(store, c.req.raw.body, q.model, emit, signal));
+  });
+  app.post('/api/import-ollama', async (c) => {
+    const req = await json<ImportOllamaRequest>(c);
+    return progressResponse<ProgressResponse>(c, req.stream !== false, async (emit, signal) => {
+      await importOllama(registryContext(deps), typeof req.path === 'string' && req.path ? req.path : defaultOllamaDir(), emit, signal);
+    });
+  });
+  app.post('/api/verify', async (c) => {
+    const req = c.req.header('content-length') === '0' || !c.req.raw.body ? {} : await json<VerifyRequest>(c);
+    return progressResponse<VerifyProgress>(c, req.stream !== false, (emit, signal) => verifyStore(registryContext(deps), emit, signal));
+  });
+  app.post('/api/prune', (c) => c.json<PruneResponse>(pruneStore(registryContext(deps))));
 
   app.notFound((c) => {
     const msg = `${c.req.method} ${c.req.path}: not found`;

@@ -137,6 +137,30 @@ export class Downloader {
     this.side?.close();
   }
 
+  private readonly pins = new Map<Digest, number>();
+
+  /**
+   * Keeps blobs from `kiln prune` between their download and the manifest
+   * that will reference them. Returns the release.
+   */
+  pin(digests: Digest[]): () => void {
+    for (const d of digests) this.pins.set(d, (this.pins.get(d) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const d of digests) {
+        const n = (this.pins.get(d) ?? 1) - 1;
+        if (n > 0) this.pins.set(d, n);
+        else this.pins.delete(d);
+      }
+    };
+  }
+
+  isPinned(digest: Digest): boolean {
+    return this.pins.has(digest) || this.active.has(digest);
+  }
+
   /** Digests being downloaded right now. */
   inProgress(): Digest[] {
     return [...this.active.keys()];

@@ -95,6 +95,30 @@ export async function pullModel(ctx: RegistryContext, typed: string, opts: PullO
     }
   }
 
+  const unpin = ctx.downloader.pin(unique.map((d) => d.digest));
+  try {
+    await fetchAll(ctx, client, repo, unique, emit, signal);
+    if (signal?.aborted) throw abortError(signal);
+    // Every blob was checked against its sha256 and size as it was committed.
+    emit({ status: 'verifying sha256 digest' });
+    emit({ status: 'writing manifest' });
+    const { released } = ctx.store.models.put(found.name, found.bytes);
+    ctx.store.blobs.removeIfUnreferenced(released);
+    recordRemote(ctx.store, found.name.host, repo, unique.map((d) => d.digest));
+  } finally {
+    unpin();
+  }
+  emit({ status: 'success' });
+}
+
+async function fetchAll(
+  ctx: RegistryContext,
+  client: RegistryClient,
+  repo: string,
+  unique: Descriptor[],
+  emit: (p: ProgressResponse) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   // Layers come down side by side (a model is one large blob and a few small
   // ones); each large blob is itself split into parallel parts.
   await eachLimited(
@@ -118,13 +142,4 @@ export async function pullModel(ctx: RegistryContext, typed: string, opts: PullO
     },
     signal,
   );
-  if (signal?.aborted) throw abortError(signal);
-
-  // Every blob was checked against its sha256 and size as it was committed.
-  emit({ status: 'verifying sha256 digest' });
-  emit({ status: 'writing manifest' });
-  const { released } = ctx.store.models.put(found.name, found.bytes);
-  ctx.store.blobs.removeIfUnreferenced(released);
-  recordRemote(ctx.store, found.name.host, repo, unique.map((d) => d.digest));
-  emit({ status: 'success' });
 }
