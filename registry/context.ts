@@ -38,9 +38,18 @@ export function clientFor(ctx: RegistryContext, host: string, insecure: boolean)
   });
 }
 
-/** `namespace/model` as the registry's URL wants it (lower case; the parser guarantees the characters). */
+/**
+ * `namespace/model` for the registry's URL, spelled as the user wrote it (the
+ * parser guarantees the characters). OCI registries want lower case and users
+ * type it so; Hugging Face repositories (`hf.co/bartowski/Llama-3.2-1B-GGUF`)
+ * keep their case, as Ollama sends them.
+ */
 export function repoOf(name: ModelName): string {
-  return `${name.namespace}/${name.model}`;
+  const bare = name.display.slice(0, name.display.lastIndexOf(':'));
+  const parts = bare.split('/');
+  if (parts.length === 3) return `${parts[1]}/${parts[2]}`;
+  if (parts.length === 2) return `${parts[0]}/${parts[1]}`;
+  return `${name.namespace}/${parts[0]}`;
 }
 
 /** The tag as the user wrote it: registries compare tags case-sensitively (`q4_K_M`). */
