@@ -1,0 +1,15 @@
+/**
+ * kiln as a library (`import { Llama } from 'kiln'`): the Llama class for
+ * completions, chat and embeddings without a daemon, and the engine parts
+ * under it for programs that want them directly.
+ */
+export { Llama } from './llama.js';
+export type {
+  LlamaOptions, CompletionOptions, Completion, CompletionChunk, ChatCompletion, ChatCompletionChunk, ChatTurn, FinishReason, Usage,
+} from './llama.js';
+export { Model, type LoadOptions } from './model/model.js';
+export { Generator, type GenerateOptions, type GenerateChunk, type GenerateStats, type Pooling } from './generate/index.js';
+export { Sampler, SAMPLER_DEFAULTS, type SamplerOptions } from './sampler/index.js';
+export { perplexity, klDivergence, type PerplexityResult, type KlResult } from './eval/index.js';
+export { Tokenizer } from './tokenizer/index.js';
+export { KilnError, isKilnError, type ErrorCode } from './errors.js';

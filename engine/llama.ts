@@ -1,0 +1,304 @@
+/**
+ * The library API: kiln in a program, no daemon, in the spirit of
+ * llama-cpp-python.
+ *
+ *   import { Llama } from 'kiln';
+ *   const llm = new Llama({ modelPath: 'model.gguf', nCtx: 2048, nThreads: 4 });
+ *   const r = await llm.complete('Q: Name the planets. A:', { maxTokens: 64, stop: ['Q:'] });
+ *   console.log(r.choices[0].text);
+ *   llm.close();
+ *
+ * Results follow OpenAI's completion and chat shapes. Calls on one Llama are
+ * served one at a time, in order (one KV cache); a call that starts with the
+ * previous call's tokens reuses them from the cache.
+ */
+import { basename } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { setThreads } from '../kernels/index.js';
+import { chatPromptTokens, type ChatTurn } from './chat-prompt.js';
+import { KilnError } from './errors.js';
+import { Generator } from './generate/generator.js';
+import type { GenerateChunk, GenerateOptions, GenerateStats, Pooling } from './generate/types.js';
+import { readGGUFFile } from './gguf/reader.js';
+import { llamaLayout } from './model/hparams.js';
+import { Model } from './model/model.js';
+
+export interface LlamaOptions {
+  /** A GGUF file. */
+  modelPath: string;
+  /**
+   * Accepted for llama-cpp-python compatibility and ignored: kiln computes on
+   * the CPU (the weights stay memory-mapped; no layers are offloaded).
+   */
+  nGpuLayers?: number;
+  /** Context length in tokens (default: the model's trained context, at most 4096). */
+  nCtx?: number;
+  /** Worker threads for the kernels. Process-wide: the last Llama constructed with it sets it. */
+  nThreads?: number;
+  /** KV cache in f16 (default) or f32. */
+  kvF16?: boolean;
+  /** An Ollama (Go text/template) chat template; default: the GGUF's tokenizer.chat_template. */
+  template?: string;
+}
+
+export interface CompletionOptions {
+  /** Most tokens to generate (default 256); -1: until the context is full. */
+  maxTokens?: number;
+  stop?: string | string[];
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  typicalP?: number;
+  repeatPenalty?: number;
+  repeatLastN?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  seed?: number;
+  signal?: AbortSignal;
+  /** Output constraint: set forbidden tokens' logits to -Infinity. */
+  mask?: (logits: Float32Array) => void;
+}
+
+export type FinishReason = 'stop' | 'length' | 'cancel';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; finish_reason: FinishReason }];
+  usage: Usage;
+}
+
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; finish_reason: FinishReason | null }];
+  /** On the last chunk only. */
+  usage?: Usage;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  usage: Usage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }];
+  usage?: Usage;
+}
+
+export type { ChatTurn } from './chat-prompt.js';
+
+const DEFAULT_MAX_TOKENS = 256;
+const DEFAULT_CTX_CAP = 4096;
+
+function generateOptions(o: CompletionOptions): GenerateOptions {
+  return {
+    num_predict: o.maxTokens ?? DEFAULT_MAX_TOKENS,
+    stop: o.stop === undefined ? undefined : Array.isArray(o.stop) ? o.stop : [o.stop],
+    temperature: o.temperature,
+    top_k: o.topK,
+    top_p: o.topP,
+    min_p: o.minP,
+    typical_p: o.typicalP,
+    repeat_penalty: o.repeatPenalty,
+    repeat_last_n: o.repeatLastN,
+    presence_penalty: o.presencePenalty,
+    frequency_penalty: o.frequencyPenalty,
+    seed: o.seed,
+    signal: o.signal,
+    mask: o.mask,
+  };
+}
+
+function usageOf(promptTokens: number, s: GenerateStats): Usage {
+  return { prompt_tokens: promptTokens, completion_tokens: s.evalCount, total_tokens: promptTokens + s.evalCount };
+}
+
+export class Llama {
+  readonly modelPath: string;
+  private readonly loading: Promise<{ model: Model; gen: Generator }>;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly opts: LlamaOptions) {
+    if (!opts || typeof opts.modelPath !== 'string') throw new KilnError('E_BAD_REQUEST', 'modelPath is required');
+    this.modelPath = opts.modelPath;
+    if (opts.nThreads !== undefined) setThreads(opts.nThreads);
+    this.loading = (async () => {
+      const nCtx = opts.nCtx ?? Math.min(llamaLayout(await readGGUFFile(opts.modelPath)).hp.trainCtx, DEFAULT_CTX_CAP);
+      const model = await Model.load(opts.modelPath, { nCtx, kvF16: opts.kvF16 });
+      return { model, gen: new Generator(model) };
+    })();
+    // A failed load surfaces on the first call (or `ready()`), not as an unhandled rejection.
+    this.loading.catch(() => {});
+  }
+
+  /** Constructs and waits until the model is loaded. */
+  static async load(opts: LlamaOptions): Promise<Llama> {
+    const llm = new Llama(opts);
+    await llm.ready();
+    return llm;
+  }
+
+  /** Resolves when the model is loaded; rejects with the load error. */
+  async ready(): Promise<void> {
+    await this.loading;
+  }
+
+  /** The loaded model (metadata, tokenizer). */
+  async model(): Promise<Model> {
+    return (await this.loading).model;
+  }
+
+  get modelName(): string {
+    return basename(this.modelPath);
+  }
+
+  async tokenize(text: string, addSpecial = true): Promise<number[]> {
+    return (await this.loading).model.tokenizer.encode(text, { addSpecial });
+  }
+
+  async detokenize(tokens: number[]): Promise<string> {
+    return (await this.loading).model.tokenizer.decode(tokens);
+  }
+
+  async complete(prompt: string, opts: CompletionOptions = {}): Promise<Completion> {
+    let text = '';
+    let last: CompletionChunk | undefined;
+    for await (const c of this.completeStream(prompt, opts)) {
+      text += c.choices[0].text;
+      last = c;
+    }
+    return {
+      id: last!.id,
+      object: 'text_completion',
+      created: last!.created,
+      model: last!.model,
+      choices: [{ index: 0, text, finish_reason: last!.choices[0].finish_reason! }],
+      usage: last!.usage!,
+    };
+  }
+
+  /** Chunks as text arrives; the last one has text '' (or the tail), the finish_reason and usage. */
+  async *completeStream(prompt: string, opts: CompletionOptions = {}): AsyncGenerator<CompletionChunk> {
+    const head = { id: `cmpl-${randomUUID()}`, object: 'text_completion' as const, created: Math.floor(Date.now() / 1000), model: this.modelName };
+    for await (const e of this.run((m) => m.tokenizer.encode(prompt), opts)) {
+      if ('text' in e) yield { ...head, choices: [{ index: 0, text: e.text, finish_reason: null }] };
+      else yield { ...head, choices: [{ index: 0, text: '', finish_reason: e.stats.doneReason }], usage: usageOf(e.promptTokens, e.stats) };
+    }
+  }
+
+  /** A reply to the conversation, rendered with the model's chat template. */
+  async chat(messages: ChatTurn[], opts: CompletionOptions = {}): Promise<ChatCompletion> {
+    let content = '';
+    let last: ChatCompletionChunk | undefined;
+    for await (const c of this.chatStream(messages, opts)) {
+      content += c.choices[0].delta.content ?? '';
+      last = c;
+    }
+    return {
+      id: last!.id,
+      object: 'chat.completion',
+      created: last!.created,
+      model: last!.model,
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: last!.choices[0].finish_reason! }],
+      usage: last!.usage!,
+    };
+  }
+
+  async *chatStream(messages: ChatTurn[], opts: CompletionOptions = {}): AsyncGenerator<ChatCompletionChunk> {
+    const head = { id: `chatcmpl-${randomUUID()}`, object: 'chat.completion.chunk' as const, created: Math.floor(Date.now() / 1000), model: this.modelName };
+    let first = true;
+    const tokens = (m: Model) => chatPromptTokens(m.file, m.tokenizer, messages, this.opts.template);
+    for await (const e of this.run(tokens, opts)) {
+      if ('text' in e) {
+        yield { ...head, choices: [{ index: 0, delta: first ? { role: 'assistant', content: e.text } : { content: e.text }, finish_reason: null }] };
+        first = false;
+      } else {
+        yield { ...head, choices: [{ index: 0, delta: first ? { role: 'assistant', content: '' } : {}, finish_reason: e.stats.doneReason }], usage: usageOf(e.promptTokens, e.stats) };
+      }
+    }
+  }
+
+  /** An L2-normalized embedding of the text (pooling per the model's metadata unless given). */
+  async embed(text: string, pooling?: Pooling): Promise<number[]> {
+    return this.exclusive(async () => {
+      const { model, gen } = await this.loading;
+      return Array.from(gen.embed(model.tokenizer.encode(text), pooling));
+    });
+  }
+
+  /** Frees the model once the calls already made have finished. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue.catch(() => {});
+    const loaded = await this.loading.catch(() => undefined);
+    loaded?.model.close();
+  }
+
+  /** Runs generation under the queue: text events, then one stats event. */
+  private async *run(
+    promptOf: (m: Model) => number[],
+    opts: CompletionOptions,
+  ): AsyncGenerator<{ text: string } | { stats: GenerateStats; promptTokens: number }> {
+    const release = await this.acquire();
+    let it: AsyncGenerator<GenerateChunk, GenerateStats> | undefined;
+    try {
+      const { model, gen } = await this.loading;
+      const prompt = promptOf(model);
+      it = gen.generate(prompt, generateOptions(opts));
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          yield { stats: r.value, promptTokens: prompt.length };
+          return;
+        }
+        yield { text: r.value.text };
+      }
+    } finally {
+      // A caller that stops reading early leaves the generator suspended: close it so the model is free.
+      await it?.return(undefined as never);
+      release();
+    }
+  }
+
+  private async exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await f();
+    } finally {
+      release();
+    }
+  }
+
+  /** Waits for the calls before this one; returns the function that lets the next one in. */
+  private async acquire(): Promise<() => void> {
+    if (this.closed) throw new KilnError('E_BAD_REQUEST', 'this Llama is closed');
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const before = this.queue;
+    this.queue = before.then(() => mine);
+    await before;
+    return release;
+  }
+}
