@@ -14,7 +14,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { cleanup, startDaemon, tempHome } from '../test/helpers/daemon.js';
@@ -92,14 +93,26 @@ async function main(): Promise<void> {
       if (r.status !== 0) throw new Error(`curl failed: ${r.stderr}`);
       return t / 1000;
     };
+    // CPU seconds (user+sys) of a process so far, from /proc (Linux), to show where the time goes.
+    const cpu = (pid: number): number => {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return (Number(f[11]) + Number(f[12])) / 100;
+      } catch {
+        return NaN;
+      }
+    };
+    const kilnCpu: number[] = [];
     const kiln = async (): Promise<number> => {
       await fetch(`${daemon.url}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: name }) }).catch(() => {});
       execFileSync('sync');
+      const c0 = cpu(daemon.proc.pid!);
       const t0 = performance.now();
       const res = await fetch(`${daemon.url}/api/pull`, { method: 'POST', body: JSON.stringify({ model: name, insecure: true, stream: false }) });
       const body = (await res.json()) as { status?: string; error?: string };
       const t = performance.now() - t0;
       if (body.status !== 'success') throw new Error(`kiln pull failed: ${body.error}`);
+      kilnCpu.push(cpu(daemon.proc.pid!) - c0);
       return t / 1000;
     };
 
@@ -115,9 +128,10 @@ async function main(): Promise<void> {
     const gbps = (t: number) => (size / t / 1e9).toFixed(2);
     const c = median(curlTimes);
     const k = median(kilnTimes);
-    console.log(`blob ${size / MiB} MiB, ${connections} connection(s), runs ${runs}, cpus ${(await import('node:os')).cpus().length}`);
+    console.log(`blob ${size / MiB} MiB, ${connections} connection(s), runs ${runs}, cpus ${cpus().length}`);
     console.log(`curl -o      ${curlTimes.map((t) => t.toFixed(2)).join(' ')} s   median ${c.toFixed(2)} s  ${gbps(c)} GB/s`);
     console.log(`kiln pull    ${kilnTimes.map((t) => t.toFixed(2)).join(' ')} s   median ${k.toFixed(2)} s  ${gbps(k)} GB/s (sha256 verified)`);
+    console.log(`kiln daemon CPU per pull (user+sys, all threads): ${kilnCpu.map((t) => t.toFixed(2)).join(' ')} s; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(`ratio kiln/curl throughput: ${(c / k).toFixed(2)}x (target >= 0.8x)`);
   } finally {
     await reg.stop();
