@@ -107,8 +107,10 @@ int quant_q8(const float *x, uint16_t *d_out, int8_t *qs) {
   float amax = 0;
   for (int i = 0; i < KILN_QK; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
   const uint16_t d = kiln_f32_to_f16(clamp_scale(amax / 127.0f));
-  const float df = kiln_fp16(d);
-  const float inv = df != 0 ? 1.0f / df : 0.0f;
+  // Codes from 127/amax, the unrounded scale, as llama.cpp's CPU backend
+  // quantizes activations: dividing by the f16-rounded d instead flips a few
+  // codes, enough to part greedy continuations from llama.cpp's at near-ties.
+  const float inv = amax != 0 ? 127.0f / amax : 0.0f;
   int sum = 0;
   for (int i = 0; i < KILN_QK; i++) {
     // clamped: binary16 may round d down so amax * inv lands just past 127

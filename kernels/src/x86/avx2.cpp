@@ -10,6 +10,7 @@
 #include "avx2_util.h"
 #include "ref/blocks.h"
 #include "ref/kpack.h"
+#include "tile.h"
 #include "variant.h"
 
 using namespace kiln_avx2;
@@ -28,11 +29,11 @@ void quantize_row_q8_0(const float *x, void *vy, int64_t n) {
       m = _mm256_max_ps(abs_ps(v[k]), m); // NaN in the first operand is skipped
     }
     // scale exactly as the reference computes it (scalar, same functions)
-    float d = hmax_f32(m) / 127.0f;
+    const float amax = hmax_f32(m);
+    float d = amax / 127.0f;
     d = d > KILN_F16_MAX ? KILN_F16_MAX : d;
     y[i].d = kiln_f32_to_f16(d);
-    const float df = kiln_fp16(y[i].d);
-    const __m256 inv = _mm256_set1_ps(df != 0 ? 1.0f / df : 0.0f);
+    const __m256 inv = _mm256_set1_ps(amax != 0 ? 127.0f / amax : 0.0f); // as the reference: see ref/legacy.cpp quant_q8
     const __m256i q = pack_i32x32_to_i8(q8_codes(_mm256_mul_ps(v[0], inv)), q8_codes(_mm256_mul_ps(v[1], inv)),
                                         q8_codes(_mm256_mul_ps(v[2], inv)), q8_codes(_mm256_mul_ps(v[3], inv)));
     _mm256_storeu_si256(reinterpret_cast<__m256i *>(y[i].qs), q);
@@ -61,68 +62,7 @@ void quantize_row_q8_K(const float *x, void *vy, int64_t n) {
   }
 }
 
-// ---- 32-value block formats -----------------------------------------------
-
-// 16 bytes of nibbles -> 32 codes 0..15 in value order (low nibbles first).
-inline __m256i unpack_nibbles_32(const uint8_t *qs) {
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i *>(qs));
-  const __m128i m = _mm_set1_epi8(0xf);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(t, 4), m), _mm_and_si128(t, m));
-}
-
-void vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q8_0 *x = static_cast<const kiln_block_q8_0 *>(vx);
-  const kiln_block_q8_0 *y = static_cast<const kiln_block_q8_0 *>(vy);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / KILN_QK; i++) {
-    const __m256i p = dot_s8_s8(load(x[i].qs), load(y[i].qs));
-    const __m256 d = _mm256_set1_ps(kiln_fp16(x[i].d) * kiln_fp16(y[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-  }
-  *s = hsum_f32(acc);
-}
-
-void vec_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q4_0 *x = static_cast<const kiln_block_q4_0 *>(vx);
-  const kiln_block_q8_0 *y = static_cast<const kiln_block_q8_0 *>(vy);
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i eight = _mm256_set1_epi8(8);
-  for (int64_t i = 0; i < n / KILN_QK; i++) {
-    const __m256i q = _mm256_sub_epi8(unpack_nibbles_32(x[i].qs), eight);
-    const __m256i p = dot_s8_s8(q, load(y[i].qs));
-    const __m256 d = _mm256_set1_ps(kiln_fp16(x[i].d) * kiln_fp16(y[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-  }
-  *s = hsum_f32(acc);
-}
-
-// ---- K formats against Q8_K --------------------------------------------------
-
-void vec_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q4_K *x = static_cast<const kiln_block_q4_K *>(vx);
-  const kiln_block_q8_K *y = static_cast<const kiln_block_q8_K *>(vy);
-  const __m256i m4 = _mm256_set1_epi8(0xf);
-  __m256 acc = _mm256_setzero_ps();
-  float acc_min = 0;
-  for (int64_t i = 0; i < n / KILN_QK_K; i++) {
-    int sc[8], mn[8];
-    for (int j = 0; j < 8; j++) kiln_q4k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
-    int sum_mn = 0;
-    for (int j = 0; j < 8; j++) sum_mn += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int c = 0; c < 4; c++) {
-      const __m256i q = load(x[i].qs + 32 * c);
-      const __m256i lo = _mm256_and_si256(q, m4);                         // values 64c .. 64c+31
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);   // values 64c+32 .. 64c+63
-      sumi = _mm256_add_epi32(sumi, dot_u8_s8_scaled(lo, load(y[i].qs + 64 * c), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c]))));
-      sumi = _mm256_add_epi32(sumi, dot_u8_s8_scaled(hi, load(y[i].qs + 64 * c + 32), _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1]))));
-    }
-    const float dy = load_f32(&y[i].d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * kiln_fp16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-    acc_min += dy * kiln_fp16(x[i].dmin) * static_cast<float>(sum_mn);
-  }
-  *s = hsum_f32(acc) - acc_min;
-}
+// ---- K formats against Q8_K (vec_dot only; Q4_K and Q6_K are tiled below) --------------------------------------------------
 
 void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   const kiln_block_q5_K *x = static_cast<const kiln_block_q5_K *>(vx);
@@ -153,38 +93,6 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
     acc_min += dy * kiln_fp16(x[i].dmin) * static_cast<float>(sum_mn);
   }
   *s = hsum_f32(acc) - acc_min;
-}
-
-void vec_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q6_K *x = static_cast<const kiln_block_q6_K *>(vx);
-  const kiln_block_q8_K *y = static_cast<const kiln_block_q8_K *>(vy);
-  const __m256i m4 = _mm256_set1_epi8(0xf), m2 = _mm256_set1_epi8(3);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / KILN_QK_K; i++) {
-    const int8_t *sc = x[i].scales;
-    // codes are stored biased by 32: sum (q - 32) y = sum q y - 32 sum y
-    int bias = 0;
-    for (int j = 0; j < 16; j++) bias += sc[j] * y[i].bsums[j];
-    __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++) {
-      const __m256i a = load(x[i].ql + 64 * h), b = load(x[i].ql + 64 * h + 32);
-      const __m256i qh = load(x[i].qh + 32 * h);
-      // quarter k of this half: low nibbles from a/b (k even/odd), nibble k / 2,
-      // top bits 2k of qh
-      const __m256i lows[4] = {_mm256_and_si256(a, m4), _mm256_and_si256(b, m4),
-                               _mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
-                               _mm256_and_si256(_mm256_srli_epi16(b, 4), m4)};
-      for (int k = 0; k < 4; k++) {
-        const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4);
-        const __m256i q = _mm256_or_si256(lows[k], hi);
-        const int j = 8 * h + 2 * k; // first of the two 16-value sub-blocks
-        sumi = _mm256_add_epi32(sumi, dot_u8_s8_scaled(q, load(y[i].qs + 128 * h + 32 * k), scales_2x16(sc[j], sc[j + 1])));
-      }
-    }
-    sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * bias, 0, 0, 0, 0, 0, 0, 0));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(load_f32(&y[i].d) * kiln_fp16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  *s = hsum_f32(acc);
 }
 
 void vec_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
@@ -244,6 +152,216 @@ void vec_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   *s = hsum_f32(acc) - acc_min;
 }
 
+// ---- tiled kernels (several weight rows x several activation rows) ----------
+//
+// The 32-value sub-block scales are applied with VPMADDWD against a vector of
+// 16-bit scales picked by PSHUFB from all eight, instead of broadcasting each
+// from a general register; F16C converts the block scales.
+
+static inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
+
+static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+// PSHUFB control that fills a 128-bit lane with 16-bit element k of that lane.
+static inline __m256i pick16(int k) { return _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * k)); }
+
+static inline __m256i join128(__m128i lo, __m128i hi) { return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1); }
+
+// Q4_K's 8 six-bit scales and mins (layout in ref/kpack.h), unpacked four at a
+// time in 32-bit words: bytes 0..7 of *sc are sc[0..7], of *mn mn[0..7].
+static inline void q4k_scales(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
+  uint32_t a, b, c;
+  memcpy(&a, s, 4);
+  memcpy(&b, s + 4, 4);
+  memcpy(&c, s + 8, 4);
+  const uint32_t sc_lo = a & 0x3f3f3f3fu, mn_lo = b & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+  *sc = sc_lo | (uint64_t)sc_hi << 32;
+  *mn = mn_lo | (uint64_t)mn_hi << 32;
+}
+
+template <int NR, int NC>
+struct Q4K {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    const __m256i m4 = _mm256_set1_epi8(0xf);
+    __m256 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+      const kiln_block_q8_K *yb[NC];
+      for (int c = 0; c < NC; c++) yb[c] = reinterpret_cast<const kiln_block_q8_K *>(y + c * by) + i;
+      const kiln_block_q4_K *xb[NR];
+      __m256i sc[NR];
+      for (int r = 0; r < NR; r++) {
+        xb[r] = reinterpret_cast<const kiln_block_q4_K *>(x + r * bx) + i;
+        uint64_t sc8, mn8;
+        q4k_scales(xb[r]->scales, &sc8, &mn8);
+        sc[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+      }
+      __m256i sumi[NR][NC];
+      for (int r = 0; r < NR; r++)
+        for (int c = 0; c < NC; c++) sumi[r][c] = _mm256_setzero_si256();
+      for (int k = 0; k < 4; k++) {
+        // chunk k: low nibbles are values 64k..64k+31 (sub-block 2k), high ones sub-block 2k + 1
+        __m256i lo[NR], hi[NR];
+        for (int r = 0; r < NR; r++) {
+          const __m256i q = load(xb[r]->qs + 32 * k);
+          lo[r] = _mm256_and_si256(q, m4);
+          hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        }
+        for (int c = 0; c < NC; c++) {
+          const __m256i ylo = load(yb[c]->qs + 64 * k), yhi = load(yb[c]->qs + 64 * k + 32);
+          for (int r = 0; r < NR; r++) {
+            const __m256i a = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], ylo), _mm256_shuffle_epi8(sc[r], pick16(2 * k)));
+            const __m256i b = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], yhi), _mm256_shuffle_epi8(sc[r], pick16(2 * k + 1)));
+            sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_add_epi32(a, b));
+          }
+        }
+      }
+      for (int r = 0; r < NR; r++) {
+        const float d = f16(xb[r]->d), dmin = f16(xb[r]->dmin);
+        uint64_t sc8, mn8;
+        q4k_scales(xb[r]->scales, &sc8, &mn8);
+        const __m128i mn = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn8));
+        for (int c = 0; c < NC; c++) {
+          const float dy = load_f32(&yb[c]->d);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dy * d), _mm256_cvtepi32_ps(sumi[r][c]), acc[r][c]);
+          // the min term: dmin * sum_j mn_j * (activation sum of 32-value sub-block j), 4 lanes
+          const __m128i bpair = _mm_hadd_epi16(load128(yb[c]->bsums), load128(yb[c]->bsums + 8));
+          const __m256i m = _mm256_zextsi128_si256(_mm_madd_epi16(mn, bpair));
+          acc[r][c] = _mm256_fnmadd_ps(_mm256_set1_ps(dy * dmin), _mm256_cvtepi32_ps(m), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
+  }
+};
+
+// Q6_K: quarter k of half h is values 128h + 32k + l: low nibble from
+// ql[64h + 32(k & 1) + l] (nibble k >> 1), top bits 2k of qh[32h + l];
+// sub-blocks 8h + 2k and 8h + 2k + 1. Codes are biased by 32 (block sums).
+template <int NR, int NC>
+struct Q6K {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    const __m256i m4 = _mm256_set1_epi8(0xf), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+      const kiln_block_q8_K *yb[NC];
+      for (int c = 0; c < NC; c++) yb[c] = reinterpret_cast<const kiln_block_q8_K *>(y + c * by) + i;
+      const kiln_block_q6_K *xb[NR];
+      for (int r = 0; r < NR; r++) xb[r] = reinterpret_cast<const kiln_block_q6_K *>(x + r * bx) + i;
+      __m256i sumi[NR][NC];
+      for (int r = 0; r < NR; r++)
+        for (int c = 0; c < NC; c++) sumi[r][c] = _mm256_setzero_si256();
+      for (int h = 0; h < 2; h++) {
+        for (int k = 0; k < 4; k++) {
+          __m256i q[NR], sc[NR];
+          for (int r = 0; r < NR; r++) {
+            const __m256i l = load(xb[r]->ql + 64 * h + 32 * (k & 1));
+            const __m256i nib = (k >> 1) ? _mm256_srli_epi16(l, 4) : l;
+            const __m256i qh = load(xb[r]->qh + 32 * h);
+            // top bits 2k..2k+1 moved to bits 4..5 (the 16-bit shifts only carry bits the mask drops)
+            const __m256i top = 2 * k >= 4 ? _mm256_srli_epi16(qh, 2 * k - 4) : _mm256_slli_epi16(qh, 4 - 2 * k);
+            q[r] = _mm256_or_si256(_mm256_and_si256(nib, m4), _mm256_and_si256(top, m30));
+            const __m256i s16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(xb[r]->scales + 8 * h))));
+            sc[r] = _mm256_shuffle_epi8(s16, join128(_mm256_castsi256_si128(pick16(2 * k)), _mm256_castsi256_si128(pick16(2 * k + 1))));
+          }
+          for (int c = 0; c < NC; c++) {
+            const __m256i yq = load(yb[c]->qs + 128 * h + 32 * k);
+            for (int r = 0; r < NR; r++)
+              sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], yq), sc[r]));
+          }
+        }
+      }
+      for (int r = 0; r < NR; r++) {
+        const float d = f16(xb[r]->d);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(load128(xb[r]->scales));
+        for (int c = 0; c < NC; c++) {
+          const __m256i bias = _mm256_madd_epi16(sc16, load(yb[c]->bsums));
+          const __m256i t = _mm256_sub_epi32(sumi[r][c], _mm256_slli_epi32(bias, 5));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(load_f32(&yb[c]->d) * d), _mm256_cvtepi32_ps(t), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
+  }
+};
+
+template <int NR, int NC>
+struct Q80 {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    __m256 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KILN_QK; i++) {
+      __m256i yq[NC];
+      float dy[NC];
+      for (int c = 0; c < NC; c++) {
+        const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
+        yq[c] = load(yb->qs);
+        dy[c] = f16(yb->d);
+      }
+      for (int r = 0; r < NR; r++) {
+        const kiln_block_q8_0 *xb = reinterpret_cast<const kiln_block_q8_0 *>(x + r * bx) + i;
+        const __m256i xq = load(xb->qs), ax = _mm256_sign_epi8(xq, xq);
+        const float dx = f16(xb->d);
+        for (int c = 0; c < NC; c++) {
+          const __m256i p = dot_u8_s8(ax, _mm256_sign_epi8(yq[c], xq));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
+  }
+};
+
+// Q4_0, two blocks per step (their nibbles side by side in one register):
+// sum (q - 8) y = sum q y - 8 sum y, both in 16-bit lanes (|.| <= 7620).
+template <int NR, int NC>
+struct Q40 {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    const __m256i m4 = _mm256_set1_epi8(0xf), eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    __m256 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    const int64_t nb = n / KILN_QK;
+    for (int64_t i = 0; i < nb; i += 2) {
+      const bool pair = i + 1 < nb; // an odd last block goes alone, in the low lanes
+      __m256i ylo[NC], yhi[NC], ysum[NC];
+      __m256 dy[NC];
+      for (int c = 0; c < NC; c++) {
+        const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
+        ylo[c] = pair ? join128(load128(yb[0].qs), load128(yb[1].qs)) : _mm256_zextsi128_si256(load128(yb[0].qs));
+        yhi[c] = pair ? join128(load128(yb[0].qs + 16), load128(yb[1].qs + 16)) : _mm256_zextsi128_si256(load128(yb[0].qs + 16));
+        ysum[c] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, ylo[c]), _mm256_maddubs_epi16(eight, yhi[c]));
+        const uint32_t d2 = yb[0].d | (pair ? (uint32_t)yb[1].d << 16 : 0u);
+        dy[c] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))), spread);
+      }
+      for (int r = 0; r < NR; r++) {
+        const kiln_block_q4_0 *xb = reinterpret_cast<const kiln_block_q4_0 *>(x + r * bx) + i;
+        const __m256i v = pair ? join128(load128(xb[0].qs), load128(xb[1].qs)) : _mm256_zextsi128_si256(load128(xb[0].qs));
+        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const uint32_t d2 = xb[0].d | (pair ? (uint32_t)xb[1].d << 16 : 0u);
+        const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))), spread);
+        for (int c = 0; c < NC; c++) {
+          const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ylo[c]), _mm256_maddubs_epi16(hi, yhi[c]));
+          const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(p16, ysum[c]), ones);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
+  }
+};
+
 // ---- float formats -----------------------------------------------------------
 
 void vec_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
@@ -284,13 +402,17 @@ void vec_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
 extern "C" void kiln_x86_avx2_register(kiln_kernel_table *t) {
   t->from_float[KILN_TYPE_Q8_0] = quantize_row_q8_0;
   t->from_float[KILN_TYPE_Q8_K] = quantize_row_q8_K;
-  t->vec_dot[KILN_TYPE_Q4_0] = vec_dot_q4_0_q8_0;
-  t->vec_dot[KILN_TYPE_Q8_0] = vec_dot_q8_0_q8_0;
+  t->vec_dot[KILN_TYPE_Q4_0] = Tiles<Q40, 2, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q4_0] = Tiles<Q40, 2, 2>::tile;
+  t->vec_dot[KILN_TYPE_Q8_0] = Tiles<Q80, 2, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q8_0] = Tiles<Q80, 2, 2>::tile;
   t->vec_dot[KILN_TYPE_Q2_K] = vec_dot_q2_K_q8_K;
   t->vec_dot[KILN_TYPE_Q3_K] = vec_dot_q3_K_q8_K;
-  t->vec_dot[KILN_TYPE_Q4_K] = vec_dot_q4_K_q8_K;
+  t->vec_dot[KILN_TYPE_Q4_K] = Tiles<Q4K, 1, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q4_K] = Tiles<Q4K, 1, 2>::tile;
   t->vec_dot[KILN_TYPE_Q5_K] = vec_dot_q5_K_q8_K;
-  t->vec_dot[KILN_TYPE_Q6_K] = vec_dot_q6_K_q8_K;
+  t->vec_dot[KILN_TYPE_Q6_K] = Tiles<Q6K, 1, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q6_K] = Tiles<Q6K, 1, 2>::tile;
   t->vec_dot[KILN_TYPE_F16] = vec_dot_f16_f32;
   t->vec_dot[KILN_TYPE_F32] = vec_dot_f32_f32;
 }
