@@ -51,6 +51,7 @@
         "src/llama/forward.cpp",
         "src/variant.cpp",
         "src/ops.cpp",
+        "src/membw.cpp",
         "src/pool.cpp",
         "src/ref/traits.cpp",
         "src/ref/floats.cpp",

@@ -3,6 +3,7 @@
  * measure, the named error thresholds, and a perf mode for matvec.
  */
 import { supportedVariants, type Variant } from './cpu.js';
+import { native } from './native.js';
 import { matvec, quantize, rowSize, type QuantType } from './quants.js';
 
 /** mulberry32: a small seeded PRNG, so every run sees the same data. */
@@ -127,4 +128,61 @@ export function perfMatvec(type: QuantType, rows: number, cols: number, iters = 
     }
     return { type, variant, rows, cols, msPerCall: ms, gbPerSec: bytes / ms / 1e6 };
   });
+}
+
+/**
+ * Streams every byte of buf once on the thread pool (a word sum, in native
+ * code) and returns the seconds it took: the memory-bandwidth ceiling for
+ * kernels that read the same bytes.
+ */
+export function timeMemRead(buf: Uint8Array): number {
+  const n = native();
+  const t0 = performance.now();
+  n.memRead(buf);
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * Weight matrices laid end to end in one buffer larger than the last-level
+ * cache, so that matvec over them in turn reads from DRAM as a model's
+ * forward pass does (a single matrix of a few MB would stay in L3).
+ */
+export class MatrixSet {
+  readonly buf: Uint8Array;
+  readonly copies: number;
+  readonly bytes: number;
+
+  constructor(
+    readonly type: QuantType,
+    readonly rows: number,
+    readonly cols: number,
+    totalBytes: number,
+    seed = 7,
+  ) {
+    const one = quantize(type, gaussian(rows * cols, seed, 0.02), rows, cols);
+    this.bytes = one.length;
+    this.copies = Math.max(1, Math.floor(totalBytes / one.length));
+    this.buf = new Uint8Array(this.copies * one.length);
+    for (let i = 0; i < this.copies; i++) this.buf.set(one, i * one.length);
+  }
+
+  matrix(i: number): Uint8Array {
+    return this.buf.subarray(i * this.bytes, (i + 1) * this.bytes);
+  }
+
+  /** Seconds for one matvec over every copy in turn (cold weights). */
+  timeColdPass(x: Float32Array, out: Float32Array, variant?: Variant): number {
+    const t0 = performance.now();
+    for (let i = 0; i < this.copies; i++) matvec(this.type, this.matrix(i), this.rows, this.cols, x, out, variant);
+    return (performance.now() - t0) / 1000;
+  }
+
+  /** Seconds per matvec over the first copy, repeated (weights in cache). */
+  timeHot(x: Float32Array, out: Float32Array, iters: number, variant?: Variant): number {
+    const m = this.matrix(0);
+    matvec(this.type, m, this.rows, this.cols, x, out, variant);
+    const t0 = performance.now();
+    for (let i = 0; i < iters; i++) matvec(this.type, m, this.rows, this.cols, x, out, variant);
+    return (performance.now() - t0) / 1000 / iters;
+  }
 }

@@ -19,6 +19,7 @@ export type { MappedFile } from './mmap.js';
 export {
   dequantize,
   GGML_TYPE,
+  matmul,
   matvec,
   quantize,
   quantizeActivations,

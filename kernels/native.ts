@@ -22,6 +22,8 @@ export interface NativeBinding {
   quantize(type: number, src: Float32Array, nrows: number, ncols: number, dst: Uint8Array): void;
   quantizeActivations(type: number, src: Float32Array, n: number, dst: Uint8Array, variant: number): void;
   vecDot(type: number, row: Uint8Array, act: Float32Array, n: number, variant: number): number;
+  matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, out: Float32Array, variant: number): void;
+  memRead(buf: Uint8Array): number;
   setThreads(n: number): void;
   threads(): number;
   matvec(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, out: Float32Array, variant: number): void;

@@ -9,6 +9,7 @@ import { native } from './native.js';
 import {
   dequantize,
   GGML_TYPE,
+  matmul,
   matvec,
   quantize,
   quantizeActivations,
@@ -253,6 +254,28 @@ describe('dot products', () => {
         for (let r = 0; r < rows; r++) {
           const { scale } = expectedDot(t, w.subarray(r * rowBytes, (r + 1) * rowBytes), x);
           expect(Math.abs(out[r] - ref[r]), `${v} row ${r}`).toBeLessThanOrEqual(VARIANT_REL_TOL * scale);
+        }
+      }
+    });
+  }
+
+  for (const t of DOT_TYPES) {
+    it(`${t}: matmul over a batch equals each pair's vecDot bit for bit, whatever the tile shape`, () => {
+      const cols = colsFor(t);
+      const rows = 11; // row tiles of 4 (or 2) and a ragged end
+      const w = quantize(t, gaussian(rows * cols, 51, 0.02), rows, cols);
+      const rowBytes = rowSize(t, cols);
+      for (const n of [1, 3, 6]) { // token tiles of 4 and ragged ends
+        const x = gaussian(n * cols, 52 + n);
+        for (const v of supportedVariants()) {
+          const out = matmul(t, w, rows, cols, x, n, new Float32Array(n * rows), v);
+          for (let tok = 0; tok < n; tok++) {
+            const act = x.subarray(tok * cols, (tok + 1) * cols);
+            for (let r = 0; r < rows; r++) {
+              const want = vecDot(t, w.subarray(r * rowBytes, (r + 1) * rowBytes), act, cols, v);
+              expect(out[tok * rows + r], `${v} n=${n} token ${tok} row ${r}`).toBe(want);
+            }
+          }
         }
       }
     });

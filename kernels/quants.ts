@@ -183,3 +183,33 @@ export function matvec(
   call(() => native().matvec(t.id, weights, rows, cols, x, out, v));
   return out;
 }
+
+/**
+ * out[t * rows + r] = dot(weights row r, x row t) for n activation rows of
+ * cols values (a prompt batch), through the tiled kernels: each result equals
+ * vecDot of that pair bit for bit. Returns out.
+ */
+export function matmul(
+  type: QuantType | number,
+  weights: Uint8Array,
+  rows: number,
+  cols: number,
+  x: Float32Array,
+  n: number,
+  out: Float32Array,
+  variant?: Variant,
+): Float32Array {
+  const t = dotType(type);
+  checkCount('rows', rows);
+  checkCount('n', n);
+  if (n > 2 ** 31 - 1) throw new KilnError('E_NATIVE', 'n is too large');
+  const rowBytes = rowSize(t.id, cols);
+  checkBlocks(typeOf(t.vecDotType), 'cols', cols);
+  if (rows * cols > MAX_ELEMS || n * cols > MAX_ELEMS || n * rows > MAX_ELEMS) throw new KilnError('E_NATIVE', 'matrix is too large');
+  checkView('weights', weights, Uint8Array, rowBytes * rows);
+  checkView('x', x, Float32Array, n * cols);
+  checkView('out', out, Float32Array, n * rows);
+  const v = variantIndex(variant);
+  call(() => native().matmul(t.id, weights, rows, cols, x, n, out, v));
+  return out;
+}

@@ -204,6 +204,48 @@ napi_value matvec(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// memRead(buf: Uint8Array) -> word sum: a streaming read of buf on the pool (bench/).
+napi_value mem_read(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!kiln_get_args(env, info, 1, argv)) return nullptr;
+  void *p;
+  size_t len;
+  if (!kiln_get_typed(env, argv[0], napi_uint8_array, "buf", &p, &len)) return nullptr;
+  napi_value out;
+  napi_create_double(env, static_cast<double>(kiln_mem_read(p, len)), &out);
+  return out;
+}
+
+// matmul(type, weights: Uint8Array, rows, cols, x: Float32Array, n, out: Float32Array, variant):
+// out[t * rows + r] = dot(row r, x[t]) through the tiled kernels.
+napi_value matmul(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!kiln_get_args(env, info, 8, argv)) return nullptr;
+  int type;
+  const kiln_type_traits *tr;
+  int64_t rows, cols, n;
+  kiln_variant v;
+  void *w, *x, *out;
+  size_t w_len, x_len, out_len;
+  if (!get_traits(env, argv[0], &type, &tr) || !get_count(env, argv[2], "rows", &rows) ||
+      !get_count(env, argv[3], "cols", &cols) || !get_count(env, argv[5], "n", &n) || !check_multiple(env, tr, cols, "cols") ||
+      !get_variant(env, argv[7], &v) || !kiln_get_typed(env, argv[1], napi_uint8_array, "weights", &w, &w_len) ||
+      !kiln_get_typed(env, argv[4], napi_float32_array, "x", &x, &x_len) ||
+      !kiln_get_typed(env, argv[6], napi_float32_array, "out", &out, &out_len))
+    return nullptr;
+  if (tr->vec_dot == nullptr) return kiln_throw(env, "%s has no dot product (activation-only type)", tr->name);
+  if (n > INT32_MAX) return kiln_throw(env, "n is too large");
+  if (cols > 0 && (rows > MAX_ELEMS / cols || n > MAX_ELEMS / cols)) return kiln_throw(env, "rows * cols is too large");
+  if (rows > 0 && n > MAX_ELEMS / rows) return kiln_throw(env, "rows * n is too large");
+  const size_t need = kiln_row_size(type, cols) * static_cast<size_t>(rows);
+  if (w_len < need) return kiln_throw(env, "weights hold %zu bytes, %zu needed", w_len, need);
+  if (x_len < static_cast<size_t>(n * cols)) return kiln_throw(env, "x holds %zu values, %lld needed", x_len, static_cast<long long>(n * cols));
+  if (out_len < static_cast<size_t>(n * rows)) return kiln_throw(env, "out holds %zu values, %lld needed", out_len, static_cast<long long>(n * rows));
+  if (kiln_matmul(v, type, w, rows, cols, static_cast<const float *>(x), static_cast<int32_t>(n), static_cast<float *>(out)) != 0)
+    return kiln_throw(env, "matmul failed");
+  return undefined(env);
+}
+
 // setThreads(n): threads taking part in matvec and quantize, the caller included.
 napi_value set_threads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -230,6 +272,8 @@ void kiln_register_quant(napi_env env, napi_value exports) {
   kiln_export(env, exports, "quantizeActivations", quantize_act);
   kiln_export(env, exports, "vecDot", vec_dot);
   kiln_export(env, exports, "matvec", matvec);
+  kiln_export(env, exports, "matmul", matmul);
+  kiln_export(env, exports, "memRead", mem_read);
   kiln_export(env, exports, "setThreads", set_threads);
   kiln_export(env, exports, "threads", get_threads);
 }

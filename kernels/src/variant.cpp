@@ -9,6 +9,9 @@ bool g_supported[KILN_VARIANT_COUNT];
 std::once_flag g_once;
 
 void fill_reference(kiln_kernel_table &t) {
+  // a tile must match its vec_dot bit for bit; a vec_dot without a tile is looped over
+  for (int i = 0; i < KILN_TYPE_COUNT; i++)
+    if (t.vec_dot[i] == nullptr) t.vec_dot_tile[i] = nullptr;
   for (int i = 0; i < KILN_TYPE_COUNT; i++) {
     if (t.vec_dot[i] != nullptr && t.from_float[i] != nullptr) continue;
     const kiln_type_traits *tr = kiln_type_traits_of(i);

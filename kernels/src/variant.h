@@ -15,10 +15,25 @@ typedef enum kiln_variant {
   KILN_VARIANT_COUNT = 3
 } kiln_variant;
 
-// One variant's kernels. NULL entries mean "use the reference".
+// Largest tile a vec_dot_tile kernel is asked for: rows of weights by rows of
+// activations (tokens).
+#define KILN_TILE_ROWS 4
+#define KILN_TILE_COLS 4
+
+// s[c * ldc + r] = dot(weight row r, activation row c) for r < nr, c < nc
+// (1 <= nr <= KILN_TILE_ROWS, 1 <= nc <= KILN_TILE_COLS); weight rows are bx
+// bytes apart, activation rows by. Each result is bit-identical to the same
+// variant's vec_dot of that pair: a tile shares loads and unpacking between
+// the dots, never their arithmetic, so results do not depend on the tiling.
+typedef void (*kiln_vec_dot_tile_fn)(int64_t n, float *s, size_t ldc, const void *x, size_t bx, int nr, const void *y,
+                                     size_t by, int nc);
+
+// One variant's kernels. NULL entries mean "use the reference" (vec_dot,
+// from_float) or "loop over vec_dot" (vec_dot_tile).
 typedef struct kiln_kernel_table {
   kiln_vec_dot_fn vec_dot[KILN_TYPE_COUNT];
   kiln_from_float_fn from_float[KILN_TYPE_COUNT]; // activation quantizers (must match the ref bit for bit)
+  kiln_vec_dot_tile_fn vec_dot_tile[KILN_TYPE_COUNT];
 } kiln_kernel_table;
 
 const char *kiln_variant_name(kiln_variant v);

@@ -12,6 +12,7 @@
 #include <new>
 #include <vector>
 
+#include "../ops.h"
 #include "../pool.h"
 #include "../quants.h"
 #include "../ref/half.h"
@@ -37,25 +38,6 @@ namespace {
 bool present(const kiln_weight &w) { return w.data != nullptr; }
 
 // --- matmul: Y[t][r] = dot(W row r, X[t]) for t < n ------------------------
-
-struct MatmulJob {
-  kiln_vec_dot_fn dot;
-  const uint8_t *w;
-  size_t row_bytes;
-  int64_t cols, rows;
-  const uint8_t *act;
-  size_t act_bytes;
-  int32_t n;
-  float *y;
-};
-
-void matmul_rows(void *ctx, int64_t b, int64_t e) {
-  const MatmulJob &j = *static_cast<const MatmulJob *>(ctx);
-  for (int64_t r = b; r < e; r++) {
-    const uint8_t *wr = j.w + r * j.row_bytes;
-    for (int32_t t = 0; t < j.n; t++) j.dot(j.cols, j.y + (int64_t)t * j.rows + r, wr, j.act + t * j.act_bytes);
-  }
-}
 
 struct QuantActJob {
   kiln_from_float_fn q;
@@ -89,12 +71,7 @@ bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, 
     kiln_pool_run(quant_act_rows, &qj, n, 1);
     act = c->actq.data();
   }
-  MatmulJob j{c->kt->vec_dot[w.type], static_cast<const uint8_t *>(w.data), kiln_row_size(w.type, w.ne0), w.ne0, w.ne1,
-              act, act_bytes, n, y};
-  // ~16k weights per chunk; tiny matrices stay on the calling thread
-  int64_t grain = (w.ne0 * w.ne1 * n < (int64_t(1) << 17)) ? w.ne1 : (16384 / (w.ne0 > 0 ? w.ne0 : 1));
-  if (grain < 1) grain = 1;
-  kiln_pool_run(matmul_rows, &j, w.ne1, grain);
+  kiln_matmul_q(c->kt, w.type, w.data, w.ne1, w.ne0, act, act_bytes, n, y, w.ne1);
   return true;
 }
 

@@ -1,14 +1,20 @@
 // AVX-512 (F/BW/VL/VNNI) kernels. Compiled with the matching -m flags; only run
-// after kiln_cpu_probe() reported them. VPDPBUSD multiplies u8 by s8 and adds
-// groups of four into int32 without saturating, which replaces AVX2's
-// maddubs + madd pair; 512-bit registers hold 64 codes, a whole Q4_K/Q5_K chunk
-// pair or four Q6_K sub-blocks. Types not overridden here keep their AVX2 kernels.
-// Same linkage rule as avx2.cpp: nothing here may be an external inline/template.
+// after kiln_cpu_probe() reported them. Types not overridden here keep their
+// AVX2 kernels. Same linkage rule as avx2.cpp: nothing here may be an
+// external inline/template.
+//
+// Measured on this project's Sapphire Rapids VM (bench/matvec.ts and the
+// kernels' perf mode): 512-bit code runs on two vector ports and 256-bit code
+// on three, so the 512-bit width pays only where it halves the work of
+// unpacking (the K formats, whose super-blocks fill whole registers); the
+// 32-value formats use 256-bit VNNI. VPDPWSSD folds the sub-block scales in
+// with the accumulation (maddubs, then scale and add in one instruction).
 #include <immintrin.h>
 
 #include "avx2_util.h"
 #include "ref/blocks.h"
 #include "ref/kpack.h"
+#include "tile.h"
 #include "variant.h"
 
 using namespace kiln_avx2;
@@ -20,6 +26,12 @@ static inline __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 // [lo, hi] -> one 512-bit register.
 static inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
+static inline __m256i join128(__m128i lo, __m128i hi) { return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1); }
+
+static inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
+
+static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
 // 32 bytes duplicated into both halves, the upper half shifted right by `hi_shift`
 // bits (per 16-bit lane; callers mask to bits that cannot cross bytes) and the
 // lower half by `lo_shift`.
@@ -28,48 +40,259 @@ static inline __m512i split_shift(__m256i v, int lo_shift, int hi_shift) {
   return _mm512_srlv_epi16(join(v, v), shifts);
 }
 
-void vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q8_0 *x = static_cast<const kiln_block_q8_0 *>(vx);
-  const kiln_block_q8_0 *y = static_cast<const kiln_block_q8_0 *>(vy);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / KILN_QK; i++) {
-    const __m256i xq = load(x[i].qs), yq = load(y[i].qs);
-    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(xq, xq), _mm256_sign_epi8(yq, xq));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(kiln_fp16(x[i].d) * kiln_fp16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
-  }
-  *s = hsum_f32(acc);
+// (a & b) | c in one instruction.
+static inline __m512i and_or(__m512i a, __m512i b, __m512i c) { return _mm512_ternarylogic_epi32(a, b, c, 0xEA); }
+
+// PSHUFB control that fills a 128-bit lane with 16-bit element k of that lane.
+static inline __m256i pick16(int k) { return _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * k)); }
+
+// ---- Q4_K ------------------------------------------------------------------
+
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (layout in
+// ref/kpack.h), unpacked four at a time in 32-bit words: bytes 0..7 of *sc are
+// sc[0..7], of *mn mn[0..7].
+static inline void q4k_scales(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
+  uint32_t a, b, c;
+  memcpy(&a, s, 4);
+  memcpy(&b, s + 4, 4);
+  memcpy(&c, s + 8, 4);
+  const uint32_t sc_lo = a & 0x3f3f3f3fu, mn_lo = b & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+  *sc = sc_lo | (uint64_t)sc_hi << 32;
+  *mn = mn_lo | (uint64_t)mn_hi << 32;
 }
 
+// One Q4_K super-block against Q8_K, 128 values at a time: 64 bytes of nibbles
+// hold chunks 2p and 2p + 1; their low nibbles are values 128p + 0..31 and
+// 128p + 64..95 (sub-blocks 4p, 4p + 2), the high ones 128p + 32..63 and
+// 128p + 96..127 (sub-blocks 4p + 1, 4p + 3).
+template <int NR, int NC>
+struct Q4K {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    const __m512i m4 = _mm512_set1_epi8(0xf);
+    const __m512i pick_lo[2] = {join(pick16(0), pick16(2)), join(pick16(4), pick16(6))};
+    const __m512i pick_hi[2] = {join(pick16(1), pick16(3)), join(pick16(5), pick16(7))};
+    __m512 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+      const kiln_block_q8_K *yb[NC];
+      __m128i bpair[NC]; // sums of the 32-value sub-blocks of the activations
+      for (int c = 0; c < NC; c++) {
+        yb[c] = reinterpret_cast<const kiln_block_q8_K *>(y + c * by) + i;
+        bpair[c] = _mm_hadd_epi16(load128(yb[c]->bsums), load128(yb[c]->bsums + 8));
+      }
+      const kiln_block_q4_K *xb[NR];
+      __m512i sc[NR];
+      __m128i mn[NR];
+      for (int r = 0; r < NR; r++) {
+        xb[r] = reinterpret_cast<const kiln_block_q4_K *>(x + r * bx) + i;
+        uint64_t sc8, mn8;
+        q4k_scales(xb[r]->scales, &sc8, &mn8);
+        sc[r] = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+        mn[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn8));
+      }
+      __m512i sumi[NR][NC];
+      for (int r = 0; r < NR; r++)
+        for (int c = 0; c < NC; c++) sumi[r][c] = _mm512_setzero_si512();
+      for (int p = 0; p < 2; p++) {
+        __m512i lo[NR], hi[NR], slo[NR], shi[NR];
+        for (int r = 0; r < NR; r++) {
+          const __m512i q = load512(xb[r]->qs + 64 * p);
+          lo[r] = _mm512_and_si512(q, m4);
+          hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+          slo[r] = _mm512_shuffle_epi8(sc[r], pick_lo[p]);
+          shi[r] = _mm512_shuffle_epi8(sc[r], pick_hi[p]);
+        }
+        for (int c = 0; c < NC; c++) {
+          const int8_t *yq = yb[c]->qs + 128 * p;
+          const __m512i ylo = join(load(yq), load(yq + 64));
+          const __m512i yhi = join(load(yq + 32), load(yq + 96));
+          for (int r = 0; r < NR; r++) {
+            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(lo[r], ylo), slo[r]);
+            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(hi[r], yhi), shi[r]);
+          }
+        }
+      }
+      for (int r = 0; r < NR; r++) {
+        const float d = f16(xb[r]->d), dmin = f16(xb[r]->dmin);
+        for (int c = 0; c < NC; c++) {
+          const float dy = load_f32(&yb[c]->d);
+          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(dy * d), _mm512_cvtepi32_ps(sumi[r][c]), acc[r][c]);
+          // the min term: dmin * sum_j mn_j * (activation sum of sub-block j), 4 lanes
+          const __m512i m = _mm512_zextsi128_si512(_mm_madd_epi16(mn[r], bpair[c]));
+          acc[r][c] = _mm512_fnmadd_ps(_mm512_set1_ps(dy * dmin), _mm512_cvtepi32_ps(m), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+
+// ---- Q6_K ------------------------------------------------------------------
+
+// Half h of a Q6_K super-block is 128 values: the 64 bytes ql[64h..] give the
+// low nibbles of values 128h + 0..63 (low halves) and 128h + 64..127 (high
+// halves); their top two bits are bit pairs 0, 1 (first 64) and 2, 3 (next
+// 64) of qh[32h + l]. Codes are stored biased by 32:
+// sum (q - 32) y = sum q y - 32 sum y, the second from Q8_K's block sums.
+template <int NR, int NC>
+struct Q6K {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    const __m512i m4 = _mm512_set1_epi8(0xf), m30 = _mm512_set1_epi8(0x30);
+    // 16-bit lane k of the scale vector for values 128h + 64p + 16(k / 8) ..:
+    // sub-block 8h + 4p + k / 8
+    __m512i pick[2][2];
+    for (int h = 0; h < 2; h++)
+      for (int p = 0; p < 2; p++) {
+        const int j = 8 * h + 4 * p;
+        pick[h][p] = join(_mm256_set_m128i(_mm_set1_epi16((int16_t)(j + 1)), _mm_set1_epi16((int16_t)j)),
+                          _mm256_set_m128i(_mm_set1_epi16((int16_t)(j + 3)), _mm_set1_epi16((int16_t)(j + 2))));
+      }
+    __m512 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+      const kiln_block_q8_K *yb[NC];
+      for (int c = 0; c < NC; c++) yb[c] = reinterpret_cast<const kiln_block_q8_K *>(y + c * by) + i;
+      const kiln_block_q6_K *xb[NR];
+      __m512i sc[NR];
+      for (int r = 0; r < NR; r++) {
+        xb[r] = reinterpret_cast<const kiln_block_q6_K *>(x + r * bx) + i;
+        sc[r] = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(load128(xb[r]->scales)));
+      }
+      __m512i sumi[NR][NC];
+      for (int r = 0; r < NR; r++)
+        for (int c = 0; c < NC; c++) sumi[r][c] = _mm512_setzero_si512();
+      for (int h = 0; h < 2; h++) {
+        __m512i q01[NR], q23[NR], s01[NR], s23[NR];
+        for (int r = 0; r < NR; r++) {
+          const __m512i a = load512(xb[r]->ql + 64 * h);
+          const __m256i qh = load(xb[r]->qh + 32 * h);
+          const __m512i qq = join(qh, _mm256_srli_epi16(qh, 2)); // bit pairs 0 / 1 at bits 0-1, 2 / 3 at bits 4-5
+          q01[r] = and_or(a, m4, _mm512_and_si512(_mm512_slli_epi16(qq, 4), m30));
+          q23[r] = and_or(_mm512_srli_epi16(a, 4), m4, _mm512_and_si512(qq, m30));
+          s01[r] = _mm512_permutexvar_epi16(pick[h][0], sc[r]);
+          s23[r] = _mm512_permutexvar_epi16(pick[h][1], sc[r]);
+        }
+        for (int c = 0; c < NC; c++) {
+          const __m512i y01 = load512(yb[c]->qs + 128 * h), y23 = load512(yb[c]->qs + 128 * h + 64);
+          for (int r = 0; r < NR; r++) {
+            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(q01[r], y01), s01[r]);
+            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(q23[r], y23), s23[r]);
+          }
+        }
+      }
+      for (int r = 0; r < NR; r++) {
+        const float d = f16(xb[r]->d);
+        for (int c = 0; c < NC; c++) {
+          const __m256i bias = _mm256_madd_epi16(_mm512_castsi512_si256(sc[r]), load(yb[c]->bsums));
+          const __m512i t = _mm512_sub_epi32(sumi[r][c], _mm512_zextsi256_si512(_mm256_slli_epi32(bias, 5)));
+          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(load_f32(&yb[c]->d) * d), _mm512_cvtepi32_ps(t), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+
+// ---- Q8_0 and Q4_0 (32-value blocks, 256-bit VNNI) ----------------------------
+
+// Q8_0 x Q8_0: |x| against y carrying x's sign, so VPDPBUSD (u8 x s8) applies.
+template <int NR, int NC>
+struct Q80 {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    __m256 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KILN_QK; i++) {
+      __m256i yq[NC];
+      float dy[NC];
+      for (int c = 0; c < NC; c++) {
+        const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
+        yq[c] = load(yb->qs);
+        dy[c] = f16(yb->d);
+      }
+      for (int r = 0; r < NR; r++) {
+        const kiln_block_q8_0 *xb = reinterpret_cast<const kiln_block_q8_0 *>(x + r * bx) + i;
+        const __m256i xq = load(xb->qs);
+        const __m256i ax = _mm256_abs_epi8(xq);
+        const float dx = f16(xb->d);
+        for (int c = 0; c < NC; c++) {
+          const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, _mm256_sign_epi8(yq[c], xq));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
+  }
+};
+
+// Q4_0 x Q8_0, two blocks per step: the nibbles of blocks i and i + 1 side by
+// side in one register; sum (q - 8) y = sum q y - 8 sum y.
+template <int NR, int NC>
+struct Q40 {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    const __m256i m4 = _mm256_set1_epi8(0xf), eight = _mm256_set1_epi8(8);
+    // lanes 0..3 take the first block's scale, 4..7 the second's
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    __m256 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    const int64_t nb = n / KILN_QK;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+      __m256i ylo[NC], yhi[NC], ysum[NC];
+      __m256 dy[NC];
+      for (int c = 0; c < NC; c++) {
+        const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
+        ylo[c] = join128(load128(yb[0].qs), load128(yb[1].qs));
+        yhi[c] = join128(load128(yb[0].qs + 16), load128(yb[1].qs + 16));
+        ysum[c] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, ylo[c]), eight, yhi[c]);
+        dy[c] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(yb[0].d | (uint32_t)yb[1].d << 16))), spread);
+      }
+      for (int r = 0; r < NR; r++) {
+        const kiln_block_q4_0 *xb = reinterpret_cast<const kiln_block_q4_0 *>(x + r * bx) + i;
+        const __m256i v = join128(load128(xb[0].qs), load128(xb[1].qs));
+        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(xb[0].d | (uint32_t)xb[1].d << 16))), spread);
+        for (int c = 0; c < NC; c++) {
+          const __m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, ylo[c]), hi, yhi[c]);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy[c]), _mm256_cvtepi32_ps(_mm256_sub_epi32(p, ysum[c])), acc[r][c]);
+        }
+      }
+    }
+    if (i < nb) { // odd block count: the last block alone, in the low lanes
+      for (int r = 0; r < NR; r++) {
+        const kiln_block_q4_0 *xb = reinterpret_cast<const kiln_block_q4_0 *>(x + r * bx) + i;
+        const __m128i v = load128(xb->qs);
+        const __m256i lo = _mm256_castsi128_si256(_mm_and_si128(v, _mm256_castsi256_si128(m4)));
+        const __m256i hi = _mm256_castsi128_si256(_mm_and_si128(_mm_srli_epi16(v, 4), _mm256_castsi256_si128(m4)));
+        for (int c = 0; c < NC; c++) {
+          const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
+          const __m256i ylo = _mm256_zextsi128_si256(load128(yb->qs)), yhi = _mm256_zextsi128_si256(load128(yb->qs + 16));
+          const __m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, ylo), hi, yhi);
+          const __m256i b = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, ylo), eight, yhi);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(f16(xb->d) * f16(yb->d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(p, b)), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
+  }
+};
+
+// ---- Q5_K (vec_dot only) -------------------------------------------------------
+
 // 64 u8 codes (<= 31) against 64 s8 activations; the first 32 products are
-// weighted by a, the last 32 by b. maddubs + madd here measured faster than
-// VPDPBUSD followed by a 32-bit multiply for the scales (VPMULLD is slow).
+// weighted by a, the last 32 by b.
 static inline __m512i dot_scaled(__m512i u, __m512i s, int a, int b) {
   const __m512i w = join(_mm256_set1_epi16(static_cast<int16_t>(a)), _mm256_set1_epi16(static_cast<int16_t>(b)));
   return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), w);
-}
-
-void vec_dot_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q4_K *x = static_cast<const kiln_block_q4_K *>(vx);
-  const kiln_block_q8_K *y = static_cast<const kiln_block_q8_K *>(vy);
-  const __m512i m4 = _mm512_set1_epi8(0xf);
-  __m512 acc = _mm512_setzero_ps();
-  float acc_min = 0;
-  for (int64_t i = 0; i < n / KILN_QK_K; i++) {
-    int sc[8], mn[8];
-    for (int j = 0; j < 8; j++) kiln_q4k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
-    int sum_mn = 0;
-    for (int j = 0; j < 8; j++) sum_mn += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    __m512i sumi = _mm512_setzero_si512();
-    for (int c = 0; c < 4; c++) {
-      // values 64c .. 64c+63: low nibbles then high nibbles of 32 bytes
-      const __m512i q = _mm512_and_si512(split_shift(load(x[i].qs + 32 * c), 0, 4), m4);
-      sumi = _mm512_add_epi32(sumi, dot_scaled(q, load512(y[i].qs + 64 * c), sc[2 * c], sc[2 * c + 1]));
-    }
-    const float dy = load_f32(&y[i].d);
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(dy * kiln_fp16(x[i].d)), _mm512_cvtepi32_ps(sumi), acc);
-    acc_min += dy * kiln_fp16(x[i].dmin) * static_cast<float>(sum_mn);
-  }
-  *s = _mm512_reduce_add_ps(acc) - acc_min;
 }
 
 void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
@@ -98,46 +321,17 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   *s = _mm512_reduce_add_ps(acc) - acc_min;
 }
 
-void vec_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q6_K *x = static_cast<const kiln_block_q6_K *>(vx);
-  const kiln_block_q8_K *y = static_cast<const kiln_block_q8_K *>(vy);
-  const __m512i m4 = _mm512_set1_epi8(0xf), m2 = _mm512_set1_epi8(3);
-  float acc = 0;
-  for (int64_t i = 0; i < n / KILN_QK_K; i++) {
-    const int8_t *sc = x[i].scales;
-    int bias = 0;
-    for (int j = 0; j < 16; j++) bias += sc[j] * y[i].bsums[j];
-    // all 16 scales widened once; group g of 4 int32 lanes = one 16-value sub-block
-    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(sc));
-    __m512i sumi = _mm512_setzero_si512();
-    for (int h = 0; h < 2; h++) {
-      const __m256i a = load(x[i].ql + 64 * h), b = load(x[i].ql + 64 * h + 32);
-      const __m256i qh = load(x[i].qh + 32 * h);
-      for (int p = 0; p < 2; p++) {
-        // values 128h + 64p .. +63: nibble p of a (first 32) and b (next 32);
-        // their top bits are bits 4p and 4p + 2 of qh
-        const __m512i lo = _mm512_and_si512(_mm512_srli_epi16(join(a, b), 4 * p), m4);
-        const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(split_shift(qh, 4 * p, 4 * p + 2), m2), 4);
-        const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_or_si512(lo, hi),
-                                              load512(y[i].qs + 128 * h + 64 * p));
-        const int j = 8 * h + 4 * p;
-        const __m128i idx = _mm_setr_epi8(j, j, j, j, j + 1, j + 1, j + 1, j + 1, j + 2, j + 2, j + 2, j + 2, j + 3,
-                                          j + 3, j + 3, j + 3);
-        sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(d, _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc8, idx))));
-      }
-    }
-    // codes are stored biased by 32: sum (q - 32) y = sum q y - 32 sum y
-    const int total = _mm512_reduce_add_epi32(sumi) - 32 * bias;
-    acc += load_f32(&y[i].d) * kiln_fp16(x[i].d) * static_cast<float>(total);
-  }
-  *s = acc;
-}
-
 } // namespace
 
 extern "C" void kiln_x86_avx512_register(kiln_kernel_table *t) {
-  t->vec_dot[KILN_TYPE_Q8_0] = vec_dot_q8_0_q8_0;
-  t->vec_dot[KILN_TYPE_Q4_K] = vec_dot_q4_K_q8_K;
+  t->vec_dot[KILN_TYPE_Q4_K] = Tiles<Q4K, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q4_K] = Tiles<Q4K, 2>::tile;
+  t->vec_dot[KILN_TYPE_Q6_K] = Tiles<Q6K, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q6_K] = Tiles<Q6K, 2>::tile;
+  t->vec_dot[KILN_TYPE_Q8_0] = Tiles<Q80, 4>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q8_0] = Tiles<Q80, 4>::tile;
+  t->vec_dot[KILN_TYPE_Q4_0] = Tiles<Q40, 4>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q4_0] = Tiles<Q40, 4>::tile;
   t->vec_dot[KILN_TYPE_Q5_K] = vec_dot_q5_K_q8_K;
-  t->vec_dot[KILN_TYPE_Q6_K] = vec_dot_q6_K_q8_K;
+  t->vec_dot_tile[KILN_TYPE_Q5_K] = nullptr; // the AVX2 tile would not match this vec_dot bit for bit
 }
