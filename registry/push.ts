@@ -62,26 +62,21 @@ async function uploadOnce(u: BlobUpload): Promise<void> {
   discard(head.body);
   if (head.status === 200) return;
 
-  let loc: URL | undefined;
+  // Always ask for a mount: with `from` when kiln knows a repository of this
+  // registry that has the blob; without it, a registry that can find the blob
+  // itself (OCI 1.1) mounts it, and any other answers 202 with the upload
+  // session the plain POST would have opened, so the try costs nothing.
   const from = mountSource(ctx.store, host, repo, desc.digest);
-  if (from) {
-    const q = new URLSearchParams({ mount: desc.digest, from });
-    const res = await client.send(`/v2/${repo}/blobs/uploads/?${q}`, { method: 'POST', retry: true, signal });
-    if (res.status === 201) {
-      discard(res.body);
-      return;
-    }
-    await expect(res, [202], `mount ${desc.digest} from ${from}`, host);
-    discard(res.body);
-    loc = location(res, res.url);
-    forgetRemote(ctx.store, host, from, desc.digest); // the source no longer has it
+  const q = new URLSearchParams({ mount: desc.digest, ...(from ? { from } : {}) });
+  const started = await client.send(`/v2/${repo}/blobs/uploads/?${q}`, { method: 'POST', retry: true, signal });
+  if (started.status === 201) {
+    discard(started.body);
+    return;
   }
-  if (!loc) {
-    const res = await client.send(`/v2/${repo}/blobs/uploads/`, { method: 'POST', retry: true, signal });
-    await expect(res, [202], `start upload of ${desc.digest}`, host);
-    discard(res.body);
-    loc = location(res, res.url);
-  }
+  await expect(started, [202], from ? `mount ${desc.digest} from ${from}` : `start upload of ${desc.digest}`, host);
+  discard(started.body);
+  let loc = location(started, started.url);
+  if (from) forgetRemote(ctx.store, host, from, desc.digest); // that source no longer has it
 
   const file = ctx.store.blobs.path(desc.digest);
   const chunk = ctx.config.pushChunkSize;
