@@ -26,6 +26,8 @@ export interface SendOptions {
   body?: () => Buffer | Readable | null;
   /** Longest quiet gap inside a body (undici's bodyTimeout): a stalled transfer fails instead of hanging. */
   bodyTimeout?: number;
+  /** Longest wait for the response headers. */
+  headersTimeout?: number;
   signal?: AbortSignal;
   /** Retry network errors, 5xx and 429 (default: only GET and HEAD). */
   retry?: boolean;
@@ -209,6 +211,7 @@ export class RegistryClient {
         dispatcher: this.dispatcher,
         signal: opts.signal,
         bodyTimeout: opts.bodyTimeout,
+        headersTimeout: opts.headersTimeout,
       });
       if (res.statusCode === 401 && own && !authTried) {
         const challenge = parseChallenge(header(res.headers, 'www-authenticate'));

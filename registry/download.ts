@@ -335,7 +335,7 @@ export class Downloader {
           const target = resolvedUrl ?? blobUrl;
           let res;
           try {
-            res = await client.send(target, { headers: { range: `bytes=${from}-${p.end - 1}` }, bodyTimeout: this.settings.stallMs, signal });
+            res = await client.send(target, { headers: { range: `bytes=${from}-${p.end - 1}` }, bodyTimeout: this.settings.stallMs, headersTimeout: this.settings.stallMs, signal });
           } finally {
             openGate();
           }

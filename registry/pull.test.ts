@@ -330,6 +330,24 @@ describe('pull rejects bad input', () => {
     expect(readFileSync(store.blobs.path(sha(layer) as never)).equals(layer)).toBe(true);
   });
 
+  it('restarts a part whose request is never answered', async () => {
+    const layer = randomBytes(512 * KiB);
+    const m = model([layer]);
+    const inner = fakeRegistry({ manifests: new Map([['ns/m:latest', m.manifest]]), blobs: m.blobs });
+    let ignored = 0;
+    const s = await startFaultServer((req, res, srv) => {
+      if (ignored === 0 && req.headers.range?.startsWith('bytes=0-')) {
+        ignored++;
+        return; // no status line, ever
+      }
+      return inner(req, res, srv);
+    });
+    servers.push(s);
+    await pull(`${s.host}/ns/m`);
+    expect(ignored).toBe(1);
+    expect(readFileSync(store.blobs.path(sha(layer) as never)).equals(layer)).toBe(true);
+  });
+
   it('refuses a 401 whose token realm is on another host, and sends it nothing', async () => {
     const thief = await startFaultServer((_req, res) => void res.writeHead(200).end('{"token":"stolen"}'));
     servers.push(thief);
