@@ -79,6 +79,9 @@ function ioFailure(e: unknown, what: string): unknown {
   return e;
 }
 
+/** Thrown inside a transfer to run it once more from an empty file. */
+class Restart extends Error {}
+
 /** A registry answer that will not get better by asking again. */
 class Permanent extends Error {
   constructor(readonly error: KilnError) {
@@ -236,7 +239,11 @@ export class Downloader {
       const parts = splitParts(size, row.part_size);
       if (rows.length === parts.length) {
         for (const r of rows) parts[r.idx].written = Math.min(parts[r.idx].end - parts[r.idx].start, trustWritten ? r.written : r.synced);
-        db.prepare('UPDATE partial_blobs SET boot_id = ?, updated_at = ? WHERE digest = ?').run(bootId(), Date.now(), digest);
+        db.transaction(() => {
+          // From now on `written` is this boot's: bring rows not to be trusted back to what was synced.
+          if (!trustWritten) db.prepare('UPDATE partial_parts SET written = synced WHERE digest = ?').run(digest);
+          db.prepare('UPDATE partial_blobs SET boot_id = ?, updated_at = ? WHERE digest = ?').run(bootId(), Date.now(), digest);
+        })();
         return { parts, partSize: row.part_size, resumed: parts.reduce((s, p) => s + p.written, 0) };
       }
     }
@@ -258,11 +265,12 @@ export class Downloader {
     rmSync(this.partialPath(digest), { force: true });
   }
 
-  private async transfer(client: RegistryClient, repo: string, desc: Descriptor, t: Transfer): Promise<void> {
+  private async transfer(client: RegistryClient, repo: string, desc: Descriptor, t: Transfer, fresh = false): Promise<void> {
     const { digest, size } = desc;
     const signal = t.ac.signal;
     const path = this.partialPath(digest);
-    const { parts } = this.loadParts(digest, size);
+    if (fresh) this.forget(digest);
+    const { parts, resumed } = this.loadParts(digest, size);
     const db = this.store.db;
 
     let fh: FileHandle;
@@ -275,6 +283,7 @@ export class Downloader {
     }
 
     const hasher = prefixHasher(path, size);
+    let restart = false;
     let prefixIdx = 0;
     const advance = () => {
       while (prefixIdx < parts.length && parts[prefixIdx].written === parts[prefixIdx].end - parts[prefixIdx].start) prefixIdx++;
@@ -466,6 +475,12 @@ export class Downloader {
       const hex = await hasher.finish();
       if (`sha256:${hex}` !== digest) {
         this.forget(digest);
+        if (resumed > 0) {
+          // The bytes kept from before may be what is wrong (a partial file
+          // damaged outside kiln): one more try from nothing decides.
+          this.log(`pull ${digest.slice(7, 19)}: resumed download did not verify; downloading it again from the start`);
+          throw new Restart();
+        }
         throw new KilnError('E_DIGEST_MISMATCH', `${client.host}: the bytes of blob ${digest} hash to sha256:${hex}; nothing was kept`);
       }
       await fh.close();
@@ -478,18 +493,23 @@ export class Downloader {
       this.syncLater(digest);
       t.emit(size);
     } catch (e) {
-      try {
-        checkpoint();
-      } catch {
-        /* best effort: the resume re-fetches what was not recorded */
+      if (e instanceof Restart) {
+        restart = true;
+      } else {
+        try {
+          checkpoint();
+        } catch {
+          /* best effort: the resume re-fetches what was not recorded */
+        }
+        throw ioFailure(e, `pulling ${digest}`);
       }
-      throw ioFailure(e, `pulling ${digest}`);
     } finally {
       clearInterval(cpTimer);
       clearInterval(syncTimer);
       hasher.close();
       await fh.close().catch(() => {});
     }
+    if (restart) await this.transfer(client, repo, desc, t, true);
   }
 
   /** fsync a committed blob off the critical path, then drop its unsynced row. */

@@ -174,6 +174,23 @@ describe('pull durability', () => {
     expect(readFileSync(store.blobs.path(sha(layer) as never)).equals(layer)).toBe(true);
   });
 
+  it('starts over once when a resumed download does not verify (a partial file damaged meanwhile)', async () => {
+    const layer = randomBytes(2048 * KiB);
+    const m = model([layer]);
+    const s = await serve({ manifests: new Map([['ns/m:latest', m.manifest]]), blobs: m.blobs }, () => ({ throttle: 2 << 20 }));
+    const ac = new AbortController();
+    const first = pullModel(ctx, `${s.host}/ns/m`, { insecure: true, signal: ac.signal }, (p) => {
+      if (p.digest === sha(layer) && (p.completed ?? 0) >= 1024 * KiB) ac.abort();
+    });
+    await expect(first).rejects.toThrow();
+    const partial = join(ctx.downloader.partialDir, sha(layer).replace(':', '-'));
+    const bytes = readFileSync(partial);
+    bytes[10] ^= 0xff;
+    writeFileSync(partial, bytes);
+    await pull(`${s.host}/ns/m`);
+    expect(readFileSync(store.blobs.path(sha(layer) as never)).equals(layer)).toBe(true);
+  });
+
   it('at start re-hashes a blob committed before a reboot could sync it, and quarantines it if torn', async () => {
     const good = store.blobs.writeBuffer(randomBytes(5000));
     const torn = store.blobs.writeBuffer(randomBytes(5000));
