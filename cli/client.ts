@@ -33,11 +33,12 @@ export class Client {
     await this.agent.close();
   }
 
-  private async send(method: Dispatcher.HttpMethod, path: string, body?: unknown, raw?: NodeJS.ReadableStream): Promise<Dispatcher.ResponseData> {
+  private async send(method: Dispatcher.HttpMethod, path: string, body?: unknown, raw?: NodeJS.ReadableStream, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
       return await request(`http://localhost${path}`, {
         method,
         dispatcher: this.agent,
+        signal,
         headers: raw ? { 'content-type': 'application/octet-stream' } : body !== undefined ? { 'content-type': 'application/json' } : {},
         body: raw ? (raw as never) : body !== undefined ? JSON.stringify(body) : undefined,
       });
@@ -81,9 +82,12 @@ export class Client {
     return res;
   }
 
-  /** A streaming NDJSON endpoint; an `{"error"}` line is thrown. With `upload`, that stream is the request body. */
-  async *stream<T>(path: string, body: unknown, upload?: NodeJS.ReadableStream): AsyncGenerator<T> {
-    const res = upload ? await this.send('POST', path, undefined, upload) : await this.send('POST', path, body);
+  /**
+   * A streaming NDJSON endpoint; an `{"error"}` line is thrown. With `upload`, that stream is the request body.
+   * Aborting `signal` hangs up, which cancels the work on the daemon (a generation stops at once).
+   */
+  async *stream<T>(path: string, body: unknown, upload?: NodeJS.ReadableStream, signal?: AbortSignal): AsyncGenerator<T> {
+    const res = upload ? await this.send('POST', path, undefined, upload, signal) : await this.send('POST', path, body, undefined, signal);
     if (res.statusCode >= 400) await Client.fail(res);
     let buf = '';
     for await (const chunk of res.body) {

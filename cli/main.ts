@@ -14,6 +14,8 @@ const USAGE = `Usage:
 
 Available Commands:
   serve       Start the kiln daemon
+  run         Run a model
+  stop        Stop a running model
   create      Create a model from a Modelfile
   quantize    Quantize a GGUF file (q4_K_M, q8_0, …)
   perplexity  Perplexity of a model over a text file
@@ -49,6 +51,8 @@ const HELP: Record<string, string> = {
   show: 'Show information for a model\n\nUsage:\n  kiln show MODEL [flags]\n\nFlags:\n  --license      Show license of a model\n  --modelfile    Show Modelfile of a model\n  --parameters   Show parameters of a model\n  --system       Show system message of a model\n  --template     Show template of a model',
   list: 'List models\n\nUsage:\n  kiln list [PREFIX]\n\nAliases:\n  list, ls',
   ps: 'List running models\n\nUsage:\n  kiln ps',
+  run: 'Run a model\n\nUsage:\n  kiln run MODEL [PROMPT] [flags]\n\nWith a PROMPT or piped stdin, prints one answer and exits; otherwise an interactive chat (/? for help).\n\nFlags:\n  --format string      Response format (e.g. json)\n  --keepalive string   Duration to keep a model loaded (e.g. 5m)\n  --verbose            Show timings for response\n  --insecure           Use an insecure registry when pulling',
+  stop: 'Stop a running model\n\nUsage:\n  kiln stop MODEL',
   cp: 'Copy a model\n\nUsage:\n  kiln cp SOURCE DESTINATION',
   rm: 'Remove a model\n\nUsage:\n  kiln rm MODEL [MODEL...]',
   pull: 'Pull a model from a registry\n\nUsage:\n  kiln pull MODEL [flags]\n\nFlags:\n  --insecure   Use an insecure registry (plain http)',
@@ -69,7 +73,7 @@ function need(n: number, args: string[], cmd: string): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, new Set(['f', 'file', 'q', 'quantize', 'ctx', 'o', 'output']));
+  const { positional, flags } = parseArgs(argv, new Set(['f', 'file', 'q', 'quantize', 'ctx', 'o', 'output', 'format', 'keepalive']));
   const [cmd0, ...rest] = positional;
   const cmd = cmd0 === 'ls' ? 'list' : cmd0;
   if (!cmd && (flags.has('v') || flags.has('version'))) return versionCommand();
@@ -112,6 +116,22 @@ async function main(argv: string[]): Promise<number> {
       case 'list':
         console.log(await listCommand(client, rest[0]));
         break;
+      case 'run': {
+        need(1, rest, 'run');
+        const { runCommand } = await import('./commands/run.js');
+        return await runCommand(client, config, rest[0], rest.slice(1), {
+          verbose: flags.has('verbose'),
+          format: flags.get('format') as string | undefined,
+          keepAlive: flags.get('keepalive') as string | undefined,
+          insecure: flags.has('insecure'),
+        });
+      }
+      case 'stop': {
+        need(1, rest, 'stop');
+        const { stopCommand } = await import('./commands/run.js');
+        await stopCommand(client, rest[0]);
+        break;
+      }
       case 'ps':
         console.log(await psCommand(client));
         break;

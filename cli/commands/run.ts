@@ -1,0 +1,93 @@
+import { join } from 'node:path';
+import React from 'react';
+import { render } from 'ink';
+import type { ChatRequest, ChatResponse, CreateRequest, GenerateResponse, ProgressResponse, PsResponse } from '../../daemon/api/types.js';
+import type { Config } from '../../daemon/config.js';
+import { KilnError } from '../../engine/errors.js';
+import { ApiError, type Client } from '../client.js';
+import { History } from '../chat/input.js';
+import { ChatSession, formatStats, type SessionBackend } from '../chat/session.js';
+import { ChatApp } from '../ui/chat.js';
+import { pullCommand } from './registry.js';
+import { showCommand } from './models.js';
+
+export interface RunFlags {
+  verbose: boolean;
+  format?: string;
+  keepAlive?: string;
+  insecure: boolean;
+}
+
+function backendFor(client: Client): SessionBackend {
+  return {
+    chat: (req: ChatRequest, signal: AbortSignal) => client.stream<ChatResponse>('/api/chat', req, undefined, signal),
+    show: (model, part) => showCommand(client, model, part === 'info' ? undefined : part),
+    load: async (model) => {
+      await client.json<GenerateResponse>('POST', '/api/generate', { model, stream: false });
+    },
+    create: async (req: CreateRequest) => {
+      for await (const p of client.stream<ProgressResponse>('/api/create', { ...req, stream: true })) void p;
+    },
+  };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Makes sure the model is here: pulls it (with the progress bars) when the store does not have it. */
+async function ensureModel(client: Client, name: string, insecure: boolean): Promise<void> {
+  try {
+    await client.json('POST', '/api/show', { model: name });
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    if (process.stderr.isTTY) await pullCommand(client, name, insecure);
+    else for await (const p of client.stream<ProgressResponse>('/api/pull', { model: name, insecure, stream: true })) void p;
+  }
+}
+
+/**
+ * `kiln run NAME [PROMPT...]`. With a prompt argument or piped stdin (stdin
+ * first, then the arguments, joined by a space) it prints one answer to
+ * stdout and exits, with no UI around it, so it composes in pipelines;
+ * `--verbose` stats go to stderr. Otherwise an interactive Ink chat.
+ */
+export async function runCommand(client: Client, config: Config, name: string, promptArgs: string[], flags: RunFlags): Promise<number> {
+  await ensureModel(client, name, flags.insecure);
+  const backend = backendFor(client);
+  const session = new ChatSession(backend, name, { verbose: flags.verbose, format: flags.format, keepAlive: flags.keepAlive });
+  const parts = [...promptArgs];
+  const piped = !process.stdin.isTTY;
+  if (piped) parts.unshift(await readStdin());
+  if (parts.length > 0 || piped) {
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    const g = session.answer(parts.join(' '), ac.signal);
+    for (;;) {
+      const r = await g.next();
+      if (r.done) {
+        process.stdout.write('\n');
+        if (r.value && flags.verbose) process.stderr.write(`${formatStats(r.value)}\n`);
+        return ac.signal.aborted ? 130 : 0;
+      }
+      process.stdout.write(r.value);
+    }
+  }
+  await backend.load(name);
+  const app = render(React.createElement(ChatApp, { session, history: new History(join(config.home, 'history')) }), { exitOnCtrlC: false });
+  await app.waitUntilExit();
+  return 0;
+}
+
+/** `kiln stop NAME`: unloads a running model (keep_alive 0); an error if it is not running. */
+export async function stopCommand(client: Client, name: string): Promise<void> {
+  const { models } = await client.json<PsResponse>('GET', '/api/ps');
+  const want = name.includes(':') ? name.toLowerCase() : `${name.toLowerCase()}:latest`;
+  if (!models.some((m) => m.name.toLowerCase() === want || m.model.toLowerCase() === want)) {
+    throw new KilnError('E_NOT_FOUND', `couldn't find model "${name}" to stop`);
+  }
+  await client.json<GenerateResponse>('POST', '/api/generate', { model: name, keep_alive: 0, stream: false });
+}
+

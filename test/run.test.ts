@@ -1,0 +1,130 @@
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, kiln, KILN, startDaemon, type RunningDaemon } from './helpers/daemon.js';
+
+/** `kiln run`, `kiln ps`, `kiln stop` as a user types them: plain processes, and a real terminal in tmux. */
+let d: RunningDaemon;
+// A tmux server of our own, so nothing of anyone else's is touched.
+const TMUX = ['-L', `kiln-test-${process.pid}`];
+
+beforeAll(async () => {
+  // A pull of a missing model fails at once instead of retrying.
+  d = await startDaemon(undefined, { KILN_PULL_RETRIES: '0', KILN_PULL_RETRY_DELAY: '0' });
+});
+
+afterAll(async () => {
+  try {
+    execFileSync('tmux', [...TMUX, 'kill-server'], { stdio: 'ignore' });
+  } catch {
+    /* no server left */
+  }
+  await d?.stop();
+  if (d) cleanup(d.home);
+});
+
+function tmux(...args: string[]): string {
+  return execFileSync('tmux', [...TMUX, ...args], { encoding: 'utf8' });
+}
+
+const screen = () => tmux('capture-pane', '-p', '-t', 'chat');
+
+async function waitScreen(re: RegExp, ms = 15_000): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const s = screen();
+    if (re.test(s)) return s;
+    if (Date.now() > end) throw new Error(`screen never matched ${re}:\n${s}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('kiln run, one answer', () => {
+  it('answers a prompt argument on stdout with no UI around it', () => {
+    const r = kiln(['run', 'kjv', 'In the beginning', '--keepalive', '1m'], d.env, { input: '' });
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(20);
+    expect(r.stdout).not.toMatch(/>>>|\x1b\[/);
+    expect(r.stderr).toBe('');
+  });
+
+  it('answers piped stdin and prints --verbose stats on stderr', () => {
+    const r = kiln(['run', 'kjv', '--verbose'], d.env, { input: 'And God said' });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().length).toBeGreaterThan(20);
+    expect(r.stderr).toMatch(/^total duration:\s+\S+/m);
+    expect(r.stderr).toMatch(/^eval rate:\s+[\d.]+ tokens\/s$/m);
+    expect(r.stderr).toMatch(/^prompt eval count:\s+\d+ token\(s\)$/m);
+  });
+
+  it('shows the model in kiln ps and unloads it with kiln stop', () => {
+    const ps = kiln(['ps'], d.env);
+    expect(ps.stdout).toMatch(/^NAME\s+ID\s+SIZE\s+PROCESSOR\s+CONTEXT\s+UNTIL$/m);
+    expect(ps.stdout).toMatch(/^kjv:latest\s+[0-9a-f]{12}\s+\d+ MB\s+100% CPU\s+256\s+\d+ (seconds|minutes) from now$/m);
+    expect(kiln(['stop', 'kjv'], d.env).code).toBe(0);
+    expect(kiln(['ps'], d.env).stdout).not.toMatch(/kjv/);
+    const again = kiln(['stop', 'kjv'], d.env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/couldn't find model "kjv" to stop/);
+  });
+
+  it('says so when the model does not exist anywhere', () => {
+    const r = kiln(['run', 'localhost:1/nope/nope', 'hi'], d.env, { input: '' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^Error: /m);
+  });
+});
+
+describe('kiln run, interactive in a terminal', () => {
+  it('chats: streaming answer, /set, /show, """ blocks, Ctrl+C stops an answer, history, Ctrl+D exits', async () => {
+    const env = Object.entries({ KILN_HOME: d.home, KILN_HOST: d.env.KILN_HOST! }).map(([k, v]) => `${k}=${v}`);
+    tmux('new-session', '-d', '-s', 'chat', '-x', '100', '-y', '40', 'env', ...env, process.execPath, KILN, 'run', 'kjv');
+    await waitScreen(/>>> .*Send a message \(\/\? for help\)/);
+
+    tmux('send-keys', '-t', 'chat', '/set parameter num_predict 12', 'Enter');
+    await waitScreen(/Set parameter 'num_predict' to '12'/);
+    tmux('send-keys', '-t', 'chat', 'Who art thou?', 'Enter');
+    let s = await waitScreen(/>>> Who art thou\?\n(.+\n)+\n?>>> /);
+    const answer = s.split('>>> Who art thou?\n')[1].split('>>>')[0].trim();
+    expect(answer.length).toBeGreaterThan(5);
+
+    tmux('send-keys', '-t', 'chat', '"""First line', 'Enter');
+    await waitScreen(/^\.\.\.\s*$/m);
+    tmux('send-keys', '-t', 'chat', 'second line"""', 'Enter');
+    await waitScreen(/\.\.\. second line"""\n.+/);
+
+    tmux('send-keys', '-t', 'chat', '/show parameters', 'Enter');
+    await waitScreen(/num_ctx\s+256/);
+    tmux('send-keys', '-t', 'chat', '/?', 'Enter');
+    await waitScreen(/Use """ to begin a multi-line message\./);
+
+    // A long answer, stopped with Ctrl+C: the prompt comes back and the chat goes on.
+    tmux('send-keys', '-t', 'chat', '/set parameter num_predict 100000', 'Enter', '/set parameter num_ctx 4096', 'Enter');
+    await waitScreen(/Set parameter 'num_ctx' to '4096'/);
+    tmux('send-keys', '-t', 'chat', '/clear', 'Enter');
+    await waitScreen(/Cleared session context/);
+    tmux('send-keys', '-t', 'chat', 'Tell me everything', 'Enter');
+    await waitScreen(/>>> Tell me everything\n.{20,}/);
+    const t0 = Date.now();
+    tmux('send-keys', '-t', 'chat', 'C-c');
+    s = await waitScreen(/>>> Tell me everything\n[\s\S]+>>> .*Send a message/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    // at an empty prompt Ctrl+C only says how to leave
+    tmux('send-keys', '-t', 'chat', 'C-c');
+    await waitScreen(/Use Ctrl \+ d or \/bye to exit\./);
+
+    // history: up brings back the last message
+    tmux('send-keys', '-t', 'chat', 'Up');
+    await waitScreen(/>>> Tell me everything\s*$/m);
+    tmux('send-keys', '-t', 'chat', 'C-u', 'C-d');
+    const end = Date.now() + 5000;
+    while (Date.now() < end) {
+      try {
+        tmux('has-session', '-t', 'chat');
+      } catch {
+        return; // the process exited: Ctrl+D ended the chat
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`kiln run did not exit on Ctrl+D:\n${screen()}`);
+  });
+});
