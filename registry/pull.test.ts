@@ -109,6 +109,27 @@ describe('pull', () => {
     expect(readdirSync(ctx.downloader.partialDir)).toEqual([]);
   });
 
+  it('adds parallel connections when they make the download faster (a per-connection limit)', async () => {
+    const layer = randomBytes(2048 * KiB);
+    const m = model([layer]);
+    let now = 0;
+    let peak = 0;
+    const inner = fakeRegistry({ manifests: new Map([['ns/m:latest', m.manifest]]), blobs: m.blobs }, () => ({ throttle: 1 << 20 }));
+    const s = await startFaultServer(async (req, res, srv) => {
+      const isLayer = req.url?.endsWith(sha(layer)) ?? false;
+      if (isLayer) peak = Math.max(peak, ++now);
+      try {
+        await inner(req, res, srv);
+      } finally {
+        if (isLayer) now--;
+      }
+    });
+    servers.push(s);
+    await pull(`${s.host}/ns/m`);
+    expect(peak).toBeGreaterThanOrEqual(3); // (the server may still be finishing one as the next begins)
+    expect(readFileSync(store.blobs.path(sha(layer) as never)).equals(layer)).toBe(true);
+  });
+
   it('pulling a model that is already current only fetches the manifest', async () => {
     const m = model([randomBytes(300 * KiB)]);
     const s = await serve({ manifests: new Map([['ns/m:latest', m.manifest]]), blobs: m.blobs });
@@ -146,6 +167,7 @@ describe('pull', () => {
       if (p.digest === sha(layer) && (p.completed ?? 0) >= 1024 * KiB) ac.abort();
     });
     await expect(first).rejects.toThrow();
+    await ctx.downloader.idle(); // the transfer records its last checkpoint as it stops
     const row = store.db.prepare('SELECT sum(written) w FROM partial_parts').get() as { w: number };
     expect(row.w).toBeGreaterThanOrEqual(1024 * KiB);
     s.blobBytes = 0;
@@ -165,6 +187,7 @@ describe('pull durability', () => {
       if (p.digest === sha(layer) && (p.completed ?? 0) >= 1024 * KiB) ac.abort();
     });
     await expect(first).rejects.toThrow();
+    await ctx.downloader.idle();
     // As if the machine had rebooted since: `written` bytes may be lost, `synced` (none yet) holds.
     store.db.prepare("UPDATE partial_blobs SET boot_id = 'an-earlier-boot'").run();
     store.db.prepare('UPDATE partial_parts SET synced = 0').run();
@@ -183,6 +206,7 @@ describe('pull durability', () => {
       if (p.digest === sha(layer) && (p.completed ?? 0) >= 1024 * KiB) ac.abort();
     });
     await expect(first).rejects.toThrow();
+    await ctx.downloader.idle();
     const partial = join(ctx.downloader.partialDir, sha(layer).replace(':', '-'));
     const bytes = readFileSync(partial);
     bytes[10] ^= 0xff;
