@@ -4,6 +4,7 @@
  */
 import { KilnError } from '../engine/errors.js';
 import type { MappedFile } from './mmap.js';
+import { variantIndex } from './cpu.js';
 import { call, native, type LlamaHandle } from './native.js';
 
 export interface LlamaParams {
@@ -65,6 +66,7 @@ export class NativeLlama {
     const pv = new Float64Array([
       p.nVocab, p.nEmbd, p.nLayer, p.nHead, p.nHeadKv, p.nFf, p.headDim, p.nRot,
       p.ropeNeox ? 1 : 0, p.ropeBase, p.ropeFreqScale, p.rmsEps, p.nCtx, p.kvF16 ? 1 : 0,
+      variantIndex(undefined), // KILN_KERNELS, as for every other kernel call
     ]);
     const refs: (WeightRef | undefined)[] = [weights.tokEmbd, weights.outputNorm, weights.output, weights.ropeFreqs];
     for (const l of weights.layers) for (const k of LAYER_ORDER) refs.push(l[k]);

@@ -91,7 +91,7 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
   if (!is_ab) return kiln_throw(env, "buffer must be an ArrayBuffer");
   KILN_NAPI_CALL(env, napi_get_arraybuffer_info(env, argv[2], &base, &size));
   const double *P = static_cast<const double *>(pp);
-  if (pn != 14) return kiln_throw(env, "params must have 14 entries");
+  if (pn != 15) return kiln_throw(env, "params must have 15 entries");
   kiln_llama_model m{};
   m.p.n_vocab = (int32_t)P[0];
   m.p.n_embd = (int32_t)P[1];
@@ -107,6 +107,7 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
   m.p.rms_eps = (float)P[11];
   m.p.n_ctx = (int32_t)P[12];
   m.p.kv_f16 = (int32_t)P[13];
+  m.p.variant = (int32_t)P[14];
   if (m.p.n_layer <= 0 || m.p.n_layer > 4096) return kiln_throw(env, "bad layer count");
   if (wn != (size_t)(kTopWeights + kWeightsPerLayer * m.p.n_layer) * 4) return kiln_throw(env, "weights has the wrong length");
   const double *W = static_cast<const double *>(wp);

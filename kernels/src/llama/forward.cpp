@@ -230,7 +230,8 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     c->m = *m;
     c->layers.assign(m->layers, m->layers + p.n_layer);
     c->m.layers = c->layers.data();
-    c->kt = kiln_kernels_for(kiln_best_variant());
+    const kiln_variant v = (kiln_variant)p.variant;
+    c->kt = kiln_kernels_for(kiln_variant_supported(v) ? v : kiln_best_variant());
     c->kv_dim = kvdim;
     const size_t cache = (size_t)p.n_layer * (size_t)p.n_ctx * (size_t)kvdim;
     if (p.kv_f16) {

@@ -28,6 +28,7 @@ typedef struct kiln_llama_params {
   float rms_eps;
   int32_t n_ctx;
   int32_t kv_f16;        // KV cache in f16 (1) or f32 (0)
+  int32_t variant;       // kernel variant (variant.h); one this CPU cannot run means the best it can
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
