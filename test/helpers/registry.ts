@@ -108,7 +108,13 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   let exited = false;
-  proc.once('exit', () => (exited = true));
+  // A test process that dies without its afterAll must not leave a registry behind.
+  const reap = () => proc.kill('SIGKILL');
+  process.once('exit', reap);
+  proc.once('exit', () => {
+    exited = true;
+    process.off('exit', reap);
+  });
 
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
