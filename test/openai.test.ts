@@ -39,7 +39,7 @@ describe('OpenAI-compatible API through the official openai client', () => {
   });
 
   it('streams a chat over SSE (ending in [DONE]) with the same text, and usage when asked', async () => {
-    const params = { model: 'kjv', messages: [{ role: 'user' as const, content: 'And God said' }], max_tokens: 16, temperature: 0 };
+    const params = { model: 'kjv', messages: [{ role: 'user' as const, content: 'And God said' }], max_tokens: 120, temperature: 0 };
     const whole = await openai.chat.completions.create(params);
     const stream = await openai.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } });
     let text = '';
@@ -53,10 +53,10 @@ describe('OpenAI-compatible API through the official openai client', () => {
       text += c.choices[0].delta.content ?? '';
       finish = c.choices[0].finish_reason ?? finish;
     }
-    expect(chunks).toBeGreaterThan(5);
+    expect(chunks).toBeGreaterThan(3);
     expect(text).toBe(whole.choices[0].message.content);
     expect(finish).toBe('length');
-    expect(usage?.completion_tokens).toBe(16);
+    expect(usage?.completion_tokens).toBe(120);
     // the raw stream ends with data: [DONE]
     const raw = await fetch(`${d.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...params, stream: true }) });
     expect(raw.headers.get('content-type')).toMatch(/text\/event-stream/);

@@ -19,6 +19,17 @@ interface Slot {
   busy: boolean;
 }
 
+/**
+ * Streamed text leaves the runner at most this often. Every piece costs a
+ * wake-up of the daemon and of the client; on a small machine those steal
+ * time from the forward pass, whose threads wait on each other: with one
+ * message per token, kjv ran at 0.62× the engine's own speed through
+ * /api/generate on the 2-core dev machine (bench/serve.ts). Ten
+ * milliseconds is below what a reader of the stream can see; a model slower
+ * than one token per interval still sends every token as it comes.
+ */
+const CHUNK_INTERVAL_MS = 10;
+
 const slots: Slot[] = [];
 const jobs = new Map<number, AbortController>();
 
@@ -78,13 +89,35 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
   const nCtx = s.model.hp.nCtx;
   const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? (tok.addBos ? 1 : 0));
   const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal });
-  for (;;) {
-    const r = await it.next();
-    if (r.done) {
-      send({ t: 'done', id: m.id, stats: { ...r.value, doneReason: ac.signal.aborted ? 'cancel' : r.value.doneReason, truncated } });
-      return;
+  // Pieces are sent at most every CHUNK_INTERVAL_MS (the first at once): see there.
+  let text = '';
+  let ids: number[] = [];
+  let last = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    last = performance.now();
+    if (text || ids.length) send({ t: 'chunk', id: m.id, text, tokens: ids });
+    text = '';
+    ids = [];
+  };
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        flush();
+        send({ t: 'done', id: m.id, stats: { ...r.value, doneReason: ac.signal.aborted ? 'cancel' : r.value.doneReason, truncated } });
+        return;
+      }
+      text += r.value.text;
+      ids = ids.concat(r.value.tokens);
+      const since = performance.now() - last;
+      if (since >= CHUNK_INTERVAL_MS) flush();
+      else timer ??= setTimeout(flush, CHUNK_INTERVAL_MS - since);
     }
-    if (r.value.text || r.value.tokens.length) send({ t: 'chunk', id: m.id, text: r.value.text, tokens: r.value.tokens });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
