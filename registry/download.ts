@@ -47,6 +47,7 @@ const MiB = 1 << 20;
 const CHECKPOINT_MS = 100;
 const SYNC_MS = 5000;
 const WRITE_BATCH = 1 * MiB;
+const WRITES_IN_FLIGHT = 8 * MiB;
 
 export function choosePartSize(size: number, setting: number): number {
   if (setting > 0) return setting;
@@ -377,22 +378,45 @@ export class Downloader {
             const code = res.status === 401 || res.status === 403 ? 'E_UNAUTHORIZED' : 'E_REGISTRY';
             throw new Permanent(new KilnError(code, `${client.host}: GET blob ${digest}: ${res.status} ${why}`));
           }
+          // Writes are pipelined: up to WRITES_IN_FLIGHT bytes of a part go to
+          // the thread pool while the socket keeps being read (awaiting each
+          // write made receiving and writing take turns). `p.written` follows
+          // only the writes that completed in order, so a checkpoint never
+          // counts bytes that are not in the file.
           let batch: Buffer[] = [];
           let batchBytes = 0;
-          const flush = async () => {
+          let queued = p.written;
+          let writeError: unknown;
+          const inflight: { end: number; done: boolean; promise: Promise<void> }[] = [];
+          const flush = (): void => {
             if (!batchBytes) return;
             const bufs = batch;
-            const n = batchBytes;
+            const at = queued;
+            queued += batchBytes;
             batch = [];
             batchBytes = 0;
-            try {
-              await fh.writev(bufs, p.start + p.written);
-            } catch (e) {
-              throw new Permanent(ioFailure(e, `writing ${path}`) as KilnError);
+            const w = { end: queued, done: false, promise: Promise.resolve() };
+            w.promise = fh.writev(bufs, p.start + at).then(
+              () => {
+                w.done = true;
+                while (inflight.length && inflight[0].done) p.written = inflight.shift()!.end;
+                advance();
+                t.emit(total());
+              },
+              (e) => {
+                writeError ??= ioFailure(e, `writing ${path}`);
+              },
+            );
+            inflight.push(w);
+          };
+          const drain = async (limit: number): Promise<void> => {
+            while (queued - p.written > limit) {
+              if (writeError) break;
+              const head = inflight.find((w) => !w.done);
+              if (!head) break;
+              await head.promise;
             }
-            p.written += n;
-            advance();
-            t.emit(total());
+            if (writeError) throw new Permanent(writeError instanceof KilnError ? writeError : new KilnError('E_INTERNAL', String((writeError as Error)?.message ?? writeError)));
           };
           try {
             for await (const raw of res.body) {
@@ -405,7 +429,7 @@ export class Downloader {
                 chunk = chunk.subarray(skip);
                 skip = 0;
               }
-              const room = len - p.written - batchBytes;
+              const room = len - queued - batchBytes;
               if (chunk.length > room) {
                 if (res.status === 200) {
                   if (room > 0) {
@@ -420,14 +444,19 @@ export class Downloader {
               }
               batch.push(chunk);
               batchBytes += chunk.length;
-              if (batchBytes >= WRITE_BATCH) await flush();
+              if (batchBytes >= WRITE_BATCH) {
+                flush();
+                await drain(WRITES_IN_FLIGHT);
+              }
             }
           } catch (e) {
             // Keep what arrived before the connection broke: the retry continues after it.
-            await flush();
+            flush();
+            await drain(0).catch(() => {});
             throw e;
           }
-          await flush();
+          flush();
+          await drain(0);
           if (p.written < len) throw Object.assign(new Error(`connection closed after ${p.written} of ${len} bytes of part ${p.idx}`), { code: 'UND_ERR_SOCKET' });
         } catch (e) {
           if (signal.aborted) throw abortError(signal);
