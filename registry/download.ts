@@ -5,9 +5,10 @@
  *
  * Layout: `$KILN_MODELS/partial/sha256-<hex>`, beside `blobs/` (same
  * filesystem, so the final step is a rename). Parts have a fixed size per
- * blob; up to `connections` of them are in flight, always the lowest-numbered
- * ones still missing, so the complete prefix grows steadily and the hasher
- * (prefix-hash.ts) keeps up with the network instead of starting at the end.
+ * blob; up to `connections` of them are in flight (more only while more are
+ * faster), always the lowest-numbered ones still missing, so the complete
+ * prefix grows steadily and the hasher (prefix-hash.ts) keeps up with the
+ * network instead of starting at the end.
  *
  * Durability: `written` per part is checkpointed every 100 ms; those bytes
  * are in the page cache and survive a killed process. Every few seconds the
