@@ -321,33 +321,73 @@ struct Q80 {
   }
 };
 
-// Q4_0, two blocks per step (their nibbles side by side in one register):
-// sum (q - 8) y = sum q y - 8 sum y, both in 16-bit lanes (|.| <= 7620).
-template <int NR, int NC>
-struct Q40 {
+// The 32-value nibble formats, two blocks per step (their nibbles side by side
+// in one register; an odd last block goes alone in the low lanes). Q5_0 adds
+// a fifth bit per value from its 32-bit qh. Codes are stored biased:
+// sum (q - off) y = sum q y - off sum y, in 16-bit lanes (|.| < 2^15).
+static inline __m256i nibble_pair(const uint8_t *a, const uint8_t *b, bool pair) {
+  return pair ? join128(load128(a), load128(b)) : _mm256_zextsi128_si256(load128(a));
+}
+
+// 32 mask bits -> 32 bytes of 0x10 where the bit is set.
+static inline __m256i bits_to_0x10(uint32_t m) {
+  const __m256i sel = _mm256_set1_epi64x(0x8040201008040201);
+  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)m), spread), sel);
+  return _mm256_and_si256(_mm256_cmpeq_epi8(v, sel), _mm256_set1_epi8(0x10));
+}
+
+struct Q40Blocks {
+  typedef kiln_block_q4_0 block;
+  static const int offset = 8;
+  static inline void codes(const block *xb, bool pair, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0xf);
+    const __m256i v = nibble_pair(xb[0].qs, xb[1].qs, pair);
+    *lo = _mm256_and_si256(v, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  }
+};
+
+struct Q50Blocks {
+  typedef kiln_block_q5_0 block;
+  static const int offset = 16;
+  static inline void codes(const block *xb, bool pair, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0xf);
+    const __m256i v = nibble_pair(xb[0].qs, xb[1].qs, pair);
+    uint32_t h0, h1 = 0;
+    memcpy(&h0, xb[0].qh, 4);
+    if (pair) memcpy(&h1, xb[1].qh, 4);
+    // bit j of qh is bit 4 of value j: values 0..15 are the low nibbles, 16..31 the high
+    *lo = _mm256_or_si256(_mm256_and_si256(v, m4), bits_to_0x10((h0 & 0xffffu) | (h1 << 16)));
+    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), bits_to_0x10((h0 >> 16) | (h1 & 0xffff0000u)));
+  }
+};
+
+template <class B, int NR, int NC>
+struct Legacy4 {
   static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
-    const __m256i m4 = _mm256_set1_epi8(0xf), eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
-    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const __m256i off = _mm256_set1_epi8(B::offset), ones = _mm256_set1_epi16(1);
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1); // lanes 0..3: first block, 4..7: second
     __m256 acc[NR][NC];
     for (int r = 0; r < NR; r++)
       for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
     const int64_t nb = n / KILN_QK;
     for (int64_t i = 0; i < nb; i += 2) {
-      const bool pair = i + 1 < nb; // an odd last block goes alone, in the low lanes
+      const bool pair = i + 1 < nb;
       __m256i ylo[NC], yhi[NC], ysum[NC];
       __m256 dy[NC];
       for (int c = 0; c < NC; c++) {
         const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
-        ylo[c] = pair ? join128(load128(yb[0].qs), load128(yb[1].qs)) : _mm256_zextsi128_si256(load128(yb[0].qs));
-        yhi[c] = pair ? join128(load128(yb[0].qs + 16), load128(yb[1].qs + 16)) : _mm256_zextsi128_si256(load128(yb[0].qs + 16));
-        ysum[c] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, ylo[c]), _mm256_maddubs_epi16(eight, yhi[c]));
+        ylo[c] = nibble_pair(reinterpret_cast<const uint8_t *>(yb[0].qs), reinterpret_cast<const uint8_t *>(yb[pair].qs), pair);
+        yhi[c] = nibble_pair(reinterpret_cast<const uint8_t *>(yb[0].qs + 16), reinterpret_cast<const uint8_t *>(yb[pair].qs + 16), pair);
+        ysum[c] = _mm256_add_epi16(_mm256_maddubs_epi16(off, ylo[c]), _mm256_maddubs_epi16(off, yhi[c]));
         const uint32_t d2 = yb[0].d | (pair ? (uint32_t)yb[1].d << 16 : 0u);
         dy[c] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))), spread);
       }
       for (int r = 0; r < NR; r++) {
-        const kiln_block_q4_0 *xb = reinterpret_cast<const kiln_block_q4_0 *>(x + r * bx) + i;
-        const __m256i v = pair ? join128(load128(xb[0].qs), load128(xb[1].qs)) : _mm256_zextsi128_si256(load128(xb[0].qs));
-        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const typename B::block *xb = reinterpret_cast<const typename B::block *>(x + r * bx) + i;
+        __m256i lo, hi;
+        B::codes(xb, pair, &lo, &hi);
         const uint32_t d2 = xb[0].d | (pair ? (uint32_t)xb[1].d << 16 : 0u);
         const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))), spread);
         for (int c = 0; c < NC; c++) {
@@ -361,6 +401,11 @@ struct Q40 {
       for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
   }
 };
+
+template <int NR, int NC>
+using Q40 = Legacy4<Q40Blocks, NR, NC>;
+template <int NR, int NC>
+using Q50 = Legacy4<Q50Blocks, NR, NC>;
 
 // ---- float formats -----------------------------------------------------------
 
@@ -404,6 +449,8 @@ extern "C" void kiln_x86_avx2_register(kiln_kernel_table *t) {
   t->from_float[KILN_TYPE_Q8_K] = quantize_row_q8_K;
   t->vec_dot[KILN_TYPE_Q4_0] = Tiles<Q40, 2, 2>::dot;
   t->vec_dot_tile[KILN_TYPE_Q4_0] = Tiles<Q40, 2, 2>::tile;
+  t->vec_dot[KILN_TYPE_Q5_0] = Tiles<Q50, 2, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q5_0] = Tiles<Q50, 2, 2>::tile;
   t->vec_dot[KILN_TYPE_Q8_0] = Tiles<Q80, 2, 2>::dot;
   t->vec_dot_tile[KILN_TYPE_Q8_0] = Tiles<Q80, 2, 2>::tile;
   t->vec_dot[KILN_TYPE_Q2_K] = vec_dot_q2_K_q8_K;

@@ -232,52 +232,72 @@ struct Q80 {
   }
 };
 
-// Q4_0 x Q8_0, two blocks per step: the nibbles of blocks i and i + 1 side by
-// side in one register; sum (q - 8) y = sum q y - 8 sum y.
-template <int NR, int NC>
-struct Q40 {
+// The 32-value nibble formats against Q8_0, two blocks per step (their
+// nibbles side by side in one register; an odd last block goes alone in the
+// low lanes). Q5_0 adds a fifth bit per value from its 32-bit qh. Codes are
+// stored biased: sum (q - off) y = sum q y - off sum y.
+static inline __m256i nibble_pair(const void *a, const void *b, bool pair) {
+  return pair ? join128(load128(a), load128(b)) : _mm256_zextsi128_si256(load128(a));
+}
+
+struct Q40Blocks {
+  typedef kiln_block_q4_0 block;
+  static const int offset = 8;
+  static inline void codes(const block *xb, bool pair, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0xf);
+    const __m256i v = nibble_pair(xb[0].qs, xb[1].qs, pair);
+    *lo = _mm256_and_si256(v, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  }
+};
+
+struct Q50Blocks {
+  typedef kiln_block_q5_0 block;
+  static const int offset = 16;
+  static inline void codes(const block *xb, bool pair, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0xf), b4 = _mm256_set1_epi8(0x10);
+    const __m256i v = nibble_pair(xb[0].qs, xb[1].qs, pair);
+    uint32_t h0, h1 = 0;
+    memcpy(&h0, xb[0].qh, 4);
+    if (pair) memcpy(&h1, xb[1].qh, 4);
+    // bit j of qh is bit 4 of value j: values 0..15 are the low nibbles, 16..31 the high
+    // (adding 16 sets bit 4, which the nibbles leave clear)
+    const __m256i l = _mm256_and_si256(v, m4), h = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    *lo = _mm256_mask_add_epi8(l, (h0 & 0xffffu) | (h1 << 16), l, b4);
+    *hi = _mm256_mask_add_epi8(h, (h0 >> 16) | (h1 & 0xffff0000u), h, b4);
+  }
+};
+
+template <class B, int NR, int NC>
+struct Legacy4 {
   static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
-    const __m256i m4 = _mm256_set1_epi8(0xf), eight = _mm256_set1_epi8(8);
-    // lanes 0..3 take the first block's scale, 4..7 the second's
-    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const __m256i off = _mm256_set1_epi8(B::offset);
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1); // lanes 0..3: first block, 4..7: second
     __m256 acc[NR][NC];
     for (int r = 0; r < NR; r++)
       for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
     const int64_t nb = n / KILN_QK;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
+    for (int64_t i = 0; i < nb; i += 2) {
+      const bool pair = i + 1 < nb;
       __m256i ylo[NC], yhi[NC], ysum[NC];
       __m256 dy[NC];
       for (int c = 0; c < NC; c++) {
         const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
-        ylo[c] = join128(load128(yb[0].qs), load128(yb[1].qs));
-        yhi[c] = join128(load128(yb[0].qs + 16), load128(yb[1].qs + 16));
-        ysum[c] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, ylo[c]), eight, yhi[c]);
-        dy[c] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(yb[0].d | (uint32_t)yb[1].d << 16))), spread);
+        ylo[c] = nibble_pair(yb[0].qs, yb[1].qs, pair);
+        yhi[c] = nibble_pair(yb[0].qs + 16, yb[1].qs + 16, pair);
+        ysum[c] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), off, ylo[c]), off, yhi[c]);
+        const uint32_t d2 = yb[0].d | (pair ? (uint32_t)yb[1].d << 16 : 0u);
+        dy[c] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))), spread);
       }
       for (int r = 0; r < NR; r++) {
-        const kiln_block_q4_0 *xb = reinterpret_cast<const kiln_block_q4_0 *>(x + r * bx) + i;
-        const __m256i v = join128(load128(xb[0].qs), load128(xb[1].qs));
-        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(xb[0].d | (uint32_t)xb[1].d << 16))), spread);
+        const typename B::block *xb = reinterpret_cast<const typename B::block *>(x + r * bx) + i;
+        __m256i lo, hi;
+        B::codes(xb, pair, &lo, &hi);
+        const uint32_t d2 = xb[0].d | (pair ? (uint32_t)xb[1].d << 16 : 0u);
+        const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))), spread);
         for (int c = 0; c < NC; c++) {
           const __m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, ylo[c]), hi, yhi[c]);
           acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy[c]), _mm256_cvtepi32_ps(_mm256_sub_epi32(p, ysum[c])), acc[r][c]);
-        }
-      }
-    }
-    if (i < nb) { // odd block count: the last block alone, in the low lanes
-      for (int r = 0; r < NR; r++) {
-        const kiln_block_q4_0 *xb = reinterpret_cast<const kiln_block_q4_0 *>(x + r * bx) + i;
-        const __m128i v = load128(xb->qs);
-        const __m256i lo = _mm256_castsi128_si256(_mm_and_si128(v, _mm256_castsi256_si128(m4)));
-        const __m256i hi = _mm256_castsi128_si256(_mm_and_si128(_mm_srli_epi16(v, 4), _mm256_castsi256_si128(m4)));
-        for (int c = 0; c < NC; c++) {
-          const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
-          const __m256i ylo = _mm256_zextsi128_si256(load128(yb->qs)), yhi = _mm256_zextsi128_si256(load128(yb->qs + 16));
-          const __m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, ylo), hi, yhi);
-          const __m256i b = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, ylo), eight, yhi);
-          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(f16(xb->d) * f16(yb->d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(p, b)), acc[r][c]);
         }
       }
     }
@@ -285,6 +305,11 @@ struct Q40 {
       for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
   }
 };
+
+template <int NR, int NC>
+using Q40 = Legacy4<Q40Blocks, NR, NC>;
+template <int NR, int NC>
+using Q50 = Legacy4<Q50Blocks, NR, NC>;
 
 // ---- Q5_K (vec_dot only) -------------------------------------------------------
 
@@ -332,6 +357,8 @@ extern "C" void kiln_x86_avx512_register(kiln_kernel_table *t) {
   t->vec_dot_tile[KILN_TYPE_Q8_0] = Tiles<Q80, 4>::tile;
   t->vec_dot[KILN_TYPE_Q4_0] = Tiles<Q40, 4>::dot;
   t->vec_dot_tile[KILN_TYPE_Q4_0] = Tiles<Q40, 4>::tile;
+  t->vec_dot[KILN_TYPE_Q5_0] = Tiles<Q50, 4>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q5_0] = Tiles<Q50, 4>::tile;
   t->vec_dot[KILN_TYPE_Q5_K] = vec_dot_q5_K_q8_K;
   t->vec_dot_tile[KILN_TYPE_Q5_K] = nullptr; // the AVX2 tile would not match this vec_dot bit for bit
 }
