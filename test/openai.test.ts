@@ -86,6 +86,39 @@ describe('OpenAI-compatible API through the official openai client', () => {
     await expect(openai.chat.completions.create({ model: 'kjv', messages: [{ role: 'user', content: 'x' }], tools })).rejects.toMatchObject({ status: 400, type: 'invalid_request_error' });
   });
 
+  it('follows response_format json_schema and json_object', async () => {
+    const r = await openai.chat.completions.create({
+      model: 'kjv',
+      messages: [{ role: 'user', content: 'Name a book' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'book', schema: { type: 'object', properties: { book: { type: 'string', maxLength: 30 }, chapters: { type: 'integer' } }, required: ['book', 'chapters'] } } },
+      max_tokens: 150,
+      seed: 5,
+    });
+    const v = JSON.parse(r.choices[0].message.content!);
+    expect(Object.keys(v)).toEqual(['book', 'chapters']);
+    expect(Number.isInteger(v.chapters)).toBe(true);
+    const o = await openai.chat.completions.create({ model: 'kjv', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' }, max_tokens: 300, seed: 1 });
+    expect(o.choices[0].message.content!.startsWith('{')).toBe(true);
+    if (o.choices[0].finish_reason === 'stop') expect(() => JSON.parse(o.choices[0].message.content!)).not.toThrow();
+  });
+
+  it('returns a forced tool call as tool_calls with finish_reason tool_calls', async () => {
+    const r = await openai.chat.completions.create({
+      model: 'kjv-tools',
+      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+      tools,
+      response_format: { type: 'json_schema', json_schema: { name: 'call', schema: { type: 'object', properties: { name: { const: 'get_weather' }, arguments: { type: 'object', properties: { city: { type: 'string', maxLength: 20 } } } } } } },
+      max_tokens: 120,
+      seed: 3,
+    });
+    expect(r.choices[0].finish_reason).toBe('tool_calls');
+    const call = r.choices[0].message.tool_calls![0] as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
+    expect(call.type).toBe('function');
+    expect(call.id).toMatch(/^call_/);
+    expect(call.function.name).toBe('get_weather');
+    expect(typeof JSON.parse(call.function.arguments).city).toBe('string');
+  });
+
   it('completes a prompt (/v1/completions), streaming and not', async () => {
     const r = await openai.completions.create({ model: 'kjv', prompt: 'In the beginning', max_tokens: 10, temperature: 0 });
     expect(r.object).toBe('text_completion');

@@ -18,6 +18,12 @@ const LONG = { num_ctx: 2048, num_predict: 1900, temperature: 0 };
 beforeAll(async () => {
   d = await startDaemon(undefined, { KILN_NUM_PARALLEL: '2', KILN_MAX_QUEUE: '1', KILN_KEEP_ALIVE: '5m' });
   ollama = new Ollama({ host: d.url });
+  // A kjv variant whose (Ollama) template renders tools.
+  await ollama.create({
+    model: 'kjv-tools',
+    from: 'kjv',
+    template: '{{ if .Tools }}Tools: {{ json .Tools }}\n{{ end }}{{ range .Messages }}{{ .Role }}: {{ .Content }}\n{{ end }}assistant:',
+  });
 });
 
 afterAll(async () => {
@@ -161,16 +167,48 @@ describe('Ollama generate/chat/embed through the official client', () => {
   });
 
   it('renders tools through an Ollama template that has them', async () => {
-    await ollama.create({
-      model: 'kjv-tools',
-      from: 'kjv',
-      template: '{{ if .Tools }}Tools: {{ json .Tools }}\n{{ end }}{{ range .Messages }}{{ .Role }}: {{ .Content }}\n{{ end }}assistant:',
-    });
     const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
     const withTools = await ollama.chat({ model: 'kjv-tools', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, options: greedy });
     const without = await ollama.chat({ model: 'kjv-tools', messages: [{ role: 'user', content: 'Weather in Paris?' }], options: greedy });
     expect(withTools.prompt_eval_count).toBeGreaterThan(without.prompt_eval_count + 20);
     expect(withTools.message.content.length + (withTools.message.tool_calls?.length ?? 0)).toBeGreaterThan(0);
+  });
+});
+
+describe('constrained output (format)', () => {
+  it('format "json" always gives a JSON object; a schema gives a document that validates', async () => {
+    for (const seed of [1, 2, 3]) {
+      const r = await ollama.generate({ model: 'kjv', prompt: 'In the beginning', format: 'json', options: { seed, num_predict: 400, num_ctx: 1024 } });
+      if (r.done_reason === 'stop') expect(typeof JSON.parse(r.response)).toBe('object');
+      else expect(r.response.startsWith('{')).toBe(true); // cut by num_predict: a prefix of JSON
+    }
+    const schema = {
+      type: 'object',
+      properties: { book: { enum: ['Genesis', 'Exodus'] }, chapter: { type: 'integer' }, verse: { type: 'string', maxLength: 40 } },
+      required: ['book', 'chapter', 'verse'],
+    };
+    const c = await ollama.chat({ model: 'kjv', messages: [{ role: 'user', content: 'Name a verse' }], format: schema, options: { seed: 7, num_predict: 200 } });
+    const v = JSON.parse(c.message.content);
+    expect(Object.keys(v)).toEqual(['book', 'chapter', 'verse']);
+    expect(['Genesis', 'Exodus']).toContain(v.book);
+    expect(Number.isInteger(v.chapter)).toBe(true);
+    expect(v.verse.length).toBeLessThanOrEqual(40);
+    const bad = await post('/api/generate', { model: 'kjv', prompt: 'x', format: { type: 'string', pattern: 'a+' } });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error).toMatch(/'pattern' keyword is not supported/);
+  });
+
+  it('a schema for a call of an offered tool comes back as message.tool_calls', async () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const call = {
+      type: 'object',
+      properties: { name: { const: 'get_weather' }, arguments: { type: 'object', properties: { city: { type: 'string', maxLength: 20 } } } },
+    };
+    const r = await ollama.chat({ model: 'kjv-tools', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, format: call, options: { seed: 3, num_predict: 120 } });
+    expect(r.message.content).toBe('');
+    expect(r.message.tool_calls).toHaveLength(1);
+    expect(r.message.tool_calls![0].function.name).toBe('get_weather');
+    expect(typeof r.message.tool_calls![0].function.arguments.city).toBe('string');
   });
 });
 

@@ -10,6 +10,7 @@ import { setThreads } from '../../kernels/index.js';
 import { Generator } from '../../engine/generate/index.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
 import { fitPrompt, promptTokens } from './tokens.js';
+import { formatMask, watchEvals } from './constrain.js';
 
 interface Slot {
   model: Model;
@@ -17,6 +18,8 @@ interface Slot {
   /** Work on this slot runs in order: each request waits for the one before. */
   tail: Promise<void>;
   busy: boolean;
+  /** Sees what the model evaluates (constrained decoding follows the sampled tokens through it). */
+  evals: { watcher?: (tokens: ArrayLike<number>) => void };
 }
 
 /**
@@ -55,7 +58,7 @@ async function load(m: LoadMsg): Promise<void> {
     for (let i = 0; i < m.slots; i++) {
       // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
       const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
-      slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false });
+      slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false, evals: watchEvals(model) });
     }
     send({ t: 'loaded', nCtx: slots[0].model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
   } catch (e) {
@@ -88,7 +91,8 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
   const tok = s.model.tokenizer;
   const nCtx = s.model.hp.nCtx;
   const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? (tok.addBos ? 1 : 0));
-  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal });
+  const mask = m.format !== undefined ? formatMask(s.model, m.format, s.evals) : undefined;
+  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask });
   // Pieces are sent at most every CHUNK_INTERVAL_MS (the first at once): see there.
   let text = '';
   let ids: number[] = [];
@@ -118,6 +122,7 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
     }
   } finally {
     clearTimeout(timer);
+    s.evals.watcher = undefined;
   }
 }
 

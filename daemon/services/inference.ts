@@ -1,4 +1,5 @@
 import { KilnError } from '../../engine/errors.js';
+import { formatGrammar } from '../../engine/grammar/json-schema.js';
 import type { Lease, Scheduler } from '../scheduler/scheduler.js';
 import { parseKeepAlive } from '../scheduler/keep-alive.js';
 import type { Config } from '../config.js';
@@ -74,12 +75,16 @@ export function doneReason(s: RunnerStats): string {
   return s.doneReason === 'cancel' ? 'stop' : s.doneReason;
 }
 
-/** The request's `format`: "json", a JSON schema object, or nothing ("" counts as nothing, as in Ollama). */
+/**
+ * The request's `format`: "json", a JSON schema object, or nothing ("" counts
+ * as nothing, as in Ollama). Compiled here once so an unsupported schema is a
+ * 400 before anything loads; the runner compiles it again for its mask.
+ */
 export function formatOf(v: unknown): unknown {
   if (v === undefined || v === null || v === '') return undefined;
-  if (v === 'json') return 'json';
-  if (typeof v === 'object' && !Array.isArray(v)) return v;
-  throw new KilnError('E_BAD_REQUEST', `invalid format ${JSON.stringify(v)}: use "json" or a JSON schema object`);
+  if (v !== 'json' && (typeof v !== 'object' || Array.isArray(v))) throw new KilnError('E_BAD_REQUEST', `invalid format ${JSON.stringify(v)}: use "json" or a JSON schema object`);
+  formatGrammar(v);
+  return v;
 }
 
 export function nowIso(): string {
