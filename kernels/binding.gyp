@@ -22,7 +22,7 @@
         {
           "target_name": "kiln_x86_avx2",
           "type": "static_library",
-          "sources": ["src/x86/avx2.cpp"],
+          "sources": ["src/x86/avx2.cpp", "src/x86/avx2_ops.cpp"],
           "cflags": ["-mavx2", "-mfma", "-mf16c"],
           "xcode_settings": { "OTHER_CFLAGS": ["-mavx2", "-mfma", "-mf16c"] }
         },
@@ -60,6 +60,7 @@
         "src/ref/kdot.cpp",
         "src/ref/fit.cpp",
         "src/ref/kfit.cpp",
+        "src/ref/llama_ops.cpp",
         "src/cpu.cpp",
         "src/mmap.cpp"
       ],

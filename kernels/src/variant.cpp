@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "ref/llama_ops.h"
+
 namespace {
 
 kiln_kernel_table g_tables[KILN_VARIANT_COUNT];
@@ -9,6 +11,9 @@ bool g_supported[KILN_VARIANT_COUNT];
 std::once_flag g_once;
 
 void fill_reference(kiln_kernel_table &t) {
+  if (t.attn == nullptr) t.attn = kiln_attn_ref;
+  if (t.silu_mul == nullptr) t.silu_mul = kiln_silu_mul_ref;
+  if (t.rmsnorm == nullptr) t.rmsnorm = kiln_rmsnorm_ref;
   // a tile must match its vec_dot bit for bit; a vec_dot without a tile is looped over
   for (int i = 0; i < KILN_TYPE_COUNT; i++)
     if (t.vec_dot[i] == nullptr) t.vec_dot_tile[i] = nullptr;
@@ -29,9 +34,13 @@ void init() {
   // The AVX-512 variant builds on the AVX2 one (it falls back to it per type).
   g_supported[KILN_VARIANT_AVX512] = g_supported[KILN_VARIANT_AVX2] && f->avx512f &&
                                      f->avx512bw && f->avx512vl && f->avx512vnni;
-  if (g_supported[KILN_VARIANT_AVX2]) kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX2]);
+  if (g_supported[KILN_VARIANT_AVX2]) {
+    kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX2]);
+    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX2]);
+  }
   if (g_supported[KILN_VARIANT_AVX512]) {
     kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX512]);
+    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX512]);
     kiln_x86_avx512_register(&g_tables[KILN_VARIANT_AVX512]);
   }
 #else

@@ -28,12 +28,21 @@ typedef enum kiln_variant {
 typedef void (*kiln_vec_dot_tile_fn)(int64_t n, float *s, size_t ldc, const void *x, size_t bx, int nr, const void *y,
                                      size_t by, int nc);
 
+// The llama layer's other ops; signatures and meaning in ref/llama_ops.h.
+typedef void (*kiln_attn_fn)(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim,
+                             float scale, int kv_f16, float *scratch, float *out);
+typedef void (*kiln_silu_mul_fn)(const float *g, const float *u, float *out, int64_t n);
+typedef void (*kiln_rmsnorm_fn)(const float *x, const float *w, float eps, int64_t n, float *out);
+
 // One variant's kernels. NULL entries mean "use the reference" (vec_dot,
-// from_float) or "loop over vec_dot" (vec_dot_tile).
+// from_float, the llama ops) or "loop over vec_dot" (vec_dot_tile).
 typedef struct kiln_kernel_table {
   kiln_vec_dot_fn vec_dot[KILN_TYPE_COUNT];
   kiln_from_float_fn from_float[KILN_TYPE_COUNT]; // activation quantizers (must match the ref bit for bit)
   kiln_vec_dot_tile_fn vec_dot_tile[KILN_TYPE_COUNT];
+  kiln_attn_fn attn;
+  kiln_silu_mul_fn silu_mul;
+  kiln_rmsnorm_fn rmsnorm;
 } kiln_kernel_table;
 
 const char *kiln_variant_name(kiln_variant v);
@@ -46,6 +55,7 @@ const kiln_kernel_table *kiln_kernels_for(kiln_variant v);
 
 // Implemented in x86/*.cpp (compiled with ISA flags); they only fill in entries.
 void kiln_x86_avx2_register(kiln_kernel_table *t);
+void kiln_x86_avx2_ops_register(kiln_kernel_table *t);
 void kiln_x86_avx512_register(kiln_kernel_table *t);
 
 #ifdef __cplusplus

@@ -30,6 +30,7 @@ struct kiln_llama_ctx {
   // scratch, sized for the largest batch seen
   std::vector<float> x, xn, q, k, v, att, ffg, ffu, tmp, hidden;
   std::vector<uint8_t> actq;
+  std::vector<float> rope_cs; // (cos, sin) per position of the batch and rotated pair
   int32_t hidden_n = 0;
 };
 
@@ -77,28 +78,36 @@ bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, 
 
 // --- elementwise ------------------------------------------------------------
 
-void rmsnorm(const float *x, const kiln_weight &w, float eps, int64_t d, float *out) {
-  double sum = 0;
-  for (int64_t i = 0; i < d; i++) sum += (double)x[i] * (double)x[i];
-  const float scale = 1.0f / sqrtf((float)(sum / (double)d) + eps);
-  const float *g = static_cast<const float *>(w.data);
-  for (int64_t i = 0; i < d; i++) out[i] = (x[i] * scale) * g[i];
+// Rotation angles of every (position, pair) of a batch: theta for pair i =
+// pos * base^(-2i/n_rot) / freq_factor[i], built by repeated multiplication as
+// llama.cpp does. Computed once per eval instead of once per head and layer.
+void rope_table(std::vector<float> &cs, int32_t n, int32_t pos0, int32_t n_rot, float base, float freq_scale,
+                const float *ff) {
+  const int32_t half = n_rot / 2;
+  cs.resize((size_t)n * half * 2);
+  const float theta_scale = powf(base, -2.0f / (float)n_rot);
+  for (int32_t t = 0; t < n; t++) {
+    float theta = (float)(pos0 + t);
+    float *row = cs.data() + (size_t)t * half * 2;
+    for (int32_t i = 0; i < half; i++) {
+      float a = theta * freq_scale;
+      if (ff) a /= ff[i];
+      row[2 * i] = cosf(a);
+      row[2 * i + 1] = sinf(a);
+      theta *= theta_scale;
+    }
+  }
 }
 
-// Rotates one head in place. theta for pair i = pos * base^(-2i/n_rot) / freq_factor[i].
-void rope(float *v, int32_t n_rot, int32_t pos, float base, float freq_scale, const float *ff, bool neox) {
-  const float theta_scale = powf(base, -2.0f / (float)n_rot);
-  float theta = (float)pos;
+// Rotates one head in place with one position's (cos, sin) pairs.
+void rope(float *v, int32_t n_rot, const float *cs, bool neox) {
   for (int32_t i = 0; i < n_rot / 2; i++) {
-    float t = theta * freq_scale;
-    if (ff) t /= ff[i];
-    const float cs = cosf(t), sn = sinf(t);
+    const float c = cs[2 * i], sn = cs[2 * i + 1];
     const int32_t a = neox ? i : 2 * i;
     const int32_t b = neox ? i + n_rot / 2 : 2 * i + 1;
     const float x0 = v[a], x1 = v[b];
-    v[a] = x0 * cs - x1 * sn;
-    v[b] = x0 * sn + x1 * cs;
-    theta *= theta_scale;
+    v[a] = x0 * c - x1 * sn;
+    v[b] = x0 * sn + x1 * c;
   }
 }
 
@@ -111,6 +120,8 @@ void add_bias(float *y, const kiln_weight &b, int32_t n, int64_t d) {
 
 // --- attention ----------------------------------------------------------------
 
+// Attention rows are (token, query head) pairs; each runs the table's attn
+// kernel over its causal prefix of the cache.
 struct AttnJob {
   kiln_llama_ctx *c;
   int32_t layer, n, pos0;
@@ -125,49 +136,44 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   const float scale = 1.0f / sqrtf((float)hd);
   const int64_t qdim = (int64_t)p.n_head * hd;
   const size_t layer_off = (size_t)j.layer * (size_t)p.n_ctx * (size_t)c->kv_dim;
-  std::vector<float> scores(p.n_ctx);
-  std::vector<float> acc(hd);
+  // per-thread score scratch, kept across calls (the pool threads persist)
+  thread_local std::vector<float> scores;
+  if (scores.size() < (size_t)p.n_ctx) scores.resize(p.n_ctx);
   for (int64_t row = b; row < e; row++) {
     const int32_t t = (int32_t)(row / p.n_head), h = (int32_t)(row % p.n_head);
-    const int32_t kvh = h / group;
-    const float *q = c->q.data() + (int64_t)t * qdim + (int64_t)h * hd;
-    const int32_t n_kv = j.pos0 + t + 1; // causal: positions 0..pos
-    float mx = -INFINITY;
-    for (int32_t s = 0; s < n_kv; s++) {
-      const size_t off = layer_off + (size_t)s * c->kv_dim + (size_t)kvh * hd;
-      float dot = 0;
-      if (p.kv_f16) {
-        const uint16_t *k = c->k16.data() + off;
-        for (int32_t i = 0; i < hd; i++) dot += q[i] * kiln_f16_to_f32(k[i]);
-      } else {
-        const float *k = c->k32.data() + off;
-        for (int32_t i = 0; i < hd; i++) dot += q[i] * k[i];
-      }
-      scores[s] = dot * scale;
-      if (scores[s] > mx) mx = scores[s];
-    }
-    double sum = 0;
-    for (int32_t s = 0; s < n_kv; s++) {
-      const float ev = expf(scores[s] - mx);
-      scores[s] = ev;
-      sum += ev;
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int32_t i = 0; i < hd; i++) acc[i] = 0;
-    for (int32_t s = 0; s < n_kv; s++) {
-      const float w = scores[s] * inv;
-      const size_t off = layer_off + (size_t)s * c->kv_dim + (size_t)kvh * hd;
-      if (p.kv_f16) {
-        const uint16_t *v = c->v16.data() + off;
-        for (int32_t i = 0; i < hd; i++) acc[i] += w * kiln_f16_to_f32(v[i]);
-      } else {
-        const float *v = c->v32.data() + off;
-        for (int32_t i = 0; i < hd; i++) acc[i] += w * v[i];
-      }
-    }
-    float *out = c->att.data() + (int64_t)t * qdim + (int64_t)h * hd;
-    for (int32_t i = 0; i < hd; i++) out[i] = acc[i];
+    const size_t off = layer_off + (size_t)(h / group) * hd;
+    const void *k = p.kv_f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
+    const void *v = p.kv_f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
+    c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, j.pos0 + t + 1, hd, scale,
+                p.kv_f16, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
   }
+}
+
+// Elementwise work over the batch, split by token when it is worth waking the pool.
+struct RowsJob {
+  const kiln_kernel_table *kt;
+  const float *x, *w, *u;
+  float *out;
+  int64_t d;
+  float eps;
+};
+
+void rmsnorm_rows(void *ctx, int64_t b, int64_t e) {
+  const RowsJob &j = *static_cast<const RowsJob *>(ctx);
+  for (int64_t t = b; t < e; t++) j.kt->rmsnorm(j.x + t * j.d, j.w, j.eps, j.d, j.out + t * j.d);
+}
+
+void silu_rows(void *ctx, int64_t b, int64_t e) {
+  const RowsJob &j = *static_cast<const RowsJob *>(ctx);
+  for (int64_t t = b; t < e; t++) j.kt->silu_mul(j.x + t * j.d, j.u + t * j.d, j.out + t * j.d, j.d);
+}
+
+// Tokens per chunk so each holds ~64k values; a single token stays on the caller.
+int64_t rows_grain(int64_t d) { return d >= 65536 ? 1 : 65536 / d; }
+
+void rmsnorm(kiln_llama_ctx *c, const float *x, const kiln_weight &w, int32_t n, int64_t d, float *out) {
+  RowsJob j{c->kt, x, static_cast<const float *>(w.data), nullptr, out, d, c->m.p.rms_eps};
+  kiln_pool_run(rmsnorm_rows, &j, n, rows_grain(d));
 }
 
 bool check_weight(const kiln_weight &w, int64_t ne0, int64_t ne1, bool required, const char **error) {
@@ -284,7 +290,9 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
       return -1;
     }
   const int64_t d = p.n_embd, qdim = (int64_t)p.n_head * p.head_dim, kvdim = c->kv_dim, ff = p.n_ff;
+  const float *ff_factors = present(m.rope_freqs) ? static_cast<const float *>(m.rope_freqs.data) : nullptr;
   try {
+    rope_table(c->rope_cs, n, pos0, p.n_rot, p.rope_base, p.rope_freq_scale, ff_factors);
     c->x.resize(n * d);
     c->xn.resize(n * d);
     c->q.resize(n * qdim);
@@ -304,10 +312,9 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
   for (int32_t t = 0; t < n; t++)
     et->to_float(static_cast<const uint8_t *>(m.tok_embd.data) + (size_t)tokens[t] * erow, c->x.data() + t * d, d);
 
-  const float *ff_factors = present(m.rope_freqs) ? static_cast<const float *>(m.rope_freqs.data) : nullptr;
   for (int32_t l = 0; l < p.n_layer; l++) {
     const kiln_llama_layer &L = m.layers[l];
-    for (int32_t t = 0; t < n; t++) rmsnorm(c->x.data() + t * d, L.attn_norm, p.rms_eps, d, c->xn.data() + t * d);
+    rmsnorm(c, c->x.data(), L.attn_norm, n, d, c->xn.data());
     if (!matmul(c, L.wq, c->xn.data(), n, c->q.data(), error) || !matmul(c, L.wk, c->xn.data(), n, c->k.data(), error) ||
         !matmul(c, L.wv, c->xn.data(), n, c->v.data(), error))
       return -1;
@@ -315,12 +322,9 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     add_bias(c->k.data(), L.bk, n, kvdim);
     add_bias(c->v.data(), L.bv, n, kvdim);
     for (int32_t t = 0; t < n; t++) {
-      for (int32_t h = 0; h < p.n_head; h++)
-        rope(c->q.data() + t * qdim + (int64_t)h * p.head_dim, p.n_rot, pos0 + t, p.rope_base, p.rope_freq_scale, ff_factors,
-             p.rope_neox);
-      for (int32_t h = 0; h < p.n_head_kv; h++)
-        rope(c->k.data() + t * kvdim + (int64_t)h * p.head_dim, p.n_rot, pos0 + t, p.rope_base, p.rope_freq_scale,
-             ff_factors, p.rope_neox);
+      const float *cs = c->rope_cs.data() + (size_t)t * p.n_rot;
+      for (int32_t h = 0; h < p.n_head; h++) rope(c->q.data() + t * qdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
+      for (int32_t h = 0; h < p.n_head_kv; h++) rope(c->k.data() + t * kvdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
       const size_t off = ((size_t)l * p.n_ctx + (size_t)(pos0 + t)) * (size_t)kvdim;
       if (p.kv_f16) {
         for (int64_t i = 0; i < kvdim; i++) {
@@ -333,17 +337,17 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
       }
     }
     AttnJob aj{c, l, n, pos0};
-    kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, 1);
+    // ~head_dim * positions multiply-adds per row, twice; below ~64k per chunk the pool costs more than it saves
+    const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
+    kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
     if (!matmul(c, L.wo, c->att.data(), n, c->tmp.data(), error)) return -1;
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
 
-    for (int32_t t = 0; t < n; t++) rmsnorm(c->x.data() + t * d, L.ffn_norm, p.rms_eps, d, c->xn.data() + t * d);
+    rmsnorm(c, c->x.data(), L.ffn_norm, n, d, c->xn.data());
     if (!matmul(c, L.w_gate, c->xn.data(), n, c->ffg.data(), error) || !matmul(c, L.w_up, c->xn.data(), n, c->ffu.data(), error))
       return -1;
-    for (int64_t i = 0; i < n * ff; i++) {
-      const float g = c->ffg[i];
-      c->ffg[i] = (g / (1.0f + expf(-g))) * c->ffu[i];
-    }
+    RowsJob sj{c->kt, c->ffg.data(), nullptr, c->ffu.data(), c->ffg.data(), ff, 0};
+    kiln_pool_run(silu_rows, &sj, n, rows_grain(ff));
     if (!matmul(c, L.w_down, c->ffg.data(), n, c->tmp.data(), error)) return -1;
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
   }
@@ -357,7 +361,7 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     *error = "out of memory";
     return -1;
   }
-  for (int32_t t = 0; t < n; t++) rmsnorm(c->x.data() + t * d, m.output_norm, p.rms_eps, d, c->hidden.data() + t * d);
+  rmsnorm(c, c->x.data(), m.output_norm, n, d, c->hidden.data());
   c->hidden_n = n;
   const kiln_weight &out = present(m.output) ? m.output : m.tok_embd;
   if (logits && !matmul(c, out, c->hidden.data() + (int64_t)first * d, count, logits, error)) return -1;

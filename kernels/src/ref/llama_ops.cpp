@@ -1,0 +1,51 @@
+#include "llama_ops.h"
+
+#include <math.h>
+
+#include "half.h"
+
+extern "C" void kiln_attn_ref(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim,
+                              float scale, int kv_f16, float *scores, float *out) {
+  float mx = -INFINITY;
+  for (int32_t s = 0; s < n_kv; s++) {
+    float dot = 0;
+    if (kv_f16) {
+      const uint16_t *kr = static_cast<const uint16_t *>(k) + (size_t)s * stride;
+      for (int32_t i = 0; i < head_dim; i++) dot += q[i] * kiln_f16_to_f32(kr[i]);
+    } else {
+      const float *kr = static_cast<const float *>(k) + (size_t)s * stride;
+      for (int32_t i = 0; i < head_dim; i++) dot += q[i] * kr[i];
+    }
+    scores[s] = dot * scale;
+    if (scores[s] > mx) mx = scores[s];
+  }
+  double sum = 0;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const float ev = expf(scores[s] - mx);
+    scores[s] = ev;
+    sum += ev;
+  }
+  const float inv = (float)(1.0 / sum);
+  for (int32_t i = 0; i < head_dim; i++) out[i] = 0;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const float w = scores[s] * inv;
+    if (kv_f16) {
+      const uint16_t *vr = static_cast<const uint16_t *>(v) + (size_t)s * stride;
+      for (int32_t i = 0; i < head_dim; i++) out[i] += w * kiln_f16_to_f32(vr[i]);
+    } else {
+      const float *vr = static_cast<const float *>(v) + (size_t)s * stride;
+      for (int32_t i = 0; i < head_dim; i++) out[i] += w * vr[i];
+    }
+  }
+}
+
+extern "C" void kiln_silu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
+}
+
+extern "C" void kiln_rmsnorm_ref(const float *x, const float *w, float eps, int64_t n, float *out) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
+  const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
+  for (int64_t i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+}

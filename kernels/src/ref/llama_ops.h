@@ -1,0 +1,29 @@
+// Reference (scalar) versions of the non-matmul ops of a llama layer. Their
+// numerics follow llama.cpp's CPU backend where it matters for token-for-token
+// agreement (see llama/forward.cpp): sums of squares and softmax sums in
+// double. Per-ISA versions in x86/ have the same signatures and differ only in
+// summation order and in an exp accurate to about one ulp.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// One query head's attention over the first n_kv positions of one KV head:
+// out = sum_s softmax_s(scale * q . k_s) v_s. k and v point at position 0 of
+// that head, rows `stride` elements apart, binary16 (kv_f16) or f32 elements.
+// scratch holds n_kv floats.
+void kiln_attn_ref(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim, float scale,
+                   int kv_f16, float *scratch, float *out);
+
+// out[i] = silu(g[i]) * u[i], silu(g) = g / (1 + e^-g). out may alias g.
+void kiln_silu_mul_ref(const float *g, const float *u, float *out, int64_t n);
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i].
+void kiln_rmsnorm_ref(const float *x, const float *w, float eps, int64_t n, float *out);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,154 @@
+// AVX2 + FMA + F16C versions of the llama layer's non-matmul ops
+// (ref/llama_ops.h): attention over the f16/f32 KV cache, SiLU(gate) * up,
+// RMSNorm. Same results as the reference up to summation order, FMA in place
+// of a multiply and an add, and exp_ps in place of expf (within ~2 ulp).
+// Linkage rule of avx2.cpp: everything here is internal.
+#include <math.h>
+
+#include "avx2_util.h"
+#include "ref/llama_ops.h"
+#include "variant.h"
+
+using namespace kiln_avx2;
+
+namespace {
+
+// e^x for 8 floats: 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 in
+// two parts, so r is exact enough) and e^r from its degree-7 Taylor series
+// (|r| <= ln 2 / 2: truncation below 6e-9 relative). Inputs are clamped to
+// [-87.3, 88] so 2^n stays a normal float: e^x below ~1e-38 comes out as
+// ~1e-38 instead of 0, which no caller can tell apart. NaN stays NaN.
+inline __m256 exp_ps(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-87.33f), x); // NaN in the second operand passes through
+  x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// Lanes [0, k) set, for the ragged end of a row.
+inline __m256i head_mask(int64_t k) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// 8 cache elements as floats.
+inline __m256 load_kv(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p))); }
+inline __m256 load_kv(const float *p) { return _mm256_loadu_ps(p); }
+
+template <class T>
+void attn(const float *q, const void *vk, const void *vv, size_t stride, int32_t n_kv, int32_t d, float scale, float *sc,
+          float *out) {
+  const T *k = static_cast<const T *>(vk), *v = static_cast<const T *>(vv);
+  // scores
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  for (int32_t s = 0; s < n_kv; s++) {
+    const T *kr = k + (size_t)s * stride;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int32_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_kv(kr + i), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load_kv(kr + i + 8), a1);
+    }
+    if (i < d) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_kv(kr + i), a0); // d is a multiple of 8
+    sc[s] = hsum_f32(_mm256_add_ps(a0, a1)) * scale;
+  }
+  int32_t s = 0;
+  for (; s + 8 <= n_kv; s += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(sc + s));
+  float mx = hmax_f32(vmax);
+  for (; s < n_kv; s++) mx = sc[s] > mx ? sc[s] : mx;
+  // softmax weights, summed in double
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+  for (s = 0; s < n_kv; s += 8) {
+    const __m256i m = head_mask(n_kv - s);
+    const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(_mm256_maskload_ps(sc + s, m), vm)), _mm256_castsi256_ps(m));
+    _mm256_maskstore_ps(sc + s, m, e);
+    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  __m256d sum = _mm256_add_pd(sum0, sum1);
+  __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
+  s2 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
+  const float inv = (float)(1.0 / _mm_cvtsd_f64(s2));
+  // weighted sum of the values, 32 dimensions at a time in registers
+  for (int32_t i0 = 0; i0 < d; i0 += 32) {
+    const int nv = d - i0 >= 32 ? 4 : (d - i0) / 8;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const T *vr = v + i0;
+    if (nv == 4) {
+      for (int32_t t = 0; t < n_kv; t++, vr += stride) {
+        const __m256 w = _mm256_set1_ps(sc[t] * inv);
+        acc[0] = _mm256_fmadd_ps(w, load_kv(vr), acc[0]);
+        acc[1] = _mm256_fmadd_ps(w, load_kv(vr + 8), acc[1]);
+        acc[2] = _mm256_fmadd_ps(w, load_kv(vr + 16), acc[2]);
+        acc[3] = _mm256_fmadd_ps(w, load_kv(vr + 24), acc[3]);
+      }
+    } else {
+      for (int32_t t = 0; t < n_kv; t++, vr += stride) {
+        const __m256 w = _mm256_set1_ps(sc[t] * inv);
+        for (int j = 0; j < nv; j++) acc[j] = _mm256_fmadd_ps(w, load_kv(vr + 8 * j), acc[j]);
+      }
+    }
+    for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + i0 + 8 * j, acc[j]);
+  }
+}
+
+void attn_avx2(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim, float scale,
+               int kv_f16, float *scratch, float *out) {
+  if (head_dim % 8 != 0) {
+    kiln_attn_ref(q, k, v, stride, n_kv, head_dim, scale, kv_f16, scratch, out);
+    return;
+  }
+  if (kv_f16)
+    attn<uint16_t>(q, k, v, stride, n_kv, head_dim, scale, scratch, out);
+  else
+    attn<float>(q, k, v, stride, n_kv, head_dim, scale, scratch, out);
+}
+
+void silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256i m = head_mask(n - i);
+    const __m256 x = _mm256_maskload_ps(g + i, m);
+    const __m256 silu = _mm256_div_ps(x, _mm256_add_ps(one, exp_ps(_mm256_xor_ps(x, neg))));
+    _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(silu, _mm256_maskload_ps(u + i, m)));
+  }
+}
+
+void rmsnorm_avx2(const float *x, const float *w, float eps, int64_t n, float *out) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+    s0 = _mm256_fmadd_pd(a, a, s0);
+    s1 = _mm256_fmadd_pd(b, b, s1);
+  }
+  __m256d s = _mm256_add_pd(s0, s1);
+  __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+  for (; i < n; i++) sum += (double)x[i] * (double)x[i];
+  const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
+  const __m256 vs = _mm256_set1_ps(scale);
+  for (i = 0; i < n; i += 8) {
+    const __m256i m = head_mask(n - i);
+    _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(_mm256_mul_ps(_mm256_maskload_ps(x + i, m), vs), _mm256_maskload_ps(w + i, m)));
+  }
+}
+
+} // namespace
+
+extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t) {
+  t->attn = attn_avx2;
+  t->silu_mul = silu_mul_avx2;
+  t->rmsnorm = rmsnorm_avx2;
+}
