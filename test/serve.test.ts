@@ -166,7 +166,9 @@ describe('Ollama generate/chat/embed through the official client', () => {
     expect(await missing.json()).toEqual({ error: "model 'nope' not found" });
   });
 
-  it('renders tools through an Ollama template that has them', async () => {
+  it('renders tools through an Ollama template that has them (capability "tools" in show)', async () => {
+    expect((await ollama.show({ model: 'kjv-tools' })).capabilities).toEqual(['completion', 'tools']);
+    expect((await ollama.show({ model: 'kjv' })).capabilities).toEqual(['completion']);
     const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
     const withTools = await ollama.chat({ model: 'kjv-tools', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, options: greedy });
     const without = await ollama.chat({ model: 'kjv-tools', messages: [{ role: 'user', content: 'Weather in Paris?' }], options: greedy });

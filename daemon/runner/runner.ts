@@ -207,6 +207,32 @@ export class Runner implements RunnerHandle {
     });
   }
 
+  /** Asks the process how it is: which slots are working, its resident memory. */
+  health(timeoutMs = 5000): Promise<{ busySlots: number[]; rss: number }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        close();
+        reject(new KilnError('E_RUNNER', `the model runner for ${this.spec.name} did not answer a health check in ${timeoutMs} ms`));
+      }, timeoutMs);
+      const close = this.open(
+        new AbortController().signal,
+        {
+          push: (m) => {
+            clearTimeout(timer);
+            close();
+            if (m.t === 'health') resolve({ busySlots: m.busySlots, rss: m.rss });
+          },
+          fail: (e) => {
+            clearTimeout(timer);
+            close();
+            reject(e);
+          },
+        },
+        (id) => ({ t: 'health', id }),
+      );
+    });
+  }
+
   stop(): Promise<void> {
     this.stopping = true;
     if (this.exited) return Promise.resolve();

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { KilnError } from '../../engine/errors.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
-import { modelInfo } from '../../engine/gguf/metadata.js';
+import { kvString, modelInfo } from '../../engine/gguf/metadata.js';
 import { MEDIA, type Descriptor } from '../../registry/manifest.js';
 import { parseModelName } from '../../registry/model-name.js';
 import { formatModelfile, parametersToText } from '../modelfile.js';
 import type { ListResponse, Message, ShowResponse } from '../api/types.js';
 import type { ModelRecord, Store } from '../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
+import { templateCapabilities } from './prompt.js';
 import { findModel } from './resolve.js';
 
 function hex(d: string): string {
@@ -76,9 +77,11 @@ export async function showModel(store: Store, typed: string, verbose = false): P
   const layers = readLayers(store, record);
   const cfg = readModelConfig(store.blobs, record.manifest.config.digest);
   let info: Record<string, unknown> = {};
+  let chatTemplate: string | undefined;
   if (layers.model) {
     const gguf = await readGGUFFile(store.blobs.path(layers.model.digest));
     info = modelInfo(gguf, verbose);
+    chatTemplate = kvString(gguf, 'tokenizer.chat_template');
   }
   const res: ShowResponse = {
     modelfile: formatModelfile(
@@ -95,7 +98,7 @@ export async function showModel(store: Store, typed: string, verbose = false): P
     ),
     details: detailsOf(cfg),
     model_info: info,
-    capabilities: ['completion'],
+    capabilities: templateCapabilities(layers.template, chatTemplate),
     modified_at: record.modifiedAt.toISOString(),
   };
   if (Object.keys(layers.parameters).length) res.parameters = parametersToText(layers.parameters as never);

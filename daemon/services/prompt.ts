@@ -27,17 +27,30 @@ export function templateOf(m: RunnableModel, override?: string): TemplateSource 
   return { kind: 'none' };
 }
 
+/**
+ * Ollama's capabilities of a model, from its templates: "completion" always,
+ * "tools" when the template renders tools, "insert" when it has a
+ * fill-in-the-middle form (.Suffix). The Ollama template layer wins over the
+ * GGUF chat_template, as for rendering.
+ */
+export function templateCapabilities(ollama: string | undefined, jinja: string | undefined): string[] {
+  const caps = ['completion'];
+  if (ollama) {
+    const vars = ollamaTemplate(ollama).vars;
+    if (vars.has('tools')) caps.push('tools');
+    if (vars.has('suffix')) caps.push('insert');
+  } else if (jinja && /\btools\b/.test(jinja)) caps.push('tools');
+  return caps;
+}
+
 /** Whether the model's template renders tools (Ollama's "tools" capability). */
 export function supportsTools(m: RunnableModel): boolean {
-  const t = templateOf(m);
-  if (t.kind === 'ollama') return ollamaTemplate(t.text).vars.has('tools');
-  return t.kind === 'jinja' && /\btools\b/.test(t.text);
+  return templateCapabilities(m.layers.template, m.facts.chatTemplate).includes('tools');
 }
 
 /** Whether the template has a fill-in-the-middle form (Ollama's "insert" capability). */
 export function supportsSuffix(m: RunnableModel, override?: string): boolean {
-  const t = templateOf(m, override);
-  return t.kind === 'ollama' && ollamaTemplate(t.text).vars.has('suffix');
+  return templateCapabilities(override || m.layers.template, undefined).includes('insert');
 }
 
 export function rejectImages(m: RunnableModel, images: unknown): void {
