@@ -78,10 +78,11 @@ async function runKiln(path: string, threads: number, pp: number, tg: number): P
     t0 = performance.now();
     for (let i = 0; i < tg; i++) ev.eval([g[i]], i);
     const tgS = (performance.now() - t0) / 1000;
+    const maxRssMB = process.resourceUsage().maxRSS / 1024; // before the bandwidth buffer below
     const buf = new Uint8Array(768 << 20).fill(1);
     timeMemRead(buf);
     const reads = [0, 1, 2].map(() => buf.length / timeMemRead(buf) / 1e9);
-    return { ppTokS: pp / ppS, tgTokS: tg / tgS, maxRssMB: 0, readGBs: median(reads) };
+    return { ppTokS: pp / ppS, tgTokS: tg / tgS, maxRssMB, readGBs: median(reads) };
   } finally {
     model.close();
   }
@@ -107,7 +108,7 @@ async function runLlama(path: string, threads: number, pp: number, tg: number): 
     t0 = performance.now();
     for (let i = 0; i < tg; i++) await seq.evaluateWithoutGeneratingNewTokens([g[i]] as never);
     const tgS = (performance.now() - t0) / 1000;
-    return { ppTokS: pp / ppS, tgTokS: tg / tgS, maxRssMB: 0 };
+    return { ppTokS: pp / ppS, tgTokS: tg / tgS, maxRssMB: process.resourceUsage().maxRSS / 1024 };
   } finally {
     seq.dispose();
     await context.dispose();
@@ -122,7 +123,6 @@ async function child(): Promise<void> {
   const pp = Number(arg('pp', '512'));
   const tg = Number(arg('tg', '128'));
   const r = engine === 'kiln' ? await runKiln(path, threads, pp, tg) : await runLlama(path, threads, pp, tg);
-  r.maxRssMB = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
 }
 

@@ -48,6 +48,7 @@
         "binding/mmap_binding.cc",
         "binding/quant_binding.cc",
         "binding/llama_binding.cc",
+        "binding/ops_binding.cc",
         "src/llama/forward.cpp",
         "src/variant.cpp",
         "src/ops.cpp",

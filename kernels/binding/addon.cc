@@ -8,6 +8,7 @@ napi_value init(napi_env env, napi_value exports) {
   kiln_register_mmap(env, exports);
   kiln_register_quant(env, exports);
   kiln_register_llama(env, exports);
+  kiln_register_ops(env, exports);
   return exports;
 }
 

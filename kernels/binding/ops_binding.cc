@@ -1,0 +1,99 @@
+// The llama layer's non-matmul ops of one kernel variant, for the kernel tests:
+// attention(q, k, v, stride, nKv, headDim, scale, kvF16, out, variant),
+// siluMul(g, u, out, variant), rmsnorm(x, w, eps, out, variant). Sizes are
+// checked against every buffer before the kernel runs.
+#include "napi_util.h"
+
+#include <vector>
+
+extern "C" {
+#include "variant.h"
+}
+
+namespace {
+
+bool get_table(napi_env env, napi_value v, const kiln_kernel_table **out) {
+  int64_t x;
+  if (!kiln_get_int64(env, v, "variant", &x)) return false;
+  if (x < 0 || x >= KILN_VARIANT_COUNT || !kiln_variant_supported(static_cast<kiln_variant>(x))) {
+    kiln_throw(env, "kernel variant %lld is not supported on this CPU", static_cast<long long>(x));
+    return false;
+  }
+  *out = kiln_kernels_for(static_cast<kiln_variant>(x));
+  return true;
+}
+
+bool get_f32(napi_env env, napi_value v, const char *what, float **p, size_t *n) {
+  void *d;
+  if (!kiln_get_typed(env, v, napi_float32_array, what, &d, n)) return false;
+  *p = static_cast<float *>(d);
+  return true;
+}
+
+napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+napi_value attention(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!kiln_get_args(env, info, 10, argv)) return nullptr;
+  float *q, *out;
+  void *k, *v;
+  size_t qn, kn, vn, on;
+  int64_t stride, n_kv, hd, f16;
+  double scale;
+  const kiln_kernel_table *kt;
+  if (!get_f32(env, argv[0], "q", &q, &qn) || !kiln_get_typed(env, argv[1], napi_uint8_array, "k", &k, &kn) ||
+      !kiln_get_typed(env, argv[2], napi_uint8_array, "v", &v, &vn) || !kiln_get_int64(env, argv[3], "stride", &stride) ||
+      !kiln_get_int64(env, argv[4], "nKv", &n_kv) || !kiln_get_int64(env, argv[5], "headDim", &hd) ||
+      napi_get_value_double(env, argv[6], &scale) != napi_ok || !kiln_get_int64(env, argv[7], "kvF16", &f16) ||
+      !get_f32(env, argv[8], "out", &out, &on) || !get_table(env, argv[9], &kt))
+    return nullptr;
+  if (hd < 1 || hd > 4096 || n_kv < 1 || n_kv > (1 << 24) || stride < hd || stride > (1 << 24))
+    return kiln_throw(env, "bad attention shape");
+  const size_t elem = f16 ? 2 : 4, need = ((size_t)(n_kv - 1) * (size_t)stride + (size_t)hd) * elem;
+  if (qn < (size_t)hd || on < (size_t)hd || kn < need || vn < need) return kiln_throw(env, "attention buffers are too small");
+  std::vector<float> scratch((size_t)n_kv);
+  kt->attn(q, k, v, (size_t)stride, (int32_t)n_kv, (int32_t)hd, (float)scale, f16 ? 1 : 0, scratch.data(), out);
+  return undefined(env);
+}
+
+napi_value silu_mul(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!kiln_get_args(env, info, 4, argv)) return nullptr;
+  float *g, *u, *out;
+  size_t gn, un, on;
+  const kiln_kernel_table *kt;
+  if (!get_f32(env, argv[0], "g", &g, &gn) || !get_f32(env, argv[1], "u", &u, &un) || !get_f32(env, argv[2], "out", &out, &on) ||
+      !get_table(env, argv[3], &kt))
+    return nullptr;
+  if (gn < on || un < on) return kiln_throw(env, "g and u must hold out.length values");
+  kt->silu_mul(g, u, out, (int64_t)on);
+  return undefined(env);
+}
+
+napi_value rmsnorm(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!kiln_get_args(env, info, 5, argv)) return nullptr;
+  float *x, *w, *out;
+  size_t xn, wn, on;
+  double eps;
+  const kiln_kernel_table *kt;
+  if (!get_f32(env, argv[0], "x", &x, &xn) || !get_f32(env, argv[1], "w", &w, &wn) ||
+      napi_get_value_double(env, argv[2], &eps) != napi_ok || !get_f32(env, argv[3], "out", &out, &on) ||
+      !get_table(env, argv[4], &kt))
+    return nullptr;
+  if (on < 1 || xn < on || wn < on) return kiln_throw(env, "x and w must hold out.length (> 0) values");
+  kt->rmsnorm(x, w, (float)eps, (int64_t)on, out);
+  return undefined(env);
+}
+
+} // namespace
+
+void kiln_register_ops(napi_env env, napi_value exports) {
+  kiln_export(env, exports, "attention", attention);
+  kiln_export(env, exports, "siluMul", silu_mul);
+  kiln_export(env, exports, "rmsnorm", rmsnorm);
+}

@@ -1,0 +1,49 @@
+/**
+ * The llama layer's non-matmul ops (kernels/src/ref/llama_ops.h) of one kernel
+ * variant: attention over an f16/f32 KV cache, SiLU(gate) * up, RMSNorm. The
+ * forward pass calls them natively; these wrappers exist so the kernel tests
+ * can hold every variant against the scalar reference.
+ */
+import { KilnError } from '../engine/errors.js';
+import { variantIndex, type Variant } from './cpu.js';
+import { call, native } from './native.js';
+
+export interface KvCache {
+  /** Cache rows as raw bytes: binary16 or f32 elements, `stride` elements per position. */
+  k: Uint8Array;
+  v: Uint8Array;
+  stride: number;
+  f16: boolean;
+}
+
+function checkInt(what: string, n: number, lo: number, hi: number): void {
+  if (!Number.isInteger(n) || n < lo || n > hi) throw new KilnError('E_NATIVE', `${what} must be an integer in [${lo}, ${hi}]; got ${n}`);
+}
+
+/** One query head over the first nKv positions: softmax(scale * q . k_s) weighted sum of v_s. */
+export function attention(q: Float32Array, kv: KvCache, nKv: number, headDim: number, scale: number, variant?: Variant): Float32Array {
+  checkInt('headDim', headDim, 1, 4096);
+  checkInt('nKv', nKv, 1, 1 << 24);
+  checkInt('stride', kv.stride, headDim, 1 << 24);
+  const need = ((nKv - 1) * kv.stride + headDim) * (kv.f16 ? 2 : 4);
+  if (q.length < headDim || kv.k.length < need || kv.v.length < need) throw new KilnError('E_NATIVE', 'attention buffers are too small');
+  const out = new Float32Array(headDim);
+  call(() => native().attention(q, kv.k, kv.v, kv.stride, nKv, headDim, scale, kv.f16 ? 1 : 0, out, variantIndex(variant)));
+  return out;
+}
+
+/** silu(g) * u elementwise. */
+export function siluMul(g: Float32Array, u: Float32Array, variant?: Variant): Float32Array {
+  if (u.length !== g.length) throw new KilnError('E_NATIVE', 'g and u must have the same length');
+  const out = new Float32Array(g.length);
+  if (g.length) call(() => native().siluMul(g, u, out, variantIndex(variant)));
+  return out;
+}
+
+/** x / sqrt(mean(x^2) + eps) * w. */
+export function rmsnorm(x: Float32Array, w: Float32Array, eps: number, variant?: Variant): Float32Array {
+  if (x.length === 0 || w.length < x.length) throw new KilnError('E_NATIVE', 'rmsnorm needs a non-empty x and a w as long');
+  const out = new Float32Array(x.length);
+  call(() => native().rmsnorm(x, w, eps, out, variantIndex(variant)));
+  return out;
+}
