@@ -67,11 +67,13 @@ export function toNativeChat(req: OpenAIChatRequest, toolNames = new Map<string,
     }
     return out;
   });
+  if (req.n != null && req.n !== 1) throw new KilnError('E_BAD_REQUEST', 'n: kiln generates one choice per request');
   const options: Options = samplingFromOpenAI(req, req.max_completion_tokens ?? req.max_tokens);
   return {
     model: req.model,
     messages,
-    tools: req.tools,
+    // tool_choice "none": the model is not shown the tools at all.
+    tools: req.tool_choice === 'none' ? undefined : req.tools,
     stream: req.stream === true,
     format: formatFromResponseFormat(req.response_format),
     options,

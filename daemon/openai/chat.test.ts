@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import type { ChatResponse, OpenAIChatRequest } from '../api/types.js';
+import { toChatChunks, toChatCompletion, toNativeChat } from './chat.js';
+
+const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+
+describe('OpenAI chat → native chat', () => {
+  it('maps roles, content parts, images, tool calls and results, and sampling options', () => {
+    const req: OpenAIChatRequest = {
+      model: 'kjv',
+      messages: [
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'Look:' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'Sunny' },
+      ],
+      tools,
+      max_completion_tokens: 10,
+      temperature: 0.2,
+      stop: 'END',
+      seed: 4,
+      response_format: { type: 'json_object' },
+    };
+    expect(toNativeChat(req)).toEqual({
+      model: 'kjv',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Look:', images: ['iVBORw0KGgo='] },
+        { role: 'assistant', content: '', tool_calls: [{ id: 'call_1', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+        { role: 'tool', content: 'Sunny', tool_call_id: 'call_1', tool_name: 'get_weather' },
+      ],
+      tools,
+      stream: false,
+      format: 'json',
+      options: { temperature: 0.2, seed: 4, stop: ['END'], num_predict: 10 },
+    });
+  });
+
+  it('drops the tools for tool_choice "none" and refuses what it cannot do', () => {
+    expect(toNativeChat({ model: 'm', messages: [{ role: 'user', content: 'x' }], tools, tool_choice: 'none' }).tools).toBeUndefined();
+    expect(() => toNativeChat({ model: 'm', messages: [{ role: 'user', content: 'x' }], n: 2 })).toThrow(/one choice per request/);
+    expect(() => toNativeChat({ model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] })).toThrow(/data: URLs/);
+    expect(() =>
+      toNativeChat({ model: 'm', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{oops' } }] }] }),
+    ).toThrow(/not JSON/);
+    expect(() => toNativeChat({ model: 'm', messages: [], response_format: { type: 'json_schema' } })).toThrow(/json_schema.schema is required/);
+  });
+});
+
+describe('native chat → OpenAI', () => {
+  const final: ChatResponse = { model: 'kjv:latest', created_at: '', message: { role: 'assistant', content: '' }, done: true, done_reason: 'length', prompt_eval_count: 7, eval_count: 3 };
+
+  it('answers a completion with usage and the finish reason', () => {
+    const c = toChatCompletion({ ...final, message: { role: 'assistant', content: 'Amen' } });
+    expect(c).toMatchObject({ object: 'chat.completion', model: 'kjv:latest', choices: [{ index: 0, message: { role: 'assistant', content: 'Amen' }, finish_reason: 'length' }], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } });
+    const t = toChatCompletion({ ...final, message: { role: 'assistant', content: '', tool_calls: [{ function: { name: 'f', arguments: { a: 1 } } }] } });
+    expect(t.choices[0].finish_reason).toBe('tool_calls');
+    expect(t.choices[0].message.tool_calls![0]).toMatchObject({ type: 'function', function: { name: 'f', arguments: '{"a":1}' } });
+  });
+
+  it('streams deltas: the role first, tool calls with an index, a finishing chunk, then usage when asked', async () => {
+    async function* lines(): AsyncGenerator<ChatResponse> {
+      yield { model: 'kjv:latest', created_at: '', message: { role: 'assistant', content: 'In' }, done: false };
+      yield { model: 'kjv:latest', created_at: '', message: { role: 'assistant', content: '', tool_calls: [{ function: { name: 'f', arguments: {} } }] }, done: false };
+      yield final;
+    }
+    const chunks = [];
+    for await (const c of toChatChunks(lines(), true)) chunks.push(c);
+    expect(chunks.map((c) => c.choices[0]?.delta)).toEqual([
+      { role: 'assistant', content: 'In' },
+      { tool_calls: [expect.objectContaining({ index: 0, type: 'function', function: { name: 'f', arguments: '{}' } })] },
+      {},
+      undefined,
+    ]);
+    expect(chunks[2].choices[0].finish_reason).toBe('tool_calls');
+    expect(chunks[3]).toMatchObject({ choices: [], usage: { total_tokens: 10 } });
+    expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+  });
+});
