@@ -130,6 +130,15 @@ describe('Ollama generate/chat/embed through the official client', () => {
     expect(r.prompt_eval_count).toBeGreaterThan(12);
   });
 
+  it('fits a conversation longer than the context by dropping its oldest messages', async () => {
+    const turns = Array.from({ length: 20 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'And the LORD spake unto Moses, saying, '.repeat(3) }));
+    const messages = [{ role: 'system', content: 'Thou art the scribe.' }, ...turns, { role: 'user', content: 'Amen' }];
+    const r = await ollama.chat({ model: 'kjv', messages, options: { temperature: 0, num_predict: 8 } });
+    expect(r.prompt_eval_count).toBeLessThan(256);
+    expect(r.prompt_eval_count).toBeGreaterThan(128); // whole messages dropped, not half the window cut
+    expect(r.eval_count).toBe(8);
+  });
+
   it('embeds a string and an array (unit vectors, one per input), and through the legacy endpoint', async () => {
     const one = await ollama.embed({ model: 'kjv', input: 'In the beginning' });
     expect(one.embeddings).toHaveLength(1);

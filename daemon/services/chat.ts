@@ -1,7 +1,8 @@
 import { KilnError } from '../../engine/errors.js';
 import type { ChatRequest, ChatResponse, Message, Tool, ToolCall } from '../api/types.js';
 import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
-import { rejectImages, renderChatPrompt } from './prompt.js';
+import { rejectImages, renderChatPromptFitting } from './prompt.js';
+import { countTokens } from './runnable.js';
 import { requestName } from './resolve.js';
 import { ToolCallParser } from './tool-calls.js';
 
@@ -49,7 +50,7 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
     })();
   }
 
-  const prompt = renderChatPrompt(p.model, messages, tools);
+  const { prompt } = renderChatPromptFitting(p.model, messages, tools, p.options.numCtx, (text) => countTokens(p.model.path, text));
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
   const parser = tools && tools.length > 0 ? new ToolCallParser(tools) : undefined;
   const piece = (content: string, toolCalls?: ToolCall[]): ChatResponse => ({

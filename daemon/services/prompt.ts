@@ -110,3 +110,33 @@ export function renderChatPrompt(m: RunnableModel, messages: Message[], tools?: 
   }
   return renderOllamaTemplate(ollamaTemplate(t.kind === 'ollama' ? t.text : DEFAULT_TEMPLATE), { system, messages: all, tools: tools as never });
 }
+
+/**
+ * The chat prompt, fitted to the context as Ollama fits it: when the whole
+ * conversation is too long, the oldest messages are dropped whole — system
+ * messages and the last message are always kept — until it fits (found by
+ * bisection, since dropping more never makes it longer). Fitting whole
+ * messages keeps every turn's template markup intact, where cutting tokens
+ * would not. `count` is the prompt's length in tokens.
+ */
+export function renderChatPromptFitting(m: RunnableModel, messages: Message[], tools: Tool[] | undefined, numCtx: number, count: (text: string) => number): { prompt: string; dropped: number } {
+  const full = renderChatPrompt(m, messages, tools);
+  if (count(full) < numCtx) return { prompt: full, dropped: 0 };
+  const droppable = messages.map((msg, i) => (msg.role !== 'system' && i < messages.length - 1 ? i : -1)).filter((i) => i >= 0);
+  const without = (k: number) => {
+    const gone = new Set(droppable.slice(0, k));
+    return messages.filter((_, i) => !gone.has(i));
+  };
+  const fits = (k: number) => count(renderChatPrompt(m, without(k), tools)) < numCtx;
+  // The fewest oldest messages to drop; if even dropping all of them is not enough, the runner cuts tokens.
+  let lo = 1;
+  let hi = droppable.length;
+  if (hi > 0 && fits(hi)) {
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (fits(mid)) hi = mid;
+      else lo = mid + 1;
+    }
+  }
+  return { prompt: hi === 0 ? full : renderChatPrompt(m, without(hi), tools), dropped: hi };
+}

@@ -3,6 +3,7 @@ import { KilnError } from '../../engine/errors.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { kvNumber, kvString } from '../../engine/gguf/metadata.js';
 import { llamaLayout } from '../../engine/model/hparams.js';
+import { Tokenizer } from '../../engine/tokenizer/index.js';
 import { MEDIA } from '../../registry/manifest.js';
 import type { ModelDetails } from '../api/types.js';
 import type { ModelShape } from '../scheduler/memory.js';
@@ -82,6 +83,23 @@ export async function runnableModel(store: Store, typed: string): Promise<Runnab
     details: detailsOf(readModelConfig(store.blobs, record.manifest.config.digest)),
     vision: record.manifest.layers.some((l) => l.mediaType === MEDIA.projector),
   };
+}
+
+const tokenizers = new Map<string, Tokenizer>();
+
+/**
+ * Tokens in a rendered prompt, counted in the daemon (chat history is fitted
+ * to the context before the request is queued). The tokenizer is read from
+ * the GGUF header once per blob.
+ */
+export function countTokens(path: string, text: string): number {
+  let tok = tokenizers.get(path);
+  if (!tok) {
+    tok = Tokenizer.fromGGUF(path);
+    if (tokenizers.size >= 8) tokenizers.delete(tokenizers.keys().next().value!);
+    tokenizers.set(path, tok);
+  }
+  return tok.encode(text, { addSpecial: true, parseSpecial: true }).length;
 }
 
 export function modelSpec(m: RunnableModel, numCtx: number): ModelSpec {
