@@ -170,6 +170,9 @@ describe('Ollama generate/chat/embed through the official client', () => {
     expect((await tools.json()).error).toMatch(/does not support tools/);
     const opt = await post('/api/generate', { model: 'kjv', prompt: 'x', options: { temperature: 'hot' } });
     expect(opt.status).toBe(400);
+    const ctx = await post('/api/generate', { model: 'kjv', prompt: 'x', context: [1, 99999] });
+    expect(ctx.status).toBe(400);
+    expect((await ctx.json()).error).toMatch(/context must be an array of token ids of this model \(0\.\.1999\)/);
     const missing = await post('/api/chat', { model: 'nope', messages: [{ role: 'user', content: 'x' }] });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: "model 'nope' not found" });

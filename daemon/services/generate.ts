@@ -4,9 +4,9 @@ import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFie
 import { rejectImages, renderGeneratePrompt } from './prompt.js';
 import { requestName } from './resolve.js';
 
-function contextOf(v: unknown): number[] | undefined {
+function contextOf(v: unknown, nVocab: number): number[] | undefined {
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((t) => !Number.isInteger(t) || t < 0)) throw new KilnError('E_BAD_REQUEST', 'context must be an array of token ids');
+  if (!Array.isArray(v) || v.some((t) => !Number.isInteger(t) || t < 0 || t >= nVocab)) throw new KilnError('E_BAD_REQUEST', `context must be an array of token ids of this model (0..${nVocab - 1})`);
   return v as number[];
 }
 
@@ -22,7 +22,7 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
   const p = await prepare(deps, name, req);
   const model = p.model.name;
   rejectImages(p.model, req.images);
-  const context = contextOf(req.context);
+  const context = contextOf(req.context, p.model.facts.shape.nVocab);
   const format = formatOf(req.format);
 
   if (!req.prompt && !req.suffix && !context?.length) {
