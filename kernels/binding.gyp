@@ -29,7 +29,7 @@
         {
           "target_name": "kiln_x86_avx512",
           "type": "static_library",
-          "sources": ["src/x86/avx512.cpp"],
+          "sources": ["src/x86/avx512.cpp", "src/x86/avx512_gemm.cpp"],
           # GCC 12's own avx512fintrin.h trips -Wuninitialized at -O3 (GCC bug 105593)
           "cflags": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni",
                      "-Wno-uninitialized", "-Wno-maybe-uninitialized"],

@@ -260,7 +260,7 @@ describe('dot products', () => {
   }
 
   for (const t of DOT_TYPES) {
-    it(`${t}: matmul over a batch equals each pair's vecDot bit for bit, whatever the tile shape`, () => {
+    it(`${t}: matmul over a small batch (dot tiles) equals each pair's vecDot bit for bit, whatever the tile shape`, () => {
       const cols = colsFor(t);
       const rows = 11; // row tiles of 4 (or 2) and a ragged end
       const w = quantize(t, gaussian(rows * cols, 51, 0.02), rows, cols);
@@ -277,6 +277,39 @@ describe('dot products', () => {
             }
           }
         }
+      }
+    });
+  }
+
+  for (const t of DOT_TYPES) {
+    it(`${t}: matmul of prompt-sized batches (the gemm kernels where a variant has them) stays within float rounding of the reference, on any thread count`, () => {
+      const cols = colsFor(t);
+      const rows = 11;
+      const w = quantize(t, gaussian(rows * cols, 55, 0.02), rows, cols);
+      const rowBytes = rowSize(t, cols);
+      const before = threads();
+      try {
+        for (const n of [8, 17, 40]) { // whole and ragged 16-token blocks
+          const x = gaussian(n * cols, 56 + n);
+          for (const v of supportedVariants()) {
+            const outs = [1, 2, 3].map((th) => {
+              setThreads(th);
+              return matmul(t, w, rows, cols, x, n, new Float32Array(n * rows), v);
+            });
+            for (const o of outs.slice(1)) expect(Array.from(o), `${v} n=${n} thread count`).toEqual(Array.from(outs[0]));
+            for (let tok = 0; tok < n; tok++) {
+              const act = x.subarray(tok * cols, (tok + 1) * cols);
+              for (let r = 0; r < rows; r++) {
+                const row = w.subarray(r * rowBytes, (r + 1) * rowBytes);
+                const { scale } = expectedDot(t, row, act);
+                const want = vecDot(t, row, act, cols, 'scalar');
+                expect(Math.abs(outs[0][tok * rows + r] - want), `${v} n=${n} token ${tok} row ${r}`).toBeLessThanOrEqual(VARIANT_REL_TOL * scale);
+              }
+            }
+          }
+        }
+      } finally {
+        setThreads(before);
       }
     });
   }

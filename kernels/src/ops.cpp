@@ -81,6 +81,56 @@ int64_t matmul_grain(int64_t rows, int64_t cols, size_t row_bytes, int32_t n) {
   return g < KILN_TILE_ROWS ? KILN_TILE_ROWS : g;
 }
 
+// Batches of at least this many tokens take the gemm kernels where the type
+// has them: below it the lanes they leave empty cost more than the dot tiles.
+const int32_t GEMM_MIN_TOKENS = 8;
+
+struct GemmJob {
+  kiln_gemm_fn gemm;
+  kiln_gemm_pack_fn pack;
+  int64_t cols;
+  const uint8_t *w;
+  size_t row_bytes;
+  const uint8_t *act; // quantized activations, act_bytes apart
+  size_t act_bytes;
+  uint8_t *packed;    // one packed block per KILN_GEMM_TOKENS tokens, block_bytes apart
+  size_t block_bytes;
+  int32_t n;
+  float *y;
+  int64_t ldy;
+};
+
+int block_tokens(const GemmJob &j, int64_t blk) {
+  const int64_t left = j.n - blk * KILN_GEMM_TOKENS;
+  return left < KILN_GEMM_TOKENS ? (int)left : KILN_GEMM_TOKENS;
+}
+
+void gemm_pack_blocks(void *ctx, int64_t b, int64_t e) {
+  const GemmJob &j = *static_cast<const GemmJob *>(ctx);
+  for (int64_t blk = b; blk < e; blk++)
+    j.pack(j.cols, j.act + (size_t)blk * KILN_GEMM_TOKENS * j.act_bytes, j.act_bytes, block_tokens(j, blk),
+           j.packed + (size_t)blk * j.block_bytes);
+}
+
+// Rows [b, e) against every token block, in the order of matmul_rows.
+void gemm_rows(void *ctx, int64_t b, int64_t e) {
+  const GemmJob &j = *static_cast<const GemmJob *>(ctx);
+  const int64_t blocks = (j.n + KILN_GEMM_TOKENS - 1) / KILN_GEMM_TOKENS;
+  const uint8_t *chunk_end = j.w + e * j.row_bytes;
+  for (int64_t blk = 0; blk < blocks; blk++) {
+    float *y = j.y + blk * KILN_GEMM_TOKENS * j.ldy;
+    for (int64_t r = b; r < e; r += KILN_TILE_ROWS) {
+      const int nr = e - r < KILN_TILE_ROWS ? (int)(e - r) : KILN_TILE_ROWS;
+      const uint8_t *w = j.w + r * j.row_bytes;
+      if (blk == 0) {
+        const uint8_t *p = w + PREFETCH_AHEAD, *end = w + nr * j.row_bytes + PREFETCH_AHEAD;
+        prefetch_range(p, end < chunk_end ? end : chunk_end);
+      }
+      j.gemm(j.cols, y + r, j.ldy, w, j.row_bytes, nr, j.packed + (size_t)blk * j.block_bytes, block_tokens(j, blk));
+    }
+  }
+}
+
 } // namespace
 
 extern "C" int kiln_vec_dot_f32(kiln_variant v, int type, const void *row, const float *act, int64_t n, float *out) {
@@ -96,6 +146,22 @@ extern "C" int kiln_vec_dot_f32(kiln_variant v, int type, const void *row, const
 extern "C" int kiln_matmul_q(const kiln_kernel_table *kt, int type, const void *w, int64_t rows, int64_t cols,
                              const void *act, size_t act_bytes, int32_t n, float *y, int64_t ldy) {
   if (kiln_type_traits_of(type) == nullptr || kt == nullptr || kt->vec_dot[type] == nullptr) return -1;
+  if (kt->gemm[type] != nullptr && n >= GEMM_MIN_TOKENS) {
+    // the caller's packing buffer, reused across calls (a prompt makes hundreds)
+    thread_local std::vector<uint8_t> packed;
+    const size_t block_bytes = kt->gemm_size[type](cols);
+    const int64_t blocks = (n + KILN_GEMM_TOKENS - 1) / KILN_GEMM_TOKENS;
+    try {
+      if (packed.size() < (size_t)blocks * block_bytes) packed.resize((size_t)blocks * block_bytes);
+    } catch (...) {
+      return -1;
+    }
+    GemmJob job{kt->gemm[type], kt->gemm_pack[type], cols, static_cast<const uint8_t *>(w), kiln_row_size(type, cols),
+                static_cast<const uint8_t *>(act), act_bytes, packed.data(), block_bytes, n, y, ldy};
+    kiln_pool_run(gemm_pack_blocks, &job, blocks, 1);
+    kiln_pool_run(gemm_rows, &job, rows, matmul_grain(rows, cols, job.row_bytes, n));
+    return 0;
+  }
   MatmulJob job{kt->vec_dot[type], kt->vec_dot_tile[type], cols, static_cast<const uint8_t *>(w), kiln_row_size(type, cols),
                 static_cast<const uint8_t *>(act), act_bytes, n, y, ldy};
   kiln_pool_run(matmul_rows, &job, rows, matmul_grain(rows, cols, job.row_bytes, n));

@@ -16,7 +16,10 @@ void fill_reference(kiln_kernel_table &t) {
   if (t.rmsnorm == nullptr) t.rmsnorm = kiln_rmsnorm_ref;
   // a tile must match its vec_dot bit for bit; a vec_dot without a tile is looped over
   for (int i = 0; i < KILN_TYPE_COUNT; i++)
-    if (t.vec_dot[i] == nullptr) t.vec_dot_tile[i] = nullptr;
+    if (t.vec_dot[i] == nullptr) {
+      t.vec_dot_tile[i] = nullptr;
+      t.gemm[i] = nullptr;
+    }
   for (int i = 0; i < KILN_TYPE_COUNT; i++) {
     if (t.vec_dot[i] != nullptr && t.from_float[i] != nullptr) continue;
     const kiln_type_traits *tr = kiln_type_traits_of(i);
@@ -42,6 +45,7 @@ void init() {
     kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX512]);
     kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX512]);
     kiln_x86_avx512_register(&g_tables[KILN_VARIANT_AVX512]);
+    kiln_x86_avx512_gemm_register(&g_tables[KILN_VARIANT_AVX512]);
   }
 #else
   (void)f;

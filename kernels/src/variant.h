@@ -28,6 +28,17 @@ typedef enum kiln_variant {
 typedef void (*kiln_vec_dot_tile_fn)(int64_t n, float *s, size_t ldc, const void *x, size_t bx, int nr, const void *y,
                                      size_t by, int nc);
 
+// Prompt-batch kernels (optional, per weight type): the activations of up to
+// KILN_GEMM_TOKENS tokens (rows `by` bytes apart, already in the type's
+// vec_dot_type) are repacked once by gemm_pack into gemm_size(n) bytes, then
+// gemm computes s[t * ldy + r] for nr weight rows (bx bytes apart) and the nt
+// packed tokens. Results agree with vec_dot within float rounding (their
+// summation order differs) and do not depend on how rows or tokens are split.
+#define KILN_GEMM_TOKENS 16
+typedef size_t (*kiln_gemm_size_fn)(int64_t n);
+typedef void (*kiln_gemm_pack_fn)(int64_t n, const void *y, size_t by, int nt, void *dst);
+typedef void (*kiln_gemm_fn)(int64_t n, float *s, size_t ldy, const void *x, size_t bx, int nr, const void *packed, int nt);
+
 // The llama layer's other ops; signatures and meaning in ref/llama_ops.h.
 typedef void (*kiln_attn_fn)(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim,
                              float scale, int kv_f16, float *scratch, float *out);
@@ -40,6 +51,9 @@ typedef struct kiln_kernel_table {
   kiln_vec_dot_fn vec_dot[KILN_TYPE_COUNT];
   kiln_from_float_fn from_float[KILN_TYPE_COUNT]; // activation quantizers (must match the ref bit for bit)
   kiln_vec_dot_tile_fn vec_dot_tile[KILN_TYPE_COUNT];
+  kiln_gemm_fn gemm[KILN_TYPE_COUNT]; // with gemm_pack and gemm_size; all NULL or all set
+  kiln_gemm_pack_fn gemm_pack[KILN_TYPE_COUNT];
+  kiln_gemm_size_fn gemm_size[KILN_TYPE_COUNT];
   kiln_attn_fn attn;
   kiln_silu_mul_fn silu_mul;
   kiln_rmsnorm_fn rmsnorm;
@@ -57,6 +71,7 @@ const kiln_kernel_table *kiln_kernels_for(kiln_variant v);
 void kiln_x86_avx2_register(kiln_kernel_table *t);
 void kiln_x86_avx2_ops_register(kiln_kernel_table *t);
 void kiln_x86_avx512_register(kiln_kernel_table *t);
+void kiln_x86_avx512_gemm_register(kiln_kernel_table *t);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,211 @@
+// AVX-512 VNNI kernels for prompt batches of the K formats (Q4_K, Q6_K).
+//
+// The dot kernels (avx512.cpp) put one dot product's values across the lanes
+// of a register; with many tokens that needs a horizontal reduction per dot
+// and two multiply instructions per 64 products. Here every 32-bit lane is a
+// different token instead: activations of 16 tokens are repacked once per
+// matrix so that one 64-byte row holds the same four values of each token,
+// and four weight codes, broadcast to all lanes, meet them in one VPDPBUSD
+// (64 products). Each lane then holds a whole sub-block sum for its token,
+// scaled by the sub-block scale (VPMULLD) and then, per super-block, by the
+// float scales, so nothing is reduced across lanes.
+//
+// The results are exact integer sums per super-block scaled and accumulated
+// in super-block order, so they differ from vec_dot (whose float partial sums
+// run across lanes) by float rounding only; the kernel tests hold both to the
+// reference. Linkage rule of avx2.cpp: everything here is internal.
+#include <immintrin.h>
+#include <string.h>
+
+#include "ref/blocks.h"
+#include "variant.h"
+
+namespace {
+
+// Q8_K activations of KILN_GEMM_TOKENS tokens, one super-block: lane t of
+// every 64-byte row is token t. Tokens past the batch's end are zeros.
+struct Q8KX16 {
+  int8_t qs[64][KILN_GEMM_TOKENS][4]; // values 4g..4g+3 of each token
+  float d[KILN_GEMM_TOKENS];
+  int16_t bs16[8][KILN_GEMM_TOKENS][2]; // sums of 16-value sub-blocks 2p, 2p + 1
+  int16_t bs32[4][KILN_GEMM_TOKENS][2]; // sums of 32-value sub-blocks 2p, 2p + 1
+};
+static_assert(sizeof(Q8KX16) % 64 == 0, "rows stay 64-byte aligned");
+
+size_t q8k_x16_size(int64_t n) { return (size_t)(n / KILN_QK_K) * sizeof(Q8KX16); }
+
+void q8k_x16_pack(int64_t n, const void *vy, size_t by, int nt, void *dst) {
+  Q8KX16 *o = static_cast<Q8KX16 *>(dst);
+  const uint8_t *y = static_cast<const uint8_t *>(vy);
+  for (int64_t i = 0; i < n / KILN_QK_K; i++, o++) {
+    memset(o, 0, sizeof *o);
+    for (int t = 0; t < nt; t++) {
+      const kiln_block_q8_K *b = reinterpret_cast<const kiln_block_q8_K *>(y + t * by) + i;
+      for (int g = 0; g < 64; g++) memcpy(o->qs[g][t], b->qs + 4 * g, 4);
+      memcpy(&o->d[t], &b->d, 4);
+      for (int p = 0; p < 8; p++) {
+        o->bs16[p][t][0] = b->bsums[2 * p];
+        o->bs16[p][t][1] = b->bsums[2 * p + 1];
+      }
+      for (int p = 0; p < 4; p++) {
+        o->bs32[p][t][0] = (int16_t)(b->bsums[4 * p] + b->bsums[4 * p + 1]);
+        o->bs32[p][t][1] = (int16_t)(b->bsums[4 * p + 2] + b->bsums[4 * p + 3]);
+      }
+    }
+  }
+}
+
+inline __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
+
+// Four codes (bytes) broadcast to every lane.
+inline __m512i bcast4(const uint8_t *p) {
+  int v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+// Lane t of acc is token t: out[t * ld] for the batch's tokens.
+inline void store_lanes(__m512 acc, float *out, size_t ld, int nt) {
+  alignas(64) float tmp[KILN_GEMM_TOKENS];
+  _mm512_store_ps(tmp, acc);
+  for (int t = 0; t < nt; t++) out[t * ld] = tmp[t];
+}
+
+// Q4_K's eight 6-bit scales and mins (layout in ref/kpack.h), unpacked four at
+// a time in 32-bit words.
+inline void q4k_scales(const uint8_t *s, uint8_t *sc, uint8_t *mn) {
+  uint32_t a, b, c;
+  memcpy(&a, s, 4);
+  memcpy(&b, s + 4, 4);
+  memcpy(&c, s + 8, 4);
+  const uint32_t w[4] = {a & 0x3f3f3f3fu, (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u), b & 0x3f3f3f3fu,
+                         ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)};
+  memcpy(sc, w, 8);
+  memcpy(mn, w + 2, 8);
+}
+
+template <int NR>
+void q4k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, const Q8KX16 *Y, int nt) {
+  const __m256i m4 = _mm256_set1_epi8(0xf);
+  __m512 acc[NR];
+  for (int r = 0; r < NR; r++) acc[r] = _mm512_setzero_ps();
+  alignas(64) uint8_t codes[NR][KILN_QK_K];
+  for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+    const Q8KX16 &yb = Y[i];
+    uint8_t sc[NR][8], mn[NR][8];
+    float d[NR], dmin[NR];
+    __m512i S[NR], M[NR];
+    for (int r = 0; r < NR; r++) {
+      const kiln_block_q4_K *xb = reinterpret_cast<const kiln_block_q4_K *>(x + r * bx) + i;
+      q4k_scales(xb->scales, sc[r], mn[r]);
+      d[r] = f16(xb->d);
+      dmin[r] = f16(xb->dmin);
+      // codes in value order: chunk c's low nibbles are values 64c.., its high ones 64c + 32..
+      for (int c = 0; c < 4; c++) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(xb->qs + 32 * c));
+        _mm256_store_si256(reinterpret_cast<__m256i *>(codes[r] + 64 * c), _mm256_and_si256(q, m4));
+        _mm256_store_si256(reinterpret_cast<__m256i *>(codes[r] + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+      }
+      // the min term: sum_j mn_j * (activation sum of sub-block j), two sub-blocks per VPDPWSSD
+      M[r] = _mm512_setzero_si512();
+      for (int p = 0; p < 4; p++)
+        M[r] = _mm512_dpwssd_epi32(M[r], load512(yb.bs32[p]), _mm512_set1_epi32(mn[r][2 * p] | mn[r][2 * p + 1] << 16));
+      S[r] = _mm512_setzero_si512();
+    }
+    for (int j = 0; j < 8; j++) {
+      __m512i a[NR];
+      for (int r = 0; r < NR; r++) a[r] = _mm512_setzero_si512();
+      for (int g = 0; g < 8; g++) {
+        const __m512i yv = load512(yb.qs[8 * j + g]);
+        for (int r = 0; r < NR; r++) a[r] = _mm512_dpbusd_epi32(a[r], bcast4(codes[r] + 32 * j + 4 * g), yv);
+      }
+      for (int r = 0; r < NR; r++) S[r] = _mm512_add_epi32(S[r], _mm512_mullo_epi32(a[r], _mm512_set1_epi32(sc[r][j])));
+    }
+    const __m512 dy = _mm512_loadu_ps(yb.d);
+    for (int r = 0; r < NR; r++) {
+      acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(d[r]), dy), _mm512_cvtepi32_ps(S[r]), acc[r]);
+      acc[r] = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dmin[r]), dy), _mm512_cvtepi32_ps(M[r]), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; r++) store_lanes(acc[r], s + r, ldy, nt);
+}
+
+// Q6_K: value e = 128h + r has its low nibble in ql[64h + r % 64] (nibble
+// r / 64) and its top two bits at bits 2(r / 32) of qh[32h + r % 32]; codes are
+// biased by 32, taken out with the 16-value activation sums.
+template <int NR>
+void q6k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, const Q8KX16 *Y, int nt) {
+  const __m512i m4 = _mm512_set1_epi8(0xf), m30 = _mm512_set1_epi8(0x30);
+  __m512 acc[NR];
+  for (int r = 0; r < NR; r++) acc[r] = _mm512_setzero_ps();
+  alignas(64) uint8_t codes[NR][KILN_QK_K];
+  for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+    const Q8KX16 &yb = Y[i];
+    const int8_t *sc[NR];
+    float d[NR];
+    __m512i S[NR], B[NR];
+    for (int r = 0; r < NR; r++) {
+      const kiln_block_q6_K *xb = reinterpret_cast<const kiln_block_q6_K *>(x + r * bx) + i;
+      sc[r] = xb->scales;
+      d[r] = f16(xb->d);
+      for (int h = 0; h < 2; h++) {
+        const __m512i a = load512(xb->ql + 64 * h);
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(xb->qh + 32 * h));
+        // bit pairs 0 / 1 land at bits 0-1 of the two halves, 2 / 3 at bits 4-5
+        const __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+        const __m512i lo = _mm512_ternarylogic_epi32(a, m4, _mm512_and_si512(_mm512_slli_epi16(qq, 4), m30), 0xEA);
+        const __m512i hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), m4, _mm512_and_si512(qq, m30), 0xEA);
+        _mm512_store_si512(codes[r] + 128 * h, lo);
+        _mm512_store_si512(codes[r] + 128 * h + 64, hi);
+      }
+      B[r] = _mm512_setzero_si512();
+      for (int p = 0; p < 8; p++) {
+        const uint32_t pair = (uint16_t)sc[r][2 * p] | (uint32_t)(uint16_t)sc[r][2 * p + 1] << 16;
+        B[r] = _mm512_dpwssd_epi32(B[r], load512(yb.bs16[p]), _mm512_set1_epi32((int)pair));
+      }
+      S[r] = _mm512_setzero_si512();
+    }
+    for (int j = 0; j < 16; j++) {
+      __m512i a[NR];
+      for (int r = 0; r < NR; r++) a[r] = _mm512_setzero_si512();
+      for (int g = 0; g < 4; g++) {
+        const __m512i yv = load512(yb.qs[4 * j + g]);
+        for (int r = 0; r < NR; r++) a[r] = _mm512_dpbusd_epi32(a[r], bcast4(codes[r] + 16 * j + 4 * g), yv);
+      }
+      for (int r = 0; r < NR; r++) S[r] = _mm512_add_epi32(S[r], _mm512_mullo_epi32(a[r], _mm512_set1_epi32(sc[r][j])));
+    }
+    const __m512 dy = _mm512_loadu_ps(yb.d);
+    for (int r = 0; r < NR; r++) {
+      const __m512i t = _mm512_sub_epi32(S[r], _mm512_slli_epi32(B[r], 5));
+      acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(d[r]), dy), _mm512_cvtepi32_ps(t), acc[r]);
+    }
+  }
+  for (int r = 0; r < NR; r++) store_lanes(acc[r], s + r, ldy, nt);
+}
+
+typedef void (*rows_fn)(int64_t, float *, size_t, const uint8_t *, size_t, const Q8KX16 *, int);
+
+template <rows_fn F1, rows_fn F2, rows_fn F3, rows_fn F4>
+void gemm(int64_t n, float *s, size_t ldy, const void *vx, size_t bx, int nr, const void *packed, int nt) {
+  const uint8_t *x = static_cast<const uint8_t *>(vx);
+  const Q8KX16 *y = static_cast<const Q8KX16 *>(packed);
+  for (int r = 0; r < nr; r += 4) {
+    const int k = nr - r < 4 ? nr - r : 4;
+    const rows_fn f = k == 4 ? F4 : k == 3 ? F3 : k == 2 ? F2 : F1;
+    f(n, s + r, ldy, x + (size_t)r * bx, bx, y, nt);
+  }
+}
+
+} // namespace
+
+extern "C" void kiln_x86_avx512_gemm_register(kiln_kernel_table *t) {
+  t->gemm[KILN_TYPE_Q4_K] = gemm<q4k_gemm<1>, q4k_gemm<2>, q4k_gemm<3>, q4k_gemm<4>>;
+  t->gemm[KILN_TYPE_Q6_K] = gemm<q6k_gemm<1>, q6k_gemm<2>, q6k_gemm<3>, q6k_gemm<4>>;
+  const int q8k_types[] = {KILN_TYPE_Q4_K, KILN_TYPE_Q6_K};
+  for (int type : q8k_types) {
+    t->gemm_pack[type] = q8k_x16_pack;
+    t->gemm_size[type] = q8k_x16_size;
+  }
+}
