@@ -314,7 +314,7 @@ describe('dot products', () => {
     });
   }
 
-  it('every variant quantizes activations to the reference bytes, including edge values', () => {
+  it('every variant quantizes activations (and converts the f16 KV cache) to the reference bytes, including edge values', () => {
     const x = gaussian(4096, 31);
     // a block of zeros, a block with inf/NaN, a block of huge values, subnormals
     x.fill(0, 256, 512);
@@ -323,7 +323,10 @@ describe('dot products', () => {
     x[602] = -Infinity;
     for (let i = 1024; i < 1280; i++) x[i] *= 1e30;
     for (let i = 1280; i < 1536; i++) x[i] *= 1e-40;
-    for (const t of ['Q8_0', 'Q8_K'] as const) {
+    x[603] = 70000; // past binary16's range: inf
+    x[604] = 65520; // rounds up to inf
+    x[605] = 2 ** -25; // ties to even: zero
+    for (const t of ['Q8_0', 'Q8_K', 'F16'] as const) {
       const ref = quantizeActivations(t, x, x.length, 'scalar');
       for (const v of supportedVariants()) {
         expect(Buffer.from(quantizeActivations(t, x, x.length, v)).equals(Buffer.from(ref)), `${t} ${v}`).toBe(true);

@@ -327,10 +327,8 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
       for (int32_t h = 0; h < p.n_head_kv; h++) rope(c->k.data() + t * kvdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
       const size_t off = ((size_t)l * p.n_ctx + (size_t)(pos0 + t)) * (size_t)kvdim;
       if (p.kv_f16) {
-        for (int64_t i = 0; i < kvdim; i++) {
-          c->k16[off + i] = kiln_f32_to_f16(c->k[t * kvdim + i]);
-          c->v16[off + i] = kiln_f32_to_f16(c->v[t * kvdim + i]);
-        }
+        c->kt->from_float[KILN_TYPE_F16](c->k.data() + t * kvdim, c->k16.data() + off, kvdim);
+        c->kt->from_float[KILN_TYPE_F16](c->v.data() + t * kvdim, c->v16.data() + off, kvdim);
       } else {
         memcpy(c->k32.data() + off, c->k.data() + t * kvdim, kvdim * sizeof(float));
         memcpy(c->v32.data() + off, c->v.data() + t * kvdim, kvdim * sizeof(float));

@@ -9,6 +9,7 @@
 // compiled with AVX2 and the linker may pick this copy for the scalar code too.
 #include "avx2_util.h"
 #include "ref/blocks.h"
+#include "ref/floats.h"
 #include "ref/kpack.h"
 #include "tile.h"
 #include "variant.h"
@@ -62,7 +63,23 @@ void quantize_row_q8_K(const float *x, void *vy, int64_t n) {
   }
 }
 
-// ---- K formats against Q8_K (vec_dot only; Q4_K and Q6_K are tiled below) --------------------------------------------------
+// binary16 with F16C (round to nearest even, as the reference); a block
+// holding a NaN goes through the reference, whose NaN is always 0x7e00 | sign.
+void from_float_f16(const float *x, void *vy, int64_t n) {
+  uint8_t *y = static_cast<uint8_t *>(vy);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+      kiln_from_float_f16(x + i, y + 2 * i, 8);
+      continue;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(y + 2 * i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  if (i < n) kiln_from_float_f16(x + i, y + 2 * i, n - i);
+}
+
+// ---- K formats against Q8_K (vec_dot only; Q4_K and Q6_K are tiled below) ----
 
 void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   const kiln_block_q5_K *x = static_cast<const kiln_block_q5_K *>(vx);
@@ -447,6 +464,7 @@ void vec_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
 extern "C" void kiln_x86_avx2_register(kiln_kernel_table *t) {
   t->from_float[KILN_TYPE_Q8_0] = quantize_row_q8_0;
   t->from_float[KILN_TYPE_Q8_K] = quantize_row_q8_K;
+  t->from_float[KILN_TYPE_F16] = from_float_f16;
   t->vec_dot[KILN_TYPE_Q4_0] = Tiles<Q40, 2, 2>::dot;
   t->vec_dot_tile[KILN_TYPE_Q4_0] = Tiles<Q40, 2, 2>::tile;
   t->vec_dot[KILN_TYPE_Q5_0] = Tiles<Q50, 2, 2>::dot;
