@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { supportedVariants } from './cpu.js';
 import { gaussian, nmse } from './harness.js';
-import { attention, rmsnorm, siluMul, type KvCache } from './layer-ops.js';
+import { attention, attentionBatch, rmsnorm, siluMul, type KvCache } from './layer-ops.js';
 import { quantize } from './quants.js';
 
 /**
@@ -33,6 +33,26 @@ describe('attention over the KV cache', () => {
             for (const v of supportedVariants()) {
               const got = attention(q, kv, nKv, headDim, 1 / Math.sqrt(headDim), v);
               expect(nmse(want, got), `${v} nKv ${nKv} sharp ${sharp}`).toBeLessThanOrEqual(ATTN_NMSE);
+            }
+          }
+        }
+      });
+    }
+  }
+
+  for (const f16 of [true, false]) {
+    for (const [headDim, stride] of [[32, 128], [128, 256], [36, 72]]) {
+      it(`batched queries (a GQA group over prompt tokens) match per-query reference attention: ${f16 ? 'f16' : 'f32'}, head_dim ${headDim}`, () => {
+        const kv = cache(90, stride, f16, 65);
+        for (const nq of [1, 5, 16, 19]) { // query groups of 8 and ragged ends
+          // causal lengths as a prompt block gives them: two heads per token, one more position per token
+          const nKv = Int32Array.from({ length: nq }, (_, j) => 70 + (j >> 1));
+          const q = gaussian(nq * headDim, 66 + nq, 3);
+          for (const v of supportedVariants()) {
+            const got = attentionBatch(q, nKv, kv, headDim, 1 / Math.sqrt(headDim), v);
+            for (let j = 0; j < nq; j++) {
+              const want = attention(q.subarray(j * headDim, (j + 1) * headDim), kv, nKv[j], headDim, 1 / Math.sqrt(headDim), 'scalar');
+              expect(nmse(want, got.subarray(j * headDim, (j + 1) * headDim)), `${v} nq ${nq} query ${j}`).toBeLessThanOrEqual(ATTN_NMSE);
             }
           }
         }

@@ -32,6 +32,27 @@ export function attention(q: Float32Array, kv: KvCache, nKv: number, headDim: nu
   return out;
 }
 
+/**
+ * Several queries against one KV head at once (a GQA group, a block of prompt
+ * tokens): query j is q[j * headDim ..] and sees the first nKv[j] positions.
+ * Returns nKv.length rows of headDim.
+ */
+export function attentionBatch(q: Float32Array, nKv: Int32Array, kv: KvCache, headDim: number, scale: number, variant?: Variant): Float32Array {
+  checkInt('headDim', headDim, 1, 4096);
+  checkInt('queries', nKv.length, 1, 4096);
+  checkInt('stride', kv.stride, headDim, 1 << 24);
+  let nMax = 0;
+  for (const n of nKv) {
+    checkInt('nKv', n, 1, 1 << 24);
+    nMax = Math.max(nMax, n);
+  }
+  const need = ((nMax - 1) * kv.stride + headDim) * (kv.f16 ? 2 : 4);
+  if (q.length < nKv.length * headDim || kv.k.length < need || kv.v.length < need) throw new KilnError('E_NATIVE', 'attention buffers are too small');
+  const out = new Float32Array(nKv.length * headDim);
+  call(() => native().attentionBatch(q, nKv, kv.k, kv.v, kv.stride, headDim, scale, kv.f16 ? 1 : 0, out, variantIndex(variant)));
+  return out;
+}
+
 /** silu(g) * u elementwise. */
 export function siluMul(g: Float32Array, u: Float32Array, variant?: Variant): Float32Array {
   if (u.length !== g.length) throw new KilnError('E_NATIVE', 'g and u must have the same length');

@@ -1,5 +1,6 @@
 // The llama layer's non-matmul ops of one kernel variant, for the kernel tests:
 // attention(q, k, v, stride, nKv, headDim, scale, kvF16, out, variant),
+// attentionBatch(q, nKv, k, v, stride, headDim, scale, kvF16, out, variant),
 // siluMul(g, u, out, variant), rmsnorm(x, w, eps, out, variant). Sizes are
 // checked against every buffer before the kernel runs.
 #include "napi_util.h"
@@ -7,6 +8,7 @@
 #include <vector>
 
 extern "C" {
+#include "ref/llama_ops.h"
 #include "variant.h"
 }
 
@@ -60,6 +62,43 @@ napi_value attention(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// attentionBatch(q, nKv: Int32Array, k, v, stride, headDim, scale, kvF16, out, variant): query j is
+// q[j * headDim ..], writes out[j * headDim ..], sees nKv[j] positions.
+napi_value attention_batch(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!kiln_get_args(env, info, 10, argv)) return nullptr;
+  float *q, *out;
+  void *k, *v, *nk;
+  size_t qn, kn, vn, on, nq;
+  int64_t stride, hd, f16;
+  double scale;
+  const kiln_kernel_table *kt;
+  if (!get_f32(env, argv[0], "q", &q, &qn) || !kiln_get_typed(env, argv[1], napi_int32_array, "nKv", &nk, &nq) ||
+      !kiln_get_typed(env, argv[2], napi_uint8_array, "k", &k, &kn) || !kiln_get_typed(env, argv[3], napi_uint8_array, "v", &v, &vn) ||
+      !kiln_get_int64(env, argv[4], "stride", &stride) || !kiln_get_int64(env, argv[5], "headDim", &hd) ||
+      napi_get_value_double(env, argv[6], &scale) != napi_ok || !kiln_get_int64(env, argv[7], "kvF16", &f16) ||
+      !get_f32(env, argv[8], "out", &out, &on) || !get_table(env, argv[9], &kt))
+    return nullptr;
+  const int32_t *n_kv = static_cast<const int32_t *>(nk);
+  if (hd < 1 || hd > 4096 || stride < hd || stride > (1 << 24) || nq < 1 || nq > 4096) return kiln_throw(env, "bad attention shape");
+  int32_t n_max = 0;
+  for (size_t j = 0; j < nq; j++) {
+    if (n_kv[j] < 1 || n_kv[j] > (1 << 24)) return kiln_throw(env, "nKv out of range");
+    n_max = n_kv[j] > n_max ? n_kv[j] : n_max;
+  }
+  const size_t elem = f16 ? 2 : 4, need = ((size_t)(n_max - 1) * (size_t)stride + (size_t)hd) * elem;
+  if (qn < nq * (size_t)hd || on < nq * (size_t)hd || kn < need || vn < need) return kiln_throw(env, "attention buffers are too small");
+  std::vector<const float *> qs(nq);
+  std::vector<float *> outs(nq);
+  for (size_t j = 0; j < nq; j++) {
+    qs[j] = q + j * (size_t)hd;
+    outs[j] = out + j * (size_t)hd;
+  }
+  std::vector<float> scratch(kiln_attn_batch_scratch((int)nq, n_max, (int32_t)hd));
+  kt->attn_batch(qs.data(), outs.data(), n_kv, (int)nq, k, v, (size_t)stride, (int32_t)hd, (float)scale, f16 ? 1 : 0, scratch.data());
+  return undefined(env);
+}
+
 napi_value silu_mul(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!kiln_get_args(env, info, 4, argv)) return nullptr;
@@ -94,6 +133,7 @@ napi_value rmsnorm(napi_env env, napi_callback_info info) {
 
 void kiln_register_ops(napi_env env, napi_value exports) {
   kiln_export(env, exports, "attention", attention);
+  kiln_export(env, exports, "attentionBatch", attention_batch);
   kiln_export(env, exports, "siluMul", silu_mul);
   kiln_export(env, exports, "rmsnorm", rmsnorm);
 }

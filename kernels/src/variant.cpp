@@ -12,6 +12,7 @@ std::once_flag g_once;
 
 void fill_reference(kiln_kernel_table &t) {
   if (t.attn == nullptr) t.attn = kiln_attn_ref;
+  if (t.attn_batch == nullptr) t.attn_batch = kiln_attn_batch_ref;
   if (t.silu_mul == nullptr) t.silu_mul = kiln_silu_mul_ref;
   if (t.rmsnorm == nullptr) t.rmsnorm = kiln_rmsnorm_ref;
   // a tile must match its vec_dot bit for bit; a vec_dot without a tile is looped over

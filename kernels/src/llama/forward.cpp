@@ -16,6 +16,7 @@
 #include "../pool.h"
 #include "../quants.h"
 #include "../ref/half.h"
+#include "../ref/llama_ops.h"
 #include "../variant.h"
 
 struct kiln_llama_ctx {
@@ -146,6 +147,50 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
     const void *v = p.kv_f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
     c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, j.pos0 + t + 1, hd, scale,
                 p.kv_f16, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
+  }
+}
+
+// Prompt batches: one work item is a KV head and a block of tokens, whose
+// queries (every query head of the group, every token of the block) share the
+// cache rows in one attn_batch call. Items run from the last token block
+// (longest causal prefix) down, so the pool balances the uneven work.
+struct AttnBatchJob {
+  kiln_llama_ctx *c;
+  int32_t layer, n, pos0, tb;
+  int64_t blocks;
+};
+
+void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
+  const AttnBatchJob &j = *static_cast<const AttnBatchJob *>(ctx);
+  kiln_llama_ctx *c = j.c;
+  const kiln_llama_params &p = c->m.p;
+  const int32_t hd = p.head_dim, group = p.n_head / p.n_head_kv;
+  const int64_t qdim = (int64_t)p.n_head * hd;
+  const size_t layer_off = (size_t)j.layer * (size_t)p.n_ctx * (size_t)c->kv_dim;
+  thread_local std::vector<const float *> qs;
+  thread_local std::vector<float *> outs;
+  thread_local std::vector<int32_t> nkv;
+  thread_local std::vector<float> scratch;
+  for (int64_t item = b; item < e; item++) {
+    const int32_t g = (int32_t)(item % p.n_head_kv);
+    const int32_t t0 = (int32_t)((j.blocks - 1 - item / p.n_head_kv) * j.tb);
+    const int32_t t1 = t0 + j.tb < j.n ? t0 + j.tb : j.n;
+    qs.clear();
+    outs.clear();
+    nkv.clear();
+    for (int32_t t = t0; t < t1; t++)
+      for (int32_t h = g * group; h < (g + 1) * group; h++) {
+        qs.push_back(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd);
+        outs.push_back(c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
+        nkv.push_back(j.pos0 + t + 1);
+      }
+    const size_t need = kiln_attn_batch_scratch((int)qs.size(), j.pos0 + t1, hd);
+    if (scratch.size() < need) scratch.resize(need);
+    const size_t off = layer_off + (size_t)g * hd;
+    const void *k = p.kv_f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
+    const void *v = p.kv_f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
+    c->kt->attn_batch(qs.data(), outs.data(), nkv.data(), (int)qs.size(), k, v, (size_t)c->kv_dim, hd,
+                      1.0f / sqrtf((float)hd), p.kv_f16, scratch.data());
   }
 }
 
@@ -334,10 +379,18 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
         memcpy(c->v32.data() + off, c->v.data() + t * kvdim, kvdim * sizeof(float));
       }
     }
-    AttnJob aj{c, l, n, pos0};
-    // ~head_dim * positions multiply-adds per row, twice; below ~64k per chunk the pool costs more than it saves
-    const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
-    kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
+    if (n == 1) {
+      AttnJob aj{c, l, n, pos0};
+      // ~head_dim * positions multiply-adds per head, twice; below ~64k per chunk the pool costs more than it saves
+      const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
+      kiln_pool_run(attn_rows, &aj, p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
+    } else {
+      // ~16 queries per item: enough to amortize converting the cache rows
+      const int32_t group = p.n_head / p.n_head_kv, tb = group >= 16 ? 1 : 16 / group;
+      const int64_t blocks = (n + tb - 1) / tb;
+      AttnBatchJob bj{c, l, n, pos0, tb, blocks};
+      kiln_pool_run(attn_batch_rows, &bj, blocks * p.n_head_kv, 1);
+    }
     if (!matmul(c, L.wo, c->att.data(), n, c->tmp.data(), error)) return -1;
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
 

@@ -39,6 +39,11 @@ extern "C" void kiln_attn_ref(const float *q, const void *k, const void *v, size
   }
 }
 
+extern "C" void kiln_attn_batch_ref(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *k,
+                                    const void *v, size_t stride, int32_t head_dim, float scale, int kv_f16, float *scratch) {
+  for (int j = 0; j < nq; j++) kiln_attn_ref(q[j], k, v, stride, n_kv[j], head_dim, scale, kv_f16, scratch, out[j]);
+}
+
 extern "C" void kiln_silu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
 }

@@ -18,6 +18,18 @@ extern "C" {
 void kiln_attn_ref(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim, float scale,
                    int kv_f16, float *scratch, float *out);
 
+// Attention of nq queries against one KV head: query j (head_dim floats at
+// q[j]) sees positions [0, n_kv[j]) and writes out[j]. Lets a kernel share the
+// cache rows between queries (a GQA group, a block of prompt tokens); scratch
+// holds kiln_attn_batch_scratch(nq, max n_kv, head_dim) floats.
+void kiln_attn_batch_ref(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *k, const void *v,
+                         size_t stride, int32_t head_dim, float scale, int kv_f16, float *scratch);
+
+static inline size_t kiln_attn_batch_scratch(int nq, int32_t n_max, int32_t head_dim) {
+  const size_t n8 = ((size_t)n_max + 7) / 8 * 8;
+  return (size_t)nq * n8 + 8 * (size_t)head_dim + n8 * (size_t)head_dim;
+}
+
 // out[i] = silu(g[i]) * u[i], silu(g) = g / (1 + e^-g). out may alias g.
 void kiln_silu_mul_ref(const float *g, const float *u, float *out, int64_t n);
 

@@ -115,6 +115,127 @@ void attn_avx2(const float *q, const void *k, const void *v, size_t stride, int3
     attn<float>(q, k, v, stride, n_kv, head_dim, scale, scratch, out);
 }
 
+// ---- attention for several queries of one KV head ---------------------------
+//
+// Scores: eight cache positions at a time, their K rows converted once and
+// transposed (Kt[i] = dimension i of the eight positions), so each query gets
+// eight scores from head_dim multiply-adds with its own values broadcast, and
+// no horizontal sums. Values: converted to f32 once and shared by all queries.
+
+// 8x8 transpose of floats in registers.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// Scores of G queries (G <= 8) at the eight positions in Kt: one accumulator
+// per query, so the G multiply-add chains run side by side.
+template <int G>
+inline void score_block(const float *const *q, int j0, const float *kt, int32_t d, __m256 scale, float *S, size_t n8, size_t s0) {
+  __m256 acc[G];
+  for (int g = 0; g < G; g++) acc[g] = _mm256_setzero_ps();
+  for (int32_t i = 0; i < d; i++) {
+    const __m256 k = _mm256_loadu_ps(kt + 8 * i);
+    for (int g = 0; g < G; g++) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(q[j0 + g] + i), k, acc[g]);
+  }
+  for (int g = 0; g < G; g++) _mm256_storeu_ps(S + (size_t)(j0 + g) * n8 + s0, _mm256_mul_ps(acc[g], scale));
+}
+
+template <class T>
+void attn_batch(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *vk, const void *vv,
+                size_t stride, int32_t d, float scale, float *scratch) {
+  const T *k = static_cast<const T *>(vk), *v = static_cast<const T *>(vv);
+  int32_t n_max = 0;
+  for (int j = 0; j < nq; j++) n_max = n_kv[j] > n_max ? n_kv[j] : n_max;
+  const size_t n8 = ((size_t)n_max + 7) / 8 * 8;
+  float *S = scratch;                 // nq rows of n8 scores, then weights
+  float *kt = S + (size_t)nq * n8;    // 8 * d: the current block of K, transposed
+  float *vf = kt + 8 * (size_t)d;     // n8 rows of d: V as floats
+  const __m256 vscale = _mm256_set1_ps(scale);
+  for (size_t s0 = 0; s0 < n8; s0 += 8) {
+    for (int32_t i0 = 0; i0 < d; i0 += 8) {
+      __m256 r[8];
+      for (int s = 0; s < 8; s++)
+        r[s] = s0 + s < (size_t)n_max ? load_kv(k + (s0 + s) * stride + i0) : _mm256_setzero_ps();
+      transpose8(r);
+      for (int i = 0; i < 8; i++) _mm256_storeu_ps(kt + 8 * (i0 + i), r[i]);
+    }
+    int j = 0;
+    for (; j + 8 <= nq; j += 8) score_block<8>(q, j, kt, d, vscale, S, n8, s0);
+    switch (nq - j) {
+    case 7: score_block<7>(q, j, kt, d, vscale, S, n8, s0); break;
+    case 6: score_block<6>(q, j, kt, d, vscale, S, n8, s0); break;
+    case 5: score_block<5>(q, j, kt, d, vscale, S, n8, s0); break;
+    case 4: score_block<4>(q, j, kt, d, vscale, S, n8, s0); break;
+    case 3: score_block<3>(q, j, kt, d, vscale, S, n8, s0); break;
+    case 2: score_block<2>(q, j, kt, d, vscale, S, n8, s0); break;
+    case 1: score_block<1>(q, j, kt, d, vscale, S, n8, s0); break;
+    default: break;
+    }
+  }
+  for (int32_t s = 0; s < n_max; s++)
+    for (int32_t i = 0; i < d; i += 8) _mm256_storeu_ps(vf + (size_t)s * d + i, load_kv(v + (size_t)s * stride + i));
+  for (int j = 0; j < nq; j++) {
+    float *w = S + (size_t)j * n8;
+    const int32_t n = n_kv[j];
+    // softmax over the query's own (causal) positions, summed in double
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int32_t s = 0;
+    for (; s + 8 <= n; s += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(w + s));
+    float mx = hmax_f32(vmax);
+    for (; s < n; s++) mx = w[s] > mx ? w[s] : mx;
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+    for (s = 0; s < n; s += 8) {
+      const __m256i m = head_mask(n - s);
+      const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(_mm256_loadu_ps(w + s), vm)), _mm256_castsi256_ps(m));
+      _mm256_storeu_ps(w + s, e);
+      sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+      sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    const __m256d sum = _mm256_add_pd(sum0, sum1);
+    __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
+    s2 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
+    const float inv = (float)(1.0 / _mm_cvtsd_f64(s2));
+    for (int32_t i0 = 0; i0 < d; i0 += 32) {
+      const int nv = d - i0 >= 32 ? 4 : (d - i0) / 8;
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      const float *vr = vf + i0;
+      for (int32_t t = 0; t < n; t++, vr += d) {
+        const __m256 wt = _mm256_set1_ps(w[t] * inv);
+        for (int c = 0; c < nv; c++) acc[c] = _mm256_fmadd_ps(wt, _mm256_loadu_ps(vr + 8 * c), acc[c]);
+      }
+      for (int c = 0; c < nv; c++) _mm256_storeu_ps(out[j] + i0 + 8 * c, acc[c]);
+    }
+  }
+}
+
+void attn_batch_avx2(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *k, const void *v,
+                     size_t stride, int32_t head_dim, float scale, int kv_f16, float *scratch) {
+  if (head_dim % 8 != 0) {
+    kiln_attn_batch_ref(q, out, n_kv, nq, k, v, stride, head_dim, scale, kv_f16, scratch);
+    return;
+  }
+  if (kv_f16)
+    attn_batch<uint16_t>(q, out, n_kv, nq, k, v, stride, head_dim, scale, scratch);
+  else
+    attn_batch<float>(q, out, n_kv, nq, k, v, stride, head_dim, scale, scratch);
+}
+
 void silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
   const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
   for (int64_t i = 0; i < n; i += 8) {
@@ -149,6 +270,7 @@ void rmsnorm_avx2(const float *x, const float *w, float eps, int64_t n, float *o
 
 extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t) {
   t->attn = attn_avx2;
+  t->attn_batch = attn_batch_avx2;
   t->silu_mul = silu_mul_avx2;
   t->rmsnorm = rmsnorm_avx2;
 }
