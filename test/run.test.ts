@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, kiln, KILN, startDaemon, type RunningDaemon } from './helpers/daemon.js';
 
@@ -6,6 +7,7 @@ import { cleanup, kiln, KILN, startDaemon, type RunningDaemon } from './helpers/
 let d: RunningDaemon;
 // A tmux server of our own, so nothing of anyone else's is touched.
 const TMUX = ['-L', `kiln-test-${process.pid}`];
+let tmuxSocket: string | undefined;
 
 beforeAll(async () => {
   // A pull of a missing model fails at once instead of retrying.
@@ -18,6 +20,8 @@ afterAll(async () => {
   } catch {
     /* no server left */
   }
+  // tmux leaves its socket file behind when the last session ends
+  if (tmuxSocket) rmSync(tmuxSocket, { force: true });
   await d?.stop();
   if (d) cleanup(d.home);
 });
@@ -41,7 +45,7 @@ async function waitScreen(re: RegExp, ms = 15_000): Promise<string> {
 describe('kiln run, one answer', () => {
   it('answers a prompt argument on stdout with no UI around it', () => {
     const r = kiln(['run', 'kjv', 'In the beginning', '--keepalive', '1m'], d.env, { input: '' });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.length).toBeGreaterThan(20);
     expect(r.stdout).not.toMatch(/>>>|\x1b\[/);
     expect(r.stderr).toBe('');
@@ -49,7 +53,7 @@ describe('kiln run, one answer', () => {
 
   it('answers piped stdin and prints --verbose stats on stderr', () => {
     const r = kiln(['run', 'kjv', '--verbose'], d.env, { input: 'And God said' });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().length).toBeGreaterThan(20);
     expect(r.stderr).toMatch(/^total duration:\s+\S+/m);
     expect(r.stderr).toMatch(/^eval rate:\s+[\d.]+ tokens\/s$/m);
@@ -77,7 +81,9 @@ describe('kiln run, one answer', () => {
 describe('kiln run, interactive in a terminal', () => {
   it('chats: streaming answer, /set, /show, """ blocks, Ctrl+C stops an answer, history, Ctrl+D exits', async () => {
     const env = Object.entries({ KILN_HOME: d.home, KILN_HOST: d.env.KILN_HOST! }).map(([k, v]) => `${k}=${v}`);
-    tmux('new-session', '-d', '-s', 'chat', '-x', '100', '-y', '40', 'env', ...env, process.execPath, KILN, 'run', 'kjv');
+    // remain-on-exit: if kiln run dies, its last screen stays for the failure message.
+    tmux('start-server', ';', 'set-option', '-g', 'remain-on-exit', 'on', ';', 'new-session', '-d', '-s', 'chat', '-x', '100', '-y', '40', 'env', ...env, process.execPath, KILN, 'run', 'kjv');
+    tmuxSocket = tmux('display-message', '-p', '#{socket_path}').trim();
     await waitScreen(/>>> .*Send a message \(\/\? for help\)/);
 
     tmux('send-keys', '-t', 'chat', '/set parameter num_predict 12', 'Enter');
@@ -118,13 +124,17 @@ describe('kiln run, interactive in a terminal', () => {
     tmux('send-keys', '-t', 'chat', 'C-u', 'C-d');
     const end = Date.now() + 5000;
     while (Date.now() < end) {
-      try {
-        tmux('has-session', '-t', 'chat');
-      } catch {
-        return; // the process exited: Ctrl+D ended the chat
+      // The process exited: Ctrl+D ended the chat. (tmux shows the exit status only once it has
+      // reaped the process, a moment after the pane is marked dead.)
+      const [dead, status] = tmux('display-message', '-p', '-t', 'chat', '#{pane_dead} #{pane_dead_status}').trim().split(' ');
+      if (dead === '1') {
+        if (status !== undefined) expect(status).toBe('0');
+        return;
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`kiln run did not exit on Ctrl+D:\n${screen()}`);
+    const pane = tmux('display-message', '-p', '-t', 'chat', '#{pane_dead} #{pane_pid}').trim();
+    const ps = execFileSync('ps', ['-o', 'pid,stat,wchan:20,args', '-p', pane.split(' ')[1]], { encoding: 'utf8' });
+    throw new Error(`kiln run did not exit on Ctrl+D (pane ${pane}):\n${ps}\n${screen()}`);
   });
 });
