@@ -78,9 +78,6 @@ export async function runCommand(client: Client, config: Config, name: string, p
   await backend.load(name);
   const app = render(React.createElement(ChatApp, { session, history: new History(join(config.home, 'history')) }), { exitOnCtrlC: false });
   await app.waitUntilExit();
-  // The user has left: nothing may keep the CLI alive (a hung-up stream still draining in the HTTP
-  // agent once did for seconds). Normally the process ends well before this fires.
-  setTimeout(() => process.exit(0), 500).unref();
   return 0;
 }
 
