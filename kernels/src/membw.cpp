@@ -28,8 +28,9 @@ void read_chunks(void *ctx, int64_t b, int64_t e) {
     uint64_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = lo;
     for (; i + 64 <= hi; i += 64) {
-      // the same 8 KB software prefetch as matmul (ops.cpp): without it this
-      // loop read ~15% slower, and the ceiling must be the best plain read
+      // the same 8 KB software prefetch as the dot kernels (x86/avx2_util.h):
+      // without it this loop read ~15% slower, and the ceiling must be the
+      // best plain read
       __builtin_prefetch(j.p + i + 8192, 0, 3);
       uint64_t v[8];
       memcpy(v, j.p + i, 64);

@@ -15,12 +15,6 @@ const void *prepare_act(const kiln_kernel_table *kt, kiln_type vdt, const float 
   return scratch.data();
 }
 
-// Software prefetch this far ahead of the row being read. The hardware
-// prefetchers alone left single-token matvec at ~80% of the read bandwidth on
-// this project's VM; asking for the lines 8 KB ahead brought it to ~95%
-// (measured with bench/matvec.ts; 2-16 KB were all within noise of each other).
-const size_t PREFETCH_AHEAD = 8192;
-
 struct MatmulJob {
   kiln_vec_dot_fn dot;
   kiln_vec_dot_tile_fn tile; // NULL: loop over dot
@@ -34,16 +28,11 @@ struct MatmulJob {
   int64_t ldy;
 };
 
-inline void prefetch_range(const uint8_t *p, const uint8_t *end) {
-  for (; p < end; p += 64) __builtin_prefetch(p, 0, 3);
-}
-
 // Rows [b, e) against every token. Token blocks outermost: this chunk of
 // weights (~128 KB) stays in L2 while all tokens pass over it, and a block of
 // KILN_TILE_COLS activation rows stays in L1 across the chunk's rows.
 void matmul_rows(void *ctx, int64_t b, int64_t e) {
   const MatmulJob &j = *static_cast<const MatmulJob *>(ctx);
-  const uint8_t *chunk_end = j.w + e * j.row_bytes;
   for (int32_t t0 = 0; t0 < j.n; t0 += KILN_TILE_COLS) {
     const int nc = j.n - t0 < KILN_TILE_COLS ? j.n - t0 : KILN_TILE_COLS;
     const uint8_t *a = j.act + (size_t)t0 * j.act_bytes;
@@ -51,10 +40,6 @@ void matmul_rows(void *ctx, int64_t b, int64_t e) {
     for (int64_t r = b; r < e; r += KILN_TILE_ROWS) {
       const int nr = e - r < KILN_TILE_ROWS ? (int)(e - r) : KILN_TILE_ROWS;
       const uint8_t *w = j.w + r * j.row_bytes;
-      if (t0 == 0) { // first pass over these rows: they come from memory
-        const uint8_t *p = w + PREFETCH_AHEAD, *end = w + nr * j.row_bytes + PREFETCH_AHEAD;
-        prefetch_range(p, end < chunk_end ? end : chunk_end);
-      }
       if (j.tile != nullptr) {
         j.tile(j.cols, y + r, j.ldy, w, j.row_bytes, nr, a, j.act_bytes, nc);
       } else {
@@ -132,16 +117,11 @@ void gemm_units(void *ctx, int64_t b, int64_t e) {
     const int64_t r0 = unit / u.groups * u.grain, r1 = r0 + u.grain < u.rows ? r0 + u.grain : u.rows;
     const int64_t g = unit % u.groups;
     const int64_t b0 = g * GEMM_GROUP_BLOCKS, b1 = b0 + GEMM_GROUP_BLOCKS < u.blocks ? b0 + GEMM_GROUP_BLOCKS : u.blocks;
-    const uint8_t *chunk_end = j.w + r1 * j.row_bytes;
     for (int64_t blk = b0; blk < b1; blk++) {
       float *y = j.y + blk * KILN_GEMM_TOKENS * j.ldy;
       for (int64_t r = r0; r < r1; r += KILN_TILE_ROWS) {
         const int nr = r1 - r < KILN_TILE_ROWS ? (int)(r1 - r) : KILN_TILE_ROWS;
         const uint8_t *w = j.w + r * j.row_bytes;
-        if (blk == 0) { // first pass over these rows: they come from memory
-          const uint8_t *p = w + PREFETCH_AHEAD, *end = w + nr * j.row_bytes + PREFETCH_AHEAD;
-          prefetch_range(p, end < chunk_end ? end : chunk_end);
-        }
         j.gemm(j.cols, y + r, j.ldy, w, j.row_bytes, nr, j.packed + (size_t)blk * j.block_bytes, block_tokens(j, blk));
       }
     }

@@ -88,6 +88,7 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   __m256 acc = _mm256_setzero_ps();
   float acc_min = 0;
   for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+    prefetch_ahead(&x[i], sizeof(kiln_block_q5_K));
     int sc[8], mn[8];
     for (int j = 0; j < 8; j++) kiln_q4k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
     int sum_mn = 0;
@@ -118,6 +119,7 @@ void vec_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   const __m256i m2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+    prefetch_ahead(&x[i], sizeof(kiln_block_q3_K));
     int sc[16];
     int bias = 0;
     for (int j = 0; j < 16; j++) {
@@ -150,6 +152,7 @@ void vec_dot_q2_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   __m256 acc = _mm256_setzero_ps();
   float acc_min = 0;
   for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+    prefetch_ahead(&x[i], sizeof(kiln_block_q2_K));
     int sum_mn = 0;
     for (int j = 0; j < 16; j++) sum_mn += (x[i].scales[j] >> 4) * y[i].bsums[j];
     __m256i sumi = _mm256_setzero_si256();
@@ -212,6 +215,7 @@ struct Q4K {
       __m256i sc[NR];
       for (int r = 0; r < NR; r++) {
         xb[r] = reinterpret_cast<const kiln_block_q4_K *>(x + r * bx) + i;
+        prefetch_ahead(xb[r], sizeof(kiln_block_q4_K));
         uint64_t sc8, mn8;
         q4k_scales(xb[r]->scales, &sc8, &mn8);
         sc[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
@@ -270,7 +274,10 @@ struct Q6K {
       const kiln_block_q8_K *yb[NC];
       for (int c = 0; c < NC; c++) yb[c] = reinterpret_cast<const kiln_block_q8_K *>(y + c * by) + i;
       const kiln_block_q6_K *xb[NR];
-      for (int r = 0; r < NR; r++) xb[r] = reinterpret_cast<const kiln_block_q6_K *>(x + r * bx) + i;
+      for (int r = 0; r < NR; r++) {
+        xb[r] = reinterpret_cast<const kiln_block_q6_K *>(x + r * bx) + i;
+        prefetch_ahead(xb[r], sizeof(kiln_block_q6_K));
+      }
       __m256i sumi[NR][NC];
       for (int r = 0; r < NR; r++)
         for (int c = 0; c < NC; c++) sumi[r][c] = _mm256_setzero_si256();
@@ -325,6 +332,7 @@ struct Q80 {
       }
       for (int r = 0; r < NR; r++) {
         const kiln_block_q8_0 *xb = reinterpret_cast<const kiln_block_q8_0 *>(x + r * bx) + i;
+        prefetch_ahead(xb, sizeof(kiln_block_q8_0));
         const __m256i xq = load(xb->qs), ax = _mm256_sign_epi8(xq, xq);
         const float dx = f16(xb->d);
         for (int c = 0; c < NC; c++) {
@@ -403,6 +411,7 @@ struct Legacy4 {
       }
       for (int r = 0; r < NR; r++) {
         const typename B::block *xb = reinterpret_cast<const typename B::block *>(x + r * bx) + i;
+        prefetch_ahead(xb, 2 * sizeof(typename B::block));
         __m256i lo, hi;
         B::codes(xb, pair, &lo, &hi);
         const uint32_t d2 = xb[0].d | (pair ? (uint32_t)xb[1].d << 16 : 0u);
@@ -432,6 +441,7 @@ void vec_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
+    prefetch_ahead(x + 2 * i, 1);
     const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x + 2 * i)));
     const __m256 b = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x + 2 * i + 16)));
     acc0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(y + i), acc0);
@@ -451,6 +461,7 @@ void vec_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
+    prefetch_ahead(x + i, 64);
     acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
   }

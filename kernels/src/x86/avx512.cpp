@@ -88,6 +88,7 @@ struct Q4K {
       __m128i mn[NR];
       for (int r = 0; r < NR; r++) {
         xb[r] = reinterpret_cast<const kiln_block_q4_K *>(x + r * bx) + i;
+        prefetch_ahead(xb[r], sizeof(kiln_block_q4_K));
         uint64_t sc8, mn8;
         q4k_scales(xb[r]->scales, &sc8, &mn8);
         sc[r] = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
@@ -161,6 +162,7 @@ struct Q6K {
       __m512i sc[NR];
       for (int r = 0; r < NR; r++) {
         xb[r] = reinterpret_cast<const kiln_block_q6_K *>(x + r * bx) + i;
+        prefetch_ahead(xb[r], sizeof(kiln_block_q6_K));
         sc[r] = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(load128(xb[r]->scales)));
       }
       __m512i sumi[NR][NC];
@@ -218,6 +220,7 @@ struct Q80 {
       }
       for (int r = 0; r < NR; r++) {
         const kiln_block_q8_0 *xb = reinterpret_cast<const kiln_block_q8_0 *>(x + r * bx) + i;
+        prefetch_ahead(xb, sizeof(kiln_block_q8_0));
         const __m256i xq = load(xb->qs);
         const __m256i ax = _mm256_abs_epi8(xq);
         const float dx = f16(xb->d);
@@ -291,6 +294,7 @@ struct Legacy4 {
       }
       for (int r = 0; r < NR; r++) {
         const typename B::block *xb = reinterpret_cast<const typename B::block *>(x + r * bx) + i;
+        prefetch_ahead(xb, 2 * sizeof(typename B::block));
         __m256i lo, hi;
         B::codes(xb, pair, &lo, &hi);
         const uint32_t d2 = xb[0].d | (pair ? (uint32_t)xb[1].d << 16 : 0u);
@@ -327,6 +331,7 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   __m512 acc = _mm512_setzero_ps();
   float acc_min = 0;
   for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+    prefetch_ahead(&x[i], sizeof(kiln_block_q5_K));
     int sc[8], mn[8];
     for (int j = 0; j < 8; j++) kiln_q4k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
     int sum_mn = 0;
