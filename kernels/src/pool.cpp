@@ -102,11 +102,14 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::atomic<uint64_t> gen_{0};
+  // Idle workers spin reading gen_; every chunk claimed in a region writes
+  // next_. Separate cache lines keep the claims from invalidating the line
+  // the spinners (and late entrants checking open_) read.
+  alignas(64) std::atomic<uint64_t> gen_{0};
   std::atomic<uint64_t> open_{0};
-  std::atomic<int> inside_{0};
   std::atomic<bool> stop_{false};
-  std::atomic<int64_t> next_{0};
+  alignas(64) std::atomic<int> inside_{0};
+  alignas(64) std::atomic<int64_t> next_{0};
   kiln_task_fn fn_ = nullptr;
   void *ctx_ = nullptr;
   int64_t n_ = 0, grain_ = 1;
