@@ -288,7 +288,9 @@ struct Legacy4 {
         const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
         ylo[c] = nibble_pair(yb[0].qs, yb[1].qs, pair);
         yhi[c] = nibble_pair(yb[0].qs + 16, yb[1].qs + 16, pair);
-        ysum[c] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), off, ylo[c]), off, yhi[c]);
+        // -off * sum y: the starting value of the code dot, so the bias costs nothing per row
+        ysum[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                   _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), off, ylo[c]), off, yhi[c]));
         const uint32_t d2 = yb[0].d | (pair ? (uint32_t)yb[1].d << 16 : 0u);
         dy[c] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))), spread);
       }
@@ -300,8 +302,8 @@ struct Legacy4 {
         const uint32_t d2 = xb[0].d | (pair ? (uint32_t)xb[1].d << 16 : 0u);
         const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d2))), spread);
         for (int c = 0; c < NC; c++) {
-          const __m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, ylo[c]), hi, yhi[c]);
-          acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy[c]), _mm256_cvtepi32_ps(_mm256_sub_epi32(p, ysum[c])), acc[r][c]);
+          const __m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(ysum[c], lo, ylo[c]), hi, yhi[c]);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
         }
       }
     }
