@@ -21,9 +21,14 @@
  * tg is also given as a fraction of the memory-bandwidth limit: bytes of
  * weights read per token (every weight tensor except the embedding table, of
  * which one row is read) over a native read of a 768 MiB buffer with the same
- * thread count, measured in the kiln child right after its tg run. For kjv
- * the weights (3.4 MB) live in cache, so that fraction exceeds 1 and only the
- * 1B model's figure means anything.
+ * thread count, measured in the kiln child right after its tg run. kjv's
+ * weights (3.4 MB) stay in cache, so its figure is no bandwidth measure; only
+ * the 1B model's means anything.
+ *
+ * llama.cpp's 2-thread token generation through node-llama-cpp is
+ * pathological on this 2-core VM (kjv: ~90 tok/s against ~880 on one
+ * thread, whatever the threads option), so 2-thread tg ratios overstate
+ * kiln's lead; its 1-thread tg is its best here.
  */
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
