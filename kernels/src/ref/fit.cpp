@@ -6,25 +6,79 @@
 
 namespace {
 
-inline int code_sym(float x, float inv, int qmin, int qmax) { return kiln_clamp(kiln_round(x * inv), qmin, qmax); }
+// clamp(round(v), lo, hi) for lo <= 0 <= hi, without branches: the same
+// value as kiln_clamp(kiln_round(v), lo, hi) for every input (lrintf's
+// out-of-range result, NaN and inf included, lands on lo or hi either way),
+// but data-dependent branches mispredicted on every clamped value and
+// dominated the searches below.
+inline int round_clamp(float v, int lo, int hi) {
+  long r = __builtin_lrintf(v);
+  r = r < lo ? lo : r;
+  r = r > hi ? hi : r;
+  return static_cast<int>(r);
+}
 
-// Least-squares scale for fixed codes, and the resulting error.
+inline int code_sym(float x, float inv, int qmin, int qmax) { return round_clamp(x * inv, qmin, qmax); }
+
+// Least-squares scale for fixed codes, and the resulting error. sxx (sum of
+// x^2, the same for every candidate) is summed once by the caller, in the
+// same order; sum q^2 is an exact integer.
 struct SymFit {
   float s;
   double err;
 };
 
-SymFit sym_refit(const float *x, int n, float s, int qmin, int qmax) {
-  double sqx = 0, sqq = 0, sxx = 0;
+SymFit sym_refit(const float *x, int n, float s, int qmin, int qmax, double sxx) {
+  double sqx = 0;
+  int64_t sqq = 0;
   const float inv = 1.0f / s;
   for (int i = 0; i < n; i++) {
     const int q = code_sym(x[i], inv, qmin, qmax);
     sqx += static_cast<double>(q) * x[i];
-    sqq += static_cast<double>(q) * q;
-    sxx += static_cast<double>(x[i]) * x[i];
+    sqq += static_cast<int64_t>(q) * q;
   }
   if (sqq == 0) return {0.0f, sxx};
-  return {static_cast<float>(sqx / sqq), sxx - sqx * sqx / sqq};
+  const double dqq = static_cast<double>(sqq);
+  return {static_cast<float>(sqx / dqq), sxx - sqx * sqx / dqq};
+}
+
+// sym_refit for up to 18 candidate scales at once. Each candidate's sums are
+// still taken in index order, so every result equals sym_refit's bit for bit;
+// side by side, the candidates' additions no longer wait on each other (one
+// candidate at a time, the search waited on a chain of double additions).
+const int MAX_CANDIDATES = 18;
+
+void sym_refit_many(const float *x, int n, const float *s, int count, int qmin, int qmax, double sxx, SymFit *out) {
+  float inv[MAX_CANDIDATES];
+  double sqx[MAX_CANDIDATES];
+  int64_t sqq[MAX_CANDIDATES];
+  for (int k = 0; k < count; k++) {
+    inv[k] = 1.0f / s[k];
+    sqx[k] = 0;
+    sqq[k] = 0;
+  }
+  for (int i = 0; i < n; i++) {
+    const float xi = x[i];
+    for (int k = 0; k < count; k++) {
+      const int q = code_sym(xi, inv[k], qmin, qmax);
+      sqx[k] += static_cast<double>(q) * xi;
+      sqq[k] += static_cast<int64_t>(q) * q;
+    }
+  }
+  for (int k = 0; k < count; k++) {
+    if (sqq[k] == 0) {
+      out[k] = {0.0f, sxx};
+      continue;
+    }
+    const double dqq = static_cast<double>(sqq[k]);
+    out[k] = {static_cast<float>(sqx[k] / dqq), sxx - sqx[k] * sqx[k] / dqq};
+  }
+}
+
+double sum_squares(const float *x, int n) {
+  double sxx = 0;
+  for (int i = 0; i < n; i++) sxx += static_cast<double>(x[i]) * x[i];
+  return sxx;
 }
 
 } // namespace
@@ -54,8 +108,9 @@ float kiln_fit_symmetric(const float *x, int n, int qmin, int qmax) {
   // 2 x 9 candidates: doubling the grid gained under 1% error (measured with
   // tools/ggml-oracle) at twice the cost.
   const int steps = 8;
-  float best_s = 0;
-  double best_err = INFINITY;
+  const double sxx = sum_squares(x, n);
+  float cand[2 * (steps + 1)];
+  int count = 0;
   for (int side = 0; side < 2; side++) {
     // m lands on code `target`: -|qmin| .. on the negative end, qmax .. on the positive.
     const float end = side == 0 ? static_cast<float>(qmin) - 0.45f : static_cast<float>(qmax) + 0.45f;
@@ -63,16 +118,22 @@ float kiln_fit_symmetric(const float *x, int n, int qmin, int qmax) {
       const float target = end * (1.0f - 0.45f * static_cast<float>(k) / steps);
       const float s0 = m / target;
       if (!(s0 != 0) || !isfinite(s0)) continue;
-      const SymFit f = sym_refit(x, n, s0, qmin, qmax);
-      if (f.s != 0 && f.err < best_err) {
-        best_err = f.err;
-        best_s = f.s;
-      }
+      cand[count++] = s0;
+    }
+  }
+  SymFit fits[2 * (steps + 1)];
+  sym_refit_many(x, n, cand, count, qmin, qmax, sxx, fits);
+  float best_s = 0;
+  double best_err = INFINITY;
+  for (int k = 0; k < count; k++) { // in candidate order: ties go to the first
+    if (fits[k].s != 0 && fits[k].err < best_err) {
+      best_err = fits[k].err;
+      best_s = fits[k].s;
     }
   }
   // Polish: re-round with the fitted scale, re-fit; stop when it stops helping.
   for (int it = 0; it < 4 && best_s != 0; it++) {
-    const SymFit f = sym_refit(x, n, best_s, qmin, qmax);
+    const SymFit f = sym_refit(x, n, best_s, qmin, qmax, sxx);
     if (!(f.s != 0) || !(f.err < best_err)) break;
     best_err = f.err;
     best_s = f.s;
@@ -87,18 +148,9 @@ struct AffFit {
   double err;
 };
 
-// Least-squares (a, c) for the codes that (a0, c0) assigns.
-AffFit aff_refit(const float *x, int n, int qmax, bool nonpos, float a0, float c0) {
-  const float inv = 1.0f / a0;
-  double sq = 0, sqq = 0, sx = 0, sqx = 0, sxx = 0;
-  for (int i = 0; i < n; i++) {
-    const int q = kiln_clamp(kiln_round((x[i] - c0) * inv), 0, qmax);
-    sq += q;
-    sqq += static_cast<double>(q) * q;
-    sx += x[i];
-    sqx += static_cast<double>(q) * x[i];
-    sxx += static_cast<double>(x[i]) * x[i];
-  }
+// Least-squares (a, c) from the moments of the codes that (a0, c0) assigned:
+// sq = sum q, sqq = sum q^2, sqx = sum q x, with sx = sum x, sxx = sum x^2.
+AffFit aff_solve(int n, bool nonpos, float a0, double sq, double sqq, double sx, double sqx, double sxx) {
   double a, c;
   const double det = n * sqq - sq * sq;
   if (det > 0) {
@@ -122,6 +174,33 @@ AffFit aff_refit(const float *x, int n, int qmax, bool nonpos, float a0, float c
   return {static_cast<float>(a), static_cast<float>(c), err < 0 ? 0 : err};
 }
 
+// The fits for candidate steps a0[k] (codes round((x - c0) / a0[k])), all in
+// one pass like sym_refit_many; sx and sxx (the same for every candidate) are
+// summed once by the caller, in the same order; sum q and sum q^2 are exact
+// integers. Bit-identical to fitting the candidates one at a time.
+void aff_refit_many(const float *x, int n, int qmax, bool nonpos, const float *a0, int count, float c0, double sx, double sxx,
+                    AffFit *out) {
+  float inv[MAX_CANDIDATES];
+  double sqx[MAX_CANDIDATES];
+  int64_t iq[MAX_CANDIDATES], iqq[MAX_CANDIDATES];
+  for (int k = 0; k < count; k++) {
+    inv[k] = 1.0f / a0[k];
+    sqx[k] = 0;
+    iq[k] = iqq[k] = 0;
+  }
+  for (int i = 0; i < n; i++) {
+    const float xi = x[i], d = xi - c0;
+    for (int k = 0; k < count; k++) {
+      const int q = round_clamp(d * inv[k], 0, qmax);
+      iq[k] += q;
+      iqq[k] += static_cast<int64_t>(q) * q;
+      sqx[k] += static_cast<double>(q) * xi;
+    }
+  }
+  for (int k = 0; k < count; k++)
+    out[k] = aff_solve(n, nonpos, a0[k], static_cast<double>(iq[k]), static_cast<double>(iqq[k]), sx, sqx[k], sxx);
+}
+
 } // namespace
 
 void kiln_fit_affine(const float *x, int n, int qmax, bool nonpos, float *a_out, float *c_out) {
@@ -139,17 +218,26 @@ void kiln_fit_affine(const float *x, int n, int qmax, bool nonpos, float *a_out,
   }
   // 16 candidates: 31 measured no better.
   const int steps = 15;
-  AffFit best = {0, lo, INFINITY};
+  double sx = 0;
+  for (int i = 0; i < n; i++) sx += x[i];
+  const double sxx = sum_squares(x, n);
+  float cand[steps + 1];
+  int count = 0;
   for (int k = 0; k <= steps; k++) {
     const float levels = static_cast<float>(qmax) - 1.5f + 3.0f * static_cast<float>(k) / steps;
     if (!(levels > 0.5f)) continue;
     const float a0 = (hi - lo) / levels;
     if (!(a0 > 0) || !isfinite(a0)) continue;
-    const AffFit f = aff_refit(x, n, qmax, nonpos, a0, lo);
-    if (f.a > 0 && f.err < best.err) best = f;
+    cand[count++] = a0;
   }
+  AffFit fits[steps + 1];
+  aff_refit_many(x, n, qmax, nonpos, cand, count, lo, sx, sxx, fits);
+  AffFit best = {0, lo, INFINITY};
+  for (int k = 0; k < count; k++) // in candidate order: ties go to the first
+    if (fits[k].a > 0 && fits[k].err < best.err) best = fits[k];
   for (int it = 0; it < 4 && best.a > 0; it++) {
-    const AffFit f = aff_refit(x, n, qmax, nonpos, best.a, best.c);
+    AffFit f;
+    aff_refit_many(x, n, qmax, nonpos, &best.a, 1, best.c, sx, sxx, &f);
     if (!(f.a > 0) || !(f.err < best.err)) break;
     best = f;
   }

@@ -13,12 +13,22 @@ float clamp_scale(float d) {
   return d;
 }
 
+// clamp(round(v), lo, hi) for lo <= 0 <= hi without branches; the same value
+// as kiln_clamp(kiln_round(v), lo, hi) for every input (see fit.cpp).
+inline int round_clamp(float v, int lo, int hi) {
+  long r = __builtin_lrintf(v);
+  r = r < lo ? lo : r;
+  r = r > hi ? hi : r;
+  return static_cast<int>(r);
+}
+
 // Error of one affine sub-block for given codes, values rounded as stored.
 double affine_err(const float *x, int n, float dl, float ml, int qmax, uint8_t *q_out) {
   const float inv = dl > 0 ? 1.0f / dl : 0.0f;
+  const int top = dl > 0 ? qmax : 0; // dl <= 0: every code 0
   double err = 0;
   for (int i = 0; i < n; i++) {
-    const int q = dl > 0 ? kiln_clamp(kiln_round((x[i] + ml) * inv), 0, qmax) : 0;
+    const int q = round_clamp((x[i] + ml) * inv, 0, top);
     if (q_out) q_out[i] = static_cast<uint8_t>(q);
     const double e = static_cast<double>(dl * static_cast<float>(q) - ml) - x[i];
     err += e * e;
@@ -28,14 +38,58 @@ double affine_err(const float *x, int n, float dl, float ml, int qmax, uint8_t *
 
 double sym_err(const float *x, int n, float dl, int qmin, int qmax, int *q_out) {
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  const int lo = dl != 0 ? qmin : 0, hi = dl != 0 ? qmax : 0; // dl == 0: every code 0
   double err = 0;
   for (int i = 0; i < n; i++) {
-    const int q = dl != 0 ? kiln_clamp(kiln_round(x[i] * inv), qmin, qmax) : 0;
+    const int q = round_clamp(x[i] * inv, lo, hi);
     if (q_out) q_out[i] = q;
     const double e = static_cast<double>(dl * static_cast<float>(q)) - x[i];
     err += e * e;
   }
   return err;
+}
+
+// The errors of up to MAX_PAIRS (scale, min) code pairs of one sub-block in
+// one pass (the radius searches below, 25 pairs at radius 2). Each pair's error is summed in index order, so
+// it equals affine_err's bit for bit; side by side, the pairs' additions no
+// longer wait on each other.
+const int MAX_PAIRS = 25;
+
+void affine_err_many(const float *x, int n, const float *dl, const float *ml, int count, int qmax, double *err) {
+  float inv[MAX_PAIRS];
+  int top[MAX_PAIRS];
+  for (int p = 0; p < count; p++) {
+    inv[p] = dl[p] > 0 ? 1.0f / dl[p] : 0.0f;
+    top[p] = dl[p] > 0 ? qmax : 0;
+    err[p] = 0;
+  }
+  for (int i = 0; i < n; i++) {
+    const float xi = x[i];
+    for (int p = 0; p < count; p++) {
+      const int q = round_clamp((xi + ml[p]) * inv[p], 0, top[p]);
+      const double e = static_cast<double>(dl[p] * static_cast<float>(q) - ml[p]) - xi;
+      err[p] += e * e;
+    }
+  }
+}
+
+void sym_err_many(const float *x, int n, const float *dl, int count, int qmin, int qmax, double *err) {
+  float inv[MAX_PAIRS];
+  int lo[MAX_PAIRS], hi[MAX_PAIRS];
+  for (int p = 0; p < count; p++) {
+    inv[p] = dl[p] != 0 ? 1.0f / dl[p] : 0.0f;
+    lo[p] = dl[p] != 0 ? qmin : 0;
+    hi[p] = dl[p] != 0 ? qmax : 0;
+    err[p] = 0;
+  }
+  for (int i = 0; i < n; i++) {
+    const float xi = x[i];
+    for (int p = 0; p < count; p++) {
+      const int q = round_clamp(xi * inv[p], lo[p], hi[p]);
+      const double e = static_cast<double>(dl[p] * static_cast<float>(q)) - xi;
+      err[p] += e * e;
+    }
+  }
 }
 
 } // namespace
@@ -58,20 +112,35 @@ void kiln_quant_affine_super(const float *x, int nsub, int sub_n, int qmax, int 
     const float *xs = x + j * sub_n;
     const int s0 = df > 0 ? kiln_clamp(kiln_round(a[j] / df), 0, code_max) : 0;
     const int m0 = dminf > 0 ? kiln_clamp(kiln_round(b[j] / dminf), 0, code_max) : 0;
+    // the (s, m) pairs in order, MAX_PAIRS at a time; ties go to the first
+    int ps[MAX_PAIRS], pm[MAX_PAIRS], count = 0;
+    float dl[MAX_PAIRS], ml[MAX_PAIRS];
+    double errs[MAX_PAIRS];
     int best_s = s0, best_m = m0;
     double best_err = INFINITY;
+    const auto flush = [&]() {
+      affine_err_many(xs, sub_n, dl, ml, count, qmax, errs);
+      for (int p = 0; p < count; p++) {
+        if (errs[p] < best_err) {
+          best_err = errs[p];
+          best_s = ps[p];
+          best_m = pm[p];
+        }
+      }
+      count = 0;
+    };
     for (int s = s0 - radius; s <= s0 + radius; s++) {
       if (s < 0 || s > code_max) continue;
       for (int m = m0 - radius; m <= m0 + radius; m++) {
         if (m < 0 || m > code_max) continue;
-        const double err = affine_err(xs, sub_n, df * static_cast<float>(s), dminf * static_cast<float>(m), qmax, nullptr);
-        if (err < best_err) {
-          best_err = err;
-          best_s = s;
-          best_m = m;
-        }
+        ps[count] = s;
+        pm[count] = m;
+        dl[count] = df * static_cast<float>(s);
+        ml[count] = dminf * static_cast<float>(m);
+        if (++count == MAX_PAIRS) flush();
       }
     }
+    if (count > 0) flush();
     out->sc[j] = static_cast<uint8_t>(best_s);
     out->mn[j] = static_cast<uint8_t>(best_m);
     affine_err(xs, sub_n, df * static_cast<float>(best_s), dminf * static_cast<float>(best_m), qmax, out->q + j * sub_n);
@@ -95,16 +164,29 @@ void kiln_quant_sym_super(const float *x, int nsub, int sub_n, int qmin, int qma
   for (int j = 0; j < nsub; j++) {
     const float *xs = x + j * sub_n;
     const int l0 = df != 0 ? kiln_clamp(kiln_round(s[j] / df), code_min, code_max) : 0;
+    // the scale codes in order, MAX_PAIRS at a time; ties go to the first
+    int pl[MAX_PAIRS], count = 0;
+    float dl[MAX_PAIRS];
+    double errs[MAX_PAIRS];
     int best_l = l0;
     double best_err = INFINITY;
+    const auto flush = [&]() {
+      sym_err_many(xs, sub_n, dl, count, qmin, qmax, errs);
+      for (int p = 0; p < count; p++) {
+        if (errs[p] < best_err) {
+          best_err = errs[p];
+          best_l = pl[p];
+        }
+      }
+      count = 0;
+    };
     for (int l = l0 - radius; l <= l0 + radius; l++) {
       if (l < code_min || l > code_max) continue;
-      const double err = sym_err(xs, sub_n, df * static_cast<float>(l), qmin, qmax, nullptr);
-      if (err < best_err) {
-        best_err = err;
-        best_l = l;
-      }
+      pl[count] = l;
+      dl[count] = df * static_cast<float>(l);
+      if (++count == MAX_PAIRS) flush();
     }
+    if (count > 0) flush();
     out->sc[j] = best_l;
     sym_err(xs, sub_n, df * static_cast<float>(best_l), qmin, qmax, out->q + j * sub_n);
   }
