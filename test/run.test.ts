@@ -84,7 +84,8 @@ describe('kiln run, interactive in a terminal', () => {
     // remain-on-exit: if kiln run dies, its last screen stays for the failure message.
     tmux('start-server', ';', 'set-option', '-g', 'remain-on-exit', 'on', ';', 'new-session', '-d', '-s', 'chat', '-x', '100', '-y', '40', 'env', ...env, process.execPath, KILN, 'run', 'kjv');
     tmuxSocket = tmux('display-message', '-p', '#{socket_path}').trim();
-    await waitScreen(/>>> .*Send a message \(\/\? for help\)/);
+    // the first screen waits for node, Ink and the model's runner: slow when CI's other suite shares the 2 cores
+    await waitScreen(/>>> .*Send a message \(\/\? for help\)/, 45_000);
 
     tmux('send-keys', '-t', 'chat', '/set parameter num_predict 12', 'Enter');
     await waitScreen(/Set parameter 'num_predict' to '12'/);
@@ -136,5 +137,5 @@ describe('kiln run, interactive in a terminal', () => {
     const pane = tmux('display-message', '-p', '-t', 'chat', '#{pane_dead} #{pane_pid}').trim();
     const ps = execFileSync('ps', ['-o', 'pid,stat,wchan:20,args', '-p', pane.split(' ')[1]], { encoding: 'utf8' });
     throw new Error(`kiln run did not exit on Ctrl+D (pane ${pane}):\n${ps}\n${screen()}`);
-  });
+  }, 120_000);
 });

@@ -125,7 +125,7 @@ describe('Generator.generate', () => {
     expect(await run(12)).not.toBe(a);
   });
 
-  it('reuses the cached prefix: evaluates only the new tokens, with logits identical to a fresh evaluation', async () => {
+  it('reuses the cached prefix: evaluates only the new tokens, with logits equal to a fresh evaluation's', async () => {
     const first = await collect(gen.generate(golden[2].prompt_tokens, { ...GREEDY, num_predict: 12 }));
     const next = [...first.stats.context, ...model.tokenizer.encode(' And Moses said', { addSpecial: false })];
     const logitsOf = async (g: Generator) => {
@@ -147,7 +147,11 @@ describe('Generator.generate', () => {
     const fresh = await logitsOf(gen);
     let maxDiff = 0;
     for (let i = 0; i < fresh.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fresh[i] - reused[i]));
-    expect(maxDiff).toBe(0);
+    // Equal up to float rounding: a fresh prompt runs through the batched
+    // (gemm) kernels, the reused tail through the per-token ones, which sum in
+    // another order. A stale or misplaced cache entry would move logits by
+    // whole units, not by the ~1e-6 seen here.
+    expect(maxDiff).toBeLessThan(1e-4);
   });
 
   it('re-evaluates the last token when the whole prompt is cached, and truncates a diverging cache', async () => {

@@ -48,7 +48,8 @@ describe('StreamDecoder', () => {
     fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (text) => {
       const chunks = stream(kjv, kjv.encode(text, { addSpecial: false }));
       expect(chunks.join('')).toBe(text);
-      for (const c of chunks) expect(c.includes('\uFFFD')).toBe(text.includes('\uFFFD'));
+      // a chunk shows U+FFFD only where the text itself has one (never a split character)
+      for (const c of chunks) if (c.includes('\uFFFD')) expect(text.includes('\uFFFD')).toBe(true);
     }), { numRuns: 300 });
   });
 });
