@@ -82,7 +82,8 @@ describe('kiln run, interactive in a terminal', () => {
   it('chats: streaming answer, /set, /show, """ blocks, Ctrl+C stops an answer, history, Ctrl+D exits', async () => {
     const env = Object.entries({ KILN_HOME: d.home, KILN_HOST: d.env.KILN_HOST! }).map(([k, v]) => `${k}=${v}`);
     // remain-on-exit: if kiln run dies, its last screen stays for the failure message.
-    tmux('start-server', ';', 'set-option', '-g', 'remain-on-exit', 'on', ';', 'new-session', '-d', '-s', 'chat', '-x', '100', '-y', '40', 'env', ...env, process.execPath, KILN, 'run', 'kjv');
+    // CI is unset for the chat: Ink draws nothing live when it sees CI=true, as .ci/run sets it.
+    tmux('start-server', ';', 'set-option', '-g', 'remain-on-exit', 'on', ';', 'new-session', '-d', '-s', 'chat', '-x', '100', '-y', '40', 'env', '-u', 'CI', ...env, process.execPath, KILN, 'run', 'kjv');
     tmuxSocket = tmux('display-message', '-p', '#{socket_path}').trim();
     // the first screen waits for node, Ink and the model's runner: slow when CI's other suite shares the 2 cores
     await waitScreen(/>>> .*Send a message \(\/\? for help\)/, 45_000);

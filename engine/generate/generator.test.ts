@@ -125,7 +125,7 @@ describe('Generator.generate', () => {
     expect(await run(12)).not.toBe(a);
   });
 
-  it('reuses the cached prefix: evaluates only the new tokens, with logits equal to a fresh evaluation's', async () => {
+  it('reuses the cached prefix: evaluates only the new tokens, with logits equal to a fresh evaluation', async () => {
     const first = await collect(gen.generate(golden[2].prompt_tokens, { ...GREEDY, num_predict: 12 }));
     const next = [...first.stats.context, ...model.tokenizer.encode(' And Moses said', { addSpecial: false })];
     const logitsOf = async (g: Generator) => {
