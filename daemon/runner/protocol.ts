@@ -6,19 +6,10 @@
  * numbered slot (one KV cache each). Requests on one slot run one after the
  * other; different slots interleave token by token.
  */
+import type { SamplerOptions } from '../../engine/sampler/options.js';
 
 /** Sampling and stopping options the runner passes to the engine (GenerateOptions without the hooks). */
-export interface SamplingOptions {
-  temperature?: number;
-  top_k?: number;
-  top_p?: number;
-  min_p?: number;
-  typical_p?: number;
-  repeat_penalty?: number;
-  repeat_last_n?: number;
-  presence_penalty?: number;
-  frequency_penalty?: number;
-  seed?: number;
+export interface SamplingOptions extends SamplerOptions {
   num_predict?: number;
   stop?: string[];
   num_keep?: number;
