@@ -3,6 +3,7 @@
  * (docs/api.md and the official `ollama` client's type definitions). The
  * daemon, the CLI's client and the tests import these; nothing else defines a wire type.
  */
+import type { ChatMessage, ToolCall as EngineToolCall } from '../../engine/template/ollama-values.js';
 
 /** GET /api/version — `ollama.version()` */
 export interface VersionResponse {
@@ -84,22 +85,18 @@ export interface CopyRequest {
   destination: string;
 }
 
-/** A chat message: /api/chat `messages` and `message`, Modelfile MESSAGE, /api/show `messages`. */
-export interface Message {
-  role: string;
-  content: string;
-  thinking?: string;
-  /** Base64 images (the client encodes Uint8Array ones). */
-  images?: string[];
+/**
+ * A chat message: /api/chat `messages` and `message`, Modelfile MESSAGE,
+ * /api/show `messages`. The template layer's ChatMessage is the same shape
+ * (images as base64, `tool_name`/`tool_call_id` on role "tool"); on the wire a
+ * tool call always carries its arguments.
+ */
+export interface Message extends Omit<ChatMessage, 'tool_calls'> {
   tool_calls?: ToolCall[];
-  /** role "tool": the function whose result this is. */
-  tool_name?: string;
-  tool_call_id?: string;
 }
 
 /** A function call the model made: `message.tool_calls[i]` of /api/chat. */
-export interface ToolCall {
-  id?: string;
+export interface ToolCall extends EngineToolCall {
   function: { index?: number; name: string; arguments: Record<string, unknown> };
 }
 
