@@ -60,6 +60,34 @@ describe('attention over the KV cache', () => {
     }
   }
 
+  // llama.cpp's flash attention numerics (binary16 q and value sums): the forward pass's path below 64 queries
+  it('binary16-accumulating attention: every variant within one binary16 rounding of the reference, bit for bit where no SIMD block fits', () => {
+    for (const [headDim, stride] of [[24, 48], [32, 64], [128, 256], [40, 40]]) {
+      const kv = { ...cache(200, stride, true, 71), acc16: true };
+      for (const nKv of [1, 2, 9, 200]) {
+        for (const sharp of [1, 30]) {
+          const q = gaussian(headDim, 72 + nKv).map((x) => x * sharp);
+          const want = attention(q, kv, nKv, headDim, 1 / Math.sqrt(headDim), 'scalar');
+          const plain = attention(q, { ...kv, acc16: false }, nKv, headDim, 1 / Math.sqrt(headDim), 'scalar');
+          // binary16 has an 11-bit significand: the sums differ from f32 ones by ~2^-11 relative per step at most
+          expect(nmse(plain, want), `acc16 vs f32 sums, head_dim ${headDim} nKv ${nKv}`).toBeLessThanOrEqual(1e-5);
+          for (const v of supportedVariants()) {
+            const got = attention(q, kv, nKv, headDim, 1 / Math.sqrt(headDim), v);
+            // ggml sums dot products shorter than its SIMD block (32 for AVX2, 64 for AVX-512) in double, as the reference does
+            if (headDim < 32) expect(Array.from(got), `${v} head_dim ${headDim} nKv ${nKv}`).toEqual(Array.from(want));
+            else expect(nmse(want, got), `${v} head_dim ${headDim} nKv ${nKv} sharp ${sharp}`).toBeLessThanOrEqual(1e-6);
+          }
+        }
+      }
+    }
+  });
+
+  it('binary16-accumulating attention over one position returns the value row (already binary16) exactly', () => {
+    const kv = { ...cache(1, 32, true, 73), acc16: true };
+    const want = attention(gaussian(32, 74), { ...kv, acc16: false }, 1, 32, 0.2, 'scalar');
+    for (const v of supportedVariants()) expect(Array.from(attention(gaussian(32, 74), kv, 1, 32, 0.2, v)), v).toEqual(Array.from(want));
+  });
+
   it('one position returns its value row exactly (softmax weight 1)', () => {
     const kv = cache(1, 32, false, 63);
     for (const v of supportedVariants()) {

@@ -14,6 +14,16 @@ export interface KvCache {
   v: Uint8Array;
   stride: number;
   f16: boolean;
+  /**
+   * With an f16 cache: sum as llama.cpp's CPU flash attention does for batches
+   * of fewer than 64 queries (q rounded to binary16, online softmax, values
+   * accumulated in binary16), as the forward pass does there.
+   */
+  acc16?: boolean;
+}
+
+function kvMode(kv: KvCache): number {
+  return kv.f16 ? (kv.acc16 ? 2 : 1) : 0;
 }
 
 function checkInt(what: string, n: number, lo: number, hi: number): void {
@@ -28,7 +38,7 @@ export function attention(q: Float32Array, kv: KvCache, nKv: number, headDim: nu
   const need = ((nKv - 1) * kv.stride + headDim) * (kv.f16 ? 2 : 4);
   if (q.length < headDim || kv.k.length < need || kv.v.length < need) throw new KilnError('E_NATIVE', 'attention buffers are too small');
   const out = new Float32Array(headDim);
-  call(() => native().attention(q, kv.k, kv.v, kv.stride, nKv, headDim, scale, kv.f16 ? 1 : 0, out, variantIndex(variant)));
+  call(() => native().attention(q, kv.k, kv.v, kv.stride, nKv, headDim, scale, kvMode(kv), out, variantIndex(variant)));
   return out;
 }
 
@@ -49,7 +59,7 @@ export function attentionBatch(q: Float32Array, nKv: Int32Array, kv: KvCache, he
   const need = ((nMax - 1) * kv.stride + headDim) * (kv.f16 ? 2 : 4);
   if (q.length < nKv.length * headDim || kv.k.length < need || kv.v.length < need) throw new KilnError('E_NATIVE', 'attention buffers are too small');
   const out = new Float32Array(nKv.length * headDim);
-  call(() => native().attentionBatch(q, nKv, kv.k, kv.v, kv.stride, headDim, scale, kv.f16 ? 1 : 0, out, variantIndex(variant)));
+  call(() => native().attentionBatch(q, nKv, kv.k, kv.v, kv.stride, headDim, scale, kvMode(kv), out, variantIndex(variant)));
   return out;
 }
 

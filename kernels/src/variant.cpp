@@ -40,11 +40,11 @@ void init() {
                                      f->avx512bw && f->avx512vl && f->avx512vnni;
   if (g_supported[KILN_VARIANT_AVX2]) {
     kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX2]);
-    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX2]);
+    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX2], 0);
   }
   if (g_supported[KILN_VARIANT_AVX512]) {
     kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX512]);
-    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX512]);
+    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX512], 1);
     kiln_x86_avx512_register(&g_tables[KILN_VARIANT_AVX512]);
     kiln_x86_avx512_gemm_register(&g_tables[KILN_VARIANT_AVX512]);
   }

@@ -72,7 +72,7 @@ const kiln_kernel_table *kiln_kernels_for(kiln_variant v);
 
 // Implemented in x86/*.cpp (compiled with ISA flags); they only fill in entries.
 void kiln_x86_avx2_register(kiln_kernel_table *t);
-void kiln_x86_avx2_ops_register(kiln_kernel_table *t);
+void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide);
 void kiln_x86_avx512_register(kiln_kernel_table *t);
 void kiln_x86_avx512_gemm_register(kiln_kernel_table *t);
 

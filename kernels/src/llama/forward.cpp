@@ -121,6 +121,11 @@ void add_bias(float *y, const kiln_weight &b, int32_t n, int64_t d) {
 
 // --- attention ----------------------------------------------------------------
 
+// llama.cpp's CPU flash attention sums over an f16 cache in binary16 for
+// batches below this many queries and in f32 tiles from it on; kiln does the
+// same (KILN_KV_F16_ACC16 below it, the batched f32 kernel from it on).
+constexpr int32_t kLlamaCppTiledQueries = 64;
+
 // Attention rows are (token, query head) pairs; each runs the table's attn
 // kernel over its causal prefix of the cache.
 struct AttnJob {
@@ -139,14 +144,16 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   const size_t layer_off = (size_t)j.layer * (size_t)p.n_ctx * (size_t)c->kv_dim;
   // per-thread score scratch, kept across calls (the pool threads persist)
   thread_local std::vector<float> scores;
-  if (scores.size() < (size_t)p.n_ctx) scores.resize(p.n_ctx);
+  const size_t need = kiln_attn_scratch(p.n_ctx, hd);
+  if (scores.size() < need) scores.resize(need);
+  const int mode = p.kv_f16 ? (j.n < kLlamaCppTiledQueries ? KILN_KV_F16_ACC16 : KILN_KV_F16) : KILN_KV_F32;
   for (int64_t row = b; row < e; row++) {
     const int32_t t = (int32_t)(row / p.n_head), h = (int32_t)(row % p.n_head);
     const size_t off = layer_off + (size_t)(h / group) * hd;
     const void *k = p.kv_f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
     const void *v = p.kv_f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
     c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, j.pos0 + t + 1, hd, scale,
-                p.kv_f16, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
+                mode, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
   }
 }
 
@@ -379,11 +386,11 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
         memcpy(c->v32.data() + off, c->v.data() + t * kvdim, kvdim * sizeof(float));
       }
     }
-    if (n == 1) {
+    if (n == 1 || (p.kv_f16 && n < kLlamaCppTiledQueries)) {
       AttnJob aj{c, l, n, pos0};
       // ~head_dim * positions multiply-adds per head, twice; below ~64k per chunk the pool costs more than it saves
       const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
-      kiln_pool_run(attn_rows, &aj, p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
+      kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
     } else {
       // ~16 queries per item: enough to amortize converting the cache rows
       const int32_t group = p.n_head / p.n_head_kv, tb = group >= 16 ? 1 : 16 / group;

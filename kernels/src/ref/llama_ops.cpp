@@ -4,8 +4,46 @@
 
 #include "half.h"
 
+// llama.cpp's flash attention over an f16 cache, step by step: q rounded to
+// binary16, one pass over the positions with a running maximum M and sum S,
+// and the weighted sum of values kept in binary16, rounded after every
+// rescale and every multiply-add.
+static void attn_f16_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv,
+                           int32_t head_dim, float scale, float *scratch, float *out) {
+  float *qh = scratch;                                            // head_dim: q at binary16 precision
+  uint16_t *acc = reinterpret_cast<uint16_t *>(scratch + head_dim); // head_dim halves
+  for (int32_t i = 0; i < head_dim; i++) {
+    qh[i] = kiln_f16_to_f32(kiln_f32_to_f16(q[i]));
+    acc[i] = 0;
+  }
+  float M = -INFINITY, S = 0.0f;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const uint16_t *kr = k + (size_t)s * stride, *vr = v + (size_t)s * stride;
+    double dot = 0; // ggml's f16 dot product without SIMD: exact float products summed in double
+    for (int32_t i = 0; i < head_dim; i++) dot += (double)(qh[i] * kiln_f16_to_f32(kr[i]));
+    const float x = (float)dot * scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (x > M) {
+      ms = expf(M - x);
+      M = x;
+      for (int32_t i = 0; i < head_dim; i++) acc[i] = kiln_f32_to_f16(kiln_f16_to_f32(acc[i]) * ms);
+    } else {
+      vs = expf(x - M);
+    }
+    for (int32_t i = 0; i < head_dim; i++) acc[i] = kiln_f32_to_f16(fmaf(kiln_f16_to_f32(vr[i]), vs, kiln_f16_to_f32(acc[i])));
+    S = fmaf(S, ms, vs);
+  }
+  const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+  for (int32_t i = 0; i < head_dim; i++) out[i] = kiln_f16_to_f32(acc[i]) * inv;
+}
+
 extern "C" void kiln_attn_ref(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim,
                               float scale, int kv_f16, float *scores, float *out) {
+  if (kv_f16 == KILN_KV_F16_ACC16) {
+    attn_f16_acc16(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale,
+                   scores, out);
+    return;
+  }
   float mx = -INFINITY;
   for (int32_t s = 0; s < n_kv; s++) {
     float dot = 0;

@@ -11,12 +11,21 @@
 extern "C" {
 #endif
 
+// The KV cache's element type and how attention sums over it (the kv_f16
+// argument below). KILN_KV_F16_ACC16 is llama.cpp's CPU flash attention, which
+// it runs for batches of fewer than 64 queries: q rounded to binary16, online
+// softmax, and the weighted sum of values accumulated in binary16. kiln uses it
+// where llama.cpp does, so that greedy decoding agrees token for token.
+enum { KILN_KV_F32 = 0, KILN_KV_F16 = 1, KILN_KV_F16_ACC16 = 2 };
+
 // One query head's attention over the first n_kv positions of one KV head:
 // out = sum_s softmax_s(scale * q . k_s) v_s. k and v point at position 0 of
-// that head, rows `stride` elements apart, binary16 (kv_f16) or f32 elements.
-// scratch holds n_kv floats.
+// that head, rows `stride` elements apart, binary16 (kv_f16 != KILN_KV_F32) or
+// f32 elements. scratch holds kiln_attn_scratch(n_kv, head_dim) floats.
 void kiln_attn_ref(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim, float scale,
                    int kv_f16, float *scratch, float *out);
+
+static inline size_t kiln_attn_scratch(int32_t n_kv, int32_t head_dim) { return 2 * (size_t)n_kv + 2 * (size_t)head_dim; }
 
 // Attention of nq queries against one KV head: query j (head_dim floats at
 // q[j]) sees positions [0, n_kv[j]) and writes out[j]. Lets a kernel share the

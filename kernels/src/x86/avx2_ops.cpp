@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "avx2_util.h"
+#include "ref/half.h"
 #include "ref/llama_ops.h"
 #include "variant.h"
 
@@ -103,13 +104,104 @@ void attn(const float *q, const void *vk, const void *vv, size_t stride, int32_t
   }
 }
 
+// x at binary16 precision (round to nearest even), kept as floats.
+inline __m256 round_f16(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
+
+// KILN_KV_F16_ACC16: llama.cpp's CPU flash attention over an f16 cache, as its
+// x86 builds compute it (ref/llama_ops.cpp has the plain statement), so that
+// the scores, weights and sums come out bit for bit the same.
+//
+// Scores: ggml's f16 dot product. Whole blocks of STEP elements (32 in its
+// AVX2 builds, 64 in its AVX-512 ones) go through four accumulators of
+// STEP / 4 lanes, summed as (a0 + a2) + (a1 + a3) and then across lanes as a
+// halving tree; the d % STEP elements left are added in double.
+template <int STEP>
+inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
+  constexpr int W = STEP / 32; // 256-bit registers per accumulator
+  const int32_t np = d & ~(STEP - 1);
+  double sum = 0;
+  if (np > 0) {
+    __m256 acc[4][W];
+    for (int j = 0; j < 4; j++)
+      for (int w = 0; w < W; w++) acc[j][w] = _mm256_setzero_ps();
+    for (int32_t i = 0; i < np; i += STEP)
+      for (int j = 0; j < 4; j++)
+        for (int w = 0; w < W; w++) {
+          const int32_t o = i + j * (STEP / 4) + 8 * w;
+          acc[j][w] = _mm256_fmadd_ps(load_kv(k + o), _mm256_loadu_ps(qh + o), acc[j][w]);
+        }
+    __m256 r[W];
+    for (int w = 0; w < W; w++) r[w] = _mm256_add_ps(_mm256_add_ps(acc[0][w], acc[2][w]), _mm256_add_ps(acc[1][w], acc[3][w]));
+    __m128 t;
+    if (W == 1) {
+      t = _mm_add_ps(_mm256_castps256_ps128(r[0]), _mm256_extractf128_ps(r[0], 1));
+      t = _mm_hadd_ps(t, t);
+      t = _mm_hadd_ps(t, t); // (t0 + t1) + (t2 + t3)
+    } else {
+      const __m256 h = _mm256_add_ps(r[W - 1], r[0]); // lanes i and i + 8 of the 16
+      t = _mm_add_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
+      t = _mm_add_ps(t, _mm_movehl_ps(t, t)); // (t0 + t2), (t1 + t3)
+      t = _mm_add_ss(t, _mm_shuffle_ps(t, t, 1));
+    }
+    sum = _mm_cvtss_f32(t);
+  }
+  for (int32_t i = np; i < d; i++) sum += (double)(qh[i] * kiln_f16_to_f32(k[i]));
+  return (float)sum;
+}
+
+// Then one pass over the positions with a running maximum M and sum S (expf
+// for every weight, as llama.cpp calls it), and the values, up to 128
+// dimensions per pass in registers, rounded to binary16 after every rescale
+// and every multiply-add as llama.cpp's binary16 accumulator is.
+template <int STEP>
+void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv, int32_t d, float scale,
+                float *scratch, float *out) {
+  float *vs = scratch;   // n_kv: the weight of each position's value row
+  float *ms = vs + n_kv; // n_kv: the rescale of the sum before it (1 unless a new maximum)
+  float *qh = ms + n_kv; // d: q at binary16 precision
+  for (int32_t i = 0; i < d; i += 8) _mm256_storeu_ps(qh + i, round_f16(_mm256_loadu_ps(q + i)));
+  float M = -INFINITY, S = 0.0f;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const float x = dot_f16_ggml<STEP>(qh, k + (size_t)s * stride, d) * scale;
+    if (x > M) {
+      ms[s] = expf(M - x);
+      vs[s] = 1.0f;
+      M = x;
+    } else {
+      ms[s] = 1.0f;
+      vs[s] = expf(x - M);
+    }
+    S = fmaf(S, ms[s], vs[s]);
+  }
+  const __m256 inv = _mm256_set1_ps(S == 0.0f ? 0.0f : 1.0f / S);
+  for (int32_t i0 = 0; i0 < d; i0 += 128) {
+    const int nv = d - i0 >= 128 ? 16 : (d - i0) / 8;
+    __m256 acc[16];
+    for (int j = 0; j < nv; j++) acc[j] = _mm256_setzero_ps();
+    const uint16_t *vr = v + i0;
+    for (int32_t t = 0; t < n_kv; t++, vr += stride) {
+      if (ms[t] != 1.0f) {
+        const __m256 m = _mm256_set1_ps(ms[t]);
+        for (int j = 0; j < nv; j++) acc[j] = round_f16(_mm256_mul_ps(acc[j], m));
+      }
+      const __m256 w = _mm256_set1_ps(vs[t]);
+      for (int j = 0; j < nv; j++) acc[j] = round_f16(_mm256_fmadd_ps(load_kv(vr + 8 * j), w, acc[j]));
+    }
+    for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + i0 + 8 * j, _mm256_mul_ps(acc[j], inv));
+  }
+}
+
+template <int STEP>
 void attn_avx2(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim, float scale,
                int kv_f16, float *scratch, float *out) {
   if (head_dim % 8 != 0) {
     kiln_attn_ref(q, k, v, stride, n_kv, head_dim, scale, kv_f16, scratch, out);
     return;
   }
-  if (kv_f16)
+  if (kv_f16 == KILN_KV_F16_ACC16)
+    attn_acc16<STEP>(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale,
+                     scratch, out);
+  else if (kv_f16)
     attn<uint16_t>(q, k, v, stride, n_kv, head_dim, scale, scratch, out);
   else
     attn<float>(q, k, v, stride, n_kv, head_dim, scale, scratch, out);
@@ -226,7 +318,7 @@ void attn_batch(const float *const *q, float *const *out, const int32_t *n_kv, i
 
 void attn_batch_avx2(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *k, const void *v,
                      size_t stride, int32_t head_dim, float scale, int kv_f16, float *scratch) {
-  if (head_dim % 8 != 0) {
+  if (head_dim % 8 != 0 || kv_f16 == KILN_KV_F16_ACC16) {
     kiln_attn_batch_ref(q, out, n_kv, nq, k, v, stride, head_dim, scale, kv_f16, scratch);
     return;
   }
@@ -268,8 +360,9 @@ void rmsnorm_avx2(const float *x, const float *w, float eps, int64_t n, float *o
 
 } // namespace
 
-extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t) {
-  t->attn = attn_avx2;
+extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide) {
+  // llama.cpp's AVX-512 builds sum f16 dot products in 64-element blocks, its AVX2 ones in 32
+  t->attn = wide ? attn_avx2<64> : attn_avx2<32>;
   t->attn_batch = attn_batch_avx2;
   t->silu_mul = silu_mul_avx2;
   t->rmsnorm = rmsnorm_avx2;
