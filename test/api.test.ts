@@ -157,6 +157,27 @@ describe('Ollama REST API through the official ollama client', () => {
     expect(r.status).toBe(400);
     r = await fetch(`${d.url}/api/show`, { method: 'POST', body: JSON.stringify({ model: 'x', pad: 'y'.repeat(33 * 1024 * 1024) }) });
     expect(r.status).toBe(413);
+    // no Content-Length: the limit holds while reading a chunked body, and the daemon answers before reading it all
+    const chunked = await new Promise<string>((resolve, reject) => {
+      const req = request(`${d.url}/api/show`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        let b = '';
+        res.on('data', (x) => (b += x));
+        res.on('end', () => resolve(`${res.statusCode} ${b}`));
+      });
+      req.on('error', reject);
+      const mib = Buffer.alloc(1 << 20, 0x20);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 40) {
+          sent++;
+          if (!req.write(mib)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      req.write('{"model":"x","pad":"');
+      pump();
+    });
+    expect(chunked).toMatch(/^413 .*larger than the 33554432-byte limit/);
   });
 
   it('refuses a foreign Host header (DNS rebinding) and foreign browser origins', async () => {

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { KilnError, type ErrorCode, ERROR_STATUS } from '../../engine/errors.js';
 import { packageRoot } from '../paths.js';
@@ -43,6 +44,9 @@ function toError(code: string, message: string): KilnError {
   return new KilnError((code in ERROR_STATUS ? code : 'E_RUNNER') as ErrorCode, message);
 }
 
+/** How many nice levels a runner runs below the daemon (see Runner.start). */
+const RUNNER_NICE = 5;
+
 /**
  * The daemon's side of one runner process: forks dist/daemon/runner/main.js,
  * loads the model, and multiplexes requests over the IPC channel by id. If
@@ -80,6 +84,18 @@ export class Runner implements RunnerHandle {
       execArgv: [],
     });
     const r = new Runner(child, spec);
+    // The forward pass keeps every core busy while it generates; a runner a
+    // few nice levels below the daemon lets the daemon's control plane
+    // (/api/tags, /api/ps, the streams it relays) take a core at once instead
+    // of waiting out the runner's time slice. It costs the runner nothing on
+    // an otherwise idle machine.
+    if (child.pid !== undefined) {
+      try {
+        setPriority(child.pid, Math.min(19, getPriority() + RUNNER_NICE));
+      } catch {
+        // lowering a child's priority is always allowed on Linux and macOS; if a platform refuses, run as is
+      }
+    }
     child.stderr!.on('data', (d: Buffer) => {
       r.stderrTail = (r.stderrTail + d.toString()).slice(-4096);
     });
