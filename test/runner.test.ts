@@ -1,3 +1,4 @@
+import { getPriority } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +30,8 @@ describe('runner process', () => {
   it('loads a model and reports its context', () => {
     expect(r.nCtx).toBe(256);
     expect(r.pid).toBeGreaterThan(0);
+    // a few nice levels below its owner, so the daemon's control plane is not starved while it computes
+    expect(getPriority(r.pid!)).toBe(Math.min(19, getPriority() + 5));
     expect(r.loadDurationNs).toBeGreaterThan(0);
   });
 
