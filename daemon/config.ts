@@ -15,6 +15,7 @@ export const SETTINGS = [
   { env: 'KILN_KEEP_ALIVE', def: '5m', help: 'How long a model stays loaded after a request' },
   { env: 'KILN_NUM_PARALLEL', def: '1', help: 'Parallel requests per loaded model' },
   { env: 'KILN_MAX_LOADED_MODELS', def: '3', help: 'Models loaded at once' },
+  { env: 'KILN_MAX_MEMORY', def: '0', help: 'Memory all loaded models may take together: bytes or 512MiB, 8GiB, 8GB (0: what the system, or its cgroup, has available)' },
   { env: 'KILN_MAX_QUEUE', def: '512', help: 'Requests queued per model before 503' },
   { env: 'KILN_CONTEXT_LENGTH', def: '4096', help: 'Default context length' },
   { env: 'KILN_MAX_BODY', def: '33554432', help: 'Largest JSON request body in bytes (413 above)' },
@@ -42,6 +43,8 @@ export interface Config {
   numParallel: number;
   maxLoadedModels: number;
   maxQueue: number;
+  /** Bytes all loaded models may take together (0: no cap beyond the system's available memory). */
+  maxMemory: number;
   contextLength: number;
   maxBodyBytes: number;
   demoModel: boolean;
@@ -74,6 +77,25 @@ function int(env: Env, key: string, def: number, min = 0): number {
   if (raw === undefined || raw.trim() === '') return def;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min) throw new KilnError('E_BAD_REQUEST', `${key}=${raw} is not an integer ≥ ${min}`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+
+/** A byte count: plain bytes or a number with a unit (KB/MB/GB decimal, KiB/MiB/GiB binary). */
+export function parseBytes(raw: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) return undefined;
+  const n = Math.round(Number(m[1]) * unit);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+function bytes(env: Env, key: string, def: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw.trim() === '') return def;
+  const n = parseBytes(raw);
+  if (n === undefined) throw new KilnError('E_BAD_REQUEST', `${key}=${raw} is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)`);
   return n;
 }
 
@@ -123,6 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
     numParallel: int(env, 'KILN_NUM_PARALLEL', 1, 1),
     maxLoadedModels: int(env, 'KILN_MAX_LOADED_MODELS', 3, 1),
     maxQueue: int(env, 'KILN_MAX_QUEUE', 512, 1),
+    maxMemory: bytes(env, 'KILN_MAX_MEMORY', 0),
     contextLength: int(env, 'KILN_CONTEXT_LENGTH', 4096, 1),
     maxBodyBytes: int(env, 'KILN_MAX_BODY', 32 * 1024 * 1024, 1024),
     demoModel: bool(env, 'KILN_DEMO_MODEL', true),

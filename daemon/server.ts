@@ -86,6 +86,7 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
       maxQueue: config.maxQueue,
       startRunner: (spec) => Runner.start(spec, log),
       availableMemory,
+      maxMemory: config.maxMemory,
       log,
     });
     const deps = { config, store, scheduler, log };

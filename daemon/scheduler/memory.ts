@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
+import { join } from 'node:path';
 import { KilnError } from '../../engine/errors.js';
 
 /** The shape numbers the estimate needs (from the GGUF header). */
@@ -42,15 +43,70 @@ export function estimateMemory(shape: ModelShape, fileSize: number, numCtx: numb
   return { weights: fileSize, kvCache, compute, total: fileSize + kvCache + compute };
 }
 
-/** Memory the kernel could give a new process now: MemAvailable (page cache counts as free), else os.freemem(). */
-export function availableMemory(): number {
+/** A cgroup's memory limit file: a byte count, or undefined for "max" / unreadable. */
+function cgroupNumber(path: string): number | undefined {
   try {
-    const m = /^MemAvailable:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
+    const t = readFileSync(path, 'utf8').trim();
+    const n = Number(t);
+    return /^\d+$/.test(t) && Number.isSafeInteger(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A counter of a cgroup's memory.stat (0 when absent). */
+function statField(dir: string, key: string): number {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(join(dir, 'memory.stat'), 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * What the cgroup kiln runs in (a container, a systemd slice) still lets it
+ * take: limit - usage + inactive page cache (reclaimable, as `docker stats`
+ * counts it), cgroup v2 or v1; undefined when there is no limit.
+ */
+export function cgroupAvailable(root = '/sys/fs/cgroup'): number | undefined {
+  let v2 = '';
+  let v1 = '';
+  try {
+    const self = readFileSync('/proc/self/cgroup', 'utf8');
+    v2 = /^0::(.*)$/m.exec(self)?.[1] ?? ''; // "0::/path"
+    v1 = /^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(.*)$/m.exec(self)?.[1] ?? ''; // "4:memory:/path"
   } catch {
     // not Linux
   }
-  return freemem();
+  for (const dir of [join(root, v2), root]) {
+    const max = cgroupNumber(join(dir, 'memory.max'));
+    const cur = cgroupNumber(join(dir, 'memory.current'));
+    if (max !== undefined && cur !== undefined) return Math.max(0, max - cur + statField(dir, 'inactive_file'));
+  }
+  for (const dir of [join(root, 'memory', v1), join(root, 'memory')]) {
+    const limit = cgroupNumber(join(dir, 'memory.limit_in_bytes'));
+    const usage = cgroupNumber(join(dir, 'memory.usage_in_bytes'));
+    // v1 says "no limit" with a huge number (2^63 rounded down to pages)
+    if (limit !== undefined && usage !== undefined) return limit < 2 ** 60 ? Math.max(0, limit - usage + statField(dir, 'total_inactive_file')) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Memory the kernel could give a new process now: MemAvailable (page cache
+ * counts as free), else os.freemem(), and no more than the cgroup allows.
+ */
+export function availableMemory(): number {
+  let free = freemem();
+  try {
+    const m = /^MemAvailable:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    if (m) free = Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  const cg = cgroupAvailable();
+  return cg === undefined ? free : Math.min(free, cg);
 }
 
 export function formatGiB(bytes: number): string {

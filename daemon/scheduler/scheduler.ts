@@ -26,6 +26,8 @@ export interface SchedulerOptions {
   threads?: number;
   startRunner(spec: RunnerSpec): Promise<RunnerHandle>;
   availableMemory(): number;
+  /** Bytes all loaded models may take together, by their estimates (0 or absent: no cap). */
+  maxMemory?: number;
   log?(m: string): void;
   now?(): number;
 }
@@ -195,6 +197,14 @@ export class Scheduler {
     return e;
   }
 
+  /** Memory a new model may take: the system's available memory, within KILN_MAX_MEMORY less the loaded models' estimates. */
+  private freeMemory(loaded: Entry[]): number {
+    const sys = this.opts.availableMemory();
+    if (!this.opts.maxMemory) return sys;
+    const used = loaded.reduce((s, o) => s + o.estimate.total, 0);
+    return Math.min(sys, Math.max(0, this.opts.maxMemory - used));
+  }
+
   private async load(e: Entry): Promise<void> {
     if (e.gone) return;
     const log = this.opts.log ?? (() => {});
@@ -207,7 +217,7 @@ export class Scheduler {
       }
       // Loads run one at a time, so only loaded runners take memory or a place.
       const others = [...this.entries.values()].filter((o) => o !== e && !o.gone && o.runner);
-      const free = this.opts.availableMemory();
+      const free = this.freeMemory(others);
       const countOk = others.length < this.opts.maxLoadedModels;
       const memOk = e.estimate.total <= free;
       if (countOk && memOk) break;
