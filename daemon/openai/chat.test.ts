@@ -76,4 +76,15 @@ describe('native chat → OpenAI', () => {
     expect(chunks[3]).toMatchObject({ choices: [], usage: { total_tokens: 10 } });
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
   });
+
+  it('gives calls streamed in separate pieces their own index, so a client does not merge them', async () => {
+    async function* lines(): AsyncGenerator<ChatResponse> {
+      yield { model: 'kjv:latest', created_at: '', message: { role: 'assistant', content: '', tool_calls: [{ function: { index: 0, name: 'f', arguments: { a: 1 } } }] }, done: false };
+      yield { model: 'kjv:latest', created_at: '', message: { role: 'assistant', content: '', tool_calls: [{ function: { index: 1, name: 'g', arguments: {} } }] }, done: false };
+      yield final;
+    }
+    const deltas = [];
+    for await (const c of toChatChunks(lines(), false)) deltas.push(c.choices[0]?.delta);
+    expect(deltas.slice(0, 2).map((d) => d?.tool_calls?.map((t) => [t.index, t.function.name]))).toEqual([[[0, 'f']], [[1, 'g']]]);
+  });
 });

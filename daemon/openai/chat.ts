@@ -83,7 +83,8 @@ export function toNativeChat(req: OpenAIChatRequest, toolNames = new Map<string,
 function openaiToolCalls(calls: ToolCall[] | undefined, withIndex: boolean): OpenAIToolCall[] | undefined {
   if (!calls?.length) return undefined;
   return calls.map((c, i) => ({
-    ...(withIndex ? { index: i } : {}),
+    // a stream hands calls on one by one: each keeps its place among all of the answer's calls
+    ...(withIndex ? { index: c.function.index ?? i } : {}),
     id: c.id ?? `call_${randomBytes(6).toString('hex')}`,
     type: 'function' as const,
     function: { name: c.function.name, arguments: JSON.stringify(c.function.arguments ?? {}) },

@@ -31,8 +31,8 @@ function toolsOf(v: unknown): Tool[] | undefined {
 /**
  * POST /api/chat. Like generate: resolves once a slot is held, then yields
  * `message` pieces and a final object with the statistics. With tools, an
- * answer that starts like a tool call is held back and, if it parses as
- * calls of offered tools, sent as `message.tool_calls`.
+ * answer that starts like a tool call is held back, and each call of an
+ * offered tool is sent as `message.tool_calls` as soon as it is complete.
  */
 export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSignal): Promise<AsyncGenerator<ChatResponse>> {
   const name = requestName(req);
@@ -79,8 +79,12 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
           };
           return;
         }
-        const text = parser ? parser.push(r.value.text) : r.value.text;
-        if (text) yield piece(text);
+        if (!parser) {
+          if (r.value.text) yield piece(r.value.text);
+          continue;
+        }
+        const { content, toolCalls } = parser.push(r.value.text);
+        if (content || toolCalls.length) yield piece(content, toolCalls.length ? toolCalls : undefined);
       }
     } finally {
       lease.release();

@@ -8,12 +8,22 @@ const tools: Tool[] = [
 ];
 const names = new Set(tools.map((t) => t.function.name));
 
-function feed(pieces: string[]): { streamed: string; content: string; calls: unknown[] } {
+/** Feeds pieces; `streamed` is the text passed on at once, `early` the calls handed on before finish(). */
+function feed(pieces: string[]): { streamed: string; content: string; calls: unknown[]; early: number[] } {
   const p = new ToolCallParser(tools);
   let streamed = '';
-  for (const x of pieces) streamed += p.push(x);
+  const early: number[] = [];
+  const calls: unknown[] = [];
+  pieces.forEach((x, i) => {
+    const r = p.push(x);
+    streamed += r.content;
+    for (const c of r.toolCalls) {
+      early.push(i);
+      calls.push(c);
+    }
+  });
   const { content, toolCalls } = p.finish();
-  return { streamed, content, calls: toolCalls };
+  return { streamed, content, calls: [...calls, ...toolCalls], early };
 }
 
 describe('tool calls in model output', () => {
@@ -47,17 +57,26 @@ describe('tool calls in model output', () => {
     expect(parseToolCalls(text, names)).toEqual([]);
   });
 
-  it('streams prose at once and holds a call back until the end', () => {
-    expect(feed(['The', ' weather', ' is fine'])).toEqual({ streamed: 'The weather is fine', content: '', calls: [] });
-    const r = feed(['  {"name": "get_', 'weather", "parameters": {"city"', ': "Paris"}}']);
-    expect(r.streamed).toBe('');
-    expect(r.content).toBe('');
-    expect(r.calls).toHaveLength(1);
+  it('streams prose at once and hands each call on the moment its JSON closes', () => {
+    expect(feed(['The', ' weather', ' is fine'])).toEqual({ streamed: 'The weather is fine', content: '', calls: [], early: [] });
+    const r = feed(['  {"name": "get_', 'weather", "parameters": {"city"', ': "Paris"}}', '\n']);
+    expect(r).toEqual({ streamed: '', content: '', calls: [{ function: { index: 0, name: 'get_weather', arguments: { city: 'Paris' } } }], early: [2] });
+    // Qwen-style: two wrapped calls, each handed on when complete, the wrappers swallowed
+    const q = feed(['<tool_call>\n{"name":"get_weather","arguments":{"city":"Paris"}}', '\n</tool_call>\n<tool_call>{"name":"add",', '"arguments":{"a":1}}</tool_call>']);
+    expect(q.early).toEqual([0, 2]);
+    expect(q.calls).toEqual([
+      { function: { index: 0, name: 'get_weather', arguments: { city: 'Paris' } } },
+      { function: { index: 1, name: 'add', arguments: { a: 1 } } },
+    ]);
+    expect(q.content).toBe('');
+    // prose after a finished call comes back as content at the end
+    const p = feed(['{"name":"add","arguments":{"a":1}}', ' and then some']);
+    expect(p).toMatchObject({ streamed: '', content: ' and then some', early: [0] });
   });
 
   it('holds a possible opener, then gives it back when it turns out to be prose', () => {
-    expect(feed(['<tool', 'box> is a word'])).toEqual({ streamed: '<toolbox> is a word', content: '', calls: [] });
+    expect(feed(['<tool', 'box> is a word'])).toEqual({ streamed: '<toolbox> is a word', content: '', calls: [], early: [] });
     // held JSON that is not a call comes back as content at the end
-    expect(feed(['{"city": ', '"Paris"}'])).toEqual({ streamed: '', content: '{"city": "Paris"}', calls: [] });
+    expect(feed(['{"city": ', '"Paris"}'])).toEqual({ streamed: '', content: '{"city": "Paris"}', calls: [], early: [] });
   });
 });

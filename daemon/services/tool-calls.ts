@@ -9,47 +9,79 @@ const OPENERS = ['{', '[', '<tool_call>', '<|python_tag|>', '```json', '```'];
 
 type State = 'undecided' | 'text' | 'call';
 
+/** What the parser hands on after a piece of text: text for the user and finished tool calls. */
+export interface ParsedPiece {
+  content: string;
+  toolCalls: ToolCall[];
+}
+
+/** Separators and wrapper tokens around and between calls. */
+const FILLER = /^(?:\s|[,;]|<\|python_tag\|>|<\/?tool_call>|```(?:json)?|<\|eom_id\|>|<\|eot_id\|>)+/;
+
 /**
  * Splits a streamed answer into text and tool calls. While the answer could
  * still be a tool call (it starts like one), nothing is emitted; once it
- * cannot be, everything passes through as text. A held answer is parsed at
- * the end: JSON objects naming an offered tool become tool calls, and
- * anything that does not parse is given back as text.
+ * cannot be, everything passes through as text. In a call, each call is
+ * handed on as soon as its JSON is complete and names an offered tool (as
+ * Ollama streams them); what follows that is not a call comes back as text
+ * at the end, as does a held answer that never parsed as one.
  */
 export class ToolCallParser {
   private state: State = 'undecided';
   private held = '';
+  private next = 0;
   private readonly names: Set<string>;
 
   constructor(tools: Tool[]) {
     this.names = new Set(tools.map((t) => t.function.name));
   }
 
-  /** Adds streamed text; returns the text that is certainly not part of a tool call. */
-  push(text: string): string {
-    if (this.state === 'text') return text;
+  /** Adds streamed text; returns the text that is certainly not part of a tool call, and the calls completed by it. */
+  push(text: string): ParsedPiece {
+    if (this.state === 'text') return { content: text, toolCalls: [] };
     this.held += text;
-    if (this.state === 'call') return '';
+    if (this.state === 'call') return { content: '', toolCalls: this.completed() };
     const s = this.held.trimStart();
-    if (s === '') return '';
+    if (s === '') return { content: '', toolCalls: [] };
     if (OPENERS.some((o) => s.startsWith(o))) {
       this.state = 'call';
-      return '';
+      return { content: '', toolCalls: this.completed() };
     }
-    if (OPENERS.some((o) => o.startsWith(s))) return '';
+    if (OPENERS.some((o) => o.startsWith(s))) return { content: '', toolCalls: [] };
     this.state = 'text';
     const out = this.held;
     this.held = '';
-    return out;
+    return { content: out, toolCalls: [] };
   }
 
-  /** Ends the answer: the held text either parses as tool calls or comes back as content. */
-  finish(): { content: string; toolCalls: ToolCall[] } {
+  /** Ends the answer: held text either parses as tool calls or comes back as content. */
+  finish(): ParsedPiece {
     const held = this.held;
     this.held = '';
     if (this.state !== 'call') return { content: held, toolCalls: [] };
-    const calls = parseToolCalls(held, this.names);
+    if (this.next > 0 && held.replace(FILLER, '') === '') return { content: '', toolCalls: [] };
+    const calls = parseToolCalls(held, this.names).map((c) => ({ function: { ...c.function, index: this.next++ } }));
     return calls.length > 0 ? { content: '', toolCalls: calls } : { content: held, toolCalls: [] };
+  }
+
+  /** Takes the complete calls off the front of the held text. */
+  private completed(): ToolCall[] {
+    const out: ToolCall[] = [];
+    for (;;) {
+      const start = FILLER.exec(this.held)?.[0].length ?? 0;
+      const end = matchingEnd(this.held, start);
+      if (end < 0) return out; // not a bracket, or not closed yet
+      let v: unknown;
+      try {
+        v = JSON.parse(this.held.slice(start, end + 1));
+      } catch {
+        return out;
+      }
+      const calls = (Array.isArray(v) ? v : [v]).map((x) => asCall(x, this.names));
+      if (calls.length === 0 || calls.some((c) => c === undefined)) return out; // left for finish()
+      for (const c of calls as ToolCall[]) out.push({ function: { ...c.function, index: this.next++ } });
+      this.held = this.held.slice(end + 1);
+    }
   }
 }
 
