@@ -111,6 +111,20 @@ describe('Ollama generate/chat/embed through the official client', () => {
     expect(stopped.response).not.toContain('LORD');
   });
 
+  it('says so in the answer and the log when a prompt longer than num_ctx had to be cut, and ends with length when the context fills', async () => {
+    const long = 'And God said, Let there be light: and there was light. '.repeat(12);
+    const r = await post('/api/generate', { model: 'kjv', prompt: long, raw: true, stream: false, options: { num_ctx: 64, num_predict: 100, temperature: 0 } });
+    const o = (await r.json()) as Record<string, number | string>;
+    expect(o.prompt_truncated).toBeGreaterThan(0);
+    expect(Number(o.prompt_eval_count) + Number(o.prompt_truncated)).toBeGreaterThan(64);
+    expect(o.done_reason).toBe('length');
+    // the cache holds the prompt and every generated token but the last (sampled, never fed back)
+    expect(Number(o.prompt_eval_count) + Number(o.eval_count) - 1).toBe(64);
+    expect(d.log()).toMatch(new RegExp(`kjv:latest: the prompt was \\d+ tokens, more than num_ctx 64 allows; ${o.prompt_truncated} tokens were dropped`));
+    const short = (await (await post('/api/generate', { model: 'kjv', prompt: 'In', raw: true, stream: false, options: { num_ctx: 64, num_predict: 1 } })).json()) as Record<string, unknown>;
+    expect(short).not.toHaveProperty('prompt_truncated');
+  });
+
   it('chats, streaming and not, through the GGUF chat template', async () => {
     const messages = [{ role: 'user', content: 'Who made the heaven and the earth?' }];
     const r = await ollama.chat({ model: 'kjv', messages, options: greedy });

@@ -224,6 +224,11 @@ export interface GenerateStatsFields {
   prompt_eval_duration?: number;
   eval_count?: number;
   eval_duration?: number;
+  /**
+   * kiln's addition: prompt tokens dropped to fit num_ctx (the first num_keep
+   * kept, then the end of the prompt, as Ollama truncates); absent when none were.
+   */
+  prompt_truncated?: number;
 }
 
 /** One NDJSON line of /api/generate (the last has done: true, done_reason and the stats). */

@@ -75,7 +75,7 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
             message: { role: 'assistant', content: '' },
             done: true,
             done_reason: doneReason(r.value),
-            ...statsFields(p, loadDurationNs, r.value),
+            ...statsFields(deps, p, loadDurationNs, r.value),
           };
           return;
         }

@@ -54,7 +54,7 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
             done: true,
             done_reason: doneReason(r.value),
             context: r.value.context,
-            ...statsFields(p, loadDurationNs, r.value),
+            ...statsFields(deps, p, loadDurationNs, r.value),
           };
           return;
         }

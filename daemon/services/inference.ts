@@ -59,8 +59,15 @@ export async function loadOrUnload(deps: ServeDeps, p: Prepared, signal: AbortSi
   return 'load';
 }
 
-/** Ollama's final-object statistics, in nanoseconds. */
-export function statsFields(p: Prepared, loadDurationNs: number, s: RunnerStats) {
+/**
+ * Ollama's final-object statistics, in nanoseconds, and prompt_truncated when
+ * the runner had to drop prompt tokens to fit the context (also logged: a
+ * prompt is never cut silently).
+ */
+export function statsFields(deps: ServeDeps, p: Prepared, loadDurationNs: number, s: RunnerStats) {
+  if (s.truncated > 0) {
+    deps.log(`${p.model.name}: the prompt was ${s.promptEvalCount + s.truncated} tokens, more than num_ctx ${p.options.numCtx} allows; ${s.truncated} tokens were dropped (num_keep kept, then the end)`);
+  }
   return {
     total_duration: Number(process.hrtime.bigint() - p.t0),
     load_duration: loadDurationNs,
@@ -68,6 +75,7 @@ export function statsFields(p: Prepared, loadDurationNs: number, s: RunnerStats)
     prompt_eval_duration: s.promptEvalDurationNs,
     eval_count: s.evalCount,
     eval_duration: s.evalDurationNs,
+    ...(s.truncated > 0 ? { prompt_truncated: s.truncated } : {}),
   };
 }
 
