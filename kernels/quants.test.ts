@@ -335,6 +335,36 @@ describe('dot products', () => {
   });
 });
 
+describe('Q8_K activations as llama.cpp computes them', () => {
+  it('scale from the first signed value of largest magnitude: d = 1 / (-127 / max), codes iscale * x to nearest even', () => {
+    const top = 127 / 64; // exact, and so is iscale = -64 / sign
+    for (const sign of [1, -1]) {
+      const x = gaussian(256, 91).map((v) => v * 0.5);
+      x[5] = top * sign; // the first of two equal magnitudes decides the sign
+      x[9] = -top * sign;
+      x[18] = (2.5 / 64) * sign; // iscale * x = -2.5: to even, -2
+      x[19] = (3.5 / 64) * sign; // -3.5: to even, -4
+      const iscale = -64 * sign;
+      for (const v of supportedVariants()) {
+        const b = quantizeActivations('Q8_K', x, 256, v);
+        const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+        expect(view.getFloat32(0, true), v).toBe(1 / iscale);
+        const codes = new Int8Array(b.buffer, b.byteOffset + 4, 256);
+        expect([codes[5], codes[9], codes[18], codes[19]], v).toEqual([-127, 127, -2, -4]); // the max always codes as -127
+        for (let i = 0; i < 256; i++) {
+          if (i === 18 || i === 19) continue;
+          expect(codes[i], `${v} ${i}`).toBe(Math.round(Math.fround(x[i] * iscale)) + 0); // no other exact halves (+ 0: no -0)
+        }
+        for (let j = 0; j < 16; j++) {
+          let sum = 0;
+          for (let e = 16 * j; e < 16 * j + 16; e++) sum += codes[e];
+          expect(view.getInt16(4 + 256 + 2 * j, true), `${v} bsum ${j}`).toBe(sum);
+        }
+      }
+    }
+  });
+});
+
 describe('thread pool', () => {
   it('gives the same matvec and quantize results on 1, 2 and 3 threads', () => {
     const before = threads();

@@ -38,13 +38,16 @@ void init() {
   // The AVX-512 variant builds on the AVX2 one (it falls back to it per type).
   g_supported[KILN_VARIANT_AVX512] = g_supported[KILN_VARIANT_AVX2] && f->avx512f &&
                                      f->avx512bw && f->avx512vl && f->avx512vnni;
+  // llama.cpp runs its AVX-512 build on a CPU with AVX-512 (F, BW, VL) and its
+  // AVX2 one otherwise; the attention that mirrors it sums as that build does.
+  const int llama_cpp_wide = f->avx512f && f->avx512bw && f->avx512vl;
   if (g_supported[KILN_VARIANT_AVX2]) {
     kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX2]);
-    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX2], 0);
+    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX2], llama_cpp_wide);
   }
   if (g_supported[KILN_VARIANT_AVX512]) {
     kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX512]);
-    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX512], 1);
+    kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX512], llama_cpp_wide);
     kiln_x86_avx512_register(&g_tables[KILN_VARIANT_AVX512]);
     kiln_x86_avx512_gemm_register(&g_tables[KILN_VARIANT_AVX512]);
   }

@@ -153,21 +153,31 @@ void kiln_quantize_row_q6_K_ref(const float *src, void *dst, int64_t n) {
   }
 }
 
+// Activations against K-quant weights, with llama.cpp's numerics so the dot
+// products come out bit for bit the same: the scale comes from the signed
+// value of largest magnitude (the first, on a tie), iscale = -127 / max, the
+// codes are iscale * x rounded to nearest even, and d = 1 / iscale (negative
+// when max is positive: codes and scale both flip sign, and their product does
+// not, but 1 / (127 / amax) and amax / 127 can differ in the last bit).
 void kiln_quantize_row_q8_K_ref(const float *src, void *dst, int64_t n) {
   kiln_block_q8_K *b = static_cast<kiln_block_q8_K *>(dst);
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
-    float amax = 0;
-    for (int e = 0; e < KILN_QK_K; e++) amax = fabsf(src[e]) > amax ? fabsf(src[e]) : amax;
+    float amax = 0, max = 0;
+    for (int e = 0; e < KILN_QK_K; e++)
+      if (fabsf(src[e]) > amax) {
+        amax = fabsf(src[e]);
+        max = src[e];
+      }
     // Below ~1e-30 the inverse scale would overflow; such a block is zero for
     // every purpose here. Inf/NaN inputs also land in the zero block.
     const bool usable = amax >= 1e-30f && amax <= 3.0e38f;
-    const float inv = usable ? 127.0f / amax : 0.0f;
-    const float d = usable ? amax / 127.0f : 0.0f;
+    const float iscale = usable ? -127.0f / max : 0.0f;
+    const float d = usable ? 1.0f / iscale : 0.0f;
     memcpy(&b[i].d, &d, 4);
     for (int j = 0; j < 16; j++) {
       int sum = 0;
       for (int e = 16 * j; e < 16 * j + 16; e++) {
-        const int q = kiln_q8_code(src[e] * inv);
+        const int q = kiln_q8_code(src[e] * iscale);
         b[i].qs[e] = static_cast<int8_t>(q);
         sum += q;
       }

@@ -48,9 +48,22 @@ void quantize_row_q8_K(const float *x, void *vy, int64_t n) {
     for (int k = 0; k < KILN_QK_K; k += 8) m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(x + k)), m);
     const float amax = hmax_f32(m);
     const bool usable = amax >= 1e-30f && amax <= 3.0e38f; // same rule as the reference
-    const float d = usable ? amax / 127.0f : 0.0f;
+    // the signed value of largest magnitude, the first on a tie (as the reference)
+    float max = 0;
+    if (usable) {
+      const __m256 va = _mm256_set1_ps(amax);
+      for (int k = 0; k < KILN_QK_K; k += 8) {
+        const int hit = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + k)), va, _CMP_EQ_OQ));
+        if (hit) {
+          max = x[k + __builtin_ctz(hit)];
+          break;
+        }
+      }
+    }
+    const float iscale = usable ? -127.0f / max : 0.0f;
+    const float d = usable ? 1.0f / iscale : 0.0f;
     memcpy(&y[i].d, &d, 4);
-    const __m256 inv = _mm256_set1_ps(usable ? 127.0f / amax : 0.0f);
+    const __m256 inv = _mm256_set1_ps(iscale);
     for (int k = 0; k < KILN_QK_K; k += 32) {
       const __m256i a = q8_codes(_mm256_mul_ps(_mm256_loadu_ps(x + k), inv));
       const __m256i b = q8_codes(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8), inv));

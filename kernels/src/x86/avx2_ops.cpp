@@ -400,7 +400,8 @@ void rmsnorm_avx2(const float *x, const float *w, float eps, int64_t n, float *o
 } // namespace
 
 extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide) {
-  // llama.cpp's AVX-512 builds sum f16 dot products in 64-element blocks, its AVX2 ones in 32
+  // llama.cpp's AVX-512 builds sum f16 dot products in 64-element blocks, its AVX2 ones in 32;
+  // `wide` says which of them llama.cpp would run on this CPU
   t->attn = wide ? attn_avx2<64> : attn_avx2<32>;
   t->attn_batch = attn_batch_avx2;
   t->silu_mul = silu_mul_avx2;
