@@ -161,6 +161,16 @@ export class RegistryClient {
     this.dispatcher = opts.dispatcher ?? registryAgent();
   }
 
+  /** True when requests go out through the shared agent rather than a dispatcher given by the caller (a test's). */
+  get ownSockets(): boolean {
+    return this.opts.dispatcher === undefined;
+  }
+
+  /** The headers a request to `url` made outside `send` must carry: the registry's credentials, on its own origin only. */
+  authHeaders(url: URL): Record<string, string> {
+    return url.origin === this.base.origin && this.authorization ? { authorization: this.authorization } : {};
+  }
+
   url(path: string): URL {
     return new URL(path, this.base);
   }

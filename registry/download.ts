@@ -30,7 +30,9 @@ import type { Store } from '../daemon/store/index.js';
 import { abortError, backoff, describeError, discard, isTransient, sleep, type RegistryClient } from './client.js';
 import { blobFileName, digestFromBlobFileName, type Digest } from './digest.js';
 import type { Descriptor } from './manifest.js';
+import { BlobSink, StreamWriter } from './blob-sink.js';
 import { hashFile, prefixHasher } from './prefix-hash.js';
+import { RawGet } from './raw-http.js';
 
 export interface DownloadSettings {
   /** Parallel Range requests per blob. */
@@ -47,8 +49,6 @@ export interface DownloadSettings {
 const MiB = 1 << 20;
 const CHECKPOINT_MS = 100;
 const SYNC_MS = 5000;
-const WRITE_BATCH = 1 * MiB;
-const WRITES_IN_FLIGHT = 8 * MiB;
 
 export function choosePartSize(size: number, setting: number): number {
   if (setting > 0) return setting;
@@ -287,12 +287,15 @@ export class Downloader {
     const hasher = prefixHasher(path, size);
     let restart = false;
     let prefixIdx = 0;
-    const advance = () => {
+    /** End of the complete prefix of the file. */
+    const prefixEnd = () => {
       while (prefixIdx < parts.length && parts[prefixIdx].written === parts[prefixIdx].end - parts[prefixIdx].start) prefixIdx++;
-      hasher.advance(prefixIdx < parts.length ? parts[prefixIdx].start + parts[prefixIdx].written : size);
+      return prefixIdx < parts.length ? parts[prefixIdx].start + parts[prefixIdx].written : size;
     };
-    const total = () => parts.reduce((s, p) => s + p.written, 0);
-    advance();
+    let completed = parts.reduce((s, p) => s + p.written, 0);
+    const total = () => completed;
+    const sink = new BlobSink(fh.fd, hasher, prefixEnd, (e) => ioFailure(e, `writing ${path}`));
+    hasher.post([], prefixEnd()); // a resumed download's bytes on disk hash while the rest arrives
     t.emit(total());
 
     // Checkpoints: `written` often, `synced` after an fdatasync now and then.
@@ -336,14 +339,75 @@ export class Downloader {
     const blobUrl = client.url(`/v2/${repo}/blobs/${digest}`);
     let resolvedUrl: URL | undefined; // where the registry redirected a blob GET (a CDN), reused by later parts
 
+    // Plain-http targets that answered a Range request through the full client
+    // are read with raw-http.ts afterwards (auth and redirects are settled by then).
+    let rawTarget: string | undefined;
+    let pendingParts: Part[] = [];
+    let next = 0;
+    let allowed = 1;
+    let probe: { phase: 0 | 1 | 2; at: number; bytes: number; parts: number; rate1?: number } | undefined;
+    const sinkError = () => {
+      const e = sink.failure;
+      return new Permanent(e instanceof KilnError ? e : new KilnError('E_INTERNAL', String((e as Error)?.message ?? e)));
+    };
+
+    /** Raw requests sent ahead for the part a lone connection takes next, so the registry's answer time overlaps this part's body. */
+    const ahead = new Map<Part, Promise<RawGet>>();
+    const rawOpen = (p: Part, target: URL): Promise<RawGet> => {
+      const from = p.start + p.written;
+      const headers = { 'user-agent': 'kiln', range: `bytes=${from}-${p.end - 1}`, ...client.authHeaders(target) };
+      const g = RawGet.open(target, headers, { timeoutMs: this.settings.stallMs, signal });
+      g.catch(() => {}); // observed where it is used
+      return g;
+    };
+
+    /** One Range request of part `p` read with raw-http.ts; false when the answer is for the full client to judge. */
+    const rawPart = async (p: Part, target: URL, w: StreamWriter): Promise<boolean> => {
+      const from = p.start + p.written;
+      let pending = ahead.get(p);
+      ahead.delete(p);
+      if (!pending || from !== p.start) {
+        pending?.then((g) => g.destroy(), () => {});
+        pending = rawOpen(p, target);
+      }
+      const g = await pending;
+      try {
+        const cr = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(g.head.headers['content-range'] ?? '');
+        if (g.head.status !== 206 || !cr || Number(cr[1]) !== from || Number(cr[2]) !== p.end - 1 || Number(cr[3]) !== size || g.contentLength !== p.end - from) return false;
+        const q = pendingParts[next];
+        if (allowed === 1 && !probe && q && q.written === 0 && !ahead.has(q)) ahead.set(q, rawOpen(q, target));
+        const off = sink.onWake(() => (sink.failure ? g.abort(sinkError()) : g.resume()));
+        try {
+          await g.read(w);
+        } finally {
+          off();
+        }
+        return true;
+      } finally {
+        g.destroy();
+      }
+    };
+
     const fetchPart = async (p: Part): Promise<void> => {
       const len = p.end - p.start;
       let failures = 0;
       while (p.written < len) {
         const from = p.start + p.written;
         const before = p.written;
+        // `p.written` follows only the writes that completed in order, so a
+        // checkpoint never counts bytes that are not in the file.
+        const w = new StreamWriter(sink, from, p.end, (end) => {
+          completed += end - p.start - p.written;
+          p.written = end - p.start;
+          t.emit(completed);
+        });
         try {
           const target = resolvedUrl ?? blobUrl;
+          if (rawTarget === target.href && (await rawPart(p, target, w))) {
+            await w.settled();
+            if (sink.failure) throw sinkError();
+            continue;
+          }
           const res = await client.send(target, { headers: { range: `bytes=${from}-${p.end - 1}` }, bodyTimeout: this.settings.stallMs, headersTimeout: this.settings.stallMs, signal });
           if (res.url.origin !== blobUrl.origin) resolvedUrl = res.url;
           let skip = 0;
@@ -357,6 +421,7 @@ export class Downloader {
               discard(res.body);
               throw new Permanent(sizeMismatch(digest, Number(cr[3]), size));
             }
+            if (res.url.protocol === 'http:' && client.ownSockets) rawTarget = res.url.href;
           } else if (res.status === 200) {
             // Range ignored: the whole blob comes; skip to this part.
             const cl = res.headers['content-length'];
@@ -372,6 +437,7 @@ export class Downloader {
             if (resolvedUrl && res.url.href === resolvedUrl.href && res.status >= 400) {
               // A signed CDN URL may expire mid-pull: go back to the registry for a fresh one.
               resolvedUrl = undefined;
+              rawTarget = undefined;
               discard(res.body);
               throw Object.assign(new Error('redirect target refused'), { code: 'ECONNRESET' });
             }
@@ -379,46 +445,6 @@ export class Downloader {
             const code = res.status === 401 || res.status === 403 ? 'E_UNAUTHORIZED' : 'E_REGISTRY';
             throw new Permanent(new KilnError(code, `${client.host}: GET blob ${digest}: ${res.status} ${why}`));
           }
-          // Writes are pipelined: up to WRITES_IN_FLIGHT bytes of a part go to
-          // the thread pool while the socket keeps being read (awaiting each
-          // write made receiving and writing take turns). `p.written` follows
-          // only the writes that completed in order, so a checkpoint never
-          // counts bytes that are not in the file.
-          let batch: Buffer[] = [];
-          let batchBytes = 0;
-          let queued = p.written;
-          let writeError: unknown;
-          const inflight: { end: number; done: boolean; promise: Promise<void> }[] = [];
-          const flush = (): void => {
-            if (!batchBytes) return;
-            const bufs = batch;
-            const at = queued;
-            queued += batchBytes;
-            batch = [];
-            batchBytes = 0;
-            const w = { end: queued, done: false, promise: Promise.resolve() };
-            w.promise = fh.writev(bufs, p.start + at).then(
-              () => {
-                w.done = true;
-                while (inflight.length && inflight[0].done) p.written = inflight.shift()!.end;
-                advance();
-                t.emit(total());
-              },
-              (e) => {
-                writeError ??= ioFailure(e, `writing ${path}`);
-              },
-            );
-            inflight.push(w);
-          };
-          const drain = async (limit: number): Promise<void> => {
-            while (queued - p.written > limit) {
-              if (writeError) break;
-              const head = inflight.find((w) => !w.done);
-              if (!head) break;
-              await head.promise;
-            }
-            if (writeError) throw new Permanent(writeError instanceof KilnError ? writeError : new KilnError('E_INTERNAL', String((writeError as Error)?.message ?? writeError)));
-          };
           try {
             for await (const raw of res.body) {
               let chunk = raw as Buffer;
@@ -430,38 +456,32 @@ export class Downloader {
                 chunk = chunk.subarray(skip);
                 skip = 0;
               }
-              const room = len - queued - batchBytes;
+              const room = p.end - w.queued;
               if (chunk.length > room) {
                 if (res.status === 200) {
-                  if (room > 0) {
-                    batch.push(chunk.subarray(0, room));
-                    batchBytes += room;
-                  }
+                  if (room > 0) await w.put(chunk.subarray(0, room));
                   discard(res.body);
                   break;
                 }
                 discard(res.body);
                 throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} sent more bytes than the range asked for (longer than declared?)`));
               }
-              batch.push(chunk);
-              batchBytes += chunk.length;
-              if (batchBytes >= WRITE_BATCH) {
-                flush();
-                await drain(WRITES_IN_FLIGHT);
-              }
+              await w.put(chunk);
             }
           } catch (e) {
-            // Keep what arrived before the connection broke: the retry continues after it.
-            flush();
-            await drain(0).catch(() => {});
+            if (sink.failure) throw sinkError();
             throw e;
           }
-          flush();
-          await drain(0);
+          await w.settled();
+          if (sink.failure) throw sinkError();
           if (p.written < len) throw Object.assign(new Error(`connection closed after ${p.written} of ${len} bytes of part ${p.idx}`), { code: 'UND_ERR_SOCKET' });
         } catch (e) {
+          // Keep what arrived before the connection broke: the retry continues after it.
+          w.close();
+          await w.settled();
           if (signal.aborted) throw abortError(signal);
           if (e instanceof Permanent) throw e.error;
+          if (sink.failure) throw sinkError().error;
           if (!isTransient(e)) throw e;
           failures = p.written > before ? 1 : failures + 1;
           if (failures > this.settings.retries) {
@@ -469,37 +489,44 @@ export class Downloader {
           }
           this.log(`pull ${digest.slice(7, 19)} part ${p.idx}: ${(e as Error).message}; retrying`);
           await sleep(backoff(this.settings.retryDelayMs, failures), signal);
+        } finally {
+          w.close();
         }
       }
     };
 
     const pending = parts.filter((p) => p.written < p.end - p.start);
-    let next = 0;
+    pendingParts = pending;
     let failure: unknown;
     // Connections are added only while they help. Parallel parts beat the
     // per-connection limit of a long link (window / round trip); on a fast
     // local link one stream already saturates the CPU and more only cost it
     // (measured here on loopback, 2 cores: 1 connection used half the CPU of
-    // 4 for the same GiB). So: one part alone (which also settles auth and a
-    // CDN redirect before anything runs in parallel), then two at once; if two
-    // are clearly faster than one, all of them, else back to one.
+    // 4 for the same GiB, and a second stream's bytes must be read back from
+    // the file to be hashed). So: one part alone (which also settles auth and
+    // a CDN redirect before anything runs in parallel, and is not timed), one
+    // more alone, timed, then two at once; if two are clearly faster than
+    // one, all of them, else back to one.
     const max = Math.max(1, Math.min(this.settings.connections, pending.length));
-    let allowed = 1;
     let running = 0;
     let partsDone = 0;
-    let probe: { phase: 1 | 2; at: number; bytes: number; parts: number; rate1?: number } | undefined =
-      max > 1 ? { phase: 1, at: performance.now(), bytes: total(), parts: 0 } : undefined;
+    probe = max > 1 ? { phase: 0, at: 0, bytes: 0, parts: 0 } : undefined;
+    // On loopback there is no per-connection limit to beat, only CPU to share
+    // (and noise from whatever else runs): two streams must be much faster.
+    const loopback = /^(127\.|localhost$|\[::1\]$)/.test(blobUrl.hostname);
     const workers: Promise<void>[] = [];
     const partDone = () => {
       partsDone++;
       if (!probe) return;
       const now = performance.now();
       const rate = (total() - probe.bytes) / Math.max(1, now - probe.at);
-      if (probe.phase === 1) {
+      if (probe.phase === 0) {
+        probe = { phase: 1, at: now, bytes: total(), parts: partsDone };
+      } else if (probe.phase === 1) {
         probe = { phase: 2, at: now, bytes: total(), parts: partsDone, rate1: rate };
         allowed = Math.min(2, max);
       } else if (partsDone - probe.parts >= 2) {
-        allowed = rate > 1.25 * probe.rate1! ? max : 1;
+        allowed = rate > (loopback ? 1.6 : 1.25) * probe.rate1! ? max : 1;
         probe = undefined;
       }
       launch();
@@ -532,6 +559,7 @@ export class Downloader {
       for (let i = 0; i < workers.length; i++) await workers[i]; // the list grows as connections are added
       if (failure) throw failure;
       if (signal.aborted) throw abortError(signal);
+      await sink.drain();
       checkpoint();
       const hex = await hasher.finish();
       if (`sha256:${hex}` !== digest) {
@@ -565,9 +593,11 @@ export class Downloader {
         throw ioFailure(e, `pulling ${digest}`);
       }
     } finally {
+      for (const g of ahead.values()) g.then((r) => r.destroy(), () => {});
       clearInterval(cpTimer);
       clearInterval(syncTimer);
       hasher.close();
+      await sink.settle();
       await fh.close().catch(() => {});
     }
     if (restart) await this.transfer(client, repo, desc, t, true);

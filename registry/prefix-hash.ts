@@ -1,11 +1,14 @@
 /**
  * SHA-256 of a file that is being written out of order (parallel Range parts),
- * computed while it is written: the hasher follows the contiguous prefix that
- * is complete on disk, reading it back from the page cache on a worker thread,
- * so that hashing overlaps the download and never blocks the event loop. When
- * the last byte lands only the tail behind the prefix remains to hash.
+ * computed while it is written, on a worker thread so that it never blocks the
+ * event loop. Downloaded bytes pass through a shared ring of memory
+ * (blob-sink.ts); the hasher takes them from there when they continue the
+ * prefix it has hashed, so in-order data is never read back. What arrives
+ * ahead of that prefix (other parallel parts) or was on disk before (a resumed
+ * download) is read from the file once the prefix reaches it.
  *
- * Small files skip the thread (starting one costs more than hashing a few MB).
+ * Small files skip the thread (starting one costs more than hashing a few MB)
+ * and are hashed from the file at the end.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -13,8 +16,16 @@ import { Worker } from 'node:worker_threads';
 import { KilnError } from '../engine/errors.js';
 
 export interface PrefixHasher {
-  /** Bytes [0, upto) of the file are final. */
-  advance(upto: number): void;
+  /** Memory the downloaded bytes pass through. */
+  readonly ring: Buffer;
+  /**
+   * Written segments, four numbers each (ring position, ring length, file
+   * offset, bytes in the ring), in ring order, and how much of the file is
+   * final from its start.
+   */
+  post(segs: number[], upto: number): void;
+  /** Called with the ring position up to which memory may be reused. */
+  onRelease(f: (seq: number) => void): void;
   /** Resolves with the hex digest once the whole file is hashed. */
   finish(): Promise<string>;
   /** Stops without a result (the transfer failed). */
@@ -27,20 +38,43 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const h = require('node:crypto').createHash('sha256');
+const size = workerData.size;
 const fd = fs.openSync(workerData.path, 'r');
-const buf = Buffer.allocUnsafe(4 << 20);
-let pos = 0, target = 0, finishing = false;
+const ring = Buffer.from(workerData.ring);
+const R = ring.length;
+let buf;
+let pos = 0, final = 0;
+function fromFile(to) {
+  buf ??= Buffer.allocUnsafe(4 << 20);
+  while (pos < to) {
+    const n = fs.readSync(fd, buf, 0, Math.min(buf.length, to - pos), pos);
+    if (n <= 0) throw new Error('file ended at ' + pos + ' of ' + size + ' bytes');
+    h.update(n === buf.length ? buf : buf.subarray(0, n));
+    pos += n;
+  }
+}
 parentPort.on('message', (m) => {
   try {
-    if (m.upto > target) target = Math.min(m.upto, workerData.size);
-    if (m.finish) { finishing = true; target = workerData.size; }
-    while (pos < target) {
-      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, target - pos), pos);
-      if (n <= 0) throw new Error('file ended at ' + pos + ' of ' + workerData.size + ' bytes');
-      h.update(n === buf.length ? buf : buf.subarray(0, n));
-      pos += n;
+    if (m.upto > final) final = Math.min(m.upto, size);
+    let released = -1;
+    const s = m.segs;
+    for (let i = 0; i < s.length; i += 4) {
+      const seq = s[i], len = s[i + 1], at = s[i + 2], n = s[i + 3];
+      if (n > 0 && at + n > pos) {
+        // Bytes between the prefix and this segment are in the file already: read them, then continue from memory.
+        if (at > pos && final >= at) fromFile(at);
+        if (at <= pos) {
+          const off = (seq % R) + (pos - at);
+          h.update(ring.subarray(off, off + (at + n - pos)));
+          pos = at + n;
+        }
+      }
+      released = seq + len;
     }
-    if (finishing) {
+    if (m.finish) final = size;
+    fromFile(final);
+    if (released >= 0) parentPort.postMessage({ released });
+    if (m.finish) {
       fs.closeSync(fd);
       parentPort.postMessage({ digest: h.digest('hex') });
       parentPort.close();
@@ -54,17 +88,23 @@ parentPort.on('message', (m) => {
 
 /** Files at least this big are hashed on a worker thread as they arrive. */
 export const THREADED_MIN = 32 << 20;
+/** Ring memory of a threaded hasher. */
+const RING_BYTES = 64 << 20;
 
 class ThreadedHasher implements PrefixHasher {
+  readonly ring: Buffer;
   private readonly worker: Worker;
-  private sent = 0;
   private readonly result: Promise<string>;
+  private release: (seq: number) => void = () => {};
 
   constructor(path: string, size: number) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, size } });
+    const shared = new SharedArrayBuffer(RING_BYTES);
+    this.ring = Buffer.from(shared);
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, size, ring: shared } });
     this.result = new Promise<string>((resolve, reject) => {
-      this.worker.on('message', (m: { digest?: string; error?: string }) => {
-        if (m.digest) resolve(m.digest);
+      this.worker.on('message', (m: { released?: number; digest?: string; error?: string }) => {
+        if (m.released !== undefined) this.release(m.released);
+        else if (m.digest) resolve(m.digest);
         else reject(new KilnError('E_INTERNAL', `hashing ${path}: ${m.error}`));
       });
       this.worker.on('error', (e) => reject(new KilnError('E_INTERNAL', `hashing ${path}: ${e.message}`, { cause: e })));
@@ -73,16 +113,16 @@ class ThreadedHasher implements PrefixHasher {
     this.result.catch(() => {}); // observed by finish(); a closed hasher has no reader
   }
 
-  advance(upto: number): void {
-    // Every 8 MiB: enough to keep the worker busy without a message per chunk.
-    if (upto - this.sent >= 8 << 20) {
-      this.sent = upto;
-      this.worker.postMessage({ upto });
-    }
+  post(segs: number[], upto: number): void {
+    this.worker.postMessage({ segs, upto });
+  }
+
+  onRelease(f: (seq: number) => void): void {
+    this.release = f;
   }
 
   finish(): Promise<string> {
-    this.worker.postMessage({ finish: true });
+    this.worker.postMessage({ segs: [], upto: 0, finish: true });
     return this.result;
   }
 
@@ -92,8 +132,22 @@ class ThreadedHasher implements PrefixHasher {
 }
 
 class InlineHasher implements PrefixHasher {
-  constructor(private readonly path: string) {}
-  advance(): void {}
+  readonly ring: Buffer;
+  private release: (seq: number) => void = () => {};
+  constructor(
+    private readonly path: string,
+    size: number,
+  ) {
+    this.ring = Buffer.allocUnsafe(Math.max(64 << 10, Math.min(4 << 20, size)));
+  }
+  post(segs: number[]): void {
+    if (!segs.length) return;
+    const end = segs[segs.length - 4] + segs[segs.length - 3];
+    queueMicrotask(() => this.release(end));
+  }
+  onRelease(f: (seq: number) => void): void {
+    this.release = f;
+  }
   async finish(): Promise<string> {
     return hashFile(this.path);
   }
@@ -101,7 +155,7 @@ class InlineHasher implements PrefixHasher {
 }
 
 export function prefixHasher(path: string, size: number): PrefixHasher {
-  return size >= THREADED_MIN ? new ThreadedHasher(path, size) : new InlineHasher(path);
+  return size >= THREADED_MIN ? new ThreadedHasher(path, size) : new InlineHasher(path, size);
 }
 
 /** sha256 hex of a whole file, read in 1 MiB blocks. */
