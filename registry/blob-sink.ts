@@ -105,7 +105,8 @@ export class BlobSink {
   }
 
   private starved(): undefined {
-    // Whatever is complete must reach the hasher, or nothing would ever be released.
+    // Whatever is complete must reach the hasher, or nothing would ever be
+    // released (and pump() posts what completes next while space is short).
     this.post();
     return undefined;
   }
@@ -201,7 +202,8 @@ export class BlobSink {
       this.fifo.splice(0, this.head);
       this.head = 0;
     }
-    if (this.batchBytes >= POST_BYTES) this.post();
+    // Post in batches, and at once while the ring is short of space: nothing is reused before the hasher releases it.
+    if (this.batchBytes >= Math.min(POST_BYTES, this.size >> 2) || (this.batch.length && this.free() < Math.min(this.size >> 1, 2 * MAX_REGION))) this.post();
     if (popped) this.wake();
   }
 
