@@ -3,7 +3,7 @@
  * (streaming NDJSON, daemon → runner process over IPC → back) against the
  * engine called directly in this process on the same GGUF, alternating runs,
  * medians; time to first token both ways; /api/tags latency (p50/p99) while
- * a generation runs, against an idle daemon.
+ * a generation runs, against an idle daemon, with two clients (fetch and undici).
  *
  *     npm run build && npx vite-node bench/serve.ts -- [--runs 5] [--tokens 200] [--gguf PATH] [--tags 400]
  *
@@ -16,6 +16,7 @@
 
  */
 import { cpus, loadavg } from 'node:os';
+import { request } from 'undici';
 import { join } from 'node:path';
 import { Generator } from '../engine/generate/index.js';
 import { Model } from '../engine/model/model.js';
@@ -89,19 +90,27 @@ async function direct(gen: Generator, model: Model, tokens: number, numCtx: numb
   }
 }
 
-async function tagsLatency(url: string, n: number): Promise<number[]> {
-  const out: number[] = [];
+/**
+ * /api/tags latencies, alternating two clients: WHATWG fetch (what most
+ * Node programs and the ollama npm client use) and undici's request (what
+ * kiln's CLI uses, and the lighter of the two: its figure is closer to the
+ * daemon's own time).
+ */
+async function tagsLatency(url: string, n: number): Promise<{ fetch: number[]; undici: number[] }> {
+  const out = { fetch: [] as number[], undici: [] as number[] };
   for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    const r = await fetch(`${url}/api/tags`);
-    await r.arrayBuffer();
-    out.push(performance.now() - t);
+    let t = performance.now();
+    await (await fetch(`${url}/api/tags`)).arrayBuffer();
+    out.fetch.push(performance.now() - t);
+    t = performance.now();
+    await (await request(`${url}/api/tags`)).body.arrayBuffer();
+    out.undici.push(performance.now() - t);
   }
   return out;
 }
 
 /** /api/tags latencies measured while a long generation streams. */
-async function tagsWhileGenerating(url: string, name: string, numCtx: number, n: number): Promise<number[]> {
+async function tagsWhileGenerating(url: string, name: string, numCtx: number, n: number): Promise<{ fetch: number[]; undici: number[] }> {
   // Long enough to outlast the probes (a larger context where the model allows it).
   const busyCtx = Math.max(numCtx, 2048);
   const ac = new AbortController();
@@ -169,10 +178,12 @@ async function main(): Promise<void> {
     for (const r of rows) console.log(r[0].padEnd(28) + r[1].padStart(28) + r[2].padStart(16));
     console.log(`API / engine tokens/s: ${ratio.toFixed(3)}× (target ≥ 0.97×)`);
     const lat = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms`;
-    console.log(`/api/tags latency, ${tagsN} sequential requests (target p99 < 5 ms):`);
-    console.log(`  idle daemon        ${lat(idle)}`);
-    console.log(`  while generating   ${lat(busy)}`);
-    console.log(JSON.stringify({ bench: 'serve', tokens, runs, api, engine: eng, ratio, tagsIdleP99: pct(idle, 99), tagsBusyP99: pct(busy, 99) }));
+    console.log(`/api/tags latency, ${tagsN} sequential requests per client (target p99 < 5 ms):`);
+    console.log(`  idle daemon        fetch  ${lat(idle.fetch)};  undici.request  ${lat(idle.undici)}`);
+    console.log(`  while generating   fetch  ${lat(busy.fetch)};  undici.request  ${lat(busy.undici)}`);
+    console.log(
+      JSON.stringify({ bench: 'serve', tokens, runs, api, engine: eng, ratio, tagsIdleP99: { fetch: pct(idle.fetch, 99), undici: pct(idle.undici, 99) }, tagsBusyP99: { fetch: pct(busy.fetch, 99), undici: pct(busy.undici, 99) } }),
+    );
     model.close();
   } finally {
     await d.stop();
