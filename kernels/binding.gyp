@@ -63,6 +63,7 @@
         "src/ref/kfit.cpp",
         "src/ref/llama_ops.cpp",
         "src/cpu.cpp",
+        "src/cpu_count.cpp",
         "src/mmap.cpp"
       ],
       "defines": ["NAPI_VERSION=8"],

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -110,5 +111,19 @@ describe('mapFile', () => {
   it('rejects an ArrayBuffer that is not a mapping', async () => {
     const { native } = await import('./native.js');
     expect(() => native().unmap(new ArrayBuffer(8))).toThrow(/mapFile/);
+  });
+});
+
+describe('default thread count', () => {
+  const ADDON = join(import.meta.dirname, 'build', 'Release', 'kiln_kernels.node');
+  const threadsUnder = (cpus: string) =>
+    Number(execFileSync('taskset', ['-c', cpus, process.execPath, '-e', `console.log(require(${JSON.stringify(ADDON)}).threads())`]).toString().trim());
+
+  it('is one thread per physical core the process may run on (its affinity mask, as a container cpuset sets it)', () => {
+    expect(threadsUnder('0')).toBe(1);
+    const online = readFileSync('/sys/devices/system/cpu/online', 'utf8').trim(); // e.g. "0-1"
+    const all = threadsUnder(online);
+    expect(all).toBeGreaterThanOrEqual(1);
+    expect(all).toBeLessThanOrEqual(availableParallelism());
   });
 });

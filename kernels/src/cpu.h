@@ -27,6 +27,10 @@ typedef struct kiln_cpu_features {
 // Probed once, then cached; safe to call from any thread.
 const kiln_cpu_features *kiln_cpu_probe(void);
 
+// Threads the kernels use unless told otherwise: physical cores in this
+// process's affinity mask, within its cgroup CPU quota (src/cpu_count.cpp).
+int kiln_default_threads(void);
+
 #ifdef __cplusplus
 }
 #endif

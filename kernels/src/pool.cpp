@@ -1,5 +1,7 @@
 #include "pool.h"
 
+#include "cpu.h"
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -120,10 +122,7 @@ std::mutex g_mu; // one region at a time; also guards g_pool
 // process teardown can hang; the OS reclaims them.
 Pool *g_pool = nullptr;
 
-int default_threads() {
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
-}
+int default_threads() { return kiln_default_threads(); }
 
 } // namespace
 
