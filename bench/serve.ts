@@ -15,12 +15,13 @@
  * where fixed per-token costs weigh the most.
 
  */
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { request } from 'undici';
 import { join } from 'node:path';
 import { Generator } from '../engine/generate/index.js';
 import { Model } from '../engine/model/model.js';
-import { cleanup, ROOT, startDaemon, tempHome } from '../test/helpers/daemon.js';
+import { cleanup, kiln, kilnEnv, ROOT, startDaemon, tempHome } from '../test/helpers/daemon.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -143,8 +144,10 @@ async function main(): Promise<void> {
   const start = async () => {
     const d = await startDaemon(home, { KILN_NUM_PARALLEL: '1', KILN_DEMO_MODEL: isKjv ? '1' : '0' });
     if (!isKjv) {
-      const r = await fetch(`${d.url}/api/create`, { method: 'POST', body: JSON.stringify({ model: name, from: gguf, stream: false }) });
-      if (!r.ok) throw new Error(`create: ${await r.text()}`);
+      // as a user would: `kiln create` uploads the file's blob, then creates the model from it
+      writeFileSync(join(home, 'Modelfile'), `FROM ${gguf}\n`);
+      const r = kiln(['create', name, '-f', join(home, 'Modelfile')], kilnEnv(home));
+      if (r.code !== 0) throw new Error(`kiln create: ${r.stderr}`);
     }
     return d;
   };
