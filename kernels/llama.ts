@@ -109,6 +109,18 @@ export class NativeLlama {
     call(() => native().llamaTruncate(this.h(), pos));
   }
 
+  /**
+   * Context shift: drops cached positions [keep, keep + discard) and moves the
+   * later ones down, their keys re-rotated for their new positions. Returns
+   * the number of cached positions left.
+   */
+  shift(keep: number, discard: number): number {
+    if (!Number.isInteger(keep) || !Number.isInteger(discard) || keep < 0 || discard < 1) {
+      throw new KilnError('E_NATIVE', `shift needs integers keep >= 0 and discard >= 1; got ${keep}, ${discard}`);
+    }
+    return call(() => native().llamaShift(this.h(), keep, discard));
+  }
+
   free(): void {
     if (!this.handle) return;
     const h = this.handle;

@@ -34,6 +34,7 @@ export interface NativeBinding {
   llamaNew(params: Float64Array, weights: Float64Array, buffer: ArrayBuffer): LlamaHandle;
   llamaEval(h: LlamaHandle, tokens: Int32Array, pos0: number, logits: Float32Array | null, allLogits: number): void;
   llamaTruncate(h: LlamaHandle, pos: number): void;
+  llamaShift(h: LlamaHandle, keep: number, discard: number): number;
   llamaHidden(h: LlamaHandle, out: Float32Array): number;
   llamaFree(h: LlamaHandle): void;
 }

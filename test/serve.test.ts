@@ -111,16 +111,21 @@ describe('Ollama generate/chat/embed through the official client', () => {
     expect(stopped.response).not.toContain('LORD');
   });
 
-  it('says so in the answer and the log when a prompt longer than num_ctx had to be cut, and ends with length when the context fills', async () => {
+  it('says so in the answer and the log when a prompt longer than num_ctx had to be cut; shifts a full context unless shift is false', async () => {
     const long = 'And God said, Let there be light: and there was light. '.repeat(12);
-    const r = await post('/api/generate', { model: 'kjv', prompt: long, raw: true, stream: false, options: { num_ctx: 64, num_predict: 100, temperature: 0 } });
+    const opts = { num_ctx: 64, num_predict: 100, temperature: 0 };
+    const r = await post('/api/generate', { model: 'kjv', prompt: long, raw: true, stream: false, shift: false, options: opts });
     const o = (await r.json()) as Record<string, number | string>;
     expect(o.prompt_truncated).toBeGreaterThan(0);
     expect(Number(o.prompt_eval_count) + Number(o.prompt_truncated)).toBeGreaterThan(64);
     expect(o.done_reason).toBe('length');
-    // the cache holds the prompt and every generated token but the last (sampled, never fed back)
+    // shift false: the answer ends when the cache is full (it holds the prompt and every generated token but the last)
     expect(Number(o.prompt_eval_count) + Number(o.eval_count) - 1).toBe(64);
     expect(d.log()).toMatch(new RegExp(`kjv:latest: the prompt was \\d+ tokens, more than num_ctx 64 allows; ${o.prompt_truncated} tokens were dropped`));
+    // the default, as Ollama: the context shifts and the answer goes on to num_predict
+    const shifted = (await (await post('/api/generate', { model: 'kjv', prompt: long, raw: true, stream: false, options: opts })).json()) as Record<string, number | string>;
+    expect(shifted).toMatchObject({ done_reason: 'length', eval_count: 100 });
+    expect(String(shifted.response).length).toBeGreaterThan(String(o.response).length);
     const short = (await (await post('/api/generate', { model: 'kjv', prompt: 'In', raw: true, stream: false, options: { num_ctx: 64, num_predict: 1 } })).json()) as Record<string, unknown>;
     expect(short).not.toHaveProperty('prompt_truncated');
   });

@@ -213,6 +213,12 @@ export interface GenerateRequest {
   images?: string[];
   keep_alive?: string | number;
   think?: boolean | string;
+  /**
+   * When the context fills while generating: true (the default, as Ollama)
+   * drops the older half of the context after num_keep tokens and goes on;
+   * false ends the answer with done_reason "length".
+   */
+  shift?: boolean;
   options?: Options;
 }
 
@@ -252,6 +258,12 @@ export interface ChatRequest {
   format?: string | Record<string, unknown>;
   keep_alive?: string | number;
   think?: boolean | string;
+  /**
+   * When the context fills while generating: true (the default, as Ollama)
+   * drops the older half of the context after num_keep tokens and goes on;
+   * false ends the answer with done_reason "length".
+   */
+  shift?: boolean;
   options?: Options;
 }
 

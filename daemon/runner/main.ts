@@ -92,7 +92,7 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
   const nCtx = s.model.hp.nCtx;
   const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? (tok.addBos ? 1 : 0));
   const mask = m.format !== undefined ? formatMask(s.model, m.format, s.evals) : undefined;
-  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask });
+  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask, shift: m.shift });
   // Pieces are sent at most every CHUNK_INTERVAL_MS (the first at once): see there.
   let text = '';
   let ids: number[] = [];

@@ -37,6 +37,8 @@ export interface GenerateMsg {
   options: SamplingOptions;
   /** `format` of the request ("json" or a JSON schema): constrains sampling. */
   format?: unknown;
+  /** Shift the context when it fills instead of ending with "length". */
+  shift: boolean;
 }
 
 export interface EmbedMsg {
@@ -70,6 +72,8 @@ export interface RunnerStats {
   context: number[];
   /** Prompt tokens dropped to fit the context window. */
   truncated: number;
+  /** Context shifts while generating (absent when none). */
+  shifts?: number;
 }
 
 export type FromRunner =

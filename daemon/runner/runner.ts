@@ -15,6 +15,7 @@ export interface GenerateRequest {
   context?: number[];
   options: GenerateMsg['options'];
   format?: unknown;
+  shift: boolean;
 }
 
 export interface Chunk {
@@ -182,7 +183,7 @@ export class Runner implements RunnerHandle {
           wake?.();
         },
       },
-      (id) => ({ t: 'generate', id, slot, prompt: req.prompt, context: req.context, options: req.options, format: req.format }),
+      (id) => ({ t: 'generate', id, slot, prompt: req.prompt, context: req.context, options: req.options, format: req.format, shift: req.shift }),
     );
     try {
       for (;;) {

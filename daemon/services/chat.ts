@@ -61,7 +61,7 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
   });
   return (async function* () {
     try {
-      const it = lease.runner.generate(lease.slot, { prompt, options: p.options.sampling, format }, signal);
+      const it = lease.runner.generate(lease.slot, { prompt, options: p.options.sampling, format, shift: req.shift !== false }, signal);
       for (;;) {
         const r = await it.next();
         if (r.done) {

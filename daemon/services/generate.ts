@@ -43,7 +43,7 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
   return (async function* () {
     try {
-      const it = lease.runner.generate(lease.slot, { prompt, context, options: p.options.sampling, format }, signal);
+      const it = lease.runner.generate(lease.slot, { prompt, context, options: p.options.sampling, format, shift: req.shift !== false }, signal);
       for (;;) {
         const r = await it.next();
         if (r.done) {

@@ -68,6 +68,7 @@ export function statsFields(deps: ServeDeps, p: Prepared, loadDurationNs: number
   if (s.truncated > 0) {
     deps.log(`${p.model.name}: the prompt was ${s.promptEvalCount + s.truncated} tokens, more than num_ctx ${p.options.numCtx} allows; ${s.truncated} tokens were dropped (num_keep kept, then the end)`);
   }
+  if (s.shifts) deps.log(`${p.model.name}: the context (num_ctx ${p.options.numCtx}) filled while generating; shifted ${s.shifts} time${s.shifts > 1 ? 's' : ''}`);
   return {
     total_duration: Number(process.hrtime.bigint() - p.t0),
     load_duration: loadDurationNs,

@@ -6,7 +6,7 @@ const defaults = { contextLength: 4096, trainCtx: 2048 };
 describe('request options', () => {
   it('overlays the request on the model parameters', () => {
     const r = runOptions({ temperature: 0.5, stop: ['<|eot_id|>'], num_ctx: 256 }, { temperature: 0, top_k: 1, seed: 42 }, defaults);
-    expect(r).toEqual({ sampling: { temperature: 0, top_k: 1, seed: 42, stop: ['<|eot_id|>'] }, numCtx: 256 });
+    expect(r).toEqual({ sampling: { temperature: 0, top_k: 1, seed: 42, stop: ['<|eot_id|>'], num_predict: 2560 }, numCtx: 256 });
   });
 
   it('caps the default context at the trained length but honours an explicit num_ctx', () => {
@@ -16,7 +16,7 @@ describe('request options', () => {
   });
 
   it('reads numbers written as strings (Modelfile PARAMETERs) and a single stop string', () => {
-    expect(runOptions({ temperature: '0.7' }, { stop: 'END' } as never, defaults).sampling).toEqual({ temperature: 0.7, stop: ['END'] });
+    expect(runOptions({ temperature: '0.7' }, { stop: 'END' } as never, defaults).sampling).toEqual({ temperature: 0.7, stop: ['END'], num_predict: 20480 });
   });
 
   it.each([
@@ -26,6 +26,14 @@ describe('request options', () => {
     [{ num_ctx: 1.5 }, /num_ctx/],
   ])('refuses %j', (opts, msg) => {
     expect(() => runOptions({}, opts as never, defaults)).toThrow(msg);
+  });
+
+  it('limits an answer to ten contexts of tokens, as Ollama does, so a context shift cannot go on forever', () => {
+    expect(runOptions({}, { num_ctx: 100 }, defaults).sampling.num_predict).toBe(1000);
+    expect(runOptions({}, { num_ctx: 100, num_predict: -1 }, defaults).sampling.num_predict).toBe(1000);
+    expect(runOptions({}, { num_ctx: 100, num_predict: 5000 }, defaults).sampling.num_predict).toBe(1000);
+    expect(runOptions({}, { num_ctx: 100, num_predict: 42 }, defaults).sampling.num_predict).toBe(42);
+    expect(runOptions({}, { num_ctx: 100, num_predict: -2 }, defaults).sampling.num_predict).toBe(-2); // fill the context: stops there
   });
 
   it('refuses options that are not an object', () => {

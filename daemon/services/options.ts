@@ -7,6 +7,9 @@ const NUMERIC = [
   'presence_penalty', 'frequency_penalty', 'seed', 'num_predict', 'num_keep',
 ] as const satisfies readonly (keyof SamplingOptions)[];
 
+/** Tokens one answer may have, in contexts (Ollama's limit on endless generation). */
+export const MAX_CONTEXTS_PER_ANSWER = 10;
+
 export interface RunOptions {
   sampling: SamplingOptions;
   /** Context length to load the model with. */
@@ -48,5 +51,11 @@ export function runOptions(modelParams: Record<string, unknown>, request: Option
     numCtx = numberOf('num_ctx', merged.num_ctx);
     if (!Number.isInteger(numCtx) || numCtx < 1 || numCtx > 1 << 20) throw new KilnError('E_BAD_REQUEST', `option num_ctx: ${numCtx} is not an integer in [1, 1048576]`);
   }
+  // As Ollama: at most ten contexts' worth of tokens per answer, so a model
+  // that never says it is done cannot shift the context forever (-2, "fill
+  // the context", stops at the first full context anyway).
+  const most = MAX_CONTEXTS_PER_ANSWER * numCtx;
+  const predict = sampling.num_predict ?? -1;
+  if (predict !== -2 && (predict < 0 || predict > most)) sampling.num_predict = most;
   return { sampling, numCtx };
 }

@@ -6,7 +6,9 @@
  * already cached (a chat's earlier turns, the `context` of a previous
  * /api/generate) evaluates only the rest. The cache never silently drops
  * tokens: a prompt longer than the context is refused, and a generation that
- * fills it ends with doneReason 'length'.
+ * fills it ends with doneReason 'length', or (option `shift`) drops the older
+ * half of the context after `num_keep` tokens and goes on, counted in
+ * stats.shifts.
  *
  * One call at a time per Generator (the runner serializes requests per
  * model); overlapping calls are refused with E_CONFLICT rather than
@@ -101,6 +103,25 @@ export class Generator {
     }
   }
 
+  /**
+   * Context shift (Ollama's): keeps the first `numKeep` cached tokens, drops
+   * half of the rest (the older half) and moves the newer half down, so
+   * generation can go on. False when there is nothing to drop.
+   */
+  private shift(nCtx: number, numKeep = this.model.tokenizer.addBos ? 1 : 0): boolean {
+    const keep = Math.max(0, Math.min(Math.floor(numKeep), Math.floor(nCtx / 2)));
+    const discard = Math.floor((this.cached.length - keep) / 2);
+    if (discard < 1) return false;
+    try {
+      this.model.native.shift(keep, discard);
+    } catch (e) {
+      this.reset();
+      throw e;
+    }
+    this.cached.splice(keep, discard);
+    return true;
+  }
+
   /** Keeps the longest cached prefix of `prompt` (at least one token is re-evaluated, for its logits). */
   private reuse(prompt: number[]): number {
     let n = 0;
@@ -186,8 +207,11 @@ export class Generator {
           break;
         }
         if (this.cached.length >= nCtx) {
-          stats.doneReason = 'length';
-          break;
+          if (!opts.shift || numPredict === -2 || !this.shift(nCtx, opts.num_keep)) {
+            stats.doneReason = 'length';
+            break;
+          }
+          stats.shifts = (stats.shifts ?? 0) + 1;
         }
         logits = this.evalBatch([tok]);
         await tick();

@@ -8,10 +8,18 @@ import type { SamplerOptions } from '../sampler/options.js';
 export interface GenerateOptions extends SamplerOptions {
   /**
    * Most tokens to generate. -1 (default): until an end-of-generation token,
-   * a stop string or a full context; -2: fill the context. kiln does not
-   * shift the context, so both end with doneReason 'length' when it fills.
+   * a stop string or a full context (or, with `shift`, on past it); -2: fill
+   * the context and stop there, shift or not.
    */
   num_predict?: number;
+  /**
+   * When the context fills while generating: false (default) ends with
+   * doneReason 'length'; true shifts it as Ollama does, dropping the older
+   * half of what follows the first `num_keep` tokens, and goes on.
+   */
+  shift?: boolean;
+  /** Tokens at the start of the context that a shift keeps (default: the BOS token, if the model adds one). */
+  num_keep?: number;
   /** Stop strings: generation ends at the first one, which is not emitted (nor any text after it). */
   stop?: string[];
   /**
@@ -50,6 +58,8 @@ export interface GenerateStats {
    * token, no stop-string tokens): Ollama's `context`, to continue from.
    */
   context: number[];
+  /** Context shifts made while generating (option `shift`); absent when none. */
+  shifts?: number;
 }
 
 export type Pooling = 'mean' | 'last';

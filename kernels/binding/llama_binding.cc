@@ -1,6 +1,6 @@
 // llamaNew(params: Float64Array, weights: Float64Array, buffer: ArrayBuffer) -> handle
 // llamaEval(handle, tokens: Int32Array, pos0, logits: Float32Array | null, allLogits) -> undefined
-// llamaTruncate(handle, pos); llamaHidden(handle, out: Float32Array) -> n tokens; llamaFree(handle)
+// llamaTruncate(handle, pos); llamaShift(handle, keep, discard) -> n; llamaHidden(handle, out: Float32Array) -> n tokens; llamaFree(handle)
 //
 // Weights are (offset, type, ne0, ne1) quadruples into one mapped file buffer;
 // every tensor's byte range is checked against the buffer here, again, before
@@ -184,6 +184,23 @@ napi_value llama_truncate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// llamaShift(handle, keep, discard) -> the new number of cached positions
+napi_value llama_shift(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!kiln_get_args(env, info, 3, argv)) return nullptr;
+  Handle *h;
+  int64_t keep, discard;
+  if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "keep", &keep) || !kiln_get_int64(env, argv[2], "discard", &discard))
+    return nullptr;
+  if (keep < 0 || keep > INT32_MAX || discard < 0 || discard > INT32_MAX) return kiln_throw(env, "keep and discard must be 32-bit counts");
+  const char *error = nullptr;
+  const int32_t n = kiln_llama_shift(h->ctx, (int32_t)keep, (int32_t)discard, &error);
+  if (n < 0) return kiln_throw(env, error ? error : "shift failed");
+  napi_value r;
+  napi_create_int32(env, n, &r);
+  return r;
+}
+
 napi_value llama_hidden(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!kiln_get_args(env, info, 2, argv)) return nullptr;
@@ -226,5 +243,6 @@ void kiln_register_llama(napi_env env, napi_value exports) {
   kiln_export(env, exports, "llamaEval", llama_eval);
   kiln_export(env, exports, "llamaTruncate", llama_truncate);
   kiln_export(env, exports, "llamaHidden", llama_hidden);
+  kiln_export(env, exports, "llamaShift", llama_shift);
   kiln_export(env, exports, "llamaFree", llama_free);
 }

@@ -315,6 +315,46 @@ extern "C" void kiln_llama_truncate(kiln_llama_ctx *c, int32_t pos) {
   if (pos < c->n_past) c->n_past = pos;
 }
 
+extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t discard, const char **error) {
+  const kiln_llama_params &p = c->m.p;
+  if (keep < 0 || discard < 1 || (int64_t)keep + discard > c->n_past) {
+    *error = "shift range is not inside the cached positions";
+    return -1;
+  }
+  const int32_t moved = c->n_past - keep - discard;
+  const int64_t kvdim = c->kv_dim;
+  std::vector<float> cs, row((size_t)kvdim);
+  try {
+    const float *ff = present(c->m.rope_freqs) ? static_cast<const float *>(c->m.rope_freqs.data) : nullptr;
+    rope_table(cs, 1, -discard, p.n_rot, p.rope_base, p.rope_freq_scale, ff);
+  } catch (...) {
+    *error = "out of memory";
+    return -1;
+  }
+  for (int32_t l = 0; l < p.n_layer; l++) {
+    for (int32_t i = 0; i < moved; i++) {
+      const size_t from = ((size_t)l * p.n_ctx + (size_t)(keep + discard + i)) * (size_t)kvdim;
+      const size_t to = ((size_t)l * p.n_ctx + (size_t)(keep + i)) * (size_t)kvdim;
+      if (p.kv_f16) {
+        for (int64_t e = 0; e < kvdim; e++) row[e] = kiln_f16_to_f32(c->k16[from + e]);
+      } else {
+        memcpy(row.data(), c->k32.data() + from, (size_t)kvdim * sizeof(float));
+      }
+      for (int32_t h = 0; h < p.n_head_kv; h++) rope(row.data() + (int64_t)h * p.head_dim, p.n_rot, cs.data(), p.rope_neox);
+      if (p.kv_f16) {
+        c->kt->from_float[KILN_TYPE_F16](row.data(), c->k16.data() + to, kvdim);
+        memmove(c->v16.data() + to, c->v16.data() + from, (size_t)kvdim * sizeof(uint16_t));
+      } else {
+        memcpy(c->k32.data() + to, row.data(), (size_t)kvdim * sizeof(float));
+        memmove(c->v32.data() + to, c->v32.data() + from, (size_t)kvdim * sizeof(float));
+      }
+    }
+  }
+  c->n_past = keep + moved;
+  *error = nullptr;
+  return c->n_past;
+}
+
 extern "C" const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens) {
   *n_tokens = c->hidden_n;
   return c->hidden.data();

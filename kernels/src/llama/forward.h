@@ -53,6 +53,13 @@ int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t n, int32_t
 // Forget cache positions >= pos (for a new prompt that shares a prefix).
 void kiln_llama_truncate(kiln_llama_ctx *c, int32_t pos);
 
+// Context shift: drops cached positions [keep, keep + discard) and moves the
+// ones after them down by `discard`, re-rotating their keys by -discard
+// positions (RoPE angles add, so a key rotated for position p becomes one
+// rotated for p - discard). Returns the new number of cached positions, or -1
+// (error set) when the range is not inside the cache.
+int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t discard, const char **error);
+
 // Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
 const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);
 
