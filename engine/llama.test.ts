@@ -34,6 +34,18 @@ describe('Llama (library API) on kjv', () => {
     expect(threads()).toBe(1); // nThreads reached the kernels; nGpuLayers was accepted and ignored
   });
 
+  it('finishes with length when the context fills, or shifts it and goes on with shift', async () => {
+    const noEog = (l: Float32Array) => {
+      for (const id of [1996, 1999]) l[id] = -Infinity;
+    };
+    const full = await llm.complete(golden[0].prompt, { ...GREEDY, maxTokens: 400, mask: noEog });
+    expect(full.choices[0].finish_reason).toBe('length');
+    expect(full.usage.total_tokens).toBe(256 + 1); // the cache holds every token but the last sampled one
+    const on = await llm.complete(golden[0].prompt, { ...GREEDY, maxTokens: 400, mask: noEog, shift: true, numKeep: 1 });
+    expect(on.choices[0].finish_reason).toBe('length');
+    expect(on.usage.completion_tokens).toBe(400);
+  });
+
   it('stops at a stop string without returning it', async () => {
     const r = await llm.complete(golden[0].prompt, { ...GREEDY, maxTokens: 32, stop: 'Moses' });
     expect(r.choices[0]).toEqual({ index: 0, text: ' of the LORD, and the LORD spake unto ', finish_reason: 'stop' });

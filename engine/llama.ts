@@ -58,6 +58,14 @@ export interface CompletionOptions {
   signal?: AbortSignal;
   /** Output constraint: set forbidden tokens' logits to -Infinity. */
   mask?: (logits: Float32Array) => void;
+  /**
+   * When the context fills: false (default) finishes with 'length'; true
+   * shifts it (keeps `numKeep` tokens, drops the older half of the rest) and
+   * goes on, as Ollama's server does.
+   */
+  shift?: boolean;
+  /** Tokens at the start that a shift keeps (default: the BOS token, if the model adds one). */
+  numKeep?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancel';
@@ -126,6 +134,8 @@ function generateOptions(o: CompletionOptions): GenerateOptions {
     seed: o.seed,
     signal: o.signal,
     mask: o.mask,
+    shift: o.shift,
+    num_keep: o.numKeep,
   };
 }
 
