@@ -90,7 +90,9 @@ describe.skipIf(!registryAvailable())('push', () => {
       if (req.method === 'PUT' && req.url?.includes('/blobs/uploads/') && failures < 2) {
         failures++;
         req.resume();
-        if (failures === 1) res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"disk hiccup"}]}');
+        // an early answer to a request whose body is still coming: close the connection after it, as a
+        // registry does, so the rest of that body can never be read as the start of the next request
+        if (failures === 1) res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end('{"errors":[{"code":"UNKNOWN","message":"disk hiccup"}]}');
         else res.socket?.destroy();
         return;
       }
