@@ -67,41 +67,33 @@ export class ToolCallParser {
   /** Takes the complete calls off the front of the held text. */
   private completed(): ToolCall[] {
     const out: ToolCall[] = [];
-    for (;;) {
-      const start = FILLER.exec(this.held)?.[0].length ?? 0;
-      const end = matchingEnd(this.held, start);
-      if (end < 0) return out; // not a bracket, or not closed yet
-      let v: unknown;
-      try {
-        v = JSON.parse(this.held.slice(start, end + 1));
-      } catch {
-        return out;
-      }
-      const calls = (Array.isArray(v) ? v : [v]).map((x) => asCall(x, this.names));
-      if (calls.length === 0 || calls.some((c) => c === undefined)) return out; // left for finish()
-      for (const c of calls as ToolCall[]) out.push({ function: { ...c.function, index: this.next++ } });
-      this.held = this.held.slice(end + 1);
+    // stops at a value not complete yet, or one that is not calls (left for finish())
+    for (let r = leadingCalls(this.held, this.names); r; r = leadingCalls(this.held, this.names)) {
+      for (const c of r.calls) out.push({ function: { ...c.function, index: this.next++ } });
+      this.held = r.rest;
     }
+    return out;
   }
 }
 
-/** Reads consecutive JSON values from text (separated by whitespace, commas or semicolons). */
-function jsonValues(text: string): unknown[] | undefined {
-  const out: unknown[] = [];
-  let i = 0;
-  while (i < text.length) {
-    while (i < text.length && /[\s,;]/.test(text[i])) i++;
-    if (i >= text.length) break;
-    const end = matchingEnd(text, i);
-    if (end < 0) return undefined;
-    try {
-      out.push(JSON.parse(text.slice(i, end + 1)));
-    } catch {
-      return undefined;
-    }
-    i = end + 1;
+/**
+ * The calls of offered tools in the JSON value (an object or an array of
+ * them) that starts `text` after any filler, and the text after it;
+ * undefined when that value is not complete yet, not JSON, or not all calls.
+ */
+function leadingCalls(text: string, names: Set<string>): { calls: ToolCall[]; rest: string } | undefined {
+  const start = FILLER.exec(text)?.[0].length ?? 0;
+  const end = matchingEnd(text, start);
+  if (end < 0) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text.slice(start, end + 1));
+  } catch {
+    return undefined;
   }
-  return out;
+  const calls = (Array.isArray(v) ? v : [v]).map((x) => asCall(x, names));
+  if (calls.length === 0 || calls.some((c) => c === undefined)) return undefined;
+  return { calls: calls as ToolCall[], rest: text.slice(end + 1) };
 }
 
 /** Index of the bracket closing the one at `start`, strings respected; -1 if unbalanced or not a bracket. */
@@ -144,15 +136,12 @@ function asCall(v: unknown, names: Set<string>): ToolCall | undefined {
 
 /** The tool calls written in `text`, or [] if it is not (entirely) tool calls. */
 export function parseToolCalls(text: string, names: Set<string>): ToolCall[] {
-  const body = text
-    .replace(/<\|python_tag\|>/g, '')
-    .replace(/<\/?tool_call>/g, ' ')
-    .replace(/```(?:json)?/g, ' ')
-    .replace(/<\|eom_id\|>|<\|eot_id\|>/g, '');
-  const values = jsonValues(body);
-  if (!values || values.length === 0) return [];
-  const flat = values.flatMap((v) => (Array.isArray(v) ? v : [v]));
-  const calls = flat.map((v) => asCall(v, names));
-  if (calls.some((c) => c === undefined)) return [];
-  return (calls as ToolCall[]).map((c, index) => ({ function: { index, ...c.function } }));
+  const calls: ToolCall[] = [];
+  for (let rest = text; rest.replace(FILLER, '') !== ''; ) {
+    const r = leadingCalls(rest, names);
+    if (!r) return [];
+    calls.push(...r.calls);
+    rest = r.rest;
+  }
+  return calls.map((c, index) => ({ function: { index, ...c.function } }));
 }
