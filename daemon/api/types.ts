@@ -193,11 +193,21 @@ export interface Options {
   [other: string]: unknown;
 }
 
+/** What /api/generate and /api/chat do when the context fills while generating. */
+export interface ContextShiftOption {
+  /**
+   * When the context fills while generating: true (the default, as Ollama)
+   * drops the older half of the context after num_keep tokens and goes on;
+   * false ends the answer with done_reason "length".
+   */
+  shift?: boolean;
+}
+
 /**
  * POST /api/generate — `ollama.generate({model, prompt, ...})`. No prompt
  * only loads the model; with keep_alive 0 it unloads it.
  */
-export interface GenerateRequest {
+export interface GenerateRequest extends ContextShiftOption {
   model?: string;
   name?: string;
   prompt?: string;
@@ -213,12 +223,6 @@ export interface GenerateRequest {
   images?: string[];
   keep_alive?: string | number;
   think?: boolean | string;
-  /**
-   * When the context fills while generating: true (the default, as Ollama)
-   * drops the older half of the context after num_keep tokens and goes on;
-   * false ends the answer with done_reason "length".
-   */
-  shift?: boolean;
   options?: Options;
 }
 
@@ -249,7 +253,7 @@ export interface GenerateResponse extends GenerateStatsFields {
 }
 
 /** POST /api/chat — `ollama.chat({model, messages, tools, ...})`. */
-export interface ChatRequest {
+export interface ChatRequest extends ContextShiftOption {
   model?: string;
   name?: string;
   messages?: Message[];
@@ -258,12 +262,6 @@ export interface ChatRequest {
   format?: string | Record<string, unknown>;
   keep_alive?: string | number;
   think?: boolean | string;
-  /**
-   * When the context fills while generating: true (the default, as Ollama)
-   * drops the older half of the context after num_keep tokens and goes on;
-   * false ends the answer with done_reason "length".
-   */
-  shift?: boolean;
   options?: Options;
 }
 

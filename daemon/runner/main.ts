@@ -7,7 +7,7 @@
 import { isKilnError } from '../../engine/errors.js';
 import { Model } from '../../engine/model/model.js';
 import { setThreads } from '../../kernels/index.js';
-import { Generator } from '../../engine/generate/index.js';
+import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
 import { fitPrompt, promptTokens } from './tokens.js';
 import { formatMask, watchEvals } from './constrain.js';
@@ -90,7 +90,7 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
   const ac = jobs.get(m.id)!;
   const tok = s.model.tokenizer;
   const nCtx = s.model.hp.nCtx;
-  const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? (tok.addBos ? 1 : 0));
+  const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? defaultNumKeep(tok));
   const mask = m.format !== undefined ? formatMask(s.model, m.format, s.evals) : undefined;
   const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask, shift: m.shift });
   // Pieces are sent at most every CHUNK_INTERVAL_MS (the first at once): see there.

@@ -10,13 +10,8 @@ export interface RunnerSpec extends Omit<LoadMsg, 't'> {
   name: string;
 }
 
-export interface GenerateRequest {
-  prompt: string;
-  context?: number[];
-  options: GenerateMsg['options'];
-  format?: unknown;
-  shift: boolean;
-}
+/** A generation as the daemon asks a runner for it: the protocol message without its routing. */
+export type GenerateRequest = Pick<GenerateMsg, 'prompt' | 'context' | 'options' | 'format' | 'shift'>;
 
 export interface Chunk {
   text: string;
@@ -183,7 +178,7 @@ export class Runner implements RunnerHandle {
           wake?.();
         },
       },
-      (id) => ({ t: 'generate', id, slot, prompt: req.prompt, context: req.context, options: req.options, format: req.format, shift: req.shift }),
+      (id) => ({ t: 'generate', id, slot, ...req }),
     );
     try {
       for (;;) {

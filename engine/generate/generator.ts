@@ -22,6 +22,14 @@ import { Pooler, modelPooling } from './pooling.js';
 import { StopMatcher } from './stop-matcher.js';
 import type { GenerateChunk, GenerateOptions, GenerateStats, Pooling } from './types.js';
 
+/**
+ * Tokens at the start of a context that truncating a prompt or shifting the
+ * context keeps unless num_keep says otherwise: the BOS token, when the model adds one.
+ */
+export function defaultNumKeep(tokenizer: { addBos: boolean }): number {
+  return tokenizer.addBos ? 1 : 0;
+}
+
 /** Tokens per native eval call while reading a prompt (llama.cpp's default n_batch). */
 export const PROMPT_BATCH = 512;
 
@@ -108,7 +116,7 @@ export class Generator {
    * half of the rest (the older half) and moves the newer half down, so
    * generation can go on. False when there is nothing to drop.
    */
-  private shift(nCtx: number, numKeep = this.model.tokenizer.addBos ? 1 : 0): boolean {
+  private shift(nCtx: number, numKeep = defaultNumKeep(this.model.tokenizer)): boolean {
     const keep = Math.max(0, Math.min(Math.floor(numKeep), Math.floor(nCtx / 2)));
     const discard = Math.floor((this.cached.length - keep) / 2);
     if (discard < 1) return false;

@@ -1,4 +1,4 @@
 /** Text generation and embeddings over a loaded model. */
-export { Generator, PROMPT_BATCH } from './generator.js';
+export { defaultNumKeep, Generator, PROMPT_BATCH } from './generator.js';
 export { StopMatcher } from './stop-matcher.js';
 export type { GenerateChunk, GenerateOptions, GenerateStats, Pooling } from './types.js';

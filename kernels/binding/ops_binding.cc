@@ -44,22 +44,22 @@ napi_value attention(napi_env env, napi_callback_info info) {
   float *q, *out;
   void *k, *v;
   size_t qn, kn, vn, on;
-  int64_t stride, n_kv, hd, f16;
+  int64_t stride, n_kv, hd, mode;
   double scale;
   const kiln_kernel_table *kt;
   if (!get_f32(env, argv[0], "q", &q, &qn) || !kiln_get_typed(env, argv[1], napi_uint8_array, "k", &k, &kn) ||
       !kiln_get_typed(env, argv[2], napi_uint8_array, "v", &v, &vn) || !kiln_get_int64(env, argv[3], "stride", &stride) ||
       !kiln_get_int64(env, argv[4], "nKv", &n_kv) || !kiln_get_int64(env, argv[5], "headDim", &hd) ||
-      napi_get_value_double(env, argv[6], &scale) != napi_ok || !kiln_get_int64(env, argv[7], "kvMode", &f16) ||
+      napi_get_value_double(env, argv[6], &scale) != napi_ok || !kiln_get_int64(env, argv[7], "kvMode", &mode) ||
       !get_f32(env, argv[8], "out", &out, &on) || !get_table(env, argv[9], &kt))
     return nullptr;
   if (hd < 1 || hd > 4096 || n_kv < 1 || n_kv > (1 << 24) || stride < hd || stride > (1 << 24))
     return kiln_throw(env, "bad attention shape");
-  const size_t elem = f16 ? 2 : 4, need = ((size_t)(n_kv - 1) * (size_t)stride + (size_t)hd) * elem;
+  const size_t elem = mode != KILN_KV_F32 ? 2 : 4, need = ((size_t)(n_kv - 1) * (size_t)stride + (size_t)hd) * elem;
   if (qn < (size_t)hd || on < (size_t)hd || kn < need || vn < need) return kiln_throw(env, "attention buffers are too small");
-  if (f16 < KILN_KV_F32 || f16 > KILN_KV_F16_ACC16) return kiln_throw(env, "kvMode must be 0, 1 or 2");
+  if (mode < KILN_KV_F32 || mode > KILN_KV_F16_ACC16) return kiln_throw(env, "kvMode must be 0, 1 or 2");
   std::vector<float> scratch(kiln_attn_scratch((int32_t)n_kv, (int32_t)hd));
-  kt->attn(q, k, v, (size_t)stride, (int32_t)n_kv, (int32_t)hd, (float)scale, (int)f16, scratch.data(), out);
+  kt->attn(q, k, v, (size_t)stride, (int32_t)n_kv, (int32_t)hd, (float)scale, (int)mode, scratch.data(), out);
   return undefined(env);
 }
 
@@ -71,24 +71,24 @@ napi_value attention_batch(napi_env env, napi_callback_info info) {
   float *q, *out;
   void *k, *v, *nk;
   size_t qn, kn, vn, on, nq;
-  int64_t stride, hd, f16;
+  int64_t stride, hd, mode;
   double scale;
   const kiln_kernel_table *kt;
   if (!get_f32(env, argv[0], "q", &q, &qn) || !kiln_get_typed(env, argv[1], napi_int32_array, "nKv", &nk, &nq) ||
       !kiln_get_typed(env, argv[2], napi_uint8_array, "k", &k, &kn) || !kiln_get_typed(env, argv[3], napi_uint8_array, "v", &v, &vn) ||
       !kiln_get_int64(env, argv[4], "stride", &stride) || !kiln_get_int64(env, argv[5], "headDim", &hd) ||
-      napi_get_value_double(env, argv[6], &scale) != napi_ok || !kiln_get_int64(env, argv[7], "kvMode", &f16) ||
+      napi_get_value_double(env, argv[6], &scale) != napi_ok || !kiln_get_int64(env, argv[7], "kvMode", &mode) ||
       !get_f32(env, argv[8], "out", &out, &on) || !get_table(env, argv[9], &kt))
     return nullptr;
   const int32_t *n_kv = static_cast<const int32_t *>(nk);
-  if (f16 < KILN_KV_F32 || f16 > KILN_KV_F16_ACC16) return kiln_throw(env, "kvMode must be 0, 1 or 2");
+  if (mode < KILN_KV_F32 || mode > KILN_KV_F16_ACC16) return kiln_throw(env, "kvMode must be 0, 1 or 2");
   if (hd < 1 || hd > 4096 || stride < hd || stride > (1 << 24) || nq < 1 || nq > 4096) return kiln_throw(env, "bad attention shape");
   int32_t n_max = 0;
   for (size_t j = 0; j < nq; j++) {
     if (n_kv[j] < 1 || n_kv[j] > (1 << 24)) return kiln_throw(env, "nKv out of range");
     n_max = n_kv[j] > n_max ? n_kv[j] : n_max;
   }
-  const size_t elem = f16 ? 2 : 4, need = ((size_t)(n_max - 1) * (size_t)stride + (size_t)hd) * elem;
+  const size_t elem = mode != KILN_KV_F32 ? 2 : 4, need = ((size_t)(n_max - 1) * (size_t)stride + (size_t)hd) * elem;
   if (qn < nq * (size_t)hd || on < nq * (size_t)hd || kn < need || vn < need) return kiln_throw(env, "attention buffers are too small");
   std::vector<const float *> qs(nq);
   std::vector<float *> outs(nq);
@@ -97,7 +97,7 @@ napi_value attention_batch(napi_env env, napi_callback_info info) {
     outs[j] = out + j * (size_t)hd;
   }
   std::vector<float> scratch(kiln_attn_batch_scratch((int)nq, n_max, (int32_t)hd));
-  kt->attn_batch(qs.data(), outs.data(), n_kv, (int)nq, k, v, (size_t)stride, (int32_t)hd, (float)scale, (int)f16, scratch.data());
+  kt->attn_batch(qs.data(), outs.data(), n_kv, (int)nq, k, v, (size_t)stride, (int32_t)hd, (float)scale, (int)mode, scratch.data());
   return undefined(env);
 }
 

@@ -131,6 +131,7 @@ constexpr int32_t kLlamaCppTiledQueries = 64;
 struct AttnJob {
   kiln_llama_ctx *c;
   int32_t layer, n, pos0;
+  int mode; // KILN_KV_*
 };
 
 void attn_rows(void *ctx, int64_t b, int64_t e) {
@@ -146,14 +147,13 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   thread_local std::vector<float> scores;
   const size_t need = kiln_attn_scratch(p.n_ctx, hd);
   if (scores.size() < need) scores.resize(need);
-  const int mode = p.kv_f16 ? (j.n < kLlamaCppTiledQueries ? KILN_KV_F16_ACC16 : KILN_KV_F16) : KILN_KV_F32;
   for (int64_t row = b; row < e; row++) {
     const int32_t t = (int32_t)(row / p.n_head), h = (int32_t)(row % p.n_head);
     const size_t off = layer_off + (size_t)(h / group) * hd;
     const void *k = p.kv_f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
     const void *v = p.kv_f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
     c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, j.pos0 + t + 1, hd, scale,
-                mode, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
+                j.mode, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
   }
 }
 
@@ -336,7 +336,7 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
       const size_t from = ((size_t)l * p.n_ctx + (size_t)(keep + discard + i)) * (size_t)kvdim;
       const size_t to = ((size_t)l * p.n_ctx + (size_t)(keep + i)) * (size_t)kvdim;
       if (p.kv_f16) {
-        for (int64_t e = 0; e < kvdim; e++) row[e] = kiln_f16_to_f32(c->k16[from + e]);
+        kiln_type_traits_of(KILN_TYPE_F16)->to_float(c->k16.data() + from, row.data(), kvdim);
       } else {
         memcpy(row.data(), c->k32.data() + from, (size_t)kvdim * sizeof(float));
       }
@@ -427,7 +427,7 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
       }
     }
     if (n == 1 || (p.kv_f16 && n < kLlamaCppTiledQueries)) {
-      AttnJob aj{c, l, n, pos0};
+      AttnJob aj{c, l, n, pos0, p.kv_f16 ? KILN_KV_F16_ACC16 : KILN_KV_F32};
       // ~head_dim * positions multiply-adds per head, twice; below ~64k per chunk the pool costs more than it saves
       const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
       kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);

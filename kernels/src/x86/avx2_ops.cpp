@@ -181,10 +181,10 @@ inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
   return (float)sum;
 }
 
-// Then one pass over the positions with a running maximum M and sum S (expf
-// for every weight, as llama.cpp calls it), and the values, up to 128
-// dimensions per pass in registers, rounded to binary16 after every rescale
-// and every multiply-add as llama.cpp's binary16 accumulator is.
+// Then the online softmax over the positions (running maximum M and sum S,
+// the exponentials correctly rounded, see expf_rounded), and the values, up
+// to 128 dimensions per pass in registers, rounded to binary16 after every
+// rescale and every multiply-add as llama.cpp's binary16 accumulator is.
 template <int STEP>
 void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv, int32_t d, float scale,
                 float *scratch, float *out) {
