@@ -69,32 +69,52 @@ function truncatedWhileReading(path: string, at: number): KilnError {
   return new KilnError('E_GGUF_MALFORMED', `GGUF file ${path} ended at byte ${at} while reading its header (changed while reading?)`);
 }
 
+/** One positioned read the header parse asks for: `len` bytes of the file at `pos` into `buf` at `at`. */
+interface ReadRequest {
+  buf: Uint8Array;
+  at: number;
+  len: number;
+  pos: number;
+}
+
+/**
+ * The header parse of a file of `fileSize` bytes as a sequence of positioned
+ * reads: yields each read it needs and is given back how many bytes it got
+ * (0: the file ended). The sync and async readers differ only in how they read.
+ */
+function* headerReads(path: string, fileSize: number, chunk: number): Generator<ReadRequest, GGUFFile, number> {
+  const p = new GGUFHeaderParser(fileSize);
+  let buf = new Uint8Array(0);
+  let bufStart = 0;
+  let need = new NeedMore(Math.min(p.fileSize, chunk));
+  for (;;) {
+    const { start, end } = nextWindow(p, need, chunk);
+    const grown = regrow(buf, bufStart, start, end);
+    for (let at = grown.from; at < grown.buf.length; ) {
+      const n = yield { buf: grown.buf, at, len: Math.min(MAX_READ, grown.buf.length - at), pos: start + at };
+      if (n === 0) throw truncatedWhileReading(path, start + at);
+      at += n;
+    }
+    buf = grown.buf;
+    bufStart = start;
+    p.feed(start, buf);
+    try {
+      return p.run();
+    } catch (e) {
+      if (!(e instanceof NeedMore)) throw e;
+      need = e;
+    }
+  }
+}
+
 /** Reads and validates a GGUF file's header, KVs and tensor infos with synchronous positioned reads. */
 export function readGGUFFileSync(path: string, opts: ReadOptions = {}): GGUFFile {
-  const chunk = Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK);
   const fd = openSync(path, 'r');
   try {
-    const p = new GGUFHeaderParser(fstatSync(fd).size);
-    let buf = new Uint8Array(0);
-    let bufStart = 0;
-    let need = new NeedMore(Math.min(p.fileSize, chunk));
-    for (;;) {
-      const { start, end } = nextWindow(p, need, chunk);
-      const grown = regrow(buf, bufStart, start, end);
-      for (let at = grown.from; at < grown.buf.length; ) {
-        const n = readSync(fd, grown.buf, at, Math.min(MAX_READ, grown.buf.length - at), start + at);
-        if (n === 0) throw truncatedWhileReading(path, start + at);
-        at += n;
-      }
-      buf = grown.buf;
-      bufStart = start;
-      p.feed(start, buf);
-      try {
-        return p.run();
-      } catch (e) {
-        if (!(e instanceof NeedMore)) throw e;
-        need = e;
-      }
+    const reads = headerReads(path, fstatSync(fd).size, Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK));
+    for (let r = reads.next(); ; ) {
+      if (r.done) return r.value;
+      r = reads.next(readSync(fd, r.value.buf, r.value.at, r.value.len, r.value.pos));
     }
   } finally {
     closeSync(fd);
@@ -103,30 +123,12 @@ export function readGGUFFileSync(path: string, opts: ReadOptions = {}): GGUFFile
 
 /** Reads and validates a GGUF file's header, KVs and tensor infos with async positioned reads. */
 export async function readGGUFFile(path: string, opts: ReadOptions = {}): Promise<GGUFFile> {
-  const chunk = Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK);
   const fh = await open(path, 'r');
   try {
-    const p = new GGUFHeaderParser((await fh.stat()).size);
-    let buf = new Uint8Array(0);
-    let bufStart = 0;
-    let need = new NeedMore(Math.min(p.fileSize, chunk));
-    for (;;) {
-      const { start, end } = nextWindow(p, need, chunk);
-      const grown = regrow(buf, bufStart, start, end);
-      for (let at = grown.from; at < grown.buf.length; ) {
-        const { bytesRead } = await fh.read(grown.buf, at, Math.min(MAX_READ, grown.buf.length - at), start + at);
-        if (bytesRead === 0) throw truncatedWhileReading(path, start + at);
-        at += bytesRead;
-      }
-      buf = grown.buf;
-      bufStart = start;
-      p.feed(start, buf);
-      try {
-        return p.run();
-      } catch (e) {
-        if (!(e instanceof NeedMore)) throw e;
-        need = e;
-      }
+    const reads = headerReads(path, (await fh.stat()).size, Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK));
+    for (let r = reads.next(); ; ) {
+      if (r.done) return r.value;
+      r = reads.next((await fh.read(r.value.buf, r.value.at, r.value.len, r.value.pos)).bytesRead);
     }
   } finally {
     await fh.close();
