@@ -81,6 +81,23 @@ async function pullError(name: string): Promise<{ code: ErrorCode; message: stri
 }
 
 /** Nothing half-written is visible: no blob rows, no models, no partial or temp files left to trust. */
+/**
+ * A 2 MiB layer served at 2 MiB/s whose pull is cancelled once 1 MiB has
+ * come; resolves after the transfer has recorded its last checkpoint.
+ */
+async function interruptedPull(): Promise<{ layer: Buffer; s: FaultServer }> {
+  const layer = randomBytes(2048 * KiB);
+  const m = model([layer]);
+  const s = await serve({ manifests: new Map([['ns/m:latest', m.manifest]]), blobs: m.blobs }, () => ({ throttle: 2 << 20 }));
+  const ac = new AbortController();
+  const first = pullModel(ctx, `${s.host}/ns/m`, { insecure: true, signal: ac.signal }, (p) => {
+    if (p.digest === sha(layer) && (p.completed ?? 0) >= 1024 * KiB) ac.abort();
+  });
+  await expect(first).rejects.toThrow();
+  await ctx.downloader.idle();
+  return { layer, s };
+}
+
 function expectStoreEmpty(): void {
   expect(store.models.list()).toEqual([]);
   expect(store.db.prepare('SELECT count(*) n FROM blobs').get()).toEqual({ n: 0 });
@@ -159,15 +176,7 @@ describe('pull', () => {
   });
 
   it('resumes an interrupted pull from its checkpoint instead of starting over', async () => {
-    const layer = randomBytes(2048 * KiB);
-    const m = model([layer]);
-    const s = await serve({ manifests: new Map([['ns/m:latest', m.manifest]]), blobs: m.blobs }, () => ({ throttle: 2 << 20 }));
-    const ac = new AbortController();
-    const first = pullModel(ctx, `${s.host}/ns/m`, { insecure: true, signal: ac.signal }, (p) => {
-      if (p.digest === sha(layer) && (p.completed ?? 0) >= 1024 * KiB) ac.abort();
-    });
-    await expect(first).rejects.toThrow();
-    await ctx.downloader.idle(); // the transfer records its last checkpoint as it stops
+    const { layer, s } = await interruptedPull();
     const row = store.db.prepare('SELECT sum(written) w FROM partial_parts').get() as { w: number };
     expect(row.w).toBeGreaterThanOrEqual(1024 * KiB);
     s.blobBytes = 0;
@@ -179,15 +188,7 @@ describe('pull', () => {
 
 describe('pull durability', () => {
   it('after a reboot trusts only the bytes that were synced', async () => {
-    const layer = randomBytes(2048 * KiB);
-    const m = model([layer]);
-    const s = await serve({ manifests: new Map([['ns/m:latest', m.manifest]]), blobs: m.blobs }, () => ({ throttle: 2 << 20 }));
-    const ac = new AbortController();
-    const first = pullModel(ctx, `${s.host}/ns/m`, { insecure: true, signal: ac.signal }, (p) => {
-      if (p.digest === sha(layer) && (p.completed ?? 0) >= 1024 * KiB) ac.abort();
-    });
-    await expect(first).rejects.toThrow();
-    await ctx.downloader.idle();
+    const { layer, s } = await interruptedPull();
     // As if the machine had rebooted since: `written` bytes may be lost, `synced` (none yet) holds.
     store.db.prepare("UPDATE partial_blobs SET boot_id = 'an-earlier-boot'").run();
     store.db.prepare('UPDATE partial_parts SET synced = 0').run();
@@ -198,15 +199,7 @@ describe('pull durability', () => {
   });
 
   it('starts over once when a resumed download does not verify (a partial file damaged meanwhile)', async () => {
-    const layer = randomBytes(2048 * KiB);
-    const m = model([layer]);
-    const s = await serve({ manifests: new Map([['ns/m:latest', m.manifest]]), blobs: m.blobs }, () => ({ throttle: 2 << 20 }));
-    const ac = new AbortController();
-    const first = pullModel(ctx, `${s.host}/ns/m`, { insecure: true, signal: ac.signal }, (p) => {
-      if (p.digest === sha(layer) && (p.completed ?? 0) >= 1024 * KiB) ac.abort();
-    });
-    await expect(first).rejects.toThrow();
-    await ctx.downloader.idle();
+    const { layer, s } = await interruptedPull();
     const partial = join(ctx.downloader.partialDir, sha(layer).replace(':', '-'));
     const bytes = readFileSync(partial);
     bytes[10] ^= 0xff;
