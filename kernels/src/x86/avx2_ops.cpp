@@ -46,12 +46,34 @@ inline __m256i head_mask(int64_t k) {
 inline __m256 load_kv(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p))); }
 inline __m256 load_kv(const float *p) { return _mm256_loadu_ps(p); }
 
+// Softmax numerators in place: w[s] = e^(w[s] - max) for s < n (the lanes
+// past n are neither read nor written); returns 1 / their sum, summed in double.
+inline float softmax_exp(float *w, int32_t n) {
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int32_t s = 0;
+  for (; s + 8 <= n; s += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(w + s));
+  float mx = hmax_f32(vmax);
+  for (; s < n; s++) mx = w[s] > mx ? w[s] : mx;
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+  for (s = 0; s < n; s += 8) {
+    const __m256i m = head_mask(n - s);
+    const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(_mm256_maskload_ps(w + s, m), vm)), _mm256_castsi256_ps(m));
+    _mm256_maskstore_ps(w + s, m, e);
+    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  const __m256d sum = _mm256_add_pd(sum0, sum1);
+  __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
+  s2 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
+  return (float)(1.0 / _mm_cvtsd_f64(s2));
+}
+
 template <class T>
 void attn(const float *q, const void *vk, const void *vv, size_t stride, int32_t n_kv, int32_t d, float scale, float *sc,
           float *out) {
   const T *k = static_cast<const T *>(vk), *v = static_cast<const T *>(vv);
   // scores
-  __m256 vmax = _mm256_set1_ps(-INFINITY);
   for (int32_t s = 0; s < n_kv; s++) {
     const T *kr = k + (size_t)s * stride;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -63,24 +85,7 @@ void attn(const float *q, const void *vk, const void *vv, size_t stride, int32_t
     if (i < d) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_kv(kr + i), a0); // d is a multiple of 8
     sc[s] = hsum_f32(_mm256_add_ps(a0, a1)) * scale;
   }
-  int32_t s = 0;
-  for (; s + 8 <= n_kv; s += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(sc + s));
-  float mx = hmax_f32(vmax);
-  for (; s < n_kv; s++) mx = sc[s] > mx ? sc[s] : mx;
-  // softmax weights, summed in double
-  const __m256 vm = _mm256_set1_ps(mx);
-  __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
-  for (s = 0; s < n_kv; s += 8) {
-    const __m256i m = head_mask(n_kv - s);
-    const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(_mm256_maskload_ps(sc + s, m), vm)), _mm256_castsi256_ps(m));
-    _mm256_maskstore_ps(sc + s, m, e);
-    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-  }
-  __m256d sum = _mm256_add_pd(sum0, sum1);
-  __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
-  s2 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
-  const float inv = (float)(1.0 / _mm_cvtsd_f64(s2));
+  const float inv = softmax_exp(sc, n_kv);
   // weighted sum of the values, 32 dimensions at a time in registers
   for (int32_t i0 = 0; i0 < d; i0 += 32) {
     const int nv = d - i0 >= 32 ? 4 : (d - i0) / 8;
@@ -323,25 +328,7 @@ void attn_batch(const float *const *q, float *const *out, const int32_t *n_kv, i
   for (int j = 0; j < nq; j++) {
     float *w = S + (size_t)j * n8;
     const int32_t n = n_kv[j];
-    // softmax over the query's own (causal) positions, summed in double
-    __m256 vmax = _mm256_set1_ps(-INFINITY);
-    int32_t s = 0;
-    for (; s + 8 <= n; s += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(w + s));
-    float mx = hmax_f32(vmax);
-    for (; s < n; s++) mx = w[s] > mx ? w[s] : mx;
-    const __m256 vm = _mm256_set1_ps(mx);
-    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
-    for (s = 0; s < n; s += 8) {
-      const __m256i m = head_mask(n - s);
-      const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(_mm256_loadu_ps(w + s), vm)), _mm256_castsi256_ps(m));
-      _mm256_storeu_ps(w + s, e);
-      sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-      sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-    }
-    const __m256d sum = _mm256_add_pd(sum0, sum1);
-    __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
-    s2 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
-    const float inv = (float)(1.0 / _mm_cvtsd_f64(s2));
+    const float inv = softmax_exp(w, n); // over the query's own (causal) positions
     for (int32_t i0 = 0; i0 < d; i0 += 32) {
       const int nv = d - i0 >= 32 ? 4 : (d - i0) / 8;
       __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
