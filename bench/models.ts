@@ -9,6 +9,7 @@
  */
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { readGGUFFile } from '../engine/gguf/reader.js';
 import { gv, type GGUFValue } from '../engine/gguf/types.js';
@@ -16,7 +17,7 @@ import { writeGGUF, type GGUFWriteTensor } from '../engine/gguf/writer.js';
 import { quantizeFile } from '../engine/quantize/quantize.js';
 import { quantize } from '../kernels/quants.js';
 
-export const KJV_F32 = '/work/shared/models/kjv/kjv-f32.gguf';
+export const KJV_F32 = fileURLToPath(new URL('../models/kjv/kjv-f32.gguf', import.meta.url));
 
 export function benchDir(): string {
   const dir = process.env.KILN_BENCH_DIR ?? '/tmp/kiln-bench';

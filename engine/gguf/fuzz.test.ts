@@ -13,7 +13,7 @@ import { parseGGUF, readGGUFFileSync } from './reader.js';
 import { sampleBytes } from './sample.js';
 import { GGUFValueType as VT, GGUF_VALUE_SIZE, type GGUFScalarType } from './types.js';
 
-const KJV_F16 = '/work/shared/models/kjv/kjv-f16.gguf';
+import { KJV_F16 } from '../../test/helpers/fixtures.js';
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-gguf-fuzz-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

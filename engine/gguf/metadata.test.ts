@@ -3,7 +3,9 @@ import { formatParameterCount, kvNumber, modelInfo, summarizeModel } from './met
 import { parseGGUF, readGGUFFileSync } from './reader.js';
 import { sampleBytes, sampleSpec } from './sample.js';
 
-const KJV = '/work/shared/models/kjv';
+import { KJV_DIR } from '../../test/helpers/fixtures.js';
+
+const KJV = KJV_DIR.replace(/\/$/, '');
 
 describe('summarizeModel', () => {
   it('summarizes kjv-f16 from its KVs and tensors', () => {

@@ -8,7 +8,9 @@ import { parseGGUF, readGGUFFile, readGGUFFileSync } from './reader.js';
 import { sampleBytes } from './sample.js';
 import { GGMLType, GGUFValueType as VT, gv, type GGUFValue } from './types.js';
 
-const KJV = '/work/shared/models/kjv';
+import { KJV_DIR } from '../../test/helpers/fixtures.js';
+
+const KJV = KJV_DIR.replace(/\/$/, '');
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-gguf-reader-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -17,7 +19,7 @@ function scalar(v: GGUFValue | undefined): unknown {
 }
 
 describe('reading the kjv fixtures', () => {
-  // Values from /work/shared/models/kjv/README.md.
+  // Values from models/kjv/README.md.
   const files = [
     { file: 'kjv-f32.gguf', size: 21867424, fileType: 0, matrixType: GGMLType.F32 },
     { file: 'kjv-f16.gguf', size: 10972064, fileType: 1, matrixType: GGMLType.F16 },

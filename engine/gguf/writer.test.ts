@@ -8,7 +8,9 @@ import { patternBytes, sampleBytes, sampleKV, sampleSpec } from './sample.js';
 import { GGMLType, GGUFValueType as VT, gv, type GGUFValue } from './types.js';
 import { fileRange, writeGGUF, type GGUFWriteSpec } from './writer.js';
 
-const KJV = '/work/shared/models/kjv';
+import { KJV_DIR } from '../../test/helpers/fixtures.js';
+
+const KJV = KJV_DIR.replace(/\/$/, '');
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-gguf-writer-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

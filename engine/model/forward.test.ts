@@ -1,6 +1,6 @@
 /**
  * The forward pass against llama.cpp's recorded outputs for the kjv model
- * (../shared/models/kjv/README.md): every golden prompt's 32-token greedy
+ * (models/kjv/README.md): every golden prompt's 32-token greedy
  * continuation, token for token, and the recorded top-5 next-token
  * probabilities of the first 8 generated positions.
  *

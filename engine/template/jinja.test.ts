@@ -5,7 +5,9 @@ import { readGGUFFileSync } from '../gguf/reader.js';
 import { kvString } from '../gguf/metadata.js';
 import { renderJinjaChat, MAX_RANGE } from './jinja.js';
 
-const KJV = '/work/shared/models/kjv/kjv-f32.gguf';
+import { KJV_F32 } from '../../test/helpers/fixtures.js';
+
+const KJV = KJV_F32;
 
 function kjvTemplate(): { template: string; bos: string; eos: string } {
   const file = readGGUFFileSync(KJV);

@@ -1,13 +1,15 @@
 /**
  * The kjv model's tokenizer (byte-level BPE, llama-bpe pre-tokenizer) against
- * the tokens llama.cpp recorded in ../shared/models/kjv/golden.json.
+ * the tokens llama.cpp recorded in models/kjv/golden.json.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readGGUFFileSync } from '../gguf/reader.js';
 import { Tokenizer } from './index.js';
 
-const KJV = '/work/shared/models/kjv';
+import { KJV_DIR } from '../../test/helpers/fixtures.js';
+
+const KJV = KJV_DIR.replace(/\/$/, '');
 
 interface Golden {
   settings: { bos_token_id: number; eos_token_id: number };

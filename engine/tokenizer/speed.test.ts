@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
+import { KJV_F32, KJV_HELDOUT } from '../../test/helpers/fixtures.js';
 import { Tokenizer } from './tokenizer.js';
 
 it('tokenizes 1 MB of English text well under a second', () => {
-  const tok = Tokenizer.fromGGUF('/work/shared/models/kjv/kjv-f32.gguf');
-  const verse = readFileSync('/work/shared/models/kjv/heldout.txt', 'utf8');
+  const tok = Tokenizer.fromGGUF(KJV_F32);
+  const verse = readFileSync(KJV_HELDOUT, 'utf8');
   const text = verse.repeat(Math.ceil((1 << 20) / verse.length)).slice(0, 1 << 20);
   tok.encode(verse); // warm up the regex and the JIT, not the cache
   const t0 = performance.now();

@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { KJV_F32 } from '../../test/helpers/fixtures.js';
 import { sampleSpmFile } from './sample-vocab.js';
 import { completeLength } from './stream-decoder.js';
 import { Tokenizer } from './tokenizer.js';
 
-const kjv = Tokenizer.fromGGUF('/work/shared/models/kjv/kjv-f32.gguf');
+const kjv = Tokenizer.fromGGUF(KJV_F32);
 const spm = Tokenizer.fromGGUF(sampleSpmFile({ pieces: [['▁', -1], ['a', -2]], addSpacePrefix: false }));
 const BYTE0 = 3;
 

@@ -1,8 +1,7 @@
 import { fileURLToPath } from 'node:url';
 
-/** ../shared beside the checkout (CI lays a copy there too). */
-export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
-export const KJV_DIR = `${SHARED}models/kjv/`;
+/** The kjv fixtures live in the repository (models/kjv/), so a clone tests with nothing beside it. */
+export const KJV_DIR = fileURLToPath(new URL('../../models/kjv/', import.meta.url));
 export const KJV_F32 = `${KJV_DIR}kjv-f32.gguf`;
 export const KJV_F16 = `${KJV_DIR}kjv-f16.gguf`;
 export const KJV_GOLDEN = `${KJV_DIR}golden.json`;
