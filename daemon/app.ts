@@ -26,7 +26,7 @@ import { guard } from './security.js';
 import { createModel } from './services/create.js';
 import { pullModel } from '../registry/pull.js';
 import { pushModel } from '../registry/push.js';
-import { registryContext } from './services/registry.js';
+import { checkPushLayer, registryContext } from './services/registry.js';
 import { exportResponse, importRequest } from './services/archive.js';
 import { pruneStore, verifyStore } from '../registry/maintenance.js';
 import { defaultOllamaDir, importOllama } from '../registry/ollama-import.js';
@@ -163,7 +163,7 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     const req = await json<PushRequest>(c);
     const model = requestName(req);
     return progressResponse<ProgressResponse>(c, req.stream !== false, (emit, signal) =>
-      pushModel(registryContext(deps), model, { insecure: req.insecure === true, signal }, emit),
+      pushModel(registryContext(deps), model, { insecure: req.insecure === true, signal, checkLayer: checkPushLayer }, emit),
     );
   });
 

@@ -23,6 +23,12 @@ import { parseModelName } from './model-name.js';
 export interface PushOptions {
   insecure?: boolean;
   signal?: AbortSignal;
+  /**
+   * Checks a layer's stored bytes before anything is sent (the daemon passes a
+   * GGUF header check for model layers): a file that would not load is never
+   * pushed. Throws to refuse.
+   */
+  checkLayer?: (desc: Descriptor, path: string) => Promise<void>;
 }
 
 function location(res: RegistryResponse, base: URL): URL {
@@ -152,6 +158,9 @@ export async function pushModel(ctx: RegistryContext, typed: string, opts: PushO
   const blobs = [...new Map([...record.manifest.layers, record.manifest.config].map((d) => [d.digest, d])).values()];
   for (const desc of blobs) {
     if (!ctx.store.blobs.has(desc.digest)) throw new KilnError('E_BLOB_NOT_FOUND', `blob ${desc.digest} of ${typed} is missing from the store; pull or create the model again`);
+    await opts.checkLayer?.(desc, ctx.store.blobs.path(desc.digest));
+  }
+  for (const desc of blobs) {
     const status = `pushing ${desc.digest.slice(7, 19)}`;
     let lastAt = 0;
     let lastN = 0;

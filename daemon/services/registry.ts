@@ -1,6 +1,8 @@
 import type { Config } from '../config.js';
 import type { Store } from '../store/index.js';
 import { createRegistryContext, type RegistryContext } from '../../registry/context.js';
+import { MEDIA, type Descriptor } from '../../registry/manifest.js';
+import { readGGUFFile } from '../../engine/gguf/reader.js';
 
 const contexts = new WeakMap<Store, RegistryContext>();
 
@@ -16,4 +18,13 @@ export function registryContext(deps: { store: Store; config: Config; log: (m: s
     contexts.set(deps.store, ctx);
   }
   return ctx;
+}
+
+/**
+ * What the daemon checks before a push: every GGUF layer (model, adapter,
+ * projector) must parse, its tensors inside the file and apart from each other,
+ * so a file that would never load is never sent on.
+ */
+export async function checkPushLayer(desc: Descriptor, path: string): Promise<void> {
+  if (desc.mediaType === MEDIA.model || desc.mediaType === MEDIA.adapter || desc.mediaType === MEDIA.projector) await readGGUFFile(path);
 }
