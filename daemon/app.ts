@@ -23,13 +23,14 @@ import type {
 import type { Config } from './config.js';
 import { errorBody, progressResponse, readJson } from './http.js';
 import { guard } from './security.js';
+import { requestLog } from './debug.js';
 import { createModel } from './services/create.js';
 import { pullModel } from '../registry/pull.js';
 import { pushModel } from '../registry/push.js';
 import { checkPushLayer, registryContext } from './services/registry.js';
 import { exportResponse, importRequest } from './services/archive.js';
 import { pruneStore, verifyStore } from '../registry/maintenance.js';
-import { defaultOllamaDir, importOllama } from '../registry/ollama-import.js';
+import { importOllama } from '../registry/ollama-import.js';
 import type { ExportRequest, ImportOllamaRequest, ImportQuery, PruneResponse, VerifyProgress, VerifyRequest } from './api/types.js';
 import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
 import { requestName } from './services/resolve.js';
@@ -53,6 +54,8 @@ export interface AppDeps {
   store: Store;
   scheduler: Scheduler;
   log: (msg: string) => void;
+  /** Debug lines (KILN_DEBUG); absent when off. */
+  debug?: (msg: string) => void;
 }
 
 /**
@@ -65,6 +68,7 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   const app = new Hono();
   const json = <T>(c: Parameters<typeof readJson>[0]) => readJson<T>(c, config.maxBodyBytes);
 
+  if (deps.debug) app.use('*', requestLog(deps.debug, transport));
   app.use('*', guard(config, transport));
 
   app.on(['GET', 'HEAD'], '/', (c) => c.text('kiln is running'));
@@ -175,7 +179,7 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   app.post('/api/import-ollama', async (c) => {
     const req = await json<ImportOllamaRequest>(c);
     return progressResponse<ProgressResponse>(c, req.stream !== false, async (emit, signal) => {
-      await importOllama(registryContext(deps), typeof req.path === 'string' && req.path ? req.path : defaultOllamaDir(), emit, signal);
+      await importOllama(registryContext(deps), typeof req.path === 'string' && req.path ? req.path : config.ollamaModels, emit, signal);
     });
   });
   app.post('/api/verify', async (c) => {

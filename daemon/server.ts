@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { KilnError } from '../engine/errors.js';
 import { createApp } from './app.js';
+import { debugLogger, debugRunnerStart, logSettings } from './debug.js';
 import type { Config } from './config.js';
 import { openStreams } from './http.js';
 import { acquireLock } from './lock.js';
@@ -80,16 +81,19 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
     if (config.demoModel) await importDemoModel(store, log).catch((e) => log(`could not import the demo model: ${(e as Error).message}`));
 
     parseKeepAlive(config.keepAlive, 'KILN_KEEP_ALIVE'); // a bad setting fails the start, not every request
+    const debug = debugLogger(config.debug, log);
+    if (debug) logSettings(debug);
+    const startRunner = (spec: Parameters<typeof Runner.start>[0]) => Runner.start(spec, log);
     scheduler = new Scheduler({
       numParallel: config.numParallel,
       maxLoadedModels: config.maxLoadedModels,
       maxQueue: config.maxQueue,
-      startRunner: (spec) => Runner.start(spec, log),
+      startRunner: debug ? debugRunnerStart(debug, startRunner) : startRunner,
       availableMemory,
       maxMemory: config.maxMemory,
       log,
     });
-    const deps = { config, store, scheduler, log };
+    const deps = { config, store, scheduler, log, debug };
     const unix = createAdaptorServer({ fetch: createApp(deps, 'unix').fetch }) as Server;
     const tcp = createAdaptorServer({ fetch: createApp(deps, 'tcp').fetch }) as Server;
     servers.push(unix, tcp);

@@ -32,6 +32,8 @@ export const ERROR_STATUS = {
   E_MIGRATION: 500,
   E_STORE_CORRUPT: 500,
   E_ALREADY_RUNNING: 500,
+  /** A bad setting in the environment (never a client's mistake). */
+  E_CONFIG: 500,
   E_DAEMON_NOT_RUNNING: 500,
   E_NATIVE: 500,
   E_INTERNAL: 500,

@@ -2,6 +2,7 @@
  * What the CPU probe found and which kernel variant runs by default.
  */
 import { KilnError } from '../engine/errors.js';
+import { KERNEL_VARIANTS, readSetting, type Env } from '../settings/settings.js';
 import { call, native } from './native.js';
 
 export interface CpuFeatures {
@@ -22,7 +23,7 @@ export interface CpuFeatures {
   dotprod: boolean;
 }
 
-export const VARIANTS = ['scalar', 'avx2', 'avx512'] as const;
+export const VARIANTS = KERNEL_VARIANTS;
 export type Variant = (typeof VARIANTS)[number];
 
 export function cpuFeatures(): CpuFeatures {
@@ -39,15 +40,11 @@ export function supportedVariants(): Variant[] {
  * KILN_KERNELS=scalar|avx2|avx512 clamped down to what the CPU supports (asking
  * for avx512 on an AVX2-only machine gives avx2, never an illegal instruction).
  */
-export function selectedVariant(env: NodeJS.ProcessEnv = process.env): Variant {
+export function selectedVariant(env: Env = process.env): Variant {
   const supported = supportedVariants();
-  const best = supported[supported.length - 1];
-  const want = env.KILN_KERNELS?.trim().toLowerCase();
-  if (want === undefined || want === '') return best;
-  const rank = VARIANTS.indexOf(want as Variant);
-  if (rank < 0) {
-    throw new KilnError('E_NATIVE', `KILN_KERNELS must be one of ${VARIANTS.join(', ')}; got '${env.KILN_KERNELS}'`);
-  }
+  const want = readSetting('kernels', env); // the settings table: E_CONFIG for a bad value
+  if (want === undefined) return supported[supported.length - 1];
+  const rank = VARIANTS.indexOf(want);
   for (let r = rank; r >= 0; r--) if (supported.includes(VARIANTS[r])) return VARIANTS[r];
   return 'scalar';
 }

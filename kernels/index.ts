@@ -30,4 +30,4 @@ export {
 } from './quants.js';
 export type { QuantType, TypeInfo } from './quants.js';
 export { NativeLlama } from './llama.js';
-export type { LlamaParams, LlamaWeights, LlamaLayerRefs, WeightRef } from './llama.js';
+export type { KvCacheType, LlamaParams, LlamaWeights, LlamaLayerRefs, WeightRef } from './llama.js';

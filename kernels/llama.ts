@@ -5,24 +5,12 @@
 import { KilnError } from '../engine/errors.js';
 import type { MappedFile } from './mmap.js';
 import { variantIndex } from './cpu.js';
-import { call, native, type LlamaHandle } from './native.js';
+import { call, native, type KvCacheType, type LlamaHandle, type NativeLlamaParams } from './native.js';
 
-export interface LlamaParams {
-  nVocab: number;
-  nEmbd: number;
-  nLayer: number;
-  nHead: number;
-  nHeadKv: number;
-  nFf: number;
-  headDim: number;
-  nRot: number;
-  ropeNeox: boolean;
-  ropeBase: number;
-  ropeFreqScale: number;
-  rmsEps: number;
-  nCtx: number;
-  kvF16: boolean;
-}
+export type { KvCacheType };
+
+/** The model's shape and the context's settings; the kernel variant is added from KILN_KERNELS. */
+export type LlamaParams = Omit<NativeLlamaParams, 'variant'>;
 
 /** A tensor in the mapped file: absolute byte offset, ggml type, row length, rows. */
 export interface WeightRef {
@@ -62,12 +50,7 @@ export class NativeLlama {
   readonly params: LlamaParams;
 
   constructor(file: MappedFile, params: LlamaParams, weights: LlamaWeights) {
-    const p = params;
-    const pv = new Float64Array([
-      p.nVocab, p.nEmbd, p.nLayer, p.nHead, p.nHeadKv, p.nFf, p.headDim, p.nRot,
-      p.ropeNeox ? 1 : 0, p.ropeBase, p.ropeFreqScale, p.rmsEps, p.nCtx, p.kvF16 ? 1 : 0,
-      variantIndex(undefined), // KILN_KERNELS, as for every other kernel call
-    ]);
+    const named: NativeLlamaParams = { ...params, variant: variantIndex(undefined) }; // KILN_KERNELS, as for every other kernel call
     const refs: (WeightRef | undefined)[] = [weights.tokEmbd, weights.outputNorm, weights.output, weights.ropeFreqs];
     for (const l of weights.layers) for (const k of LAYER_ORDER) refs.push(l[k]);
     const wv = new Float64Array(refs.length * 4);
@@ -79,7 +62,7 @@ export class NativeLlama {
       wv.set([r.offset, r.type, r.ne0, r.ne1], i * 4);
     });
     this.params = params;
-    this.handle = call(() => native().llamaNew(pv, wv, file.buffer));
+    this.handle = call(() => native().llamaNew(named, wv, file.buffer));
   }
 
   private h(): LlamaHandle {

@@ -31,12 +31,39 @@ export interface NativeBinding {
   setThreads(n: number): void;
   threads(): number;
   matvec(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, out: Float32Array, variant: number): void;
-  llamaNew(params: Float64Array, weights: Float64Array, buffer: ArrayBuffer): LlamaHandle;
+  llamaNew(params: NativeLlamaParams, weights: Float64Array, buffer: ArrayBuffer): LlamaHandle;
   llamaEval(h: LlamaHandle, tokens: Int32Array, pos0: number, logits: Float32Array | null, allLogits: number): void;
   llamaTruncate(h: LlamaHandle, pos: number): void;
   llamaShift(h: LlamaHandle, keep: number, discard: number): number;
   llamaHidden(h: LlamaHandle, out: Float32Array): number;
   llamaFree(h: LlamaHandle): void;
+}
+
+/** What the KV cache holds: f32 rows, or f16 rows (attention then sums as llama.cpp's CPU flash attention does). */
+export type KvCacheType = 'f32' | 'f16';
+
+/**
+ * llamaNew's named parameters, read field by field into the C++
+ * kiln_llama_params (kernels/binding/llama_binding.cc): a field of the wrong
+ * type is a TypeError, one out of range a RangeError, each naming the field.
+ */
+export interface NativeLlamaParams {
+  nVocab: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  headDim: number;
+  nRot: number;
+  ropeNeox: boolean;
+  ropeBase: number;
+  ropeFreqScale: number;
+  rmsEps: number;
+  nCtx: number;
+  kvCache: KvCacheType;
+  /** Index into VARIANTS (kernels/cpu.ts). */
+  variant: number;
 }
 
 /** An opaque native model context (weights in a mapped file, KV cache, scratch). */

@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, linkSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../engine/errors.js';
 import type { ProgressResponse } from '../daemon/api/types.js';
@@ -18,10 +17,6 @@ import { blobFileName, type Digest } from './digest.js';
 import { MANIFEST_LIMITS, parseManifest, type Descriptor } from './manifest.js';
 import { parseModelName, type ModelName } from './model-name.js';
 import { hashFile } from './prefix-hash.js';
-
-export function defaultOllamaDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.OLLAMA_MODELS?.trim() || join(homedir(), '.ollama', 'models');
-}
 
 function dirs(path: string): string[] {
   try {

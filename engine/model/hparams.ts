@@ -87,7 +87,7 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     ropeFreqScale: scalingType === 'linear' && scalingFactor > 0 ? 1 / scalingFactor : 1,
     rmsEps: kvNumber(file, `${arch}.attention.layer_norm_rms_epsilon`) ?? 1e-5,
     nCtx: Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20)),
-    kvF16: opts.kvF16 ?? true,
+    kvCache: opts.kvF16 === false ? 'f32' : 'f16',
   };
   return {
     hp,

@@ -1,6 +1,11 @@
-// llamaNew(params: Float64Array, weights: Float64Array, buffer: ArrayBuffer) -> handle
+// llamaNew(params: object, weights: Float64Array, buffer: ArrayBuffer) -> handle
 // llamaEval(handle, tokens: Int32Array, pos0, logits: Float32Array | null, allLogits) -> undefined
 // llamaTruncate(handle, pos); llamaShift(handle, keep, discard) -> n; llamaHidden(handle, out: Float32Array) -> n tokens; llamaFree(handle)
+//
+// params is an object with named fields (kernels/llama.ts, NativeLlamaParams),
+// read into kiln_llama_params one by one: a field of the wrong kind is a
+// TypeError, one out of range a RangeError, each naming the field. Positions
+// (pos0, pos) that do not fit the native int32 positions are RangeErrors too.
 //
 // Weights are (offset, type, ne0, ne1) quadruples into one mapped file buffer;
 // every tensor's byte range is checked against the buffer here, again, before
@@ -9,11 +14,14 @@
 #include "napi_util.h"
 
 #include <math.h>
+#include <cmath>
+#include <string.h>
 
 extern "C" {
 #include "quants.h"
 }
 #include "llama/forward.h"
+#include "variant.h"
 
 #include <vector>
 
@@ -77,38 +85,147 @@ bool read_weight(napi_env env, const double *q, const uint8_t *base, size_t size
   return true;
 }
 
+// Reads the named fields of the params object, checking each one.
+class ParamReader {
+ public:
+  ParamReader(napi_env env, napi_value obj) : env_(env), obj_(obj) {}
+
+  bool number(const char *name, double *out) {
+    napi_value v;
+    if (!get(name, &v)) return false;
+    napi_valuetype t;
+    napi_typeof(env_, v, &t);
+    if (t != napi_number) return kind_error(name, t, "a number");
+    napi_get_value_double(env_, v, out);
+    if (!std::isfinite(*out)) {
+      kiln_throw_range(env_, "params.%s must be finite; got %g", name, *out);
+      return false;
+    }
+    return true;
+  }
+
+  bool int32(const char *name, int32_t min, int32_t max, int32_t *out) {
+    double d;
+    if (!number(name, &d)) return false;
+    if (d != floor(d) || d < min || d > max) {
+      kiln_throw_range(env_, "params.%s must be an integer in [%d, %d]; got %g", name, min, max, d);
+      return false;
+    }
+    *out = (int32_t)d;
+    return true;
+  }
+
+  // A positive float32 (a rope base, a scale, an epsilon).
+  bool positive_float(const char *name, float *out) {
+    double d;
+    if (!number(name, &d)) return false;
+    if (!(d > 0) || d > 3.4e38) {
+      kiln_throw_range(env_, "params.%s must be a positive float32; got %g", name, d);
+      return false;
+    }
+    *out = (float)d;
+    return true;
+  }
+
+  bool boolean(const char *name, bool *out) {
+    napi_value v;
+    if (!get(name, &v)) return false;
+    napi_valuetype t;
+    napi_typeof(env_, v, &t);
+    if (t != napi_boolean) return kind_error(name, t, "a boolean");
+    napi_get_value_bool(env_, v, out);
+    return true;
+  }
+
+  bool kv_cache(const char *name, kiln_kv_cache *out) {
+    napi_value v;
+    if (!get(name, &v)) return false;
+    napi_valuetype t;
+    napi_typeof(env_, v, &t);
+    if (t != napi_string) return kind_error(name, t, "'f32' or 'f16'");
+    char buf[8];
+    size_t len = 0;
+    napi_get_value_string_utf8(env_, v, buf, sizeof buf, &len);
+    if (len == 3 && strcmp(buf, "f32") == 0) {
+      *out = kiln_kv_cache::f32;
+    } else if (len == 3 && strcmp(buf, "f16") == 0) {
+      *out = kiln_kv_cache::f16;
+    } else {
+      kiln_throw_range(env_, "params.%s must be 'f32' or 'f16'; got '%s'", name, buf);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  bool get(const char *name, napi_value *v) {
+    if (napi_get_named_property(env_, obj_, name, v) != napi_ok) {
+      kiln_throw(env_, "cannot read params.%s", name);
+      return false;
+    }
+    return true;
+  }
+
+  bool kind_error(const char *name, napi_valuetype t, const char *want) {
+    if (t == napi_undefined)
+      kiln_throw_type(env_, "params.%s is missing (want %s)", name, want);
+    else
+      kiln_throw_type(env_, "params.%s must be %s", name, want);
+    return false;
+  }
+
+  napi_env env_;
+  napi_value obj_;
+};
+
+bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
+  napi_valuetype t;
+  napi_typeof(env, obj, &t);
+  if (t != napi_object) {
+    kiln_throw_type(env, "params must be an object");
+    return false;
+  }
+  ParamReader r(env, obj);
+  bool neox = false;
+  const int32_t big = INT32_MAX;
+  const bool ok = r.int32("nVocab", 1, big, &p->n_vocab) && r.int32("nEmbd", 1, big, &p->n_embd) &&
+                  r.int32("nLayer", 1, 4096, &p->n_layer) && r.int32("nHead", 1, big, &p->n_head) &&
+                  r.int32("nHeadKv", 1, big, &p->n_head_kv) && r.int32("nFf", 1, big, &p->n_ff) &&
+                  r.int32("headDim", 1, big, &p->head_dim) && r.int32("nRot", 1, big, &p->n_rot) &&
+                  r.boolean("ropeNeox", &neox) && r.positive_float("ropeBase", &p->rope_base) &&
+                  r.positive_float("ropeFreqScale", &p->rope_freq_scale) && r.positive_float("rmsEps", &p->rms_eps) &&
+                  r.int32("nCtx", 1, big, &p->n_ctx) && r.kv_cache("kvCache", &p->kv_cache) &&
+                  r.int32("variant", 0, KILN_VARIANT_COUNT - 1, &p->variant);
+  p->rope_neox = neox ? 1 : 0;
+  return ok;
+}
+
+// A position argument: a safe integer that fits the native int32 positions.
+bool get_pos(napi_env env, napi_value v, const char *what, int32_t *out) {
+  int64_t x;
+  if (!kiln_get_int64(env, v, what, &x)) return false;
+  if (x < 0 || x > INT32_MAX) {
+    kiln_throw_range(env, "%s must be in [0, %d]; got %lld", what, INT32_MAX, (long long)x);
+    return false;
+  }
+  *out = (int32_t)x;
+  return true;
+}
+
 napi_value llama_new(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!kiln_get_args(env, info, 3, argv)) return nullptr;
-  void *pp, *wp;
-  size_t pn, wn;
-  if (!kiln_get_typed(env, argv[0], napi_float64_array, "params", &pp, &pn)) return nullptr;
+  kiln_llama_model m{};
+  if (!read_params(env, argv[0], &m.p)) return nullptr;
+  void *wp;
+  size_t wn;
   if (!kiln_get_typed(env, argv[1], napi_float64_array, "weights", &wp, &wn)) return nullptr;
   void *base;
   size_t size;
   bool is_ab = false;
   napi_is_arraybuffer(env, argv[2], &is_ab);
-  if (!is_ab) return kiln_throw(env, "buffer must be an ArrayBuffer");
+  if (!is_ab) return kiln_throw_type(env, "buffer must be an ArrayBuffer");
   KILN_NAPI_CALL(env, napi_get_arraybuffer_info(env, argv[2], &base, &size));
-  const double *P = static_cast<const double *>(pp);
-  if (pn != 15) return kiln_throw(env, "params must have 15 entries");
-  kiln_llama_model m{};
-  m.p.n_vocab = (int32_t)P[0];
-  m.p.n_embd = (int32_t)P[1];
-  m.p.n_layer = (int32_t)P[2];
-  m.p.n_head = (int32_t)P[3];
-  m.p.n_head_kv = (int32_t)P[4];
-  m.p.n_ff = (int32_t)P[5];
-  m.p.head_dim = (int32_t)P[6];
-  m.p.n_rot = (int32_t)P[7];
-  m.p.rope_neox = (int32_t)P[8];
-  m.p.rope_base = (float)P[9];
-  m.p.rope_freq_scale = (float)P[10];
-  m.p.rms_eps = (float)P[11];
-  m.p.n_ctx = (int32_t)P[12];
-  m.p.kv_f16 = (int32_t)P[13];
-  m.p.variant = (int32_t)P[14];
-  if (m.p.n_layer <= 0 || m.p.n_layer > 4096) return kiln_throw(env, "bad layer count");
   if (wn != (size_t)(kTopWeights + kWeightsPerLayer * m.p.n_layer) * 4) return kiln_throw(env, "weights has the wrong length");
   const double *W = static_cast<const double *>(wp);
   const uint8_t *b = static_cast<const uint8_t *>(base);
@@ -154,8 +271,9 @@ napi_value llama_eval(napi_env env, napi_callback_info info) {
   void *tp;
   size_t tn;
   if (!kiln_get_typed(env, argv[1], napi_int32_array, "tokens", &tp, &tn)) return nullptr;
-  int64_t pos0, all;
-  if (!kiln_get_int64(env, argv[2], "pos0", &pos0) || !kiln_get_int64(env, argv[4], "allLogits", &all)) return nullptr;
+  int32_t pos0;
+  int64_t all;
+  if (!get_pos(env, argv[2], "pos0", &pos0) || !kiln_get_int64(env, argv[4], "allLogits", &all)) return nullptr;
   napi_valuetype vt;
   napi_typeof(env, argv[3], &vt);
   float *logits = nullptr;
@@ -169,7 +287,7 @@ napi_value llama_eval(napi_env env, napi_callback_info info) {
   }
   if (tn == 0 || tn > (size_t)h->n_ctx) return kiln_throw(env, "batch of %zu tokens does not fit the context", tn);
   const char *err = nullptr;
-  if (kiln_llama_eval(h->ctx, static_cast<const int32_t *>(tp), (int32_t)tn, (int32_t)pos0, logits, (int32_t)all, &err) != 0)
+  if (kiln_llama_eval(h->ctx, static_cast<const int32_t *>(tp), (int32_t)tn, pos0, logits, (int32_t)all, &err) != 0)
     return kiln_throw(env, "%s", err ? err : "evaluation failed");
   return nullptr;
 }
@@ -178,9 +296,9 @@ napi_value llama_truncate(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!kiln_get_args(env, info, 2, argv)) return nullptr;
   Handle *h;
-  int64_t pos;
-  if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "pos", &pos)) return nullptr;
-  kiln_llama_truncate(h->ctx, (int32_t)pos);
+  int32_t pos;
+  if (!get_handle(env, argv[0], &h) || !get_pos(env, argv[1], "pos", &pos)) return nullptr;
+  kiln_llama_truncate(h->ctx, pos);
   return nullptr;
 }
 
@@ -192,7 +310,7 @@ napi_value llama_shift(napi_env env, napi_callback_info info) {
   int64_t keep, discard;
   if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "keep", &keep) || !kiln_get_int64(env, argv[2], "discard", &discard))
     return nullptr;
-  if (keep < 0 || keep > INT32_MAX || discard < 0 || discard > INT32_MAX) return kiln_throw(env, "keep and discard must be 32-bit counts");
+  if (keep < 0 || keep > INT32_MAX || discard < 0 || discard > INT32_MAX) return kiln_throw_range(env, "keep and discard must be 32-bit counts");
   const char *error = nullptr;
   const int32_t n = kiln_llama_shift(h->ctx, (int32_t)keep, (int32_t)discard, &error);
   if (n < 0) return kiln_throw(env, error ? error : "shift failed");

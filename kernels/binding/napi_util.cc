@@ -4,16 +4,42 @@
 #include <stdio.h>
 #include <string.h>
 
-napi_value kiln_throw(napi_env env, const char *fmt, ...) {
+namespace {
+napi_status (*const kThrowers[])(napi_env, const char *, const char *) = {napi_throw_error, napi_throw_type_error,
+                                                                           napi_throw_range_error};
+
+napi_value vthrow(napi_env env, int kind, const char *fmt, va_list ap) {
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (pending) return nullptr; // keep the first error
   char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  kThrowers[kind](env, "E_NATIVE", msg);
+  return nullptr;
+}
+} // namespace
+
+napi_value kiln_throw(napi_env env, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vthrow(env, 0, fmt, ap);
   va_end(ap);
-  napi_throw_error(env, "E_NATIVE", msg);
+  return nullptr;
+}
+
+napi_value kiln_throw_type(napi_env env, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vthrow(env, 1, fmt, ap);
+  va_end(ap);
+  return nullptr;
+}
+
+napi_value kiln_throw_range(napi_env env, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vthrow(env, 2, fmt, ap);
+  va_end(ap);
   return nullptr;
 }
 
@@ -71,8 +97,11 @@ bool kiln_get_typed(napi_env env, napi_value v, napi_typedarray_type want, const
   napi_typedarray_type type;
   if (!is_typed || napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) != napi_ok ||
       type != want) {
-    kiln_throw(env, "%s must be a %s", what,
-               want == napi_float32_array ? "Float32Array" : "Uint8Array");
+    const char *name = want == napi_float32_array   ? "Float32Array"
+                       : want == napi_float64_array ? "Float64Array"
+                       : want == napi_int32_array   ? "Int32Array"
+                                                    : "Uint8Array";
+    kiln_throw_type(env, "%s must be a %s", what, name);
     return false;
   }
   return true;

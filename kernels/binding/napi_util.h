@@ -7,6 +7,9 @@
 
 // Throws a JS Error whose code is "E_NATIVE"; kernels/index.ts turns it into a KilnError.
 napi_value kiln_throw(napi_env env, const char *fmt, ...);
+// The same as a TypeError (a value of the wrong kind) or a RangeError (the right kind, out of range).
+napi_value kiln_throw_type(napi_env env, const char *fmt, ...);
+napi_value kiln_throw_range(napi_env env, const char *fmt, ...);
 
 #define KILN_NAPI_CALL(env, call)                                                   \
   do {                                                                              \

@@ -150,8 +150,8 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   for (int64_t row = b; row < e; row++) {
     const int32_t t = (int32_t)(row / p.n_head), h = (int32_t)(row % p.n_head);
     const size_t off = layer_off + (size_t)(h / group) * hd;
-    const void *k = p.kv_f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
-    const void *v = p.kv_f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
+    const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
+    const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
     c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, j.pos0 + t + 1, hd, scale,
                 j.mode, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
   }
@@ -194,10 +194,10 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
     const size_t need = kiln_attn_batch_scratch((int)qs.size(), j.pos0 + t1, hd);
     if (scratch.size() < need) scratch.resize(need);
     const size_t off = layer_off + (size_t)g * hd;
-    const void *k = p.kv_f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
-    const void *v = p.kv_f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
+    const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
+    const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
     c->kt->attn_batch(qs.data(), outs.data(), nkv.data(), (int)qs.size(), k, v, (size_t)c->kv_dim, hd,
-                      1.0f / sqrtf((float)hd), p.kv_f16, scratch.data());
+                      1.0f / sqrtf((float)hd), p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16 : KILN_KV_F32, scratch.data());
   }
 }
 
@@ -292,7 +292,7 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     c->kt = kiln_kernels_for(kiln_variant_supported(v) ? v : kiln_best_variant());
     c->kv_dim = kvdim;
     const size_t cache = (size_t)p.n_layer * (size_t)p.n_ctx * (size_t)kvdim;
-    if (p.kv_f16) {
+    if (p.kv_cache == kiln_kv_cache::f16) {
       c->k16.assign(cache, 0);
       c->v16.assign(cache, 0);
     } else {
@@ -335,13 +335,13 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
     for (int32_t i = 0; i < moved; i++) {
       const size_t from = ((size_t)l * p.n_ctx + (size_t)(keep + discard + i)) * (size_t)kvdim;
       const size_t to = ((size_t)l * p.n_ctx + (size_t)(keep + i)) * (size_t)kvdim;
-      if (p.kv_f16) {
+      if (p.kv_cache == kiln_kv_cache::f16) {
         kiln_type_traits_of(KILN_TYPE_F16)->to_float(c->k16.data() + from, row.data(), kvdim);
       } else {
         memcpy(row.data(), c->k32.data() + from, (size_t)kvdim * sizeof(float));
       }
       for (int32_t h = 0; h < p.n_head_kv; h++) rope(row.data() + (int64_t)h * p.head_dim, p.n_rot, cs.data(), p.rope_neox);
-      if (p.kv_f16) {
+      if (p.kv_cache == kiln_kv_cache::f16) {
         c->kt->from_float[KILN_TYPE_F16](row.data(), c->k16.data() + to, kvdim);
         memmove(c->v16.data() + to, c->v16.data() + from, (size_t)kvdim * sizeof(uint16_t));
       } else {
@@ -418,7 +418,7 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
       for (int32_t h = 0; h < p.n_head; h++) rope(c->q.data() + t * qdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
       for (int32_t h = 0; h < p.n_head_kv; h++) rope(c->k.data() + t * kvdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
       const size_t off = ((size_t)l * p.n_ctx + (size_t)(pos0 + t)) * (size_t)kvdim;
-      if (p.kv_f16) {
+      if (p.kv_cache == kiln_kv_cache::f16) {
         c->kt->from_float[KILN_TYPE_F16](c->k.data() + t * kvdim, c->k16.data() + off, kvdim);
         c->kt->from_float[KILN_TYPE_F16](c->v.data() + t * kvdim, c->v16.data() + off, kvdim);
       } else {
@@ -426,8 +426,8 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
         memcpy(c->v32.data() + off, c->v.data() + t * kvdim, kvdim * sizeof(float));
       }
     }
-    if (n == 1 || (p.kv_f16 && n < kLlamaCppTiledQueries)) {
-      AttnJob aj{c, l, n, pos0, p.kv_f16 ? KILN_KV_F16_ACC16 : KILN_KV_F32};
+    if (n == 1 || (p.kv_cache == kiln_kv_cache::f16 && n < kLlamaCppTiledQueries)) {
+      AttnJob aj{c, l, n, pos0, p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16_ACC16 : KILN_KV_F32};
       // ~head_dim * positions multiply-adds per head, twice; below ~64k per chunk the pool costs more than it saves
       const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
       kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);

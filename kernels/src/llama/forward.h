@@ -1,13 +1,16 @@
 // The llama forward pass (llama / Mistral / Qwen2 families) over weights that
 // stay in the mmapped GGUF file. One call evaluates a whole batch of tokens:
-// no per-op round trips into JS. Plain C API; kernels/binding is the only glue.
+// no per-op round trips into JS. C linkage with C++ parameter types (only C++
+// includes this header); kernels/binding is the only glue.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
+// What the KV cache holds, and so how attention reads it: f32 rows, or f16
+// rows summed the way llama.cpp's CPU flash attention sums them.
+enum class kiln_kv_cache : int32_t { f32 = 0, f16 = 1 };
+
 extern "C" {
-#endif
 
 typedef struct kiln_weight {
   const void *data; // NULL when absent
@@ -27,7 +30,7 @@ typedef struct kiln_llama_params {
   float rope_freq_scale; // 1 / linear scaling factor
   float rms_eps;
   int32_t n_ctx;
-  int32_t kv_f16;        // KV cache in f16 (1) or f32 (0)
+  kiln_kv_cache kv_cache; // element type of the KV cache
   int32_t variant;       // kernel variant (variant.h); one this CPU cannot run means the best it can
 } kiln_llama_params;
 
@@ -63,6 +66,4 @@ int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t discard, const
 // Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
 const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);
 
-#ifdef __cplusplus
 }
-#endif
