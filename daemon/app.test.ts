@@ -82,6 +82,9 @@ describe('request-scoped controllers', () => {
       ['/api/generate', { model: 'kjv', prompt: 'x', context: [1 << 30] }],
       ['/v1/chat/completions', { model: 'kjv', messages: [{ role: 'user', content: 'x' }], n: 2 }],
       ['/v1/embeddings', { model: 'kjv', input: 5 }],
+      ['/api/create', { model: 'made', from: 'kjv', system: 'Be brief.', stream: false }],
+      ['/api/create', { model: 'made', from: 'kjv', system: 'Be briefer.' }], // streamed: the stream owns it until it ends
+      ['/api/pull', { model: 'x', stream: 3 }],
     ];
     for (let i = 0; i < 200; i++) {
       const [path, body] = bodies[i % bodies.length];

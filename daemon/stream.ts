@@ -107,3 +107,56 @@ export async function collect<T>(items: AsyncGenerator<T, unknown>): Promise<T[]
   for await (const x of items) out.push(x);
   return out;
 }
+
+/**
+ * Runs `work`, which reports progress objects, as Ollama does: with `stream`
+ * (the API's default) each object is one NDJSON line and a failure becomes a
+ * final `{"error": ...}` line; without it, the last object (or the error with
+ * its status) is the whole answer.
+ */
+export async function progressResponse<T extends object>(
+  c: Context,
+  stream: boolean,
+  work: (emit: (p: T) => void, signal: AbortSignal) => Promise<void>,
+): Promise<Response> {
+  const ac = requestAbort(c);
+  if (!stream) {
+    let last: T | undefined;
+    await work((p) => (last = p), ac.signal);
+    return c.json(last ?? { status: 'success' });
+  }
+  handedOff.add(ac);
+  const enc = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const line = (o: object) => {
+        try {
+          controller.enqueue(enc.encode(JSON.stringify(o) + '\n'));
+        } catch {
+          // client gone; the abort signal stops the work
+        }
+      };
+      ac.signal.addEventListener('abort', () => {
+        try {
+          controller.close();
+        } catch {
+          /* already closed */
+        }
+      });
+      work(line, ac.signal)
+        .catch((e) => line(errorBody(e).body))
+        .finally(() => {
+          openStreams.delete(ac);
+          try {
+            controller.close();
+          } catch {
+            /* already closed */
+          }
+        });
+    },
+    cancel() {
+      ac.abort();
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson' } });
+}
