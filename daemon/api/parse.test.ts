@@ -94,5 +94,8 @@ describe('what the official clients send', () => {
     expect(refusal(() => parse.parseCreate({ model: 'x', parameters: { stop: [1] } })).param).toBe('parameters.stop');
     expect(refusal(() => parse.parseCopy({ source: 'kjv' })).param).toBe('destination');
     expect(refusal(() => parse.parsePush({ model: 'x', insecure: 'yes' })).param).toBe('insecure');
+    expect(refusal(() => parse.parseGenerate({ model: 'kjv', options: { temperature: 'hot' } })).message).toBe('options.temperature: expected a number, got a string');
+    expect(refusal(() => parse.parseChat({ model: 'kjv', options: { stop: [1] } })).param).toBe('options.stop[0]');
+    expect(parse.parseEmbed({ model: 'kjv', options: { num_gpu: 1, use_mmap: true, stop: 'x', seed: null } }).options).toEqual({ num_gpu: 1, use_mmap: true, stop: 'x', seed: null });
   });
 });

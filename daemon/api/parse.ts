@@ -38,6 +38,11 @@ import type {
 
 type Obj = Record<string, unknown>;
 
+const NUMERIC_OPTIONS = [
+  'num_ctx', 'num_predict', 'num_keep', 'num_thread', 'num_batch', 'seed', 'temperature', 'top_k', 'top_p', 'min_p',
+  'typical_p', 'repeat_last_n', 'repeat_penalty', 'presence_penalty', 'frequency_penalty',
+] as const;
+
 /** A 400 naming the field at `at` (a path such as `messages[0].content`). */
 export function invalid(at: string, msg: string): KilnError {
   return new KilnError('E_BAD_REQUEST', `${at}: ${msg}`, { param: at });
@@ -154,9 +159,17 @@ class Fields {
     return this.get(k, (v) => typeof v === 'boolean' || typeof v === 'string', 'a boolean or a string');
   }
 
-  /** Runtime options: an object; its values are checked with the model's PARAMETERs (services/options.ts). */
+  /**
+   * Runtime options: the numeric ones must be numbers and `stop` a string or
+   * strings; others (num_gpu, use_mmap, ...) are taken and ignored. Ranges,
+   * merged with the model's PARAMETERs, are checked in services/options.ts.
+   */
   options(k = 'options'): Options | undefined {
-    return this.obj(k) as Options | undefined;
+    const o = this.fields(k);
+    if (!o) return undefined;
+    for (const key of NUMERIC_OPTIONS) o.num(key);
+    o.strOrList('stop');
+    return o.o as Options;
   }
 }
 
