@@ -1,27 +1,10 @@
 import { Hono } from 'hono';
 import { KilnError } from '../engine/errors.js';
 import { parseDigest } from '../registry/digest.js';
-import type {
-  ChatRequest,
-  CopyRequest,
-  CreateRequest,
-  DeleteRequest,
-  EmbeddingsRequest,
-  EmbedRequest,
-  GenerateRequest,
-  OpenAIChatRequest,
-  OpenAICompletionRequest,
-  OpenAIEmbeddingRequest,
-  OpenAIModelList,
-  ProgressResponse,
-  PsResponse,
-  PullRequest,
-  PushRequest,
-  ShowRequest,
-  VersionResponse,
-} from './api/types.js';
+import type { OpenAIModelList, ProgressResponse, PsResponse, VersionResponse } from './api/types.js';
+import * as parse from './api/parse.js';
 import type { Config } from './config.js';
-import { errorBody, progressResponse, readJson } from './http.js';
+import { errorBody, openStreams, readJson } from './http.js';
 import { guard } from './security.js';
 import { requestLog } from './debug.js';
 import { createModel } from './services/create.js';
@@ -31,7 +14,7 @@ import { checkPushLayer, registryContext } from './services/registry.js';
 import { exportResponse, importRequest } from './services/archive.js';
 import { pruneStore, verifyStore } from '../registry/maintenance.js';
 import { importOllama } from '../registry/ollama-import.js';
-import type { ExportRequest, ImportOllamaRequest, ImportQuery, PruneResponse, VerifyProgress, VerifyRequest } from './api/types.js';
+import type { ImportQuery, PruneResponse, VerifyProgress } from './api/types.js';
 import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
 import { requestName } from './services/resolve.js';
 import type { Store } from './store/index.js';
@@ -41,7 +24,7 @@ import { chat, mergeChat } from './services/chat.js';
 import { embed, embeddings } from './services/embed.js';
 import { generate, mergeGenerate } from './services/generate.js';
 import { findModel } from './services/resolve.js';
-import { collect, NDJSON, requestAbort, streamObjects } from './stream.js';
+import { collect, NDJSON, progressResponse, requestAbort, requestScope, streamObjects } from './stream.js';
 import { toChatChunks, toChatCompletion, toNativeChat } from './openai/chat.js';
 import { toCompletion, toCompletionChunks, toNativeGenerate } from './openai/completions.js';
 import { toEmbeddingResponse, toNativeEmbed } from './openai/embeddings.js';
@@ -59,17 +42,28 @@ export interface AppDeps {
 }
 
 /**
- * The route table. Handlers only parse, call a service and answer; every
+ * The route table. Handlers only parse (api/parse.ts: every JSON body is
+ * validated here, into its typed request), call a service and answer; every
  * error is a KilnError mapped to its status and `{"error": ...}` in onError.
  * The TCP app checks the Host header; the unix-socket app (the CLI's) does not.
  */
 export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   const { config, store } = deps;
   const app = new Hono();
-  const json = <T>(c: Parameters<typeof readJson>[0]) => readJson<T>(c, config.maxBodyBytes);
+  const json = async <T>(c: Parameters<typeof readJson>[0], parser: (body: unknown) => T): Promise<T> => parser(await readJson(c, config.maxBodyBytes));
 
   if (deps.debug) app.use('*', requestLog(deps.debug, transport));
   app.use('*', guard(config, transport));
+  // KILN_DEBUG only: what tests need to see that nothing leaks (?gc runs a collection first when node has
+  // --expose-gc). Before requestScope, so that it does not count itself.
+  if (config.debug) {
+    app.get('/api/debug/internals', (c) => {
+      if (c.req.query('gc') !== undefined) (globalThis as { gc?: () => void }).gc?.();
+      return c.json({ open_streams: openStreams.size, heap_used: process.memoryUsage().heapUsed });
+    });
+  }
+
+  app.use('*', requestScope);
 
   app.on(['GET', 'HEAD'], '/', (c) => c.text('kiln is running'));
   app.on(['GET', 'HEAD'], '/api/version', (c) => c.json<VersionResponse>({ version: kilnVersion() }));
@@ -78,39 +72,39 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
 
   // Generation: the service resolves once a slot is held (errors so far are HTTP statuses), then streams.
   app.post('/api/generate', async (c) => {
-    const req = await json<GenerateRequest>(c);
+    const req = await json(c, parse.parseGenerate);
     const ac = requestAbort(c);
     const lines = await generate(deps, req, ac.signal);
-    return req.stream !== false ? streamObjects(ac, lines, NDJSON) : c.json(mergeGenerate(await collect(ac, lines)));
+    return req.stream !== false ? streamObjects(ac, lines, NDJSON) : c.json(mergeGenerate(await collect(lines)));
   });
   app.post('/api/chat', async (c) => {
-    const req = await json<ChatRequest>(c);
+    const req = await json(c, parse.parseChat);
     const ac = requestAbort(c);
     const lines = await chat(deps, req, ac.signal);
-    return req.stream !== false ? streamObjects(ac, lines, NDJSON) : c.json(mergeChat(await collect(ac, lines)));
+    return req.stream !== false ? streamObjects(ac, lines, NDJSON) : c.json(mergeChat(await collect(lines)));
   });
-  app.post('/api/embed', async (c) => c.json(await embed(deps, await json<EmbedRequest>(c), requestAbort(c).signal)));
-  app.post('/api/embeddings', async (c) => c.json(await embeddings(deps, await json<EmbeddingsRequest>(c), requestAbort(c).signal)));
+  app.post('/api/embed', async (c) => c.json(await embed(deps, await json(c, parse.parseEmbed), requestAbort(c).signal)));
+  app.post('/api/embeddings', async (c) => c.json(await embeddings(deps, await json(c, parse.parseEmbeddings), requestAbort(c).signal)));
 
   // OpenAI compatibility: translated into the native services above; errors in OpenAI's shape (onError).
   app.post('/v1/chat/completions', async (c) => {
-    const req = await json<OpenAIChatRequest>(c);
+    const req = await json(c, parse.parseOpenAIChat);
     const ac = requestAbort(c);
     const lines = await chat(deps, toNativeChat(req), ac.signal);
     if (req.stream) return streamObjects(ac, toChatChunks(lines, req.stream_options?.include_usage === true), SSE);
-    return c.json(toChatCompletion(mergeChat(await collect(ac, lines))));
+    return c.json(toChatCompletion(mergeChat(await collect(lines))));
   });
   app.post('/v1/completions', async (c) => {
-    const req = await json<OpenAICompletionRequest>(c);
+    const req = await json(c, parse.parseOpenAICompletion);
     const ac = requestAbort(c);
     const native = toNativeGenerate(req);
     const echo = req.echo ? native.prompt : undefined;
     const lines = await generate(deps, native, ac.signal);
     if (req.stream) return streamObjects(ac, toCompletionChunks(lines, req.stream_options?.include_usage === true, echo), SSE);
-    return c.json(toCompletion(mergeGenerate(await collect(ac, lines)), echo));
+    return c.json(toCompletion(mergeGenerate(await collect(lines)), echo));
   });
   app.post('/v1/embeddings', async (c) => {
-    const req = await json<OpenAIEmbeddingRequest>(c);
+    const req = await json(c, parse.parseOpenAIEmbedding);
     return c.json(toEmbeddingResponse(await embed(deps, toNativeEmbed(req), requestAbort(c).signal), req.encoding_format));
   });
   app.get('/v1/models', (c) => c.json<OpenAIModelList>({ object: 'list', data: listModels(store).models.map(toOpenAIModel) }));
@@ -120,15 +114,15 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   });
 
   app.post('/api/show', async (c) => {
-    const req = await json<ShowRequest>(c);
+    const req = await json(c, parse.parseShow);
     return c.json(await showModel(store, requestName(req), req.verbose === true));
   });
   app.delete('/api/delete', async (c) => {
-    deleteModel(store, requestName(await json<DeleteRequest>(c)));
+    deleteModel(store, requestName(await json(c, parse.parseDelete)));
     return c.body(null, 200);
   });
   app.post('/api/copy', async (c) => {
-    const req = await json<CopyRequest>(c);
+    const req = await json(c, parse.parseCopy);
     copyModel(store, req.source, req.destination);
     return c.body(null, 200);
   });
@@ -151,39 +145,39 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   });
 
   app.post('/api/create', async (c) => {
-    const req = await json<CreateRequest>(c);
+    const req = await json(c, parse.parseCreate);
     requestName(req);
     return progressResponse<ProgressResponse>(c, req.stream !== false, (emit, signal) => createModel(store, req, emit, signal));
   });
 
   app.post('/api/pull', async (c) => {
-    const req = await json<PullRequest>(c);
+    const req = await json(c, parse.parsePull);
     const model = requestName(req);
     return progressResponse<ProgressResponse>(c, req.stream !== false, (emit, signal) =>
       pullModel(registryContext(deps), model, { insecure: req.insecure === true, signal }, emit),
     );
   });
   app.post('/api/push', async (c) => {
-    const req = await json<PushRequest>(c);
+    const req = await json(c, parse.parsePush);
     const model = requestName(req);
     return progressResponse<ProgressResponse>(c, req.stream !== false, (emit, signal) =>
       pushModel(registryContext(deps), model, { insecure: req.insecure === true, signal, checkLayer: checkPushLayer }, emit),
     );
   });
 
-  app.post('/api/export', async (c) => exportResponse(store, requestName(await json<ExportRequest>(c))));
+  app.post('/api/export', async (c) => exportResponse(store, requestName(await json(c, parse.parseExport))));
   app.post('/api/import', (c) => {
     const q = c.req.query() as ImportQuery;
     return progressResponse<ProgressResponse>(c, q.stream !== 'false', (emit, signal) => importRequest(store, c.req.raw.body, q.model, emit, signal));
   });
   app.post('/api/import-ollama', async (c) => {
-    const req = await json<ImportOllamaRequest>(c);
+    const req = await json(c, parse.parseImportOllama);
     return progressResponse<ProgressResponse>(c, req.stream !== false, async (emit, signal) => {
       await importOllama(registryContext(deps), typeof req.path === 'string' && req.path ? req.path : config.ollamaModels, emit, signal);
     });
   });
   app.post('/api/verify', async (c) => {
-    const req = c.req.header('content-length') === '0' || !c.req.raw.body ? {} : await json<VerifyRequest>(c);
+    const req = c.req.header('content-length') === '0' || !c.req.raw.body ? {} : await json(c, parse.parseVerify);
     return progressResponse<VerifyProgress>(c, req.stream !== false, (emit, signal) => verifyStore(registryContext(deps), emit, signal));
   });
   app.post('/api/prune', (c) => c.json<PruneResponse>(pruneStore(registryContext(deps))));

@@ -23,6 +23,8 @@ export const ERROR_STATUS = {
   E_METHOD_NOT_ALLOWED: 405,
   E_CONFLICT: 409,
   E_PAYLOAD_TOO_LARGE: 413,
+  /** The client went away or cancelled (nginx's and Ollama's 499, client closed request). */
+  E_CANCELLED: 499,
   E_QUEUE_FULL: 503,
   E_RUNNER: 500,
   E_INSUFFICIENT_MEMORY: 500,
@@ -43,11 +45,14 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class KilnError extends Error {
   readonly code: ErrorCode;
+  /** The request field at fault, when there is one (OpenAI's `error.param`). */
+  readonly param?: string;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; param?: string }) {
     super(message, options);
     this.name = 'KilnError';
     this.code = code;
+    if (options?.param !== undefined) this.param = options.param;
   }
 
   get httpStatus(): number {

@@ -78,7 +78,7 @@ export function isTransient(e: unknown): boolean {
 
 export function abortError(signal: AbortSignal): KilnError {
   const r = signal.reason;
-  return r instanceof KilnError ? r : new KilnError('E_BAD_REQUEST', 'pull canceled');
+  return r instanceof KilnError ? r : new KilnError('E_CANCELLED', 'pull canceled');
 }
 
 /** Waits `ms`, or rejects as soon as `signal` aborts. */

@@ -143,7 +143,7 @@ export async function importArchive(store: Store, source: AsyncIterable<Uint8Arr
   try {
     for await (const e of ex) {
       const entry = e as unknown as Readable & { header: Header };
-      if (opts.signal?.aborted) throw new KilnError('E_BAD_REQUEST', 'import canceled');
+      if (opts.signal?.aborted) throw new KilnError('E_CANCELLED', 'import canceled');
       const h = entry.header;
       const name = h.name.replace(/^\.\//, '');
       if (h.type === 'directory') {

@@ -91,7 +91,7 @@ export async function importOllama(ctx: RegistryContext, root: string, emit: (p:
   const imported: string[] = [];
   const skipped: string[] = [];
   for (const { rel, file } of found) {
-    if (signal?.aborted) throw new KilnError('E_BAD_REQUEST', 'import canceled');
+    if (signal?.aborted) throw new KilnError('E_CANCELLED', 'import canceled');
     let name: ModelName;
     try {
       name = parseModelName(rel);

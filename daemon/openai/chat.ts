@@ -23,7 +23,6 @@ export function newId(prefix: string): string {
 function textAndImages(m: OpenAIChatMessage, i: number): { content: string; images: string[] } {
   if (m.content === undefined || m.content === null) return { content: '', images: [] };
   if (typeof m.content === 'string') return { content: m.content, images: [] };
-  if (!Array.isArray(m.content)) throw new KilnError('E_BAD_REQUEST', `messages[${i}].content must be a string or an array of parts`);
   const text: string[] = [];
   const images: string[] = [];
   for (const part of m.content) {
@@ -45,12 +44,13 @@ function nativeToolCall(c: OpenAIToolCall, i: number): ToolCall {
   } catch {
     throw new KilnError('E_BAD_REQUEST', `messages[${i}].tool_calls: arguments of ${c.function.name} are not JSON`);
   }
-  return { id: c.id, function: { name: c.function.name, arguments: (args ?? {}) as Record<string, unknown> } };
+  if (args === null) args = {};
+  if (typeof args !== 'object' || Array.isArray(args)) throw new KilnError('E_BAD_REQUEST', `messages[${i}].tool_calls: arguments of ${c.function.name} are not a JSON object`);
+  return { id: c.id, function: { name: c.function.name, arguments: args as Record<string, unknown> } };
 }
 
 /** An OpenAI chat request as the native /api/chat request it means. */
 export function toNativeChat(req: OpenAIChatRequest, toolNames = new Map<string, string>()): ChatRequest {
-  if (!Array.isArray(req.messages)) throw new KilnError('E_BAD_REQUEST', 'messages must be an array');
   const messages: Message[] = req.messages.map((m, i) => {
     const { content, images } = textAndImages(m, i);
     const role = m.role === 'developer' ? 'system' : m.role;

@@ -4,13 +4,7 @@ import type { EmbedRequest, EmbedResponse, OpenAIEmbeddingRequest, OpenAIEmbeddi
 /** POST /v1/embeddings as a native /api/embed request (text inputs; token-array inputs are refused). */
 export function toNativeEmbed(req: OpenAIEmbeddingRequest): EmbedRequest {
   const input = req.input;
-  if (typeof input !== 'string' && !(Array.isArray(input) && input.every((s) => typeof s === 'string'))) {
-    throw new KilnError('E_BAD_REQUEST', 'input must be a string or an array of strings (token arrays are not supported)');
-  }
-  if (Array.isArray(input) && input.length === 0) throw new KilnError('E_BAD_REQUEST', 'input must not be empty');
-  if (req.encoding_format !== undefined && req.encoding_format !== 'float' && req.encoding_format !== 'base64') {
-    throw new KilnError('E_BAD_REQUEST', "encoding_format must be 'float' or 'base64'");
-  }
+  if (Array.isArray(input) && input.length === 0) throw new KilnError('E_BAD_REQUEST', 'input must not be empty', { param: 'input' });
   return { model: req.model, input, dimensions: req.dimensions };
 }
 

@@ -9,6 +9,7 @@ const TYPES: Record<number, string> = {
   404: 'not_found_error',
   413: 'invalid_request_error',
   429: 'rate_limit_error',
+  499: 'cancelled',
   503: 'server_overloaded',
 };
 
@@ -21,7 +22,7 @@ export function openaiError(e: unknown): { status: number; body: OpenAIErrorResp
       error: {
         message: body.error,
         type: TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'),
-        param: null,
+        param: isKilnError(e) ? e.param ?? null : null,
         code: isKilnError(e) ? e.code.replace(/^E_/, '').toLowerCase() : null,
       },
     },

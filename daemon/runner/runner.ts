@@ -214,7 +214,7 @@ export class Runner implements RunnerHandle {
       );
       signal.addEventListener('abort', () => {
         close();
-        reject(new KilnError('E_BAD_REQUEST', 'request cancelled'));
+        reject(new KilnError('E_CANCELLED', 'request cancelled'));
       }, { once: true });
     });
   }

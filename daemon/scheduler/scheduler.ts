@@ -66,7 +66,7 @@ interface Entry {
 }
 
 function aborted(signal: AbortSignal): KilnError {
-  return new KilnError('E_BAD_REQUEST', `request cancelled${signal.reason instanceof Error ? `: ${signal.reason.message}` : ''}`);
+  return new KilnError('E_CANCELLED', `request cancelled${signal.reason instanceof Error ? `: ${signal.reason.message}` : ''}`);
 }
 
 /**

@@ -6,28 +6,6 @@ import { countTokens } from './runnable.js';
 import { requestName } from './resolve.js';
 import { ToolCallParser } from './tool-calls.js';
 
-const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
-
-function messagesOf(v: unknown): Message[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new KilnError('E_BAD_REQUEST', 'messages must be an array');
-  return v.map((m, i) => {
-    if (!m || typeof m !== 'object') throw new KilnError('E_BAD_REQUEST', `messages[${i}] must be an object`);
-    const msg = m as Message;
-    if (typeof msg.role !== 'string' || !ROLES.has(msg.role)) throw new KilnError('E_BAD_REQUEST', `messages[${i}].role must be one of system, user, assistant, tool`);
-    if (msg.content !== undefined && msg.content !== null && typeof msg.content !== 'string') throw new KilnError('E_BAD_REQUEST', `messages[${i}].content must be a string`);
-    return { ...msg, content: msg.content ?? '' };
-  });
-}
-
-function toolsOf(v: unknown): Tool[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((t) => !t || typeof t !== 'object' || typeof (t as Tool).function?.name !== 'string')) {
-    throw new KilnError('E_BAD_REQUEST', 'tools must be an array of {type: "function", function: {name, description, parameters}}');
-  }
-  return v as Tool[];
-}
-
 /**
  * POST /api/chat. Like generate: resolves once a slot is held, then yields
  * `message` pieces and a final object with the statistics. With tools, an
@@ -36,8 +14,9 @@ function toolsOf(v: unknown): Tool[] | undefined {
  */
 export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSignal): Promise<AsyncGenerator<ChatResponse>> {
   const name = requestName(req);
-  const messages = messagesOf(req.messages);
-  const tools = toolsOf(req.tools);
+  // the request was validated at the edge (api/parse.ts)
+  const messages: Message[] = req.messages ?? [];
+  const tools: Tool[] | undefined = req.tools;
   const p = await prepare(deps, name, req);
   const model = p.model.name;
   rejectImages(p.model, messages.flatMap((m) => m.images ?? []));

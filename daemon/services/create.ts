@@ -16,23 +16,12 @@ type Progress = (p: ProgressResponse) => void;
 
 const TEXT_LAYERS = [MEDIA.template, MEDIA.system, MEDIA.params, MEDIA.messages, MEDIA.license] as const;
 
-function blobDigest(store: Store, file: string, value: unknown): Digest {
-  if (typeof value !== 'string') throw new KilnError('E_BAD_REQUEST', `files['${file}'] must be a digest string`);
+function blobDigest(store: Store, file: string, value: string): Digest {
   const d = parseDigest(value);
   if (!store.blobs.has(d)) {
     throw new KilnError('E_BLOB_NOT_FOUND', `blob ${d} for '${file}' is not on the server: upload it with POST /api/blobs/${d} first`);
   }
   return d;
-}
-
-function checkParameters(p: unknown): Record<string, unknown> {
-  if (p === undefined || p === null) return {};
-  if (typeof p !== 'object' || Array.isArray(p)) throw new KilnError('E_BAD_REQUEST', 'parameters must be an object');
-  for (const [k, v] of Object.entries(p)) {
-    const ok = ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
-    if (!ok) throw new KilnError('E_BAD_REQUEST', `parameter '${k}' must be a number, boolean, string or list of strings`);
-  }
-  return p as Record<string, unknown>;
 }
 
 /**
@@ -64,7 +53,7 @@ export async function createModel(store: Store, req: CreateRequest, progress: Pr
     if (params) parameters = readLayers(store, base.record).parameters;
   }
 
-  if (req.files && typeof req.files === 'object') {
+  if (req.files) {
     const entries = Object.entries(req.files);
     const ggufs = entries.filter(([f]) => f.toLowerCase().endsWith('.gguf'));
     if (ggufs.length !== 1 || entries.length !== 1) {
@@ -115,14 +104,13 @@ export async function createModel(store: Store, req: CreateRequest, progress: Pr
   replace(MEDIA.template, req.template === undefined ? undefined : [req.template]);
   replace(MEDIA.system, req.system === undefined ? undefined : [req.system]);
   if (req.parameters !== undefined) {
-    parameters = { ...parameters, ...checkParameters(req.parameters) };
+    parameters = { ...parameters, ...req.parameters };
     replace(MEDIA.params, Object.keys(parameters).length ? [JSON.stringify(parameters)] : []);
   }
   if (req.messages !== undefined) {
-    if (!Array.isArray(req.messages)) throw new KilnError('E_BAD_REQUEST', 'messages must be an array');
     replace(MEDIA.messages, req.messages.length ? [JSON.stringify(req.messages)] : []);
   }
-  if (req.license !== undefined) replace(MEDIA.license, Array.isArray(req.license) ? req.license.map(String) : [String(req.license)]);
+  if (req.license !== undefined) replace(MEDIA.license, Array.isArray(req.license) ? req.license : [req.license]);
 
   // Ollama's layer order: model first, then the text layers in a fixed order.
   const rank = (l: Descriptor) => (l.mediaType === MEDIA.model ? -1 : TEXT_LAYERS.indexOf(l.mediaType as never));

@@ -1,21 +1,13 @@
-import { KilnError } from '../../engine/errors.js';
 import type { EmbeddingsRequest, EmbeddingsResponse, EmbedRequest, EmbedResponse } from '../api/types.js';
 import { l2normalize } from '../runner/tokens.js';
 import { holdSlot, prepare, type ServeDeps } from './inference.js';
 import { requestName } from './resolve.js';
 
-function inputsOf(v: unknown): string[] {
-  if (v === undefined || v === null) return [];
-  if (typeof v === 'string') return [v];
-  if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v;
-  throw new KilnError('E_BAD_REQUEST', 'input must be a string or an array of strings');
-}
-
 /** POST /api/embed: L2-normalized embeddings, one per input; `truncate: false` makes an over-long input an error. */
 export async function embed(deps: ServeDeps, req: EmbedRequest, signal: AbortSignal): Promise<EmbedResponse> {
   const name = requestName(req);
-  const inputs = inputsOf(req.input);
-  if (req.dimensions !== undefined && (!Number.isInteger(req.dimensions) || req.dimensions < 1)) throw new KilnError('E_BAD_REQUEST', 'dimensions must be a positive integer');
+  // the request was validated at the edge (api/parse.ts)
+  const inputs = typeof req.input === 'string' ? [req.input] : req.input ?? [];
   const p = await prepare(deps, name, req);
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
   try {
@@ -38,7 +30,6 @@ export async function embed(deps: ServeDeps, req: EmbedRequest, signal: AbortSig
 
 /** POST /api/embeddings (legacy): one prompt, one embedding; an empty prompt only loads the model. */
 export async function embeddings(deps: ServeDeps, req: EmbeddingsRequest, signal: AbortSignal): Promise<EmbeddingsResponse> {
-  if (req.prompt !== undefined && typeof req.prompt !== 'string') throw new KilnError('E_BAD_REQUEST', 'prompt must be a string');
   const r = await embed(deps, { model: requestName(req), input: req.prompt ? [req.prompt] : [], keep_alive: req.keep_alive, options: req.options }, signal);
   return { embedding: r.embeddings[0] ?? [] };
 }

@@ -18,7 +18,6 @@ function contextOf(v: unknown, nVocab: number): number[] | undefined {
  */
 export async function generate(deps: ServeDeps, req: GenerateRequest, signal: AbortSignal): Promise<AsyncGenerator<GenerateResponse>> {
   const name = requestName(req);
-  if (req.prompt !== undefined && typeof req.prompt !== 'string') throw new KilnError('E_BAD_REQUEST', 'prompt must be a string');
   const p = await prepare(deps, name, req);
   const model = p.model.name;
   rejectImages(p.model, req.images);

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { KilnError } from '../../engine/errors.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { kvString, modelInfo } from '../../engine/gguf/metadata.js';
 import { MEDIA, type Descriptor } from '../../registry/manifest.js';
@@ -116,9 +115,7 @@ export function deleteModel(store: Store, typed: string): void {
 }
 
 /** POST /api/copy */
-export function copyModel(store: Store, source: unknown, destination: unknown): void {
-  if (typeof source !== 'string' || source === '') throw new KilnError('E_BAD_REQUEST', 'source is required');
-  if (typeof destination !== 'string' || destination === '') throw new KilnError('E_BAD_REQUEST', 'destination is required');
+export function copyModel(store: Store, source: string, destination: string): void {
   const dst = parseModelName(destination);
   const { name } = findModel(store, source);
   store.models.copy(name, dst, source);

@@ -137,7 +137,7 @@ export class BlobStore {
     try {
       fh = await open(tmp, 'wx', 0o644);
       for await (const chunk of source) {
-        if (opts.signal?.aborted) throw new KilnError('E_BAD_REQUEST', 'upload aborted');
+        if (opts.signal?.aborted) throw new KilnError('E_CANCELLED', 'upload aborted');
         hash.update(chunk);
         let off = 0;
         while (off < chunk.byteLength) {
