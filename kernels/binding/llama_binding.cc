@@ -156,6 +156,8 @@ napi_value llama_eval(napi_env env, napi_callback_info info) {
   if (!kiln_get_typed(env, argv[1], napi_int32_array, "tokens", &tp, &tn)) return nullptr;
   int64_t pos0, all;
   if (!kiln_get_int64(env, argv[2], "pos0", &pos0) || !kiln_get_int64(env, argv[4], "allLogits", &all)) return nullptr;
+  // The kernels count positions in int32; a larger pos0 must not wrap to a small one.
+  if (pos0 < 0 || pos0 > INT32_MAX) return kiln_throw_range(env, "pos0 %lld is out of range (0 to %d)", (long long)pos0, INT32_MAX);
   napi_valuetype vt;
   napi_typeof(env, argv[3], &vt);
   float *logits = nullptr;
@@ -180,7 +182,8 @@ napi_value llama_truncate(napi_env env, napi_callback_info info) {
   Handle *h;
   int64_t pos;
   if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "pos", &pos)) return nullptr;
-  kiln_llama_truncate(h->ctx, (int32_t)pos);
+  // Truncating at or past the cached positions keeps them all, so clamping (rather than wrapping) is exact.
+  kiln_llama_truncate(h->ctx, pos < 0 ? 0 : pos > INT32_MAX ? INT32_MAX : (int32_t)pos);
   return nullptr;
 }
 

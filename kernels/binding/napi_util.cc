@@ -17,6 +17,19 @@ napi_value kiln_throw(napi_env env, const char *fmt, ...) {
   return nullptr;
 }
 
+napi_value kiln_throw_range(napi_env env, const char *fmt, ...) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return nullptr;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  napi_throw_range_error(env, "E_NATIVE", msg);
+  return nullptr;
+}
+
 bool kiln_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) {

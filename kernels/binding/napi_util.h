@@ -7,6 +7,8 @@
 
 // Throws a JS Error whose code is "E_NATIVE"; kernels/index.ts turns it into a KilnError.
 napi_value kiln_throw(napi_env env, const char *fmt, ...);
+// The same as a RangeError (code "E_NATIVE"), for a number outside what the native side takes.
+napi_value kiln_throw_range(napi_env env, const char *fmt, ...);
 
 #define KILN_NAPI_CALL(env, call)                                                   \
   do {                                                                              \
