@@ -37,6 +37,7 @@ export interface NativeBinding {
   llamaShift(h: LlamaHandle, keep: number, discard: number): number;
   llamaHidden(h: LlamaHandle, out: Float32Array): number;
   llamaFree(h: LlamaHandle): void;
+  tryLockFile(fd: number): boolean;
 }
 
 /** An opaque native model context (weights in a mapped file, KV cache, scratch). */
