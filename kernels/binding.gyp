@@ -49,6 +49,7 @@
         "binding/quant_binding.cc",
         "binding/llama_binding.cc",
         "binding/ops_binding.cc",
+        "binding/flock_binding.cc",
         "src/llama/forward.cpp",
         "src/variant.cpp",
         "src/ops.cpp",

@@ -14,6 +14,7 @@ export {
   VARIANTS,
 } from './cpu.js';
 export type { CpuFeatures, Variant } from './cpu.js';
+export { tryLockFile } from './flock.js';
 export { mapFile } from './mmap.js';
 export type { MappedFile } from './mmap.js';
 export {

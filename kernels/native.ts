@@ -37,6 +37,7 @@ export interface NativeBinding {
   llamaShift(h: LlamaHandle, keep: number, discard: number): number;
   llamaHidden(h: LlamaHandle, out: Float32Array): number;
   llamaFree(h: LlamaHandle): void;
+  tryLockFile(fd: number): boolean;
 }
 
 /** What the KV cache holds: f32 rows, or f16 rows (attention then sums as llama.cpp's CPU flash attention does). */

@@ -142,29 +142,29 @@ export class Downloader {
     this.side?.close();
   }
 
-  private readonly pins = new Map<Digest, number>();
+  /** Pulls (and imports) holding pins through pin(), for syncLater. */
+  private pinHolders = 0;
 
   /**
-   * Keeps blobs from `kiln prune` between their download and the manifest
-   * that will reference them. Returns the release.
+   * Keeps blobs in the store (store.blobs.pin: no removal path takes them)
+   * between the moment a pull counts them as present or fetches them and the
+   * manifest that will reference them. Returns the release.
    */
   pin(digests: Digest[]): () => void {
-    for (const d of digests) this.pins.set(d, (this.pins.get(d) ?? 0) + 1);
+    const unpin = this.store.blobs.pin(digests);
+    this.pinHolders++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      for (const d of digests) {
-        const n = (this.pins.get(d) ?? 1) - 1;
-        if (n > 0) this.pins.set(d, n);
-        else this.pins.delete(d);
-      }
-      if (this.pins.size === 0) this.startSyncs();
+      this.pinHolders--;
+      unpin();
+      if (this.pinHolders === 0) this.startSyncs();
     };
   }
 
   isPinned(digest: Digest): boolean {
-    return this.pins.has(digest) || this.active.has(digest);
+    return this.store.blobs.isPinned(digest) || this.active.has(digest);
   }
 
   /** Digests being downloaded right now. */
@@ -615,7 +615,7 @@ export class Downloader {
    */
   private syncLater(digest: Digest): void {
     this.syncQueue.add(digest);
-    if (this.pins.size === 0) this.startSyncs();
+    if (this.pinHolders === 0) this.startSyncs();
   }
 
   private startSyncs(): void {

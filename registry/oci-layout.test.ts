@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
@@ -93,6 +93,48 @@ describe('OCI image-layout archives', () => {
     expect(b.blobs.has(sha(layer) as never)).toBe(true);
     // the manifest blob itself is not kept (manifests live in the database)
     expect(b.blobs.has(x.digest)).toBe(false);
+  });
+
+  it('keeps the blobs it found present when the model that shares them is deleted mid-import', async () => {
+    seed(a);
+    const name = parseModelName('ns/m:7b');
+    const tar: Buffer[] = [];
+    for await (const c of exportModel(a, name, 'ns/m:7b')) tar.push(c as Buffer);
+    const bytes = Buffer.concat(tar);
+    // b already has the same blobs under another name
+    const had = a.models.get(name)!;
+    for (const d of [had.manifest.config, ...had.manifest.layers]) b.blobs.writeBuffer(readFileSync(a.blobs.path(d.digest)));
+    b.models.put(parseModelName('ns/old:1'), had.manifestBytes);
+    const manifestHex = a.models.get(name)!.digest.slice(7);
+    // the archive comes in 512-byte blocks and stops inside the manifest blob's entry (after every layer) until the gate opens
+    const at = bytes.indexOf(Buffer.from(`blobs/sha256/${manifestHex}`)) + 1024;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    async function* source() {
+      for (let off = 0; off < bytes.length; off += 512) {
+        if (off === at) await gate;
+        yield bytes.subarray(off, off + 512);
+      }
+    }
+    let reached!: () => void;
+    const atManifest = new Promise<void>((r) => (reached = r));
+    const importing = importArchive(b, source(), {}, (p) => {
+      if (p.digest === `sha256:${manifestHex}`) reached();
+    });
+    const outcome = importing.then(
+      (names) => names,
+      (e: unknown) => e,
+    );
+    try {
+      await atManifest; // every layer entry has been seen (and found present)
+      b.models.delete(parseModelName('ns/old:1'));
+    } finally {
+      open();
+    }
+    expect(await outcome).toEqual(['ns/m:7b']);
+    expect(b.models.broken()).toEqual([]);
+    const m = b.models.get(name)!;
+    for (const d of [m.manifest.config, ...m.manifest.layers]) expect(b.blobs.size(d.digest)).toBe(d.size);
   });
 
   it('writes the entries a standard OCI tool expects, index.json last', async () => {

@@ -138,6 +138,8 @@ export async function importArchive(store: Store, source: AsyncIterable<Uint8Arr
   input.pipe(ex as unknown as NodeJS.WritableStream);
 
   const added: Digest[] = [];
+  // Every blob the archive names stays in the store until its manifest is written (see BlobStore.pin).
+  const unpins: (() => void)[] = [];
   let layout: Record<string, unknown> | undefined;
   let index: Record<string, unknown> | undefined;
   try {
@@ -162,6 +164,7 @@ export async function importArchive(store: Store, source: AsyncIterable<Uint8Arr
         if (!m) throw bad(`unexpected entry '${name.slice(0, 200)}' (path traversal or not an OCI image layout)`);
         const digest = parseDigest(`sha256:${m[1]}`);
         const size = h.size ?? 0;
+        unpins.push(store.blobs.pin([digest]));
         if (store.blobs.size(digest) === size) {
           entry.resume();
           await new Promise<void>((r) => entry.once('end', () => r()));
@@ -208,6 +211,8 @@ export async function importArchive(store: Store, source: AsyncIterable<Uint8Arr
     ex.destroy();
     // The manifest blobs (kiln keeps manifests in its database), strays, and
     // everything after a failure: whatever this import added and no model uses.
+    // (Pinned still, so they go when the pins are released just below.)
     store.blobs.removeIfUnreferenced(added);
+    for (const unpin of unpins) unpin();
   }
 }

@@ -15,6 +15,7 @@ import { isKilnError, type ErrorCode } from '../engine/errors.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { fakeRegistry, serveBlob, sha, startFaultServer, writeBody, type BlobFaults, type FakeContent, type FaultServer } from '../test/helpers/fault-server.js';
 import { createRegistryContext, type RegistryContext } from './context.js';
+import type { Digest } from './digest.js';
 import { parseModelName } from './model-name.js';
 import { pullModel } from './pull.js';
 
@@ -451,6 +452,115 @@ function mountTiny(dir: string, size: string): boolean {
     return false;
   }
 }
+
+describe('pull racing a removal of shared blobs', () => {
+  /**
+   * Model A (already pulled) and model B share a layer. B's pull counts the
+   * shared layer as present, then waits on its own layer, which the registry
+   * holds back until the test has removed A (deleted, or overwritten by a
+   * copy or by a pull of another manifest under A's name). The shared layer
+   * is pinned by B's pull, so no removal path may take it: the pull succeeds
+   * and B has all its blobs.
+   */
+  it.each(['delete', 'copy over', 'pull over'] as const)('keeps the blobs a running pull counted as present when A is removed mid-pull (%s)', async (how) => {
+    const shared = randomBytes(64 * KiB);
+    const onlyA = randomBytes(16 * KiB);
+    const onlyB = randomBytes(256 * KiB);
+    const other = randomBytes(8 * KiB);
+    const a = model([shared, onlyA]);
+    const b = model([shared, onlyB]);
+    const c = model([other]);
+    let requested!: () => void;
+    const heldBack = new Promise<void>((r) => (requested = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const manifests = new Map([
+      ['ns/a:latest', a.manifest],
+      ['ns/b:latest', b.manifest],
+      ['ns/c:latest', c.manifest],
+    ]);
+    const inner = fakeRegistry({ manifests, blobs: new Map([...a.blobs, ...b.blobs, ...c.blobs]) });
+    const s = await serve({ manifests, blobs: new Map() });
+    s.handler = async (req, res, srv) => {
+      if (req.method === 'GET' && req.url?.endsWith(`/blobs/${sha(onlyB)}`)) {
+        requested();
+        await gate;
+      }
+      await inner(req, res, srv);
+    };
+    await pull(`${s.host}/ns/a`);
+    await pull(`${s.host}/ns/c`);
+    const events: ProgressResponse[] = [];
+    const pulling = pullModel(ctx, `${s.host}/ns/b`, { insecure: true }, (p) => events.push(p));
+    const outcome = pulling.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    try {
+      await heldBack;
+      // B's pull has counted the shared layer as present
+      expect(events.some((e) => e.digest === sha(shared) && e.completed === shared.length)).toBe(true);
+      if (how === 'delete') store.models.delete(parseModelName(`${s.host}/ns/a`));
+      else if (how === 'copy over') store.models.copy(parseModelName(`${s.host}/ns/c`), parseModelName(`${s.host}/ns/a`));
+      else {
+        manifests.set('ns/a:latest', c.manifest);
+        await pull(`${s.host}/ns/a`);
+      }
+      // A's own layer went at once
+      expect(store.blobs.has(sha(onlyA) as Digest)).toBe(false);
+    } finally {
+      release();
+    }
+    expect(await outcome).toBeUndefined();
+    expect(events.at(-1)).toEqual({ status: 'success' });
+    for (const d of [sha(shared), sha(onlyB), JSON.parse(b.manifest.toString()).config.digest]) {
+      expect(store.blobs.has(d as Digest)).toBe(true);
+      expect(readFileSync(store.blobs.path(d as Digest)).length).toBe(store.blobs.size(d as Digest));
+    }
+    expect(store.models.broken()).toEqual([]);
+  });
+
+  it('removes a shared blob whose removal was deferred once the pull that pinned it fails', async () => {
+    const shared = randomBytes(64 * KiB);
+    const onlyB = randomBytes(256 * KiB);
+    const a = model([shared]);
+    const b = model([shared, onlyB]);
+    let requested!: () => void;
+    const heldBack = new Promise<void>((r) => (requested = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const manifests = new Map([
+      ['ns/a:latest', a.manifest],
+      ['ns/b:latest', b.manifest],
+    ]);
+    const inner = fakeRegistry({ manifests, blobs: new Map([...a.blobs, ...b.blobs]) });
+    const s = await serve({ manifests, blobs: new Map() });
+    s.handler = async (req, res, srv) => {
+      if (req.method === 'GET' && req.url?.endsWith(`/blobs/${sha(onlyB)}`)) {
+        requested();
+        await gate;
+      }
+      await inner(req, res, srv);
+    };
+    await pull(`${s.host}/ns/a`);
+    const ac = new AbortController();
+    const pulling = pullModel(ctx, `${s.host}/ns/b`, { insecure: true, signal: ac.signal }, () => {});
+    pulling.catch(() => {}); // awaited below, once the gate is open
+    try {
+      await heldBack;
+      store.models.delete(parseModelName(`${s.host}/ns/a`));
+      // pinned by the pull: kept for now
+      expect(store.blobs.has(sha(shared) as Digest)).toBe(true);
+    } finally {
+      ac.abort();
+      release();
+    }
+    await expect(pulling).rejects.toThrow();
+    // nothing references it and its pin is gone: the deferred removal happened
+    expect(store.blobs.has(sha(shared) as Digest)).toBe(false);
+    expect(existsSync(store.blobs.path(sha(shared) as Digest))).toBe(false);
+  });
+});
 
 describe('pull on a full disk', () => {
   it('stops with a clear no-space error and leaves the store consistent', async (t) => {

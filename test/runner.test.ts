@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { getPriority } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,6 +75,30 @@ describe('runner process', () => {
     expect((await r.embed(1, [long], true, live)).embeddings[0]).toHaveLength(256);
   });
 
+  it('leaves no abort listener on the signal after embeds, and none in flight', async () => {
+    const ac = new AbortController();
+    for (let i = 0; i < 5; i++) await r.embed(0, ['Jesus wept'], true, ac.signal);
+    await expect(r.embed(0, ['the LORD '.repeat(300)], false, ac.signal)).rejects.toMatchObject({ code: 'E_BAD_REQUEST' });
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    expect(r.inFlight).toBe(0);
+  });
+
+  it('cancels an embed whose signal is already aborted, and one aborted while it runs', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await expect(r.embed(0, ['In the beginning'], true, ac.signal)).rejects.toThrow('request cancelled');
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    expect(r.inFlight).toBe(0);
+    const later = new AbortController();
+    const p = r.embed(0, Array(50).fill('In the beginning God created the heaven and the earth'), true, later.signal);
+    later.abort();
+    await expect(p).rejects.toThrow('request cancelled');
+    expect(getEventListeners(later.signal, 'abort')).toHaveLength(0);
+    expect(r.inFlight).toBe(0);
+    // the slot is still usable after
+    expect((await r.embed(0, ['Jesus wept'], true, new AbortController().signal)).embeddings).toHaveLength(1);
+  });
+
   it('fails the requests in flight with a clear error when killed, and tells its owner', async () => {
     const victim = await Runner.start({ name: 'victim', path: KJV, numCtx: 256, slots: 1, kvF16: true, threads: 0 });
     const crashed = new Promise<string>((resolve) => victim.onCrash(resolve));
@@ -83,6 +108,13 @@ describe('runner process', () => {
     await expect(drain(g)).rejects.toThrow('the model runner for victim was killed by SIGKILL; it is restarted on the next request');
     expect(await crashed).toBe('was killed by SIGKILL');
     await expect(victim.health()).rejects.toMatchObject({ code: 'E_RUNNER' });
+    // a request to a dead runner fails at send, leaving no entry and no listener behind
+    const ac = new AbortController();
+    await expect(victim.embed(0, ['Jesus wept'], true, ac.signal)).rejects.toMatchObject({ code: 'E_RUNNER' });
+    const g2 = victim.generate(0, { prompt: 'In the beginning', options: {} }, ac.signal);
+    await expect(g2.next()).rejects.toMatchObject({ code: 'E_RUNNER' });
+    expect(victim.inFlight).toBe(0);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 
   it('refuses a file that is not a model with the loader\'s message', async () => {

@@ -68,6 +68,11 @@ export class Runner implements RunnerHandle {
     return this.child.pid;
   }
 
+  /** Requests registered and not yet finished (each holds an entry until it ends). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
   static entry(): string {
     return join(packageRoot(), 'dist', 'daemon', 'runner', 'main.js');
   }
@@ -146,19 +151,32 @@ export class Runner implements RunnerHandle {
     this.pending.get(m.id)?.push(m);
   }
 
-  /** Registers a request and sends it; `cancel` on abort. */
-  private open(signal: AbortSignal, handler: Pending, build: (id: number) => ToRunner): () => void {
+  /**
+   * Registers a request and sends it; sends `cancel` and calls `onCancel` on
+   * abort (at once for a signal that is already aborted). The returned close
+   * removes both the entry and the listener; if the send throws, nothing is
+   * left behind.
+   */
+  private open(signal: AbortSignal, handler: Pending, build: (id: number) => ToRunner, onCancel?: () => void): () => void {
     const id = this.nextId++;
     this.pending.set(id, handler);
     const onAbort = () => {
       if (!this.exited && this.child.connected) this.child.send({ t: 'cancel', id } satisfies ToRunner);
+      onCancel?.();
     };
-    signal.addEventListener('abort', onAbort, { once: true });
-    this.send(build(id));
-    return () => {
+    const close = () => {
       signal.removeEventListener('abort', onAbort);
       this.pending.delete(id);
     };
+    try {
+      this.send(build(id));
+    } catch (e) {
+      close();
+      throw e;
+    }
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    return close;
   }
 
   async *generate(slot: number, req: GenerateRequest, signal: AbortSignal): AsyncGenerator<Chunk, RunnerStats> {
@@ -196,6 +214,9 @@ export class Runner implements RunnerHandle {
   }
 
   embed(slot: number, inputs: string[], truncate: boolean, signal: AbortSignal): Promise<{ embeddings: Float32Array[]; promptEvalCount: number }> {
+    const cancelled = () => new KilnError('E_CANCELLED', 'request cancelled');
+    // Nothing is sent for a request whose client has already gone.
+    if (signal.aborted) return Promise.reject(cancelled());
     return new Promise((resolve, reject) => {
       const close = this.open(
         signal,
@@ -211,11 +232,11 @@ export class Runner implements RunnerHandle {
           },
         },
         (id) => ({ t: 'embed', id, slot, inputs, truncate }),
+        () => {
+          close();
+          reject(cancelled());
+        },
       );
-      signal.addEventListener('abort', () => {
-        close();
-        reject(new KilnError('E_CANCELLED', 'request cancelled'));
-      }, { once: true });
     });
   }
 

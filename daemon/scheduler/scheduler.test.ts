@@ -222,4 +222,38 @@ describe('scheduler', () => {
     expect(runners[0].stopped).toBe(true);
     expect((await p).numCtx).toBe(512);
   });
+  it('keeps a retired runner that is still busy: listed, counted against KILN_MAX_LOADED_MODELS, stopped once done', async () => {
+    const { s, runners } = setup({ maxLoadedModels: 2 });
+    const old = await s.acquire(spec('a'), MIN, live());
+    await s.unload(spec('a').path); // retired, but its request still runs
+    const fresh = await s.acquire(spec('a'), MIN, live()); // the same id: a new runner
+    expect(runners).toHaveLength(2);
+    expect(runners[0].stopped).toBe(false);
+    expect(s.list().map((m) => m.name)).toEqual(['a:latest', 'a:latest']);
+    // two runners are loaded, so a third model waits for the retired one to finish
+    let got = false;
+    const p = s.acquire(spec('b'), MIN, live()).then((l) => {
+      got = true;
+      return l;
+    });
+    await tick();
+    expect(got).toBe(false);
+    old.release();
+    (await p).release();
+    expect(runners[0].stopped).toBe(true);
+    expect(runners[1].stopped).toBe(false);
+    expect(s.list().map((m) => m.name).sort()).toEqual(['a:latest', 'b:latest']);
+    fresh.release();
+  });
+
+  it('stops a retired runner that is still busy on close', async () => {
+    const { s, runners } = setup();
+    const old = await s.acquire(spec('a'), MIN, live());
+    await s.unload(spec('a').path);
+    const fresh = await s.acquire(spec('a'), MIN, live());
+    await s.close();
+    expect(runners.map((r) => r.stopped)).toEqual([true, true]);
+    old.release();
+    fresh.release();
+  });
 });

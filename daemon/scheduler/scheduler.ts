@@ -81,7 +81,12 @@ function aborted(signal: AbortSignal): KilnError {
  * Loads run one at a time so two of them never count the same free memory.
  */
 export class Scheduler {
-  private readonly entries = new Map<string, Entry>();
+  /**
+   * Every runner the scheduler owns, including retired ones that still serve
+   * requests: a retired entry and its replacement share an id, so entries are
+   * kept by identity and looked up by id only among the live ones.
+   */
+  private readonly entries = new Set<Entry>();
   private loadChain: Promise<unknown> = Promise.resolve();
   private idleListeners: (() => void)[] = [];
   private readonly now: () => number;
@@ -96,9 +101,9 @@ export class Scheduler {
     if (signal.aborted) return Promise.reject(aborted(signal));
     if (this.closed) return Promise.reject(new KilnError('E_RUNNER', 'kiln is shutting down'));
     const id = `${spec.path}#${spec.numCtx}`;
-    let e = this.entries.get(id);
-    if (!e || e.retired) {
-      for (const other of this.entries.values()) if (other.spec.path === spec.path && other !== e) this.retire(other);
+    let e = this.live(id);
+    if (!e) {
+      for (const other of [...this.entries]) if (other.spec.path === spec.path && !other.retired) void this.retire(other);
       e = this.create(id, spec);
     }
     e.keepAlive = keepAlive;
@@ -129,7 +134,7 @@ export class Scheduler {
   /** Models loaded now, for /api/ps (most recently expiring first, as Ollama lists them). */
   list(): RunningModel[] {
     const now = this.now();
-    return [...this.entries.values()]
+    return [...this.entries]
       .filter((e) => e.runner && !e.gone)
       .map((e) => {
         const busy = e.active > 0 || e.waiters.length > 0;
@@ -150,7 +155,7 @@ export class Scheduler {
 
   /** Whether a runner for this blob is loaded (or loading). */
   isLoaded(path: string): boolean {
-    return [...this.entries.values()].some((e) => e.spec.path === path && !e.retired);
+    return [...this.entries].some((e) => e.spec.path === path && !e.retired);
   }
 
   /**
@@ -159,14 +164,20 @@ export class Scheduler {
    * when the idle ones have stopped; false if none was loaded.
    */
   async unload(path: string): Promise<boolean> {
-    const mine = [...this.entries.values()].filter((e) => e.spec.path === path);
+    const mine = [...this.entries].filter((e) => e.spec.path === path);
     await Promise.all(mine.map((e) => this.retire(e)));
     return mine.length > 0;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.entries.values()].map((e) => this.stopEntry(e)));
+    await Promise.all([...this.entries].map((e) => this.stopEntry(e)));
+  }
+
+  /** The entry that takes new requests for `id`, if any (not a retired one). */
+  private live(id: string): Entry | undefined {
+    for (const e of this.entries) if (e.id === id && !e.retired) return e;
+    return undefined;
   }
 
   private create(id: string, spec: ModelSpec): Entry {
@@ -184,7 +195,7 @@ export class Scheduler {
       retired: false,
       gone: false,
     };
-    this.entries.set(id, e);
+    this.entries.add(e);
     const run = this.loadChain.then(() => this.load(e));
     this.loadChain = run.catch(() => {});
     run.catch((err) => {
@@ -216,7 +227,7 @@ export class Scheduler {
         return;
       }
       // Loads run one at a time, so only loaded runners take memory or a place.
-      const others = [...this.entries.values()].filter((o) => o !== e && !o.gone && o.runner);
+      const others = [...this.entries].filter((o) => o !== e && !o.gone && o.runner);
       const free = this.freeMemory(others);
       const countOk = others.length < this.opts.maxLoadedModels;
       const memOk = e.estimate.total <= free;
@@ -316,7 +327,7 @@ export class Scheduler {
   private forget(e: Entry): void {
     e.gone = true;
     this.clearTimer(e);
-    if (this.entries.get(e.id) === e) this.entries.delete(e.id);
+    this.entries.delete(e);
     for (const fn of this.idleListeners.splice(0)) fn();
   }
 

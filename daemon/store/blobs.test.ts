@@ -97,6 +97,51 @@ describe('blob store', () => {
     expect(store.blobs.has(a.digest) || store.blobs.has(b.digest)).toBe(false);
   });
 
+  it('never removes a pinned blob: delete and copy defer it to the last release, which removes it only if still unreferenced', () => {
+    const config = store.blobs.writeBuffer(Buffer.from('config'));
+    const shared = store.blobs.writeBuffer(Buffer.from('shared layer'));
+    const other = store.blobs.writeBuffer(Buffer.from('other layer'));
+    const manifest = (layer: { digest: Digest; size: number }) => ({
+      schemaVersion: 2 as const,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: config.digest, size: config.size },
+      layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: layer.digest, size: layer.size }],
+    });
+    const [a, b] = [parseModelName('a'), parseModelName('b')];
+    // deleted while pinned (twice): kept until the last release, then removed
+    store.models.putManifest(a, manifest(shared));
+    const unpin1 = store.blobs.pin([shared.digest, config.digest]);
+    const unpin2 = store.blobs.pin([shared.digest]);
+    store.models.delete(a);
+    expect(store.blobs.has(shared.digest) && store.blobs.has(config.digest)).toBe(true);
+    unpin1();
+    unpin1(); // a release counts once
+    expect(store.blobs.has(shared.digest)).toBe(true);
+    expect(store.blobs.has(config.digest)).toBe(false);
+    unpin2();
+    expect(store.blobs.has(shared.digest)).toBe(false);
+    expect(existsSync(store.blobs.path(shared.digest))).toBe(false);
+
+    // overwritten by a copy while pinned, then referenced again before the release: kept
+    const config2 = store.blobs.writeBuffer(Buffer.from('config'));
+    const shared2 = store.blobs.writeBuffer(Buffer.from('shared layer'));
+    expect([config2.digest, shared2.digest]).toEqual([config.digest, shared.digest]);
+    store.models.putManifest(a, manifest(shared));
+    store.models.putManifest(b, manifest(other));
+    const unpin = store.blobs.pin([shared.digest]);
+    store.models.copy(b, a);
+    expect(store.blobs.has(shared.digest)).toBe(true);
+    store.models.putManifest(b, manifest(shared));
+    unpin();
+    expect(store.blobs.has(shared.digest)).toBe(true);
+    expect(store.models.broken()).toEqual([]);
+
+    // pinned but never asked to go: stays after the release (left for prune)
+    const stray = store.blobs.writeBuffer(Buffer.from('stray'));
+    store.blobs.pin([stray.digest])();
+    expect(store.blobs.has(stray.digest)).toBe(true);
+  });
+
   it('refuses a manifest that names a blob the store does not have', () => {
     const missing = sha(Buffer.from('never stored'));
     expect(() =>

@@ -41,6 +41,10 @@ function syncDir(dir: string): void {
  */
 export class BlobStore {
   readonly dir: string;
+  /** Pin counts by digest (see pin()). */
+  private readonly pins = new Map<Digest, number>();
+  /** Pinned blobs that a removal asked for while pinned: removed at their last unpin if still unreferenced. */
+  private readonly deferred = new Set<Digest>();
 
   constructor(
     private readonly db: DB,
@@ -194,19 +198,66 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Keeps blobs in the store while an operation relies on them before a
+   * manifest references them: a pull that has counted a blob as present (or
+   * is fetching it), an import, a create. Every removal path goes through
+   * removeIfUnreferenced, which passes over pinned blobs. Returns the release,
+   * which is idempotent. Pins live in memory: one daemon holds the store.
+   *
+   * A removal that meets a pinned, unreferenced blob is deferred, not
+   * dropped: at its last release the blob is removed if nothing references
+   * it by then (so deleting A while B's pull holds their shared layer removes
+   * it once B's pull fails, and never once B's manifest names it). A pinned
+   * blob that no removal asked for stays when released (a cancelled pull's
+   * finished layers are kept for the next try; `kiln prune` removes them).
+   */
+  pin(digests: Iterable<Digest>): () => void {
+    const mine = [...digests];
+    for (const d of mine) this.pins.set(d, (this.pins.get(d) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const due: Digest[] = [];
+      for (const d of mine) {
+        const n = (this.pins.get(d) ?? 1) - 1;
+        if (n > 0) this.pins.set(d, n);
+        else {
+          this.pins.delete(d);
+          if (this.deferred.delete(d)) due.push(d);
+        }
+      }
+      if (due.length > 0 && this.db.open) this.removeIfUnreferenced(due);
+    };
+  }
+
+  isPinned(digest: Digest): boolean {
+    return this.pins.has(digest);
+  }
+
   /** Digests among `candidates` that no model references any more. */
   unreferenced(candidates: Iterable<Digest>): Digest[] {
     const q = this.db.prepare('SELECT 1 FROM model_blobs WHERE digest = ? LIMIT 1');
     return [...new Set(candidates)].filter((d) => !q.get(d));
   }
 
-  /** Removes blobs (row first, then file) that no model references. */
+  /**
+   * Removes blobs (row first, then file) that no model references and no
+   * one has pinned; a pinned one is removed at its last release instead
+   * (see pin()). Returns the digests removed now.
+   */
   removeIfUnreferenced(candidates: Iterable<Digest>): Digest[] {
+    const now: Digest[] = [];
+    for (const d of this.unreferenced(candidates)) {
+      if (this.pins.has(d)) this.deferred.add(d);
+      else now.push(d);
+    }
     const gone = this.db.transaction((ds: Digest[]) => {
       const del = this.db.prepare('DELETE FROM blobs WHERE digest = ?');
       for (const d of ds) del.run(d);
       return ds;
-    })(this.unreferenced(candidates));
+    })(now);
     for (const d of gone) rmSync(this.path(d), { force: true });
     return gone;
   }

@@ -205,7 +205,7 @@ bool get_pos(napi_env env, napi_value v, const char *what, int32_t *out) {
   int64_t x;
   if (!kiln_get_int64(env, v, what, &x)) return false;
   if (x < 0 || x > INT32_MAX) {
-    kiln_throw_range(env, "%s must be in [0, %d]; got %lld", what, INT32_MAX, (long long)x);
+    kiln_throw_range(env, "%s %lld is out of range (0 to %d)", what, (long long)x, INT32_MAX);
     return false;
   }
   *out = (int32_t)x;
@@ -296,9 +296,10 @@ napi_value llama_truncate(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!kiln_get_args(env, info, 2, argv)) return nullptr;
   Handle *h;
-  int32_t pos;
-  if (!get_handle(env, argv[0], &h) || !get_pos(env, argv[1], "pos", &pos)) return nullptr;
-  kiln_llama_truncate(h->ctx, pos);
+  int64_t pos;
+  if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "pos", &pos)) return nullptr;
+  // Truncating at or past the cached positions keeps them all, so clamping (rather than wrapping) is exact.
+  kiln_llama_truncate(h->ctx, pos < 0 ? 0 : pos > INT32_MAX ? INT32_MAX : (int32_t)pos);
   return nullptr;
 }
 

@@ -43,6 +43,7 @@ napi_value kiln_throw_range(napi_env env, const char *fmt, ...) {
   return nullptr;
 }
 
+
 bool kiln_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) {

@@ -30,5 +30,6 @@ void kiln_register_mmap(napi_env env, napi_value exports);
 void kiln_register_quant(napi_env env, napi_value exports);
 void kiln_register_llama(napi_env env, napi_value exports);
 void kiln_register_ops(napi_env env, napi_value exports);
+void kiln_register_flock(napi_env env, napi_value exports);
 
 void kiln_export(napi_env env, napi_value exports, const char *name, napi_callback cb);
