@@ -20,7 +20,8 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
   const name = requestName(req);
   if (req.prompt !== undefined && typeof req.prompt !== 'string') throw new KilnError('E_BAD_REQUEST', 'prompt must be a string');
   const p = await prepare(deps, name, req);
-  const model = p.model.name;
+  // Responses name the model as the request did ("kjv", not "kjv:latest"), as Ollama does: clients match on it.
+  const model = name;
   rejectImages(p.model, req.images);
   const context = contextOf(req.context, p.model.facts.shape.nVocab);
   const format = formatOf(req.format);
