@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { relative } from 'node:path';
 import type { Reporter, SerializedError, TestModule, TestRunEndReason } from 'vitest/node';
 
 /**
@@ -23,7 +24,7 @@ export default class SummaryReporter implements Reporter {
         else skipped++;
       }
       failed += failedHere;
-      if (m.state() === 'failed' && failedHere === 0) brokenFiles.push(m.relativeModuleId);
+      if (m.state() === 'failed' && failedHere === 0) brokenFiles.push(relative(m.project.config.root, m.moduleId));
     }
     const notes: string[] = [];
     if (brokenFiles.length) notes.push(`${brokenFiles.length} test file(s) failed outside any test: ${brokenFiles.join(', ')}`);

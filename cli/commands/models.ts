@@ -45,6 +45,8 @@ export async function showCommand(client: Client, name: string, part?: ShowPart)
   if (info[`${arch}.context_length`] !== undefined) model.push(['context length', String(info[`${arch}.context_length`])]);
   if (info[`${arch}.embedding_length`] !== undefined) model.push(['embedding length', String(info[`${arch}.embedding_length`])]);
   model.push(['quantization', s.details.quantization_level]);
+  // Which language the template (`kiln show MODEL --template`) is in.
+  if (s.template_kind) model.push(['template', s.template_kind === 'jinja' ? 'Jinja (the GGUF chat template)' : 'Go (Ollama template)']);
   const params: [string, string][] = (s.parameters ?? '')
     .split('\n')
     .filter(Boolean)

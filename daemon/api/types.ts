@@ -64,7 +64,14 @@ export interface ShowResponse {
   license?: string;
   modelfile: string;
   parameters?: string;
+  /**
+   * The template the model's prompts go through (a plain string, as in
+   * Ollama): the Ollama template layer, else the GGUF's
+   * tokenizer.chat_template, else Ollama's default `{{ .Prompt }}`.
+   */
   template?: string;
+  /** kiln's addition: the language of `template`, "go" (Ollama's text/template) or "jinja" (a GGUF chat template). */
+  template_kind?: 'go' | 'jinja';
   system?: string;
   details: ModelDetails;
   messages?: Message[];

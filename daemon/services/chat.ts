@@ -18,7 +18,8 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
   const messages: Message[] = req.messages ?? [];
   const tools: Tool[] | undefined = req.tools;
   const p = await prepare(deps, name, req);
-  const model = p.model.name;
+  // The model as the request named it, as Ollama echoes it.
+  const model = name;
   rejectImages(p.model, messages.flatMap((m) => m.images ?? []));
   const format = formatOf(req.format);
 

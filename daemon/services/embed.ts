@@ -17,7 +17,7 @@ export async function embed(deps: ServeDeps, req: EmbedRequest, signal: AbortSig
       return Array.from(v);
     });
     return {
-      model: p.model.name,
+      model: name, // as the request named it, as Ollama echoes it
       embeddings,
       total_duration: Number(process.hrtime.bigint() - p.t0),
       load_duration: loadDurationNs,

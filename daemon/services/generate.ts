@@ -19,7 +19,8 @@ function contextOf(v: unknown, nVocab: number): number[] | undefined {
 export async function generate(deps: ServeDeps, req: GenerateRequest, signal: AbortSignal): Promise<AsyncGenerator<GenerateResponse>> {
   const name = requestName(req);
   const p = await prepare(deps, name, req);
-  const model = p.model.name;
+  // Responses name the model as the request did ("kjv", not "kjv:latest"), as Ollama does: clients match on it.
+  const model = name;
   rejectImages(p.model, req.images);
   const context = contextOf(req.context, p.model.facts.shape.nVocab);
   const format = formatOf(req.format);

@@ -7,7 +7,7 @@ import { formatModelfile, parametersToText } from '../modelfile.js';
 import type { ListResponse, Message, ShowResponse } from '../api/types.js';
 import type { ModelRecord, Store } from '../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
-import { templateCapabilities } from './prompt.js';
+import { templateCapabilities, templateInUse } from './prompt.js';
 import { findModel } from './resolve.js';
 
 function hex(d: string): string {
@@ -101,7 +101,11 @@ export async function showModel(store: Store, typed: string, verbose = false): P
     modified_at: record.modifiedAt.toISOString(),
   };
   if (Object.keys(layers.parameters).length) res.parameters = parametersToText(layers.parameters as never);
-  if (layers.template !== undefined) res.template = layers.template;
+  // The template prompts actually go through, and its language: a GGUF's Jinja chat template is
+  // shown too (the modelfile keeps only a TEMPLATE layer, since FROM that modelfile reads Go).
+  const t = templateInUse(layers.template, chatTemplate);
+  res.template = t.text;
+  res.template_kind = t.kind;
   if (layers.system !== undefined) res.system = layers.system;
   if (layers.license.length) res.license = layers.license.join('\n');
   if (layers.messages.length) res.messages = layers.messages;

@@ -27,6 +27,20 @@ export function templateOf(m: RunnableModel, override?: string): TemplateSource 
   return { kind: 'none' };
 }
 
+/** The language of a template: Ollama's Go text/template, or a GGUF's Jinja chat template. */
+export type TemplateKind = 'go' | 'jinja';
+
+/**
+ * The template a model's prompts go through, as /api/show reports it: the
+ * Ollama template layer, else the GGUF's tokenizer.chat_template, else
+ * Ollama's default `{{ .Prompt }}` (the same choice as templateOf).
+ */
+export function templateInUse(ollama: string | undefined, jinja: string | undefined): { text: string; kind: TemplateKind } {
+  if (ollama) return { text: ollama, kind: 'go' };
+  if (jinja) return { text: jinja, kind: 'jinja' };
+  return { text: DEFAULT_TEMPLATE, kind: 'go' };
+}
+
 /**
  * Ollama's capabilities of a model, from its templates: "completion" always,
  * "tools" when the template renders tools, "insert" when it has a

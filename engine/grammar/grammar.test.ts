@@ -25,6 +25,7 @@ describe('JSON grammar (format: "json")', () => {
     '{ "a": [1, -2.5e3, true, false, null, "x\\n\\u00e9"], "b": {"c": {}} }',
     '{"é": "ünïcödé"}',
     '{\n  "a": 1,\n  "b": [\n    2\n  ]\n}',
+    `{\n${' '.repeat(20)}"a":\n${'\t'.repeat(20)}1}`,
   ])('accepts %j', (t) => expect(accepts(g, t)).toBe(true));
 
   it.each([
@@ -36,6 +37,10 @@ describe('JSON grammar (format: "json")', () => {
     ['{"a":1}}', 'text after the value'],
     ['{"a":tru}', 'a misspelled literal'],
     ['{    \n\n"a":1}', 'runs of blank lines'],
+    [`{\n${' '.repeat(21)}"a":1}`, 'an indent of more than 20'],
+    ['{  "a":1}', 'two spaces'],
+    ['{\t"a":1}', 'a tab without a newline'],
+    ['{"a":1} ', 'whitespace after the object'],
   ])('refuses %j (%s)', (t) => expect(accepts(g, t)).toBe(false));
 
   it('sees prefixes as viable until they cannot be JSON', () => {
@@ -154,6 +159,53 @@ describe('grammar over a real vocabulary (kjv)', () => {
       expect(v.words.length).toBeLessThanOrEqual(3);
     }
     expect(finished).toBeGreaterThan(5);
+  });
+
+  /**
+   * A model that loves whitespace: whenever the mask allows a token made only
+   * of whitespace it takes the longest such token; otherwise it ends if it
+   * may, else it takes the first allowed token that closes or separates
+   * (} then ] , : "), else the first allowed digit, else the first allowed
+   * token. Inside a string it takes spaces too, so strings need maxLength.
+   * With whitespace bounded between tokens it must move on after each gap.
+   */
+  function whitespaceLover(mask: GrammarMask, budget: number): { text: string; ended: boolean; tokens: number } {
+    const isWs = (b: Uint8Array) => b.length > 0 && b.every((x) => x === 0x20 || x === 0x09 || x === 0x0a || x === 0x0d);
+    const out: number[] = [];
+    for (let step = 0; step < budget; step++) {
+      const ok = mask.allowed();
+      const ids = [...ok.keys()].filter((i) => ok[i]);
+      const ws = ids.filter((i) => isWs(bytes[i])).sort((a, b) => bytes[b].length - bytes[a].length || a - b);
+      let id: number | undefined = ws[0];
+      if (id === undefined && ids.some((i) => eog.includes(i))) return { text: tok.decode(out), ended: true, tokens: out.length };
+      for (const c of '}],:"') id ??= ids.find((i) => bytes[i][0] === c.charCodeAt(0));
+      id ??= ids.find((i) => bytes[i][0] >= 0x30 && bytes[i][0] <= 0x39) ?? ids[0];
+      expect(mask.accept(id)).toBe(true);
+      out.push(id);
+    }
+    return { text: tok.decode(out), ended: false, tokens: out.length };
+  }
+
+  it('a model biased toward whitespace still closes the object within a modest budget, as JSON that parses', () => {
+    // No gap between JSON tokens holds more than one space, or a newline and 20 spaces or tabs.
+    const gap = (text: string) => Math.max(0, ...(text.match(/[ \t\n\r]+/g) ?? []).map((w) => w.length));
+    const free = whitespaceLover(new GrammarMask(index, jsonGrammar()), 60);
+    expect(free.ended, JSON.stringify(free.text)).toBe(true);
+    expect(JSON.parse(free.text)).toEqual({});
+    expect(free.text).toMatch(/^\{\n[ \t]{20}\}$/);
+    const schema = {
+      type: 'object',
+      properties: { book: { enum: ['Genesis', 'Exodus'] }, verses: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 3 }, note: { type: 'string', maxLength: 4 } },
+      required: ['book', 'verses', 'note'],
+    };
+    // 16 gaps of 21 whitespace tokens (a newline, 20 tabs) and 46 other tokens: 382
+    const doc = whitespaceLover(new GrammarMask(index, schemaGrammar(schema)), 400);
+    expect(doc.ended, JSON.stringify(doc.text)).toBe(true);
+    const v = JSON.parse(doc.text);
+    expect(Object.keys(v)).toEqual(['book', 'verses', 'note']);
+    expect(v.note).toMatch(/^ {0,4}$/);
+    expect(v.verses.length).toBeGreaterThanOrEqual(2);
+    expect(gap(doc.text.replace(/"[^"]*"/g, '""'))).toBeLessThanOrEqual(21);
   });
 
   it('allows only end tokens once the value is complete, and no end token before', () => {

@@ -20,8 +20,10 @@
  * multipleOf, patternProperties, if/then/else, not, …) are refused with
  * E_BAD_REQUEST instead of being silently ignored.
  *
- * Whitespace between tokens is one space, or a newline and up to 20 spaces
- * or tabs: models in JSON mode otherwise drift into endless blank lines.
+ * Whitespace between tokens is nothing, one space, or a newline and up to 20
+ * spaces or tabs (the `ws` of llama.cpp's json.gbnf), and none before or
+ * after the value: models in JSON mode otherwise drift into endless blank
+ * lines, so each gap holds at most 21 bytes and the model must move on.
  */
 import { KilnError } from '../errors.js';
 import { byteClass, GrammarBuilder, type Elem, type Grammar } from './grammar.js';
