@@ -130,6 +130,9 @@ describe.skipIf(!registryAvailable())('registry: push and pull through a real do
       expect(pull.stderr).toBe('');
       expect(pull.code).toBe(0);
       expect(pull.stdout).toMatch(/^pulling manifest\n(pulling [0-9a-f]{12}\n)+verifying sha256 digest\nwriting manifest\nsuccess\n$/);
+      // one line per status, however the layers' progress interleaves
+      const lines = pull.stdout.trimEnd().split('\n');
+      expect(new Set(lines).size).toBe(lines.length);
       const a = (await tags(src)).find((m) => m.name === remote)!;
       const b = (await tags(dst)).find((m) => m.name === remote)!;
       expect(b.digest).toBe(a.digest); // same manifest bytes: same model ID
