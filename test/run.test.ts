@@ -101,7 +101,8 @@ describe('kiln run, interactive in a terminal', () => {
     await waitScreen(/\.\.\. second line"""\n.+/);
 
     tmux('send-keys', '-t', 'chat', '/show parameters', 'Enter');
-    await waitScreen(/num_ctx\s+256/);
+    // the model's parameters, and the one set in this session
+    await waitScreen(/^num_ctx\s+256\n(.*\n)*num_predict\s+12$/m);
     tmux('send-keys', '-t', 'chat', '/?', 'Enter');
     await waitScreen(/Use """ to begin a multi-line message\./);
 
