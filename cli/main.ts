@@ -5,6 +5,7 @@ import { commandIndex, parseArgs, UsageError, type Args } from './args.js';
 import { ApiError, Client, DaemonNotRunning } from './client.js';
 import { allValued, commandHelp, findCommand, flagSpec, topUsage, type Command, type Context } from './table.js';
 import { versionCommand } from './version.js';
+import { guardStdout, stdoutClosed } from './stdout.js';
 
 function usageError(message: string, cmd: Command | undefined): number {
   process.stderr.write(`Error: ${message}\n\n${cmd ? commandHelp(cmd) : topUsage()}\n`);
@@ -56,11 +57,16 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+guardStdout();
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    process.exitCode = stdoutClosed() ? 0 : code;
   },
   (e) => {
+    if (stdoutClosed()) {
+      process.exitCode = 0;
+      return;
+    }
     if (!(e as { shown?: boolean }).shown) {
       const msg = e instanceof DaemonNotRunning ? e.message : e instanceof ApiError || isKilnError(e) ? `Error: ${e.message}` : `Error: ${(e as Error)?.stack ?? e}`;
       process.stderr.write(`${msg}\n`);

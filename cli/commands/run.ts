@@ -10,6 +10,7 @@ import { ChatSession, formatStats, type SessionBackend } from '../chat/session.j
 import { ChatApp } from '../ui/chat.js';
 import { pullCommand } from './registry.js';
 import { showCommand } from './models.js';
+import { onStdoutClosed, stdoutClosed } from '../stdout.js';
 
 export interface RunFlags {
   verbose: boolean;
@@ -64,15 +65,22 @@ export async function runCommand(client: Client, config: Config, name: string, p
   if (parts.length > 0 || piped) {
     const ac = new AbortController();
     process.once('SIGINT', () => ac.abort());
-    const g = session.answer(parts.join(' '), ac.signal);
-    for (;;) {
-      const r = await g.next();
-      if (r.done) {
-        process.stdout.write('\n');
-        if (r.value && flags.verbose) process.stderr.write(`${formatStats(r.value)}\n`);
-        return ac.signal.aborted ? 130 : 0;
+    // The reader went away (`| head -c 100`): the answer is cancelled and the command ends quietly.
+    const unhook = onStdoutClosed(() => ac.abort());
+    try {
+      const g = session.answer(parts.join(' '), ac.signal);
+      for (;;) {
+        const r = await g.next();
+        if (stdoutClosed()) return 0;
+        if (r.done) {
+          process.stdout.write('\n');
+          if (r.value && flags.verbose) process.stderr.write(`${formatStats(r.value)}\n`);
+          return ac.signal.aborted ? 130 : 0;
+        }
+        process.stdout.write(r.value);
       }
-      process.stdout.write(r.value);
+    } finally {
+      unhook();
     }
   }
   await backend.load(name);
