@@ -191,6 +191,20 @@ describe.skipIf(!registryAvailable())('registry: push and pull through a real do
     }
   });
 
+  it('kiln pull of a plain-http registry without --insecure says to add it, not what OpenSSL said', async () => {
+    const pull = await kiln(['pull', `${reg.host}/library/m`], src.env);
+    expect(pull.code).toBe(1);
+    expect(pull.stderr).toBe(`Error: ${reg.host} does not speak https (it answered the TLS handshake in plain http); if it is a plain-http registry, add --insecure\n`);
+    expect(pull.stderr).not.toMatch(/wrong version number|SSL routines/);
+  });
+
+  it('kiln run of a model the registry does not have: not on this machine, and no such model there', async () => {
+    const run = await kiln(['run', `${reg.host}/library/nosuch`, 'hi', '--insecure'], src.env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`Error: model '${reg.host}/library/nosuch' is not on this machine, and pulling it failed: the registry ${reg.host} has no such model\n`);
+    expect(run.stdout).toBe('');
+  });
+
   it('the ollama npm client pulls and pushes with streaming progress', async () => {
     const ollama = new Ollama({ host: src.url });
     const remote = `${reg.host}/client/kjv:stream`;
@@ -252,6 +266,12 @@ describe.skipIf(!registryAvailable())('registry auth against the real registry',
         const anon = await kiln(['pull', remote, '--insecure'], d.env);
         expect(anon.code).toBe(1);
         expect(anon.stderr).toMatch(mode === 'token' ? /denied|unauthorized|UNAUTHORIZED/i : /requires a login/);
+        // kiln run says first that the model is not here, then that the registry wants a login
+        expect((await kiln(['rm', remote], d.env)).code).toBe(0);
+        const run = await kiln(['run', remote, 'hi', '--insecure'], d.env);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toMatch(new RegExp(`^Error: model '${remote.replace(/[.]/g, '\\.')}' is not on this machine, and pulling it failed: `));
+        expect(run.stderr).toMatch(mode === 'token' ? /refused access|denied|unauthorized/i : /requires a login/);
       } finally {
         await d.stop();
         cleanup(home);

@@ -3,6 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, kiln, KILN, startDaemon, tempHome, type RunningDaemon } from './helpers/daemon.js';
+import { freePort } from './helpers/registry.js';
 
 /** `kiln run`, `kiln ps`, `kiln stop` as a user types them: plain processes, and a real terminal in tmux. */
 let d: RunningDaemon;
@@ -101,7 +102,16 @@ describe('kiln run, one answer', () => {
   it('says so when the model does not exist anywhere', () => {
     const r = kiln(['run', 'localhost:1/nope/nope', 'hi'], d.env, { input: '' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^Error: /m);
+    expect(r.stderr).toMatch(/^Error: model 'localhost:1\/nope\/nope' is not on this machine, and pulling it failed: /m);
+  });
+
+  it('says first that the model is not here, then that the registry cannot be reached', async () => {
+    const host = `127.0.0.1:${await freePort()}`; // nothing listens there
+    const r = kiln(['run', `${host}/library/m`, 'hi', '--insecure'], d.env, { input: '' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `Error: model '${host}/library/m' is not on this machine, and pulling it failed: cannot reach the registry ${host}: the connection was refused (ECONNREFUSED); check the network connection and the registry's address\n`,
+    );
   });
 });
 
