@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { KilnError } from '../engine/errors.js';
 import { basicHeader, checkRealm, parseChallenge, type Challenge, type Credentials } from './auth.js';
+import { networkError } from './network-error.js';
 
 export interface ClientOptions {
   insecure: boolean;
@@ -196,7 +197,7 @@ export class RegistryClient {
         return res;
       } catch (e) {
         if (opts.signal?.aborted) throw abortError(opts.signal);
-        if (!retry || !isTransient(e) || failures >= this.opts.retries) throw wrapNetwork(e, this.host);
+        if (!retry || !isTransient(e) || failures >= this.opts.retries) throw networkError(e, this.host, this.opts.insecure);
         failures++;
         await sleep(backoff(this.opts.retryDelayMs, failures), opts.signal);
       }
@@ -302,10 +303,4 @@ export class RegistryClient {
 
 function noCredentials(host: string): KilnError {
   return new KilnError('E_UNAUTHORIZED', `${host} requires a login: add credentials for it to $KILN_HOME/auth.json or ~/.docker/config.json`);
-}
-
-function wrapNetwork(e: unknown, host: string): unknown {
-  if (e instanceof KilnError) return e;
-  const code = (e as { code?: string }).code;
-  return new KilnError('E_REGISTRY', `${host}: ${(e as Error).message}${code ? ` (${code})` : ''}`, { cause: e });
 }

@@ -23,9 +23,16 @@ export async function fetchManifest(client: RegistryClient, repo: string, ref: s
     discard(res.body);
     return undefined;
   }
+  if (res.status === 401 || res.status === 403) {
+    const why = await describeError(res);
+    throw new KilnError(
+      'E_UNAUTHORIZED',
+      `${client.host} refused access to ${repo}:${ref} (${res.status} ${why}): check the credentials for ${client.host} in $KILN_HOME/auth.json or ~/.docker/config.json`,
+    );
+  }
   if (res.status !== 200) {
     const why = await describeError(res);
-    throw new KilnError(res.status === 401 || res.status === 403 ? 'E_UNAUTHORIZED' : 'E_REGISTRY', `${client.host}: GET manifest ${repo}:${ref}: ${res.status} ${why}`);
+    throw new KilnError('E_REGISTRY', `${client.host}: GET manifest ${repo}:${ref}: ${res.status} ${why}`);
   }
   const declared = Number(res.headers['content-length'] ?? NaN);
   if (declared > MANIFEST_LIMITS.maxBytes) {

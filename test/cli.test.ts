@@ -99,6 +99,32 @@ describe('the kiln binary', () => {
     cleanup(dir);
   });
 
+  it('removes every model it can, says so for each, and fails if any name failed', () => {
+    expect(kiln(['cp', 'kjv', 'rm-a'], d.env).code).toBe(0);
+    expect(kiln(['cp', 'kjv', 'rm-b'], d.env).code).toBe(0);
+    const r = kiln(['rm', 'rm-a', 'nosuch', 'rm-b'], d.env);
+    expect(r.stdout).toBe("deleted 'rm-a'\ndeleted 'rm-b'\n");
+    expect(r.stderr).toBe("Error: model 'nosuch' not found\n");
+    expect(r.code).toBe(1);
+    expect(kiln(['list', 'rm-'], d.env).stdout).not.toContain('rm-');
+  });
+
+  it('rejects an unknown flag with the command\'s usage', () => {
+    const r = kiln(['list', '--bogus'], d.env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('Error: unknown flag: --bogus\n\nList models\n\nUsage:\n  kiln list [PREFIX]\n\nAliases:\n  list, ls\n');
+    const s = kiln(['show', 'kjv', '--templat'], d.env);
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(/^Error: unknown flag: --templat\n\nShow information for a model\n\nUsage:\n  kiln show MODEL \[flags\]/);
+    // a flag of another command is still unknown here
+    expect(kiln(['rm', 'kjv', '--insecure'], d.env).stderr).toMatch(/^Error: unknown flag: --insecure\n/);
+    expect(kiln(['list'], d.env).stdout).toContain('kjv:latest');
+    const missing = kiln(['create', 'x', '-f'], d.env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^Error: flag needs an argument: -f\n\nCreate a model from a Modelfile\n/);
+  });
+
   it('lists running models with the ps columns', () => {
     const r = kiln(['ps'], d.env);
     expect(r.code).toBe(0);

@@ -130,6 +130,9 @@ describe.skipIf(!registryAvailable())('registry: push and pull through a real do
       expect(pull.stderr).toBe('');
       expect(pull.code).toBe(0);
       expect(pull.stdout).toMatch(/^pulling manifest\n(pulling [0-9a-f]{12}\n)+verifying sha256 digest\nwriting manifest\nsuccess\n$/);
+      // one line per status, however the layers' progress interleaves
+      const lines = pull.stdout.trimEnd().split('\n');
+      expect(new Set(lines).size).toBe(lines.length);
       const a = (await tags(src)).find((m) => m.name === remote)!;
       const b = (await tags(dst)).find((m) => m.name === remote)!;
       expect(b.digest).toBe(a.digest); // same manifest bytes: same model ID
@@ -186,6 +189,20 @@ describe.skipIf(!registryAvailable())('registry: push and pull through a real do
       await dst.stop();
       cleanup(dst.home);
     }
+  });
+
+  it('kiln pull of a plain-http registry without --insecure says to add it, not what OpenSSL said', async () => {
+    const pull = await kiln(['pull', `${reg.host}/library/m`], src.env);
+    expect(pull.code).toBe(1);
+    expect(pull.stderr).toBe(`Error: ${reg.host} does not speak https (it answered the TLS handshake in plain http); if it is a plain-http registry, add --insecure\n`);
+    expect(pull.stderr).not.toMatch(/wrong version number|SSL routines/);
+  });
+
+  it('kiln run of a model the registry does not have: not on this machine, and no such model there', async () => {
+    const run = await kiln(['run', `${reg.host}/library/nosuch`, 'hi', '--insecure'], src.env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`Error: model '${reg.host}/library/nosuch' is not on this machine, and pulling it failed: the registry ${reg.host} has no such model\n`);
+    expect(run.stdout).toBe('');
   });
 
   it('the ollama npm client pulls and pushes with streaming progress', async () => {
@@ -249,6 +266,12 @@ describe.skipIf(!registryAvailable())('registry auth against the real registry',
         const anon = await kiln(['pull', remote, '--insecure'], d.env);
         expect(anon.code).toBe(1);
         expect(anon.stderr).toMatch(mode === 'token' ? /denied|unauthorized|UNAUTHORIZED/i : /requires a login/);
+        // kiln run says first that the model is not here, then that the registry wants a login
+        expect((await kiln(['rm', remote], d.env)).code).toBe(0);
+        const run = await kiln(['run', remote, 'hi', '--insecure'], d.env);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toMatch(new RegExp(`^Error: model '${remote.replace(/[.]/g, '\\.')}' is not on this machine, and pulling it failed: `));
+        expect(run.stderr).toMatch(mode === 'token' ? /refused access|denied|unauthorized/i : /requires a login/);
       } finally {
         await d.stop();
         cleanup(home);

@@ -1,7 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, kiln, KILN, startDaemon, type RunningDaemon } from './helpers/daemon.js';
+import { cleanup, kiln, KILN, startDaemon, tempHome, type RunningDaemon } from './helpers/daemon.js';
+import { freePort } from './helpers/registry.js';
 
 /** `kiln run`, `kiln ps`, `kiln stop` as a user types them: plain processes, and a real terminal in tmux. */
 let d: RunningDaemon;
@@ -71,10 +73,45 @@ describe('kiln run, one answer', () => {
     expect(again.stderr).toMatch(/couldn't find model "kjv" to stop/);
   });
 
+  it('ends quietly when stdout is closed (| head -c 100), and the generation stops', async () => {
+    // a model that would talk for minutes: the daemon's one slot stays busy unless the request is cancelled
+    const dir = tempHome('kiln-mf-');
+    writeFileSync(join(dir, 'Modelfile'), 'FROM kjv\nPARAMETER num_predict 1000000\n');
+    expect(kiln(['create', 'talkative', '-f', join(dir, 'Modelfile')], d.env).code).toBe(0);
+    cleanup(dir);
+    const p = spawn(process.execPath, [KILN, 'run', 'talkative', 'In the beginning'], { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let got = 0;
+    let stderr = '';
+    p.stderr.on('data', (c) => (stderr += c));
+    p.stdout.on('data', (c: Buffer) => {
+      got += c.length;
+      if (got >= 100) p.stdout.destroy(); // what head does once it has its bytes
+    });
+    const code = await new Promise<number | null>((resolve) => p.on('close', (c) => resolve(c)));
+    expect(got).toBeGreaterThanOrEqual(100);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    // the slot is free again: a short request is answered at once instead of queueing behind the long one
+    const t0 = Date.now();
+    const res = await fetch(`${d.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'talkative', prompt: 'And', stream: false, options: { num_predict: 2 } }) });
+    expect(res.status).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(kiln(['rm', 'talkative'], d.env).code).toBe(0);
+  }, 60_000);
+
   it('says so when the model does not exist anywhere', () => {
     const r = kiln(['run', 'localhost:1/nope/nope', 'hi'], d.env, { input: '' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^Error: /m);
+    expect(r.stderr).toMatch(/^Error: model 'localhost:1\/nope\/nope' is not on this machine, and pulling it failed: /m);
+  });
+
+  it('says first that the model is not here, then that the registry cannot be reached', async () => {
+    const host = `127.0.0.1:${await freePort()}`; // nothing listens there
+    const r = kiln(['run', `${host}/library/m`, 'hi', '--insecure'], d.env, { input: '' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `Error: model '${host}/library/m' is not on this machine, and pulling it failed: cannot reach the registry ${host}: the connection was refused (ECONNREFUSED); check the network connection and the registry's address\n`,
+    );
   });
 });
 
@@ -101,7 +138,8 @@ describe('kiln run, interactive in a terminal', () => {
     await waitScreen(/\.\.\. second line"""\n.+/);
 
     tmux('send-keys', '-t', 'chat', '/show parameters', 'Enter');
-    await waitScreen(/num_ctx\s+256/);
+    // the model's parameters, and the one set in this session
+    await waitScreen(/^num_ctx\s+256\n(.*\n)*num_predict\s+12$/m);
     tmux('send-keys', '-t', 'chat', '/?', 'Enter');
     await waitScreen(/Use """ to begin a multi-line message\./);
 

@@ -122,3 +122,28 @@ describe('formatting', () => {
     expect(out).toContain('eval count:           3 token(s)');
   });
 });
+
+describe('/show parameters', () => {
+  it("shows the model's parameters with the session's /set parameter values merged in", async () => {
+    const { backend } = fake();
+    const modelParams = ['num_ctx                        256', 'stop                           "<|eot_id|>"', 'stop                           "<|end|>"', 'temperature                    0.8'].join('\n');
+    backend.show = async (_m, part) => (part === 'parameters' ? modelParams : '');
+    const s = new ChatSession(backend, 'kjv');
+    expect((await s.command('/show parameters')).output).toBe(modelParams);
+    await s.command('/set parameter temperature 0.2');
+    await s.command('/set parameter num_predict 12');
+    await s.command('/set parameter stop END');
+    expect((await s.command('/show parameters')).output).toBe(
+      ['num_ctx                        256', 'stop                           "END"', 'temperature                    0.2', 'num_predict                    12'].join('\n'),
+    );
+  });
+
+  it('shows the session values when the model sets none', async () => {
+    const { backend } = fake();
+    backend.show = async () => '';
+    const s = new ChatSession(backend, 'kjv');
+    expect((await s.command('/show parameters')).output).toBe('No parameters were specified for this model.');
+    await s.command('/set parameter seed 42');
+    expect((await s.command('/show parameters')).output).toBe(`${'seed'.padEnd(30)} 42`);
+  });
+});

@@ -74,6 +74,31 @@ function unquote(s: string): string {
   return t;
 }
 
+function parameterLines(key: string, value: unknown): string[] {
+  return (Array.isArray(value) ? value : [value]).map((v) => `${key.padEnd(30)} ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+}
+
+/**
+ * `/show parameters`: the model's parameters (`key value` lines, as `kiln show
+ * --parameters` prints them) with the session's `/set parameter` values in
+ * place of the model's for the same key, and the session's other ones after.
+ */
+export function mergeParameters(modelText: string, options: Options): string {
+  const out: string[] = [];
+  const done = new Set<string>();
+  for (const line of modelText.split('\n')) {
+    if (!line.trim()) continue;
+    const key = line.trim().split(/\s+/)[0];
+    if (!(key in options)) out.push(line);
+    else if (!done.has(key)) {
+      done.add(key);
+      out.push(...parameterLines(key, options[key]));
+    }
+  }
+  for (const [key, value] of Object.entries(options)) if (!done.has(key)) out.push(...parameterLines(key, value));
+  return out.join('\n');
+}
+
 /** The final statistics as `--verbose` prints them (Ollama's layout). */
 export function formatStats(r: ChatResponse): string {
   const rate = (n = 0, ns = 0) => (ns > 0 ? `${((n * 1e9) / ns).toFixed(2)} tokens/s` : 'n/a');
@@ -209,10 +234,13 @@ export class ChatSession {
 
   private async show(part: string | undefined): Promise<CommandResult> {
     switch (part) {
+      case 'parameters': {
+        const merged = mergeParameters(await this.backend.show(this.model, 'parameters'), this.options);
+        return { output: merged || 'No parameters were specified for this model.' };
+      }
       case 'info':
       case 'license':
       case 'modelfile':
-      case 'parameters':
       case 'template':
         return { output: (await this.backend.show(this.model, part)) || `No ${part} was specified for this model.` };
       case 'system':

@@ -1,5 +1,5 @@
 import type { ListResponse, PsResponse, ShowResponse } from '../../daemon/api/types.js';
-import type { Client } from '../client.js';
+import { ApiError, type Client } from '../client.js';
 import { humanBytes, humanDuration, humanTime, table } from '../format.js';
 
 /** `kiln list [PREFIX]`: NAME, ID, SIZE, MODIFIED, as `ollama list` prints them. */
@@ -61,14 +61,24 @@ export async function showCommand(client: Client, name: string, part?: ShowPart)
   return out.filter(Boolean).join('\n').replace(/\s+$/, '');
 }
 
-/** `kiln rm NAME...` */
-export async function rmCommand(client: Client, names: string[]): Promise<string[]> {
-  const out: string[] = [];
+/**
+ * `kiln rm NAME...`: each model in turn, `deleted 'NAME'` for each one removed;
+ * a name the daemon refuses (not found) is reported and the rest still go.
+ * Returns true when any name failed.
+ */
+export async function rmCommand(client: Client, names: string[], out: (line: string) => void, err: (line: string) => void): Promise<boolean> {
+  let failed = false;
   for (const n of names) {
-    await client.json('DELETE', '/api/delete', { model: n });
-    out.push(`deleted '${n}'`);
+    try {
+      await client.json('DELETE', '/api/delete', { model: n });
+      out(`deleted '${n}'`);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      err(`Error: ${e.message}`);
+      failed = true;
+    }
   }
-  return out;
+  return failed;
 }
 
 /** `kiln cp SRC DST` */

@@ -8,8 +8,10 @@ import { ApiError, type Client } from '../client.js';
 import { History } from '../chat/input.js';
 import { ChatSession, formatStats, type SessionBackend } from '../chat/session.js';
 import { ChatApp } from '../ui/chat.js';
+import { parseModelName } from '../../registry/model-name.js';
 import { pullCommand } from './registry.js';
 import { showCommand } from './models.js';
+import { onStdoutClosed, stdoutClosed } from '../stdout.js';
 
 export interface RunFlags {
   verbose: boolean;
@@ -37,14 +39,40 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * Why pulling `name` failed, for a user who only asked to run it. The daemon
+ * has already put network failures into words (cannot reach the registry,
+ * plain http without --insecure, refused credentials); a tag the registry does
+ * not have comes back in Ollama's wording, which is said plainly here.
+ */
+export function pullFailure(name: string, message: string): string {
+  let why = message;
+  if (/pull model manifest: file does not exist/.test(message)) {
+    let host = 'the registry';
+    try {
+      host = `the registry ${parseModelName(name).host}`;
+    } catch {
+      /* an odd name: the daemon said what was wrong with it */
+    }
+    why = `${host} has no such model`;
+  }
+  return `model '${name}' is not on this machine, and pulling it failed: ${why}`;
+}
+
 /** Makes sure the model is here: pulls it (with the progress bars) when the store does not have it. */
 async function ensureModel(client: Client, name: string, insecure: boolean): Promise<void> {
   try {
     await client.json('POST', '/api/show', { model: name });
+    return;
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 404) throw e;
-    if (process.stderr.isTTY) await pullCommand(client, name, insecure);
+  }
+  try {
+    if (process.stderr.isTTY) await pullCommand(client, name, insecure, { showError: false });
     else for await (const p of client.stream<ProgressResponse>('/api/pull', { model: name, insecure, stream: true })) void p;
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    throw new KilnError('E_MODEL_NOT_FOUND', pullFailure(name, e.message));
   }
 }
 
@@ -64,15 +92,22 @@ export async function runCommand(client: Client, config: Config, name: string, p
   if (parts.length > 0 || piped) {
     const ac = new AbortController();
     process.once('SIGINT', () => ac.abort());
-    const g = session.answer(parts.join(' '), ac.signal);
-    for (;;) {
-      const r = await g.next();
-      if (r.done) {
-        process.stdout.write('\n');
-        if (r.value && flags.verbose) process.stderr.write(`${formatStats(r.value)}\n`);
-        return ac.signal.aborted ? 130 : 0;
+    // The reader went away (`| head -c 100`): the answer is cancelled and the command ends quietly.
+    const unhook = onStdoutClosed(() => ac.abort());
+    try {
+      const g = session.answer(parts.join(' '), ac.signal);
+      for (;;) {
+        const r = await g.next();
+        if (stdoutClosed()) return 0;
+        if (r.done) {
+          process.stdout.write('\n');
+          if (r.value && flags.verbose) process.stderr.write(`${formatStats(r.value)}\n`);
+          return ac.signal.aborted ? 130 : 0;
+        }
+        process.stdout.write(r.value);
       }
-      process.stdout.write(r.value);
+    } finally {
+      unhook();
     }
   }
   await backend.load(name);

@@ -2,7 +2,8 @@ import React from 'react';
 import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
 import type { ProgressResponse } from '../../daemon/api/types.js';
-import { ProgressView, reduceProgress, speed, timeLeft, type ProgressState } from './progress.js';
+import { PassThrough } from 'node:stream';
+import { ProgressView, reduceProgress, showProgress, speed, timeLeft, type ProgressState } from './progress.js';
 
 function fold(events: [number, ProgressResponse][]): ProgressState {
   return events.reduce((s, [t, p]) => reduceProgress(s, p, t), { entries: [] } as ProgressState);
@@ -59,5 +60,29 @@ describe('ProgressView', () => {
   it('shows an error in place of the running step', () => {
     const state = { ...fold([[0, { status: 'gathering model components' }]]), error: 'digest mismatch' };
     expect(render(<ProgressView state={state} />).lastFrame()).toBe('gathering model components\nError: digest mismatch');
+  });
+});
+
+describe('showProgress without a terminal', () => {
+  it('prints one line per status, however the layers of a pull interleave', async () => {
+    const events: ProgressResponse[] = [
+      { status: 'pulling manifest' },
+      { status: 'pulling 700eaf5567c5', digest: 'sha256:700eaf5567c5aa', total: 100, completed: 0 },
+      { status: 'pulling 1a2b3c4d5e6f', digest: 'sha256:1a2b3c4d5e6faa', total: 10, completed: 0 },
+      { status: 'pulling 700eaf5567c5', digest: 'sha256:700eaf5567c5aa', total: 100, completed: 50 },
+      { status: 'pulling 1a2b3c4d5e6f', digest: 'sha256:1a2b3c4d5e6faa', total: 10, completed: 10 },
+      { status: 'pulling 700eaf5567c5', digest: 'sha256:700eaf5567c5aa', total: 100, completed: 100 },
+      { status: 'verifying sha256 digest' },
+      { status: 'writing manifest' },
+      { status: 'success' },
+    ];
+    async function* gen() {
+      yield* events;
+    }
+    let text = '';
+    const out = new PassThrough();
+    out.on('data', (d) => (text += d));
+    await showProgress(gen(), out);
+    expect(text).toBe('pulling manifest\npulling 700eaf5567c5\npulling 1a2b3c4d5e6f\nverifying sha256 digest\nwriting manifest\nsuccess\n');
   });
 });

@@ -97,7 +97,7 @@ export function ProgressView({ state, frame = 0, finished = false }: { state: Pr
   );
 }
 
-function LiveProgress({ events, onEnd }: { events: AsyncIterable<ProgressResponse>; onEnd: (e?: unknown) => void }) {
+function LiveProgress({ events, showError, onEnd }: { events: AsyncIterable<ProgressResponse>; showError: boolean; onEnd: (e?: unknown) => void }) {
   const [state, setState] = useState<ProgressState>({ entries: [] });
   const [frame, setFrame] = useState(0);
   const [finished, setFinished] = useState(false);
@@ -109,7 +109,8 @@ function LiveProgress({ events, onEnd }: { events: AsyncIterable<ProgressRespons
         setFinished(true);
         onEnd();
       } catch (e) {
-        setState((s) => ({ ...s, error: (e as Error).message }));
+        if (showError) setState((s) => ({ ...s, error: (e as Error).message }));
+        else setFinished(true);
         onEnd(e);
       } finally {
         clearInterval(t);
@@ -122,23 +123,30 @@ function LiveProgress({ events, onEnd }: { events: AsyncIterable<ProgressRespons
 
 /**
  * Shows progress events: an Ink view on a terminal, plain lines otherwise (a
- * pipe or a log file gets one line per step, no escape codes). Rejects with the
- * stream's error.
+ * pipe or a log file gets one line per step, no escape codes: a status is
+ * printed when it first appears, however the events of layers that come down
+ * side by side interleave). Rejects with the stream's error.
  */
-export async function showProgress(events: AsyncIterable<ProgressResponse>, out: NodeJS.WriteStream = process.stdout): Promise<void> {
+export async function showProgress(
+  events: AsyncIterable<ProgressResponse>,
+  out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout,
+  opts: { showError?: boolean } = {},
+): Promise<void> {
+  const showError = opts.showError ?? true;
   if (!out.isTTY) {
-    let last = '';
+    const seen = new Set<string>();
     for await (const p of events) {
-      if (p.status !== last) out.write(`${p.status}\n`);
-      last = p.status;
+      if (seen.has(p.status)) continue;
+      seen.add(p.status);
+      out.write(`${p.status}\n`);
     }
     return;
   }
   let failure: unknown;
-  const app = render(<LiveProgress events={events} onEnd={(e) => { failure = e; setTimeout(() => app.unmount(), 0); }} />, { stdout: out, exitOnCtrlC: true });
+  const app = render(<LiveProgress events={events} showError={showError} onEnd={(e) => { failure = e; setTimeout(() => app.unmount(), 0); }} />, { stdout: out as NodeJS.WriteStream, exitOnCtrlC: true });
   await app.waitUntilExit();
   if (failure) {
-    (failure as Error & { shown?: boolean }).shown = true;
+    if (showError) (failure as Error & { shown?: boolean }).shown = true;
     throw failure;
   }
 }

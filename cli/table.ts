@@ -1,0 +1,369 @@
+/**
+ * Every `kiln` command, once: its name and aliases, the summary the command
+ * list shows, its help (usage line, notes, flags) and the handler. The top
+ * usage, `kiln help CMD`, flag checking and dispatch are all made from here.
+ */
+import { KilnError } from '../engine/errors.js';
+import { settingsHelp, type Config } from '../daemon/config.js';
+import type { Client } from './client.js';
+import type { ShowPart } from './commands/models.js';
+
+export interface Flag {
+  name: string;
+  /** One-letter spelling (`-f`). */
+  short?: string;
+  /** The kind of value it takes (`string`, `int`); a flag without one is a switch. */
+  value?: 'string' | 'int';
+  help: string;
+}
+
+export interface Context {
+  args: string[];
+  flags: Map<string, string | true>;
+  config: Config;
+  /** The daemon client, made on first use and closed when the command ends. */
+  client(): Client;
+}
+
+export interface Command {
+  name: string;
+  aliases?: string[];
+  /** One line, as the command list shows it. */
+  summary: string;
+  /** The first line of the command's help, when it says more than the summary. */
+  description?: string;
+  /** `kiln create MODEL [flags]` */
+  usage: string;
+  /** Text between the usage line and the flags. */
+  notes?: string;
+  flags?: Flag[];
+  minArgs?: number;
+  /** Left out of the command list (`version`). */
+  hidden?: boolean;
+  run(ctx: Context): Promise<number | void>;
+}
+
+/** A flag's value under either spelling. */
+export function flagValue(ctx: Context, f: string, short?: string): string | undefined {
+  const v = ctx.flags.get(f) ?? (short ? ctx.flags.get(short) : undefined);
+  return typeof v === 'string' ? v : undefined;
+}
+
+const print = (s: string) => console.log(s);
+
+export const COMMANDS: Command[] = [
+  {
+    name: 'serve',
+    summary: 'Start the kiln daemon',
+    usage: 'kiln serve',
+    notes: `Environment Variables:\n${settingsHelp()}`,
+    async run(ctx) {
+      const { serve } = await import('./commands/serve.js');
+      return serve(ctx.config);
+    },
+  },
+  {
+    name: 'run',
+    summary: 'Run a model',
+    usage: 'kiln run MODEL [PROMPT] [flags]',
+    notes: 'With a PROMPT or piped stdin, prints one answer and exits; otherwise an interactive chat (/? for help).',
+    flags: [
+      { name: 'format', value: 'string', help: 'Response format (e.g. json)' },
+      { name: 'keepalive', value: 'string', help: 'Duration to keep a model loaded (e.g. 5m)' },
+      { name: 'verbose', help: 'Show timings for response' },
+      { name: 'insecure', help: 'Use an insecure registry when pulling' },
+    ],
+    minArgs: 1,
+    async run(ctx) {
+      const { runCommand } = await import('./commands/run.js');
+      return runCommand(ctx.client(), ctx.config, ctx.args[0], ctx.args.slice(1), {
+        verbose: ctx.flags.has('verbose'),
+        format: flagValue(ctx, 'format'),
+        keepAlive: flagValue(ctx, 'keepalive'),
+        insecure: ctx.flags.has('insecure'),
+      });
+    },
+  },
+  {
+    name: 'stop',
+    summary: 'Stop a running model',
+    usage: 'kiln stop MODEL',
+    minArgs: 1,
+    async run(ctx) {
+      const { stopCommand } = await import('./commands/run.js');
+      await stopCommand(ctx.client(), ctx.args[0]);
+    },
+  },
+  {
+    name: 'create',
+    summary: 'Create a model from a Modelfile',
+    usage: 'kiln create MODEL [-f Modelfile] [--quantize TYPE]',
+    flags: [
+      { name: 'file', short: 'f', value: 'string', help: 'Name of the Modelfile (default "Modelfile")' },
+      { name: 'quantize', short: 'q', value: 'string', help: 'Quantize model to this level (e.g. q4_K_M)' },
+    ],
+    minArgs: 1,
+    async run(ctx) {
+      const { createCommand } = await import('./commands/create.js');
+      await createCommand(ctx.client(), ctx.args[0], flagValue(ctx, 'file', 'f') ?? 'Modelfile', flagValue(ctx, 'quantize', 'q'));
+    },
+  },
+  {
+    name: 'quantize',
+    summary: 'Quantize a GGUF file (q4_K_M, q8_0, …)',
+    description: 'Quantize a GGUF file to another type (runs locally, no daemon needed)',
+    usage: 'kiln quantize IN.gguf OUT.gguf TYPE',
+    notes: 'Types:\n  q2_K q3_K_S q3_K_M q3_K_L q4_0 q4_1 q5_0 q5_1 q4_K_S q4_K_M q5_K_S q5_K_M q6_K q8_0 f16 bf16 f32',
+    flags: [{ name: 'json', help: 'progress as NDJSON on stdout' }],
+    minArgs: 3,
+    async run(ctx) {
+      const { quantizeCommand } = await import('./commands/quantize.js');
+      await quantizeCommand(ctx.args[0], ctx.args[1], ctx.args[2], ctx.flags.has('json'));
+    },
+  },
+  {
+    name: 'perplexity',
+    summary: 'Perplexity of a model over a text file',
+    description: 'Perplexity of a model over a text file (runs locally, no daemon needed)',
+    usage: 'kiln perplexity MODEL FILE.txt [flags]',
+    notes:
+      'MODEL is a GGUF file or a model name from the local store. The text is cut into windows of --ctx tokens,\neach evaluated from an empty cache after BOS, every token scored.',
+    flags: [
+      { name: 'ctx', value: 'int', help: "Window size in tokens (default 512, or the model's context if shorter)" },
+      { name: 'json', help: 'Result as JSON on stdout' },
+    ],
+    minArgs: 2,
+    async run(ctx) {
+      const { perplexityCommand } = await import('./commands/eval.js');
+      await perplexityCommand(ctx.config, ctx.args[0], ctx.args[1], { ctx: flagValue(ctx, 'ctx'), json: ctx.flags.has('json') });
+    },
+  },
+  {
+    name: 'kl',
+    summary: "KL divergence of one model's predictions from another's",
+    description: "KL divergence of OTHER's next-token distributions from BASE's over a text file (runs locally)",
+    usage: 'kiln kl BASE OTHER FILE.txt [flags]',
+    flags: [
+      { name: 'ctx', value: 'int', help: "Window size in tokens (default 512, or the models' context if shorter)" },
+      { name: 'json', help: 'Result as JSON on stdout' },
+    ],
+    minArgs: 3,
+    async run(ctx) {
+      const { klCommand } = await import('./commands/eval.js');
+      await klCommand(ctx.config, ctx.args[0], ctx.args[1], ctx.args[2], { ctx: flagValue(ctx, 'ctx'), json: ctx.flags.has('json') });
+    },
+  },
+  {
+    name: 'pull',
+    summary: 'Pull a model from a registry',
+    usage: 'kiln pull MODEL [flags]',
+    flags: [{ name: 'insecure', help: 'Use an insecure registry (plain http)' }],
+    minArgs: 1,
+    async run(ctx) {
+      const { pullCommand } = await import('./commands/registry.js');
+      await pullCommand(ctx.client(), ctx.args[0], ctx.flags.has('insecure'));
+    },
+  },
+  {
+    name: 'push',
+    summary: 'Push a model to a registry',
+    usage: 'kiln push MODEL [flags]',
+    flags: [{ name: 'insecure', help: 'Use an insecure registry (plain http)' }],
+    minArgs: 1,
+    async run(ctx) {
+      const { pushCommand } = await import('./commands/registry.js');
+      await pushCommand(ctx.client(), ctx.args[0], ctx.flags.has('insecure'));
+    },
+  },
+  {
+    name: 'export',
+    summary: 'Write a model to an OCI image-layout tar',
+    description: 'Write a model to an OCI image-layout tar (for machines without a registry)',
+    usage: 'kiln export MODEL -o FILE.tar',
+    flags: [{ name: 'output', short: 'o', value: 'string', help: 'The archive to write' }],
+    minArgs: 1,
+    async run(ctx) {
+      const out = flagValue(ctx, 'output', 'o');
+      if (!out) throw new KilnError('E_BAD_REQUEST', 'kiln export needs -o FILE');
+      const { exportCommand } = await import('./commands/archive.js');
+      print(await exportCommand(ctx.client(), ctx.args[0], out));
+    },
+  },
+  {
+    name: 'import',
+    summary: 'Read a model from an OCI image-layout tar',
+    description: 'Read a model from an OCI image-layout tar; every digest is checked',
+    usage: 'kiln import FILE.tar [MODEL]',
+    notes: 'MODEL overrides the name stored in the archive.',
+    minArgs: 1,
+    async run(ctx) {
+      const { importCommand } = await import('./commands/archive.js');
+      await importCommand(ctx.client(), ctx.args[0], ctx.args[1]);
+    },
+  },
+  {
+    name: 'import-ollama',
+    summary: 'Adopt the models of an Ollama store',
+    description: 'Adopt the models of an Ollama store without downloading them (hard links where possible)',
+    usage: 'kiln import-ollama [DIR]',
+    notes: 'DIR defaults to ~/.ollama/models (or $OLLAMA_MODELS of the daemon).',
+    async run(ctx) {
+      const { importOllamaCommand } = await import('./commands/archive.js');
+      await importOllamaCommand(ctx.client(), ctx.args[0]);
+    },
+  },
+  {
+    name: 'verify',
+    summary: 'Re-hash every blob and quarantine damaged ones',
+    description: 'Re-hash every blob; damaged ones are moved to $KILN_MODELS/quarantine',
+    usage: 'kiln verify',
+    async run(ctx) {
+      const { verifyCommand } = await import('./commands/archive.js');
+      const r = await verifyCommand(ctx.client());
+      print(r.text);
+      return r.ok ? 0 : 1;
+    },
+  },
+  {
+    name: 'prune',
+    summary: 'Remove blobs no model uses and stale partial downloads',
+    description: 'Remove blobs that no model uses and partial downloads that are not running',
+    usage: 'kiln prune',
+    async run(ctx) {
+      const { pruneCommand } = await import('./commands/archive.js');
+      print(await pruneCommand(ctx.client()));
+    },
+  },
+  {
+    name: 'show',
+    summary: 'Show information for a model',
+    usage: 'kiln show MODEL [flags]',
+    flags: [
+      { name: 'license', help: 'Show license of a model' },
+      { name: 'modelfile', help: 'Show Modelfile of a model' },
+      { name: 'parameters', help: 'Show parameters of a model' },
+      { name: 'system', help: 'Show system message of a model' },
+      { name: 'template', help: 'Show template of a model' },
+    ],
+    minArgs: 1,
+    async run(ctx) {
+      const { showCommand } = await import('./commands/models.js');
+      const part = (['modelfile', 'template', 'parameters', 'system', 'license'] as ShowPart[]).find((p) => ctx.flags.has(p));
+      print(await showCommand(ctx.client(), ctx.args[0], part));
+    },
+  },
+  {
+    name: 'list',
+    aliases: ['ls'],
+    summary: 'List models',
+    usage: 'kiln list [PREFIX]',
+    async run(ctx) {
+      const { listCommand } = await import('./commands/models.js');
+      print(await listCommand(ctx.client(), ctx.args[0]));
+    },
+  },
+  {
+    name: 'ps',
+    summary: 'List running models',
+    usage: 'kiln ps',
+    async run(ctx) {
+      const { psCommand } = await import('./commands/models.js');
+      print(await psCommand(ctx.client()));
+    },
+  },
+  {
+    name: 'cp',
+    summary: 'Copy a model',
+    usage: 'kiln cp SOURCE DESTINATION',
+    minArgs: 2,
+    async run(ctx) {
+      const { cpCommand } = await import('./commands/models.js');
+      print(await cpCommand(ctx.client(), ctx.args[0], ctx.args[1]));
+    },
+  },
+  {
+    name: 'rm',
+    summary: 'Remove a model',
+    usage: 'kiln rm MODEL [MODEL...]',
+    minArgs: 1,
+    async run(ctx) {
+      const { rmCommand } = await import('./commands/models.js');
+      const failed = await rmCommand(ctx.client(), ctx.args, print, (line) => process.stderr.write(`${line}\n`));
+      return failed ? 1 : 0;
+    },
+  },
+  {
+    name: 'help',
+    summary: 'Help about any command',
+    usage: 'kiln help [command]',
+    async run(ctx) {
+      const c = ctx.args[0] === undefined ? undefined : findCommand(ctx.args[0]);
+      print(c ? commandHelp(c) : topUsage());
+    },
+  },
+  {
+    name: 'version',
+    summary: 'Show version information',
+    usage: 'kiln version',
+    hidden: true,
+    async run() {
+      const { versionCommand } = await import('./version.js');
+      return versionCommand();
+    },
+  },
+];
+
+export function findCommand(word: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === word || c.aliases?.includes(word));
+}
+
+/** `kiln` with no command, `kiln help`: the command list. */
+export function topUsage(): string {
+  const rows = COMMANDS.filter((c) => !c.hidden).map((c) => `  ${c.name.length < 12 ? c.name.padEnd(12) : `${c.name}  `}${c.summary}`);
+  return `Usage:
+  kiln [command]
+
+Available Commands:
+${rows.join('\n')}
+
+Flags:
+  -h, --help      help for kiln
+  -v, --version   Show version information
+
+Use "kiln [command] --help" for more information about a command.`;
+}
+
+function flagRows(flags: Flag[]): string {
+  const left = flags.map((f) => `${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ` ${f.value}` : ''}`);
+  const w = Math.max(...left.map((l) => l.length));
+  return flags.map((f, i) => `  ${left[i].padEnd(w)}   ${f.help}`).join('\n');
+}
+
+/** `kiln CMD --help` */
+export function commandHelp(c: Command): string {
+  const parts = [c.description ?? c.summary, `Usage:\n  ${c.usage}`];
+  if (c.notes) parts.push(c.notes);
+  if (c.aliases?.length) parts.push(`Aliases:\n  ${[c.name, ...c.aliases].join(', ')}`);
+  if (c.flags?.length) parts.push(`Flags:\n${flagRows(c.flags)}`);
+  return parts.join('\n\n');
+}
+
+/** The flags a command accepts, for the parser: every spelling, and those that take a value. */
+export function flagSpec(c: Command | undefined): { known: Set<string>; valued: Set<string> } {
+  const known = new Set(['h', 'help']);
+  const valued = new Set<string>();
+  if (!c) ['v', 'version'].forEach((f) => known.add(f));
+  for (const f of c?.flags ?? []) {
+    for (const n of [f.name, f.short]) {
+      if (!n) continue;
+      known.add(n);
+      if (f.value) valued.add(n);
+    }
+  }
+  return { known, valued };
+}
+
+/** Flags that take a value under any command: how the command word is told from a flag's value. */
+export function allValued(): Set<string> {
+  return new Set(COMMANDS.flatMap((c) => [...flagSpec(c).valued]));
+}
