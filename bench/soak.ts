@@ -107,6 +107,7 @@ async function main(): Promise<void> {
   let pullRunning = false;
   const started = performance.now();
   const counts = new Map<Kind, number>();
+  const busy = new Map<Kind, number>();
 
   const pick = (): Kind => {
     let r = Math.random() * 100;
@@ -191,7 +192,9 @@ async function main(): Promise<void> {
       if (i === WARMUP) rssWarm = rssKiB(pid);
       const kind = pick();
       counts.set(kind, (counts.get(kind) ?? 0) + 1);
+      const t0 = performance.now();
       await send(kind, i);
+      busy.set(kind, (busy.get(kind) ?? 0) + performance.now() - t0);
       if (i > 0 && i % 10_000 === 0) {
         const s = (performance.now() - started) / 1000;
         console.error(`  ${i} requests, ${(i / s).toFixed(0)}/s, daemon RSS ${(rssKiB(pid) / 1024).toFixed(1)} MiB`);
@@ -209,7 +212,7 @@ async function main(): Promise<void> {
 
   const ratio = rssEnd / rssWarm;
   console.log(`soak: ${TOTAL} requests in ${seconds.toFixed(1)} s (${(TOTAL / seconds).toFixed(0)}/s), concurrency ${CONCURRENCY}`);
-  console.log(`  mix: ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  console.log(`  mix (count, mean ms): ${[...counts].map(([k, n]) => `${k} ${n} ${((busy.get(k) ?? 0) / n).toFixed(1)}`).join(', ')}`);
   console.log(`  answers by status: ${[...tally.answered].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ')}; cancelled by the client: ${tally.cancelled}`);
   console.log(`  lost (no answer, not cancelled): ${tally.lost.length}${tally.lost.length ? ` e.g. ${JSON.stringify(tally.lost.slice(0, 3))}` : ''}`);
   console.log(`  5xx: ${tally.fivexx.length}${tally.fivexx.length ? ` e.g. ${JSON.stringify(tally.fivexx.slice(0, 3))}` : ''}`);
