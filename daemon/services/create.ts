@@ -31,6 +31,18 @@ function blobDigest(store: Store, file: string, value: string): Digest {
  * before the manifest that names it is written, in one transaction.
  */
 export async function createModel(store: Store, req: CreateRequest, progress: Progress, signal?: AbortSignal): Promise<void> {
+  // Every blob the new manifest will name stays pinned until the manifest is written: a delete, copy or
+  // prune meanwhile (a quantize takes a while) cannot take a base model's layer from under it.
+  const releases: (() => void)[] = [];
+  const pin = (d: Digest) => releases.push(store.blobs.pin([d]));
+  try {
+    await build(store, req, progress, pin, signal);
+  } finally {
+    for (const release of releases) release();
+  }
+}
+
+async function build(store: Store, req: CreateRequest, progress: Progress, pin: (d: Digest) => void, signal?: AbortSignal): Promise<void> {
   const typed = requestName(req);
   const name = parseModelName(typed);
   const mix = req.quantize ? parseMix(req.quantize) : undefined;
@@ -48,6 +60,7 @@ export async function createModel(store: Store, req: CreateRequest, progress: Pr
     const base = findModel(store, req.from);
     parent = base.name.display;
     layers = base.record.manifest.layers.slice();
+    for (const l of layers) pin(l.digest);
     config = { ...readModelConfig(store.blobs, base.record.manifest.config.digest) };
     const params = layers.find((l) => l.mediaType === MEDIA.params);
     if (params) parameters = readLayers(store, base.record).parameters;
@@ -61,6 +74,7 @@ export async function createModel(store: Store, req: CreateRequest, progress: Pr
     }
     const [file, value] = ggufs[0];
     const digest = blobDigest(store, file, value);
+    pin(digest);
     progress({ status: 'parsing GGUF' });
     const gguf = await readGGUFFile(store.blobs.path(digest));
     const s = summarizeModel(gguf);
@@ -86,6 +100,7 @@ export async function createModel(store: Store, req: CreateRequest, progress: Pr
     progress({ status: `quantizing ${ft} model to ${mix.toUpperCase()}` });
     await quantizeInChild(src, out, mix, (p) => progress({ ...p, status: `quantizing ${ft} model to ${mix.toUpperCase()}` }), signal);
     const blob = await store.blobs.adoptTempFile(out);
+    pin(blob.digest);
     const s = summarizeModel(await readGGUFFile(store.blobs.path(blob.digest)));
     config = { ...config, file_type: s.fileType, model_type: formatParameterCount(s.parameterCount) };
     layers = layers.map((l) => (l === model ? { mediaType: MEDIA.model, digest: blob.digest, size: blob.size } : l));
