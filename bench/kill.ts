@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { cleanup, kiln, startDaemon, tempHome, type RunningDaemon } from '../test/helpers/daemon.js';
 import { proxy, startFaultServer } from '../test/helpers/fault-server.js';
-import { startRegistry, type Registry } from '../test/helpers/registry.js';
+import { putModel, startRegistry, type Registry } from '../test/helpers/registry.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,28 +49,7 @@ const ENV = { KILN_PULL_CONNECTIONS: '4', KILN_PULL_PART_SIZE: String(4 * MiB), 
 const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 async function seedRegistry(reg: Registry): Promise<{ name: string; digest: string }> {
-  const blob = randomBytes(PULL_SIZE);
-  const config = Buffer.from('{"model_format":"gguf"}');
-  for (const b of [blob, config]) {
-    const start = await fetch(`${reg.url}/v2/kill/big/blobs/uploads/`, { method: 'POST' });
-    const loc = new URL(start.headers.get('location')!, reg.url);
-    loc.searchParams.set('digest', digestOf(b));
-    const put = await fetch(loc, { method: 'PUT', body: b });
-    if (put.status !== 201) throw new Error(`registry upload: ${put.status}`);
-  }
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-    config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: digestOf(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.ollama.image.license', digest: digestOf(blob), size: blob.length }],
-  });
-  const put = await fetch(`${reg.url}/v2/kill/big/manifests/latest`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' },
-    body: manifest,
-  });
-  if (put.status !== 201) throw new Error(`registry manifest: ${put.status}`);
-  return { name: 'kill/big:latest', digest: digestOf(blob) };
+  return { name: 'kill/big:latest', digest: await putModel(reg, 'kill/big', 'latest', randomBytes(PULL_SIZE)) };
 }
 
 /** Reads an NDJSON progress stream to its end (or until the daemon dies), calling `each` per object. */

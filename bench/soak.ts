@@ -13,11 +13,11 @@
  * cancelled by the client on purpose); `kiln verify` clean at the end; the
  * daemon still up. Prints the figures and exits 1 when a mark is missed.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { cleanup, kiln, startDaemon, tempHome } from '../test/helpers/daemon.js';
-import { startRegistry, type Registry } from '../test/helpers/registry.js';
+import { putModel, startRegistry, type Registry } from '../test/helpers/registry.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -64,28 +64,7 @@ function rssKiB(pid: number): number {
 
 /** A model in the registry whose one layer is 24 MiB of random bytes (pulls of it take a while). */
 async function seedRegistry(reg: Registry): Promise<string> {
-  const blob = randomBytes(PULL_BYTES);
-  const config = Buffer.from('{"model_format":"gguf","model_family":"llama"}');
-  const digest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-  for (const b of [blob, config]) {
-    const start = await fetch(`${reg.url}/v2/soak/big/blobs/uploads/`, { method: 'POST' });
-    const loc = new URL(start.headers.get('location')!, reg.url);
-    loc.searchParams.set('digest', digest(b));
-    const put = await fetch(loc, { method: 'PUT', body: b, headers: { 'content-type': 'application/octet-stream' } });
-    if (put.status !== 201) throw new Error(`registry upload: ${put.status}`);
-  }
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-    config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: digest(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.ollama.image.license', digest: digest(blob), size: blob.length }],
-  });
-  const put = await fetch(`${reg.url}/v2/soak/big/manifests/latest`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' },
-    body: manifest,
-  });
-  if (put.status !== 201) throw new Error(`registry manifest: ${put.status}`);
+  await putModel(reg, 'soak/big', 'latest', randomBytes(PULL_BYTES));
   return `${reg.host}/soak/big:latest`;
 }
 
@@ -100,7 +79,10 @@ async function main(): Promise<void> {
   const reg = await startRegistry();
   const pullName = await seedRegistry(reg);
   const home = tempHome('kiln-soak-');
-  const d = await startDaemon(home, { KILN_KEEP_ALIVE: '-1', KILN_MAX_QUEUE: '64' });
+  // KILN_DEBUG opens /api/debug/internals, whose ?gc collects garbage before each measurement
+  // (with --expose-gc), so the figures compare live memory rather than where the collector happens to be.
+  const d = await startDaemon(home, { KILN_KEEP_ALIVE: '-1', KILN_MAX_QUEUE: '64', KILN_DEBUG: '1', NODE_OPTIONS: '--expose-gc' });
+  const internals = async () => (await (await fetch(`${d.url}/api/debug/internals?gc`)).json()) as { open_streams: number; heap_used: number };
   const pid = d.proc.pid!;
   const agent = new Agent({ connections: CONCURRENCY * 2, keepAliveTimeout: 30_000 });
   const tally: Tally = { answered: new Map(), cancelled: 0, lost: [], fivexx: [] };
@@ -184,12 +166,16 @@ async function main(): Promise<void> {
   }
 
   let rssWarm = 0;
+  let heapWarm = 0;
   let next = 0;
   const worker = async () => {
     for (;;) {
       const i = next++;
       if (i >= TOTAL) return;
-      if (i === WARMUP) rssWarm = rssKiB(pid);
+      if (i === WARMUP) {
+        heapWarm = (await internals()).heap_used;
+        rssWarm = rssKiB(pid);
+      }
       const kind = pick();
       counts.set(kind, (counts.get(kind) ?? 0) + 1);
       const t0 = performance.now();
@@ -205,6 +191,7 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   // Let the last cancellations settle before the final measurement.
   await new Promise((r) => setTimeout(r, 2000));
+  const end = await internals();
   const rssEnd = rssKiB(pid);
   const alive = d.proc.exitCode === null && d.proc.signalCode === null;
   const verify = kiln(['verify'], d.env);
@@ -217,8 +204,9 @@ async function main(): Promise<void> {
   console.log(`  lost (no answer, not cancelled): ${tally.lost.length}${tally.lost.length ? ` e.g. ${JSON.stringify(tally.lost.slice(0, 3))}` : ''}`);
   console.log(`  5xx: ${tally.fivexx.length}${tally.fivexx.length ? ` e.g. ${JSON.stringify(tally.fivexx.slice(0, 3))}` : ''}`);
   console.log(`  daemon RSS after warm-up (${WARMUP} requests) ${(rssWarm / 1024).toFixed(1)} MiB, at the end ${(rssEnd / 1024).toFixed(1)} MiB: ratio ${ratio.toFixed(3)} (mark ≤ 1.10)`);
+  console.log(`  daemon heap after GC: ${(heapWarm / 2 ** 20).toFixed(1)} MiB after warm-up, ${(end.heap_used / 2 ** 20).toFixed(1)} MiB at the end; open request controllers at the end: ${end.open_streams}`);
   console.log(`  kiln verify: ${verifyClean ? 'clean' : `FAILED\n${verify.stdout}${verify.stderr}`}; daemon ${alive ? 'up' : 'DOWN'}`);
-  const pass = ratio <= 1.1 && tally.lost.length === 0 && tally.fivexx.length === 0 && verifyClean && alive;
+  const pass = ratio <= 1.1 && end.open_streams === 0 && tally.lost.length === 0 && tally.fivexx.length === 0 && verifyClean && alive;
   console.log(pass ? 'soak: PASS' : 'soak: FAIL');
 
   await agent.close();

@@ -10,7 +10,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { cleanup, tempHome } from './daemon.js';
 import { startTokenServer, type TokenServer } from './token-server.js';
 
@@ -154,4 +154,34 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       cleanup(dir);
     },
   };
+}
+
+const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/**
+ * Puts a one-layer model into the registry with plain HTTP calls (monolithic
+ * uploads, then the manifest) and returns its layer's digest.
+ */
+export async function putModel(reg: Registry, repo: string, tag: string, layer: Buffer, mediaType = 'application/vnd.ollama.image.license'): Promise<string> {
+  const config = Buffer.from('{"model_format":"gguf"}');
+  for (const b of [layer, config]) {
+    const start = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    const loc = new URL(start.headers.get('location')!, reg.url);
+    loc.searchParams.set('digest', digestOf(b));
+    const put = await fetch(loc, { method: 'PUT', body: b });
+    if (put.status !== 201) throw new Error(`registry upload: ${put.status}`);
+  }
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: digestOf(config), size: config.length },
+    layers: [{ mediaType, digest: digestOf(layer), size: layer.length }],
+  });
+  const put = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' },
+    body: manifest,
+  });
+  if (put.status !== 201) throw new Error(`registry manifest: ${put.status}`);
+  return digestOf(layer);
 }
