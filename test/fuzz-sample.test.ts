@@ -59,4 +59,10 @@ describe('the fuzz harness (worker mode)', () => {
     expect(alloc.findings.every((f) => f.kind === 'alloc' && /new Uint8Array of 268435456 bytes/.test(f.detail))).toBe(true);
     expect(loop.hangs).toBe(loop.findings.length);
   }, 60_000);
+
+  it('sees an over-allocation inline too (the mode the sample above runs in)', async () => {
+    const st = await runTarget('selftest-alloc', { seed: 1, runs: 6, mode: 'inline' });
+    expect(st.allocs).toBeGreaterThan(0);
+    expect(st.allocs + st.ok).toBe(6);
+  });
 });

@@ -29,7 +29,11 @@ import { findTarget, REPO, type TargetInstance } from './targets.js';
 
 export const HANG_MS = 2000;
 const HANG_KILL_MS = 3000;
-/** Allocation budget per input: a parser may build a few times its input in JS objects, plus fixed buffers and limits (16 M-character template output). */
+/**
+ * Allocation budget per input: a parser may build a few times its input in JS
+ * objects, plus fixed buffers and limits (16 M-character template output).
+ * Single allocations are held to the target's tighter maxAllocation where it has one.
+ */
 export const ALLOC_PER_BYTE = 64;
 export const ALLOC_CONSTANT = 64 << 20;
 export const allocBudget = (inputBytes: number) => ALLOC_PER_BYTE * inputBytes + ALLOC_CONSTANT;
@@ -89,7 +93,7 @@ function describe(e: unknown): string {
 export async function runOne(t: TargetInstance, bytes: Uint8Array, seed: number): Promise<Outcome & { ms: number }> {
   const budget = allocBudget(bytes.length);
   const before = process.memoryUsage();
-  setAllocBudget(budget);
+  setAllocBudget(Math.min(budget, t.maxAllocation?.(bytes.length) ?? budget));
   const started = performance.now();
   let out: Outcome;
   try {

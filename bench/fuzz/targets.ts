@@ -37,7 +37,15 @@ export interface TargetInstance {
   /** Parses (and consumes) the input: returns if accepted, throws if rejected. */
   run(bytes: Uint8Array, seed: number): unknown;
   close(): void;
+  /**
+   * The largest single allocation an input of `n` bytes allows, where the
+   * target knows better than the runner's general 64 x n + 64 MiB.
+   */
+  maxAllocation?(n: number): number;
 }
+
+/** For parsers that copy at most what they read, with a fixed buffer or two beside it. */
+const tight = (constant: number) => (n: number) => 4 * n + constant;
 
 export interface TargetDef {
   name: string;
@@ -145,6 +153,8 @@ const gguf: TargetDef = {
         return g;
       },
       close: () => rmSync(tmp, { recursive: true, force: true }),
+      // Numeric arrays are copied once; the fd reader's window never exceeds the file.
+      maxAllocation: tight(1 << 20),
     };
   },
 };
@@ -190,6 +200,7 @@ const manifest: TargetDef = {
         return m;
       },
       close() {},
+      maxAllocation: tight(1 << 20),
     };
   },
 };
@@ -293,6 +304,8 @@ const oci: TargetDef = {
         dst.close();
         rmSync(home, { recursive: true, force: true });
       },
+      // Entries stream to the store; only the small JSON entries are held, and stream buffers.
+      maxAllocation: tight(4 << 20),
     };
   },
 };
@@ -333,6 +346,7 @@ const modelfile: TargetDef = {
         return mf;
       },
       close() {},
+      maxAllocation: tight(1 << 20),
     };
   },
 };
