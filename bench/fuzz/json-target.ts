@@ -96,9 +96,11 @@ async function start(): Promise<RunningDaemon> {
 /**
  * A body that asks for a long generation by itself (many tokens, unbounded,
  * or a large context): a slow answer to it is what was asked for, not a hang.
+ * A null counts: kiln reads `num_predict: null` as unset, over the model's own
+ * num_predict (where Ollama, decoding into a Go int, would keep the model's).
  */
 export function asksForLongGeneration(body: Uint8Array): boolean {
-  return /"(num_predict|max_tokens|max_completion_tokens|num_ctx|num_keep)"\s*:\s*"?(-|[0-9]{3,}|[0-9.]+e)/.test(Buffer.from(body).toString('latin1'));
+  return /"(num_predict|max_tokens|max_completion_tokens|num_ctx|num_keep)"\s*:\s*("?(-|[0-9]{3,}|[0-9.]+e)|null)/.test(Buffer.from(body).toString('latin1'));
 }
 
 export interface JsonStats extends Stats {
