@@ -44,13 +44,14 @@ for (const target of targets) {
   console.log(HEAD);
   console.log(row(st));
   for (const f of st.findings.slice(0, 20)) console.log(`  ${f.kind} at input ${f.index}: ${f.detail.slice(0, 300)}${f.path ? `\n    saved: ${f.path}` : ''}`);
+  console.log(`  slowest: input ${st.maxAt} (${st.maxMs.toFixed(1)} ms)`);
   if ('rssBefore' in st) {
     const j = st as JsonStats;
     console.log(`  daemon RSS ${(j.rssBefore / 2 ** 20).toFixed(0)} MiB before, ${(j.rssAfter / 2 ** 20).toFixed(0)} MiB after; statuses ${JSON.stringify(j.statuses)}; slow because the body asked for a long generation: ${j.slowByRequest}`);
   }
   if (st.findings.length > 20) console.log(`  ... ${st.findings.length - 20} more in ${findingsDir}`);
 }
-console.log('\nsummary');
+console.log('\nsummary (max ms: the slowest input, whose index is given per target below)');
 console.log(HEAD);
 for (const s of all) console.log(row(s));
 const findings = all.reduce((n, s) => n + s.crashes + s.hangs + s.allocs, 0);

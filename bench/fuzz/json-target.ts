@@ -113,7 +113,7 @@ export interface JsonStats extends Stats {
 
 export async function runJsonTarget(opts: { seed: number; runs: number; from?: number; findingsDir?: string; onProgress?: (n: number) => void }): Promise<JsonStats> {
   let d = await start();
-  const st: JsonStats = { target: 'json', runs: 0, ok: 0, rejected: 0, crashes: 0, hangs: 0, allocs: 0, maxMs: 0, elapsedMs: 0, findings: [], rssBefore: rssOf(d.proc.pid), rssAfter: NaN, statuses: {}, slowByRequest: 0 };
+  const st: JsonStats = { target: 'json', runs: 0, ok: 0, rejected: 0, crashes: 0, hangs: 0, allocs: 0, maxMs: 0, maxAt: -1, elapsedMs: 0, findings: [], rssBefore: rssOf(d.proc.pid), rssAfter: NaN, statuses: {}, slowByRequest: 0 };
   const started = performance.now();
   const from = opts.from ?? 0;
   const record = (f: Finding, route: Route, body: Uint8Array) => {
@@ -140,7 +140,7 @@ export async function runJsonTarget(opts: { seed: number; runs: number; from?: n
       }
       const ms = performance.now() - t0;
       st.runs++;
-      st.maxMs = Math.max(st.maxMs, ms);
+      if (ms > st.maxMs) [st.maxMs, st.maxAt] = [ms, i];
       st.statuses[status] = (st.statuses[status] ?? 0) + 1;
       const upstream = status === 502 && (route.path === '/api/pull' || route.path === '/api/push');
       if (failure !== undefined || (status >= 500 && !upstream)) {

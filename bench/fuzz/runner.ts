@@ -59,6 +59,8 @@ export interface Stats {
   hangs: number;
   allocs: number;
   maxMs: number;
+  /** The input that took maxMs. */
+  maxAt: number;
   elapsedMs: number;
   findings: Finding[];
 }
@@ -116,7 +118,7 @@ export async function runOne(t: TargetInstance, bytes: Uint8Array, seed: number)
 }
 
 function emptyStats(target: string): Stats {
-  return { target, runs: 0, ok: 0, rejected: 0, crashes: 0, hangs: 0, allocs: 0, maxMs: 0, elapsedMs: 0, findings: [] };
+  return { target, runs: 0, ok: 0, rejected: 0, crashes: 0, hangs: 0, allocs: 0, maxMs: 0, maxAt: -1, elapsedMs: 0, findings: [] };
 }
 
 const COUNT: Record<Kind, 'crashes' | 'hangs' | 'allocs'> = { crash: 'crashes', hang: 'hangs', alloc: 'allocs' };
@@ -141,7 +143,7 @@ async function runInline(target: string, opts: RunOptions): Promise<Stats> {
       const { bytes, seed } = makeInput(t, target, opts.seed, i);
       const o = await runOne(t, bytes, seed);
       st.runs++;
-      st.maxMs = Math.max(st.maxMs, o.ms);
+      if (o.ms > st.maxMs) [st.maxMs, st.maxAt] = [o.ms, i];
       if (o.kind === 'ok' || o.kind === 'rejected') st[o.kind]++;
       else {
         const bad = o as { kind: Kind; detail: string; ms: number };
@@ -160,8 +162,8 @@ async function runInline(target: string, opts: RunOptions): Promise<Stats> {
 }
 
 // Shared counters between the worker and the watchdog.
-export const SLOT = { current: 0, busy: 1, ok: 2, rejected: 3, crashes: 4, hangs: 5, allocs: 6, runs: 7, maxUs: 8 } as const;
-export const SLOTS = 9;
+export const SLOT = { current: 0, busy: 1, ok: 2, rejected: 3, crashes: 4, hangs: 5, allocs: 6, runs: 7, maxUs: 8, maxAt: 9 } as const;
+export const SLOTS = 10;
 
 export interface WorkerData {
   target: string;
@@ -252,7 +254,9 @@ async function runInWorkers(target: string, opts: RunOptions): Promise<Stats> {
   st.crashes = s[SLOT.crashes];
   st.hangs = s[SLOT.hangs];
   st.allocs = s[SLOT.allocs];
-  st.maxMs = Math.max(s[SLOT.maxUs] / 1000, ...st.findings.filter((f) => f.kind === 'hang').map((f) => f.ms ?? HANG_KILL_MS));
+  st.maxMs = s[SLOT.maxUs] / 1000;
+  st.maxAt = s[SLOT.maxAt];
+  for (const f of st.findings) if (f.kind === 'hang' && (f.ms ?? HANG_KILL_MS) > st.maxMs) [st.maxMs, st.maxAt] = [f.ms ?? HANG_KILL_MS, f.index];
   st.elapsedMs = performance.now() - started;
   return st;
 }

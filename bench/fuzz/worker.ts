@@ -19,7 +19,10 @@ try {
     Atomics.store(s, SLOT.busy, 0);
     Atomics.add(s, SLOT.runs, 1);
     const us = Math.round(o.ms * 1000);
-    if (us > Atomics.load(s, SLOT.maxUs)) Atomics.store(s, SLOT.maxUs, us);
+    if (us > Atomics.load(s, SLOT.maxUs)) {
+      Atomics.store(s, SLOT.maxUs, us);
+      Atomics.store(s, SLOT.maxAt, i);
+    }
     if (o.kind === 'ok' || o.kind === 'rejected') Atomics.add(s, SLOT[o.kind], 1);
     else {
       const bad = o as { kind: 'crash' | 'hang' | 'alloc'; detail: string };
