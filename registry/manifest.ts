@@ -84,7 +84,7 @@ export function parseManifest(bytes: Uint8Array): Manifest {
 
 /** Serialises a manifest the way kiln writes and pushes it (compact JSON, field order fixed). */
 export function encodeManifest(m: Manifest): Buffer {
-  const desc = (d: Descriptor) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.from ? { from: d.from } : {}) });
+  const desc = (d: Descriptor) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.from !== undefined ? { from: d.from } : {}) });
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: m.mediaType, config: desc(m.config), layers: m.layers.map(desc) }));
 }
 

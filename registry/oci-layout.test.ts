@@ -220,3 +220,47 @@ describe('OCI image-layout archives', () => {
     expectUntouched();
   });
 });
+
+describe('damaged archives (found by bench/fuzz.ts)', () => {
+  async function exported(): Promise<{ tar: Buffer; layer: Buffer }> {
+    const { layer } = seed(a);
+    const chunks: Buffer[] = [];
+    for await (const c of exportModel(a, parseModelName('ns/m:7b'), 'x')) chunks.push(c as Buffer);
+    return { tar: Buffer.concat(chunks), layer };
+  }
+
+  it('rejects a tar that is not one as a bad request, not a plain Error', async () => {
+    const e = await importError(Buffer.concat([LAYOUT, Buffer.alloc(1024, 0x41)]));
+    expect(e.code).toBe('E_BAD_REQUEST');
+    expect(e.message).toMatch(/not a readable tar archive/);
+    expectUntouched();
+  });
+
+  it('rejects an archive cut off inside a blob as a bad request, not a failed store write (E_INTERNAL)', async () => {
+    const { tar, layer } = await exported();
+    const e = await importError(tar.subarray(0, tar.indexOf(layer.subarray(1000, 1064))));
+    expect(e.code).toBe('E_BAD_REQUEST');
+    expect(e.message).toMatch(/Unexpected end of data/);
+    expectUntouched();
+  });
+
+  it('rejects an archive cut off inside a blob the store already has, instead of waiting forever', async () => {
+    const { tar, layer } = await exported();
+    await importInto(b, tar);
+    const e = await importError(tar.subarray(0, tar.indexOf(layer.subarray(1000, 1064))));
+    expect(e.code).toBe('E_BAD_REQUEST');
+  }, 5000);
+
+  it('rejects an entry whose size field cannot be decoded, instead of waiting forever', async () => {
+    const tar = await tarOf([{ name: 'oci-layout', body: LAYOUT }, { name: 'index.json', body: Buffer.from('{}') }]);
+    // A base-256 size (high bit set) that tar-stream decodes as null: such an entry never ends.
+    tar[124] = 0xe4;
+    tar.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += tar[i];
+    tar.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const e = await importError(tar);
+    expect(e.message).toMatch(/'oci-layout' has no valid size/);
+    expectUntouched();
+  }, 5000);
+});

@@ -16,7 +16,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { extract, pack, type Header, type Pack } from 'tar-stream';
-import { KilnError } from '../engine/errors.js';
+import { isKilnError, KilnError } from '../engine/errors.js';
 import type { ProgressResponse } from '../daemon/api/types.js';
 import type { Store } from '../daemon/store/index.js';
 import { isDigest, parseDigest, type Digest } from './digest.js';
@@ -134,7 +134,18 @@ export interface ImportOptions {
 export async function importArchive(store: Store, source: AsyncIterable<Uint8Array> | Readable, opts: ImportOptions, emit: (p: ProgressResponse) => void): Promise<string[]> {
   const ex = extract();
   const input = typeof (source as Readable).pipe === 'function' ? (source as Readable) : Readable.from(source);
-  input.on('error', (e) => ex.destroy(e));
+  // tar-stream reports a damaged archive as a plain Error on the extractor;
+  // remembered here (apart from the source's own errors) so it can be told
+  // apart from a failing store and answered as the client's mistake.
+  let sourceError: unknown;
+  let tarError: unknown;
+  input.on('error', (e) => {
+    sourceError = e;
+    ex.destroy(e);
+  });
+  ex.on('error', (e: unknown) => {
+    if (e !== sourceError) tarError = e;
+  });
   input.pipe(ex as unknown as NodeJS.WritableStream);
 
   const added: Digest[] = [];
@@ -148,6 +159,8 @@ export async function importArchive(store: Store, source: AsyncIterable<Uint8Arr
       if (opts.signal?.aborted) throw new KilnError('E_CANCELLED', 'import canceled');
       const h = entry.header;
       const name = h.name.replace(/^\.\//, '');
+      // A size field tar-stream cannot decode comes back as null, and such an entry never ends.
+      if (typeof h.size !== 'number' || !Number.isSafeInteger(h.size) || h.size < 0) throw bad(`entry '${name.slice(0, 200)}' has no valid size`);
       if (h.type === 'directory') {
         if (!DIRS.has(name) && name !== '' && name !== './') throw bad(`unexpected folder '${name.slice(0, 200)}'`);
         entry.resume();
@@ -166,8 +179,8 @@ export async function importArchive(store: Store, source: AsyncIterable<Uint8Arr
         const size = h.size ?? 0;
         unpins.push(store.blobs.pin([digest]));
         if (store.blobs.size(digest) === size) {
-          entry.resume();
-          await new Promise<void>((r) => entry.once('end', () => r()));
+          // Drained by iterating, which also ends (with its error) if the archive breaks off inside the entry.
+          for await (const _ of entry) void _;
           continue;
         }
         emit({ status: `importing ${m[1].slice(0, 12)}`, digest, total: size, completed: 0 });
@@ -207,6 +220,10 @@ export async function importArchive(store: Store, source: AsyncIterable<Uint8Arr
     }
     emit({ status: 'success' });
     return names;
+  } catch (e) {
+    // The store's write of an entry that broke off fails too (E_INTERNAL): the archive is the cause.
+    if (tarError !== undefined && !(isKilnError(e) && e.httpStatus < 500)) throw bad(`not a readable tar archive: ${(tarError as Error).message ?? String(tarError)}`);
+    throw e;
   } finally {
     ex.destroy();
     // The manifest blobs (kiln keeps manifests in its database), strays, and
