@@ -91,6 +91,8 @@ export function parseModelName(s: string): ModelName {
   if (host.length === 0) throw invalid(s, 'empty host');
   if (host.length > MAX_HOST) throw invalid(s, `host longer than ${MAX_HOST} characters`);
   if (!HOST.test(host)) throw invalid(s, 'bad character in host');
+  // The host becomes a URL's authority: what WHATWG URL refuses (`1e-400.0.0.1`, read as an IPv4 number) is no host.
+  if (!URL.canParse(`https://${host}/`)) throw invalid(s, 'host is not a valid hostname');
   checkPart(s, 'namespace', namespace);
   if (namespace.includes('.')) throw invalid(s, 'namespace may not contain "."');
   checkPart(s, 'model', model);

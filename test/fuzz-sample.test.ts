@@ -29,15 +29,7 @@ describe('fuzz sample', () => {
 
   it('json: 300 mutated request bodies to a real daemon, no 5xx, no hang, the daemon up', async () => {
     const st = await runJsonTarget({ seed: SEED, runs: 300 });
-    // Issue 11, defect 2 (500s on request bodies of the wrong shape) is being
-    // fixed apart, by validating every request at the edge; these two shapes of
-    // it are listed, not failed on, until that lands. Remove this filter then.
-    const known = (f: Finding) =>
-      f.kind === 'crash' &&
-      (/^500 from POST \/v1\/.*Cannot read properties of (null|undefined)/.test(f.detail) || /^500 from POST \/api\/create: .*must be of type string/.test(f.detail));
-    const rest = st.findings.filter((f) => !known(f));
-    if (rest.length < st.findings.length) console.warn(`known defect 2 findings: ${show(st.findings.filter(known)).join('\n')}`);
-    expect(show(rest)).toEqual([]);
+    expect(show(st.findings)).toEqual([]);
     expect(st.rejected).toBeGreaterThan(50);
     expect(st.ok).toBeGreaterThan(20);
   }, 120_000);
