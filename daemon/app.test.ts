@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { openStreams } from './http.js';

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import { KilnError } from '../engine/errors.js';
-import { parseDigest } from '../registry/digest.js';
+import { KilnError } from '../common/errors.js';
+import { parseDigest } from '../common/digest.js';
 import type { OpenAIModelList, ProgressResponse, PsResponse, VersionResponse } from './api/types.js';
 import * as parse from './api/parse.js';
 import type { Config } from './config.js';

@@ -2,7 +2,7 @@ import { mkdirSync, chmodSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { createApp } from './app.js';
 import { debugLogger, debugRunnerStart, logSettings } from './debug.js';
 import type { Config } from './config.js';

@@ -1,11 +1,23 @@
-import type { RegistryConfig } from '../daemon/config.js';
 import type { Store } from '../daemon/store/index.js';
 import { loadCredentials } from './auth.js';
 import { RegistryClient } from './client.js';
-import type { Digest } from './digest.js';
+import type { Digest } from '../common/digest.js';
 import { Downloader } from './download.js';
-import { MEDIA } from './manifest.js';
-import type { ModelName } from './model-name.js';
+import { MEDIA } from '../common/manifest.js';
+import type { ModelName } from '../common/model-name.js';
+
+/** Settings of the registry client (pull, push, auth); the daemon fills them from its config. */
+export interface RegistryConfig {
+  /** Where credentials are read from, in order: kiln's own file, then Docker's. */
+  authFiles: string[];
+  realmHosts: string[];
+  connections: number;
+  partSize: number;
+  stallMs: number;
+  retryDelayMs: number;
+  retries: number;
+  pushChunkSize: number;
+}
 
 /** What pull, push and the archive commands need: the store, the one downloader, the settings. */
 export interface RegistryContext {

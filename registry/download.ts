@@ -24,12 +24,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import type { DB } from '../daemon/store/db.js';
 import type { Store } from '../daemon/store/index.js';
 import { abortError, backoff, describeError, discard, isTransient, sleep, type RegistryClient } from './client.js';
-import { blobFileName, digestFromBlobFileName, type Digest } from './digest.js';
-import type { Descriptor } from './manifest.js';
+import { blobFileName, digestFromBlobFileName, type Digest } from '../common/digest.js';
+import type { Descriptor } from '../common/manifest.js';
 import { BlobSink, StreamWriter } from './blob-sink.js';
 import { hashFile, prefixHasher } from './prefix-hash.js';
 import { RawGet } from './raw-http.js';

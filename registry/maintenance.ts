@@ -2,9 +2,9 @@
  * `kiln verify` and `kiln prune`: the store checked against its own digests,
  * and emptied of what no model needs.
  */
-import type { PruneResponse, VerifyProgress } from '../daemon/api/types.js';
+import type { PruneResponse, VerifyProgress } from '../common/wire.js';
 import type { RegistryContext } from './context.js';
-import type { Digest } from './digest.js';
+import type { Digest } from '../common/digest.js';
 import { quarantine } from './download.js';
 import { hashFile } from './prefix-hash.js';
 

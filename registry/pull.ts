@@ -4,12 +4,12 @@
  * manifest bytes as they came (their sha256 is the model's ID). Progress is
  * Ollama's NDJSON sequence.
  */
-import { KilnError } from '../engine/errors.js';
-import type { ProgressResponse } from '../daemon/api/types.js';
+import { KilnError } from '../common/errors.js';
+import type { ProgressResponse } from '../common/wire.js';
 import { abortError, describeError, discard, readLimited, type RegistryClient } from './client.js';
 import { clientFor, MANIFEST_ACCEPT, recordRemote, repoOf, tagOf, type RegistryContext } from './context.js';
-import { MANIFEST_LIMITS, parseManifest, sha256Digest, type Descriptor } from './manifest.js';
-import { defaultTagCandidates, parseModelName, type ModelName } from './model-name.js';
+import { MANIFEST_LIMITS, parseManifest, sha256Digest, type Descriptor } from '../common/manifest.js';
+import { defaultTagCandidates, parseModelName, type ModelName } from '../common/model-name.js';
 
 export interface PullOptions {
   insecure?: boolean;

@@ -13,12 +13,12 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { KilnError } from '../engine/errors.js';
-import type { ProgressResponse } from '../daemon/api/types.js';
+import { KilnError } from '../common/errors.js';
+import type { ProgressResponse } from '../common/wire.js';
 import { backoff, describeError, discard, isTransient, sleep, type RegistryClient, type RegistryResponse } from './client.js';
 import { clientFor, forgetRemote, mountSource, recordRemote, repoOf, tagOf, type RegistryContext } from './context.js';
-import type { Descriptor } from './manifest.js';
-import { parseModelName } from './model-name.js';
+import type { Descriptor } from '../common/manifest.js';
+import { parseModelName } from '../common/model-name.js';
 
 export interface PushOptions {
   insecure?: boolean;

@@ -5,6 +5,9 @@
  */
 import type { ChatMessage, ToolCall as EngineToolCall } from '../../engine/template/ollama-values.js';
 
+// Shared with registry/ and the CLI: defined in the leaf common/wire.ts.
+export type { ProgressResponse, PruneResponse, VerifyProgress } from '../../common/wire.js';
+
 /** GET /api/version — `ollama.version()` */
 export interface VersionResponse {
   version: string;
@@ -140,14 +143,6 @@ export interface CreateRequest {
   messages?: Message[];
   quantize?: string;
   stream?: boolean;
-}
-
-/** One NDJSON line of create/pull/push progress. */
-export interface ProgressResponse {
-  status: string;
-  digest?: string;
-  total?: number;
-  completed?: number;
 }
 
 export interface StatusResponse {
@@ -474,15 +469,3 @@ export interface VerifyRequest {
   stream?: boolean;
 }
 
-/** A line of /api/verify: per-blob progress, then `success` with the totals. */
-export interface VerifyProgress extends ProgressResponse {
-  checked?: number;
-  corrupt?: { digest: string; models: string[]; quarantined?: string }[];
-}
-
-/** POST /api/prune — kiln only (`kiln prune`): remove blobs no model references and stale partial downloads. */
-export interface PruneResponse {
-  removed: string[];
-  freed_bytes: number;
-  partial_downloads: number;
-}

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { exportModel, importArchive } from '../../registry/oci-layout.js';
 import type { ProgressResponse } from '../api/types.js';
 import type { Store } from '../store/index.js';

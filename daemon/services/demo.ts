@@ -1,6 +1,6 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../../common/paths.js';
 import type { Store } from '../store/index.js';
 import { createModel } from './create.js';
 

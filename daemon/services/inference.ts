@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { formatGrammar } from '../../engine/grammar/json-schema.js';
 import type { Lease, Scheduler } from '../scheduler/scheduler.js';
 import { parseKeepAlive } from '../scheduler/keep-alive.js';

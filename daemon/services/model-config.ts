@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ModelDetails } from '../api/types.js';
-import type { Digest } from '../../registry/digest.js';
+import type { Digest } from '../../common/digest.js';
 import type { BlobStore } from '../store/blobs.js';
 
 /**

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { kvString, modelInfo } from '../../engine/gguf/metadata.js';
-import { MEDIA, type Descriptor } from '../../registry/manifest.js';
-import { parseModelName } from '../../registry/model-name.js';
+import { MEDIA, type Descriptor } from '../../common/manifest.js';
+import { parseModelName } from '../../common/model-name.js';
 import { formatModelfile, parametersToText } from '../modelfile.js';
 import type { ListResponse, Message, ShowResponse } from '../api/types.js';
 import type { ModelRecord, Store } from '../store/index.js';

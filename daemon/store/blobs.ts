@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError } from '../../engine/errors.js';
-import { blobFileName, digestFromBlobFileName, type Digest } from '../../registry/digest.js';
+import { KilnError } from '../../common/errors.js';
+import { blobFileName, digestFromBlobFileName, type Digest } from '../../common/digest.js';
 import type { DB } from './db.js';
 
 const TEMP_PREFIX = '.tmp-';

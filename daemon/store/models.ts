@@ -1,7 +1,7 @@
-import { KilnError, modelNotFound } from '../../engine/errors.js';
-import type { Digest } from '../../registry/digest.js';
-import { encodeManifest, manifestSize, parseManifest, sha256Digest, type Manifest } from '../../registry/manifest.js';
-import { displayName, nameKey, type ModelName } from '../../registry/model-name.js';
+import { KilnError, modelNotFound } from '../../common/errors.js';
+import type { Digest } from '../../common/digest.js';
+import { encodeManifest, manifestSize, parseManifest, sha256Digest, type Manifest } from '../../common/manifest.js';
+import { displayName, nameKey, type ModelName } from '../../common/model-name.js';
 import type { BlobStore } from './blobs.js';
 import type { DB } from './db.js';
 
