@@ -9,7 +9,7 @@ import { loadConfig } from './config.js';
 import { openStreams } from './http.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { importDemoModel } from './services/demo.js';
-import { Store } from './store/index.js';
+import { Store } from '../store/index.js';
 
 /**
  * The route table on a real store with the bundled kjv model, driven with

@@ -17,7 +17,7 @@ import { importOllama } from '../registry/ollama-import.js';
 import type { ImportQuery, PruneResponse, VerifyProgress } from './api/types.js';
 import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
 import { requestName } from './services/resolve.js';
-import type { Store } from './store/index.js';
+import type { Store } from '../store/index.js';
 import { kilnVersion } from './version.js';
 import type { Scheduler } from './scheduler/scheduler.js';
 import { chat, mergeChat } from './services/chat.js';

@@ -10,7 +10,7 @@ import { openStreams } from './http.js';
 import { acquireLock } from './lock.js';
 import { importDemoModel } from './services/demo.js';
 import { registryContext } from './services/registry.js';
-import { Store } from './store/index.js';
+import { Store } from '../store/index.js';
 import { kilnVersion } from './version.js';
 import { Runner } from './runner/runner.js';
 import { Scheduler } from './scheduler/scheduler.js';

@@ -20,13 +20,11 @@
  * `recover()` hash that blob again.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { KilnError } from '../common/errors.js';
-import type { DB } from '../daemon/store/db.js';
-import type { Store } from '../daemon/store/index.js';
+import type { Store } from '../store/index.js';
 import { abortError, backoff, describeError, discard, isTransient, sleep, type RegistryClient } from './client.js';
 import { blobFileName, digestFromBlobFileName, type Digest } from '../common/digest.js';
 import type { Descriptor } from '../common/manifest.js';
@@ -120,26 +118,9 @@ export class Downloader {
     mkdirSync(this.partialDir, { recursive: true });
   }
 
-  private side: DB | undefined;
-  /**
-   * A second connection to the store database for the part checkpoints, with
-   * `synchronous = NORMAL`: in WAL mode its commits survive a killed process
-   * (which is what `written` promises) without an fsync each. With FULL, ten
-   * fsyncs a second queue behind the writeback of the blob being downloaded
-   * and stall the event loop (measured: about 1 s per GiB pulled).
-   */
-  private checkpointDb(): DB {
-    if (!this.side?.open) {
-      this.side = new Database(this.store.db.name);
-      this.side.pragma('journal_mode = WAL');
-      this.side.pragma('synchronous = NORMAL');
-      this.side.pragma('busy_timeout = 5000');
-    }
-    return this.side;
-  }
-
+  /** Closes the store's checkpoint connection (kept open while transfers run). */
   close(): void {
-    this.side?.close();
+    this.store.downloads.closeCheckpoints();
   }
 
   /** Pulls (and imports) holding pins through pin(), for syncLater. */
@@ -225,11 +206,9 @@ export class Downloader {
 
   /** Parts of a download, resumed from the database when the file is still there. */
   private loadParts(digest: Digest, size: number): { parts: Part[]; partSize: number; resumed: number } {
-    const db = this.store.db;
+    const table = this.store.downloads;
     const path = this.partialPath(digest);
-    const row = db.prepare('SELECT size, part_size, boot_id FROM partial_blobs WHERE digest = ?').get(digest) as
-      | { size: number; part_size: number; boot_id: string }
-      | undefined;
+    const row = table.partial(digest);
     let fileOk = false;
     try {
       fileOk = statSync(path).size === size;
@@ -237,34 +216,26 @@ export class Downloader {
       /* no file */
     }
     if (row && row.size === size && fileOk) {
-      const trustWritten = row.boot_id === bootId();
-      const rows = db.prepare('SELECT idx, written, synced FROM partial_parts WHERE digest = ? ORDER BY idx').all(digest) as { idx: number; written: number; synced: number }[];
-      const parts = splitParts(size, row.part_size);
+      const trustWritten = row.bootId === bootId();
+      const rows = table.parts(digest);
+      const parts = splitParts(size, row.partSize);
       if (rows.length === parts.length) {
         for (const r of rows) parts[r.idx].written = Math.min(parts[r.idx].end - parts[r.idx].start, trustWritten ? r.written : r.synced);
-        db.transaction(() => {
-          // From now on `written` is this boot's: bring rows not to be trusted back to what was synced.
-          if (!trustWritten) db.prepare('UPDATE partial_parts SET written = synced WHERE digest = ?').run(digest);
-          db.prepare('UPDATE partial_blobs SET boot_id = ?, updated_at = ? WHERE digest = ?').run(bootId(), Date.now(), digest);
-        })();
-        return { parts, partSize: row.part_size, resumed: parts.reduce((s, p) => s + p.written, 0) };
+        // From now on `written` is this boot's: rows not to be trusted go back to what was synced.
+        table.resume(digest, bootId(), trustWritten);
+        return { parts, partSize: row.partSize, resumed: parts.reduce((s, p) => s + p.written, 0) };
       }
     }
     // Nothing usable: start over.
     rmSync(path, { force: true });
     const partSize = choosePartSize(size, this.settings.partSize);
     const parts = splitParts(size, partSize);
-    db.transaction(() => {
-      db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
-      db.prepare('INSERT INTO partial_blobs (digest, size, part_size, boot_id, updated_at) VALUES (?, ?, ?, ?, ?)').run(digest, size, partSize, bootId(), Date.now());
-      const ins = db.prepare('INSERT INTO partial_parts (digest, idx, written, synced) VALUES (?, ?, 0, 0)');
-      for (const p of parts) ins.run(digest, p.idx);
-    })();
+    table.begin(digest, size, partSize, parts.length, bootId());
     return { parts, partSize, resumed: 0 };
   }
 
   private forget(digest: Digest): void {
-    this.store.db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
+    this.store.downloads.forget(digest);
     rmSync(this.partialPath(digest), { force: true });
   }
 
@@ -274,7 +245,6 @@ export class Downloader {
     const path = this.partialPath(digest);
     if (fresh) this.forget(digest);
     const { parts, resumed } = this.loadParts(digest, size);
-    const db = this.store.db;
 
     let fh: FileHandle;
     try {
@@ -301,18 +271,11 @@ export class Downloader {
 
     // Checkpoints: `written` often, `synced` after an fdatasync now and then.
     const saved = new Map(parts.map((p) => [p.idx, p.written]));
-    const side = this.checkpointDb();
-    const setWritten = side.prepare('UPDATE partial_parts SET written = ? WHERE digest = ? AND idx = ?');
-    const setSynced = db.prepare('UPDATE partial_parts SET synced = ? WHERE digest = ? AND idx = ? AND synced < ?');
     const checkpoint = () => {
-      const changed = parts.filter((p) => saved.get(p.idx) !== p.written);
+      const changed = parts.filter((p) => saved.get(p.idx) !== p.written).map((p) => ({ idx: p.idx, written: p.written }));
       if (!changed.length) return;
-      side.transaction(() => {
-        for (const p of changed) {
-          setWritten.run(p.written, digest, p.idx);
-          saved.set(p.idx, p.written);
-        }
-      })();
+      this.store.downloads.saveWritten(digest, changed);
+      for (const p of changed) saved.set(p.idx, p.written);
     };
     let syncing = false;
     const syncNow = async () => {
@@ -321,7 +284,7 @@ export class Downloader {
       try {
         const snapshot = parts.map((p) => p.written);
         await fh.datasync();
-        db.transaction(() => parts.forEach((p, i) => setSynced.run(snapshot[i], digest, p.idx, snapshot[i])))();
+        this.store.downloads.saveSynced(digest, snapshot);
       } catch {
         /* a later sync or the resume check covers it */
       } finally {
@@ -576,10 +539,7 @@ export class Downloader {
       await fh.close();
       // One commit makes it visible, marks it unsynced and drops the partial
       // state: the blob row never survives a crash without its unsynced mark.
-      this.store.blobs.adopt(path, digest, size, () => {
-        db.prepare('INSERT OR REPLACE INTO unsynced_blobs (digest, boot_id) VALUES (?, ?)').run(digest, bootId());
-        db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
-      });
+      this.store.blobs.adopt(path, digest, size, () => this.store.downloads.markCommitted(digest, bootId()));
       this.syncLater(digest);
       t.emit(size);
     } catch (e) {
@@ -629,7 +589,7 @@ export class Downloader {
           } finally {
             await fh.close();
           }
-          if (this.store.db.open) this.store.db.prepare('DELETE FROM unsynced_blobs WHERE digest = ? AND boot_id = ?').run(digest, bootId());
+          this.store.downloads.markSynced(digest, bootId());
         } catch {
           /* the row stays; recover() finishes the job at the next start */
         }
@@ -651,18 +611,18 @@ export class Downloader {
    * files without a row and rows without a file.
    */
   async recover(): Promise<{ resynced: number; rehashed: number; corrupt: Digest[] }> {
-    const db = this.store.db;
+    const table = this.store.downloads;
     let resynced = 0;
     let rehashed = 0;
     const corrupt: Digest[] = [];
-    const rows = db.prepare('SELECT digest, boot_id FROM unsynced_blobs').all() as { digest: Digest; boot_id: string }[];
+    const rows = table.unsynced();
     for (const r of rows) {
       const file = this.store.blobs.path(r.digest);
       if (!this.store.blobs.has(r.digest)) {
-        db.prepare('DELETE FROM unsynced_blobs WHERE digest = ?').run(r.digest);
+        table.markSynced(r.digest);
         continue;
       }
-      if (r.boot_id === bootId()) {
+      if (r.bootId === bootId()) {
         const fh = await open(file, 'r');
         await fh.datasync().finally(() => fh.close());
         resynced++;
@@ -670,12 +630,12 @@ export class Downloader {
         rehashed++;
         if (`sha256:${await hashFile(file)}` !== r.digest) {
           corrupt.push(r.digest);
-          quarantine(this.store, r.digest);
+          this.store.blobs.quarantine(r.digest);
         }
       }
-      db.prepare('DELETE FROM unsynced_blobs WHERE digest = ?').run(r.digest);
+      table.markSynced(r.digest);
     }
-    const rowsP = new Set((db.prepare('SELECT digest FROM partial_blobs').all() as { digest: Digest }[]).map((r) => r.digest));
+    const rowsP = new Set(table.partialDigests());
     const files = new Set<Digest>();
     for (const f of readdirSync(this.partialDir)) {
       let d: Digest;
@@ -687,17 +647,16 @@ export class Downloader {
       if (rowsP.has(d)) files.add(d);
       else rmSync(join(this.partialDir, f), { force: true });
     }
-    for (const d of rowsP) if (!files.has(d)) db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(d);
+    for (const d of rowsP) if (!files.has(d)) table.forget(d);
     return { resynced, rehashed, corrupt };
   }
 
   /** Removes partial downloads that are not running now; returns the bytes freed. */
   prunePartials(): { removed: Digest[]; bytes: number } {
     const busy = new Set(this.active.keys());
-    const rows = this.store.db.prepare('SELECT digest FROM partial_blobs').all() as { digest: Digest }[];
     let bytes = 0;
     const removed: Digest[] = [];
-    for (const { digest } of rows) {
+    for (const digest of this.store.downloads.partialDigests()) {
       if (busy.has(digest)) continue;
       try {
         bytes += statSync(this.partialPath(digest)).size;
@@ -719,22 +678,4 @@ export function splitParts(size: number, partSize: number): Part[] {
   const parts: Part[] = [];
   for (let start = 0, idx = 0; start < size; start += partSize, idx++) parts.push({ idx, start, end: Math.min(size, start + partSize), written: 0 });
   return parts;
-}
-
-/**
- * Moves a blob whose bytes do not match its digest out of the store, to
- * `$KILN_MODELS/quarantine/`, for a human to look at. Its row goes too unless
- * a model still names it (that model then shows as broken until pulled again).
- */
-export function quarantine(store: Store, digest: Digest): string {
-  const dir = join(store.blobs.dir, '..', 'quarantine');
-  mkdirSync(dir, { recursive: true });
-  const dest = join(dir, `${blobFileName(digest)}-${Date.now()}`);
-  try {
-    renameSync(store.blobs.path(digest), dest);
-  } catch {
-    /* already gone */
-  }
-  store.db.prepare('DELETE FROM blobs WHERE digest = ? AND digest NOT IN (SELECT digest FROM model_blobs)').run(digest);
-  return dest;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ProgressResponse, VerifyProgress } from '../common/wire.js';
 import { loadConfig } from '../daemon/config.js';
-import { Store } from '../daemon/store/index.js';
+import { Store } from '../store/index.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { sha } from '../test/helpers/fault-server.js';
 import { createRegistryContext, type RegistryContext } from './context.js';

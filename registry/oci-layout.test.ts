@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Store } from '../daemon/store/index.js';
+import { Store } from '../store/index.js';
 import { isKilnError, type ErrorCode } from '../common/errors.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { sha } from '../test/helpers/fault-server.js';

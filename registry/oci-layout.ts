@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import { extract, pack, type Header, type Pack } from 'tar-stream';
 import { KilnError } from '../common/errors.js';
 import type { ProgressResponse } from '../common/wire.js';
-import type { Store } from '../daemon/store/index.js';
+import type { Store } from '../store/index.js';
 import { isDigest, parseDigest, type Digest } from '../common/digest.js';
 import { MANIFEST_LIMITS, MEDIA, parseManifest } from '../common/manifest.js';
 import { nameKey, parseModelName, type ModelName } from '../common/model-name.js';

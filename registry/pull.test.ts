@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../daemon/config.js';
-import { Store } from '../daemon/store/index.js';
+import { Store } from '../store/index.js';
 import type { ProgressResponse } from '../common/wire.js';
 import { isKilnError, type ErrorCode } from '../common/errors.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';

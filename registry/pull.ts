@@ -7,7 +7,7 @@
 import { KilnError } from '../common/errors.js';
 import type { ProgressResponse } from '../common/wire.js';
 import { abortError, describeError, discard, readLimited, type RegistryClient } from './client.js';
-import { clientFor, MANIFEST_ACCEPT, recordRemote, repoOf, tagOf, type RegistryContext } from './context.js';
+import { clientFor, MANIFEST_ACCEPT, repoOf, tagOf, type RegistryContext } from './context.js';
 import { MANIFEST_LIMITS, parseManifest, sha256Digest, type Descriptor } from '../common/manifest.js';
 import { defaultTagCandidates, parseModelName, type ModelName } from '../common/model-name.js';
 
@@ -111,7 +111,7 @@ export async function pullModel(ctx: RegistryContext, typed: string, opts: PullO
     emit({ status: 'writing manifest' });
     const { released } = ctx.store.models.put(found.name, found.bytes);
     ctx.store.blobs.removeIfUnreferenced(released);
-    recordRemote(ctx.store, found.name.host, repo, unique.map((d) => d.digest));
+    ctx.store.remotes.record(found.name.host, repo, unique.map((d) => d.digest));
   } finally {
     unpin();
   }

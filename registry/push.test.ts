@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../daemon/config.js';
-import { Store } from '../daemon/store/index.js';
+import { Store } from '../store/index.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { proxy, sha, startFaultServer, type FaultServer, type Handler } from '../test/helpers/fault-server.js';
 import { registryAvailable, startRegistry, type Registry } from '../test/helpers/registry.js';

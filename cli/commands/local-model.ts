@@ -9,7 +9,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Config } from '../../daemon/config.js';
 import { findModel } from '../../daemon/services/resolve.js';
-import { Store } from '../../daemon/store/index.js';
+import { Store } from '../../store/index.js';
 import { KilnError, modelNotFound } from '../../common/errors.js';
 import { MEDIA } from '../../common/manifest.js';
 

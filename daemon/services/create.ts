@@ -6,7 +6,7 @@ import { parseMix } from '../../engine/quantize/policy.js';
 import { MEDIA, type Descriptor, type Manifest } from '../../common/manifest.js';
 import { parseModelName } from '../../common/model-name.js';
 import type { CreateRequest, ProgressResponse } from '../api/types.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../../store/index.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { readLayers } from './models.js';
 import { quantizeInChild } from './quantize-child.js';

@@ -3,7 +3,7 @@ import { formatGrammar } from '../../engine/grammar/json-schema.js';
 import type { Lease, Scheduler } from '../scheduler/scheduler.js';
 import { parseKeepAlive } from '../scheduler/keep-alive.js';
 import type { Config } from '../config.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../../store/index.js';
 import type { Options } from '../api/types.js';
 import type { RunnerStats } from '../runner/protocol.js';
 import { runOptions, type RunOptions } from './options.js';

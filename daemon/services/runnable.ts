@@ -8,7 +8,7 @@ import { MEDIA } from '../../common/manifest.js';
 import type { ModelDetails } from '../api/types.js';
 import type { ModelShape } from '../scheduler/memory.js';
 import type { ModelSpec } from '../scheduler/scheduler.js';
-import type { ModelRecord, Store } from '../store/index.js';
+import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
 import { readLayers, type ModelLayers } from './models.js';
 import { findModel } from './resolve.js';
