@@ -90,7 +90,7 @@ export class BlobStore {
    * Moves a complete file that the caller has already verified (same
    * filesystem as the store) into place under `digest` and records it, with
    * `alsoInTransaction` run in the same transaction. Neither the data nor the
-   * rename is synced here: the caller owns durability (registry/download.ts
+   * rename is synced here: the caller owns durability (registry/transfer.ts
    * records the blob as unsynced in that transaction and syncs it after).
    */
   adopt(file: string, digest: Digest, size: number, alsoInTransaction?: () => void): void {

@@ -1,7 +1,7 @@
 /**
  * The download tables (migrations/0002_downloads.sql): partial blobs and
  * their parts' progress, and blobs committed before their data was synced.
- * registry/download.ts decides what to fetch and when to checkpoint; the SQL
+ * registry/ (download.ts, transfer.ts) decides what to fetch and when to checkpoint; the SQL
  * is here.
  *
  * Part checkpoints go through a second connection to the same database with

@@ -2,6 +2,7 @@
  * Every request and response of kiln's REST surface, in Ollama's shapes
  * (docs/api.md and the official `ollama` client's type definitions). The
  * daemon, the CLI's client and the tests import these; nothing else defines a wire type.
+ * The few that registry/ emits too live in the leaf common/wire.ts and are re-exported here.
  */
 import type { ChatMessage, ToolCall as EngineToolCall } from '../../engine/template/ollama-values.js';
 
