@@ -6,7 +6,8 @@
  *
  * Every import, export-from and dynamic import() of every .ts/.tsx file
  * outside tests (bench/, test/ and *.test.ts are exempt) is read with the
- * TypeScript scanner and its target's folder checked against ALLOWED.
+ * TypeScript scanner and its target's folder checked against ALLOWED;
+ * better-sqlite3 is imported by store/ alone (it owns all SQL).
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,9 @@ export const ALLOWED: Record<string, readonly string[]> = {
   settings: ['common'],
   common: [],
 };
+
+/** Packages only one folder may import: the store owns all SQL. */
+export const OWNED_PACKAGES: Record<string, string> = { 'better-sqlite3': 'store' };
 
 /** Folders not held to the rule: benchmarks and the tests' own helpers. */
 const EXEMPT = new Set(['bench', 'test', 'node_modules', 'dist', '.git', 'build']);
@@ -67,10 +71,15 @@ export function layeringViolations(root: string): Violation[] {
     const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
     for (const ref of info.importedFiles) {
       const spec = ref.fileName;
-      if (!spec.startsWith('.')) continue; // packages and node: built-ins
+      const rel = relative(root, file);
+      if (!spec.startsWith('.')) {
+        // node: built-ins and packages; a few packages belong to one folder
+        const owner = OWNED_PACKAGES[spec];
+        if (owner !== undefined && owner !== from) out.push({ file: rel, imports: spec, rule: `only ${owner}/ may import ${spec}` });
+        continue;
+      }
       const to = topOf(root, resolve(dirname(file), spec));
       if (to === from) continue;
-      const rel = relative(root, file);
       if (!allowed) out.push({ file: rel, imports: spec, rule: `${from}/ is not in the layering table` });
       else if (!allowed.includes(to)) out.push({ file: rel, imports: spec, rule: `${from}/ may not import ${to || 'the package root'}/` });
     }
@@ -114,6 +123,8 @@ describe('layering', () => {
       write('common/e.ts', "import '../settings/side-effect.js';\n");
       write('newfolder/f.ts', "import { ok } from '../common/ok.js';\nexport { ok };\n");
       write('registry/g.test.ts', "import { x } from '../daemon/config.js';\nexport { x };\n");
+      write('registry/sql.ts', "import Database from 'better-sqlite3';\nexport const db = new Database(':memory:');\n");
+      write('store/sql.ts', "import Database from 'better-sqlite3';\nexport const db = new Database(':memory:');\n");
       write('test/h.ts', "import { x } from '../daemon/config.js';\nexport { x };\n");
       const found = layeringViolations(home).map((v) => `${v.file} -> ${v.imports}`).sort();
       expect(found).toEqual([
@@ -122,6 +133,7 @@ describe('layering', () => {
         'newfolder/f.ts -> ../common/ok.js',
         'registry/a.ts -> ../daemon/config.js',
         'registry/b.ts -> ../daemon/config.js',
+        'registry/sql.ts -> better-sqlite3',
         'store/d.ts -> ../engine/errors.js',
       ]);
     });
