@@ -1,4 +1,4 @@
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 
 export interface Args {
   positional: string[];

@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import type { Config } from '../daemon/config.js';
 
 export class DaemonNotRunning extends KilnError {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError } from '../common/errors.js';
 import { loadConfig } from '../daemon/config.js';
 import { commandIndex, parseArgs, UsageError, type Args } from './args.js';
 import { ApiError, Client, DaemonNotRunning } from './client.js';

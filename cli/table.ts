@@ -3,7 +3,7 @@
  * list shows, its help (usage line, notes, flags) and the handler. The top
  * usage, `kiln help CMD`, flag checking and dispatch are all made from here.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { settingsHelp, type Config } from '../daemon/config.js';
 import type { Client } from './client.js';
 import type { ShowPart } from './commands/models.js';

@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { openStreams } from './http.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { importDemoModel } from './services/demo.js';
-import { Store } from './store/index.js';
+import { Store } from '../store/index.js';
 
 /**
  * The route table on a real store with the bundled kjv model, driven with

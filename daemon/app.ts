@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import { KilnError } from '../engine/errors.js';
-import { parseDigest } from '../registry/digest.js';
+import { KilnError } from '../common/errors.js';
+import { parseDigest } from '../common/digest.js';
 import type { OpenAIModelList, ProgressResponse, PsResponse, VersionResponse } from './api/types.js';
 import * as parse from './api/parse.js';
 import type { Config } from './config.js';
@@ -17,7 +17,7 @@ import { importOllama } from '../registry/ollama-import.js';
 import type { ImportQuery, PruneResponse, VerifyProgress } from './api/types.js';
 import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
 import { requestName } from './services/resolve.js';
-import type { Store } from './store/index.js';
+import type { Store } from '../store/index.js';
 import { kilnVersion } from './version.js';
 import type { Scheduler } from './scheduler/scheduler.js';
 import { chat, mergeChat } from './services/chat.js';

@@ -1,8 +1,10 @@
 import { join } from 'node:path';
+import type { RegistryConfig } from '../registry/context.js';
 import { readSettings, type Env, type KernelVariant } from '../settings/settings.js';
 
 export { settingsHelp } from '../settings/settings.js';
 export { parseBytes } from '../settings/parse.js';
+export type { RegistryConfig } from '../registry/context.js';
 
 /**
  * The daemon's (and the CLI's) configuration, built from the settings table
@@ -32,19 +34,6 @@ export interface Config {
   /** KILN_KERNELS, if set (else the best variant the CPU supports). */
   kernels: KernelVariant | undefined;
   registry: RegistryConfig;
-}
-
-/** Settings of the registry client (pull, push, auth). */
-export interface RegistryConfig {
-  /** Where credentials are read from, in order: kiln's own file, then Docker's. */
-  authFiles: string[];
-  realmHosts: string[];
-  connections: number;
-  partSize: number;
-  stallMs: number;
-  retryDelayMs: number;
-  retries: number;
-  pushChunkSize: number;
 }
 
 /** Reads the environment through the settings table; a bad value throws E_CONFIG naming the variable. */

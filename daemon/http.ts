@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
-import { KilnError, isKilnError } from '../engine/errors.js';
+import { KilnError, isKilnError } from '../common/errors.js';
 import type { ErrorResponse } from './api/types.js';
 
 /**

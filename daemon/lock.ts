@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { tryLockFile } from '../kernels/index.js';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

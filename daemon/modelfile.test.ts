@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError } from '../common/errors.js';
 import {
   formatModelfile,
   parametersToText,

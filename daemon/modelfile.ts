@@ -20,7 +20,7 @@
  * Ollama takes the first of repeated scalar parameters; kiln takes the last,
  * so appending a line to a Modelfile overrides what came before.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 
 export type ParameterValue = number | boolean | string | string[];
 // Roles are checked when parsing; the type stays `string` so that chat

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import type { Config } from './config.js';
 
 /** Strips the port (and IPv6 brackets) from a Host header value. */

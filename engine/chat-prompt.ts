@@ -10,7 +10,7 @@
  * adding specials; BOS is prepended only when the model wants one and the
  * template did not already write it (Jinja templates often do).
  */
-import { KilnError } from './errors.js';
+import { KilnError } from '../common/errors.js';
 import type { GGUFFile } from './gguf/parser.js';
 import { renderJinjaChat, renderOllamaTemplate, type ChatMessage, type JinjaMessage } from './template/index.js';
 import type { Tokenizer } from './tokenizer/index.js';

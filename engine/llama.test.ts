@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { threads, setThreads } from '../kernels/index.js';
 import { KJV_F32, KJV_GOLDEN } from '../test/helpers/fixtures.js';
 import { chatPromptTokens, renderChatPrompt } from './chat-prompt.js';
-import { isKilnError } from './errors.js';
+import { isKilnError } from '../common/errors.js';
 import { Llama } from './index.js';
 
 const golden = (JSON.parse(readFileSync(KJV_GOLDEN, 'utf8')) as { prompts: { prompt: string; generated_tokens: number[] }[] }).prompts;

@@ -16,7 +16,7 @@ import { basename } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { setThreads } from '../kernels/index.js';
 import { chatPromptTokens, type ChatTurn } from './chat-prompt.js';
-import { KilnError } from './errors.js';
+import { KilnError } from '../common/errors.js';
 import { Generator } from './generate/generator.js';
 import type { GenerateChunk, GenerateOptions, GenerateStats, Pooling } from './generate/types.js';
 import { readGGUFFile } from './gguf/reader.js';

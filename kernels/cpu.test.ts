@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError } from '../common/errors.js';
 import { cpuFeatures, mapFile, selectedVariant, supportedVariants } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-kernels-'));

@@ -1,7 +1,7 @@
 /**
  * What the CPU probe found and which kernel variant runs by default.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { KERNEL_VARIANTS, readSetting, type Env } from '../settings/settings.js';
 import { call, native } from './native.js';
 

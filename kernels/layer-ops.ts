@@ -4,7 +4,7 @@
  * forward pass calls them natively; these wrappers exist so the kernel tests
  * can hold every variant against the scalar reference.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { variantIndex, type Variant } from './cpu.js';
 import { call, native } from './native.js';
 

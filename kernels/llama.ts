@@ -2,7 +2,7 @@
  * The native llama forward pass (kernels/src/llama/forward.cpp): one call per
  * batch of tokens, weights read in place from a mapped GGUF file.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import type { MappedFile } from './mmap.js';
 import { variantIndex } from './cpu.js';
 import { call, native, type KvCacheType, type LlamaHandle, type NativeLlamaParams } from './native.js';

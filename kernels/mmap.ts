@@ -2,7 +2,7 @@
  * Read-only file mappings: model weights are read straight from the page cache,
  * never copied into the JS heap.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { call, native } from './native.js';
 
 /** A read-only mapping of a file. `bytes` views the page cache directly. */

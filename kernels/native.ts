@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 
 /** The raw binding surface. Everything here trusts its caller: index.ts validates first. */
 export interface NativeBinding {

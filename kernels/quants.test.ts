@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError } from '../common/errors.js';
 import { setThreads, supportedVariants, threads } from './cpu.js';
 import { DOT_REL_TOL, gaussian, nmse, NMSE_THRESHOLD, VARIANT_REL_TOL } from './harness.js';
 import { native } from './native.js';

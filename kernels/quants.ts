@@ -2,7 +2,7 @@
  * The GGUF tensor formats: dequantize, reference quantize, dot products and
  * matvec over views of caller-owned memory (inputs are never copied).
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { variantIndex, type Variant } from './cpu.js';
 import { call, native } from './native.js';
 

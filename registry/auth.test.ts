@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError } from '../common/errors.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { checkRealm, loadCredentials, parseChallenge } from './auth.js';
 

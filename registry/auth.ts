@@ -14,7 +14,7 @@
  * port: the same machine) or on a host the user configured.
  */
 import { readFileSync } from 'node:fs';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 
 export interface Challenge {
   scheme: 'bearer' | 'basic';

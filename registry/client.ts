@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { basicHeader, checkRealm, parseChallenge, type Challenge, type Credentials } from './auth.js';
 import { networkError } from './network-error.js';
 

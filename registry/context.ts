@@ -1,11 +1,22 @@
-import type { RegistryConfig } from '../daemon/config.js';
-import type { Store } from '../daemon/store/index.js';
+import type { Store } from '../store/index.js';
 import { loadCredentials } from './auth.js';
 import { RegistryClient } from './client.js';
-import type { Digest } from './digest.js';
 import { Downloader } from './download.js';
-import { MEDIA } from './manifest.js';
-import type { ModelName } from './model-name.js';
+import { MEDIA } from '../common/manifest.js';
+import type { ModelName } from '../common/model-name.js';
+
+/** Settings of the registry client (pull, push, auth); the daemon fills them from its config. */
+export interface RegistryConfig {
+  /** Where credentials are read from, in order: kiln's own file, then Docker's. */
+  authFiles: string[];
+  realmHosts: string[];
+  connections: number;
+  partSize: number;
+  stallMs: number;
+  retryDelayMs: number;
+  retries: number;
+  pushChunkSize: number;
+}
 
 /** What pull, push and the archive commands need: the store, the one downloader, the settings. */
 export interface RegistryContext {
@@ -58,24 +69,3 @@ export function tagOf(name: ModelName): string {
 }
 
 export const MANIFEST_ACCEPT = `${MEDIA.dockerManifest}, ${MEDIA.ociManifest}`;
-
-/** Remembers that a registry repository holds these blobs (a later push can mount them). */
-export function recordRemote(store: Store, host: string, repo: string, digests: Digest[]): void {
-  const ins = store.db.prepare(
-    'INSERT INTO remote_blobs (host, repo, digest, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(host, digest, repo) DO UPDATE SET seen_at = excluded.seen_at',
-  );
-  const now = Date.now();
-  store.db.transaction(() => digests.forEach((d) => ins.run(host.toLowerCase(), repo, d, now)))();
-}
-
-/** Another repository of the same registry known to hold `digest`, for a cross-repo mount. */
-export function mountSource(store: Store, host: string, repo: string, digest: Digest): string | undefined {
-  const r = store.db
-    .prepare('SELECT repo FROM remote_blobs WHERE host = ? AND digest = ? AND repo <> ? ORDER BY seen_at DESC LIMIT 1')
-    .get(host.toLowerCase(), digest, repo) as { repo: string } | undefined;
-  return r?.repo;
-}
-
-export function forgetRemote(store: Store, host: string, repo: string, digest: Digest): void {
-  store.db.prepare('DELETE FROM remote_blobs WHERE host = ? AND repo = ? AND digest = ?').run(host.toLowerCase(), repo, digest);
-}

@@ -18,83 +18,28 @@
  * of disk, more than the download — and tracked in `unsynced_blobs` until a
  * background sync completes; a row left from an earlier boot makes
  * `recover()` hash that blob again.
+ *
+ * This file shares transfers between pulls and owns what outlives one
+ * (pins, background syncs, recovery, pruning); one transfer's steps are in
+ * transfer.ts.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { KilnError } from '../engine/errors.js';
-import type { DB } from '../daemon/store/db.js';
-import type { Store } from '../daemon/store/index.js';
-import { abortError, backoff, describeError, discard, isTransient, sleep, type RegistryClient } from './client.js';
-import { blobFileName, digestFromBlobFileName, type Digest } from './digest.js';
-import type { Descriptor } from './manifest.js';
-import { BlobSink, StreamWriter } from './blob-sink.js';
-import { hashFile, prefixHasher } from './prefix-hash.js';
-import { RawGet } from './raw-http.js';
+import { blobFileName, digestFromBlobFileName, type Digest } from '../common/digest.js';
+import { KilnError } from '../common/errors.js';
+import type { Descriptor } from '../common/manifest.js';
+import type { Store } from '../store/index.js';
+import { abortError, type RegistryClient } from './client.js';
+import { hashFile } from './prefix-hash.js';
+import { bootId, dropPartial, Transfer, type DownloadSettings, type TransferOwner } from './transfer.js';
 
-export interface DownloadSettings {
-  /** Parallel Range requests per blob. */
-  connections: number;
-  /** Bytes per part; 0 picks about 1/64 of the blob, between 16 MiB and 256 MiB. */
-  partSize: number;
-  /** A part with no bytes for this long is restarted. */
-  stallMs: number;
-  retryDelayMs: number;
-  /** Failures in a row without progress before a part gives up. */
-  retries: number;
-}
-
-const MiB = 1 << 20;
-const CHECKPOINT_MS = 100;
-const SYNC_MS = 5000;
-
-export function choosePartSize(size: number, setting: number): number {
-  if (setting > 0) return setting;
-  const target = Math.ceil(size / 64 / MiB) * MiB;
-  return Math.min(256 * MiB, Math.max(16 * MiB, target));
-}
-
-let bootIdCache: string | undefined;
-/** Linux's per-boot random id; elsewhere a per-process one, so only synced bytes are trusted. */
-export function bootId(): string {
-  if (bootIdCache) return bootIdCache;
-  try {
-    bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    bootIdCache = `process-${randomBytes(8).toString('hex')}`;
-  }
-  return bootIdCache;
-}
-
-interface Part {
-  idx: number;
-  start: number;
-  end: number; // exclusive
-  written: number;
-}
-
-function ioFailure(e: unknown, what: string): unknown {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new KilnError('E_NO_SPACE', `no space left on device while ${what}; free some space and pull again (the download resumes)`, { cause: e });
-  return e;
-}
-
-/** Thrown inside a transfer to run it once more from an empty file. */
-class Restart extends Error {}
-
-/** A registry answer that will not get better by asking again. */
-class Permanent extends Error {
-  constructor(readonly error: KilnError) {
-    super(error.message);
-  }
-}
+export { bootId, choosePartSize, splitParts, type DownloadSettings } from './transfer.js';
 
 type Listener = (completed: number) => void;
 
-/** One transfer of one digest, shared by every pull that wants it. */
-class Transfer {
+/** The transfer of one digest, shared by every pull that wants it: progress out, one abort. */
+class Shared implements TransferOwner {
   readonly listeners = new Set<Listener>();
   readonly ac = new AbortController();
   completed = 0;
@@ -108,7 +53,7 @@ class Transfer {
 
 export class Downloader {
   readonly partialDir: string;
-  private readonly active = new Map<Digest, Transfer>();
+  private readonly active = new Map<Digest, Shared>();
   private readonly syncs = new Set<Promise<void>>();
 
   constructor(
@@ -120,26 +65,9 @@ export class Downloader {
     mkdirSync(this.partialDir, { recursive: true });
   }
 
-  private side: DB | undefined;
-  /**
-   * A second connection to the store database for the part checkpoints, with
-   * `synchronous = NORMAL`: in WAL mode its commits survive a killed process
-   * (which is what `written` promises) without an fsync each. With FULL, ten
-   * fsyncs a second queue behind the writeback of the blob being downloaded
-   * and stall the event loop (measured: about 1 s per GiB pulled).
-   */
-  private checkpointDb(): DB {
-    if (!this.side?.open) {
-      this.side = new Database(this.store.db.name);
-      this.side.pragma('journal_mode = WAL');
-      this.side.pragma('synchronous = NORMAL');
-      this.side.pragma('busy_timeout = 5000');
-    }
-    return this.side;
-  }
-
+  /** Closes the store's checkpoint connection (kept open while transfers run). */
   close(): void {
-    this.side?.close();
+    this.store.downloads.closeCheckpoints();
   }
 
   /** Pulls (and imports) holding pins through pin(), for syncLater. */
@@ -191,8 +119,8 @@ export class Downloader {
       t = this.active.get(desc.digest);
     }
     if (!t) {
-      const fresh = new Transfer();
-      fresh.done = this.transfer(client, repo, desc, fresh).finally(() => {
+      const fresh = new Shared();
+      fresh.done = this.download(client, repo, desc, fresh).finally(() => {
         this.active.delete(desc.digest);
         if (this.active.size === 0) this.close();
       });
@@ -223,385 +151,14 @@ export class Downloader {
     return join(this.partialDir, blobFileName(digest));
   }
 
-  /** Parts of a download, resumed from the database when the file is still there. */
-  private loadParts(digest: Digest, size: number): { parts: Part[]; partSize: number; resumed: number } {
-    const db = this.store.db;
-    const path = this.partialPath(digest);
-    const row = db.prepare('SELECT size, part_size, boot_id FROM partial_blobs WHERE digest = ?').get(digest) as
-      | { size: number; part_size: number; boot_id: string }
-      | undefined;
-    let fileOk = false;
-    try {
-      fileOk = statSync(path).size === size;
-    } catch {
-      /* no file */
-    }
-    if (row && row.size === size && fileOk) {
-      const trustWritten = row.boot_id === bootId();
-      const rows = db.prepare('SELECT idx, written, synced FROM partial_parts WHERE digest = ? ORDER BY idx').all(digest) as { idx: number; written: number; synced: number }[];
-      const parts = splitParts(size, row.part_size);
-      if (rows.length === parts.length) {
-        for (const r of rows) parts[r.idx].written = Math.min(parts[r.idx].end - parts[r.idx].start, trustWritten ? r.written : r.synced);
-        db.transaction(() => {
-          // From now on `written` is this boot's: bring rows not to be trusted back to what was synced.
-          if (!trustWritten) db.prepare('UPDATE partial_parts SET written = synced WHERE digest = ?').run(digest);
-          db.prepare('UPDATE partial_blobs SET boot_id = ?, updated_at = ? WHERE digest = ?').run(bootId(), Date.now(), digest);
-        })();
-        return { parts, partSize: row.part_size, resumed: parts.reduce((s, p) => s + p.written, 0) };
-      }
-    }
-    // Nothing usable: start over.
-    rmSync(path, { force: true });
-    const partSize = choosePartSize(size, this.settings.partSize);
-    const parts = splitParts(size, partSize);
-    db.transaction(() => {
-      db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
-      db.prepare('INSERT INTO partial_blobs (digest, size, part_size, boot_id, updated_at) VALUES (?, ?, ?, ?, ?)').run(digest, size, partSize, bootId(), Date.now());
-      const ins = db.prepare('INSERT INTO partial_parts (digest, idx, written, synced) VALUES (?, ?, 0, 0)');
-      for (const p of parts) ins.run(digest, p.idx);
-    })();
-    return { parts, partSize, resumed: 0 };
-  }
-
   private forget(digest: Digest): void {
-    this.store.db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
-    rmSync(this.partialPath(digest), { force: true });
+    dropPartial(this.store, digest, this.partialPath(digest));
   }
 
-  private async transfer(client: RegistryClient, repo: string, desc: Descriptor, t: Transfer, fresh = false): Promise<void> {
-    const { digest, size } = desc;
-    const signal = t.ac.signal;
-    const path = this.partialPath(digest);
-    if (fresh) this.forget(digest);
-    const { parts, resumed } = this.loadParts(digest, size);
-    const db = this.store.db;
-
-    let fh: FileHandle;
-    try {
-      fh = await open(path, existsSync(path) ? 'r+' : 'w+', 0o644);
-      // Pre-sized: every part writes at its own offset from the start.
-      if ((await fh.stat()).size !== size) await fh.truncate(size);
-    } catch (e) {
-      throw ioFailure(e, `creating ${path}`);
-    }
-
-    const hasher = prefixHasher(path, size);
-    let restart = false;
-    let prefixIdx = 0;
-    /** End of the complete prefix of the file. */
-    const prefixEnd = () => {
-      while (prefixIdx < parts.length && parts[prefixIdx].written === parts[prefixIdx].end - parts[prefixIdx].start) prefixIdx++;
-      return prefixIdx < parts.length ? parts[prefixIdx].start + parts[prefixIdx].written : size;
-    };
-    let completed = parts.reduce((s, p) => s + p.written, 0);
-    const total = () => completed;
-    const sink = new BlobSink(fh.fd, hasher, prefixEnd, (e) => ioFailure(e, `writing ${path}`));
-    hasher.post([], prefixEnd()); // a resumed download's bytes on disk hash while the rest arrives
-    t.emit(total());
-
-    // Checkpoints: `written` often, `synced` after an fdatasync now and then.
-    const saved = new Map(parts.map((p) => [p.idx, p.written]));
-    const side = this.checkpointDb();
-    const setWritten = side.prepare('UPDATE partial_parts SET written = ? WHERE digest = ? AND idx = ?');
-    const setSynced = db.prepare('UPDATE partial_parts SET synced = ? WHERE digest = ? AND idx = ? AND synced < ?');
-    const checkpoint = () => {
-      const changed = parts.filter((p) => saved.get(p.idx) !== p.written);
-      if (!changed.length) return;
-      side.transaction(() => {
-        for (const p of changed) {
-          setWritten.run(p.written, digest, p.idx);
-          saved.set(p.idx, p.written);
-        }
-      })();
-    };
-    let syncing = false;
-    const syncNow = async () => {
-      if (syncing) return;
-      syncing = true;
-      try {
-        const snapshot = parts.map((p) => p.written);
-        await fh.datasync();
-        db.transaction(() => parts.forEach((p, i) => setSynced.run(snapshot[i], digest, p.idx, snapshot[i])))();
-      } catch {
-        /* a later sync or the resume check covers it */
-      } finally {
-        syncing = false;
-      }
-    };
-    const cpTimer = setInterval(() => {
-      try {
-        checkpoint();
-      } catch {
-        /* disk full or db busy: the next one retries */
-      }
-    }, CHECKPOINT_MS);
-    const syncTimer = setInterval(() => void syncNow(), SYNC_MS);
-
-    const blobUrl = client.url(`/v2/${repo}/blobs/${digest}`);
-    let resolvedUrl: URL | undefined; // where the registry redirected a blob GET (a CDN), reused by later parts
-
-    // Plain-http targets that answered a Range request through the full client
-    // are read with raw-http.ts afterwards (auth and redirects are settled by then).
-    let rawTarget: string | undefined;
-    let pendingParts: Part[] = [];
-    let next = 0;
-    let allowed = 1;
-    let probe: { phase: 0 | 1 | 2; at: number; bytes: number; parts: number; rate1?: number } | undefined;
-    const sinkError = () => {
-      const e = sink.failure;
-      return new Permanent(e instanceof KilnError ? e : new KilnError('E_INTERNAL', String((e as Error)?.message ?? e)));
-    };
-
-    /** Raw requests sent ahead for the part a lone connection takes next, so the registry's answer time overlaps this part's body. */
-    const ahead = new Map<Part, Promise<RawGet>>();
-    const rawOpen = (p: Part, target: URL): Promise<RawGet> => {
-      const from = p.start + p.written;
-      const headers = { 'user-agent': 'kiln', range: `bytes=${from}-${p.end - 1}`, ...client.authHeaders(target) };
-      const g = RawGet.open(target, headers, { timeoutMs: this.settings.stallMs, signal });
-      g.catch(() => {}); // observed where it is used
-      return g;
-    };
-
-    /** One Range request of part `p` read with raw-http.ts; false when the answer is for the full client to judge. */
-    const rawPart = async (p: Part, target: URL, w: StreamWriter): Promise<boolean> => {
-      const from = p.start + p.written;
-      let pending = ahead.get(p);
-      ahead.delete(p);
-      if (!pending || from !== p.start) {
-        pending?.then((g) => g.destroy(), () => {});
-        pending = rawOpen(p, target);
-      }
-      const g = await pending;
-      try {
-        const cr = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(g.head.headers['content-range'] ?? '');
-        if (g.head.status !== 206 || !cr || Number(cr[1]) !== from || Number(cr[2]) !== p.end - 1 || Number(cr[3]) !== size || g.contentLength !== p.end - from) return false;
-        const q = pendingParts[next];
-        if (allowed === 1 && !probe && q && q.written === 0 && !ahead.has(q)) ahead.set(q, rawOpen(q, target));
-        const off = sink.onWake(() => (sink.failure ? g.abort(sinkError()) : g.resume()));
-        try {
-          await g.read(w);
-        } finally {
-          off();
-        }
-        return true;
-      } finally {
-        g.destroy();
-      }
-    };
-
-    const fetchPart = async (p: Part): Promise<void> => {
-      const len = p.end - p.start;
-      let failures = 0;
-      while (p.written < len) {
-        const from = p.start + p.written;
-        const before = p.written;
-        // `p.written` follows only the writes that completed in order, so a
-        // checkpoint never counts bytes that are not in the file.
-        const w = new StreamWriter(sink, from, p.end, (end) => {
-          completed += end - p.start - p.written;
-          p.written = end - p.start;
-          t.emit(completed);
-        });
-        try {
-          const target = resolvedUrl ?? blobUrl;
-          if (rawTarget === target.href && (await rawPart(p, target, w))) {
-            await w.settled();
-            if (sink.failure) throw sinkError();
-            continue;
-          }
-          const res = await client.send(target, { headers: { range: `bytes=${from}-${p.end - 1}` }, bodyTimeout: this.settings.stallMs, headersTimeout: this.settings.stallMs, signal });
-          if (res.url.origin !== blobUrl.origin) resolvedUrl = res.url;
-          let skip = 0;
-          if (res.status === 206) {
-            const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
-            if (!cr || Number(cr[1]) !== from || Number(cr[2]) > p.end - 1) {
-              discard(res.body);
-              throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} answered range ${from}-${p.end - 1} with ${String(res.headers['content-range'])}`));
-            }
-            if (cr[3] !== '*' && Number(cr[3]) !== size) {
-              discard(res.body);
-              throw new Permanent(sizeMismatch(digest, Number(cr[3]), size));
-            }
-            if (res.url.protocol === 'http:' && client.ownSockets) rawTarget = res.url.href;
-          } else if (res.status === 200) {
-            // Range ignored: the whole blob comes; skip to this part.
-            const cl = res.headers['content-length'];
-            if (cl !== undefined && Number(cl) !== size) {
-              discard(res.body);
-              throw new Permanent(sizeMismatch(digest, Number(cl), size));
-            }
-            skip = from;
-          } else if (res.status === 416) {
-            discard(res.body);
-            throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} is shorter than the ${size} bytes the manifest declares`));
-          } else {
-            if (resolvedUrl && res.url.href === resolvedUrl.href && res.status >= 400) {
-              // A signed CDN URL may expire mid-pull: go back to the registry for a fresh one.
-              resolvedUrl = undefined;
-              rawTarget = undefined;
-              discard(res.body);
-              throw Object.assign(new Error('redirect target refused'), { code: 'ECONNRESET' });
-            }
-            const why = await describeError(res);
-            const code = res.status === 401 || res.status === 403 ? 'E_UNAUTHORIZED' : 'E_REGISTRY';
-            throw new Permanent(new KilnError(code, `${client.host}: GET blob ${digest}: ${res.status} ${why}`));
-          }
-          try {
-            for await (const raw of res.body) {
-              let chunk = raw as Buffer;
-              if (skip > 0) {
-                if (chunk.length <= skip) {
-                  skip -= chunk.length;
-                  continue;
-                }
-                chunk = chunk.subarray(skip);
-                skip = 0;
-              }
-              const room = p.end - w.queued;
-              if (chunk.length > room) {
-                if (res.status === 200) {
-                  if (room > 0) await w.put(chunk.subarray(0, room));
-                  discard(res.body);
-                  break;
-                }
-                discard(res.body);
-                throw new Permanent(new KilnError('E_REGISTRY', `${client.host}: blob ${digest} sent more bytes than the range asked for (longer than declared?)`));
-              }
-              await w.put(chunk);
-            }
-          } catch (e) {
-            if (sink.failure) throw sinkError();
-            throw e;
-          }
-          await w.settled();
-          if (sink.failure) throw sinkError();
-          if (p.written < len) throw Object.assign(new Error(`connection closed after ${p.written} of ${len} bytes of part ${p.idx}`), { code: 'UND_ERR_SOCKET' });
-        } catch (e) {
-          // Keep what arrived before the connection broke: the retry continues after it.
-          w.close();
-          await w.settled();
-          if (signal.aborted) throw abortError(signal);
-          if (e instanceof Permanent) throw e.error;
-          if (sink.failure) throw sinkError().error;
-          if (!isTransient(e)) throw e;
-          failures = p.written > before ? 1 : failures + 1;
-          if (failures > this.settings.retries) {
-            throw new KilnError('E_REGISTRY', `${client.host}: blob ${digest} part ${p.idx} failed ${failures} times: ${(e as Error).message}`, { cause: e });
-          }
-          this.log(`pull ${digest.slice(7, 19)} part ${p.idx}: ${(e as Error).message}; retrying`);
-          await sleep(backoff(this.settings.retryDelayMs, failures), signal);
-        } finally {
-          w.close();
-        }
-      }
-    };
-
-    const pending = parts.filter((p) => p.written < p.end - p.start);
-    pendingParts = pending;
-    let failure: unknown;
-    // Connections are added only while they help. Parallel parts beat the
-    // per-connection limit of a long link (window / round trip); on a fast
-    // local link one stream already saturates the CPU and more only cost it
-    // (measured here on loopback, 2 cores: 1 connection used half the CPU of
-    // 4 for the same GiB, and a second stream's bytes must be read back from
-    // the file to be hashed). So: one part alone (which also settles auth and
-    // a CDN redirect before anything runs in parallel, and is not timed), one
-    // more alone, timed, then two at once; if two are clearly faster than
-    // one, all of them, else back to one.
-    const max = Math.max(1, Math.min(this.settings.connections, pending.length));
-    let running = 0;
-    let partsDone = 0;
-    probe = max > 1 ? { phase: 0, at: 0, bytes: 0, parts: 0 } : undefined;
-    // On loopback there is no per-connection limit to beat, only CPU to share
-    // (and noise from whatever else runs): two streams must be much faster.
-    const loopback = /^(127\.|localhost$|\[::1\]$)/.test(blobUrl.hostname);
-    const workers: Promise<void>[] = [];
-    const partDone = () => {
-      partsDone++;
-      if (!probe) return;
-      const now = performance.now();
-      const rate = (total() - probe.bytes) / Math.max(1, now - probe.at);
-      if (probe.phase === 0) {
-        probe = { phase: 1, at: now, bytes: total(), parts: partsDone };
-      } else if (probe.phase === 1) {
-        probe = { phase: 2, at: now, bytes: total(), parts: partsDone, rate1: rate };
-        allowed = Math.min(2, max);
-      } else if (partsDone - probe.parts >= 2) {
-        allowed = rate > (loopback ? 1.6 : 1.25) * probe.rate1! ? max : 1;
-        probe = undefined;
-      }
-      launch();
-    };
-    const worker = async () => {
-      try {
-        while (!failure && next < pending.length && running <= allowed) {
-          const p = pending[next++];
-          try {
-            await fetchPart(p);
-          } catch (e) {
-            failure ??= e;
-            if (!signal.aborted) t.ac.abort(e);
-            return;
-          }
-          partDone();
-        }
-      } finally {
-        running--;
-      }
-    };
-    function launch(): void {
-      while (running < allowed && next < pending.length && !failure) {
-        running++;
-        workers.push(worker());
-      }
-    }
-    try {
-      launch();
-      for (let i = 0; i < workers.length; i++) await workers[i]; // the list grows as connections are added
-      if (failure) throw failure;
-      if (signal.aborted) throw abortError(signal);
-      await sink.drain();
-      checkpoint();
-      const hex = await hasher.finish();
-      if (`sha256:${hex}` !== digest) {
-        this.forget(digest);
-        if (resumed > 0) {
-          // The bytes kept from before may be what is wrong (a partial file
-          // damaged outside kiln): one more try from nothing decides.
-          this.log(`pull ${digest.slice(7, 19)}: resumed download did not verify; downloading it again from the start`);
-          throw new Restart();
-        }
-        throw new KilnError('E_DIGEST_MISMATCH', `${client.host}: the bytes of blob ${digest} hash to sha256:${hex}; nothing was kept`);
-      }
-      await fh.close();
-      // One commit makes it visible, marks it unsynced and drops the partial
-      // state: the blob row never survives a crash without its unsynced mark.
-      this.store.blobs.adopt(path, digest, size, () => {
-        db.prepare('INSERT OR REPLACE INTO unsynced_blobs (digest, boot_id) VALUES (?, ?)').run(digest, bootId());
-        db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(digest);
-      });
-      this.syncLater(digest);
-      t.emit(size);
-    } catch (e) {
-      if (e instanceof Restart) {
-        restart = true;
-      } else {
-        try {
-          checkpoint();
-        } catch {
-          /* best effort: the resume re-fetches what was not recorded */
-        }
-        throw ioFailure(e, `pulling ${digest}`);
-      }
-    } finally {
-      for (const g of ahead.values()) g.then((r) => r.destroy(), () => {});
-      clearInterval(cpTimer);
-      clearInterval(syncTimer);
-      hasher.close();
-      await sink.settle();
-      await fh.close().catch(() => {});
-    }
-    if (restart) await this.transfer(client, repo, desc, t, true);
+  /** Runs transfers of one blob until one needs no restart (at most two: a restart starts from nothing). */
+  private async download(client: RegistryClient, repo: string, desc: Descriptor, shared: Shared): Promise<void> {
+    const env = { store: this.store, settings: this.settings, log: this.log, committed: (d: Digest) => this.syncLater(d) };
+    for (let fresh = false; await new Transfer(env, client, repo, desc, shared, this.partialPath(desc.digest)).run(fresh); fresh = true);
   }
 
   private readonly syncQueue = new Set<Digest>();
@@ -629,7 +186,7 @@ export class Downloader {
           } finally {
             await fh.close();
           }
-          if (this.store.db.open) this.store.db.prepare('DELETE FROM unsynced_blobs WHERE digest = ? AND boot_id = ?').run(digest, bootId());
+          this.store.downloads.markSynced(digest, bootId());
         } catch {
           /* the row stays; recover() finishes the job at the next start */
         }
@@ -651,18 +208,18 @@ export class Downloader {
    * files without a row and rows without a file.
    */
   async recover(): Promise<{ resynced: number; rehashed: number; corrupt: Digest[] }> {
-    const db = this.store.db;
+    const table = this.store.downloads;
     let resynced = 0;
     let rehashed = 0;
     const corrupt: Digest[] = [];
-    const rows = db.prepare('SELECT digest, boot_id FROM unsynced_blobs').all() as { digest: Digest; boot_id: string }[];
+    const rows = table.unsynced();
     for (const r of rows) {
       const file = this.store.blobs.path(r.digest);
       if (!this.store.blobs.has(r.digest)) {
-        db.prepare('DELETE FROM unsynced_blobs WHERE digest = ?').run(r.digest);
+        table.markSynced(r.digest);
         continue;
       }
-      if (r.boot_id === bootId()) {
+      if (r.bootId === bootId()) {
         const fh = await open(file, 'r');
         await fh.datasync().finally(() => fh.close());
         resynced++;
@@ -670,12 +227,12 @@ export class Downloader {
         rehashed++;
         if (`sha256:${await hashFile(file)}` !== r.digest) {
           corrupt.push(r.digest);
-          quarantine(this.store, r.digest);
+          this.store.blobs.quarantine(r.digest);
         }
       }
-      db.prepare('DELETE FROM unsynced_blobs WHERE digest = ?').run(r.digest);
+      table.markSynced(r.digest);
     }
-    const rowsP = new Set((db.prepare('SELECT digest FROM partial_blobs').all() as { digest: Digest }[]).map((r) => r.digest));
+    const rowsP = new Set(table.partialDigests());
     const files = new Set<Digest>();
     for (const f of readdirSync(this.partialDir)) {
       let d: Digest;
@@ -687,17 +244,16 @@ export class Downloader {
       if (rowsP.has(d)) files.add(d);
       else rmSync(join(this.partialDir, f), { force: true });
     }
-    for (const d of rowsP) if (!files.has(d)) db.prepare('DELETE FROM partial_blobs WHERE digest = ?').run(d);
+    for (const d of rowsP) if (!files.has(d)) table.forget(d);
     return { resynced, rehashed, corrupt };
   }
 
   /** Removes partial downloads that are not running now; returns the bytes freed. */
   prunePartials(): { removed: Digest[]; bytes: number } {
     const busy = new Set(this.active.keys());
-    const rows = this.store.db.prepare('SELECT digest FROM partial_blobs').all() as { digest: Digest }[];
     let bytes = 0;
     const removed: Digest[] = [];
-    for (const { digest } of rows) {
+    for (const digest of this.store.downloads.partialDigests()) {
       if (busy.has(digest)) continue;
       try {
         bytes += statSync(this.partialPath(digest)).size;
@@ -709,32 +265,4 @@ export class Downloader {
     }
     return { removed, bytes };
   }
-}
-
-function sizeMismatch(digest: Digest, got: number, want: number): KilnError {
-  return new KilnError('E_REGISTRY', `blob ${digest} is ${got} bytes on the registry but the manifest declares ${want}`);
-}
-
-export function splitParts(size: number, partSize: number): Part[] {
-  const parts: Part[] = [];
-  for (let start = 0, idx = 0; start < size; start += partSize, idx++) parts.push({ idx, start, end: Math.min(size, start + partSize), written: 0 });
-  return parts;
-}
-
-/**
- * Moves a blob whose bytes do not match its digest out of the store, to
- * `$KILN_MODELS/quarantine/`, for a human to look at. Its row goes too unless
- * a model still names it (that model then shows as broken until pulled again).
- */
-export function quarantine(store: Store, digest: Digest): string {
-  const dir = join(store.blobs.dir, '..', 'quarantine');
-  mkdirSync(dir, { recursive: true });
-  const dest = join(dir, `${blobFileName(digest)}-${Date.now()}`);
-  try {
-    renameSync(store.blobs.path(digest), dest);
-  } catch {
-    /* already gone */
-  }
-  store.db.prepare('DELETE FROM blobs WHERE digest = ? AND digest NOT IN (SELECT digest FROM model_blobs)').run(digest);
-  return dest;
 }

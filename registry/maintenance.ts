@@ -2,10 +2,8 @@
  * `kiln verify` and `kiln prune`: the store checked against its own digests,
  * and emptied of what no model needs.
  */
-import type { PruneResponse, VerifyProgress } from '../daemon/api/types.js';
+import type { PruneResponse, VerifyProgress } from '../common/wire.js';
 import type { RegistryContext } from './context.js';
-import type { Digest } from './digest.js';
-import { quarantine } from './download.js';
 import { hashFile } from './prefix-hash.js';
 
 /**
@@ -15,7 +13,7 @@ import { hashFile } from './prefix-hash.js';
  */
 export async function verifyStore(ctx: RegistryContext, emit: (p: VerifyProgress) => void, signal?: AbortSignal): Promise<void> {
   const { store } = ctx;
-  const rows = store.db.prepare('SELECT digest, size FROM blobs ORDER BY digest').all() as { digest: Digest; size: number }[];
+  const rows = store.blobs.list();
   const corrupt: NonNullable<VerifyProgress['corrupt']> = [];
   let checked = 0;
   for (const { digest, size } of rows) {
@@ -39,8 +37,8 @@ export async function verifyStore(ctx: RegistryContext, emit: (p: VerifyProgress
     }
     checked++;
     if (`sha256:${hex}` !== digest || done !== size) {
-      const models = (store.db.prepare('SELECT DISTINCT m.display FROM model_blobs b JOIN models m ON m.name = b.model WHERE b.digest = ?').all(digest) as { display: string }[]).map((r) => r.display);
-      const moved = hex === undefined ? undefined : quarantine(store, digest);
+      const models = store.models.namesUsing(digest);
+      const moved = hex === undefined ? undefined : store.blobs.quarantine(digest);
       corrupt.push({ digest, models, quarantined: moved });
       ctx.log(`verify: blob ${digest} does not match its digest${moved ? `; moved to ${moved}` : ' (missing)'}`);
     }

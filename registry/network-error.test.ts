@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { networkError } from './network-error.js';
 
 const err = (code: string, message: string, wrap = false) => {

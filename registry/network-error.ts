@@ -4,7 +4,7 @@
  * https request met a plain-http server (the fix is --insecure). Anything else
  * keeps its own message.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 
 const UNREACHABLE: Record<string, string> = {
   ENOTFOUND: 'its name does not resolve',

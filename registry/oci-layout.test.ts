@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Store } from '../daemon/store/index.js';
-import { isKilnError, type ErrorCode } from '../engine/errors.js';
+import { Store } from '../store/index.js';
+import { isKilnError, type ErrorCode } from '../common/errors.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { sha } from '../test/helpers/fault-server.js';
-import { MEDIA } from './manifest.js';
-import { parseModelName } from './model-name.js';
+import { MEDIA } from '../common/manifest.js';
+import { parseModelName } from '../common/model-name.js';
 import { exportModel, importArchive } from './oci-layout.js';
 
 let home: string;

@@ -16,12 +16,12 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { extract, pack, type Header, type Pack } from 'tar-stream';
-import { isKilnError, KilnError } from '../engine/errors.js';
-import type { ProgressResponse } from '../daemon/api/types.js';
-import type { Store } from '../daemon/store/index.js';
-import { isDigest, parseDigest, type Digest } from './digest.js';
-import { MANIFEST_LIMITS, MEDIA, parseManifest } from './manifest.js';
-import { nameKey, parseModelName, type ModelName } from './model-name.js';
+import { isKilnError, KilnError } from '../common/errors.js';
+import type { ProgressResponse } from '../common/wire.js';
+import type { Store } from '../store/index.js';
+import { isDigest, parseDigest, type Digest } from '../common/digest.js';
+import { MANIFEST_LIMITS, MEDIA, parseManifest } from '../common/manifest.js';
+import { nameKey, parseModelName, type ModelName } from '../common/model-name.js';
 
 const INDEX_MEDIA = 'application/vnd.oci.image.index.v1+json';
 const REF_NAME = 'org.opencontainers.image.ref.name';

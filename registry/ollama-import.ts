@@ -10,12 +10,12 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, linkSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../engine/errors.js';
-import type { ProgressResponse } from '../daemon/api/types.js';
+import { KilnError } from '../common/errors.js';
+import type { ProgressResponse } from '../common/wire.js';
 import type { RegistryContext } from './context.js';
-import { blobFileName, type Digest } from './digest.js';
-import { MANIFEST_LIMITS, parseManifest, type Descriptor } from './manifest.js';
-import { parseModelName, type ModelName } from './model-name.js';
+import { blobFileName, type Digest } from '../common/digest.js';
+import { MANIFEST_LIMITS, parseManifest, type Descriptor } from '../common/manifest.js';
+import { parseModelName, type ModelName } from '../common/model-name.js';
 import { hashFile } from './prefix-hash.js';
 
 function dirs(path: string): string[] {

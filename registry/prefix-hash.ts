@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 
 export interface PrefixHasher {
   /** Memory the downloaded bytes pass through. */

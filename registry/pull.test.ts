@@ -9,14 +9,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../daemon/config.js';
-import { Store } from '../daemon/store/index.js';
-import type { ProgressResponse } from '../daemon/api/types.js';
-import { isKilnError, type ErrorCode } from '../engine/errors.js';
+import { Store } from '../store/index.js';
+import type { ProgressResponse } from '../common/wire.js';
+import { isKilnError, type ErrorCode } from '../common/errors.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { fakeRegistry, serveBlob, sha, startFaultServer, writeBody, type BlobFaults, type FakeContent, type FaultServer } from '../test/helpers/fault-server.js';
 import { createRegistryContext, type RegistryContext } from './context.js';
-import type { Digest } from './digest.js';
-import { parseModelName } from './model-name.js';
+import type { Digest } from '../common/digest.js';
+import { parseModelName } from '../common/model-name.js';
 import { pullModel } from './pull.js';
 
 const KiB = 1024;

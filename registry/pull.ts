@@ -4,12 +4,12 @@
  * manifest bytes as they came (their sha256 is the model's ID). Progress is
  * Ollama's NDJSON sequence.
  */
-import { KilnError } from '../engine/errors.js';
-import type { ProgressResponse } from '../daemon/api/types.js';
+import { KilnError } from '../common/errors.js';
+import type { ProgressResponse } from '../common/wire.js';
 import { abortError, describeError, discard, readLimited, type RegistryClient } from './client.js';
-import { clientFor, MANIFEST_ACCEPT, recordRemote, repoOf, tagOf, type RegistryContext } from './context.js';
-import { MANIFEST_LIMITS, parseManifest, sha256Digest, type Descriptor } from './manifest.js';
-import { defaultTagCandidates, parseModelName, type ModelName } from './model-name.js';
+import { clientFor, MANIFEST_ACCEPT, repoOf, tagOf, type RegistryContext } from './context.js';
+import { MANIFEST_LIMITS, parseManifest, sha256Digest, type Descriptor } from '../common/manifest.js';
+import { defaultTagCandidates, parseModelName, type ModelName } from '../common/model-name.js';
 
 export interface PullOptions {
   insecure?: boolean;
@@ -111,7 +111,7 @@ export async function pullModel(ctx: RegistryContext, typed: string, opts: PullO
     emit({ status: 'writing manifest' });
     const { released } = ctx.store.models.put(found.name, found.bytes);
     ctx.store.blobs.removeIfUnreferenced(released);
-    recordRemote(ctx.store, found.name.host, repo, unique.map((d) => d.digest));
+    ctx.store.remotes.record(found.name.host, repo, unique.map((d) => d.digest));
   } finally {
     unpin();
   }

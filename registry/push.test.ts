@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../daemon/config.js';
-import { Store } from '../daemon/store/index.js';
+import { Store } from '../store/index.js';
 import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { proxy, sha, startFaultServer, type FaultServer, type Handler } from '../test/helpers/fault-server.js';
 import { registryAvailable, startRegistry, type Registry } from '../test/helpers/registry.js';
 import { createRegistryContext, type RegistryContext } from './context.js';
-import { MEDIA } from './manifest.js';
-import { parseModelName } from './model-name.js';
+import { MEDIA } from '../common/manifest.js';
+import { parseModelName } from '../common/model-name.js';
 import { pullModel } from './pull.js';
 import { pushModel } from './push.js';
 

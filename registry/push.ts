@@ -13,12 +13,12 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { KilnError } from '../engine/errors.js';
-import type { ProgressResponse } from '../daemon/api/types.js';
+import { KilnError } from '../common/errors.js';
+import type { ProgressResponse } from '../common/wire.js';
 import { backoff, describeError, discard, isTransient, sleep, type RegistryClient, type RegistryResponse } from './client.js';
-import { clientFor, forgetRemote, mountSource, recordRemote, repoOf, tagOf, type RegistryContext } from './context.js';
-import type { Descriptor } from './manifest.js';
-import { parseModelName } from './model-name.js';
+import { clientFor, repoOf, tagOf, type RegistryContext } from './context.js';
+import type { Descriptor } from '../common/manifest.js';
+import { parseModelName } from '../common/model-name.js';
 
 export interface PushOptions {
   insecure?: boolean;
@@ -72,7 +72,7 @@ async function uploadOnce(u: BlobUpload): Promise<void> {
   // registry that has the blob; without it, a registry that can find the blob
   // itself (OCI 1.1) mounts it, and any other answers 202 with the upload
   // session the plain POST would have opened, so the try costs nothing.
-  const from = mountSource(ctx.store, host, repo, desc.digest);
+  const from = ctx.store.remotes.mountSource(host, repo, desc.digest);
   const q = new URLSearchParams({ mount: desc.digest, ...(from ? { from } : {}) });
   const started = await client.send(`/v2/${repo}/blobs/uploads/?${q}`, { method: 'POST', retry: true, signal });
   if (started.status === 201) {
@@ -82,7 +82,7 @@ async function uploadOnce(u: BlobUpload): Promise<void> {
   await expect(started, [202], from ? `mount ${desc.digest} from ${from}` : `start upload of ${desc.digest}`, host);
   discard(started.body);
   let loc = location(started, started.url);
-  if (from) forgetRemote(ctx.store, host, from, desc.digest); // that source no longer has it
+  if (from) ctx.store.remotes.forget(host, from, desc.digest); // that source no longer has it
 
   const file = ctx.store.blobs.path(desc.digest);
   const chunk = ctx.config.pushChunkSize;
@@ -137,7 +137,7 @@ async function pushBlob(u: BlobUpload): Promise<void> {
     try {
       await uploadOnce(u);
       u.report(u.desc.size);
-      recordRemote(u.ctx.store, u.client.host, u.repo, [u.desc.digest]);
+      u.ctx.store.remotes.record(u.client.host, u.repo, [u.desc.digest]);
       return;
     } catch (e) {
       const retryable = isTransient(e) || (e instanceof KilnError && e.code === 'E_REGISTRY' && / 5\d\d /.test(e.message));

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../daemon/config.js';
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError } from '../common/errors.js';
 import { readSetting, readSettings, SETTINGS, settingsHelp, type Setting, type SettingName } from './settings.js';
 
 const ROOT = join(import.meta.dirname, '..');

@@ -7,7 +7,7 @@
  * it imports nothing of kiln's but the error type.
  */
 import { homedir } from 'node:os';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 import { parseBool, parseBytes, parseDurationOrSeconds, parseHostPort, parseInteger, type HostPort } from './parse.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;

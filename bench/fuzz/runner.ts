@@ -22,7 +22,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { isKilnError } from '../../engine/errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { installAllocGuard, OverAllocationError, overAllocation, setAllocBudget } from './alloc-guard.js';
 import { inputSeed, rng } from './rng.js';
 import { findTarget, REPO, type TargetInstance } from './targets.js';

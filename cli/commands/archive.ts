@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { ExportRequest, ImportOllamaRequest, ProgressResponse, PruneResponse, VerifyProgress } from '../../daemon/api/types.js';
 import type { Client } from '../client.js';
 import { humanBytes } from '../format.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { CreateRequest, ProgressResponse } from '../../daemon/api/types.js';
 import { parseModelfile } from '../../daemon/modelfile.js';
 import type { Client } from '../client.js';

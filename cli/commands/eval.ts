@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../daemon/config.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { klDivergence } from '../../engine/eval/kl.js';
 import { perplexity } from '../../engine/eval/perplexity.js';
 import { Model } from '../../engine/model/model.js';

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../daemon/config.js';
 import { importDemoModel } from '../../daemon/services/demo.js';
-import { Store } from '../../daemon/store/index.js';
-import { isKilnError } from '../../engine/errors.js';
+import { Store } from '../../store/index.js';
+import { isKilnError } from '../../common/errors.js';
 import { KJV_F32 } from '../../test/helpers/fixtures.js';
 import { localModelPath } from './local-model.js';
 

@@ -9,9 +9,9 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Config } from '../../daemon/config.js';
 import { findModel } from '../../daemon/services/resolve.js';
-import { Store } from '../../daemon/store/index.js';
-import { KilnError, modelNotFound } from '../../engine/errors.js';
-import { MEDIA } from '../../registry/manifest.js';
+import { Store } from '../../store/index.js';
+import { KilnError, modelNotFound } from '../../common/errors.js';
+import { MEDIA } from '../../common/manifest.js';
 
 export function localModelPath(config: Config, arg: string): string {
   if (existsSync(arg) && statSync(arg).isFile()) return arg;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../../engine/errors.js';
+import { isKilnError } from '../../common/errors.js';
 import * as parse from './parse.js';
 
 function refusal(f: () => unknown): { message: string; param?: string } {

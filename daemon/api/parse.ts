@@ -9,7 +9,7 @@
  * `context`, a schema in `format`, option values merged with PARAMETERs) is
  * checked where the model is known.
  */
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type {
   ChatRequest,
   CopyRequest,

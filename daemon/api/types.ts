@@ -2,8 +2,12 @@
  * Every request and response of kiln's REST surface, in Ollama's shapes
  * (docs/api.md and the official `ollama` client's type definitions). The
  * daemon, the CLI's client and the tests import these; nothing else defines a wire type.
+ * The few that registry/ emits too live in the leaf common/wire.ts and are re-exported here.
  */
 import type { ChatMessage, ToolCall as EngineToolCall } from '../../engine/template/ollama-values.js';
+
+// Shared with registry/ and the CLI: defined in the leaf common/wire.ts.
+export type { ProgressResponse, PruneResponse, VerifyProgress } from '../../common/wire.js';
 
 /** GET /api/version — `ollama.version()` */
 export interface VersionResponse {
@@ -140,14 +144,6 @@ export interface CreateRequest {
   messages?: Message[];
   quantize?: string;
   stream?: boolean;
-}
-
-/** One NDJSON line of create/pull/push progress. */
-export interface ProgressResponse {
-  status: string;
-  digest?: string;
-  total?: number;
-  completed?: number;
 }
 
 export interface StatusResponse {
@@ -474,15 +470,3 @@ export interface VerifyRequest {
   stream?: boolean;
 }
 
-/** A line of /api/verify: per-blob progress, then `success` with the totals. */
-export interface VerifyProgress extends ProgressResponse {
-  checked?: number;
-  corrupt?: { digest: string; models: string[]; quarantined?: string }[];
-}
-
-/** POST /api/prune — kiln only (`kiln prune`): remove blobs no model references and stale partial downloads. */
-export interface PruneResponse {
-  removed: string[];
-  freed_bytes: number;
-  partial_downloads: number;
-}

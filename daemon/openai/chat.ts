@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type {
   ChatRequest,
   ChatResponse,

@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { GenerateRequest, GenerateResponse, OpenAICompletion, OpenAICompletionRequest } from '../api/types.js';
 import { newId } from './chat.js';
 import { samplingFromOpenAI } from './options.js';

@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { EmbedRequest, EmbedResponse, OpenAIEmbeddingRequest, OpenAIEmbeddingResponse } from '../api/types.js';
 
 /** POST /v1/embeddings as a native /api/embed request (text inputs; token-array inputs are refused). */

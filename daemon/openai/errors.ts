@@ -1,4 +1,4 @@
-import { isKilnError } from '../../engine/errors.js';
+import { isKilnError } from '../../common/errors.js';
 import type { OpenAIErrorResponse } from '../api/types.js';
 import { errorBody } from '../http.js';
 

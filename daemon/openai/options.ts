@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { OpenAIResponseFormat, Options } from '../api/types.js';
 
 interface OpenAISampling {

@@ -4,7 +4,7 @@
  * serves the daemon's requests over the IPC channel (protocol.ts). A crash
  * here — a hostile GGUF, a kernel fault, kill -9 — ends this process only.
  */
-import { isKilnError } from '../../engine/errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { Model } from '../../engine/model/model.js';
 import { setThreads } from '../../kernels/index.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';

@@ -1,8 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
-import { KilnError, type ErrorCode, ERROR_STATUS } from '../../engine/errors.js';
-import { packageRoot } from '../paths.js';
+import { KilnError, type ErrorCode, ERROR_STATUS } from '../../common/errors.js';
+import { packageRoot } from '../../common/paths.js';
 import type { FromRunner, GenerateMsg, LoadMsg, RunnerStats, ToRunner } from './protocol.js';
 
 export interface RunnerSpec extends Omit<LoadMsg, 't'> {

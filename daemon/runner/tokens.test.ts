@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer } from '../../engine/tokenizer/index.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../../common/paths.js';
 import { fitPrompt, l2normalize, promptTokens } from './tokens.js';
 
 const tok = Tokenizer.fromGGUF(join(packageRoot(), 'models', 'kjv', 'kjv-f16.gguf'));

@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { parseDurationOrSeconds } from '../../settings/parse.js';
 
 export { parseGoDuration } from '../../settings/parse.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 
 /** The shape numbers the estimate needs (from the GGUF header). */
 export interface ModelShape {

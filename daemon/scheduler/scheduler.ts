@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { RunningModel, ModelDetails } from '../api/types.js';
 import type { RunnerHandle, RunnerSpec } from '../runner/runner.js';
 import { FOREVER, type KeepAlive } from './keep-alive.js';

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { exportModel, importArchive } from '../../registry/oci-layout.js';
 import type { ProgressResponse } from '../api/types.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../../store/index.js';
 import { findModel } from './resolve.js';
 
 /** POST /api/export: the model (default-tag rule applied) as an OCI image-layout tar stream. */

@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { ChatRequest, ChatResponse, Message, Tool, ToolCall } from '../api/types.js';
 import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
 import { rejectImages, renderChatPromptFitting } from './prompt.js';

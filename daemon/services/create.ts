@@ -1,12 +1,12 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { formatParameterCount, summarizeModel } from '../../engine/gguf/metadata.js';
-import { parseDigest, type Digest } from '../../registry/digest.js';
+import { parseDigest, type Digest } from '../../common/digest.js';
 import { parseMix } from '../../engine/quantize/policy.js';
-import { MEDIA, type Descriptor, type Manifest } from '../../registry/manifest.js';
-import { parseModelName } from '../../registry/model-name.js';
+import { MEDIA, type Descriptor, type Manifest } from '../../common/manifest.js';
+import { parseModelName } from '../../common/model-name.js';
 import type { CreateRequest, ProgressResponse } from '../api/types.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../../store/index.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { readLayers } from './models.js';
 import { quantizeInChild } from './quantize-child.js';

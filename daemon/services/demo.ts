@@ -1,7 +1,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../paths.js';
-import type { Store } from '../store/index.js';
+import { packageRoot } from '../../common/paths.js';
+import type { Store } from '../../store/index.js';
 import { createModel } from './create.js';
 
 const SETTING = 'demo_model_imported';

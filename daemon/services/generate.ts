@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { GenerateRequest, GenerateResponse } from '../api/types.js';
 import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
 import { rejectImages, renderGeneratePrompt } from './prompt.js';

@@ -1,9 +1,9 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { formatGrammar } from '../../engine/grammar/json-schema.js';
 import type { Lease, Scheduler } from '../scheduler/scheduler.js';
 import { parseKeepAlive } from '../scheduler/keep-alive.js';
 import type { Config } from '../config.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../../store/index.js';
 import type { Options } from '../api/types.js';
 import type { RunnerStats } from '../runner/protocol.js';
 import { runOptions, type RunOptions } from './options.js';

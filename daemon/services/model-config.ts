@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ModelDetails } from '../api/types.js';
-import type { Digest } from '../../registry/digest.js';
-import type { BlobStore } from '../store/blobs.js';
+import type { Digest } from '../../common/digest.js';
+import type { BlobStore } from '../../store/blobs.js';
 
 /**
  * The config blob of a model, as Ollama writes it (its ConfigV2 JSON): the

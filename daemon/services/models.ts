@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { kvString, modelInfo } from '../../engine/gguf/metadata.js';
-import { MEDIA, type Descriptor } from '../../registry/manifest.js';
-import { parseModelName } from '../../registry/model-name.js';
+import { MEDIA, type Descriptor } from '../../common/manifest.js';
+import { parseModelName } from '../../common/model-name.js';
 import { formatModelfile, parametersToText } from '../modelfile.js';
 import type { ListResponse, Message, ShowResponse } from '../api/types.js';
-import type { ModelRecord, Store } from '../store/index.js';
+import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
 import { templateCapabilities, templateInUse } from './prompt.js';
 import { findModel } from './resolve.js';

@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { Options } from '../api/types.js';
 import type { SamplingOptions } from '../runner/protocol.js';
 

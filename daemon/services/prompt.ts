@@ -1,4 +1,4 @@
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { parseOllamaTemplate, renderJinjaChat, renderOllamaTemplate, type JinjaMessage, type OllamaTemplate } from '../../engine/template/index.js';
 import type { Message, Tool } from '../api/types.js';
 import type { RunnableModel } from './runnable.js';

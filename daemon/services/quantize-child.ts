@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { ProgressResponse } from '../api/types.js';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../../common/paths.js';
 
 /**
  * Runs `kiln quantize --json` in a child process: a hostile GGUF or a kernel

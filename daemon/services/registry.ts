@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
-import type { Store } from '../store/index.js';
+import type { Store } from '../../store/index.js';
 import { createRegistryContext, type RegistryContext } from '../../registry/context.js';
-import { MEDIA, type Descriptor } from '../../registry/manifest.js';
+import { MEDIA, type Descriptor } from '../../common/manifest.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 
 const contexts = new WeakMap<Store, RegistryContext>();

@@ -1,6 +1,6 @@
-import { KilnError, modelNotFound } from '../../engine/errors.js';
-import { defaultTagCandidates, parseModelName, type ModelName } from '../../registry/model-name.js';
-import type { ModelRecord, Store } from '../store/index.js';
+import { KilnError, modelNotFound } from '../../common/errors.js';
+import { defaultTagCandidates, parseModelName, type ModelName } from '../../common/model-name.js';
+import type { ModelRecord, Store } from '../../store/index.js';
 
 /** The model name field of a request: `model`, or the legacy `name`. */
 export function requestName(body: { model?: unknown; name?: unknown }): string {

@@ -1,14 +1,14 @@
 import { statSync } from 'node:fs';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../common/errors.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { kvNumber, kvString } from '../../engine/gguf/metadata.js';
 import { llamaLayout } from '../../engine/model/hparams.js';
 import { Tokenizer } from '../../engine/tokenizer/index.js';
-import { MEDIA } from '../../registry/manifest.js';
+import { MEDIA } from '../../common/manifest.js';
 import type { ModelDetails } from '../api/types.js';
 import type { ModelShape } from '../scheduler/memory.js';
 import type { ModelSpec } from '../scheduler/scheduler.js';
-import type { ModelRecord, Store } from '../store/index.js';
+import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
 import { readLayers, type ModelLayers } from './models.js';
 import { findModel } from './resolve.js';

@@ -7,7 +7,7 @@
  * Q never divides by zero; whether the most likely token agrees; and the
  * largest |P − Q| of any token.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { Model } from '../model/model.js';
 import { evalContext, logSumExp, scoreWindow, windows } from './windows.js';
 

@@ -3,7 +3,7 @@
  * −ln p(token) over every scored token, and its exponential. For kjv-f32 on
  * heldout.txt llama.cpp reports mean NLL 4.33838, perplexity 76.5830.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { Model } from '../model/model.js';
 import { evalContext, logSumExp, scoreWindow, windows } from './windows.js';
 

@@ -8,7 +8,7 @@
  * token goes unscored.
  */
 import { setImmediate as tick } from 'node:timers/promises';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { Model } from '../model/model.js';
 
 export interface Window {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KJV_F32, KJV_GOLDEN } from '../../test/helpers/fixtures.js';
-import { isKilnError } from '../errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { Model } from '../model/model.js';
 import { Generator } from './generator.js';
 import type { GenerateChunk, GenerateOptions, GenerateStats } from './types.js';

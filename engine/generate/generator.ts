@@ -15,7 +15,7 @@
  * interleaving two sequences in one cache.
  */
 import { setImmediate as tick } from 'node:timers/promises';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { Model } from '../model/model.js';
 import { Sampler } from '../sampler/sampler.js';
 import { Pooler, modelPooling } from './pooling.js';

@@ -3,7 +3,7 @@
  * and computes the data layout. The header of even a large model is a few MB;
  * tensor data is streamed separately by writer.ts.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { DEFAULT_ALIGNMENT, GGUF_MAGIC } from './parser.js';
 import {
   GGUF_VALUE_SIZE, GGUF_VALUE_TYPE_NAMES, GGUFValueType as VT, tensorByteSize,

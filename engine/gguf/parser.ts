@@ -8,7 +8,7 @@
  * is committed only when complete, so a restart never sees half an item. The
  * in-memory parser feeds the whole buffer once and never sees `NeedMore`.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import {
   GGUF_VALUE_SIZE, GGUF_VALUE_TYPE_NAMES, GGUFValueType as VT, ggmlTypeName, tensorByteSize,
   type GGUFArrayData, type GGUFArrayValue, type GGUFScalarType, type GGUFValue,

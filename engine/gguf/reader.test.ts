@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isKilnError, type ErrorCode } from '../errors.js';
+import { isKilnError, type ErrorCode } from '../../common/errors.js';
 import { layoutGGUF } from './encode.js';
 import { parseGGUF, readGGUFFile, readGGUFFileSync } from './reader.js';
 import { sampleBytes } from './sample.js';

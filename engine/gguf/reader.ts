@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { GGUFHeaderParser, NeedMore, type GGUFFile } from './parser.js';
 
 export type { GGUFFile, GGUFTensorInfo } from './parser.js';

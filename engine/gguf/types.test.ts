@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { FILE_TYPE_NAMES, fileTypeId, GGMLType, ggmlTypeInfo, tensorByteSize } from './types.js';
 
 describe('ggml type table', () => {

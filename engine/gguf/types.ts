@@ -3,7 +3,7 @@
  * block layout, `general.file_type` ids, and the one place tensor byte sizes
  * are computed. Facts follow DESIGN.md §4 and the public GGUF spec.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 
 /** Metadata value type ids as stored on disk (u32/i32 before every value). */
 export const GGUFValueType = {

@@ -8,7 +8,7 @@ import { write as fsWrite } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { layoutGGUF, type GGUFLayout, type GGUFTensorSpec } from './encode.js';
 import type { GGUFValue } from './types.js';
 

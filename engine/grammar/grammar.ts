@@ -12,7 +12,7 @@
  * refuses both rather than looping. A rule reference in last place is a tail
  * call (as in llama.cpp), so repetition does not grow the stacks.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 
 /** One element of an alternative: a byte class, or a reference to a rule. */
 export type Elem = { kind: 'bytes'; set: Uint8Array } | { kind: 'rule'; rule: number };

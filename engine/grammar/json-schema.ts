@@ -25,7 +25,7 @@
  * after the value: models in JSON mode otherwise drift into endless blank
  * lines, so each gap holds at most 21 bytes and the model must move on.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { byteClass, GrammarBuilder, type Elem, type Grammar } from './grammar.js';
 
 const UNSUPPORTED = ['pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'patternProperties', 'if', 'then', 'else', 'not', 'dependentRequired', 'dependentSchemas', 'contains', 'uniqueItems', 'minProperties', 'maxProperties', 'propertyNames', 'prefixItems'];

@@ -1,4 +1,4 @@
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { kvNumber, kvString } from '../gguf/metadata.js';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/reader.js';
 import type { LlamaLayerRefs, LlamaParams, LlamaWeights, WeightRef } from '../../kernels/llama.js';

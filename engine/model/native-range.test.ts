@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { native } from '../../kernels/native.js';
 import { KJV_F32 } from '../../test/helpers/fixtures.js';
-import { isKilnError } from '../errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { Model } from './model.js';
 
 /**

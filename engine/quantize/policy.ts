@@ -1,4 +1,4 @@
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { kvNumber } from '../gguf/metadata.js';
 import type { GGUFFile } from '../gguf/reader.js';
 import { ggmlTypeInfo, ggmlTypeName } from '../gguf/types.js';

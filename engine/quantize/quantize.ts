@@ -1,4 +1,4 @@
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { readGGUFFile } from '../gguf/reader.js';
 import { ggmlTypeName, gv } from '../gguf/types.js';
 import type { GGUFValue } from '../gguf/types.js';

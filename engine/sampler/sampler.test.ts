@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { Sampler } from './sampler.js';
 import { SAMPLER_DEFAULTS, resolveSamplerOptions, type SamplerOptions } from './options.js';
 

@@ -17,7 +17,7 @@
  * (lowest id on a tie); the truncations cannot change that choice and no
  * random number is drawn.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { Candidates } from './candidates.js';
 import { minP, temperature, topK, topP, typical } from './filters.js';
 import { applyPenalties, penaltiesActive } from './penalties.js';

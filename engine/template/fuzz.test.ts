@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { parseGoTemplate } from './go-template.js';
 import { parseOllamaTemplate, renderOllamaTemplate, type ChatMessage } from './ollama.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { parseGoTemplate } from './go-template.js';
 import { makeStruct } from './values.js';
 

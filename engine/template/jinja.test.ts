@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../errors.js';
+import { isKilnError } from '../../common/errors.js';
 import { readGGUFFileSync } from '../gguf/reader.js';
 import { kvString } from '../gguf/metadata.js';
 import { renderJinjaChat, MAX_RANGE } from './jinja.js';

@@ -9,7 +9,7 @@
  * still nest loops; chat templates come from the model file, not the request.
  */
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
-import { KilnError, isKilnError } from '../errors.js';
+import { KilnError, isKilnError } from '../../common/errors.js';
 
 export interface JinjaMessage {
   role: string;

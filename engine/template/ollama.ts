@@ -43,7 +43,7 @@
  * Not done here (the caller's job, as in Ollama's chatPrompt): truncating old
  * messages to fit the context window and `[img-N]` tags for images.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { ExecOptions } from './exec.js';
 import { GoTemplate, parseGoTemplate } from './go-template.js';
 import { cutAfterResponse, responseAction, templateVars } from './ollama-tree.js';

@@ -1,5 +1,5 @@
 /** Source positions and the E_TEMPLATE error every template stage throws. */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 
 export interface LineCol {
   line: number;

@@ -7,7 +7,7 @@
  * All pieces live in one buffer with an offset table, so a 256k vocabulary
  * costs its bytes plus 4 bytes per token rather than an object per token.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { byteDecode, charToByte } from './byte-encoding.js';
 import { TokenAttr, type Vocab } from './vocab.js';
 

@@ -17,7 +17,7 @@
  * That also keeps U+FEFF, which JS counts as `\s`, out of `\s`, and stops a
  * literal range such as U+0800–U+4E00 from matching an ideographic space.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 
 /** `\s` after the whitespace mapping above. */
 const WS = String.raw`\t-\r `;

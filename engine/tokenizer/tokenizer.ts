@@ -6,7 +6,7 @@
  */
 import { readGGUFFileSync } from '../gguf/reader.js';
 import type { GGUFFile } from '../gguf/parser.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import { BpeEncoder } from './bpe.js';
 import { PieceTable, detokenize, type DecodeOptions } from './pieces.js';
 import { familyRegexes, splitText } from './pre-tokenizers.js';

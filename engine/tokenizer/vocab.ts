@@ -4,7 +4,7 @@
  * llama.cpp derives per tokenizer type (its defaults are the reference kiln
  * matches, so where GGUF leaves something out we fall back the same way).
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../../common/errors.js';
 import type { GGUFFile } from '../gguf/parser.js';
 import { GGUFValueType as VT } from '../gguf/types.js';
 import { preTokenizerSpec, type PreTokenizerFamily } from './pre-tokenizers.js';

@@ -4,7 +4,7 @@
  * exact: `sha256:` and 64 lowercase hex digits. Upper-case hex is refused
  * rather than folded, so that one blob never has two spellings.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from './errors.js';
 
 /** A string known to match `^sha256:[0-9a-f]{64}$`. */
 export type Digest = string & { readonly __brand: 'Digest' };

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError } from './errors.js';
 import {
   defaultTagCandidates,
   displayName,

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isKilnError } from '../../engine/errors.js';
-import type { Digest } from '../../registry/digest.js';
-import { parseModelName } from '../../registry/model-name.js';
-import { cleanup, tempHome } from '../../test/helpers/daemon.js';
+import { isKilnError } from '../common/errors.js';
+import type { Digest } from '../common/digest.js';
+import { parseModelName } from '../common/model-name.js';
+import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { Store } from './index.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;

@@ -32,7 +32,7 @@
  *          "h/ns.dot/m"   "a/b/c/d"   "m@sha256:…"   "lláma"   "my model"
  */
 import path from 'node:path';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from './errors.js';
 
 export const DEFAULT_HOST = 'registry.ollama.ai';
 export const DEFAULT_NAMESPACE = 'library';

@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../../engine/errors.js';
-import { cleanup, tempHome } from '../../test/helpers/daemon.js';
+import { isKilnError } from '../common/errors.js';
+import { cleanup, tempHome } from '../test/helpers/daemon.js';
 import { openDatabase } from './db.js';
 import { loadMigrations, migrate } from './migrate.js';
 

@@ -2,22 +2,30 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlobStore } from './blobs.js';
 import { openDatabase, type DB } from './db.js';
+import { DownloadTables } from './downloads.js';
 import { ModelStore } from './models.js';
+import { RemoteBlobs } from './remotes.js';
 
 export { BlobStore } from './blobs.js';
 export { ModelStore, type ModelRecord } from './models.js';
+export { DownloadTables, type PartialBlob, type PartProgress } from './downloads.js';
+export { RemoteBlobs } from './remotes.js';
 
-/** The store: one SQLite database plus the blob folder. */
+/** The store: one SQLite database plus the blob folder. All of kiln's SQL is in this folder. */
 export class Store {
   readonly db: DB;
   readonly blobs: BlobStore;
   readonly models: ModelStore;
+  readonly downloads: DownloadTables;
+  readonly remotes: RemoteBlobs;
 
   constructor(dbPath: string, modelsDir: string) {
     mkdirSync(modelsDir, { recursive: true });
     this.db = openDatabase(dbPath);
     this.blobs = new BlobStore(this.db, join(modelsDir, 'blobs'));
     this.models = new ModelStore(this.db, this.blobs);
+    this.downloads = new DownloadTables(this.db);
+    this.remotes = new RemoteBlobs(this.db);
   }
 
   getSetting(key: string): string | undefined {
@@ -30,6 +38,7 @@ export class Store {
   }
 
   close(): void {
+    this.downloads.closeCheckpoints();
     if (this.db.open) this.db.close();
   }
 }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../common/errors.js';
 
 export interface Migration {
   id: number;

@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError } from '../../engine/errors.js';
-import { blobFileName, digestFromBlobFileName, type Digest } from '../../registry/digest.js';
+import { KilnError } from '../common/errors.js';
+import { blobFileName, digestFromBlobFileName, type Digest } from '../common/digest.js';
 import type { DB } from './db.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -90,7 +90,7 @@ export class BlobStore {
    * Moves a complete file that the caller has already verified (same
    * filesystem as the store) into place under `digest` and records it, with
    * `alsoInTransaction` run in the same transaction. Neither the data nor the
-   * rename is synced here: the caller owns durability (registry/download.ts
+   * rename is synced here: the caller owns durability (registry/transfer.ts
    * records the blob as unsynced in that transaction and syncs it after).
    */
   adopt(file: string, digest: Digest, size: number, alsoInTransaction?: () => void): void {
@@ -260,6 +260,30 @@ export class BlobStore {
     })(now);
     for (const d of gone) rmSync(this.path(d), { force: true });
     return gone;
+  }
+
+  /** Every recorded blob, by digest (for verify). */
+  list(): BlobInfo[] {
+    return this.db.prepare('SELECT digest, size FROM blobs ORDER BY digest').all() as BlobInfo[];
+  }
+
+  /**
+   * Moves a blob whose bytes do not match its digest out of the store, to
+   * `quarantine/` beside `blobs/`, for a human to look at. Its row goes too
+   * unless a model still names it (that model then shows as broken until
+   * pulled again). Returns where the file went.
+   */
+  quarantine(digest: Digest): string {
+    const dir = join(this.dir, '..', 'quarantine');
+    mkdirSync(dir, { recursive: true });
+    const dest = join(dir, `${blobFileName(digest)}-${Date.now()}`);
+    try {
+      renameSync(this.path(digest), dest);
+    } catch {
+      /* already gone */
+    }
+    this.db.prepare('DELETE FROM blobs WHERE digest = ? AND digest NOT IN (SELECT digest FROM model_blobs)').run(digest);
+    return dest;
   }
 
   /** Every blob that no model references (for prune). */

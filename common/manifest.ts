@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from './errors.js';
 import { parseDigest, type Digest } from './digest.js';
 
 /** Media types of the Ollama registry protocol (OCI distribution v2 as Ollama uses it). */

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../common/paths.js';
 import { loadMigrations, migrate } from './migrate.js';
 
 export type DB = Database.Database;

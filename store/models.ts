@@ -1,7 +1,7 @@
-import { KilnError, modelNotFound } from '../../engine/errors.js';
-import type { Digest } from '../../registry/digest.js';
-import { encodeManifest, manifestSize, parseManifest, sha256Digest, type Manifest } from '../../registry/manifest.js';
-import { displayName, nameKey, type ModelName } from '../../registry/model-name.js';
+import { KilnError, modelNotFound } from '../common/errors.js';
+import type { Digest } from '../common/digest.js';
+import { encodeManifest, manifestSize, parseManifest, sha256Digest, type Manifest } from '../common/manifest.js';
+import { displayName, nameKey, type ModelName } from '../common/model-name.js';
 import type { BlobStore } from './blobs.js';
 import type { DB } from './db.js';
 
@@ -113,6 +113,13 @@ export class ModelStore {
     const { record, released } = this.put(dst, from.manifestBytes);
     this.blobs.removeIfUnreferenced(released);
     return record;
+  }
+
+  /** The names (as displayed) of the models whose manifest names `digest`. */
+  namesUsing(digest: Digest): string[] {
+    return (
+      this.db.prepare('SELECT DISTINCT m.display FROM model_blobs b JOIN models m ON m.name = b.model WHERE b.digest = ?').all(digest) as { display: string }[]
+    ).map((r) => r.display);
   }
 
   /** Models whose manifest names a blob that is missing on disk (after outside damage). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isKilnError } from '../engine/errors.js';
+import { isKilnError } from './errors.js';
 import { blobFileName, digestFromBlobFileName, isDigest, parseDigest, type Digest } from './digest.js';
 
 const HEX = '0123456789abcdef'.repeat(4);
