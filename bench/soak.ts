@@ -6,7 +6,7 @@
  * real docker-registry on 127.0.0.1, a 24 MiB layer so a pull takes long
  * enough to be cut).
  *
- *     npm run build && npx vite-node bench/soak.ts -- [--requests 100000] [--concurrency 8]
+ *     npm run build && npx vite-node bench/soak.ts -- [--requests 100000] [--concurrency 8] [--only KIND]
  *
  * Pass marks (issue 11): the daemon's RSS at the end over its RSS after the
  * warm-up ≤ 1.10; no request lost (each gets an HTTP answer below 500, or is
@@ -91,7 +91,9 @@ async function main(): Promise<void> {
   const counts = new Map<Kind, number>();
   const busy = new Map<Kind, number>();
 
+  const only = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] as Kind) : undefined;
   const pick = (): Kind => {
+    if (only) return only;
     let r = Math.random() * 100;
     for (const [k, w] of MIX) if ((r -= w) < 0) return k;
     return 'tags';

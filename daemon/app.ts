@@ -59,7 +59,7 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   if (config.debug) {
     app.get('/api/debug/internals', (c) => {
       if (c.req.query('gc') !== undefined) (globalThis as { gc?: () => void }).gc?.();
-      return c.json({ open_streams: openStreams.size, heap_used: process.memoryUsage().heapUsed });
+      return c.json({ open_streams: openStreams.size, runner_requests: deps.scheduler.runnerRequests(), heap_used: process.memoryUsage().heapUsed });
     });
   }
 

@@ -20,6 +20,7 @@ afterAll(async () => {
 
 interface Internals {
   open_streams: number;
+  runner_requests: number;
   heap_used: number;
 }
 
@@ -67,6 +68,36 @@ describe('request-scoped abort controllers', () => {
     expect(after.open_streams).toBe(0);
     // 10,000 leaked controllers with their closures took 11 MB; allow noise well under that
     expect(after.heap_used - before.heap_used).toBeLessThan(3 * 1024 * 1024);
+    expect(d.proc.exitCode).toBeNull();
+  }, 120_000);
+
+  it('leave nothing behind when 800 clients hang up mid-stream: no runner request stays open, the heap stays flat', async () => {
+    const hangUps = async (n: number) => {
+      let next = 0;
+      const worker = async () => {
+        while (next++ < n) {
+          const ac = new AbortController();
+          const path = next % 2 ? '/api/generate' : '/api/chat';
+          const body = next % 2 ? { model: 'kjv', prompt: 'In the beginning', options: { num_predict: 200 } } : { model: 'kjv', messages: [{ role: 'user', content: 'In the beginning' }], options: { num_predict: 200 } };
+          const r = await fetch(d.url + path, { method: 'POST', body: JSON.stringify(body), signal: ac.signal });
+          const reader = r.body!.getReader();
+          await reader.read(); // the first line: generation has started
+          ac.abort();
+          await reader.read().catch(() => {});
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, worker));
+      await new Promise((r) => setTimeout(r, 500)); // the runner's answers to the cancels
+    };
+    await hangUps(100);
+    const before = await internals();
+    await hangUps(800);
+    const after = await internals();
+    expect(after.open_streams).toBe(0);
+    // Each abandoned stream used to keep its runner entry (handlers, queued messages): ~0.8 KB apiece.
+    expect(after.runner_requests).toBe(0);
+    // What is left is the JIT's code churn, a few hundred KB at most.
+    expect(after.heap_used - before.heap_used).toBeLessThan(2 * 1024 * 1024);
     expect(d.proc.exitCode).toBeNull();
   }, 120_000);
 });

@@ -23,6 +23,8 @@ export interface RunnerHandle {
   readonly pid: number | undefined;
   readonly nCtx: number;
   readonly loadDurationNs: number;
+  /** Requests registered and not yet closed (KILN_DEBUG's internals report the sum). */
+  readonly inFlight?: number;
   generate(slot: number, req: GenerateRequest, signal: AbortSignal): AsyncGenerator<Chunk, RunnerStats>;
   embed(slot: number, inputs: string[], truncate: boolean, signal: AbortSignal): Promise<{ embeddings: Float32Array[]; promptEvalCount: number }>;
   /** Resolves when the process has ended (either way). */
@@ -157,14 +159,19 @@ export class Runner implements RunnerHandle {
    * removes both the entry and the listener; if the send throws, nothing is
    * left behind.
    */
-  private open(signal: AbortSignal, handler: Pending, build: (id: number) => ToRunner, onCancel?: () => void): () => void {
+  private open(signal: AbortSignal, handler: Pending, build: (id: number) => ToRunner, onCancel?: () => void): (abandoned?: boolean) => void {
     const id = this.nextId++;
     this.pending.set(id, handler);
-    const onAbort = () => {
+    const cancel = () => {
       if (!this.exited && this.child.connected) this.child.send({ t: 'cancel', id } satisfies ToRunner);
+    };
+    const onAbort = () => {
+      cancel();
       onCancel?.();
     };
-    const close = () => {
+    // `abandoned`: the caller stops listening before the request ended, so the runner is told to stop too.
+    const close = (abandoned = false) => {
+      if (abandoned && !signal.aborted && this.pending.has(id)) cancel();
       signal.removeEventListener('abort', onAbort);
       this.pending.delete(id);
     };
@@ -198,6 +205,7 @@ export class Runner implements RunnerHandle {
       },
       (id) => ({ t: 'generate', id, slot, ...req }),
     );
+    let ended = false;
     try {
       for (;;) {
         while (queue.length === 0 && !failure) await new Promise<void>((r) => (wake = r));
@@ -205,11 +213,16 @@ export class Runner implements RunnerHandle {
         const m = queue.shift();
         if (!m) throw failure!;
         if (m.t === 'chunk') yield { text: m.text, tokens: m.tokens };
-        else if (m.t === 'done') return m.stats;
-        else if (m.t === 'error') throw toError(m.code, m.message);
+        else if (m.t === 'done') {
+          ended = true;
+          return m.stats;
+        } else if (m.t === 'error') {
+          ended = true;
+          throw toError(m.code, m.message);
+        }
       }
     } finally {
-      close();
+      close(!ended && !failure);
     }
   }
 

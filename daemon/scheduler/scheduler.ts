@@ -132,6 +132,13 @@ export class Scheduler {
   }
 
   /** Models loaded now, for /api/ps (most recently expiring first, as Ollama lists them). */
+  /** Requests the runners hold open, all together (what a leak of them would show). */
+  runnerRequests(): number {
+    let n = 0;
+    for (const e of this.entries) n += e.runner?.inFlight ?? 0;
+    return n;
+  }
+
   list(): RunningModel[] {
     const now = this.now();
     return [...this.entries]

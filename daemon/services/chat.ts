@@ -40,8 +40,8 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
     done: false,
   });
   return (async function* () {
+    const it = lease.runner.generate(lease.slot, { prompt, options: p.options.sampling, format, shift: req.shift !== false }, signal);
     try {
-      const it = lease.runner.generate(lease.slot, { prompt, options: p.options.sampling, format, shift: req.shift !== false }, signal);
       for (;;) {
         const r = await it.next();
         if (r.done) {
@@ -67,6 +67,9 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
         if (content || toolCalls.length) yield piece(content, toolCalls.length ? toolCalls : undefined);
       }
     } finally {
+      // A consumer that stops early (a client gone) closes this generator at a yield: close the
+      // runner's stream too, or its pending entry and handlers stay behind for good.
+      await it.return(undefined as never).catch(() => {});
       lease.release();
     }
   })();

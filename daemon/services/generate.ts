@@ -42,8 +42,8 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
   });
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
   return (async function* () {
+    const it = lease.runner.generate(lease.slot, { prompt, context, options: p.options.sampling, format, shift: req.shift !== false }, signal);
     try {
-      const it = lease.runner.generate(lease.slot, { prompt, context, options: p.options.sampling, format, shift: req.shift !== false }, signal);
       for (;;) {
         const r = await it.next();
         if (r.done) {
@@ -61,6 +61,9 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
         if (r.value.text) yield { model, created_at: nowIso(), response: r.value.text, done: false };
       }
     } finally {
+      // A consumer that stops early (a client gone) closes this generator at a yield: close the
+      // runner's stream too, or its pending entry and handlers stay behind for good.
+      await it.return(undefined as never).catch(() => {});
       lease.release();
     }
   })();
