@@ -31,6 +31,11 @@ describe('OpenAI bodies that raised a TypeError (a 500) before', () => {
 });
 
 describe('what the official clients send', () => {
+  it('takes a null option as absent, so the model\'s PARAMETER stands (found by bench/fuzz.ts)', () => {
+    const g = parse.parseGenerate({ model: 'kjv', prompt: 'x', options: { num_predict: null, temperature: 0.5, stop: null } });
+    expect(g.options).toEqual({ temperature: 0.5 });
+  });
+
   it('is accepted, with nulls as absent fields and unknown fields ignored', () => {
     // the openai client: nulls for unset fields, fields kiln has no use for
     const chat = parse.parseOpenAIChat({
@@ -96,6 +101,6 @@ describe('what the official clients send', () => {
     expect(refusal(() => parse.parsePush({ model: 'x', insecure: 'yes' })).param).toBe('insecure');
     expect(refusal(() => parse.parseGenerate({ model: 'kjv', options: { temperature: 'hot' } })).message).toBe('options.temperature: expected a number, got a string');
     expect(refusal(() => parse.parseChat({ model: 'kjv', options: { stop: [1] } })).param).toBe('options.stop[0]');
-    expect(parse.parseEmbed({ model: 'kjv', options: { num_gpu: 1, use_mmap: true, stop: 'x', seed: null } }).options).toEqual({ num_gpu: 1, use_mmap: true, stop: 'x', seed: null });
+    expect(parse.parseEmbed({ model: 'kjv', options: { num_gpu: 1, use_mmap: true, stop: 'x', seed: null } }).options).toEqual({ num_gpu: 1, use_mmap: true, stop: 'x' });
   });
 });

@@ -169,7 +169,8 @@ class Fields {
     if (!o) return undefined;
     for (const key of NUMERIC_OPTIONS) o.num(key);
     o.strOrList('stop');
-    return o.o as Options;
+    // null is absent, as everywhere else: the model's PARAMETER (or the default) stands.
+    return Object.fromEntries(Object.entries(o.o).filter(([, v]) => v !== null)) as Options;
   }
 }
 
