@@ -146,8 +146,12 @@ async function main(): Promise<void> {
       name: 'push',
       run: async (d, round) => {
         const target = `${reg.host}/kill/push${round}:latest`;
-        await post(d, '/api/copy', { source: 'kjv', destination: target });
-        return post(d, '/api/push', { model: target, insecure: true }).then((r) => drain(r)).catch(() => undefined);
+        try {
+          await post(d, '/api/copy', { source: 'kjv', destination: target });
+          return await drain(await post(d, '/api/push', { model: target, insecure: true }));
+        } catch {
+          return undefined; // the daemon was killed
+        }
       },
       undo: async (d, round) => {
         await fetch(`${d.url}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: `${reg.host}/kill/push${round}:latest` }) });

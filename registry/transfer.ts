@@ -42,6 +42,17 @@ export interface DownloadSettings {
 
 const MiB = 1 << 20;
 const CHECKPOINT_MS = 100;
+/**
+ * Also checkpoint as soon as enough new bytes are in the file: a 32nd of what
+ * is still missing, between 256 KiB and 4 MiB. A killed pull then re-fetches
+ * a small fraction of what it still needed, however fast the link (at
+ * 200 MB/s, 100 ms is 20 MB), while a large pull pays one commit per 4 MiB.
+ * The checkpoint connection commits without fsync (`written` is trusted only
+ * within the same boot): about 35 µs a commit.
+ */
+function checkpointBytes(missing: number): number {
+  return Math.min(4 * MiB, Math.max(256 * 1024, missing / 32));
+}
 const SYNC_MS = 5000;
 
 export function choosePartSize(size: number, setting: number): number {
@@ -146,6 +157,8 @@ export class Transfer {
 
   // Checkpoints.
   private saved = new Map<number, number>();
+  /** `completed` at the last checkpoint. */
+  private savedCompleted = 0;
   private syncing = false;
   private cpTimer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
@@ -277,18 +290,22 @@ export class Transfer {
   /** Checkpoints: `written` often, `synced` after an fdatasync now and then. */
   private startCheckpoints(): void {
     this.saved = new Map(this.parts.map((p) => [p.idx, p.written]));
-    this.cpTimer = setInterval(() => {
-      try {
-        this.checkpoint();
-      } catch {
-        /* disk full or db busy: the next one retries */
-      }
-    }, CHECKPOINT_MS);
+    this.savedCompleted = this.completed;
+    this.cpTimer = setInterval(() => this.checkpointSoftly(), CHECKPOINT_MS);
     this.syncTimer = setInterval(() => void this.syncNow(), SYNC_MS);
+  }
+
+  private checkpointSoftly(): void {
+    try {
+      this.checkpoint();
+    } catch {
+      /* disk full or db busy: the next one retries */
+    }
   }
 
   /** Saves the parts' `written` that changed since the last checkpoint. */
   private checkpoint(): void {
+    this.savedCompleted = this.completed;
     const changed = this.parts.filter((p) => this.saved.get(p.idx) !== p.written).map((p) => ({ idx: p.idx, written: p.written }));
     if (!changed.length) return;
     this.env.store.downloads.saveWritten(this.digest, changed);
@@ -390,6 +407,7 @@ export class Transfer {
       const w = new StreamWriter(this.sink, p.start + p.written, p.end, (end) => {
         this.completed += end - p.start - p.written;
         p.written = end - p.start;
+        if (this.cpTimer && this.completed - this.savedCompleted >= checkpointBytes(this.size - this.completed)) this.checkpointSoftly();
         this.owner.emit(this.completed);
       });
       try {
