@@ -107,7 +107,7 @@ function ggufLengthFields(buf: Uint8Array): number[] {
 }
 
 /** Bytes that an accepted parse decoded: strings and arrays must be backed by the input. */
-function decodedBytes(g: GGUFFile): number {
+export function decodedBytes(g: GGUFFile): number {
   let n = 0;
   for (const [k, v] of g.kv) {
     n += k.length;

@@ -14,21 +14,11 @@ import { sampleBytes } from './sample.js';
 import { GGUFValueType as VT, GGUF_VALUE_SIZE, type GGUFScalarType } from './types.js';
 
 import { KJV_F16 } from '../../test/helpers/fixtures.js';
+import { rng } from '../../bench/fuzz/rng.js';
+import { decodedBytes } from '../../bench/fuzz/targets.js';
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-gguf-fuzz-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** mulberry32: tiny, seedable, good enough to pick mutations. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] };
-}
 
 /**
  * Offsets of every u64 length or count field in a valid file, found by a
@@ -99,20 +89,6 @@ function mutate(src: Uint8Array, lengths: number[], r: ReturnType<typeof rng>): 
     }
   }
   return b;
-}
-
-/** What a parse accepted must be backed by bytes: decoded strings and arrays never exceed the input. */
-function decodedBytes(g: GGUFFile): number {
-  let n = 0;
-  for (const [k, v] of g.kv) {
-    n += k.length;
-    if (v.type === VT.STRING) n += v.value.length;
-    else if (v.type === VT.ARRAY) {
-      if (v.itemType === VT.STRING) for (const s of v.value as string[]) n += 8 + s.length;
-      else n += v.value.length * GGUF_VALUE_SIZE[v.itemType];
-    }
-  }
-  return n;
 }
 
 function outcome(fn: () => GGUFFile): { ok: GGUFFile } | { err: unknown } {
