@@ -72,7 +72,7 @@ const text = (x: Uint8Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength
 // GGUF headers
 
 /** Offsets of the u64 counts and lengths of a valid GGUF, found by a walk independent of the parser. */
-function ggufLengthFields(buf: Uint8Array): number[] {
+export function ggufLengthFields(buf: Uint8Array): number[] {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out = [8, 16];
   let p = 24;

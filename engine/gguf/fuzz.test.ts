@@ -11,51 +11,13 @@ import { isKilnError } from '../../common/errors.js';
 import type { GGUFFile } from './parser.js';
 import { parseGGUF, readGGUFFileSync } from './reader.js';
 import { sampleBytes } from './sample.js';
-import { GGUFValueType as VT, GGUF_VALUE_SIZE, type GGUFScalarType } from './types.js';
-
+import { GGUFValueType as VT } from './types.js';
 import { KJV_F16 } from '../../test/helpers/fixtures.js';
 import { rng } from '../../bench/fuzz/rng.js';
-import { decodedBytes } from '../../bench/fuzz/targets.js';
+import { decodedBytes, ggufLengthFields as lengthFields } from '../../bench/fuzz/targets.js';
+
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-gguf-fuzz-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-
-/**
- * Offsets of every u64 length or count field in a valid file, found by a
- * walk independent of the parser, so mutations can aim at them.
- */
-function lengthFields(b: Uint8Array): number[] {
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const out = [8, 16];
-  let p = 24;
-  const str = () => { out.push(p); p += 8 + Number(dv.getBigUint64(p, true)); };
-  const nT = Number(dv.getBigUint64(8, true));
-  const nKV = Number(dv.getBigUint64(16, true));
-  for (let i = 0; i < nKV; i++) {
-    str();
-    const t = dv.getUint32(p, true);
-    p += 4;
-    if (t === VT.STRING) str();
-    else if (t === VT.ARRAY) {
-      const it = dv.getUint32(p, true) as GGUFScalarType;
-      out.push(p + 4);
-      const n = Number(dv.getBigUint64(p + 4, true));
-      p += 12;
-      if (it === VT.STRING) for (let k = 0; k < n; k++) str();
-      else p += n * GGUF_VALUE_SIZE[it];
-    } else p += GGUF_VALUE_SIZE[t as GGUFScalarType];
-  }
-  for (let i = 0; i < nT; i++) {
-    str();
-    const nd = dv.getUint32(p, true);
-    out.push(p); // n_dims is a count too
-    for (let d = 0; d < nd; d++) out.push(p + 4 + 8 * d);
-    p += 4 + 8 * nd + 4;
-    out.push(p); // tensor offset
-    p += 8;
-  }
-  return out;
-}
 
 const BIG = [(1n << 64n) - 1n, 1n << 63n, 1n << 32n, (1n << 32n) - 1n, 1n << 53n, 65535n, 0n];
 
