@@ -188,7 +188,7 @@ async function main(): Promise<void> {
       try {
         const orphans = tmpFiles(home);
         if (orphans.length) failures.push(`round ${r} (killed at ${at.toFixed(0)} ms): temp files after restart: ${orphans.join(' ')}`);
-        const v = kiln(['verify'], again.env);
+        const v = await kiln(['verify'], again.env);
         if (v.code !== 0) failures.push(`round ${r}: kiln verify after restart: ${v.stdout}${v.stderr}`);
         front.blobBytes = 0;
         const end2 = (await op.run(again, r)) as Record<string, unknown> | undefined;
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
           }
         }
         if (partialFiles(home).length) failures.push(`round ${r}: partial downloads left after completing: ${partialFiles(home).join(' ')}`);
-        const v2 = kiln(['verify'], again.env);
+        const v2 = await kiln(['verify'], again.env);
         if (v2.code !== 0) failures.push(`round ${r}: kiln verify after completing: ${v2.stdout}${v2.stderr}`);
         await op.undo(again, r);
       } finally {

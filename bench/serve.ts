@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     if (!isKjv) {
       // as a user would: `kiln create` uploads the file's blob, then creates the model from it
       writeFileSync(join(home, 'Modelfile'), `FROM ${gguf}\n`);
-      const r = kiln(['create', name, '-f', join(home, 'Modelfile')], kilnEnv(home));
+      const r = await kiln(['create', name, '-f', join(home, 'Modelfile')], kilnEnv(home));
       if (r.code !== 0) throw new Error(`kiln create: ${r.stderr}`);
     }
     return d;

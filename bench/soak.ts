@@ -196,7 +196,7 @@ async function main(): Promise<void> {
   const end = await internals();
   const rssEnd = rssKiB(pid);
   const alive = d.proc.exitCode === null && d.proc.signalCode === null;
-  const verify = kiln(['verify'], d.env);
+  const verify = await kiln(['verify'], d.env);
   const verifyClean = verify.code === 0;
 
   const ratio = rssEnd / rssWarm;

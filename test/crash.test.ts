@@ -47,7 +47,7 @@ describe('a daemon killed with SIGKILL in the middle of a create', () => {
       expect(again.log()).toMatch(/removed \d+ unfinished blob file/);
       expect(readdirSync(blobsDir).some((f) => f.startsWith('.tmp-'))).toBe(false);
       expect((await fetch(`${again.url}/api/blobs/${digest}`, { method: 'HEAD' })).status).toBe(404);
-      const list = kiln(['list'], again.env);
+      const list = await kiln(['list'], again.env);
       expect(list.code).toBe(0);
       expect(list.stdout).toContain('kjv:latest');
 

@@ -32,7 +32,7 @@ beforeAll(async () => {
   home = tempHome('kiln-memory-');
   await restart({});
   writeFileSync(join(home, 'Modelfile'), `FROM ${KJV_F32}\n`);
-  const created = kiln(['create', 'kjv32', '-f', join(home, 'Modelfile')], kilnEnv(home));
+  const created = await kiln(['create', 'kjv32', '-f', join(home, 'Modelfile')], kilnEnv(home));
   expect(created.code, created.stderr).toBe(0);
   for (const m of ['kjv', 'kjv32']) {
     expect((await post('/api/generate', { model: m })).status).toBe(200); // load only
@@ -72,7 +72,7 @@ describe('KILN_MAX_MEMORY', () => {
   it('accepts sizes with units and refuses a malformed one at start', async () => {
     await d?.stop();
     d = undefined;
-    const bad = kiln(['serve'], kilnEnv(home, { KILN_MAX_MEMORY: 'lots', KILN_HOST: '127.0.0.1:0' }));
+    const bad = await kiln(['serve'], kilnEnv(home, { KILN_MAX_MEMORY: 'lots', KILN_HOST: '127.0.0.1:0' }));
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/KILN_MAX_MEMORY=lots is not a size/);
     await restart({ KILN_MAX_MEMORY: '8GiB' });

@@ -22,9 +22,9 @@ afterAll(async () => {
 });
 
 describe('kiln quantize', () => {
-  it('writes a Q4_K_M file whose tensor types follow the mix policy and whose metadata says so', () => {
+  it('writes a Q4_K_M file whose tensor types follow the mix policy and whose metadata says so', async () => {
     const out = join(dir, 'kjv-q4_K_M.gguf');
-    const r = kiln(['quantize', KJV_F32, out, 'q4_K_M'], d.env);
+    const r = await kiln(['quantize', KJV_F32, out, 'q4_K_M'], d.env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/kjv-q4_K_M\.gguf: 21 MB → \d(\.\d)? MB in [\d.]+ s \(/);
@@ -36,18 +36,18 @@ describe('kiln quantize', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.partial'))).toEqual([]);
   });
 
-  it('refuses to quantize a file that is already quantized, leaving no output', () => {
+  it('refuses to quantize a file that is already quantized, leaving no output', async () => {
     const src = join(dir, 'kjv-q4_K_M.gguf');
     const out = join(dir, 'again.gguf');
-    const r = kiln(['quantize', src, out, 'q8_0'], d.env);
+    const r = await kiln(['quantize', src, out, 'q8_0'], d.env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/already quantized/);
     expect(existsSync(out)).toBe(false);
   });
 
-  it('refuses an unknown type and a file that is not a GGUF with clear errors', () => {
-    expect(kiln(['quantize', KJV_F16, join(dir, 'x.gguf'), 'q9_K'], d.env).stderr).toMatch(/unsupported quantization type 'q9_K'/);
-    const r = kiln(['quantize', join(dir, '..'), join(dir, 'x.gguf'), 'q8_0'], d.env);
+  it('refuses an unknown type and a file that is not a GGUF with clear errors', async () => {
+    expect((await kiln(['quantize', KJV_F16, join(dir, 'x.gguf'), 'q9_K'], d.env)).stderr).toMatch(/unsupported quantization type 'q9_K'/);
+    const r = await kiln(['quantize', join(dir, '..'), join(dir, 'x.gguf'), 'q8_0'], d.env);
     expect(r.code).toBe(1);
     expect(existsSync(join(dir, 'x.gguf'))).toBe(false);
   });

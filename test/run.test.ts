@@ -45,16 +45,16 @@ async function waitScreen(re: RegExp, ms = 15_000): Promise<string> {
 }
 
 describe('kiln run, one answer', () => {
-  it('answers a prompt argument on stdout with no UI around it', () => {
-    const r = kiln(['run', 'kjv', 'In the beginning', '--keepalive', '1m'], d.env, { input: '' });
+  it('answers a prompt argument on stdout with no UI around it', async () => {
+    const r = await kiln(['run', 'kjv', 'In the beginning', '--keepalive', '1m'], d.env, { input: '' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.length).toBeGreaterThan(20);
     expect(r.stdout).not.toMatch(/>>>|\x1b\[/);
     expect(r.stderr).toBe('');
   });
 
-  it('answers piped stdin and prints --verbose stats on stderr', () => {
-    const r = kiln(['run', 'kjv', '--verbose'], d.env, { input: 'And God said' });
+  it('answers piped stdin and prints --verbose stats on stderr', async () => {
+    const r = await kiln(['run', 'kjv', '--verbose'], d.env, { input: 'And God said' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().length).toBeGreaterThan(20);
     expect(r.stderr).toMatch(/^total duration:\s+\S+/m);
@@ -62,13 +62,13 @@ describe('kiln run, one answer', () => {
     expect(r.stderr).toMatch(/^prompt eval count:\s+\d+ token\(s\)$/m);
   });
 
-  it('shows the model in kiln ps and unloads it with kiln stop', () => {
-    const ps = kiln(['ps'], d.env);
+  it('shows the model in kiln ps and unloads it with kiln stop', async () => {
+    const ps = await kiln(['ps'], d.env);
     expect(ps.stdout).toMatch(/^NAME\s+ID\s+SIZE\s+PROCESSOR\s+CONTEXT\s+UNTIL$/m);
     expect(ps.stdout).toMatch(/^kjv:latest\s+[0-9a-f]{12}\s+\d+ MB\s+100% CPU\s+256\s+\d+ (seconds|minutes) from now$/m);
-    expect(kiln(['stop', 'kjv'], d.env).code).toBe(0);
-    expect(kiln(['ps'], d.env).stdout).not.toMatch(/kjv/);
-    const again = kiln(['stop', 'kjv'], d.env);
+    expect((await kiln(['stop', 'kjv'], d.env)).code).toBe(0);
+    expect((await kiln(['ps'], d.env)).stdout).not.toMatch(/kjv/);
+    const again = await kiln(['stop', 'kjv'], d.env);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/couldn't find model "kjv" to stop/);
   });
@@ -77,7 +77,7 @@ describe('kiln run, one answer', () => {
     // a model that would talk for minutes: the daemon's one slot stays busy unless the request is cancelled
     const dir = tempHome('kiln-mf-');
     writeFileSync(join(dir, 'Modelfile'), 'FROM kjv\nPARAMETER num_predict 1000000\n');
-    expect(kiln(['create', 'talkative', '-f', join(dir, 'Modelfile')], d.env).code).toBe(0);
+    expect((await kiln(['create', 'talkative', '-f', join(dir, 'Modelfile')], d.env)).code).toBe(0);
     cleanup(dir);
     const p = spawn(process.execPath, [KILN, 'run', 'talkative', 'In the beginning'], { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let got = 0;
@@ -96,18 +96,18 @@ describe('kiln run, one answer', () => {
     const res = await fetch(`${d.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'talkative', prompt: 'And', stream: false, options: { num_predict: 2 } }) });
     expect(res.status).toBe(200);
     expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(kiln(['rm', 'talkative'], d.env).code).toBe(0);
+    expect((await kiln(['rm', 'talkative'], d.env)).code).toBe(0);
   }, 60_000);
 
-  it('says so when the model does not exist anywhere', () => {
-    const r = kiln(['run', 'localhost:1/nope/nope', 'hi'], d.env, { input: '' });
+  it('says so when the model does not exist anywhere', async () => {
+    const r = await kiln(['run', 'localhost:1/nope/nope', 'hi'], d.env, { input: '' });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^Error: model 'localhost:1\/nope\/nope' is not on this machine, and pulling it failed: /m);
   });
 
   it('says first that the model is not here, then that the registry cannot be reached', async () => {
     const host = `127.0.0.1:${await freePort()}`; // nothing listens there
-    const r = kiln(['run', `${host}/library/m`, 'hi', '--insecure'], d.env, { input: '' });
+    const r = await kiln(['run', `${host}/library/m`, 'hi', '--insecure'], d.env, { input: '' });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `Error: model '${host}/library/m' is not on this machine, and pulling it failed: cannot reach the registry ${host}: the connection was refused (ECONNREFUSED); check the network connection and the registry's address\n`,

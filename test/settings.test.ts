@@ -12,8 +12,8 @@ const home = tempHome();
 afterAll(() => cleanup(home));
 
 describe('kiln serve --help', () => {
-  it('lists every setting of the table with its default', () => {
-    const r = kiln(['serve', '--help'], kilnEnv(home));
+  it('lists every setting of the table with its default', async () => {
+    const r = await kiln(['serve', '--help'], kilnEnv(home));
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
     for (const s of Object.values(SETTINGS) as Setting<unknown>[]) {
@@ -26,8 +26,8 @@ describe('kiln serve --help', () => {
     expect(r.stdout).toMatch(/KILN_NUM_PARALLEL .*\(default: 1\)/);
   });
 
-  it('works even when a setting is bad (help never reads them)', () => {
-    expect(kiln(['serve', '--help'], kilnEnv(home, { KILN_NUM_PARALLEL: 'x' })).code).toBe(0);
+  it('works even when a setting is bad (help never reads them)', async () => {
+    expect((await kiln(['serve', '--help'], kilnEnv(home, { KILN_NUM_PARALLEL: 'x' }))).code).toBe(0);
   });
 });
 
@@ -39,8 +39,8 @@ describe('kiln serve with a bad setting', () => {
     ['KILN_DEBUG', 'maybe', 'a boolean (1, true, yes, on, or 0, false, no, off)'],
     ['KILN_KERNELS', 'sse9', 'one of scalar, avx2, avx512'],
     ['KILN_KEEP_ALIVE', 'soon', 'a duration ("5m", "1h30m", seconds, 0, or negative for never)'],
-  ])('%s=%s exits 1 with one line naming it and the accepted form', (env, raw, form) => {
-    const r = kiln(['serve'], kilnEnv(home, { [env]: raw }));
+  ])('%s=%s exits 1 with one line naming it and the accepted form', async (env, raw, form) => {
+    const r = await kiln(['serve'], kilnEnv(home, { [env]: raw }));
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`Error: ${env}=${raw} is not ${form}\n`);
     expect(r.stdout).toBe('');

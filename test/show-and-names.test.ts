@@ -68,12 +68,12 @@ describe('responses name the model as the request did', () => {
 
 // Last: spawnSync blocks this process, and a kept-alive connection the daemon closes meanwhile would fail the next fetch.
 describe('the kiln binary', () => {
-  it('kiln show MODEL --template prints it; kiln show MODEL names its kind', () => {
-    const t = kiln(['show', 'kjv', '--template'], d.env);
+  it('kiln show MODEL --template prints it; kiln show MODEL names its kind', async () => {
+    const t = await kiln(['show', 'kjv', '--template'], d.env);
     expect(t.code).toBe(0);
     expect(t.stdout).toBe(`${JINJA.replace(/\n$/, '')}\n`);
-    expect(kiln(['show', 'kjv'], d.env).stdout).toMatch(/^\s+template\s+Jinja \(the GGUF chat template\)$/m);
-    expect(kiln(['show', 'kjv-go', '--template'], d.env).stdout).toBe(`${GO_TEMPLATE}\n`);
-    expect(kiln(['show', 'kjv-go'], d.env).stdout).toMatch(/^\s+template\s+Go \(Ollama template\)$/m);
+    expect((await kiln(['show', 'kjv'], d.env)).stdout).toMatch(/^\s+template\s+Jinja \(the GGUF chat template\)$/m);
+    expect((await kiln(['show', 'kjv-go', '--template'], d.env)).stdout).toBe(`${GO_TEMPLATE}\n`);
+    expect((await kiln(['show', 'kjv-go'], d.env)).stdout).toMatch(/^\s+template\s+Go \(Ollama template\)$/m);
   });
 });

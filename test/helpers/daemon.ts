@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,10 +73,30 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `kiln` binary as a user would. */
-export function kiln(args: string[], env: NodeJS.ProcessEnv, opts: { cwd?: string; input?: string } = {}): CliResult {
-  const r = spawnSync(process.execPath, [KILN, ...args], { env, cwd: opts.cwd, input: opts.input, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/**
+ * Runs the real `kiln` binary as a user would. Asynchronous on purpose: a
+ * test worker blocked in spawnSync for long misses vitest's 60 s RPC deadline
+ * under load ("Timeout calling onTaskUpdate").
+ */
+export function kiln(args: string[], env: NodeJS.ProcessEnv, opts: { cwd?: string; input?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [KILN, ...args], { env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin!.on('error', () => {}); // a command that exits without reading its input
+    child.stdin!.end(opts.input ?? '');
+  });
 }
 
 export function cleanup(home: string): void {
