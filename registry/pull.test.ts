@@ -65,6 +65,28 @@ async function serve(content: FakeContent, faults?: (req: import('node:http').In
   return s;
 }
 
+/**
+ * A registry serving `manifests` and `blobs` that holds the download of blob
+ * `held` back: `requested` settles when a pull asks for it, and the bytes go
+ * out once `release()` is called.
+ */
+async function serveHolding(manifests: Map<string, Buffer>, blobs: Map<string, Buffer>, held: string): Promise<{ s: FaultServer; requested: Promise<void>; release: () => void }> {
+  let asked!: () => void;
+  const requested = new Promise<void>((r) => (asked = r));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const inner = fakeRegistry({ manifests, blobs });
+  const s = await serve({ manifests, blobs: new Map() });
+  s.handler = async (req, res, srv) => {
+    if (req.method === 'GET' && req.url?.endsWith(`/blobs/${held}`)) {
+      asked();
+      await gate;
+    }
+    await inner(req, res, srv);
+  };
+  return { s, requested, release };
+}
+
 async function pull(name: string): Promise<ProgressResponse[]> {
   const events: ProgressResponse[] = [];
   await pullModel(ctx, name, { insecure: true }, (p) => events.push(p));
@@ -470,24 +492,12 @@ describe('pull racing a removal of shared blobs', () => {
     const a = model([shared, onlyA]);
     const b = model([shared, onlyB]);
     const c = model([other]);
-    let requested!: () => void;
-    const heldBack = new Promise<void>((r) => (requested = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
     const manifests = new Map([
       ['ns/a:latest', a.manifest],
       ['ns/b:latest', b.manifest],
       ['ns/c:latest', c.manifest],
     ]);
-    const inner = fakeRegistry({ manifests, blobs: new Map([...a.blobs, ...b.blobs, ...c.blobs]) });
-    const s = await serve({ manifests, blobs: new Map() });
-    s.handler = async (req, res, srv) => {
-      if (req.method === 'GET' && req.url?.endsWith(`/blobs/${sha(onlyB)}`)) {
-        requested();
-        await gate;
-      }
-      await inner(req, res, srv);
-    };
+    const { s, requested: heldBack, release } = await serveHolding(manifests, new Map([...a.blobs, ...b.blobs, ...c.blobs]), sha(onlyB));
     await pull(`${s.host}/ns/a`);
     await pull(`${s.host}/ns/c`);
     const events: ProgressResponse[] = [];
@@ -525,23 +535,11 @@ describe('pull racing a removal of shared blobs', () => {
     const onlyB = randomBytes(256 * KiB);
     const a = model([shared]);
     const b = model([shared, onlyB]);
-    let requested!: () => void;
-    const heldBack = new Promise<void>((r) => (requested = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
     const manifests = new Map([
       ['ns/a:latest', a.manifest],
       ['ns/b:latest', b.manifest],
     ]);
-    const inner = fakeRegistry({ manifests, blobs: new Map([...a.blobs, ...b.blobs]) });
-    const s = await serve({ manifests, blobs: new Map() });
-    s.handler = async (req, res, srv) => {
-      if (req.method === 'GET' && req.url?.endsWith(`/blobs/${sha(onlyB)}`)) {
-        requested();
-        await gate;
-      }
-      await inner(req, res, srv);
-    };
+    const { s, requested: heldBack, release } = await serveHolding(manifests, new Map([...a.blobs, ...b.blobs]), sha(onlyB));
     await pull(`${s.host}/ns/a`);
     const ac = new AbortController();
     const pulling = pullModel(ctx, `${s.host}/ns/b`, { insecure: true, signal: ac.signal }, () => {});
