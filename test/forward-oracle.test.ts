@@ -33,12 +33,11 @@ import { quantizeFile } from '../engine/quantize/quantize.js';
 import { argmax } from '../engine/sampler/sampler.js';
 import { cleanup, tempHome } from './helpers/daemon.js';
 import { KJV_F32, KJV_GOLDEN } from './helpers/fixtures.js';
+import { NEAR_TIE, withSequence } from './helpers/decoder-oracle.js';
 import { distributions, greedy, load, oracle } from './helpers/llama-cpp.js';
 
 const TYPES: MixName[] = ['q8_0', 'q6_K', 'q4_K_M'];
 const MAX_DP = 1e-2;
-/** A continuation may part from llama.cpp's only where llama.cpp's top two were this close. */
-const NEAR_TIE = 5e-3;
 const N = 32;
 
 const golden = (JSON.parse(readFileSync(KJV_GOLDEN, 'utf8')) as { prompts: { prompt_tokens: number[] }[] }).prompts;
@@ -56,22 +55,6 @@ afterAll(async () => {
   cleanup(dir);
   await (await oracle()).dispose();
 });
-
-/**
- * node-llama-cpp hands a disposed sequence back to its context
- * asynchronously (under a lock), so a call right after another may find no
- * free sequence yet: retry briefly.
- */
-async function withSequence<T>(f: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await f();
-    } catch (e) {
-      if (i >= 100 || !/No sequences left/.test((e as Error).message)) throw e;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-}
 
 function softmax(logits: Float32Array): Float64Array {
   let max = -Infinity;
