@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ThinkingParser } from './thinking.js';
+import type { RunnableModel } from './runnable.js';
+import { planThinking, ThinkingParser, thinkingParserFor } from './thinking.js';
 import { ToolCallParser } from './tool-calls.js';
 
 const TAGS = { open: '<think>', close: '</think>' };
@@ -111,5 +113,34 @@ describe('thinking parser', () => {
     expect(reasoning).toBe('I should call the tool {"name": "no"}');
     expect(content).toBe('');
     expect(calls).toEqual([{ function: { index: 0, name: 'get_weather', arguments: { city: 'Paris' } } }]);
+  });
+});
+
+describe('resolving think against the model', () => {
+  const published = (n: string) => readFileSync(new URL(`../../engine/template/fixtures/${n}.gotmpl`, import.meta.url), 'utf8');
+  const model = (template?: string) => ({ name: 'm:latest', layers: { template, license: [], parameters: {}, messages: [] }, facts: {} }) as unknown as RunnableModel;
+  const r1 = model(published('deepseek-r1'));
+  const plain = model(published('qwen2.5'));
+
+  it('a thinking model thinks unless told not to, and splits its answer on the inferred tags', () => {
+    expect(planThinking(r1, 'r1', undefined)).toEqual({ think: true, tags: TAGS });
+    expect(planThinking(r1, 'r1', 'low')).toEqual({ think: 'low', tags: TAGS });
+    expect(planThinking(r1, 'r1', false)).toEqual({ think: false, tags: undefined });
+  });
+
+  it('asking a model without thinking tags to think is a 400 naming the model as asked', () => {
+    for (const think of [true, 'high'] as const) {
+      expect(() => planThinking(plain, 'qwen2.5:0.5b', think)).toThrow(expect.objectContaining({ code: 'E_BAD_REQUEST', message: '"qwen2.5:0.5b" does not support thinking' }));
+    }
+    expect(() => planThinking(model(), 'kjv', true)).toThrow(/"kjv" does not support thinking/);
+    expect(planThinking(plain, 'q', false)).toEqual({ think: false, tags: undefined });
+    expect(planThinking(plain, 'q', undefined)).toEqual({ think: undefined, tags: undefined });
+  });
+
+  it('starts inside the reasoning when the prompt already ends with the opening tag', () => {
+    const plan = { think: true, tags: TAGS };
+    expect(thinkingParserFor(plan, '<｜Assistant｜><think>\n')!.push('Hmm</think>Yes')).toEqual({ thinking: 'Hmm', content: 'Yes' });
+    expect(thinkingParserFor(plan, '<｜Assistant｜>')!.push('Hmm</think>Yes')).toEqual({ thinking: '', content: 'Hmm</think>Yes' });
+    expect(thinkingParserFor({ think: false, tags: undefined }, '<think>')).toBeUndefined();
   });
 });

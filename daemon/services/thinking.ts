@@ -1,4 +1,7 @@
+import { KilnError } from '../../common/errors.js';
 import type { ThinkingTags } from '../../engine/template/index.js';
+import { thinkingTagsOf } from './prompt.js';
+import type { RunnableModel } from './runnable.js';
 
 /** What the parser hands on after a piece of text: reasoning, and text for the answer. */
 export interface ThinkingPiece {
@@ -93,4 +96,41 @@ export class ThinkingParser {
     if (this.phase === 'before') return { thinking: '', content: held.trim() === '' ? '' : held };
     return { thinking: '', content: held };
   }
+}
+
+/** The request's `think` as the template sees it, and the tags to split the answer on (none: no splitting). */
+export interface ThinkPlan {
+  think: boolean | string | undefined;
+  tags: ThinkingTags | undefined;
+}
+
+/**
+ * Resolves a generate/chat request's `think` against the model, as Ollama's
+ * handlers do: a model with the "thinking" capability thinks unless told
+ * not to (an absent `think` means true); asking a model without it to think
+ * (true or a level) is a 400 that names the model as the request did. A level
+ * reaches the template as `.ThinkLevel` and otherwise counts as true.
+ * `think: false` renders the template that way and leaves the answer unsplit:
+ * whatever reasoning the model still writes stays in the content.
+ */
+export function planThinking(m: RunnableModel, requestedName: string, think: boolean | string | undefined): ThinkPlan {
+  const tags = thinkingTagsOf(m);
+  if (!tags) {
+    if (think !== undefined && think !== false) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requestedName)} does not support thinking`);
+    return { think, tags: undefined };
+  }
+  const resolved = think ?? true;
+  return { think: resolved, tags: resolved === false ? undefined : tags };
+}
+
+/**
+ * The parser for one answer, or undefined when it is not split. When the
+ * prompt already ends with the opening tag (templates that open the reasoning
+ * for the model), the parser starts inside it, as Ollama's does.
+ */
+export function thinkingParserFor(plan: ThinkPlan, prompt: string): ThinkingParser | undefined {
+  if (!plan.tags) return undefined;
+  const p = new ThinkingParser(plan.tags);
+  if (prompt.trim().endsWith(plan.tags.open)) p.push(plan.tags.open);
+  return p;
 }
