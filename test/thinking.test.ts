@@ -6,12 +6,13 @@
  * writes is reasoning; rendered with think=false, the prompt is exactly the
  * template's no-think form (checked against a raw request of that text).
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ollama, type ChatResponse, type GenerateResponse } from 'ollama';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, ROOT, startDaemon, type RunningDaemon } from './helpers/daemon.js';
+import { cleanup, kiln, KILN, ROOT, startDaemon, type RunningDaemon } from './helpers/daemon.js';
 
 const published = (name: string) => readFileSync(join(ROOT, 'engine', 'template', 'fixtures', `${name}.gotmpl`), 'utf8');
 const R1 = published('deepseek-r1');
@@ -34,9 +35,23 @@ beforeAll(async () => {
   await ollama.create({ model: 'r1', from: 'kjv', template: R1 });
   await ollama.create({ model: 'r1-open', from: 'kjv', template: R1_OPEN });
   await ollama.create({ model: 'qwen3-kjv', from: 'kjv', template: QWEN3 });
+  await ollama.create({ model: 'r1-short', from: 'kjv', template: R1_OPEN, parameters: OPTIONS });
 });
 
+// A tmux server of our own for the interactive chat, so nothing of anyone else's is touched.
+const TMUX = ['-L', `kiln-think-${process.pid}`];
+let tmuxSocket: string | undefined;
+const tmux = (...args: string[]) => execFileSync('tmux', [...TMUX, ...args], { encoding: 'utf8' });
+
 afterAll(async () => {
+  if (tmuxSocket) {
+    try {
+      tmux('kill-server');
+    } catch {
+      /* already gone */
+    }
+    rmSync(tmuxSocket, { force: true });
+  }
   await d?.stop();
   if (d) cleanup(d.home);
 });
@@ -139,5 +154,74 @@ describe('thinking through the openai client', () => {
       status: 400,
       message: expect.stringContaining('"kjv" does not support thinking'),
     });
+  });
+});
+
+describe('kiln run with a thinking model', () => {
+  const DIMMED = /\x1b\[2m([^\x1b]*)\x1b\[22m/g;
+  // the prompt comes on stdin (a prompt argument would be joined after the piped input)
+  const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => kiln(['run', 'r1-short', ...args], { ...d.env, NO_COLOR: '', FORCE_COLOR: '1', ...env }, { input: QUESTION });
+
+  it('shows the reasoning dimmed between "Thinking..." and "...done thinking."', async () => {
+    const expected = (await rawText('r1-open', `<｜User｜>${QUESTION}<｜Assistant｜><think>\n`)).trimStart();
+    const r = await cli(['--think']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.replace(DIMMED, '$1')).toBe(`Thinking...\n${expected}\n...done thinking.\n\n\n`);
+    expect(r.stdout.replace(DIMMED, '')).toBe('\n'); // all of it dimmed
+    // not on a terminal and no FORCE_COLOR (or NO_COLOR): the same text, plain
+    const plain = await cli(['--think=low'], { FORCE_COLOR: undefined, NO_COLOR: '1' });
+    expect(plain.stdout).toBe(`Thinking...\n${expected}\n...done thinking.\n\n\n`);
+  });
+
+  it('--hidethinking shows none of it; --think=false asks for no thinking; a bad level is refused', async () => {
+    expect((await cli(['--hidethinking'])).stdout).toBe('\n');
+    const content = await rawText('r1', `<｜User｜>${QUESTION}<｜Assistant｜><think>\n\n</think>\n\n`);
+    expect((await cli(['--think=false'])).stdout).toBe(`${content}\n`);
+    const bad = await cli(['--think=loud']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('invalid value for --think: "loud" (must be true, false, high, medium, or low)');
+    const kjv = await kiln(['run', 'kjv', '--think', 'x'], d.env);
+    expect(kjv.code).toBe(1);
+    expect(kjv.stderr).toContain('"kjv" does not support thinking');
+  });
+});
+
+describe('kiln run, interactive, with a thinking model', () => {
+  it('/set nothink and /set think switch thinking; the reasoning shows dimmed in the chat', async () => {
+    const env = Object.entries({ KILN_HOME: d.home, KILN_HOST: d.env.KILN_HOST! }).map(([k, v]) => `${k}=${v}`);
+    // CI is unset for the chat: Ink draws nothing live when it sees CI=true.
+    tmux('start-server', ';', 'set-option', '-g', 'remain-on-exit', 'on', ';', 'new-session', '-d', '-s', 'think', '-x', '100', '-y', '30', 'env', '-u', 'CI', ...env, process.execPath, KILN, 'run', 'r1-short');
+    tmuxSocket = tmux('display-message', '-p', '#{socket_path}').trim();
+    const screen = (escapes = false) => tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', 'think');
+    const waitScreen = async (re: RegExp, ms = 30_000): Promise<string> => {
+      const end = Date.now() + ms;
+      for (;;) {
+        const s = screen();
+        if (re.test(s)) return s;
+        if (Date.now() > end) throw new Error(`screen never matched ${re}:\n${s}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await waitScreen(/>>> .*Send a message/, 45_000);
+    tmux('send-keys', '-t', 'think', '/set nothink', 'Enter');
+    await waitScreen(/Set 'nothink' mode\./);
+    tmux('send-keys', '-t', 'think', QUESTION, 'Enter');
+    let s = await waitScreen(/>>> In the beginning\n(.+\n)+\n?>>> /);
+    expect(s).not.toContain('Thinking...');
+    const plainAnswer = s.split('>>> In the beginning\n')[1].split('\n')[0];
+    expect(plainAnswer.length).toBeGreaterThan(3);
+    tmux('send-keys', '-t', 'think', '/clear', 'Enter', '/set think high', 'Enter');
+    await waitScreen(/Set 'think' mode to 'high'\./);
+    tmux('send-keys', '-t', 'think', QUESTION, 'Enter');
+    s = await waitScreen(/Thinking\.\.\.\n[\s\S]*\.\.\.done thinking\.\n[\s\S]*>>> .*Send a message/);
+    const expected = (await rawText('r1-open', `<｜User｜>${QUESTION}<｜Assistant｜><think>\n`)).trimStart();
+    expect(s).toContain(`Thinking...\n${expected}\n...done thinking.`);
+    // dimmed: the terminal turns on SGR 2 (tmux writes it as 0;2) before "Thinking..." and changes nothing until after "...done thinking."
+    const colored = screen(true);
+    expect(colored).toMatch(/\x1b\[(?:0;)?2m(?:\x1b\[\d+m)*Thinking\.\.\.\n[^\x1b]*\.\.\.done thinking\.\n/);
+    // and the answer given with nothink is not dimmed
+    const before = colored.slice(0, colored.indexOf(plainAnswer));
+    expect(before).not.toMatch(/\x1b\[(?:0;)?2m(?:\x1b\[\d+m)*$/);
+    tmux('send-keys', '-t', 'think', 'C-d');
   });
 });
