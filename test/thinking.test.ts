@@ -116,6 +116,12 @@ describe('thinking through the ollama client', () => {
     expect(on.thinking).toBeUndefined();
   });
 
+  it('with a format, what the model writes is the formatted answer, even after a prompt that opened <think>', async () => {
+    const r = await ollama.chat({ model: 'r1-open', messages: [{ role: 'user', content: QUESTION }], format: 'json', options: { ...OPTIONS, num_predict: 12 } });
+    expect(r.message.thinking).toBeUndefined();
+    expect(r.message.content.startsWith('{')).toBe(true);
+  });
+
   it('refuses think on a model without thinking tags, naming the model as Ollama does', async () => {
     await expect(ollama.chat({ model: 'kjv', messages: [{ role: 'user', content: 'x' }], think: true })).rejects.toMatchObject({ status_code: 400, error: '"kjv" does not support thinking' });
     await expect(ollama.generate({ model: 'kjv', prompt: 'x', think: 'low' })).rejects.toMatchObject({ status_code: 400, error: '"kjv" does not support thinking' });

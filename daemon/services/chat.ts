@@ -37,7 +37,7 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
   const { prompt } = renderChatPromptFitting(p.model, messages, tools, p.options.numCtx, (text) => countTokens(p.model.path, text), plan.think);
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
   const parser = tools && tools.length > 0 ? new ToolCallParser(tools) : undefined;
-  const thinking = thinkingParserFor(plan, prompt);
+  const thinking = thinkingParserFor(plan, prompt, format !== undefined);
   const piece = (content: string, toolCalls?: ToolCall[], reasoning = ''): ChatResponse => ({
     model,
     created_at: nowIso(),

@@ -44,7 +44,7 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
     continuing: (context?.length ?? 0) > 0,
     think: plan.think,
   });
-  const thinking = thinkingParserFor(plan, prompt);
+  const thinking = thinkingParserFor(plan, prompt, format !== undefined);
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
   const piece = ({ thinking, content }: ThinkingPiece): GenerateResponse => ({
     model,

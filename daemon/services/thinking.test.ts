@@ -142,5 +142,7 @@ describe('resolving think against the model', () => {
     expect(thinkingParserFor(plan, '<｜Assistant｜><think>\n')!.push('Hmm</think>Yes')).toEqual({ thinking: 'Hmm', content: 'Yes' });
     expect(thinkingParserFor(plan, '<｜Assistant｜>')!.push('Hmm</think>Yes')).toEqual({ thinking: '', content: 'Hmm</think>Yes' });
     expect(thinkingParserFor({ think: false, tags: undefined }, '<think>')).toBeUndefined();
+    // a format constrains the answer from its first token: that is the answer, not reasoning
+    expect(thinkingParserFor(plan, '<｜Assistant｜><think>\n', true)!.push('{"a": 1}')).toEqual({ thinking: '', content: '{"a": 1}' });
   });
 });

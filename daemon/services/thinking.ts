@@ -126,11 +126,15 @@ export function planThinking(m: RunnableModel, requestedName: string, think: boo
 /**
  * The parser for one answer, or undefined when it is not split. When the
  * prompt already ends with the opening tag (templates that open the reasoning
- * for the model), the parser starts inside it, as Ollama's does.
+ * for the model), the parser starts inside it, as Ollama's does, unless a
+ * `format` constrains the answer from its first token: then what the model
+ * writes is the formatted answer, not reasoning. (Ollama instead lets such a
+ * model think unconstrained first and asks again with the format; kiln does
+ * not do that second pass.)
  */
-export function thinkingParserFor(plan: ThinkPlan, prompt: string): ThinkingParser | undefined {
+export function thinkingParserFor(plan: ThinkPlan, prompt: string, constrained = false): ThinkingParser | undefined {
   if (!plan.tags) return undefined;
   const p = new ThinkingParser(plan.tags);
-  if (prompt.trim().endsWith(plan.tags.open)) p.push(plan.tags.open);
+  if (!constrained && prompt.trim().endsWith(plan.tags.open)) p.push(plan.tags.open);
   return p;
 }
