@@ -103,6 +103,10 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     });
   }
   const nCtx = Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20));
+  const ropeAttnFactor = kvNumber(file, `${arch}.rope.scaling.attn_factor`) ?? 1;
+  if (!(ropeAttnFactor > 0) || !Number.isFinite(ropeAttnFactor)) {
+    throw new KilnError('E_GGUF_MALFORMED', `${arch}.rope.scaling.attn_factor must be a positive number; got ${ropeAttnFactor}`);
+  }
   let ropeFreqs = spec.longRope ? undefined : ref('rope_freqs.weight', false);
   if (spec.longRope) {
     // llama.cpp: the long factors once its (padded) context exceeds the original one, else the short ones
@@ -126,7 +130,7 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     rmsEps: kvNumber(file, `${arch}.attention.layer_norm_rms_epsilon`) ?? 1e-5,
     nCtx,
     kvCache: opts.kvF16 === false ? 'f32' : 'f16',
-    ropeAttnFactor: kvNumber(file, `${arch}.rope.scaling.attn_factor`) ?? 1,
+    ropeAttnFactor,
     qPrescale: spec.qPrescale ?? false,
   };
   return {
