@@ -300,7 +300,8 @@ export const COMMANDS: Command[] = [
     notes:
       'Once a key exists, every request to the TCP address needs "Authorization: Bearer KEY" (or "x-api-key: KEY").\n' +
       'Inference keys may generate, chat, embed, tokenize, list and show; admin keys may also pull, push, create, copy and delete.\n' +
-      'The key is printed once and only its hash is stored. The CLI uses the unix socket, which needs no key.',
+      'The key is printed once and only its hash is stored. The CLI uses the unix socket, which needs no key;\n' +
+      'with no daemon running, kiln keys works on the store directly.',
     flags: [
       { name: 'scope', value: 'string', help: 'What the key may do: inference or admin (create)' },
       { name: 'name', value: 'string', help: 'A label for the key (create)' },
@@ -310,11 +311,11 @@ export const COMMANDS: Command[] = [
       const { keysCreate, keysList, keysRevoke } = await import('./commands/keys.js');
       const [sub, arg] = ctx.args;
       if (sub === 'create') {
-        const { key, note } = await keysCreate(ctx.client(), flagValue(ctx, 'scope'), flagValue(ctx, 'name'));
+        const { key, note } = await keysCreate(ctx.client(), ctx.config, flagValue(ctx, 'scope'), flagValue(ctx, 'name'));
         print(key);
         process.stderr.write(`${note}\n`);
-      } else if (sub === 'list' || sub === 'ls') print(await keysList(ctx.client()));
-      else if (sub === 'revoke' && arg !== undefined) print(await keysRevoke(ctx.client(), arg));
+      } else if (sub === 'list' || sub === 'ls') print(await keysList(ctx.client(), ctx.config));
+      else if (sub === 'revoke' && arg !== undefined) print(await keysRevoke(ctx.client(), ctx.config, arg));
       else throw new KilnError('E_BAD_REQUEST', sub === 'revoke' ? 'kiln keys revoke needs a key ID or NAME' : `unknown keys command "${sub}": use create, list or revoke`);
     },
   },

@@ -93,7 +93,7 @@ export function checkExposure(config: Pick<Config, 'host' | 'allowOpen'>, store:
   throw new KilnError(
     'E_CONFIG',
     `refusing to listen on ${config.host.hostname}:${config.host.port} with no API key: anyone who can reach that address could use and delete your models. ` +
-      'Create a key first (kiln keys create --scope admin, with the daemon on a loopback KILN_HOST), or set KILN_ALLOW_OPEN=1 to serve without keys.',
+      'Create a key first (kiln keys create --scope admin; it works while the daemon is stopped), or set KILN_ALLOW_OPEN=1 to serve without keys.',
   );
 }
 
