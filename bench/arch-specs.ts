@@ -49,12 +49,15 @@ interface Layout {
   qkNorm: boolean;
   postNorms: boolean;
   tiedOutput: boolean;
+  /** Metadata the architecture's random models need in llama.cpp. */
+  kv?: Record<string, GGUFValue>;
 }
 
 const LAYOUTS: Record<string, Layout> = {
   llama: { qkv: 'separate', gateUp: 'separate', qkNorm: false, postNorms: false, tiedOutput: false },
   qwen3: { qkv: 'separate', gateUp: 'separate', qkNorm: true, postNorms: false, tiedOutput: false },
-  phi3: { qkv: 'fused', gateUp: 'fused', qkNorm: false, postNorms: false, tiedOutput: false },
+  // llama.cpp looks up Phi-3's own special tokens (</s>, ...) when general.name contains "phi3", and kjv's vocabulary has none
+  phi3: { qkv: 'fused', gateUp: 'fused', qkNorm: false, postNorms: false, tiedOutput: false, kv: { 'general.name': gv.str('random-p-3') } },
   gemma2: { qkv: 'separate', gateUp: 'separate', qkNorm: false, postNorms: true, tiedOutput: true },
   gemma3: { qkv: 'separate', gateUp: 'separate', qkNorm: true, postNorms: true, tiedOutput: true },
 };
@@ -76,6 +79,7 @@ export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: De
     'rope.dimension_count': gv.u32(s.nRot ?? hd),
     'rope.freq_base': gv.f32(10000),
     'attention.layer_norm_rms_epsilon': gv.f32(1e-6),
+    ...lay.kv,
     ...o.kv,
   };
   const qkSpread = o.qkNormSpread ?? 0.9;

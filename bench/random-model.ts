@@ -118,7 +118,7 @@ export async function writeRandomModel(path: string, spec: RandomModelSpec): Pro
   const vocab = await borrowedVocab(spec.vocabFrom);
   const kv = new Map<string, GGUFValue>();
   kv.set('general.architecture', gv.str(spec.arch));
-  kv.set('general.name', gv.str(`random-${spec.arch}`));
+  kv.set('general.name', gv.str(`random-${spec.arch}`)); // spec.kv may name it otherwise
   kv.set('general.file_type', gv.u32(spec.matrixType === 'F16' ? 1 : 0));
   for (const [k, v] of Object.entries(spec.kv)) kv.set(k, v);
   for (const [k, v] of vocab.kv) kv.set(k, v);

@@ -31,9 +31,6 @@ const shortFactors = Float32Array.from({ length: NROT / 2 }, (_, i) => 1 + 0.03 
 const phi3 = (origCtx: number) => (nVocab: number) =>
   decoderSpec('phi3', { nEmbd: 320, nHead: 5, nHeadKv: 1, headDim: 64, nRot: NROT, nFf: 576, nLayer: 3 }, nVocab, {
     kv: {
-      // llama.cpp sets attributes of Phi-3's own special tokens (</s>, ...) when general.name contains "phi3",
-      // and kjv's borrowed vocabulary has none of them
-      'general.name': gv.str('random-p-3'),
       'rope.scaling.original_context_length': gv.u32(origCtx),
       'rope.scaling.attn_factor': gv.f32(1.1902381),
       'attention.layer_norm_rms_epsilon': gv.f32(1e-5),
