@@ -33,6 +33,12 @@ export interface LlamaLayerRefs {
   wGate: WeightRef;
   wUp: WeightRef;
   wDown: WeightRef;
+  /** Per-head RMSNorm of q and k before RoPE (gemma3, qwen3). */
+  qNorm?: WeightRef;
+  kNorm?: WeightRef;
+  /** RMSNorm of the attention and FFN outputs before their residual adds (gemma2, gemma3). */
+  attnPostNorm?: WeightRef;
+  ffnPostNorm?: WeightRef;
 }
 
 export interface LlamaWeights {
@@ -43,7 +49,10 @@ export interface LlamaWeights {
   layers: LlamaLayerRefs[];
 }
 
-const LAYER_ORDER: (keyof LlamaLayerRefs)[] = ['attnNorm', 'wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'ffnNorm', 'wGate', 'wUp', 'wDown'];
+const LAYER_ORDER: (keyof LlamaLayerRefs)[] = [
+  'attnNorm', 'wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'ffnNorm', 'wGate', 'wUp', 'wDown',
+  'qNorm', 'kNorm', 'attnPostNorm', 'ffnPostNorm',
+];
 
 export class NativeLlama {
   private handle: LlamaHandle | undefined;

@@ -65,6 +65,24 @@ export interface NativeLlamaParams {
   kvCache: KvCacheType;
   /** Index into VARIANTS (kernels/cpu.ts). */
   variant: number;
+  // gemma2 / gemma3 (all optional; absent or 0 means off, the llama path)
+  /** Token embeddings are multiplied by this (gemma: √nEmbd). */
+  embdScale?: number;
+  /** The FFN is GELU(gate) · up (ggml's GEGLU) instead of SiLU(gate) · up. */
+  ffnGelu?: boolean;
+  /** q is multiplied by this after RoPE and attention is then unscaled (0: 1/√headDim). */
+  attnQScale?: number;
+  /** Attention logit soft-capping: scores = cap · tanh(scores / cap). */
+  attnSoftcap?: number;
+  /** Final logit soft-capping. */
+  finalSoftcap?: number;
+  /** Sliding window: on the SWA layers a query at p sees positions (p − nSwa, p]. */
+  nSwa?: number;
+  /** Layer l is SWA when l % swaPattern < swaPattern − 1 (every layer when 0), as llama.cpp decides. */
+  swaPattern?: number;
+  /** RoPE base and frequency scale of the SWA layers (default: the global ones). */
+  ropeBaseSwa?: number;
+  ropeFreqScaleSwa?: number;
 }
 
 /** An opaque native model context (weights in a mapped file, KV cache, scratch). */

@@ -1,13 +1,20 @@
 import { KilnError } from '../../common/errors.js';
 import { kvNumber, kvString } from '../gguf/metadata.js';
+import { GGUFValueType } from '../gguf/types.js';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/reader.js';
 import type { LlamaLayerRefs, LlamaParams, LlamaWeights, WeightRef } from '../../kernels/llama.js';
 
-/** Architectures the llama forward pass runs, and how each one differs. */
-const ARCHS: Record<string, { neox: boolean }> = {
+/**
+ * Architectures the llama forward pass runs, and how each one differs.
+ * gemma: the Gemma 2 / Gemma 3 block (scaled embeddings, GEGLU, post-norms,
+ * sliding-window layers; see gemmaParams).
+ */
+const ARCHS: Record<string, { neox: boolean; gemma?: 2 | 3 }> = {
   llama: { neox: false },
   mistral: { neox: false },
   qwen2: { neox: true },
+  gemma2: { neox: true, gemma: 2 },
+  gemma3: { neox: true, gemma: 3 },
 };
 
 export function supportedArchitectures(): string[] {
@@ -69,6 +76,10 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
       wGate: ref(`${b}ffn_gate.weight`, true)!,
       wUp: ref(`${b}ffn_up.weight`, true)!,
       wDown: ref(`${b}ffn_down.weight`, true)!,
+      qNorm: ref(`${b}attn_q_norm.weight`, spec.gemma === 3),
+      kNorm: ref(`${b}attn_k_norm.weight`, spec.gemma === 3),
+      attnPostNorm: ref(`${b}post_attention_norm.weight`, spec.gemma !== undefined),
+      ffnPostNorm: ref(`${b}post_ffw_norm.weight`, spec.gemma !== undefined),
     });
   }
   const hp: ModelHParams = {
@@ -89,6 +100,7 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     nCtx: Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20)),
     kvCache: opts.kvF16 === false ? 'f32' : 'f16',
   };
+  if (spec.gemma) Object.assign(hp, gemmaParams(file, arch, spec.gemma, hp));
   return {
     hp,
     weights: {
@@ -99,4 +111,48 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
       layers,
     },
   };
+}
+
+/**
+ * The Gemma 2 / Gemma 3 settings, as llama.cpp derives them from the metadata:
+ * embeddings scaled by √n_embd, GEGLU, q scaled by 1/√head_dim after RoPE
+ * (1/√(n_embd/n_head) for the 27B shapes, which llama.cpp recognizes by layer
+ * count; `query_pre_attn_scalar` is not read), soft-capping (gemma2 always,
+ * attention 50 and final 30 unless the metadata says otherwise; gemma3 only a
+ * final cap, when its key is there), and sliding-window layers: gemma2's
+ * every other one (window 4096 by default), gemma3's five of each six when
+ * `sliding_window` is set, with RoPE base `rope.freq_base_swa` (gemma2: the
+ * global base and scale by default; gemma3: 10000, unscaled).
+ */
+function gemmaParams(file: GGUFFile, arch: string, gen: 2 | 3, hp: ModelHParams): Partial<ModelHParams> {
+  const num = (k: string) => kvNumber(file, `${arch}.${k}`);
+  const patternKey = `${arch}.attention.sliding_window_pattern`;
+  if (file.kv.get(patternKey)?.type === GGUFValueType.ARRAY) {
+    throw new KilnError('E_GGUF_UNSUPPORTED', `a per-layer ${patternKey} array is not supported`);
+  }
+  const is27B = hp.nLayer === (gen === 2 ? 46 : 62);
+  const qScaleDim = is27B ? Math.trunc(hp.nEmbd / hp.nHead) : hp.headDim;
+  const f = Math.fround;
+  const out: Partial<ModelHParams> = {
+    embdScale: f(Math.sqrt(hp.nEmbd)),
+    ffnGelu: true,
+    attnQScale: f(1 / f(Math.sqrt(qScaleDim))),
+    finalSoftcap: num('final_logit_softcapping') ?? (gen === 2 ? 30 : 0),
+  };
+  if (gen === 2) {
+    out.attnSoftcap = num('attn_logit_softcapping') ?? 50;
+    out.nSwa = num('attention.sliding_window') ?? 4096;
+    out.swaPattern = num('attention.sliding_window_pattern') ?? 2;
+    out.ropeBaseSwa = num('rope.freq_base_swa') ?? hp.ropeBase;
+    out.ropeFreqScaleSwa = hp.ropeFreqScale;
+  } else {
+    const window = num('attention.sliding_window') ?? 0;
+    if (window > 0) {
+      out.nSwa = window;
+      out.swaPattern = num('attention.sliding_window_pattern') ?? 6;
+      out.ropeBaseSwa = num('rope.freq_base_swa') ?? 10000;
+      out.ropeFreqScaleSwa = 1;
+    }
+  }
+  return out;
 }

@@ -59,7 +59,7 @@ napi_value attention(napi_env env, napi_callback_info info) {
   if (qn < (size_t)hd || on < (size_t)hd || kn < need || vn < need) return kiln_throw(env, "attention buffers are too small");
   if (mode < KILN_KV_F32 || mode > KILN_KV_F16_ACC16) return kiln_throw(env, "kvMode must be 0, 1 or 2");
   std::vector<float> scratch(kiln_attn_scratch((int32_t)n_kv, (int32_t)hd));
-  kt->attn(q, k, v, (size_t)stride, (int32_t)n_kv, (int32_t)hd, (float)scale, (int)mode, scratch.data(), out);
+  kt->attn(q, k, v, (size_t)stride, (int32_t)n_kv, (int32_t)hd, (float)scale, 0.0f, (int)mode, scratch.data(), out);
   return undefined(env);
 }
 
@@ -97,7 +97,8 @@ napi_value attention_batch(napi_env env, napi_callback_info info) {
     outs[j] = out + j * (size_t)hd;
   }
   std::vector<float> scratch(kiln_attn_batch_scratch((int)nq, n_max, (int32_t)hd));
-  kt->attn_batch(qs.data(), outs.data(), n_kv, (int)nq, k, v, (size_t)stride, (int32_t)hd, (float)scale, (int)mode, scratch.data());
+  kt->attn_batch(qs.data(), outs.data(), nullptr, n_kv, (int)nq, k, v, (size_t)stride, (int32_t)hd, (float)scale, 0.0f, (int)mode,
+                 scratch.data());
   return undefined(env);
 }
 

@@ -21,6 +21,10 @@ typedef struct kiln_weight {
 
 typedef struct kiln_llama_layer {
   kiln_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
+  // optional (absent: skipped): per-head RMSNorm of q and k before RoPE
+  // (gemma3, qwen3), RMSNorm of the attention and FFN outputs before their
+  // residual adds (gemma2, gemma3)
+  kiln_weight attn_q_norm, attn_k_norm, attn_post_norm, ffn_post_norm;
 } kiln_llama_layer;
 
 typedef struct kiln_llama_params {
@@ -32,6 +36,16 @@ typedef struct kiln_llama_params {
   int32_t n_ctx;
   kiln_kv_cache kv_cache; // element type of the KV cache
   int32_t variant;       // kernel variant (variant.h); one this CPU cannot run means the best it can
+  // gemma2 / gemma3; each 0 means off (the llama path)
+  float embd_scale;      // token embeddings multiplied by this (gemma: sqrt(n_embd))
+  int32_t ffn_gelu;      // 1: GELU(gate) * up as ggml's GEGLU, instead of SiLU(gate) * up
+  float attn_q_scale;    // q multiplied by this after RoPE, then attention unscaled (0: scale 1/sqrt(head_dim))
+  float attn_softcap;    // attention scores = cap * tanh(scores / cap)
+  float final_softcap;   // logits = cap * tanh(logits / cap)
+  int32_t n_swa;         // sliding window: a query at p sees positions (p - n_swa, p] on the SWA layers (0: none)
+  int32_t swa_pattern;   // layer l is SWA when l % swa_pattern < swa_pattern - 1, or always when 0 (llama.cpp's rule)
+  float rope_base_swa;   // RoPE of the SWA layers
+  float rope_freq_scale_swa;
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
