@@ -83,6 +83,8 @@ export interface NativeLlamaParams {
   /** RoPE base and frequency scale of the SWA layers (default: the global ones). */
   ropeBaseSwa?: number;
   ropeFreqScaleSwa?: number;
+  /** Attention over the f16 cache as llama.cpp computes it without flash attention (node-llama-cpp's choice for gemma2). */
+  attnUnfused?: boolean;
 }
 
 /** An opaque native model context (weights in a mapped file, KV cache, scratch). */

@@ -122,7 +122,8 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
  * final cap, when its key is there), and sliding-window layers: gemma2's
  * every other one (window 4096 by default), gemma3's five of each six when
  * `sliding_window` is set, with RoPE base `rope.freq_base_swa` (gemma2: the
- * global base and scale by default; gemma3: 10000, unscaled).
+ * global base and scale by default; gemma3: 10000, unscaled). gemma2's
+ * attention is summed as llama.cpp does without flash attention.
  */
 function gemmaParams(file: GGUFFile, arch: string, gen: 2 | 3, hp: ModelHParams): Partial<ModelHParams> {
   const num = (k: string) => kvNumber(file, `${arch}.${k}`);
@@ -140,6 +141,9 @@ function gemmaParams(file: GGUFFile, arch: string, gen: 2 | 3, hp: ModelHParams)
     finalSoftcap: num('final_logit_softcapping') ?? (gen === 2 ? 30 : 0),
   };
   if (gen === 2) {
+    // node-llama-cpp (the oracle, and what most runtimes embed) turns flash attention off for gemma2,
+    // so llama.cpp sums its attention as two matrix products with binary16 weights
+    out.attnUnfused = true;
     out.attnSoftcap = num('attn_logit_softcapping') ?? 50;
     out.nSwa = num('attention.sliding_window') ?? 4096;
     out.swaPattern = num('attention.sliding_window_pattern') ?? 2;

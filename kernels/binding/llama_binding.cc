@@ -244,9 +244,10 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
   p->rope_neox = neox ? 1 : 0;
   if (!ok) return false;
   // gemma2 / gemma3 fields: optional, absent means off
-  bool gelu = false;
-  if (!r.opt_boolean("ffnGelu", &gelu)) return false;
+  bool gelu = false, unfused = false;
+  if (!r.opt_boolean("ffnGelu", &gelu) || !r.opt_boolean("attnUnfused", &unfused)) return false;
   p->ffn_gelu = gelu ? 1 : 0;
+  p->attn_unfused = unfused ? 1 : 0;
   return r.opt_nonneg_float("embdScale", 0, &p->embd_scale) && r.opt_nonneg_float("attnQScale", 0, &p->attn_q_scale) &&
          r.opt_nonneg_float("attnSoftcap", 0, &p->attn_softcap) && r.opt_nonneg_float("finalSoftcap", 0, &p->final_softcap) &&
          r.opt_int32("nSwa", 0, big, 0, &p->n_swa) && r.opt_int32("swaPattern", 0, 4096, 0, &p->swa_pattern) &&

@@ -469,8 +469,10 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
         memcpy(c->v32.data() + off, c->v.data() + t * kvdim, kvdim * sizeof(float));
       }
     }
-    if (n == 1 || (p.kv_cache == kiln_kv_cache::f16 && n < kLlamaCppTiledQueries)) {
-      AttnJob aj{c, l, n, pos0, p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16_ACC16 : KILN_KV_F32, swa ? p.n_swa : 0};
+    const bool unfused = p.attn_unfused && p.kv_cache == kiln_kv_cache::f16;
+    if (n == 1 || unfused || (p.kv_cache == kiln_kv_cache::f16 && n < kLlamaCppTiledQueries)) {
+      const int mode = p.kv_cache != kiln_kv_cache::f16 ? KILN_KV_F32 : unfused ? KILN_KV_F16_MM : KILN_KV_F16_ACC16;
+      AttnJob aj{c, l, n, pos0, mode, swa ? p.n_swa : 0};
       // ~head_dim * positions multiply-adds per head, twice; below ~64k per chunk the pool costs more than it saves
       const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
       kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);

@@ -46,6 +46,8 @@ typedef struct kiln_llama_params {
   int32_t swa_pattern;   // layer l is SWA when l % swa_pattern < swa_pattern - 1, or always when 0 (llama.cpp's rule)
   float rope_base_swa;   // RoPE of the SWA layers
   float rope_freq_scale_swa;
+  int32_t attn_unfused;  // 1: attention over the f16 cache as llama.cpp computes it without flash attention
+                         // (node-llama-cpp turns flash attention off for gemma2)
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {

@@ -42,9 +42,44 @@ static void attn_f16_acc16(const float *q, const uint16_t *k, const uint16_t *v,
   for (int32_t i = 0; i < head_dim; i++) out[i] = kiln_f16_to_f32(acc[i]) * inv;
 }
 
+// KILN_KV_F16_MM: llama.cpp's unfused attention over an f16 cache.
+static void attn_f16_mm(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv, int32_t head_dim,
+                        float scale, float softcap, float *scratch, float *out) {
+  float *qh = scratch + n_kv; // head_dim
+  float *w = scratch;         // n_kv
+  for (int32_t i = 0; i < head_dim; i++) qh[i] = kiln_f16_to_f32(kiln_f32_to_f16(q[i]));
+  float mx = -INFINITY;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const uint16_t *kr = k + (size_t)s * stride;
+    double dot = 0;
+    for (int32_t i = 0; i < head_dim; i++) dot += (double)(qh[i] * kiln_f16_to_f32(kr[i]));
+    float x = (float)dot * scale;
+    if (softcap != 0.0f) x = softcap * tanhf(x);
+    w[s] = x;
+    mx = x > mx ? x : mx;
+  }
+  double sum = 0;
+  for (int32_t s = 0; s < n_kv; s++) {
+    w[s] = (float)exp((double)(w[s] - mx));
+    sum += w[s];
+  }
+  const float inv = (float)(1.0 / sum);
+  for (int32_t s = 0; s < n_kv; s++) w[s] = kiln_f16_to_f32(kiln_f32_to_f16(w[s] * inv));
+  for (int32_t i = 0; i < head_dim; i++) {
+    double acc = 0;
+    for (int32_t s = 0; s < n_kv; s++) acc += (double)(w[s] * kiln_f16_to_f32(v[(size_t)s * stride + i]));
+    out[i] = (float)acc;
+  }
+}
+
 extern "C" void kiln_attn_ref(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim,
                               float scale, float softcap, int kv_f16, float *scores, float *out) {
   if (softcap != 0.0f) scale /= softcap;
+  if (kv_f16 == KILN_KV_F16_MM) {
+    attn_f16_mm(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale, softcap,
+                scores, out);
+    return;
+  }
   if (kv_f16 == KILN_KV_F16_ACC16) {
     attn_f16_acc16(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale,
                    softcap, scores, out);

@@ -16,7 +16,12 @@ extern "C" {
 // it runs for batches of fewer than 64 queries: q rounded to binary16, online
 // softmax, and the weighted sum of values accumulated in binary16. kiln uses it
 // where llama.cpp does, so that greedy decoding agrees token for token.
-enum { KILN_KV_F32 = 0, KILN_KV_F16 = 1, KILN_KV_F16_ACC16 = 2 };
+//
+// KILN_KV_F16_MM is llama.cpp's attention without flash attention, as
+// node-llama-cpp runs gemma2: q rounded to binary16, the scores a matrix
+// product with the f16 keys, a softmax whose weights are rounded to binary16
+// and a matrix product of those with the f16 values.
+enum { KILN_KV_F32 = 0, KILN_KV_F16 = 1, KILN_KV_F16_ACC16 = 2, KILN_KV_F16_MM = 3 };
 
 // One query head's attention over the first n_kv positions of one KV head:
 // out = sum_s softmax_s(x_s) v_s with x_s = scale * q . k_s, or, when softcap

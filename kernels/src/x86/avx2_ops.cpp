@@ -245,7 +245,7 @@ void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t str
 template <int STEP>
 void attn_avx2(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim, float scale,
                float softcap, int kv_f16, float *scratch, float *out) {
-  if (head_dim % 8 != 0) {
+  if (head_dim % 8 != 0 || kv_f16 == KILN_KV_F16_MM) {
     kiln_attn_ref(q, k, v, stride, n_kv, head_dim, scale, softcap, kv_f16, scratch, out);
     return;
   }
@@ -354,7 +354,7 @@ void attn_batch(const float *const *q, float *const *out, const int32_t *kv0, co
 
 void attn_batch_avx2(const float *const *q, float *const *out, const int32_t *kv0, const int32_t *n_kv, int nq, const void *k,
                      const void *v, size_t stride, int32_t head_dim, float scale, float softcap, int kv_f16, float *scratch) {
-  if (head_dim % 8 != 0 || kv_f16 == KILN_KV_F16_ACC16) {
+  if (head_dim % 8 != 0 || kv_f16 == KILN_KV_F16_ACC16 || kv_f16 == KILN_KV_F16_MM) {
     kiln_attn_batch_ref(q, out, kv0, n_kv, nq, k, v, stride, head_dim, scale, softcap, kv_f16, scratch);
     return;
   }
