@@ -47,6 +47,7 @@ archOracle('gemma3', (nVocab) => ({
       { name: `blk.${l}.ffn_down.weight`, dims: [FF, D], fill: fill.matrix() },
       { name: `blk.${l}.post_ffw_norm.weight`, dims: [D], fill: fill.norm() },
     ]).flat(),
-    { name: 'output_norm.weight', dims: [D], fill: fill.norm() },
+    // sharpens the tied output's small logits, so fewer continuations part at near-ties
+    { name: 'output_norm.weight', dims: [D], fill: { kind: 'const', value: 4 } },
   ],
 }), { promptLength: 24 });
