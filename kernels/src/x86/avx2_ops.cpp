@@ -242,14 +242,74 @@ void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t str
   }
 }
 
+// KILN_KV_F16_MM (ref/llama_ops.cpp has the plain statement). A product of
+// two binary16 values is exact in float, so the sums in double are those of
+// the reference: the value sums in the same order (position by position, a
+// dimension per lane), the score sums in lanes, which can differ from the
+// reference's sequential double sum only below double precision.
+inline double hsum_pd(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+void attn_mm(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv, int32_t d, float scale,
+             float softcap, float *scratch, float *out) {
+  float *w = scratch;         // n_kv
+  float *qh = scratch + n_kv; // d: q at binary16 precision
+  for (int32_t i = 0; i < d; i += 8) _mm256_storeu_ps(qh + i, round_f16(_mm256_loadu_ps(q + i)));
+  float mx = -INFINITY;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const uint16_t *kr = k + (size_t)s * stride;
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    for (int32_t i = 0; i < d; i += 8) {
+      const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(qh + i), load_kv(kr + i));
+      a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+      a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+    }
+    float x = (float)hsum_pd(_mm256_add_pd(a0, a1)) * scale;
+    if (softcap != 0.0f) x = softcap * tanhf(x);
+    w[s] = x;
+    mx = x > mx ? x : mx;
+  }
+  for (int32_t s = 0; s < n_kv; s++) w[s] -= mx;
+  expf_rounded(w, n_kv);
+  double sum = 0;
+  for (int32_t s = 0; s < n_kv; s++) sum += w[s];
+  const float inv = (float)(1.0 / sum);
+  int32_t s = 0;
+  for (; s + 8 <= n_kv; s += 8) _mm256_storeu_ps(w + s, round_f16(_mm256_mul_ps(_mm256_loadu_ps(w + s), _mm256_set1_ps(inv))));
+  for (; s < n_kv; s++) w[s] = kiln_f16_to_f32(kiln_f32_to_f16(w[s] * inv));
+  // the values, 16 dimensions per pass (four double accumulators of four)
+  for (int32_t i0 = 0; i0 < d; i0 += 16) {
+    const int nv = d - i0 >= 16 ? 2 : 1;
+    __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    const uint16_t *vr = v + i0;
+    for (int32_t t = 0; t < n_kv; t++, vr += stride) {
+      const __m256 wt = _mm256_set1_ps(w[t]);
+      for (int j = 0; j < nv; j++) {
+        const __m256 p = _mm256_mul_ps(wt, load_kv(vr + 8 * j));
+        acc[2 * j] = _mm256_add_pd(acc[2 * j], _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+        acc[2 * j + 1] = _mm256_add_pd(acc[2 * j + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+      }
+    }
+    for (int j = 0; j < nv; j++)
+      _mm256_storeu_ps(out + i0 + 8 * j, _mm256_set_m128(_mm256_cvtpd_ps(acc[2 * j + 1]), _mm256_cvtpd_ps(acc[2 * j])));
+  }
+}
+
 template <int STEP>
 void attn_avx2(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim, float scale,
                float softcap, int kv_f16, float *scratch, float *out) {
-  if (head_dim % 8 != 0 || kv_f16 == KILN_KV_F16_MM) {
+  if (head_dim % 8 != 0) {
     kiln_attn_ref(q, k, v, stride, n_kv, head_dim, scale, softcap, kv_f16, scratch, out);
     return;
   }
   if (softcap != 0.0f) scale /= softcap; // llama.cpp: softcap * tanh(q . k * (scale / softcap))
+  if (kv_f16 == KILN_KV_F16_MM) {
+    attn_mm(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale, softcap,
+            scratch, out);
+    return;
+  }
   if (kv_f16 == KILN_KV_F16_ACC16)
     attn_acc16<STEP>(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale,
                      softcap, scratch, out);
