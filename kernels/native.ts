@@ -24,8 +24,8 @@ export interface NativeBinding {
   vecDot(type: number, row: Uint8Array, act: Float32Array, n: number, variant: number): number;
   matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, out: Float32Array, variant: number): void;
   memRead(buf: Uint8Array): number;
-  attention(q: Float32Array, k: Uint8Array, v: Uint8Array, stride: number, nKv: number, headDim: number, scale: number, kvF16: number, out: Float32Array, variant: number): void;
-  attentionBatch(q: Float32Array, nKv: Int32Array, k: Uint8Array, v: Uint8Array, stride: number, headDim: number, scale: number, kvF16: number, out: Float32Array, variant: number): void;
+  attention(q: Float32Array, k: Uint8Array, v: Uint8Array, stride: number, nKv: number, headDim: number, scale: number, kvF16: number, out: Float32Array, variant: number, softcap?: number): void;
+  attentionBatch(q: Float32Array, nKv: Int32Array, k: Uint8Array, v: Uint8Array, stride: number, headDim: number, scale: number, kvF16: number, out: Float32Array, variant: number, softcap?: number, kv0?: Int32Array | null): void;
   siluMul(g: Float32Array, u: Float32Array, out: Float32Array, variant: number): void;
   rmsnorm(x: Float32Array, w: Float32Array, eps: number, out: Float32Array, variant: number): void;
   setThreads(n: number): void;
