@@ -5,11 +5,13 @@ import { openDatabase, type DB } from './db.js';
 import { DownloadTables } from './downloads.js';
 import { ModelStore } from './models.js';
 import { RemoteBlobs } from './remotes.js';
+import { ResponseTable } from './responses.js';
 
 export { BlobStore } from './blobs.js';
 export { ModelStore, type ModelRecord } from './models.js';
 export { DownloadTables, type PartialBlob, type PartProgress } from './downloads.js';
 export { RemoteBlobs } from './remotes.js';
+export { ResponseTable, type StoredResponse } from './responses.js';
 
 /** The store: one SQLite database plus the blob folder. All of kiln's SQL is in this folder. */
 export class Store {
@@ -18,6 +20,7 @@ export class Store {
   readonly models: ModelStore;
   readonly downloads: DownloadTables;
   readonly remotes: RemoteBlobs;
+  readonly responses: ResponseTable;
 
   constructor(dbPath: string, modelsDir: string) {
     mkdirSync(modelsDir, { recursive: true });
@@ -26,6 +29,7 @@ export class Store {
     this.models = new ModelStore(this.db, this.blobs);
     this.downloads = new DownloadTables(this.db);
     this.remotes = new RemoteBlobs(this.db);
+    this.responses = new ResponseTable(this.db);
   }
 
   getSetting(key: string): string | undefined {
