@@ -59,7 +59,11 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk client', () =
     const stopped = await anthropic.messages.create({ ...params, stop_sequences: [word], top_k: 40, top_p: 0.9 });
     const text = (stopped.content[0] as Anthropic.TextBlock).text;
     expect(text).toBe(whole.slice(0, whole.indexOf(word)));
-    expect(stopped.stop_reason).toBe('end_turn');
+    expect(stopped).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: word });
+    const final = await anthropic.messages.stream({ ...params, stop_sequences: ['nothing like this', word] }).finalMessage();
+    expect(final).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: word });
+    // an answer that ends otherwise says so
+    expect((await anthropic.messages.create(params)).stop_reason).toBe('max_tokens');
   });
 
   it('streams the event sequence with the same text; the SDK assembles the final message', async () => {

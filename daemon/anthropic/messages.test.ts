@@ -94,6 +94,7 @@ describe('native chat → Anthropic', () => {
     expect(m).toMatchObject({ type: 'message', role: 'assistant', stop_reason: 'tool_use', stop_sequence: null, usage: { input_tokens: 5, output_tokens: 2 } });
     expect(toMessage({ ...base, done_reason: 'length' })).toMatchObject({ content: [{ type: 'text', text: '' }], stop_reason: 'max_tokens' });
     expect(toMessage(base).stop_reason).toBe('end_turn');
+    expect(toMessage({ ...base, stop_sequence: 'END' })).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
   });
 
   it('streams message_start, ping, blocks with their deltas, message_delta and message_stop', async () => {

@@ -96,6 +96,7 @@ export function toNativeChat(req: AnthropicCountTokensRequest & Partial<Anthropi
 
 export function stopReason(r: ChatResponse, sawToolUse: boolean): AnthropicStopReason {
   if (sawToolUse) return 'tool_use';
+  if (r.stop_sequence !== undefined) return 'stop_sequence';
   return r.done_reason === 'length' ? 'max_tokens' : 'end_turn';
 }
 
@@ -110,5 +111,5 @@ export function toMessage(r: ChatResponse, id = anthropicId('msg')): AnthropicMe
   const calls = r.message.tool_calls ?? [];
   if (r.message.content || calls.length === 0) content.push({ type: 'text', text: r.message.content });
   for (const c of calls) content.push({ type: 'tool_use', id: c.id ?? anthropicId('toolu'), name: c.function.name, input: c.function.arguments ?? {} });
-  return { id, type: 'message', role: 'assistant', model: r.model, content, stop_reason: stopReason(r, calls.length > 0), stop_sequence: null, usage: usageOf(r) };
+  return { id, type: 'message', role: 'assistant', model: r.model, content, stop_reason: stopReason(r, calls.length > 0), stop_sequence: r.stop_sequence ?? null, usage: usageOf(r) };
 }

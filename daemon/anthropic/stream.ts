@@ -58,7 +58,7 @@ export async function* toMessageEvents(lines: AsyncGenerator<ChatResponse>, mode
     // an answer with nothing in it is still one (empty) text block, as when not streamed
     if (index < 0) yield* text('text', '');
     yield* close();
-    yield { type: 'message_delta', delta: { stop_reason: stopReason(r, sawToolUse), stop_sequence: null }, usage: usageOf(r) };
+    yield { type: 'message_delta', delta: { stop_reason: stopReason(r, sawToolUse), stop_sequence: r.stop_sequence ?? null }, usage: usageOf(r) };
     yield { type: 'message_stop' };
   }
 }

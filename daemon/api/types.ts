@@ -298,6 +298,8 @@ export interface ChatResponse extends GenerateStatsFields {
   message: Message;
   done: boolean;
   done_reason?: string;
+  /** kiln's addition, on the last line: the stop string that ended the answer (absent when none did). Anthropic's stop_sequence. */
+  stop_sequence?: string;
 }
 
 /** POST /api/embed — `ollama.embed({model, input, truncate})`. */
