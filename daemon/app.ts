@@ -35,6 +35,21 @@ import { requireKey } from './auth.js';
 import { countPullBytes, countRequests, metrics } from './metrics.js';
 import { createKey, listKeys, revokeKey } from './services/keys.js';
 import { detokenize, tokenize } from './services/tokenize.js';
+import { parseResponses } from './api/parse-responses.js';
+import { parseAnthropicCountTokens, parseAnthropicMessages } from './api/parse-anthropic.js';
+import type { AnthropicCountTokensResponse, ResponsesDeleted } from './api/types.js';
+import * as responses from './openai/responses.js';
+import { RESPONSES_SSE, toResponseEvents } from './openai/responses-stream.js';
+import { anthropicError } from './anthropic/errors.js';
+import * as anthropic from './anthropic/messages.js';
+import { ANTHROPIC_SSE, toMessageEvents } from './anthropic/stream.js';
+import { countChatTokens } from './services/count.js';
+
+/** The error shape a path answers in: Anthropic's under /v1/messages, OpenAI's elsewhere under /v1, Ollama's otherwise. */
+function errorFor(path: string, e: unknown): { status: number; body: object } {
+  if (path === '/v1/messages' || path.startsWith('/v1/messages/')) return anthropicError(e);
+  return path.startsWith('/v1/') ? openaiError(e) : errorBody(e);
+}
 
 export interface AppDeps {
   config: Config;
@@ -114,6 +129,40 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     const req = await json(c, parse.parseOpenAIEmbedding);
     return c.json(toEmbeddingResponse(await embed(deps, toNativeEmbed(req), requestAbort(c).signal), req.encoding_format));
   });
+  // OpenAI's Responses API: the conversation (with previous_response_id's chain) as a native chat.
+  app.post('/v1/responses', async (c) => {
+    const req = await json(c, parseResponses);
+    const conversation = responses.conversationOf(store, req);
+    const ac = requestAbort(c);
+    const lines = await chat(deps, responses.toNativeChat(req, conversation), ac.signal);
+    const shell = responses.responseShell(req);
+    const keep = (r: ReturnType<typeof responses.finishResponse>) => responses.keepResponse(store, config.responsesTtlMs, r, conversation);
+    if (req.stream) return streamObjects(ac, toResponseEvents(lines, shell, keep), RESPONSES_SSE);
+    const merged = mergeChat(await collect(lines));
+    const done = responses.finishResponse(shell, responses.outputItems(merged), merged);
+    keep(done);
+    return c.json(done);
+  });
+  app.get('/v1/responses/:id', (c) => c.json(responses.storedResponse(store, c.req.param('id'))));
+  app.delete('/v1/responses/:id', (c) => {
+    const id = c.req.param('id');
+    if (!store.responses.delete(id, Date.now())) throw new KilnError('E_NOT_FOUND', `Response with id '${id}' not found.`);
+    return c.json<ResponsesDeleted>({ id, object: 'response', deleted: true });
+  });
+
+  // Anthropic's Messages API (errors in Anthropic's shape, see errorFor). x-api-key is accepted like any header.
+  app.post('/v1/messages', async (c) => {
+    const req = await json(c, parseAnthropicMessages);
+    const ac = requestAbort(c);
+    const lines = await chat(deps, anthropic.toNativeChat(req), ac.signal);
+    if (req.stream) return streamObjects(ac, toMessageEvents(lines, req.model), ANTHROPIC_SSE);
+    return c.json(anthropic.toMessage(mergeChat(await collect(lines))));
+  });
+  app.post('/v1/messages/count_tokens', async (c) => {
+    const req = await json(c, parseAnthropicCountTokens);
+    return c.json<AnthropicCountTokensResponse>({ input_tokens: await countChatTokens(deps, anthropic.toNativeChat(req)) });
+  });
+
   app.get('/v1/models', (c) => c.json<OpenAIModelList>({ object: 'list', data: listModels(store).models.map(toOpenAIModel) }));
   app.get('/v1/models/:id{.+}', (c) => {
     const { record } = findModel(store, c.req.param('id'));
@@ -214,10 +263,10 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
 
   app.notFound((c) => {
     const msg = `${c.req.method} ${c.req.path}: not found`;
-    return c.req.path.startsWith('/v1/') ? c.json(openaiError(new KilnError('E_NOT_FOUND', msg)).body, 404) : c.json({ error: msg }, 404);
+    return c.json(errorFor(c.req.path, new KilnError('E_NOT_FOUND', msg)).body, 404);
   });
   app.onError((e, c) => {
-    const { status, body } = c.req.path.startsWith('/v1/') ? openaiError(e) : errorBody(e);
+    const { status, body } = errorFor(c.req.path, e);
     if (status >= 500) deps.log(`error: ${c.req.method} ${c.req.path}: ${(e as Error).stack ?? e}`);
     return c.json(body, status as 500);
   });

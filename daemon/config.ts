@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { RegistryConfig } from '../registry/context.js';
+import { parseDurationOrSeconds } from '../settings/parse.js';
 import { readSettings, type Env, type KernelVariant } from '../settings/settings.js';
 
 export { settingsHelp } from '../settings/settings.js';
@@ -19,6 +20,8 @@ export interface Config {
   origins: string[];
   allowedHosts: string[];
   keepAlive: string;
+  /** KILN_RESPONSES_TTL in ms: how long stored /v1/responses answers live (negative: for ever). */
+  responsesTtlMs: number;
   numParallel: number;
   maxLoadedModels: number;
   maxQueue: number;
@@ -53,6 +56,7 @@ export function loadConfig(env: Env = process.env): Config {
     origins: [...s.origins],
     allowedHosts: [...s.allowedHosts],
     keepAlive: s.keepAlive,
+    responsesTtlMs: parseDurationOrSeconds(s.responsesTtl) ?? 30 * 24 * 3600 * 1000,
     numParallel: s.numParallel,
     maxLoadedModels: s.maxLoadedModels,
     maxQueue: s.maxQueue,

@@ -73,6 +73,8 @@ describe('parseModelfile', () => {
     ['negative integers and exponents', 'FROM m\nPARAMETER seed -1\nPARAMETER num_predict -2\nPARAMETER mirostat_eta 1e-1', { from: 'm', parameters: { seed: -1, num_predict: -2, mirostat_eta: 0.1 } }],
     ['Go ParseBool spellings', 'FROM m\nPARAMETER numa TRUE\nPARAMETER use_mlock 0\nPARAMETER penalize_newline t', { from: 'm', parameters: { numa: true, use_mlock: false, penalize_newline: true } }],
     ['a single stop is still a list', 'FROM m\nPARAMETER stop User:', { from: 'm', parameters: { stop: ['User:'] } }],
+    ['think: a boolean or a level', 'FROM m\nPARAMETER think false\nPARAMETER think HIGH', { from: 'm', parameters: { think: 'high' } }],
+    ['think false', 'FROM m\nPARAMETER think false', { from: 'm', parameters: { think: false } }],
     ['message roles are case-insensitive', 'FROM m\nMESSAGE System be brief', { from: 'm', messages: [{ role: 'system', content: 'be brief' }] }],
     ['multi-line MESSAGE', 'FROM m\nMESSAGE user """line 1\nline 2"""', { from: 'm', messages: [{ role: 'user', content: 'line 1\nline 2' }] }],
     ['FROM need not come first', 'SYSTEM s\nFROM m', { from: 'm', system: 's' }],
@@ -96,6 +98,7 @@ describe('parseModelfile', () => {
     ['not a number', 'FROM m\nPARAMETER temperature hot', /line 2: PARAMETER temperature must be a number/],
     ['infinite number', 'FROM m\nPARAMETER temperature 1e999', /must be a number/],
     ['hex number', 'FROM m\nPARAMETER top_k 0x10', /must be an integer/],
+    ['think of another word', 'FROM m\nPARAMETER think maybe', /line 2: PARAMETER think must be true, false, high, medium or low, got 'maybe'/],
     ['an Object.prototype name as parameter', 'FROM m\nPARAMETER constructor 1', /unknown parameter 'constructor'/],
     ['__proto__ as parameter', 'FROM m\nPARAMETER __proto__ 1', /unknown parameter '__proto__'/],
     ['an Object.prototype name as boolean', 'FROM m\nPARAMETER numa constructor', /must be true or false/],
@@ -186,7 +189,13 @@ describe('formatModelfile', () => {
     const param = fc.constantFrom(...keys).chain((key) => {
       const type = PARAMETER_TYPES[key];
       const value =
-        type === 'strings' ? fc.array(anyText, { minLength: 1, maxLength: 3 }) : type === 'bool' ? fc.boolean() : number(key);
+        type === 'strings'
+          ? fc.array(anyText, { minLength: 1, maxLength: 3 })
+          : type === 'bool'
+            ? fc.boolean()
+            : type === 'think'
+              ? fc.constantFrom(true, false, 'high', 'medium', 'low')
+              : number(key);
       return fc.tuple(fc.constant(key), value as fc.Arbitrary<unknown>);
     });
     const modelfile = fc.record({

@@ -40,7 +40,7 @@ export interface Modelfile {
   messages: ModelfileMessage[];
 }
 
-type ParamType = 'int' | 'float' | 'bool' | 'strings';
+type ParamType = 'int' | 'float' | 'bool' | 'strings' | 'think';
 
 /** Ollama's runtime options (api.Options) that a Modelfile may set. */
 export const PARAMETER_TYPES: Readonly<Record<string, ParamType>> = {
@@ -53,12 +53,15 @@ export const PARAMETER_TYPES: Readonly<Record<string, ParamType>> = {
   use_mmap: 'bool', use_mlock: 'bool', numa: 'bool', penalize_newline: 'bool',
   low_vram: 'bool', f16_kv: 'bool', logits_all: 'bool', vocab_only: 'bool',
   stop: 'strings',
+  // kiln's addition: whether a thinking model thinks when a request does not say (true, false, high, medium, low)
+  think: 'think',
 };
 
 const ROLES: readonly string[] = ['system', 'user', 'assistant'];
 const INT = /^[+-]?[0-9]+$/;
 const FLOAT = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
 // Go's strconv.ParseBool set, which Ollama uses, folded to lower case.
+const THINK_LEVELS = ['high', 'medium', 'low'];
 const BOOLS: Record<string, boolean> = { true: true, t: true, '1': true, false: false, f: false, '0': false };
 
 function fail(line: number, message: string): KilnError {
@@ -146,7 +149,11 @@ function typedValue(line: number, key: string, raw: string): number | boolean | 
   if (type === 'float' && FLOAT.test(raw) && Number.isFinite(Number(raw))) return Number(raw);
   if (type === 'bool' && Object.hasOwn(BOOLS, raw.toLowerCase())) return BOOLS[raw.toLowerCase()];
   if (type === 'strings') return raw;
-  const expected = type === 'int' ? 'an integer' : type === 'float' ? 'a number' : 'true or false';
+  if (type === 'think') {
+    if (THINK_LEVELS.includes(raw.toLowerCase())) return raw.toLowerCase();
+    if (Object.hasOwn(BOOLS, raw.toLowerCase())) return BOOLS[raw.toLowerCase()];
+  }
+  const expected = type === 'int' ? 'an integer' : type === 'float' ? 'a number' : type === 'think' ? 'true, false, high, medium or low' : 'true or false';
   throw fail(line, `PARAMETER ${key} must be ${expected}, got '${raw}'`);
 }
 

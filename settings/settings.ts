@@ -82,6 +82,7 @@ export const SETTINGS = {
   origins: list('KILN_ORIGINS', 'Extra browser origins allowed (comma separated; localhost is always allowed)'),
   allowedHosts: list('KILN_ALLOWED_HOSTS', 'Extra Host header names accepted on TCP (comma separated)', true),
   keepAlive: duration('KILN_KEEP_ALIVE', '5m', 'How long a model stays loaded after a request'),
+  responsesTtl: duration('KILN_RESPONSES_TTL', '720h', 'How long a stored /v1/responses answer is kept for GET and previous_response_id'),
   numParallel: int('KILN_NUM_PARALLEL', 1, 1, 'Parallel requests per loaded model'),
   maxLoadedModels: int('KILN_MAX_LOADED_MODELS', 3, 1, 'Models loaded at once'),
   maxMemory: bytes('KILN_MAX_MEMORY', 0, 'Memory all loaded models may take together: bytes or 512MiB, 8GiB, 8GB (0: what the system, or its cgroup, has available)'),

@@ -6,12 +6,14 @@ import { DownloadTables } from './downloads.js';
 import { ModelStore } from './models.js';
 import { RemoteBlobs } from './remotes.js';
 import { ApiKeys } from './keys.js';
+import { ResponseTable } from './responses.js';
 
 export { BlobStore } from './blobs.js';
 export { ModelStore, type ModelRecord } from './models.js';
 export { DownloadTables, type PartialBlob, type PartProgress } from './downloads.js';
 export { RemoteBlobs } from './remotes.js';
 export { ApiKeys, type ActiveKey, type KeyRecord, type KeyScope } from './keys.js';
+export { ResponseTable, type StoredResponse } from './responses.js';
 
 /** The store: one SQLite database plus the blob folder. All of kiln's SQL is in this folder. */
 export class Store {
@@ -21,6 +23,7 @@ export class Store {
   readonly downloads: DownloadTables;
   readonly remotes: RemoteBlobs;
   readonly keys: ApiKeys;
+  readonly responses: ResponseTable;
 
   constructor(dbPath: string, modelsDir: string) {
     mkdirSync(modelsDir, { recursive: true });
@@ -30,6 +33,7 @@ export class Store {
     this.downloads = new DownloadTables(this.db);
     this.remotes = new RemoteBlobs(this.db);
     this.keys = new ApiKeys(this.db);
+    this.responses = new ResponseTable(this.db);
   }
 
   getSetting(key: string): string | undefined {

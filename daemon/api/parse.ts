@@ -56,24 +56,24 @@ export function invalid(at: string, msg: string): KilnError {
   return new KilnError('E_BAD_REQUEST', `${at}: ${msg}`, { param: at });
 }
 
-function kind(v: unknown): string {
+export function kind(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'an object';
   return `a ${typeof v}`;
 }
 
-function isObj(v: unknown): v is Obj {
+export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function objectAt(v: unknown, at: string): Obj {
+export function objectAt(v: unknown, at: string): Obj {
   if (!isObj(v)) throw invalid(at, `expected an object, got ${kind(v)}`);
   return v;
 }
 
 /** Typed reads of the fields of one JSON object; absent and null read as undefined. */
-class Fields {
+export class Fields {
   constructor(
     readonly o: Obj,
     readonly at = '',
@@ -187,7 +187,7 @@ class Fields {
   }
 }
 
-function fieldsOf(body: unknown): Fields {
+export function fieldsOf(body: unknown): Fields {
   return new Fields(objectAt(body, 'body'));
 }
 
@@ -199,7 +199,7 @@ function modelFields(f: Fields): { model?: string; name?: string } {
   return { model, name };
 }
 
-function drop<T extends object>(o: T): T {
+export function drop<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
 }

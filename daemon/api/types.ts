@@ -279,7 +279,17 @@ export interface ChatRequest extends ContextShiftOption {
   keep_alive?: string | number;
   think?: ThinkValue;
   options?: Options;
+  /**
+   * kiln's extension (set by the OpenAI and Anthropic layers): which tools the
+   * model may or must call. "none" hides the tools; "required" or a name asks
+   * for a call of an offered tool (of that one).
+   */
+  tool_choice?: ChatToolChoice;
+  /** kiln's extension: false allows at most one tool call per answer. */
+  parallel_tool_calls?: boolean;
 }
+
+export type ChatToolChoice = 'auto' | 'none' | 'required' | { name: string };
 
 /** One NDJSON line of /api/chat; a thinking model's reasoning comes in `message.thinking`. */
 export interface ChatResponse extends GenerateStatsFields {
@@ -288,6 +298,8 @@ export interface ChatResponse extends GenerateStatsFields {
   message: Message;
   done: boolean;
   done_reason?: string;
+  /** kiln's addition, on the last line: the stop string that ended the answer (absent when none did). Anthropic's stop_sequence. */
+  stop_sequence?: string;
 }
 
 /** POST /api/embed — `ollama.embed({model, input, truncate})`. */
@@ -574,3 +586,5 @@ export interface DetokenizeResponse {
   model: string;
   content: string;
 }
+export type * from './responses-types.js';
+export type * from './anthropic-types.js';

@@ -64,6 +64,8 @@ export type ToRunner = LoadMsg | GenerateMsg | EmbedMsg | CancelMsg | HealthMsg;
 
 export interface RunnerStats {
   doneReason: 'stop' | 'length' | 'cancel';
+  /** The stop string that ended the answer, when one did. */
+  stopSequence?: string;
   promptEvalCount: number;
   promptEvalDurationNs: number;
   evalCount: number;

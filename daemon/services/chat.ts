@@ -68,6 +68,7 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
             message: { role: 'assistant', content: '' },
             done: true,
             done_reason: doneReason(r.value),
+            ...(r.value.stopSequence !== undefined ? { stop_sequence: r.value.stopSequence } : {}),
             ...statsFields(deps, p, loadDurationNs, r.value),
           };
           return;

@@ -12,6 +12,7 @@ import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
 import { readLayers, type ModelLayers } from './models.js';
 import { findModel } from './resolve.js';
+import { promptTokens } from '../runner/tokens.js';
 
 /** What serving needs from a model's GGUF header, read once per blob. */
 export interface GGUFFacts {
@@ -94,6 +95,11 @@ const tokenizers = new Map<string, Tokenizer>();
  */
 export function countTokens(path: string, text: string): number {
   return tokenizerOf(path).encode(text, { addSpecial: true, parseSpecial: true }).length;
+}
+
+/** Tokens the runner will evaluate for a rendered prompt (BOS once, as runner/tokens.ts does): Anthropic's count_tokens. */
+export function promptTokenCount(path: string, text: string): number {
+  return promptTokens(tokenizerOf(path), text).length;
 }
 
 /** A blob's tokenizer, read from its GGUF header (no weights), cached for the last few blobs. */

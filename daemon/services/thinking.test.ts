@@ -128,6 +128,16 @@ describe('resolving think against the model', () => {
     expect(planThinking(r1, 'r1', false)).toEqual({ think: false, tags: undefined });
   });
 
+  it('takes the model’s PARAMETER think when the request says nothing; the request wins; a model without tags ignores it', () => {
+    const withProfile = (think: unknown, template = published('deepseek-r1')) =>
+      ({ name: 'm:latest', layers: { template, license: [], parameters: { think }, messages: [] }, facts: {} }) as unknown as RunnableModel;
+    expect(planThinking(withProfile(false), 'r1', undefined)).toEqual({ think: false, tags: undefined });
+    expect(planThinking(withProfile('false'), 'r1', undefined)).toEqual({ think: false, tags: undefined });
+    expect(planThinking(withProfile('low'), 'r1', undefined)).toEqual({ think: 'low', tags: TAGS });
+    expect(planThinking(withProfile(false), 'r1', 'high')).toEqual({ think: 'high', tags: TAGS });
+    expect(planThinking(withProfile(true, published('qwen2.5')), 'q', undefined)).toEqual({ think: undefined, tags: undefined });
+  });
+
   it('asking a model without thinking tags to think is a 400 naming the model as asked', () => {
     for (const think of [true, 'high'] as const) {
       expect(() => planThinking(plain, 'qwen2.5:0.5b', think)).toThrow(expect.objectContaining({ code: 'E_BAD_REQUEST', message: '"qwen2.5:0.5b" does not support thinking' }));

@@ -113,14 +113,26 @@ export interface ThinkPlan {
  * `think: false` renders the template that way and leaves the answer unsplit:
  * whatever reasoning the model still writes stays in the content.
  */
-export function planThinking(m: RunnableModel, requestedName: string, think: boolean | string | undefined): ThinkPlan {
+export function planThinking(m: RunnableModel, requestedName: string, requested: boolean | string | undefined): ThinkPlan {
   const tags = thinkingTagsOf(m);
   if (!tags) {
-    if (think !== undefined && think !== false) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requestedName)} does not support thinking`);
-    return { think, tags: undefined };
+    if (requested !== undefined && requested !== false) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requestedName)} does not support thinking`);
+    return { think: requested, tags: undefined };
   }
-  const resolved = think ?? true;
+  // the request's think, else the model's PARAMETER think, else thinking on
+  const resolved = requested ?? profileThink(m.layers.parameters?.think) ?? true;
   return { think: resolved, tags: resolved === false ? undefined : tags };
+}
+
+/**
+ * The model's `PARAMETER think` (its profile), which stands when a request
+ * says nothing: true/false or a level ("true"/"false" as text too, as an
+ * /api/create `parameters` map may carry them); anything else is no default.
+ */
+function profileThink(v: unknown): boolean | string | undefined {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === 'false') return v === 'true';
+  return v === 'high' || v === 'medium' || v === 'low' ? v : undefined;
 }
 
 /**

@@ -66,7 +66,7 @@ describe('Generator.generate', () => {
     ]) {
       const { chunks, stats } = await collect(gen.generate(p, { ...GREEDY, num_predict: 32, stop: ['never', stop] }));
       expect(textOf(chunks)).toBe(before);
-      expect(stats.doneReason).toBe('stop');
+      expect(stats).toMatchObject({ doneReason: 'stop', stopSequence: stop });
       expect(stats.context.length).toBeLessThan(p.length + stats.evalCount);
     }
   });
@@ -115,6 +115,7 @@ describe('Generator.generate', () => {
     const { chunks, stats } = await collect(gen.generate(golden[0].prompt_tokens, { ...GREEDY, mask }));
     expect(tokensOf(chunks)).toEqual(golden[0].generated_tokens.slice(0, 2));
     expect(stats).toMatchObject({ doneReason: 'stop', evalCount: 3 });
+    expect(stats.stopSequence).toBeUndefined();
     expect(stats.context).toEqual([...golden[0].prompt_tokens, ...golden[0].generated_tokens.slice(0, 2)]);
   });
 

@@ -201,6 +201,7 @@ export class Generator {
         if (r.stopped) {
           stopped = true;
           stats.doneReason = 'stop';
+          stats.stopSequence = r.stop;
           if (r.text) yield { text: r.text, tokens: pending };
           pending = [];
           break;
@@ -227,8 +228,10 @@ export class Generator {
       if (!stopped) {
         const r = stops.push(decoder.flush());
         const text = r.text + (r.stopped ? '' : stops.flush());
-        if (r.stopped) stats.doneReason = 'stop';
-        else stats.context.push(...pending);
+        if (r.stopped) {
+          stats.doneReason = 'stop';
+          stats.stopSequence = r.stop;
+        } else stats.context.push(...pending);
         if (text) yield { text, tokens: pending };
       }
     } finally {

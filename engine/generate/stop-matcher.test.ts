@@ -31,6 +31,13 @@ describe('StopMatcher', () => {
     expect(run(stops, pieces)).toEqual({ out, stopped });
   });
 
+  it('says which stop string it found: the earliest', () => {
+    expect(new StopMatcher(['ab', 'b']).push('xab')).toEqual({ text: 'x', stopped: true, stop: 'ab' });
+    const m = new StopMatcher(['bc', 'abcd']);
+    m.push('ab');
+    expect(m.push('cd')).toEqual({ text: '', stopped: true, stop: 'abcd' });
+  });
+
   it('holds back only what could still become a stop string', () => {
     const m = new StopMatcher(['<|end|>']);
     expect(m.push('Hello <|')).toEqual({ text: 'Hello ', stopped: false });

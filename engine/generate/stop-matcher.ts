@@ -9,6 +9,8 @@ export interface StopResult {
   text: string;
   /** A stop string was found; `text` ends where it began. */
   stopped: boolean;
+  /** Which stop string it was (the earliest found; the first listed of those found at the same place). */
+  stop?: string;
 }
 
 export class StopMatcher {
@@ -22,13 +24,17 @@ export class StopMatcher {
   push(piece: string): StopResult {
     const buf = this.held + piece;
     let at = -1;
+    let found: string | undefined;
     for (const s of this.stops) {
       const i = buf.indexOf(s);
-      if (i >= 0 && (at < 0 || i < at)) at = i;
+      if (i >= 0 && (at < 0 || i < at)) {
+        at = i;
+        found = s;
+      }
     }
     if (at >= 0) {
       this.held = '';
-      return { text: buf.slice(0, at), stopped: true };
+      return { text: buf.slice(0, at), stopped: true, stop: found };
     }
     const keep = this.partialTail(buf);
     this.held = buf.slice(buf.length - keep);

@@ -45,6 +45,8 @@ export interface GenerateChunk {
 
 export interface GenerateStats {
   doneReason: 'stop' | 'length' | 'cancel';
+  /** The stop string that ended the generation, when one did. */
+  stopSequence?: string;
   /** Tokens in the prompt (all of them, as Ollama reports it, including a prefix reused from the cache). */
   promptEvalCount: number;
   /** Time spent evaluating the part of the prompt that was not cached. */
