@@ -1,9 +1,13 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvString } from '../engine/gguf/metadata.js';
 import { readGGUFFileSync } from '../engine/gguf/reader.js';
+import { gv } from '../engine/gguf/types.js';
+import { fileRange, writeGGUF } from '../engine/gguf/writer.js';
+import { KJV_F32 } from './helpers/fixtures.js';
 import { cleanup, kiln, ROOT, startDaemon, type RunningDaemon } from './helpers/daemon.js';
 
 /**
@@ -75,5 +79,34 @@ describe('the kiln binary', () => {
     expect((await kiln(['show', 'kjv'], d.env)).stdout).toMatch(/^\s+template\s+Jinja \(the GGUF chat template\)$/m);
     expect((await kiln(['show', 'kjv-go', '--template'], d.env)).stdout).toBe(`${GO_TEMPLATE}\n`);
     expect((await kiln(['show', 'kjv-go'], d.env)).stdout).toMatch(/^\s+template\s+Go \(Ollama template\)$/m);
+  });
+});
+
+describe('a model file with a vision tower (as Ollama ships gemma3)', () => {
+  it('runs as text, and /api/show and kiln show say its projector is not loaded', async () => {
+    // kjv-f32 plus the tensors of a vision encoder and projector, as a gemma3 or mistral3 file carries them
+    const src = readGGUFFileSync(KJV_F32);
+    const path = join(d.home, 'kjv-vision.gguf');
+    await writeGGUF(path, {
+      kv: new Map([...src.kv, ['llama.vision.block_count', gv.u32(1)]]),
+      tensors: [
+        ...src.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: fileRange(KJV_F32, t.absOffset, t.byteSize) })),
+        { name: 'v.patch_embd.weight', dims: [16, 4], type: 0, data: new Uint8Array(256) },
+        { name: 'mm.input_projection.weight', dims: [16, 4], type: 0, data: new Uint8Array(256) },
+      ],
+    });
+    writeFileSync(join(d.home, 'Modelfile.vision'), `FROM ${path}\n`);
+    const created = await kiln(['create', 'kjv-vision', '-f', join(d.home, 'Modelfile.vision')], d.env);
+    expect(created.code, created.stderr).toBe(0);
+
+    const s = (await ollama.show({ model: 'kjv-vision' })) as unknown as Record<string, unknown>;
+    expect(s.vision).toMatch(/vision tensors in the model file, not loaded: kiln runs this model as text/);
+    expect(s.projector_info).toEqual({});
+    expect(s.capabilities).not.toContain('vision');
+    expect((await ollama.show({ model: 'kjv' })) as unknown as Record<string, unknown>).not.toHaveProperty('vision');
+    expect((await kiln(['show', 'kjv-vision'], d.env)).stdout).toMatch(/^\s+Projector\n\s+vision\s+vision tensors in the model file, not loaded: kiln runs this model as text$/m);
+
+    const r = await ollama.generate({ model: 'kjv-vision', prompt: 'In the beginning', options: { num_predict: 4, temperature: 0 } });
+    expect(r.eval_count).toBe(4);
   });
 });

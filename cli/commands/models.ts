@@ -55,7 +55,9 @@ export async function showCommand(client: Client, name: string, part?: ShowPart)
       return m ? [m[1], m[2]] : [l, ''];
     });
   const caps: [string, string][] = s.capabilities.map((c) => [c, '']);
-  const out = [section('Model', model), section('Capabilities', caps), section('Parameters', params)];
+  const out = [section('Model', model), section('Capabilities', caps)];
+  if (s.vision) out.push(section('Projector', [['vision', s.vision]]));
+  out.push(section('Parameters', params));
   if (s.system) out.push(section('System', [[s.system.split('\n')[0], '']]));
   if (s.license) out.push(section('License', s.license.split('\n').filter(Boolean).slice(0, 2).map((l) => [l, ''] as [string, string])));
   return out.filter(Boolean).join('\n').replace(/\s+$/, '');

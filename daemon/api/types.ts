@@ -80,6 +80,10 @@ export interface ShowResponse {
   details: ModelDetails;
   messages?: Message[];
   model_info: Record<string, unknown>;
+  /** Ollama's field: the vision projector's metadata, when the model has one (empty when its tensors are inside the model file). */
+  projector_info?: Record<string, unknown>;
+  /** kiln's addition: where the model's vision projector is, and that kiln runs the model as text without it. */
+  vision?: string;
   capabilities: string[];
   modified_at: string;
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readGGUFFile } from '../../engine/gguf/reader.js';
+import { readGGUFFile, type GGUFFile } from '../../engine/gguf/reader.js';
 import { kvString, modelInfo } from '../../engine/gguf/metadata.js';
 import { MEDIA, type Descriptor } from '../../common/manifest.js';
 import { parseModelName } from '../../common/model-name.js';
@@ -31,6 +31,8 @@ export function listModels(store: Store): ListResponse {
 /** The text layers of a model: template, system, license, params and messages. */
 export interface ModelLayers {
   model?: Descriptor;
+  /** A vision projector layer (kiln does not load one yet). */
+  projector?: Descriptor;
   template?: string;
   system?: string;
   license: string[];
@@ -45,6 +47,9 @@ export function readLayers(store: Store, record: ModelRecord): ModelLayers {
     switch (l.mediaType) {
       case MEDIA.model:
         out.model ??= l;
+        break;
+      case MEDIA.projector:
+        out.projector ??= l;
         break;
       case MEDIA.template:
         out.template = text(l);
@@ -77,10 +82,12 @@ export async function showModel(store: Store, typed: string, verbose = false): P
   const cfg = readModelConfig(store.blobs, record.manifest.config.digest);
   let info: Record<string, unknown> = {};
   let chatTemplate: string | undefined;
+  let embeddedVision = false;
   if (layers.model) {
     const gguf = await readGGUFFile(store.blobs.path(layers.model.digest));
     info = modelInfo(gguf, verbose);
     chatTemplate = kvString(gguf, 'tokenizer.chat_template');
+    embeddedVision = hasVisionTower(gguf);
   }
   const res: ShowResponse = {
     modelfile: formatModelfile(
@@ -100,6 +107,11 @@ export async function showModel(store: Store, typed: string, verbose = false): P
     capabilities: templateCapabilities(layers.template, chatTemplate),
     modified_at: record.modifiedAt.toISOString(),
   };
+  if (layers.projector || embeddedVision) {
+    // Ollama's projector_info: the projector's own metadata (a separate layer), or none when it is inside the model file
+    res.projector_info = layers.projector ? modelInfo(await readGGUFFile(store.blobs.path(layers.projector.digest)), verbose) : {};
+    res.vision = `${layers.projector ? 'a projector layer' : 'vision tensors in the model file'}, not loaded: kiln runs this model as text`;
+  }
   if (Object.keys(layers.parameters).length) res.parameters = parametersToText(layers.parameters as never);
   // The template prompts actually go through, and its language: a GGUF's Jinja chat template is
   // shown too (the modelfile keeps only a TEMPLATE layer, since FROM that modelfile reads Go).
@@ -110,6 +122,15 @@ export async function showModel(store: Store, typed: string, verbose = false): P
   if (layers.license.length) res.license = layers.license.join('\n');
   if (layers.messages.length) res.messages = layers.messages;
   return res;
+}
+
+/**
+ * Whether a model file carries its own vision tower (as Ollama's gemma3 and
+ * mistral3 files do): tensors of the vision encoder (`v.`) or the multimodal
+ * projector (`mm.`). kiln runs such a model as text.
+ */
+export function hasVisionTower(file: GGUFFile): boolean {
+  return file.tensors.some((t) => t.name.startsWith('v.') || t.name.startsWith('mm.'));
 }
 
 /** DELETE /api/delete */

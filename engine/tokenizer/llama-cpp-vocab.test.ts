@@ -18,12 +18,17 @@ import { Tokenizer, TokenAttr } from './index.js';
 /** Vocabularies kiln claims: every fixture case must match. */
 const CLAIMED = [
   'llama-spm', 'phi-3', 'llama-bpe', 'qwen2', 'qwen35', 'gpt-2', 'mpt', 'falcon', 'starcoder', 'refact',
-  'command-r', 'deepseek-llm', 'deepseek-coder', 'gemma-4',
+  'command-r', 'deepseek-llm', 'deepseek-coder', 'gemma-4', 'bert-bge',
 ];
 /** Fixtures kiln does not claim, and why. */
-const NOT_CLAIMED: Record<string, string> = {
-  'bert-bge': 'WordPiece (tokenizer.ggml.model = bert) is not a kiln tokenizer',
-};
+const NOT_CLAIMED: Record<string, string> = {};
+/**
+ * Vocabularies whose pieces do not spell their input back: WordPiece
+ * lower-cases, strips accents and puts a space before every word and
+ * punctuation mark. Their decoding is checked against llama.cpp's recorded
+ * answers instead.
+ */
+const LOSSY = new Set(['bert-bge']);
 
 interface FixtureCase { text: string; ids: number[] }
 
@@ -100,7 +105,7 @@ describe('llama.cpp vocab fixtures', () => {
   }
 
   it('decode back to their input (pieces concatenated, no clean-up)', () => {
-    for (const name of CLAIMED) {
+    for (const name of CLAIMED.filter((n) => !LOSSY.has(n))) {
       const tok = tokenizer(name);
       for (const c of readFixture(models(), name)) {
         expect(tok.decode(c.ids, { cleanSpaces: false }), `${name}: ${JSON.stringify(c.text)}`).toBe(c.text);

@@ -90,3 +90,52 @@ export function sampleBpeFile(o: SampleBpeOptions): GGUFFile {
   if (o.addBos !== undefined) kv.set('tokenizer.ggml.add_bos_token', gv.bool(o.addBos));
   return fileOf(kv);
 }
+
+export interface SampleWordPieceOptions {
+  /**
+   * Pieces as a GGUF converted from Hugging Face spells them: `▁word` starts
+   * a word, `ing` continues one (Hugging Face's `##ing`).
+   */
+  pieces: readonly string[];
+  /** Write `tokenizer.ggml.bos_token_id` = [CLS] (default true; without it llama.cpp's default is id 101). */
+  bos?: boolean;
+  /** Write `tokenizer.ggml.eos_token_id` = [SEP] (default false, as in older BERT conversions). */
+  eos?: boolean;
+  addBos?: boolean;
+  addEos?: boolean;
+  addSep?: boolean;
+  lowercase?: boolean;
+  stripAccents?: boolean;
+  /** `tokenizer.chat_template.rerank`. */
+  rerankTemplate?: string;
+}
+
+/** The ids of sampleWordPieceFile's special tokens; its pieces follow from id 5. */
+export const WORDPIECE_SPECIALS = { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 } as const;
+
+/** A WordPiece (`bert`) vocabulary: [PAD] [UNK] [CLS] [SEP] [MASK] (control), then `pieces`. */
+export function sampleWordPieceFile(o: SampleWordPieceOptions): GGUFFile {
+  const tokens = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...o.pieces];
+  const types = tokens.map((_, i) => (i < 5 ? 3 : 1));
+  const s = WORDPIECE_SPECIALS;
+  const kv = new Map<string, GGUFValue>([
+    ['general.architecture', gv.str('bert')],
+    ['tokenizer.ggml.model', gv.str('bert')],
+    ['tokenizer.ggml.tokens', gv.array(VT.STRING, tokens)],
+    ['tokenizer.ggml.token_type', gv.array(VT.I32, new Int32Array(types))],
+    ['tokenizer.ggml.unknown_token_id', gv.u32(s.unk)],
+    ['tokenizer.ggml.seperator_token_id', gv.u32(s.sep)],
+    ['tokenizer.ggml.padding_token_id', gv.u32(s.pad)],
+    ['tokenizer.ggml.cls_token_id', gv.u32(s.cls)],
+    ['tokenizer.ggml.mask_token_id', gv.u32(s.mask)],
+  ]);
+  if (o.bos ?? true) kv.set('tokenizer.ggml.bos_token_id', gv.u32(s.cls));
+  if (o.eos) kv.set('tokenizer.ggml.eos_token_id', gv.u32(s.sep));
+  if (o.addBos !== undefined) kv.set('tokenizer.ggml.add_bos_token', gv.bool(o.addBos));
+  if (o.addEos !== undefined) kv.set('tokenizer.ggml.add_eos_token', gv.bool(o.addEos));
+  if (o.addSep !== undefined) kv.set('tokenizer.ggml.add_sep_token', gv.bool(o.addSep));
+  if (o.lowercase !== undefined) kv.set('tokenizer.ggml.normalizer.lowercase', gv.bool(o.lowercase));
+  if (o.stripAccents !== undefined) kv.set('tokenizer.ggml.normalizer.strip_accents', gv.bool(o.stripAccents));
+  if (o.rerankTemplate !== undefined) kv.set('tokenizer.chat_template.rerank', gv.str(o.rerankTemplate));
+  return fileOf(kv);
+}

@@ -1,8 +1,8 @@
 /**
  * The tokenizer of a GGUF model: text ↔ token ids, token for token with
  * llama.cpp for the vocabularies kiln supports (SentencePiece `llama`,
- * byte-level BPE `gpt2` with the pre-tokenizers in pre-tokenizers.ts, and
- * Gemma 4's BPE).
+ * byte-level BPE `gpt2` with the pre-tokenizers in pre-tokenizers.ts,
+ * Gemma 4's BPE, and WordPiece `bert`).
  */
 import { readGGUFFileSync } from '../gguf/reader.js';
 import type { GGUFFile } from '../gguf/parser.js';
@@ -14,6 +14,7 @@ import { partitionSpecial, specialTokens, type SpecialToken } from './special-to
 import { SpmEncoder } from './spm.js';
 import { StreamDecoder } from './stream-decoder.js';
 import { TokenAttr, loadVocab, type Vocab } from './vocab.js';
+import { WordPieceEncoder } from './wordpiece.js';
 
 export interface EncodeOptions {
   /** Add BOS/EOS where the model asks for them (`add_bos_token`/`add_eos_token`). Default true. */
@@ -46,6 +47,7 @@ export class Tokenizer {
   private readonly specials: readonly SpecialToken[];
   private readonly spm?: SpmEncoder;
   private readonly bpe?: BpeEncoder;
+  private readonly wpm?: WordPieceEncoder;
   private readonly regexes: readonly RegExp[] = [];
 
   constructor(vocab: Vocab) {
@@ -54,6 +56,8 @@ export class Tokenizer {
     this.specials = specialTokens(vocab);
     if (vocab.type === 'spm') {
       this.spm = new SpmEncoder(vocab);
+    } else if (vocab.type === 'wpm') {
+      this.wpm = new WordPieceEncoder({ tokens: vocab.tokens, tokenToId: vocab.tokenToId, unk: vocab.ids.unk, normalizer: vocab.normalizer! });
     } else {
       this.bpe = new BpeEncoder(vocab);
       this.regexes = familyRegexes(vocab.preFamily!);
@@ -84,6 +88,21 @@ export class Tokenizer {
   get addEos(): boolean {
     return this.vocab.addEos;
   }
+  /** The separator (`[SEP]`): WordPiece ends every text with it, and puts it between a pair's texts. */
+  get sep(): number | undefined {
+    return this.vocab.ids.sep;
+  }
+  /** The classification token: llama.cpp's is the BOS (`[CLS]` for WordPiece; `cls_token_id` is not read). */
+  get cls(): number | undefined {
+    return this.vocab.ids.bos;
+  }
+  get addSep(): boolean {
+    return this.vocab.addSep;
+  }
+  /** The padding token (`[PAD]`), if the vocabulary has one. */
+  get pad(): number | undefined {
+    return this.vocab.ids.pad;
+  }
 
   /** Whether generating `id` ends generation (EOS, EOT, EOM and the model's other end tokens). */
   isEog(id: number): boolean {
@@ -101,9 +120,15 @@ export class Tokenizer {
     return this.vocab.tokens[id];
   }
 
+  /**
+   * Text → ids. With `addSpecial`, BOS/EOS as the model asks; a WordPiece
+   * model always gets [CLS] first and [SEP] last, as in llama.cpp, whatever
+   * its add_bos/add_eos flags say.
+   */
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const addSpecial = opts.addSpecial ?? true;
     const v = this.vocab;
+    if (this.wpm) return this.encodeWordPiece(text, addSpecial, opts.parseSpecial ?? false);
     const out: number[] = [];
     if (addSpecial && v.addBos) out.push(this.required(v.ids.bos, 'BOS'));
     // Where a special token came last, SentencePiece puts a space before the
@@ -125,6 +150,50 @@ export class Tokenizer {
       afterSpecial = false;
     }
     if (addSpecial && v.addEos) out.push(this.required(v.ids.eos, 'EOS'));
+    return out;
+  }
+
+  private encodeWordPiece(text: string, addSpecial: boolean, parseSpecial: boolean): number[] {
+    const out: number[] = [];
+    if (addSpecial) out.push(this.required(this.vocab.ids.bos, 'BOS ([CLS])'));
+    for (const f of partitionSpecial(wellFormed(text), this.specials, parseSpecial)) {
+      if (typeof f === 'number') out.push(f);
+      else this.wpm!.encode(f, out);
+    }
+    if (addSpecial) out.push(this.required(this.vocab.ids.sep, 'SEP'));
+    return out;
+  }
+
+  /**
+   * A (query, document) pair as llama.cpp's server writes it for reranking.
+   * With a `tokenizer.chat_template.rerank` in the model, `{query}` and then
+   * `{document}` are substituted into it and the result is tokenized with
+   * special tokens recognised and none added. Otherwise the two texts are
+   * tokenized plainly and joined as
+   *   [BOS if add_bos] query [EOS if add_eos] [SEP if add_sep] document [EOS if add_eos]
+   * where a missing EOS is replaced by SEP: for llama.cpp's WordPiece defaults
+   * `[CLS] query [SEP] document`, for a BERT converted with add_eos set and
+   * add_sep clear `[CLS] query [SEP] document [SEP]`.
+   *
+   * (node-llama-cpp's LlamaRankingContext writes the pair its own way: every
+   * BOS/EOS/SEP id the model has, regardless of the add flags.)
+   */
+  encodePair(query: string, document: string): number[] {
+    const v = this.vocab;
+    if (v.rerankTemplate !== undefined) {
+      const prompt = v.rerankTemplate.replaceAll('{query}', () => query).replaceAll('{document}', () => document);
+      return this.encode(prompt, { addSpecial: false, parseSpecial: true });
+    }
+    const q = this.encode(query, { addSpecial: false });
+    const d = this.encode(document, { addSpecial: false });
+    const out: number[] = [];
+    const end = () => this.required(v.ids.eos ?? v.ids.sep, 'EOS');
+    if (v.addBos) out.push(this.required(v.ids.bos, 'BOS'));
+    out.push(...q);
+    if (v.addEos) out.push(end());
+    if (v.addSep) out.push(this.required(v.ids.sep, 'SEP'));
+    out.push(...d);
+    if (v.addEos) out.push(end());
     return out;
   }
 

@@ -49,7 +49,7 @@ describe('loadVocab', () => {
   });
 
   const bad: Array<[string, Array<[string, GGUFValue]>, string]> = [
-    ['a WordPiece tokenizer', [['tokenizer.ggml.model', gv.str('bert')], ['tokenizer.ggml.tokens', tokens]], 'E_GGUF_UNSUPPORTED'],
+    ['a Unigram tokenizer', [['tokenizer.ggml.model', gv.str('t5')], ['tokenizer.ggml.tokens', tokens]], 'E_GGUF_UNSUPPORTED'],
     ['an unknown pre-tokenizer', [['tokenizer.ggml.model', gv.str('gpt2')], ['tokenizer.ggml.pre', gv.str('nope')],
       ['tokenizer.ggml.tokens', tokens], ['tokenizer.ggml.merges', gv.array(VT.STRING, [])]], 'E_GGUF_UNSUPPORTED'],
     ['no tokenizer', [['general.architecture', gv.str('llama')]], 'E_GGUF_MALFORMED'],

@@ -9,6 +9,7 @@ import type { GGUFFile } from '../gguf/parser.js';
 import { GGUFValueType as VT } from '../gguf/types.js';
 import { preTokenizerSpec, type PreTokenizerFamily } from './pre-tokenizers.js';
 import { detectSpecialTokens } from './special-ids.js';
+import type { WordPieceNormalizer } from './wordpiece.js';
 
 /**
  * Token attributes as bit flags. GGUF stores one `token_type` per token
@@ -56,8 +57,11 @@ export interface SpecialIds {
 }
 
 export interface Vocab {
-  /** `spm`: SentencePiece (`tokenizer.ggml.model = llama`); `bpe`: byte-level or SentencePiece-style BPE. */
-  type: 'spm' | 'bpe';
+  /**
+   * `spm`: SentencePiece (`tokenizer.ggml.model = llama`); `bpe`: byte-level
+   * or SentencePiece-style BPE; `wpm`: WordPiece (`bert`).
+   */
+  type: 'spm' | 'bpe' | 'wpm';
   /** `tokenizer.ggml.model` as stored. */
   model: string;
   /** `tokenizer.ggml.pre` as resolved ("default" when absent); "gemma4" for the gemma4 model. */
@@ -77,6 +81,12 @@ export interface Vocab {
   eog: ReadonlySet<number>;
   addBos: boolean;
   addEos: boolean;
+  /** A separator goes between the two texts of a pair (`add_sep_token`; WordPiece's default). */
+  addSep: boolean;
+  /** WordPiece only: BERT's normalizer settings. */
+  normalizer?: WordPieceNormalizer;
+  /** `tokenizer.chat_template.rerank`: how a (query, document) pair is written, if the model says. */
+  rerankTemplate?: string;
   /** SentencePiece: a space is put before text at the start and after each special token. */
   addSpacePrefix: boolean;
   /** Spaces are written as U+2581 (▁) before merging, and back when detokenizing. */
@@ -145,11 +155,11 @@ export function loadVocab(file: GGUFFile): Vocab {
   if (model === 'llama') {
     ids.bos = 1; ids.eos = 2; ids.unk = 0;
     v = { ...base, type: 'spm', pre: kvStr(file, 'tokenizer.ggml.pre') ?? 'default', byteEncode: false, merges: [],
-      eog: new Set(), addBos: true, addEos: false, addSpacePrefix: true, escapeWhitespaces: true, ignoreMerges: false, cleanSpaces: false };
+      eog: new Set(), addBos: true, addEos: false, addSep: false, addSpacePrefix: true, escapeWhitespaces: true, ignoreMerges: false, cleanSpaces: false };
   } else if (model === 'gpt2' || model === 'gemma4') {
     const merges = arrayOf(file, 'tokenizer.ggml.merges', 'string') as string[] | undefined;
     if (!merges) throw new KilnError('E_GGUF_MALFORMED', 'BPE tokenizer without tokenizer.ggml.merges');
-    const common = { ...base, type: 'bpe' as const, merges, eog: new Set<number>(), addEos: false, addSpacePrefix: false };
+    const common = { ...base, type: 'bpe' as const, merges, eog: new Set<number>(), addEos: false, addSep: false, addSpacePrefix: false };
     if (model === 'gemma4') {
       // SentencePiece-style BPE on raw UTF-8: ▁ for spaces, <0xNN> byte tokens, BOS always.
       v = { ...common, pre: 'gemma4', preFamily: 'lines', byteEncode: false, addBos: true, escapeWhitespaces: true, ignoreMerges: false, cleanSpaces: true };
@@ -161,8 +171,15 @@ export function loadVocab(file: GGUFFile): Vocab {
       v = { ...common, pre, preFamily: s.family, byteEncode: true, addBos: s.addBos ?? false, escapeWhitespaces: false,
         ignoreMerges: s.ignoreMerges, cleanSpaces: s.cleanSpaces };
     }
+  } else if (model === 'bert') {
+    // llama.cpp's WordPiece defaults: BOS is [CLS], [SEP] separates and ends,
+    // no EOS; decoding keeps the leading space and cleans up spaces.
+    ids.bos = 101; ids.unk = 100; ids.sep = 102; ids.pad = 0; ids.mask = 103;
+    v = { ...base, type: 'wpm', pre: kvStr(file, 'tokenizer.ggml.pre') ?? 'default', byteEncode: false, merges: [],
+      eog: new Set(), addBos: true, addEos: false, addSep: true, addSpacePrefix: false, escapeWhitespaces: true,
+      ignoreMerges: false, cleanSpaces: true };
   } else {
-    throw new KilnError('E_GGUF_UNSUPPORTED', `unsupported tokenizer model '${model}' (kiln reads 'llama', 'gpt2' and 'gemma4')`);
+    throw new KilnError('E_GGUF_UNSUPPORTED', `unsupported tokenizer model '${model}' (kiln reads 'llama', 'gpt2', 'gemma4' and 'bert')`);
   }
   v.addSpacePrefix = kvBool(file, 'tokenizer.ggml.add_space_prefix') ?? v.addSpacePrefix;
 
@@ -183,6 +200,12 @@ export function loadVocab(file: GGUFFile): Vocab {
   }
   v.addBos = kvBool(file, 'tokenizer.ggml.add_bos_token') ?? v.addBos;
   v.addEos = kvBool(file, 'tokenizer.ggml.add_eos_token') ?? v.addEos;
+  v.addSep = kvBool(file, 'tokenizer.ggml.add_sep_token') ?? v.addSep;
+  if (v.type === 'wpm') {
+    const lowercase = kvBool(file, 'tokenizer.ggml.normalizer.lowercase') ?? true;
+    v.normalizer = { lowercase, stripAccents: kvBool(file, 'tokenizer.ggml.normalizer.strip_accents') ?? lowercase };
+  }
+  v.rerankTemplate = kvStr(file, 'tokenizer.chat_template.rerank');
   if (v.pre === 'gemma4') v.addBos = true;
 
   detectSpecialTokens(v, {

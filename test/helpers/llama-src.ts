@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,17 +8,19 @@ import { fileURLToPath } from 'node:url';
 const BUNDLE = fileURLToPath(new URL('../../node_modules/node-llama-cpp/llama/gitRelease.bundle', import.meta.url));
 
 /** What the oracle tests read from the llama.cpp source. */
-const PATHS = ['models', 'tests/test-tokenizer-0.cpp', 'gguf-py'];
+const PATHS = ['models', 'tests/test-tokenizer-0.cpp', 'gguf-py', 'src/unicode-data.cpp', 'tools/server/server-common.cpp'];
 
 /**
  * The llama.cpp source that node-llama-cpp ships as a git bundle (only the
  * parts the tests read), checked out once into the OS temp dir and reused
- * while the bundle is unchanged (keyed by its size and mtime). A missing
+ * while the bundle and PATHS are unchanged (keyed by its size and mtime and
+ * a hash of PATHS, so that a longer list gets a fresh checkout). A missing
  * bundle or git is an error: oracle checks must never skip silently.
  */
 export function llamaSource(): string {
   const st = statSync(BUNDLE);
-  const dir = join(tmpdir(), `kiln-llama-src-${st.size}-${Math.trunc(st.mtimeMs)}`);
+  const paths = createHash('sha256').update(PATHS.join('\n')).digest('hex').slice(0, 8);
+  const dir = join(tmpdir(), `kiln-llama-src-${st.size}-${Math.trunc(st.mtimeMs)}-${paths}`);
   const marker = join(dir, '.kiln-complete');
   if (existsSync(marker)) return dir;
   const work = mkdtempSync(join(tmpdir(), 'kiln-llama-src-clone-'));
