@@ -74,8 +74,8 @@ function bertSpec(nVocab: number, pooling: number, vocabFrom: string, rerank = f
     },
     tensors: [
       { name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: 1 } },
-      { name: 'token_types.weight', dims: [D, 2], fill: { kind: 'uniform', sigma: 0.5 } },
-      { name: 'position_embd.weight', dims: [D, N_CTX], fill: { kind: 'uniform', sigma: 0.5 } },
+      { name: 'token_types.weight', dims: [D, 2], fill: { kind: 'uniform', sigma: 0.5 }, type: 'F32' },
+      { name: 'position_embd.weight', dims: [D, N_CTX], fill: { kind: 'uniform', sigma: 0.5 }, type: 'F32' },
       ...norms('token_embd_norm', D),
       ...Array.from({ length: L }, (_, l) => [
         { name: `blk.${l}.attn_q.weight`, dims: [D, D], fill: fill.matrix() },
@@ -124,7 +124,7 @@ function nomicSpec(nVocab: number, pooling: number, vocabFrom: string): RandomMo
     },
     tensors: [
       { name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: 1 } },
-      { name: 'token_types.weight', dims: [D, 2], fill: { kind: 'uniform', sigma: 0.5 } },
+      { name: 'token_types.weight', dims: [D, 2], fill: { kind: 'uniform', sigma: 0.5 }, type: 'F32' },
       ...norms('token_embd_norm', D),
       ...Array.from({ length: L }, (_, l) => [
         { name: `blk.${l}.attn_qkv.weight`, dims: [D, 3 * D], fill: fill.matrix() },
@@ -229,6 +229,50 @@ describe('bert reranker (cls head, rank pooling): scores against llama.cpp', () 
         expect(Math.abs(score - theirLogit)).toBeLessThanOrEqual(5e-3);
       }
       console.log(`rerank ${type}: kiln/llama.cpp logits ${rows.join(' ')}`);
+    } finally {
+      ours.close();
+      await ctx.dispose();
+      await model.dispose();
+    }
+  });
+});
+
+describe('library API on text: EmbeddingModel.embed and rank against llama.cpp', () => {
+  const TEXTS = ['Why is the sky blue?', 'Rayleigh scattering makes the sky look blue during the day.', "Llamas are members of the camelid family, aren't they?"];
+  let bert: string, rerank: string;
+  beforeAll(async () => {
+    // F16 matrices written directly (no quantization pass)
+    bert = await writeRandomModel(join(dir, 'text-bert.gguf'), { ...bertSpec(nVocab, 1, vocabFrom), seed: 7, matrixType: 'F16' });
+    rerank = await writeRandomModel(join(dir, 'text-rerank.gguf'), { ...bertSpec(nVocab, 4, vocabFrom, true), seed: 9, matrixType: 'F16' });
+  }, 120_000);
+
+  it('embed(text): [CLS] … [SEP] tokenized, L2-normalized, cosine ≥ 0.9999 to llama.cpp', async () => {
+    const ours = await EmbeddingModel.load(bert);
+    const model = await theirModel(bert);
+    const ctx = await model.createEmbeddingContext({ contextSize: N_CTX, threads: 1 });
+    try {
+      for (const text of TEXTS) {
+        const mine = ours.embed(text);
+        expect(Math.hypot(...mine)).toBeCloseTo(1, 5);
+        expect(cosine(mine, (await ctx.getEmbeddingFor(text)).vector)).toBeGreaterThanOrEqual(0.9999);
+      }
+    } finally {
+      ours.close();
+      await ctx.dispose();
+      await model.dispose();
+    }
+  });
+
+  it('rank(query, documents): every relevance equals llama.cpp ranking within 1e-3', async () => {
+    const ours = await EmbeddingModel.load(rerank);
+    const model = await theirModel(rerank);
+    const ctx = await model.createRankingContext({ contextSize: N_CTX, threads: 1 });
+    try {
+      const results = ours.rank(TEXTS[0], TEXTS.slice(1).concat(['blue']));
+      const theirs = await ctx.rankAll(TEXTS[0], TEXTS.slice(1).concat(['blue']));
+      expect(results.map((r) => r.index)).toEqual([0, 1, 2]);
+      results.forEach((r, i) => expect(Math.abs(r.relevance - theirs[i])).toBeLessThanOrEqual(1e-3));
+      expect(() => ours.embed('x')).toThrow(/reranker/);
     } finally {
       ours.close();
       await ctx.dispose();

@@ -92,6 +92,34 @@ export class EmbeddingModel {
     return this.encodeTokens(pair)[0];
   }
 
+  /**
+   * One input's embedding, L2-normalized as Ollama's /api/embed returns it:
+   * pooled as the model says (a model without a pooling type is mean-pooled).
+   */
+  embedTokens(tokens: ArrayLike<number>): Float32Array {
+    if (this.isReranker) throw new KilnError('E_BAD_REQUEST', `this ${this.hp.arch} model is a reranker: it scores (query, document) pairs and does not embed`);
+    let v = this.encodeTokens(tokens);
+    if (this.hp.pooling === 'none') v = meanRows(v, tokens.length, this.hp.nEmbd);
+    return l2normalize(v);
+  }
+
+  /** The L2-normalized embedding of a text (tokenized with the model's special tokens: [CLS] … [SEP]). */
+  embed(text: string): Float32Array {
+    return this.embedTokens(this.tokenizer.encode(text, { addSpecial: true, parseSpecial: false }));
+  }
+
+  /**
+   * Scores each document against the query, the pair written as llama.cpp's
+   * server writes it (Tokenizer.encodePair), and returns them in the request's
+   * order with their raw score and its sigmoid.
+   */
+  rank(query: string, documents: string[]): RankResult[] {
+    return documents.map((doc, index) => {
+      const score = this.scoreTokens(this.tokenizer.encodePair(query, doc));
+      return { index, score, relevance: sigmoid(score) };
+    });
+  }
+
   /** Frees the native encoder, then the mapping (in that order: the encoder points into it). */
   close(): void {
     this.encoder.free();
@@ -101,4 +129,19 @@ export class EmbeddingModel {
 
 export function sigmoid(x: number): number {
   return 1 / (1 + Math.exp(-x));
+}
+
+/** The mean of `rows` rows of `width` floats, summed in float64. */
+function meanRows(v: Float32Array, rows: number, width: number): Float32Array {
+  const sum = new Float64Array(width);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) sum[j] += v[r * width + j];
+  return Float32Array.from(sum, (x) => x / rows);
+}
+
+/** v scaled to unit length (a zero vector stays zero). */
+export function l2normalize(v: Float32Array): Float32Array {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) n += v[i] * v[i];
+  const s = n > 0 ? 1 / Math.sqrt(n) : 0;
+  return Float32Array.from(v, (x) => x * s);
 }
