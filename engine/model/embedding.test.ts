@@ -14,6 +14,7 @@ import { gv } from '../gguf/types.js';
 import { bertLayout } from './bert.js';
 import { EmbeddingModel } from './embedding.js';
 import { loadModel, Model } from './model.js';
+import { Llama } from '../llama.js';
 
 const D = 32, FF = 64, CTX = 16;
 
@@ -59,6 +60,14 @@ beforeAll(async () => {
   paths.cls = await writeRandomModel(join(dir, 'cls.gguf'), spec(nVocab, {}, 2));
   paths.last = await writeRandomModel(join(dir, 'last.gguf'), spec(nVocab, {}, 3));
   paths.bad = await writeRandomModel(join(dir, 'bad.gguf'), spec(nVocab, {}, 9));
+  const rr = spec(nVocab, {}, 4);
+  rr.tensors.push(
+    { name: 'cls.weight', dims: [D, D], fill: { kind: 'matrix' } },
+    { name: 'cls.bias', dims: [D], fill: { kind: 'uniform', sigma: 0.05 } },
+    { name: 'cls.output.weight', dims: [D, 1], fill: { kind: 'matrix', gain: 3 } },
+    { name: 'cls.output.bias', dims: [1], fill: { kind: 'uniform', sigma: 0.05 } },
+  );
+  paths.rerank = await writeRandomModel(join(dir, 'rerank.gguf'), rr);
 }, 60_000);
 
 afterAll(() => cleanup(dir));
@@ -129,5 +138,41 @@ describe('loading either kind', () => {
     expect(m.kind).toBe('embedding');
     m.close();
     await expect(Model.load(paths.mean)).rejects.toThrow(/is an embedding model \(bert\)/);
+  });
+});
+
+describe('Llama (library API) on an embedding model', () => {
+  it('embeds as the EmbeddingModel does, and refuses complete and chat as Ollama words it', async () => {
+    const llm = await Llama.load({ modelPath: paths.mean });
+    const em = await EmbeddingModel.load(paths.mean);
+    try {
+      const v = await llm.embed('In the beginning');
+      expect(v).toEqual(Array.from(em.embed('In the beginning')));
+      expect(await llm.encoder()).toBeDefined();
+      await expect(llm.complete('x')).rejects.toThrow('"mean.gguf" does not support generate');
+      await expect(llm.chat([{ role: 'user', content: 'x' }])).rejects.toThrow('"mean.gguf" does not support chat');
+      await expect(llm.rank('q', ['d'])).rejects.toThrow(/not a reranker/);
+    } finally {
+      em.close();
+      await llm.close();
+    }
+  });
+
+  it('rank(query, documents) scores each document with the classifier head, in order', async () => {
+    const llm = await Llama.load({ modelPath: paths.rerank });
+    const em = await EmbeddingModel.load(paths.rerank);
+    try {
+      const docs = ['In the beginning God created the heaven', 'and the earth', 'the'];
+      const r = await llm.rank('In the beginning', docs);
+      expect(r.map((x) => x.index)).toEqual([0, 1, 2]);
+      r.forEach((x, i) => {
+        expect(x.score).toBe(em.scoreTokens(em.tokenizer.encodePair('In the beginning', docs[i])));
+        expect(x.relevance).toBeCloseTo(1 / (1 + Math.exp(-x.score)), 12);
+      });
+      expect(new Set(r.map((x) => x.score)).size).toBe(3);
+    } finally {
+      em.close();
+      await llm.close();
+    }
   });
 });
