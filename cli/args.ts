@@ -22,11 +22,12 @@ export class UsageError extends KilnError {
 
 /**
  * Splits argv into positionals and flags. `valued` names the flags that take
- * a value (`-f FILE`, `--quantize=q4_K_M`); with `known`, any other flag
- * outside it is a UsageError (`unknown flag: --bogus`), and without it every
- * other flag is taken as a boolean.
+ * a value (`-f FILE`, `--quantize=q4_K_M`); `optional` the switches that may
+ * be given one after `=` (`--think`, `--think=high`; never the next word);
+ * with `known`, any other flag outside it is a UsageError (`unknown flag:
+ * --bogus`), and without it every other flag is taken as a boolean.
  */
-export function parseArgs(argv: string[], valued: Set<string>, known?: Set<string>): Args {
+export function parseArgs(argv: string[], valued: Set<string>, known?: Set<string>, optional: Set<string> = new Set()): Args {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
@@ -43,8 +44,9 @@ export function parseArgs(argv: string[], valued: Set<string>, known?: Set<strin
         flags.set(key, v);
       } else {
         if (known && !known.has(key)) throw new UsageError(`unknown flag: ${eq > 0 ? a.slice(0, eq) : a}`);
-        if (eq > 0) throw new UsageError(`flag --${key} takes no value`);
-        flags.set(key, true);
+        if (eq > 0 && optional.has(key)) flags.set(key, a.slice(eq + 1));
+        else if (eq > 0) throw new UsageError(`flag --${key} takes no value`);
+        else flags.set(key, true);
       }
     } else positional.push(a);
   }

@@ -23,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
   const spec = flagSpec(cmd);
   let parsed: Args;
   try {
-    parsed = parseArgs(at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : argv, spec.valued, spec.known);
+    parsed = parseArgs(at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : argv, spec.valued, spec.known, spec.optional);
   } catch (e) {
     if (e instanceof UsageError) return usageError(e.message, cmd);
     throw e;

@@ -50,6 +50,14 @@ describe('argument parsing', () => {
     expect(() => parseArgs(['m', '-f'], valued, known)).toThrow('flag needs an argument: -f');
   });
 
+  it('--think is a switch that may take a value after =, never the next word', () => {
+    const { valued, known, optional } = flagSpec(findCommand('run'));
+    expect(parseArgs(['m', '--think', 'Why?'], valued, known, optional)).toEqual({ positional: ['m', 'Why?'], flags: new Map([['think', true]]) });
+    expect(parseArgs(['m', '--think=high', '--hidethinking'], valued, known, optional).flags).toEqual(new Map<string, string | true>([['think', 'high'], ['hidethinking', true]]));
+    expect(() => parseArgs(['m', '--verbose=1'], valued, known, optional)).toThrow('flag --verbose takes no value');
+    expect(commandHelp(findCommand('run')!)).toMatch(/--think\[=level\]\s+Enable thinking/);
+  });
+
   it('finds the command word past flags and their values', () => {
     expect(commandIndex(['-f', 'Modelfile', 'create', 'x'], allValued())).toBe(2);
     expect(commandIndex(['--verbose', 'run', 'kjv'], allValued())).toBe(1);

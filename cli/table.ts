@@ -14,6 +14,8 @@ export interface Flag {
   short?: string;
   /** The kind of value it takes (`string`, `int`); a flag without one is a switch. */
   value?: 'string' | 'int';
+  /** A switch that may also be given a value with `=` (`--think`, `--think=high`); shown as `[=value]`. */
+  optionalValue?: string;
   help: string;
 }
 
@@ -72,15 +74,20 @@ export const COMMANDS: Command[] = [
       { name: 'keepalive', value: 'string', help: 'Duration to keep a model loaded (e.g. 5m)' },
       { name: 'verbose', help: 'Show timings for response' },
       { name: 'insecure', help: 'Use an insecure registry when pulling' },
+      { name: 'think', optionalValue: 'level', help: 'Enable thinking mode: true/false or high, medium, low (thinking models think by default)' },
+      { name: 'hidethinking', help: 'Hide the thinking output (if provided)' },
     ],
     minArgs: 1,
     async run(ctx) {
       const { runCommand } = await import('./commands/run.js');
+      const think = ctx.flags.get('think');
       return runCommand(ctx.client(), ctx.config, ctx.args[0], ctx.args.slice(1), {
         verbose: ctx.flags.has('verbose'),
         format: flagValue(ctx, 'format'),
         keepAlive: flagValue(ctx, 'keepalive'),
         insecure: ctx.flags.has('insecure'),
+        think: think === undefined ? undefined : think === true ? 'true' : think,
+        hideThinking: ctx.flags.has('hidethinking'),
       });
     },
   },
@@ -334,7 +341,7 @@ Use "kiln [command] --help" for more information about a command.`;
 }
 
 function flagRows(flags: Flag[]): string {
-  const left = flags.map((f) => `${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ` ${f.value}` : ''}`);
+  const left = flags.map((f) => `${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ` ${f.value}` : ''}${f.optionalValue ? `[=${f.optionalValue}]` : ''}`);
   const w = Math.max(...left.map((l) => l.length));
   return flags.map((f, i) => `  ${left[i].padEnd(w)}   ${f.help}`).join('\n');
 }
@@ -348,19 +355,21 @@ export function commandHelp(c: Command): string {
   return parts.join('\n\n');
 }
 
-/** The flags a command accepts, for the parser: every spelling, and those that take a value. */
-export function flagSpec(c: Command | undefined): { known: Set<string>; valued: Set<string> } {
+/** The flags a command accepts, for the parser: every spelling, those that take a value, and those that may. */
+export function flagSpec(c: Command | undefined): { known: Set<string>; valued: Set<string>; optional: Set<string> } {
   const known = new Set(['h', 'help']);
   const valued = new Set<string>();
+  const optional = new Set<string>();
   if (!c) ['v', 'version'].forEach((f) => known.add(f));
   for (const f of c?.flags ?? []) {
     for (const n of [f.name, f.short]) {
       if (!n) continue;
       known.add(n);
       if (f.value) valued.add(n);
+      if (f.optionalValue) optional.add(n);
     }
   }
-  return { known, valued };
+  return { known, valued, optional };
 }
 
 /** Flags that take a value under any command: how the command word is told from a flag's value. */

@@ -22,17 +22,22 @@ export interface WeightRef {
 
 export interface LlamaLayerRefs {
   attnNorm: WeightRef;
-  wq: WeightRef;
-  wk: WeightRef;
-  wv: WeightRef;
+  wq?: WeightRef;
+  wk?: WeightRef;
+  wv?: WeightRef;
   wo: WeightRef;
   bq?: WeightRef;
   bk?: WeightRef;
   bv?: WeightRef;
   ffnNorm: WeightRef;
-  wGate: WeightRef;
+  wGate?: WeightRef;
   wUp: WeightRef;
   wDown: WeightRef;
+  /** Per-head RMSNorm of q and k before RoPE (qwen3), head_dim long. */
+  qNorm?: WeightRef;
+  kNorm?: WeightRef;
+  /** q, k and v in one matrix (phi3), instead of wq/wk/wv; wGate is then absent and wUp holds gate and up. */
+  wqkv?: WeightRef;
 }
 
 export interface LlamaWeights {
@@ -43,7 +48,10 @@ export interface LlamaWeights {
   layers: LlamaLayerRefs[];
 }
 
-const LAYER_ORDER: (keyof LlamaLayerRefs)[] = ['attnNorm', 'wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'ffnNorm', 'wGate', 'wUp', 'wDown'];
+const LAYER_ORDER: (keyof LlamaLayerRefs)[] = [
+  'attnNorm', 'wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'ffnNorm', 'wGate', 'wUp', 'wDown',
+  'qNorm', 'kNorm', 'wqkv',
+];
 
 export class NativeLlama {
   private handle: LlamaHandle | undefined;

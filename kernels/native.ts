@@ -69,6 +69,10 @@ export interface NativeLlamaParams {
   kvCache: KvCacheType;
   /** Index into VARIANTS (kernels/cpu.ts). */
   variant: number;
+  /** Multiplies RoPE's cos and sin (llama.cpp's attn_factor, `{arch}.rope.scaling.attn_factor`); 1 for most models. */
+  ropeAttnFactor: number;
+  /** q is scaled by 1/√headDim before attention and the scores are not (phi3's graph), instead of the scores. */
+  qPrescale: boolean;
 }
 
 /**

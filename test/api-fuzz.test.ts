@@ -120,6 +120,8 @@ const FIELDS = {
         anyValue,
       ),
       tool_choice: anyValue,
+      reasoning_effort: fc.oneof(fc.constantFrom('high', 'none', 'max'), anyValue),
+      reasoning: fc.oneof(fc.record({ effort: fc.oneof(fc.constantFrom('low', ''), anyValue) }, { requiredKeys: [] }), anyValue),
       encoding_format: fc.oneof(fc.constantFrom('float', 'base64', 'hex'), anyValue),
 };
 const FIELD_NAMES = Object.keys(FIELDS) as (keyof typeof FIELDS)[];

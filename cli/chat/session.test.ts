@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatRequest, ChatResponse, CreateRequest } from '../../daemon/api/types.js';
-import { ChatSession, formatStats, goDuration, parseParamValue, type SessionBackend } from './session.js';
+import { ChatSession, formatStats, goDuration, parseParamValue, type Segment, type SessionBackend } from './session.js';
 
 function fake(reply = 'Verily.') {
   const calls: { chat: ChatRequest[]; create: CreateRequest[]; load: string[] } = { chat: [], create: [], load: [] };
@@ -25,14 +25,74 @@ function fake(reply = 'Verily.') {
   return { backend, calls };
 }
 
-async function drain(g: AsyncGenerator<string, ChatResponse | undefined>): Promise<{ text: string; final?: ChatResponse }> {
+async function drain(g: AsyncGenerator<Segment, ChatResponse | undefined>): Promise<{ text: string; final?: ChatResponse; segments: Segment[] }> {
   let text = '';
+  const segments: Segment[] = [];
   for (;;) {
     const r = await g.next();
-    if (r.done) return { text, final: r.value };
-    text += r.value;
+    if (r.done) return { text, final: r.value, segments };
+    text += r.value.text;
+    segments.push(r.value);
   }
 }
+
+/** A backend whose answer is reasoning pieces, then content pieces. */
+function thinker(thinking: string[], content: string[]) {
+  const requests: ChatRequest[] = [];
+  const backend: SessionBackend = {
+    async *chat(req) {
+      requests.push(req);
+      for (const t of thinking) yield { model: 'r1', created_at: '', message: { role: 'assistant', content: '', thinking: t }, done: false };
+      for (const c of content) yield { model: 'r1', created_at: '', message: { role: 'assistant', content: c }, done: false };
+      yield { model: 'r1', created_at: '', message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop' };
+    },
+    show: async () => '',
+    load: async () => {},
+    create: async () => {},
+  };
+  return { backend, requests };
+}
+
+describe('thinking in the chat', () => {
+  it('shows reasoning dimmed between "Thinking..." and "...done thinking.", then the content, and keeps both', async () => {
+    const { backend, requests } = thinker(['Let me', ' see.'], ['Amen', '.']);
+    const s = new ChatSession(backend, 'r1');
+    const { segments } = await drain(s.answer('Hi', new AbortController().signal));
+    expect(segments).toEqual([
+      { text: 'Thinking...\n', dim: true },
+      { text: 'Let me', dim: true },
+      { text: ' see.', dim: true },
+      { text: '\n...done thinking.\n\n', dim: true },
+      { text: 'Amen', dim: false },
+      { text: '.', dim: false },
+    ]);
+    expect(requests[0].think).toBeUndefined(); // unset: the daemon decides (a thinking model thinks)
+    expect(s.messages.at(-1)).toEqual({ role: 'assistant', content: 'Amen.', thinking: 'Let me see.' });
+  });
+
+  it('closes the frame at the end of an answer that was all reasoning; --hidethinking shows none of it', async () => {
+    expect((await drain(new ChatSession(thinker(['Hmm\n'], []).backend, 'r1').answer('Hi', new AbortController().signal))).text).toBe('Thinking...\nHmm\n...done thinking.\n\n');
+    const hidden = new ChatSession(thinker(['Hmm'], ['Yes']).backend, 'r1', { hideThinking: true });
+    expect((await drain(hidden.answer('Hi', new AbortController().signal))).segments).toEqual([{ text: 'Yes', dim: false }]);
+    expect(hidden.messages.at(-1)).toEqual({ role: 'assistant', content: 'Yes', thinking: 'Hmm' });
+  });
+
+  it('/set think, /set think LEVEL and /set nothink set what the requests send', async () => {
+    const { backend, requests } = thinker([], ['ok']);
+    const s = new ChatSession(backend, 'r1', { think: 'low' });
+    const ask = () => drain(s.answer('x', new AbortController().signal));
+    await ask();
+    expect((await s.command('/set nothink')).output).toBe("Set 'nothink' mode.");
+    await ask();
+    expect((await s.command('/set think')).output).toBe("Set 'think' mode.");
+    await ask();
+    expect((await s.command('/set think high')).output).toBe("Set 'think' mode to 'high'.");
+    await ask();
+    expect((await s.command('/set think loud')).output).toMatch(/Invalid think level 'loud'/);
+    expect(requests.map((r) => r.think)).toEqual(['low', false, true, 'high']);
+    expect((await s.command('/set')).output).toContain('/set nothink');
+  });
+});
 
 describe('chat session', () => {
   it('keeps the conversation and sends it with the session system message and options', async () => {
@@ -59,7 +119,7 @@ describe('chat session', () => {
     const s = new ChatSession(backend, 'kjv');
     const ac = new AbortController();
     const g = s.answer('Hi', ac.signal);
-    expect((await g.next()).value).toBe('one ');
+    expect((await g.next()).value).toEqual({ text: 'one ', dim: false });
     ac.abort();
     expect((await drain(g)).final).toBeUndefined();
     expect(s.messages).toEqual([]);

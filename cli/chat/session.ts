@@ -1,4 +1,4 @@
-import type { ChatRequest, ChatResponse, CreateRequest, Message, Options } from '../../daemon/api/types.js';
+import type { ChatRequest, ChatResponse, CreateRequest, Message, Options, ThinkValue } from '../../daemon/api/types.js';
 
 /** What a chat session needs from the daemon (the CLI's client in use, fakes in tests). */
 export interface SessionBackend {
@@ -30,7 +30,10 @@ const SET_HELP = `Available Commands:
   /set format json       Enable JSON mode
   /set noformat          Disable formatting
   /set verbose           Show LLM stats
-  /set quiet             Disable LLM stats`;
+  /set quiet             Disable LLM stats
+  /set think             Enable thinking
+  /set think <level>     Think at a level (low, medium, high)
+  /set nothink           Disable thinking`;
 
 const PARAM_HELP = `Available Parameters:
   /set parameter seed <int>             Random number seed
@@ -99,6 +102,24 @@ export function mergeParameters(modelText: string, options: Options): string {
   return out.join('\n');
 }
 
+/** How Ollama's CLI frames a model's reasoning (shown dimmed). */
+export const THINKING_OPEN = 'Thinking...\n';
+export const THINKING_CLOSE = '...done thinking.\n\n';
+
+/** A piece of an answer as shown: reasoning (and its framing) is dimmed. */
+export interface Segment {
+  text: string;
+  dim: boolean;
+}
+
+const THINK_VALUES = ['true', 'false', 'high', 'medium', 'low'];
+
+/** `--think` / `/set think` values as typed: true/false or a level; undefined if not one of them. */
+export function parseThinkValue(v: string): ThinkValue | undefined {
+  if (!THINK_VALUES.includes(v)) return undefined;
+  return v === 'true' ? true : v === 'false' ? false : (v as ThinkValue);
+}
+
 /** The final statistics as `--verbose` prints them (Ollama's layout). */
 export function formatStats(r: ChatResponse): string {
   const rate = (n = 0, ns = 0) => (ns > 0 ? `${((n * 1e9) / ns).toFixed(2)} tokens/s` : 'n/a');
@@ -141,15 +162,21 @@ export class ChatSession {
   verbose: boolean;
   /** --keepalive: sent with every request. */
   keepAlive?: string;
+  /** --think, /set think, /set nothink; unset leaves it to the daemon (a thinking model thinks). */
+  think?: ThinkValue;
+  /** --hidethinking: the reasoning is not shown (it is still kept in the conversation). */
+  hideThinking: boolean;
 
   constructor(
     private readonly backend: SessionBackend,
     public model: string,
-    opts: { verbose?: boolean; format?: string; keepAlive?: string } = {},
+    opts: { verbose?: boolean; format?: string; keepAlive?: string; think?: ThinkValue; hideThinking?: boolean } = {},
   ) {
     this.verbose = opts.verbose ?? false;
     this.format = opts.format;
     this.keepAlive = opts.keepAlive;
+    this.think = opts.think;
+    this.hideThinking = opts.hideThinking ?? false;
   }
 
   /** Runs a slash command. */
@@ -227,6 +254,19 @@ export class ChatSession {
       case 'quiet':
         this.verbose = false;
         return { output: 'Set \'quiet\' mode.' };
+      case 'think': {
+        if (args[0] === undefined) {
+          this.think = true;
+          return { output: 'Set \'think\' mode.' };
+        }
+        const level = parseThinkValue(args[0]);
+        if (level === undefined || typeof level === 'boolean') return { output: `Invalid think level '${args[0]}': use low, medium or high` };
+        this.think = level;
+        return { output: `Set 'think' mode to '${level}'.` };
+      }
+      case 'nothink':
+        this.think = false;
+        return { output: 'Set \'nothink\' mode.' };
       default:
         return { output: SET_HELP };
     }
@@ -261,22 +301,49 @@ export class ChatSession {
       ...(this.format ? { format: this.format } : {}),
       ...(Object.keys(this.options).length ? { options: this.options } : {}),
       ...(this.keepAlive !== undefined ? { keep_alive: this.keepAlive } : {}),
+      ...(this.think !== undefined ? { think: this.think } : {}),
     };
   }
 
   /**
-   * Streams the answer to `text`. A finished answer joins the conversation; a
-   * stopped one (signal aborted) is dropped with its question, as Ollama does.
-   * Returns the final response (for the stats), or undefined when stopped.
+   * Streams the answer to `text` as segments to show: a model's reasoning
+   * dimmed, between "Thinking..." and "...done thinking." as Ollama's CLI
+   * frames it (none of it with --hidethinking), then the content. A finished
+   * answer joins the conversation, reasoning included; a stopped one (signal
+   * aborted) is dropped with its question, as Ollama does. Returns the final
+   * response (for the stats), or undefined when stopped.
    */
-  async *answer(text: string, signal: AbortSignal): AsyncGenerator<string, ChatResponse | undefined> {
+  async *answer(text: string, signal: AbortSignal): AsyncGenerator<Segment, ChatResponse | undefined> {
     let content = '';
+    let thinking = '';
+    /** The reasoning frame is open; `shown` is what it has shown so far. */
+    let open = false;
+    let shown = '';
     let final: ChatResponse | undefined;
+    const close = function* (): Generator<Segment> {
+      if (!open) return;
+      open = false;
+      yield { text: (shown.endsWith('\n') ? '' : '\n') + THINKING_CLOSE, dim: true };
+    };
     try {
       for await (const r of this.backend.chat(this.request(text), signal)) {
+        const t = r.message?.thinking;
+        if (t) {
+          if (!this.hideThinking) {
+            if (!open) {
+              open = true;
+              shown = '';
+              yield { text: THINKING_OPEN, dim: true };
+            }
+            shown += t;
+            yield { text: t, dim: true };
+          }
+          thinking += t;
+        }
+        if (r.message?.content || r.message?.tool_calls?.length || r.done) yield* close();
         if (r.message?.content) {
           content += r.message.content;
-          yield r.message.content;
+          yield { text: r.message.content, dim: false };
         }
         if (r.done) final = r;
       }
@@ -285,7 +352,7 @@ export class ChatSession {
       throw e;
     }
     if (signal.aborted || !final) return undefined;
-    this.messages.push({ role: 'user', content: text }, { role: 'assistant', content });
+    this.messages.push({ role: 'user', content: text }, { role: 'assistant', content, ...(thinking ? { thinking } : {}) });
     return final;
   }
 }

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import React from 'react';
 import { render } from 'ink';
-import type { ChatRequest, ChatResponse, CreateRequest, GenerateResponse, ProgressResponse, PsResponse, ShowResponse } from '../../daemon/api/types.js';
+import type { ChatRequest, ChatResponse, CreateRequest, GenerateResponse, ProgressResponse, PsResponse, ShowResponse, ThinkValue } from '../../daemon/api/types.js';
 import type { Config } from '../../daemon/config.js';
 import { KilnError } from '../../common/errors.js';
 import { ApiError, type Client } from '../client.js';
 import { History } from '../chat/input.js';
-import { ChatSession, formatStats, type SessionBackend } from '../chat/session.js';
+import { ChatSession, formatStats, parseThinkValue, type SessionBackend } from '../chat/session.js';
+import { UsageError } from '../args.js';
 import { ChatApp } from '../ui/chat.js';
 import { parseModelName } from '../../common/model-name.js';
 import { pullCommand } from './registry.js';
@@ -18,6 +19,16 @@ export interface RunFlags {
   format?: string;
   keepAlive?: string;
   insecure: boolean;
+  /** --think[=LEVEL] as typed ("true" for a bare --think); absent leaves it to the daemon. */
+  think?: string;
+  hideThinking?: boolean;
+}
+
+/** Dim text (a model's reasoning) on a terminal, or where FORCE_COLOR asks for it; never with NO_COLOR. */
+export function dimmer(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): (text: string) => string {
+  const force = env.FORCE_COLOR;
+  const color = env.NO_COLOR ? false : force !== undefined ? force !== '0' && force !== 'false' : stream.isTTY === true;
+  return color ? (t) => `\x1b[2m${t}\x1b[22m` : (t) => t;
 }
 
 function backendFor(client: Client): SessionBackend {
@@ -92,9 +103,14 @@ function rejectEmbeddingOnly(name: string, show: ShowResponse): void {
  * `--verbose` stats go to stderr. Otherwise an interactive Ink chat.
  */
 export async function runCommand(client: Client, config: Config, name: string, promptArgs: string[], flags: RunFlags): Promise<number> {
+  let think: ThinkValue | undefined;
+  if (flags.think !== undefined) {
+    think = parseThinkValue(flags.think);
+    if (think === undefined) throw new UsageError(`invalid value for --think: "${flags.think}" (must be true, false, high, medium, or low)`);
+  }
   await ensureModel(client, name, flags.insecure);
   const backend = backendFor(client);
-  const session = new ChatSession(backend, name, { verbose: flags.verbose, format: flags.format, keepAlive: flags.keepAlive });
+  const session = new ChatSession(backend, name, { verbose: flags.verbose, format: flags.format, keepAlive: flags.keepAlive, think, hideThinking: flags.hideThinking });
   const parts = [...promptArgs];
   const piped = !process.stdin.isTTY;
   if (piped) parts.unshift(await readStdin());
@@ -103,6 +119,7 @@ export async function runCommand(client: Client, config: Config, name: string, p
     process.once('SIGINT', () => ac.abort());
     // The reader went away (`| head -c 100`): the answer is cancelled and the command ends quietly.
     const unhook = onStdoutClosed(() => ac.abort());
+    const dim = dimmer(process.stdout);
     try {
       const g = session.answer(parts.join(' '), ac.signal);
       for (;;) {
@@ -113,7 +130,7 @@ export async function runCommand(client: Client, config: Config, name: string, p
           if (r.value && flags.verbose) process.stderr.write(`${formatStats(r.value)}\n`);
           return ac.signal.aborted ? 130 : 0;
         }
-        process.stdout.write(r.value);
+        process.stdout.write(r.value.dim ? dim(r.value.text) : r.value.text);
       }
     } finally {
       unhook();

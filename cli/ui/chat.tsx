@@ -51,6 +51,8 @@ export function ChatApp({ session, history }: ChatAppProps): React.ReactElement 
   const answering = useRef<AbortController | null>(null);
   const busy = useRef(false);
   const partial = useRef<string | null>(null);
+  /** The line being written is reasoning (shown dimmed). */
+  const partialDim = useRef(false);
   /** The first piece of the answer has come (until then a spinner shows). */
   const started = useRef(false);
   const [hint, setHint] = useState('');
@@ -66,6 +68,7 @@ export function ChatApp({ session, history }: ChatAppProps): React.ReactElement 
     const ac = new AbortController();
     answering.current = ac;
     partial.current = '';
+    partialDim.current = false;
     started.current = false;
     const spin = setInterval(() => setFrame((f) => f + 1), 80);
     redraw();
@@ -74,24 +77,30 @@ export function ChatApp({ session, history }: ChatAppProps): React.ReactElement 
       for (;;) {
         const r = await g.next();
         if (r.done) {
-          if (partial.current) print(partial.current);
+          if (partial.current) print(partial.current, partialDim.current ? 'dim' : undefined);
           partial.current = null;
           print('');
           if (r.value && session.verbose) print(formatStats(r.value), 'dim');
           break;
         }
-        let buf: string = (partial.current ?? '') + r.value;
+        // a switch between reasoning and content ends the line being written
+        if (r.value.dim !== partialDim.current && partial.current) {
+          print(partial.current, partialDim.current ? 'dim' : undefined);
+          partial.current = '';
+        }
+        partialDim.current = r.value.dim;
+        let buf: string = (partial.current ?? '') + r.value.text;
         started.current = true;
         const nl = buf.lastIndexOf('\n');
         if (nl >= 0) {
-          print(buf.slice(0, nl));
+          print(buf.slice(0, nl), r.value.dim ? 'dim' : undefined);
           buf = buf.slice(nl + 1);
         }
         partial.current = buf;
         redraw();
       }
     } catch (e) {
-      if (partial.current) print(partial.current);
+      if (partial.current) print(partial.current, partialDim.current ? 'dim' : undefined);
       partial.current = null;
       print(`Error: ${(e as Error).message}`, 'error');
     } finally {
@@ -228,7 +237,7 @@ export function ChatApp({ session, history }: ChatAppProps): React.ReactElement 
         )}
       </Static>
       {partial.current !== null ? (
-        <Text>{started.current ? partial.current || ' ' : FRAMES[frame % FRAMES.length]}</Text>
+        <Text dimColor={started.current && partialDim.current}>{started.current ? partial.current || ' ' : FRAMES[frame % FRAMES.length]}</Text>
       ) : busy.current ? null : (
         <Box flexDirection="column">
           <Text>

@@ -12,6 +12,18 @@ function refusal(f: () => unknown): { message: string; param?: string } {
   throw new Error('expected a 400');
 }
 
+describe('think', () => {
+  it('takes true, false and the levels, and refuses other strings with Ollama’s words', () => {
+    for (const think of [true, false, 'high', 'medium', 'low']) expect(parse.parseChat({ model: 'm', think }).think).toBe(think);
+    expect(parse.parseGenerate({ model: 'm', think: null }).think).toBeUndefined();
+    expect(refusal(() => parse.parseChat({ model: 'm', think: 'max' }))).toMatchObject({
+      param: 'think',
+      message: 'think: invalid think value: "max" (must be "high", "medium", "low", true, or false)',
+    });
+    expect(refusal(() => parse.parseGenerate({ model: 'm', think: 1 })).param).toBe('think');
+  });
+});
+
 describe('OpenAI bodies that raised a TypeError (a 500) before', () => {
   it('are refused naming the field', () => {
     expect(refusal(() => parse.parseOpenAIChat({ model: 'm', messages: [null] }))).toMatchObject({ param: 'messages[0]', message: 'messages[0]: expected an object, got null' });

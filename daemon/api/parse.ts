@@ -25,18 +25,22 @@ import type {
   OpenAIChatRequest,
   OpenAICompletionRequest,
   OpenAIEmbeddingRequest,
+  OpenAIReasoningEffort,
   OpenAIResponseFormat,
   OpenAIToolCall,
   Options,
   PullRequest,
   PushRequest,
   ShowRequest,
+  ThinkValue,
   Tool,
   ToolCall,
   VerifyRequest,
 } from './types.js';
 
 type Obj = Record<string, unknown>;
+
+const THINK_LEVELS = ['high', 'medium', 'low'];
 
 const NUMERIC_OPTIONS = [
   'num_ctx', 'num_predict', 'num_keep', 'num_thread', 'num_batch', 'seed', 'temperature', 'top_k', 'top_p', 'min_p',
@@ -155,8 +159,13 @@ class Fields {
     return this.get(k, (v) => typeof v === 'string' || isObj(v), 'a string or a JSON schema object');
   }
 
-  think(k = 'think'): boolean | string | undefined {
-    return this.get(k, (v) => typeof v === 'boolean' || typeof v === 'string', 'a boolean or a string');
+  /** true/false or a level; another string is refused with Ollama's words. */
+  think(k = 'think'): ThinkValue | undefined {
+    const v = this.get<boolean | string>(k, (x) => typeof x === 'boolean' || typeof x === 'string', 'a boolean or a string ("high", "medium", "low")');
+    if (typeof v === 'string' && !THINK_LEVELS.includes(v)) {
+      throw invalid(this.path(k), `invalid think value: ${JSON.stringify(v)} (must be "high", "medium", "low", true, or false)`);
+    }
+    return v as ThinkValue | undefined;
   }
 
   /**
@@ -388,6 +397,7 @@ function openaiMessage(v: unknown, at: string): OpenAIChatMessage {
     role: role as OpenAIChatMessage['role'],
     content: typeof f.o.content === 'string' ? f.o.content : f.has('content') ? f.list('content', contentPart) : null,
     name: f.str('name'),
+    reasoning: f.str('reasoning'),
     tool_calls: f.list('tool_calls', openaiToolCall),
     tool_call_id: f.str('tool_call_id'),
   });
@@ -418,10 +428,23 @@ function responseFormat(f: Fields): OpenAIResponseFormat | undefined {
   });
 }
 
+const REASONING_EFFORTS = ['high', 'medium', 'low', 'none'];
+
+/** `reasoning.effort` (preferred, as Ollama reads it) or `reasoning_effort`: high, medium, low or none. */
+function reasoningEffort(f: Fields): OpenAIReasoningEffort | undefined {
+  const r = f.fields('reasoning');
+  const at = r ? r.path('effort') : 'reasoning_effort';
+  const effort = r ? r.str('effort') : f.str('reasoning_effort');
+  if (effort === undefined || effort === '') return undefined;
+  if (!REASONING_EFFORTS.includes(effort)) throw invalid(at, `invalid reasoning value: '${effort}' (must be "high", "medium", "low", or "none")`);
+  return effort as OpenAIReasoningEffort;
+}
+
 export function parseOpenAIChat(body: unknown): OpenAIChatRequest {
   const f = fieldsOf(body);
   const messages = f.list('messages', openaiMessage);
   if (!messages) throw invalid('messages', 'is required');
+  const effort = reasoningEffort(f);
   return drop({
     model: f.requiredStr('model'),
     messages,
@@ -432,6 +455,7 @@ export function parseOpenAIChat(body: unknown): OpenAIChatRequest {
     tools: f.list('tools', tool),
     tool_choice: f.o.tool_choice ?? undefined,
     n: f.int('n'),
+    reasoning_effort: effort,
   });
 }
 

@@ -229,9 +229,16 @@ export interface GenerateRequest extends ContextShiftOption {
   format?: string | Record<string, unknown>;
   images?: string[];
   keep_alive?: string | number;
-  think?: boolean | string;
+  think?: ThinkValue;
   options?: Options;
 }
+
+/**
+ * `think` of /api/generate and /api/chat: true/false, or a level. A model
+ * whose template has thinking tags thinks unless told `false`; asking one
+ * without them to think is a 400.
+ */
+export type ThinkValue = boolean | 'low' | 'medium' | 'high';
 
 /** Timing and token counts of a finished generation (nanoseconds). */
 export interface GenerateStatsFields {
@@ -253,6 +260,8 @@ export interface GenerateResponse extends GenerateStatsFields {
   model: string;
   created_at: string;
   response: string;
+  /** A thinking model's reasoning, apart from `response` (absent when there is none). */
+  thinking?: string;
   done: boolean;
   /** "stop", "length", "load", "unload" (Ollama's words). */
   done_reason?: string;
@@ -268,11 +277,11 @@ export interface ChatRequest extends ContextShiftOption {
   stream?: boolean;
   format?: string | Record<string, unknown>;
   keep_alive?: string | number;
-  think?: boolean | string;
+  think?: ThinkValue;
   options?: Options;
 }
 
-/** One NDJSON line of /api/chat. */
+/** One NDJSON line of /api/chat; a thinking model's reasoning comes in `message.thinking`. */
 export interface ChatResponse extends GenerateStatsFields {
   model: string;
   created_at: string;
@@ -328,6 +337,8 @@ export interface OpenAIChatMessage {
   /** A string, or content parts (text / image_url) as the client sends them. */
   content?: string | { type: string; text?: string; image_url?: string | { url: string } }[] | null;
   name?: string;
+  /** Ollama's addition: an assistant message's reasoning (sent back as `thinking` to the template). */
+  reasoning?: string;
   tool_calls?: OpenAIToolCall[];
   tool_call_id?: string;
 }
@@ -364,7 +375,14 @@ export interface OpenAIChatRequest {
   tools?: Tool[];
   tool_choice?: unknown;
   n?: number | null;
+  /**
+   * `reasoning_effort`, or `reasoning: {effort}` (which wins), as Ollama reads
+   * them: a level becomes native `think` of that level, "none" becomes `think: false`.
+   */
+  reasoning_effort?: OpenAIReasoningEffort;
 }
+
+export type OpenAIReasoningEffort = 'high' | 'medium' | 'low' | 'none';
 
 export interface OpenAIUsage {
   prompt_tokens: number;
@@ -378,7 +396,8 @@ export interface OpenAIChatCompletion {
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: { index: number; message: { role: 'assistant'; content: string | null; tool_calls?: OpenAIToolCall[] }; finish_reason: string; logprobs: null }[];
+  /** `reasoning`: a thinking model's reasoning, where Ollama's OpenAI layer puts it. */
+  choices: { index: number; message: { role: 'assistant'; content: string | null; reasoning?: string; tool_calls?: OpenAIToolCall[] }; finish_reason: string; logprobs: null }[];
   usage: OpenAIUsage;
 }
 
@@ -388,7 +407,7 @@ export interface OpenAIChatChunk {
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: { index: number; delta: { role?: 'assistant'; content?: string; tool_calls?: OpenAIToolCall[] }; finish_reason: string | null; logprobs: null }[];
+  choices: { index: number; delta: { role?: 'assistant'; content?: string; reasoning?: string; tool_calls?: OpenAIToolCall[] }; finish_reason: string | null; logprobs: null }[];
   usage?: OpenAIUsage | null;
 }
 

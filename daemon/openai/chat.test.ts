@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatResponse, OpenAIChatRequest } from '../api/types.js';
+import * as parse from '../api/parse.js';
 import { toChatChunks, toChatCompletion, toNativeChat } from './chat.js';
 
 const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
@@ -44,6 +45,37 @@ describe('OpenAI chat → native chat', () => {
       toNativeChat({ model: 'm', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{oops' } }] }] }),
     ).toThrow(/not JSON/);
     expect(() => toNativeChat({ model: 'm', messages: [], response_format: { type: 'json_schema' } })).toThrow(/json_schema.schema is required/);
+  });
+});
+
+describe('reasoning (Ollama’s OpenAI layer)', () => {
+  const base = { model: 'r1', messages: [{ role: 'user' as const, content: 'x' }] };
+
+  it('maps reasoning_effort / reasoning.effort to think: a level, or false for "none"', () => {
+    expect(toNativeChat(parse.parseOpenAIChat({ ...base, reasoning_effort: 'high' })).think).toBe('high');
+    expect(toNativeChat(parse.parseOpenAIChat({ ...base, reasoning_effort: 'none' })).think).toBe(false);
+    expect(toNativeChat(parse.parseOpenAIChat({ ...base, reasoning: { effort: 'low' }, reasoning_effort: 'high' })).think).toBe('low');
+    expect(toNativeChat(parse.parseOpenAIChat({ ...base, reasoning_effort: null })).think).toBeUndefined();
+    expect(() => parse.parseOpenAIChat({ ...base, reasoning_effort: 'max' })).toThrow(`reasoning_effort: invalid reasoning value: 'max' (must be "high", "medium", "low", or "none")`);
+  });
+
+  it('takes an assistant message’s reasoning back as its thinking', () => {
+    const req = parse.parseOpenAIChat({ model: 'r1', messages: [{ role: 'assistant', content: 'Yes', reasoning: 'Because.' }] });
+    expect(toNativeChat(req).messages).toEqual([{ role: 'assistant', content: 'Yes', thinking: 'Because.' }]);
+  });
+
+  it('puts thinking in message.reasoning and delta.reasoning, never in content', async () => {
+    const done: ChatResponse = { model: 'r1', created_at: '', message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop' };
+    const c = toChatCompletion({ ...done, message: { role: 'assistant', content: 'Yes', thinking: 'Hmm' } });
+    expect(c.choices[0].message).toEqual({ role: 'assistant', content: 'Yes', reasoning: 'Hmm' });
+    async function* lines(): AsyncGenerator<ChatResponse> {
+      yield { ...done, done: false, message: { role: 'assistant', content: '', thinking: 'Hmm' } };
+      yield { ...done, done: false, message: { role: 'assistant', content: 'Yes' } };
+      yield done;
+    }
+    const deltas = [];
+    for await (const ch of toChatChunks(lines(), false)) deltas.push(ch.choices[0].delta);
+    expect(deltas).toEqual([{ role: 'assistant', reasoning: 'Hmm' }, { content: 'Yes' }, {}]);
   });
 });
 

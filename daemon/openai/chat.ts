@@ -55,6 +55,7 @@ export function toNativeChat(req: OpenAIChatRequest, toolNames = new Map<string,
     const { content, images } = textAndImages(m, i);
     const role = m.role === 'developer' ? 'system' : m.role;
     const out: Message = { role, content };
+    if (m.reasoning) out.thinking = m.reasoning;
     if (images.length) out.images = images;
     if (m.tool_calls?.length) {
       out.tool_calls = m.tool_calls.map((c) => nativeToolCall(c, i));
@@ -76,6 +77,7 @@ export function toNativeChat(req: OpenAIChatRequest, toolNames = new Map<string,
     tools: req.tool_choice === 'none' ? undefined : req.tools,
     stream: req.stream === true,
     format: formatFromResponseFormat(req.response_format),
+    ...(req.reasoning_effort ? { think: req.reasoning_effort === 'none' ? false : req.reasoning_effort } : {}),
     options,
   };
 }
@@ -114,7 +116,12 @@ export function toChatCompletion(r: ChatResponse, id = newId('chatcmpl')): OpenA
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: r.message.content, ...(toolCalls ? { tool_calls: toolCalls } : {}) },
+        message: {
+          role: 'assistant',
+          content: r.message.content,
+          ...(r.message.thinking ? { reasoning: r.message.thinking } : {}),
+          ...(toolCalls ? { tool_calls: toolCalls } : {}),
+        },
         finish_reason: finishReason(r, toolCalls !== undefined),
         logprobs: null,
       },
@@ -123,7 +130,11 @@ export function toChatCompletion(r: ChatResponse, id = newId('chatcmpl')): OpenA
   };
 }
 
-/** Native chat lines as OpenAI chunks: content deltas, tool-call deltas, a finishing chunk, and usage when asked. */
+/**
+ * Native chat lines as OpenAI chunks: content deltas (a thinking model's
+ * reasoning in `delta.reasoning`, as Ollama's OpenAI layer sends it),
+ * tool-call deltas, a finishing chunk, and usage when asked.
+ */
 export async function* toChatChunks(lines: AsyncGenerator<ChatResponse>, includeUsage: boolean): AsyncGenerator<OpenAIChatChunk> {
   const id = newId('chatcmpl');
   const created = Math.floor(Date.now() / 1000);
@@ -141,7 +152,15 @@ export async function* toChatChunks(lines: AsyncGenerator<ChatResponse>, include
     if (!r.done) {
       const toolCalls = openaiToolCalls(r.message.tool_calls, true);
       if (toolCalls) sawToolCalls = true;
-      yield chunk({ ...(first ? { role: 'assistant' as const } : {}), ...(r.message.content ? { content: r.message.content } : {}), ...(toolCalls ? { tool_calls: toolCalls } : {}) }, r.model);
+      yield chunk(
+        {
+          ...(first ? { role: 'assistant' as const } : {}),
+          ...(r.message.content ? { content: r.message.content } : {}),
+          ...(r.message.thinking ? { reasoning: r.message.thinking } : {}),
+          ...(toolCalls ? { tool_calls: toolCalls } : {}),
+        },
+        r.model,
+      );
       first = false;
       continue;
     }

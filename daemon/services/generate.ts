@@ -4,6 +4,7 @@ import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFie
 import { rejectImages, renderGeneratePrompt } from './prompt.js';
 import { requestName } from './resolve.js';
 import { requireCompletion } from './runnable.js';
+import { planThinking, thinkingParserFor, type ThinkingPiece } from './thinking.js';
 
 function contextOf(v: unknown, nVocab: number): number[] | undefined {
   if (v === undefined || v === null) return undefined;
@@ -15,7 +16,8 @@ function contextOf(v: unknown, nVocab: number): number[] | undefined {
  * POST /api/generate. Resolves once the request holds a slot (so a missing
  * model, a bad option or a full queue is an HTTP error), then yields
  * Ollama's response objects: one per piece of text, and a last one with
- * done, done_reason, context and the statistics.
+ * done, done_reason, context and the statistics. A thinking model's reasoning
+ * comes in `thinking`, apart from `response` (see thinking.ts).
  */
 export async function generate(deps: ServeDeps, req: GenerateRequest, signal: AbortSignal): Promise<AsyncGenerator<GenerateResponse>> {
   const name = requestName(req);
@@ -23,6 +25,7 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
   requireCompletion(p.model, name, 'generate');
   // Responses name the model as the request did ("kjv", not "kjv:latest"), as Ollama does: clients match on it.
   const model = name;
+  const plan = planThinking(p.model, name, req.think);
   rejectImages(p.model, req.images);
   const context = contextOf(req.context, p.model.facts.shape.nVocab);
   const format = formatOf(req.format);
@@ -41,14 +44,25 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
     template: req.template,
     raw: req.raw === true,
     continuing: (context?.length ?? 0) > 0,
+    think: plan.think,
   });
+  const thinking = thinkingParserFor(plan, prompt, format !== undefined);
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
+  const piece = ({ thinking, content }: ThinkingPiece): GenerateResponse => ({
+    model,
+    created_at: nowIso(),
+    response: content,
+    ...(thinking ? { thinking } : {}),
+    done: false,
+  });
   return (async function* () {
     const it = lease.runner.generate(lease.slot, { prompt, context, options: p.options.sampling, format, shift: req.shift !== false }, signal);
     try {
       for (;;) {
         const r = await it.next();
         if (r.done) {
+          const rest = thinking?.finish();
+          if (rest && (rest.thinking || rest.content)) yield piece(rest);
           yield {
             model,
             created_at: nowIso(),
@@ -60,7 +74,9 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
           };
           return;
         }
-        if (r.value.text) yield { model, created_at: nowIso(), response: r.value.text, done: false };
+        if (!r.value.text) continue;
+        const split = thinking ? thinking.push(r.value.text) : { thinking: '', content: r.value.text };
+        if (split.thinking || split.content) yield piece(split);
       }
     } finally {
       // A consumer that stops early (a client gone) closes this generator at a yield: close the
@@ -71,9 +87,10 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
   })();
 }
 
-/** The non-streaming answer: the whole text in the final object. */
+/** The non-streaming answer: the whole text (and reasoning, if any) in the final object. */
 export function mergeGenerate(lines: GenerateResponse[]): GenerateResponse {
   const last = lines.at(-1);
   if (!last) throw new KilnError('E_RUNNER', 'the generation ended without a result');
-  return { ...last, response: lines.map((l) => l.response).join('') };
+  const thinking = lines.map((l) => l.thinking ?? '').join('');
+  return { ...last, response: lines.map((l) => l.response).join(''), ...(thinking ? { thinking } : {}) };
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../api/types.js';
 import { renderChatPrompt, renderChatPromptFitting, renderGeneratePrompt, templateCapabilities } from './prompt.js';
@@ -49,6 +50,20 @@ describe('prompt rendering', () => {
     expect(templateCapabilities('{{ .Prompt }}<FIM>{{ .Suffix }}', undefined)).toEqual(['completion', 'insert']);
     expect(templateCapabilities(undefined, '{% if tools %}…{% endif %}')).toEqual(['completion', 'tools']);
     expect(templateCapabilities(undefined, LLAMA3)).toEqual(['completion']);
+  });
+
+  it('lists "thinking" for templates with inferable thinking tags (qwen3, deepseek-r1)', () => {
+    const published = (n: string) => readFileSync(new URL(`../../engine/template/fixtures/${n}.gotmpl`, import.meta.url), 'utf8');
+    expect(templateCapabilities(published('qwen3'), undefined)).toEqual(['completion', 'tools', 'thinking']);
+    expect(templateCapabilities(published('deepseek-r1'), undefined)).toEqual(['completion', 'thinking']);
+    expect(templateCapabilities(published('qwen2.5'), undefined)).toEqual(['completion', 'tools']);
+  });
+
+  it('renders think into the template, for chat and generate', () => {
+    const m = model({ template: '{{ range .Messages }}{{ .Content }}{{ end }}|{{ .Think }}|{{ .ThinkLevel }}|{{ .IsThinkSet }}' });
+    expect(renderChatPrompt(m, [{ role: 'user', content: 'u' }], undefined, 'high')).toBe('u|true|high|true');
+    expect(renderChatPrompt(m, [{ role: 'user', content: 'u' }])).toBe('u|false||false');
+    expect(renderGeneratePrompt(m, { prompt: 'p', continuing: false, think: false })).toBe('p|false||true');
   });
 });
 

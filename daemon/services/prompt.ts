@@ -1,5 +1,5 @@
 import { KilnError } from '../../common/errors.js';
-import { parseOllamaTemplate, renderJinjaChat, renderOllamaTemplate, type JinjaMessage, type OllamaTemplate } from '../../engine/template/index.js';
+import { parseOllamaTemplate, renderJinjaChat, renderOllamaTemplate, type JinjaMessage, type OllamaTemplate, type ThinkingTags } from '../../engine/template/index.js';
 import type { Message, Tool } from '../api/types.js';
 import type { RunnableModel } from './runnable.js';
 
@@ -44,8 +44,9 @@ export function templateInUse(ollama: string | undefined, jinja: string | undefi
 /**
  * Ollama's capabilities of a model, from its templates: "completion" always,
  * "tools" when the template renders tools, "insert" when it has a
- * fill-in-the-middle form (.Suffix). The Ollama template layer wins over the
- * GGUF chat_template, as for rendering.
+ * fill-in-the-middle form (.Suffix), "thinking" when it shows past reasoning
+ * between tags that can be inferred (see inferThinkingTags). The Ollama
+ * template layer wins over the GGUF chat_template, as for rendering.
  */
 export function templateCapabilities(ollama: string | undefined, jinja: string | undefined): string[] {
   const caps = ['completion'];
@@ -53,6 +54,7 @@ export function templateCapabilities(ollama: string | undefined, jinja: string |
     const vars = ollamaTemplate(ollama).vars;
     if (vars.has('tools')) caps.push('tools');
     if (vars.has('suffix')) caps.push('insert');
+    if (ollamaTemplate(ollama).thinkingTags) caps.push('thinking');
   } else if (jinja && /\btools\b/.test(jinja)) caps.push('tools');
   return caps;
 }
@@ -65,6 +67,15 @@ export function supportsTools(m: RunnableModel): boolean {
 /** Whether the template has a fill-in-the-middle form (Ollama's "insert" capability). */
 export function supportsSuffix(m: RunnableModel, override?: string): boolean {
   return templateCapabilities(override || m.layers.template, undefined).includes('insert');
+}
+
+/**
+ * The tags the model's template puts around reasoning, when it has Ollama's
+ * "thinking" capability. Like Ollama, always the model's own template, even
+ * when a request brings its own.
+ */
+export function thinkingTagsOf(m: RunnableModel): ThinkingTags | undefined {
+  return m.layers.template ? ollamaTemplate(m.layers.template).thinkingTags : undefined;
 }
 
 export function rejectImages(m: RunnableModel, images: unknown): void {
@@ -89,6 +100,8 @@ export interface GeneratePromptInput {
   raw?: boolean;
   /** An earlier answer's tokens precede the prompt: the model's system prompt and messages are not repeated. */
   continuing: boolean;
+  /** The request's `think`, resolved (see thinking.ts). */
+  think?: boolean | string;
 }
 
 /** The prompt text of /api/generate. */
@@ -102,11 +115,11 @@ export function renderGeneratePrompt(m: RunnableModel, req: GeneratePromptInput)
     const msgs: Message[] = [...(system ? [{ role: 'system', content: system }] : []), ...messages, { role: 'user', content: req.prompt }];
     return renderJinjaChat(t.text, { messages: jinjaMessages(msgs), addGenerationPrompt: true, bosToken: m.facts.bosText, eosToken: m.facts.eosText });
   }
-  return renderOllamaTemplate(ollamaTemplate(t.kind === 'ollama' ? t.text : DEFAULT_TEMPLATE), { system, messages, prompt: req.prompt, suffix: req.suffix });
+  return renderOllamaTemplate(ollamaTemplate(t.kind === 'ollama' ? t.text : DEFAULT_TEMPLATE), { system, messages, prompt: req.prompt, suffix: req.suffix, think: req.think });
 }
 
 /** The prompt text of /api/chat: the model's MESSAGEs, then the request's, with the model's SYSTEM unless the chat brings one. */
-export function renderChatPrompt(m: RunnableModel, messages: Message[], tools?: Tool[]): string {
+export function renderChatPrompt(m: RunnableModel, messages: Message[], tools?: Tool[], think?: boolean | string): string {
   if (tools && tools.length > 0 && !supportsTools(m)) throw new KilnError('E_BAD_REQUEST', `model '${m.name}' does not support tools (its template does not render them)`);
   const all = [...m.layers.messages, ...messages];
   const system = all[0]?.role === 'system' ? undefined : m.layers.system;
@@ -122,7 +135,7 @@ export function renderChatPrompt(m: RunnableModel, messages: Message[], tools?: 
       eosToken: m.facts.eosText,
     });
   }
-  return renderOllamaTemplate(ollamaTemplate(t.kind === 'ollama' ? t.text : DEFAULT_TEMPLATE), { system, messages: all, tools: tools as never });
+  return renderOllamaTemplate(ollamaTemplate(t.kind === 'ollama' ? t.text : DEFAULT_TEMPLATE), { system, messages: all, tools: tools as never, think });
 }
 
 /**
@@ -133,15 +146,22 @@ export function renderChatPrompt(m: RunnableModel, messages: Message[], tools?: 
  * messages keeps every turn's template markup intact, where cutting tokens
  * would not. `count` is the prompt's length in tokens.
  */
-export function renderChatPromptFitting(m: RunnableModel, messages: Message[], tools: Tool[] | undefined, numCtx: number, count: (text: string) => number): { prompt: string; dropped: number } {
-  const full = renderChatPrompt(m, messages, tools);
+export function renderChatPromptFitting(
+  m: RunnableModel,
+  messages: Message[],
+  tools: Tool[] | undefined,
+  numCtx: number,
+  count: (text: string) => number,
+  think?: boolean | string,
+): { prompt: string; dropped: number } {
+  const full = renderChatPrompt(m, messages, tools, think);
   if (count(full) < numCtx) return { prompt: full, dropped: 0 };
   const droppable = messages.map((msg, i) => (msg.role !== 'system' && i < messages.length - 1 ? i : -1)).filter((i) => i >= 0);
   const without = (k: number) => {
     const gone = new Set(droppable.slice(0, k));
     return messages.filter((_, i) => !gone.has(i));
   };
-  const fits = (k: number) => count(renderChatPrompt(m, without(k), tools)) < numCtx;
+  const fits = (k: number) => count(renderChatPrompt(m, without(k), tools, think)) < numCtx;
   // The fewest oldest messages to drop; if even dropping all of them is not enough, the runner cuts tokens.
   let lo = 1;
   let hi = droppable.length;
@@ -152,5 +172,5 @@ export function renderChatPromptFitting(m: RunnableModel, messages: Message[], t
       else lo = mid + 1;
     }
   }
-  return { prompt: hi === 0 ? full : renderChatPrompt(m, without(hi), tools), dropped: hi };
+  return { prompt: hi === 0 ? full : renderChatPrompt(m, without(hi), tools, think), dropped: hi };
 }

@@ -3,12 +3,38 @@ import { kvNumber, kvString } from '../gguf/metadata.js';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/reader.js';
 import type { LlamaLayerRefs, LlamaParams, LlamaWeights, WeightRef } from '../../kernels/llama.js';
 
+/** How an architecture differs from llama in the shared forward pass. */
+interface ArchSpec {
+  /** RoPE rotates the two halves of a head (NEOX) rather than adjacent pairs. */
+  neox: boolean;
+  /** Per-head RMSNorm of q and k before RoPE (`attn_q_norm`, `attn_k_norm`), required. */
+  qkNorm?: boolean;
+  /** q, k, v may come fused in one `attn_qkv`; there is no `ffn_gate`: `ffn_up` holds the gate's rows, then up's. */
+  phi3Layout?: boolean;
+  /** LongRoPE: `rope_factors_long`/`rope_factors_short` chosen by context length, as llama.cpp chooses them. */
+  longRope?: boolean;
+  /** q is scaled by 1/√head_dim before attention, not the scores. */
+  qPrescale?: boolean;
+}
+
 /** Architectures the llama forward pass runs, and how each one differs. */
-const ARCHS: Record<string, { neox: boolean }> = {
+const ARCHS: Record<string, ArchSpec> = {
   llama: { neox: false },
   mistral: { neox: false },
   qwen2: { neox: true },
+  qwen3: { neox: true, qkNorm: true },
+  // phi3.attention.sliding_window is ignored, as llama.cpp ignores it (its Phi SWA is disabled)
+  phi3: { neox: true, phi3Layout: true, longRope: true, qPrescale: true },
 };
+
+/**
+ * The context length llama.cpp compares with the original context to choose
+ * the LongRoPE factors: its per-sequence context, which it pads to a multiple
+ * of 256.
+ */
+export function llamaCppSeqCtx(nCtx: number): number {
+  return Math.ceil(nCtx / 256) * 256;
+}
 
 export function supportedArchitectures(): string[] {
   return Object.keys(ARCHS);
@@ -46,30 +72,46 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
   if (!nLayer || !nHead) throw new KilnError('E_GGUF_MALFORMED', `${arch}.block_count or ${arch}.attention.head_count is missing`);
   const nHeadKv = kvNumber(file, `${arch}.attention.head_count_kv`) ?? nHead;
   const headDim = kvNumber(file, `${arch}.attention.key_length`) ?? nEmbd / nHead;
-  const nFf = kvNumber(file, `${arch}.feed_forward_length`) ?? ref('blk.0.ffn_up.weight', true)!.ne1;
+  const nFf = kvNumber(file, `${arch}.feed_forward_length`) ?? ref('blk.0.ffn_up.weight', true)!.ne1 / (spec.phi3Layout ? 2 : 1);
   const trainCtx = kvNumber(file, `${arch}.context_length`) ?? 2048;
   const scalingType = kvString(file, `${arch}.rope.scaling.type`);
   const scalingFactor = kvNumber(file, `${arch}.rope.scaling.factor`) ?? 1;
-  if (scalingType && scalingType !== 'none' && scalingType !== 'linear' && !(scalingType === 'llama3' || byName.has('rope_freqs.weight'))) {
+  const longRopeType = spec.longRope && (scalingType === 'longrope' || scalingType === 'su');
+  if (scalingType && scalingType !== 'none' && scalingType !== 'linear' && !longRopeType && !(scalingType === 'llama3' || byName.has('rope_freqs.weight'))) {
     throw new KilnError('E_GGUF_UNSUPPORTED', `rope scaling '${scalingType}' is not supported`);
   }
   const layers: LlamaLayerRefs[] = [];
   for (let i = 0; i < nLayer; i++) {
     const b = `blk.${i}.`;
+    const wqkv = spec.phi3Layout ? ref(`${b}attn_qkv.weight`, false) : undefined;
     layers.push({
       attnNorm: ref(`${b}attn_norm.weight`, true)!,
-      wq: ref(`${b}attn_q.weight`, true)!,
-      wk: ref(`${b}attn_k.weight`, true)!,
-      wv: ref(`${b}attn_v.weight`, true)!,
+      wq: wqkv ? undefined : ref(`${b}attn_q.weight`, true)!,
+      wk: wqkv ? undefined : ref(`${b}attn_k.weight`, true)!,
+      wv: wqkv ? undefined : ref(`${b}attn_v.weight`, true)!,
       wo: ref(`${b}attn_output.weight`, true)!,
-      bq: ref(`${b}attn_q.bias`, false),
-      bk: ref(`${b}attn_k.bias`, false),
-      bv: ref(`${b}attn_v.bias`, false),
+      bq: wqkv ? undefined : ref(`${b}attn_q.bias`, false),
+      bk: wqkv ? undefined : ref(`${b}attn_k.bias`, false),
+      bv: wqkv ? undefined : ref(`${b}attn_v.bias`, false),
       ffnNorm: ref(`${b}ffn_norm.weight`, true)!,
-      wGate: ref(`${b}ffn_gate.weight`, true)!,
+      wGate: spec.phi3Layout ? undefined : ref(`${b}ffn_gate.weight`, true)!,
       wUp: ref(`${b}ffn_up.weight`, true)!,
       wDown: ref(`${b}ffn_down.weight`, true)!,
+      qNorm: spec.qkNorm ? ref(`${b}attn_q_norm.weight`, true)! : undefined,
+      kNorm: spec.qkNorm ? ref(`${b}attn_k_norm.weight`, true)! : undefined,
+      wqkv,
     });
+  }
+  const nCtx = Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20));
+  const ropeAttnFactor = kvNumber(file, `${arch}.rope.scaling.attn_factor`) ?? 1;
+  if (!(ropeAttnFactor > 0) || !Number.isFinite(ropeAttnFactor)) {
+    throw new KilnError('E_GGUF_MALFORMED', `${arch}.rope.scaling.attn_factor must be a positive number; got ${ropeAttnFactor}`);
+  }
+  let ropeFreqs = spec.longRope ? undefined : ref('rope_freqs.weight', false);
+  if (spec.longRope) {
+    // llama.cpp: the long factors once its (padded) context exceeds the original one, else the short ones
+    const origCtx = kvNumber(file, `${arch}.rope.scaling.original_context_length`) ?? trainCtx;
+    ropeFreqs = ref(llamaCppSeqCtx(nCtx) > origCtx ? 'rope_factors_long.weight' : 'rope_factors_short.weight', false);
   }
   const hp: ModelHParams = {
     arch,
@@ -86,8 +128,10 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     ropeBase: kvNumber(file, `${arch}.rope.freq_base`) ?? 10000,
     ropeFreqScale: scalingType === 'linear' && scalingFactor > 0 ? 1 / scalingFactor : 1,
     rmsEps: kvNumber(file, `${arch}.attention.layer_norm_rms_epsilon`) ?? 1e-5,
-    nCtx: Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20)),
+    nCtx,
     kvCache: opts.kvF16 === false ? 'f32' : 'f16',
+    ropeAttnFactor,
+    qPrescale: spec.qPrescale ?? false,
   };
   return {
     hp,
@@ -95,7 +139,7 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
       tokEmbd: tok,
       outputNorm: ref('output_norm.weight', true)!,
       output: ref('output.weight', false),
-      ropeFreqs: ref('rope_freqs.weight', false),
+      ropeFreqs,
       layers,
     },
   };

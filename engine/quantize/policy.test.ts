@@ -41,6 +41,14 @@ function llamaShape(o: { layers: number; embd: number; ff: number; heads: number
   } as unknown as GGUFFile;
 }
 
+/** The same directory with another architecture name and tensor list (type F16, or the given one). */
+function withTensors(f: GGUFFile, arch: string, tensors: { name: string; dims: number[] }[], type = 1): GGUFFile {
+  const kv = new Map(f.kv);
+  kv.set('general.architecture', gv.str(arch));
+  for (const [k, v] of f.kv) if (k.startsWith('llama.')) kv.set(`${arch}.${k.slice('llama.'.length)}`, v);
+  return { ...f, kv, tensors: tensors.map((x) => ({ ...x, type: x.dims.length === 1 ? 0 : type, offset: 0, absOffset: 0, byteSize: 0 })) } as GGUFFile;
+}
+
 const LLAMA3_8B = { layers: 32, embd: 4096, ff: 14336, heads: 32, kvHeads: 8, vocab: 128256 };
 
 function counts(file: GGUFFile, mix: MixName): Record<string, number> {
@@ -88,6 +96,46 @@ describe('quantization mix policy', () => {
     expect([0, 1, 2, 3, 4, 5].map((i) => by.get(`blk.${i}.attn_v.weight`))).toEqual([12, 12, 14, 12, 12, 14]);
     expect(by.get('output.weight')).toBe(14);
     expect(by.get('blk.0.attn_norm.weight')).toBe(0);
+  });
+
+  it("treats phi3's fused attn_qkv as attn_v, as llama.cpp's quantizer does (Phi-3-mini at Q4_K_M)", () => {
+    // llama.cpp's quantizer puts attn_qkv in the attn_v category (counted in n_attention_wv, Q6_K in the
+    // use_more_bits layers); its later attn_qkv-only rule (Q5_K at Q4_K_M) is never reached
+    const L = 32, E = 3072, FF = 8192, V = 32064;
+    const t: { name: string; dims: number[] }[] = [
+      { name: 'token_embd.weight', dims: [E, V] },
+      { name: 'rope_factors_long.weight', dims: [48] },
+      { name: 'rope_factors_short.weight', dims: [48] },
+    ];
+    for (let i = 0; i < L; i++) {
+      t.push(
+        { name: `blk.${i}.attn_norm.weight`, dims: [E] },
+        { name: `blk.${i}.attn_qkv.weight`, dims: [E, 3 * E] },
+        { name: `blk.${i}.attn_output.weight`, dims: [E, E] },
+        { name: `blk.${i}.ffn_norm.weight`, dims: [E] },
+        { name: `blk.${i}.ffn_up.weight`, dims: [E, 2 * FF] },
+        { name: `blk.${i}.ffn_down.weight`, dims: [FF, E] },
+      );
+    }
+    t.push({ name: 'output_norm.weight', dims: [E] }, { name: 'output.weight', dims: [E, V] });
+    const f = withTensors(llamaShape({ layers: L, embd: E, ff: FF, heads: 32, kvHeads: 32, vocab: V }), 'phi3', t);
+    expect(counts(f, 'q4_K_M')).toEqual({ f32: 67, q4_K: 97, q6_K: 33 });
+    const by = new Map(planQuantization(f, 'q4_K_M').map((p) => [p.name, p.to]));
+    const more = Array.from({ length: L }, (_, i) => i).filter((i) => useMoreBits(i, L));
+    expect(Array.from({ length: L }, (_, i) => by.get(`blk.${i}.attn_qkv.weight`))).toEqual(
+      Array.from({ length: L }, (_, i) => (more.includes(i) ? 14 : 12)),
+    );
+    expect(by.get('rope_factors_long.weight')).toBe(0);
+  });
+
+  it("keeps qwen3's per-head q/k norms in F32", () => {
+    const base = llamaShape({ layers: 4, embd: 1024, ff: 3072, heads: 16, kvHeads: 8, vocab: 1000 });
+    const t = [...base.tensors.map((x) => ({ name: x.name, dims: x.dims }))];
+    for (let i = 0; i < 4; i++) t.push({ name: `blk.${i}.attn_q_norm.weight`, dims: [128] }, { name: `blk.${i}.attn_k_norm.weight`, dims: [128] });
+    const plan = planQuantization(withTensors(base, 'qwen3', t, 0), 'q4_K_M');
+    const norms = plan.filter((p) => /attn_[qk]_norm/.test(p.name));
+    expect(norms.length).toBe(8);
+    expect(norms.every((p) => p.to === 0)).toBe(true);
   });
 
   it('records the file types llama.cpp uses', () => {

@@ -3,7 +3,7 @@
  * listing the identifiers it mentions, appending `{{ .Response }}`, and cutting
  * everything after the first `.Response` for the last legacy turn.
  */
-import type { Node, Operand, Pipeline, Tree } from './ast.js';
+import type { Branch, Node, Operand, Pipeline, Tree } from './ast.js';
 
 /**
  * Every field and variable name the template mentions, lower-cased (Ollama's
@@ -115,4 +115,63 @@ export function cutAfterResponse(nodes: Node[]): Node[] {
   };
 
   return cutList(nodes);
+}
+
+/** The text a model wraps its reasoning in, e.g. `<think>` and `</think>`. */
+export interface ThinkingTags {
+  open: string;
+  close: string;
+}
+
+/**
+ * The thinking tags a template shows past reasoning with, inferred the way
+ * Ollama's `thinking.InferTags` does: find `.Thinking` (a field, not
+ * `$m.Thinking`) inside a `range` over `.Messages`, take the innermost list of
+ * nodes around it, and read its first and last text nodes, trimmed, as the
+ * opening and closing tags. Later mentions override earlier ones, each tag
+ * only where that list has text at that end. Undefined unless both are found:
+ * such a template has no "thinking" capability.
+ */
+export function inferThinkingTags(tree: Tree): ThinkingTags | undefined {
+  let open = '';
+  let close = '';
+  const mentions = (pipe: Pipeline | null, field: string): boolean =>
+    (pipe?.cmds ?? []).some((c) => c.args.some((a) => (a.kind === 'field' && a.idents[0] === field) || (a.kind === 'pipe' && mentions(a.pipe, field))));
+  const readEnds = (list: Node[]): void => {
+    const first = list[0];
+    const last = list[list.length - 1];
+    if (first?.kind === 'text') open = first.text.trim();
+    if (last?.kind === 'text') close = last.text.trim();
+  };
+  // `list` is the innermost list holding the node whose pipeline this is; `range` the innermost enclosing range.
+  const inPipe = (pipe: Pipeline | null, list: Node[], range: Branch | null): void => {
+    for (const cmd of pipe?.cmds ?? []) {
+      for (const a of cmd.args) {
+        if (a.kind === 'field' && a.idents[0] === 'Thinking') {
+          if (range && mentions(range.pipe, 'Messages')) readEnds(list);
+        } else if (a.kind === 'pipe') inPipe(a.pipe, list, range);
+      }
+    }
+  };
+  const walk = (list: Node[], range: Branch | null): void => {
+    for (const n of list) {
+      switch (n.kind) {
+        case 'action':
+        case 'template':
+          inPipe(n.pipe, list, range);
+          break;
+        case 'if':
+        case 'with':
+        case 'range': {
+          const inner = n.kind === 'range' ? n : range;
+          inPipe(n.pipe, list, inner);
+          walk(n.list, inner);
+          if (n.elseList) walk(n.elseList, inner);
+          break;
+        }
+      }
+    }
+  };
+  walk(tree.root, null);
+  return open && close ? { open, close } : undefined;
 }

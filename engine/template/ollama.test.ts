@@ -16,6 +16,13 @@ const PUBLISHED: Record<string, string> = {
   'qwen2.5': 'eb4402837c7829a690fa845de4d7f3fd842c2adee476d5341da8a46ea9255175',
   gemma2: 'e0a42594d802e5d31cdc786deb4823edb8adff66094d49de8fffe976d753e348',
   llama3: '8ab4849b038cf0abc5b1c9b8ee1443dca6b93a045c2272180d985126eb40bf6f',
+  // qwen3 (qwen3:8b and siblings) and deepseek-r1 (deepseek-r1:8b, the 0528 distill) after Ollama's
+  // thinking update. The text was found with the code search in public repositories that vendor it
+  // verbatim (a Go test pinning deepseek-r1's template by this digest; a TypeScript proxy embedding
+  // qwen3's), and its digest checked against the layer digest `ollama pull qwen3` prints (ae370d884f10);
+  // qwen3's blob starts with a newline.
+  qwen3: 'ae370d884f108d16e7cc8fd5259ebc5773a0afa6e078b11f4ed7e39a27e0dfc4',
+  'deepseek-r1': 'c5ad996bda6eed4df6e3b605a9869647624851ac248209d22fd5e2c0cc1121d3',
 };
 
 describe('fixtures', () => {
@@ -356,5 +363,56 @@ describe('template layer rules', () => {
   it('a template can be parsed once and rendered many times', () => {
     const t = parseOllamaTemplate(fixture('qwen2.5'));
     expect(renderOllamaTemplate(t, { messages: single })).toBe(renderOllamaTemplate(t, { messages: single }));
+  });
+});
+
+describe('thinking templates (qwen3, deepseek-r1)', () => {
+  const withThinking: ChatMessage[] = [
+    { role: 'user', content: 'Hi' },
+    { role: 'assistant', content: 'Hello!', thinking: 'Greet back.' },
+  ];
+
+  it('qwen3 adds /think or /no_think to the last user turn, and an empty think block for think=false', () => {
+    const t = parseOllamaTemplate(fixture('qwen3'));
+    expect(renderOllamaTemplate(t, { messages: single })).toBe('<|im_start|>user\nWhy is the sky blue?<|im_end|>\n<|im_start|>assistant\n');
+    expect(renderOllamaTemplate(t, { messages: single, think: true })).toBe('<|im_start|>user\nWhy is the sky blue? /think<|im_end|>\n<|im_start|>assistant\n');
+    expect(renderOllamaTemplate(t, { messages: single, think: false })).toBe(
+      '<|im_start|>user\nWhy is the sky blue? /no_think<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n',
+    );
+  });
+
+  it('qwen3 shows the last answer’s reasoning only when think is set', () => {
+    const t = parseOllamaTemplate(fixture('qwen3'));
+    expect(renderOllamaTemplate(t, { messages: withThinking })).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!');
+    expect(renderOllamaTemplate(t, { messages: withThinking, think: true })).toBe(
+      '<|im_start|>user\nHi /think<|im_end|>\n<|im_start|>assistant\n<think>Greet back.</think>\nHello!',
+    );
+  });
+
+  it('deepseek-r1 ends at the assistant marker, with an empty think block for think=false', () => {
+    const t = parseOllamaTemplate(fixture('deepseek-r1'));
+    expect(renderOllamaTemplate(t, { messages: single })).toBe('<｜User｜>Why is the sky blue?<｜Assistant｜>');
+    expect(renderOllamaTemplate(t, { messages: single, think: true })).toBe('<｜User｜>Why is the sky blue?<｜Assistant｜>');
+    expect(renderOllamaTemplate(t, { messages: single, think: false })).toBe('<｜User｜>Why is the sky blue?<｜Assistant｜><think>\n\n</think>\n\n');
+    expect(renderOllamaTemplate(t, { messages: withThinking, think: true })).toBe('<｜User｜>Hi<｜Assistant｜><think>\nGreet back.\n</think>Hello!');
+  });
+
+  it('infers the thinking tags as Ollama does, only for templates that show past .Thinking inside range .Messages', () => {
+    expect(parseOllamaTemplate(fixture('qwen3')).thinkingTags).toEqual({ open: '<think>', close: '</think>' });
+    expect(parseOllamaTemplate(fixture('deepseek-r1')).thinkingTags).toEqual({ open: '<think>', close: '</think>' });
+    for (const name of ['llama3.1', 'mistral', 'qwen2.5', 'gemma2', 'llama3']) expect(parseOllamaTemplate(fixture(name)).thinkingTags).toBeUndefined();
+    // .Thinking outside a range over .Messages, or through a variable, does not count
+    expect(parseOllamaTemplate('<t>{{ .Thinking }}</t>').thinkingTags).toBeUndefined();
+    expect(parseOllamaTemplate('{{ range .Messages }}<t>{{ $.Thinking }}</t>{{ end }}').thinkingTags).toBeUndefined();
+    expect(parseOllamaTemplate('{{ range .Messages }}[R]{{ .Thinking }}[/R]\n{{ .Content }}{{ end }}').thinkingTags).toBeUndefined();
+    expect(parseOllamaTemplate('{{ range .Messages }}{{ if .Thinking }} [R]{{ .Thinking }}[/R] {{ end }}{{ .Content }}{{ end }}').thinkingTags).toEqual({ open: '[R]', close: '[/R]' });
+  });
+
+  it('a level sets .Think and .ThinkLevel; true alone reads as level "medium", as Ollama passes it', () => {
+    const src = '{{ .Think }}|{{ .ThinkLevel }}|{{ .IsThinkSet }}';
+    expect(renderOllamaTemplate(src, { prompt: 'x', think: 'low' })).toBe('true|low|true');
+    expect(renderOllamaTemplate(src, { prompt: 'x', think: true })).toBe('true|medium|true');
+    expect(renderOllamaTemplate(src, { prompt: 'x', think: false })).toBe('false||true');
+    expect(renderOllamaTemplate(src, { prompt: 'x' })).toBe('false||false');
   });
 });

@@ -35,7 +35,8 @@
  *      after the first `.Response` (see `cutAfterResponse`), so the prompt ends
  *      where the assistant's text goes, with the last assistant message (if
  *      any) left open for the model to continue.
- *    Every path also sees `.Think`, `.ThinkLevel` and `.IsThinkSet`.
+ *    Every path also sees `.Think`, `.ThinkLevel` and `.IsThinkSet` (a level
+ *    such as "high" sets `.Think`; `true` alone reads as level "medium").
  * 5. Data shapes follow Ollama's template types (see ollama-values.ts):
  *    struct fields that do not exist are errors; keys missing from the
  *    top-level map print as "<no value>", as with Go's missingkey=zero.
@@ -46,10 +47,11 @@
 import { KilnError } from '../../common/errors.js';
 import type { ExecOptions } from './exec.js';
 import { GoTemplate, parseGoTemplate } from './go-template.js';
-import { cutAfterResponse, responseAction, templateVars } from './ollama-tree.js';
+import { cutAfterResponse, inferThinkingTags, responseAction, templateVars, type ThinkingTags } from './ollama-tree.js';
 import { toTemplateMessage, toTemplateTools, type ChatMessage, type Tool } from './ollama-values.js';
 
 export type { ChatMessage, Tool, ToolCall, ToolProperty } from './ollama-values.js';
+export type { ThinkingTags } from './ollama-tree.js';
 
 export interface OllamaTemplate {
   /** The template as Ollama runs it (with `{{ .Response }}` appended where rule 1 says). */
@@ -60,6 +62,8 @@ export interface OllamaTemplate {
   readonly usesMessages: boolean;
   /** The last-turn template of the legacy path. */
   readonly lastTurn: GoTemplate;
+  /** The tags around past reasoning (Ollama's InferTags); set only for templates with the "thinking" capability. */
+  readonly thinkingTags: ThinkingTags | undefined;
 }
 
 export interface OllamaRenderInput {
@@ -87,6 +91,7 @@ export function parseOllamaTemplate(text: string): OllamaTemplate {
     vars,
     usesMessages: vars.has('messages'),
     lastTurn: template.withRoot(cutAfterResponse(template.tree.root)),
+    thinkingTags: inferThinkingTags(template.tree),
   };
 }
 
@@ -115,10 +120,11 @@ function inputMessages(input: OllamaRenderInput): ChatMessage[] {
   return msgs;
 }
 
+/** Ollama's think values: a level turns thinking on, and plain `true` reads as level "medium" (its ThinkValue.String). */
 function thinkValues(think: boolean | string | undefined): Record<string, unknown> {
   return {
     Think: think === undefined ? false : think !== false,
-    ThinkLevel: typeof think === 'string' ? think : '',
+    ThinkLevel: typeof think === 'string' ? think : think === true ? 'medium' : '',
     IsThinkSet: think !== undefined,
   };
 }

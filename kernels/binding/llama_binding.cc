@@ -55,7 +55,7 @@ bool get_handle(napi_env env, napi_value v, Handle **out) {
   return true;
 }
 
-const int kWeightsPerLayer = 12;
+const int kWeightsPerLayer = 15;
 const int kTopWeights = 4;
 
 bool read_weight(napi_env env, const double *q, const uint8_t *base, size_t size, kiln_weight *w) {
@@ -186,7 +186,7 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
     return false;
   }
   ParamReader r(env, obj);
-  bool neox = false;
+  bool neox = false, q_prescale = false;
   const int32_t big = INT32_MAX;
   const bool ok = r.int32("nVocab", 1, big, &p->n_vocab) && r.int32("nEmbd", 1, big, &p->n_embd) &&
                   r.int32("nLayer", 1, 4096, &p->n_layer) && r.int32("nHead", 1, big, &p->n_head) &&
@@ -195,8 +195,10 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
                   r.boolean("ropeNeox", &neox) && r.positive_float("ropeBase", &p->rope_base) &&
                   r.positive_float("ropeFreqScale", &p->rope_freq_scale) && r.positive_float("rmsEps", &p->rms_eps) &&
                   r.int32("nCtx", 1, big, &p->n_ctx) && r.kv_cache("kvCache", &p->kv_cache) &&
-                  r.int32("variant", 0, KILN_VARIANT_COUNT - 1, &p->variant);
+                  r.int32("variant", 0, KILN_VARIANT_COUNT - 1, &p->variant) &&
+                  r.positive_float("ropeAttnFactor", &p->rope_attn_factor) && r.boolean("qPrescale", &q_prescale);
   p->rope_neox = neox ? 1 : 0;
+  p->q_prescale = q_prescale ? 1 : 0;
   return ok;
 }
 
@@ -236,8 +238,9 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
   for (int i = 0; ok && i < kTopWeights; i++) ok = read_weight(env, W + 4 * i, b, size, top[i]);
   for (int l = 0; ok && l < m.p.n_layer; l++) {
     kiln_llama_layer &L = h->layers[l];
-    kiln_weight *lw[kWeightsPerLayer] = {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.bq,
-                                         &L.bk, &L.bv, &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down};
+    kiln_weight *lw[kWeightsPerLayer] = {&L.attn_norm, &L.wq,     &L.wk,     &L.wv,        &L.wo,
+                                         &L.bq,        &L.bk,     &L.bv,     &L.ffn_norm,  &L.w_gate,
+                                         &L.w_up,      &L.w_down, &L.attn_q_norm, &L.attn_k_norm, &L.wqkv};
     for (int i = 0; ok && i < kWeightsPerLayer; i++) ok = read_weight(env, W + 4 * (kTopWeights + kWeightsPerLayer * l + i), b, size, lw[i]);
   }
   if (!ok) {

@@ -2,8 +2,13 @@ import { getLlama, type Llama, type LlamaContext, type LlamaModel } from 'node-l
 
 let llama: Promise<Llama> | undefined;
 
-/** llama.cpp as node-llama-cpp ships it prebuilt: CPU only, never a build or a download. */
-export function oracle(): Promise<Llama> {
+/**
+ * llama.cpp as node-llama-cpp ships it prebuilt: CPU only, never a build or a
+ * download. A new one after the last was disposed (a test file may run
+ * several oracle suites, each disposing its own at the end).
+ */
+export async function oracle(): Promise<Llama> {
+  if (llama && (await llama).disposed) llama = undefined;
   llama ??= getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   return llama;
 }

@@ -30,6 +30,7 @@ struct kiln_llama_ctx {
   std::vector<float> k32, v32;
   // scratch, sized for the largest batch seen
   std::vector<float> x, xn, q, k, v, att, ffg, ffu, tmp, hidden;
+  std::vector<float> qkv; // fused q|k|v projections (phi3)
   std::vector<uint8_t> actq;
   std::vector<float> rope_cs; // (cos, sin) per position of the batch and rotated pair
   int32_t hidden_n = 0;
@@ -82,8 +83,10 @@ bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, 
 // Rotation angles of every (position, pair) of a batch: theta for pair i =
 // pos * base^(-2i/n_rot) / freq_factor[i], built by repeated multiplication as
 // llama.cpp does. Computed once per eval instead of once per head and layer.
+// cos and sin are both multiplied by mscale (llama.cpp's attn_factor; exact
+// when it is 1).
 void rope_table(std::vector<float> &cs, int32_t n, int32_t pos0, int32_t n_rot, float base, float freq_scale,
-                const float *ff) {
+                const float *ff, float mscale) {
   const int32_t half = n_rot / 2;
   cs.resize((size_t)n * half * 2);
   const float theta_scale = powf(base, -2.0f / (float)n_rot);
@@ -93,8 +96,8 @@ void rope_table(std::vector<float> &cs, int32_t n, int32_t pos0, int32_t n_rot, 
     for (int32_t i = 0; i < half; i++) {
       float a = theta * freq_scale;
       if (ff) a /= ff[i];
-      row[2 * i] = cosf(a);
-      row[2 * i + 1] = sinf(a);
+      row[2 * i] = cosf(a) * mscale;
+      row[2 * i + 1] = sinf(a) * mscale;
       theta *= theta_scale;
     }
   }
@@ -140,7 +143,7 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   const kiln_llama_params &p = c->m.p;
   const int32_t hd = p.head_dim;
   const int32_t group = p.n_head / p.n_head_kv;
-  const float scale = 1.0f / sqrtf((float)hd);
+  const float scale = p.q_prescale ? 1.0f : 1.0f / sqrtf((float)hd);
   const int64_t qdim = (int64_t)p.n_head * hd;
   const size_t layer_off = (size_t)j.layer * (size_t)p.n_ctx * (size_t)c->kv_dim;
   // per-thread score scratch, kept across calls (the pool threads persist)
@@ -197,7 +200,7 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
     const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
     const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
     c->kt->attn_batch(qs.data(), outs.data(), nkv.data(), (int)qs.size(), k, v, (size_t)c->kv_dim, hd,
-                      1.0f / sqrtf((float)hd), p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16 : KILN_KV_F32, scratch.data());
+                      p.q_prescale ? 1.0f : 1.0f / sqrtf((float)hd), p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16 : KILN_KV_F32, scratch.data());
   }
 }
 
@@ -218,6 +221,12 @@ void rmsnorm_rows(void *ctx, int64_t b, int64_t e) {
 void silu_rows(void *ctx, int64_t b, int64_t e) {
   const RowsJob &j = *static_cast<const RowsJob *>(ctx);
   for (int64_t t = b; t < e; t++) j.kt->silu_mul(j.x + t * j.d, j.u + t * j.d, j.out + t * j.d, j.d);
+}
+
+// A fused gate|up row per token (2d values: gate first, as ggml_swiglu reads it) → d values.
+void silu_fused_rows(void *ctx, int64_t b, int64_t e) {
+  const RowsJob &j = *static_cast<const RowsJob *>(ctx);
+  for (int64_t t = b; t < e; t++) j.kt->silu_mul(j.x + t * 2 * j.d, j.x + t * 2 * j.d + j.d, j.out + t * j.d, j.d);
 }
 
 // Tokens per chunk so each holds ~64k values; a single token stays on the caller.
@@ -262,7 +271,8 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
   const kiln_llama_params &p = m->p;
   *error = "bad hyperparameters";
   if (p.n_vocab <= 0 || p.n_embd <= 0 || p.n_layer <= 0 || p.n_head <= 0 || p.n_head_kv <= 0 || p.head_dim <= 0 ||
-      p.n_ff <= 0 || p.n_ctx <= 0 || p.n_head % p.n_head_kv != 0 || p.n_rot <= 0 || p.n_rot > p.head_dim || p.n_rot % 2)
+      p.n_ff <= 0 || p.n_ctx <= 0 || p.n_head % p.n_head_kv != 0 || p.n_rot <= 0 || p.n_rot > p.head_dim || p.n_rot % 2 ||
+      !(p.rope_attn_factor > 0) || !isfinite(p.rope_attn_factor))
     return nullptr;
   const int64_t qdim = (int64_t)p.n_head * p.head_dim, kvdim = (int64_t)p.n_head_kv * p.head_dim;
   if (!check_weight(m->tok_embd, p.n_embd, p.n_vocab, true, error)) return nullptr;
@@ -271,12 +281,22 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
   if (present(m->rope_freqs) && !check_f32(m->rope_freqs, p.n_rot / 2, true, error)) return nullptr;
   for (int32_t l = 0; l < p.n_layer; l++) {
     const kiln_llama_layer &L = m->layers[l];
-    if (!check_f32(L.attn_norm, p.n_embd, true, error) || !check_weight(L.wq, p.n_embd, qdim, true, error) ||
-        !check_weight(L.wk, p.n_embd, kvdim, true, error) || !check_weight(L.wv, p.n_embd, kvdim, true, error) ||
+    // a fused qkv replaces the three projections (and their biases); a missing gate means ffn_up holds gate and up
+    const bool fused_qkv = present(L.wqkv), fused_up = !present(L.w_gate);
+    if (fused_qkv && (present(L.wq) || present(L.wk) || present(L.wv) || present(L.bq) || present(L.bk) || present(L.bv))) {
+      *error = "a layer has both a fused qkv and separate q/k/v tensors";
+      return nullptr;
+    }
+    if (!check_f32(L.attn_norm, p.n_embd, true, error) ||
+        (fused_qkv ? !check_weight(L.wqkv, p.n_embd, qdim + 2 * kvdim, true, error)
+                   : !check_weight(L.wq, p.n_embd, qdim, true, error) || !check_weight(L.wk, p.n_embd, kvdim, true, error) ||
+                         !check_weight(L.wv, p.n_embd, kvdim, true, error)) ||
         !check_weight(L.wo, qdim, p.n_embd, true, error) || !check_f32(L.bq, qdim, false, error) ||
         !check_f32(L.bk, kvdim, false, error) || !check_f32(L.bv, kvdim, false, error) ||
-        !check_f32(L.ffn_norm, p.n_embd, true, error) || !check_weight(L.w_gate, p.n_embd, p.n_ff, true, error) ||
-        !check_weight(L.w_up, p.n_embd, p.n_ff, true, error) || !check_weight(L.w_down, p.n_ff, p.n_embd, true, error))
+        !check_f32(L.attn_q_norm, p.head_dim, false, error) || !check_f32(L.attn_k_norm, p.head_dim, false, error) ||
+        !check_f32(L.ffn_norm, p.n_embd, true, error) || !check_weight(L.w_gate, p.n_embd, p.n_ff, false, error) ||
+        !check_weight(L.w_up, p.n_embd, fused_up ? 2 * (int64_t)p.n_ff : p.n_ff, true, error) ||
+        !check_weight(L.w_down, p.n_ff, p.n_embd, true, error))
       return nullptr;
   }
   kiln_llama_ctx *c = new (std::nothrow) kiln_llama_ctx();
@@ -326,7 +346,8 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
   std::vector<float> cs, row((size_t)kvdim);
   try {
     const float *ff = present(c->m.rope_freqs) ? static_cast<const float *>(c->m.rope_freqs.data) : nullptr;
-    rope_table(cs, 1, -discard, p.n_rot, p.rope_base, p.rope_freq_scale, ff);
+    // llama.cpp's K shift passes attn_factor to its RoPE too, so shifted keys are scaled by it once more
+    rope_table(cs, 1, -discard, p.n_rot, p.rope_base, p.rope_freq_scale, ff, p.rope_attn_factor);
   } catch (...) {
     *error = "out of memory";
     return -1;
@@ -384,14 +405,20 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
   const int64_t d = p.n_embd, qdim = (int64_t)p.n_head * p.head_dim, kvdim = c->kv_dim, ff = p.n_ff;
   const float *ff_factors = present(m.rope_freqs) ? static_cast<const float *>(m.rope_freqs.data) : nullptr;
   try {
-    rope_table(c->rope_cs, n, pos0, p.n_rot, p.rope_base, p.rope_freq_scale, ff_factors);
+    rope_table(c->rope_cs, n, pos0, p.n_rot, p.rope_base, p.rope_freq_scale, ff_factors, p.rope_attn_factor);
     c->x.resize(n * d);
     c->xn.resize(n * d);
     c->q.resize(n * qdim);
     c->k.resize(n * kvdim);
     c->v.resize(n * kvdim);
     c->att.resize(n * qdim);
-    c->ffg.resize(n * ff);
+    bool fused_qkv = false, fused_up = false;
+    for (int32_t l = 0; l < p.n_layer; l++) {
+      fused_qkv = fused_qkv || present(m.layers[l].wqkv);
+      fused_up = fused_up || !present(m.layers[l].w_gate);
+    }
+    if (fused_qkv) c->qkv.resize(n * (qdim + 2 * kvdim));
+    c->ffg.resize(n * ff * (fused_up ? 2 : 1));
     c->ffu.resize(n * ff);
     c->tmp.resize(n * (d > qdim ? d : qdim));
   } catch (...) {
@@ -407,16 +434,33 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
   for (int32_t l = 0; l < p.n_layer; l++) {
     const kiln_llama_layer &L = m.layers[l];
     rmsnorm(c, c->x.data(), L.attn_norm, n, d, c->xn.data());
-    if (!matmul(c, L.wq, c->xn.data(), n, c->q.data(), error) || !matmul(c, L.wk, c->xn.data(), n, c->k.data(), error) ||
-        !matmul(c, L.wv, c->xn.data(), n, c->v.data(), error))
+    if (present(L.wqkv)) {
+      // one matmul, then each token's row split into its q, k and v parts
+      if (!matmul(c, L.wqkv, c->xn.data(), n, c->qkv.data(), error)) return -1;
+      const int64_t row = qdim + 2 * kvdim;
+      for (int32_t t = 0; t < n; t++) {
+        const float *r = c->qkv.data() + t * row;
+        memcpy(c->q.data() + t * qdim, r, qdim * sizeof(float));
+        memcpy(c->k.data() + t * kvdim, r + qdim, kvdim * sizeof(float));
+        memcpy(c->v.data() + t * kvdim, r + qdim + kvdim, kvdim * sizeof(float));
+      }
+    } else if (!matmul(c, L.wq, c->xn.data(), n, c->q.data(), error) || !matmul(c, L.wk, c->xn.data(), n, c->k.data(), error) ||
+               !matmul(c, L.wv, c->xn.data(), n, c->v.data(), error)) {
       return -1;
+    }
     add_bias(c->q.data(), L.bq, n, qdim);
     add_bias(c->k.data(), L.bk, n, kvdim);
     add_bias(c->v.data(), L.bv, n, kvdim);
+    // per-head norms (qwen3): every head of every token is a row of head_dim sharing one weight
+    if (present(L.attn_q_norm)) rmsnorm(c, c->q.data(), L.attn_q_norm, n * p.n_head, p.head_dim, c->q.data());
+    if (present(L.attn_k_norm)) rmsnorm(c, c->k.data(), L.attn_k_norm, n * p.n_head_kv, p.head_dim, c->k.data());
+    const float q_scale = 1.0f / sqrtf((float)p.head_dim);
     for (int32_t t = 0; t < n; t++) {
       const float *cs = c->rope_cs.data() + (size_t)t * p.n_rot;
       for (int32_t h = 0; h < p.n_head; h++) rope(c->q.data() + t * qdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
       for (int32_t h = 0; h < p.n_head_kv; h++) rope(c->k.data() + t * kvdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
+      if (p.q_prescale)
+        for (int64_t i = 0; i < qdim; i++) c->q[t * qdim + i] *= q_scale;
       const size_t off = ((size_t)l * p.n_ctx + (size_t)(pos0 + t)) * (size_t)kvdim;
       if (p.kv_cache == kiln_kv_cache::f16) {
         c->kt->from_float[KILN_TYPE_F16](c->k.data() + t * kvdim, c->k16.data() + off, kvdim);
@@ -442,11 +486,21 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
 
     rmsnorm(c, c->x.data(), L.ffn_norm, n, d, c->xn.data());
-    if (!matmul(c, L.w_gate, c->xn.data(), n, c->ffg.data(), error) || !matmul(c, L.w_up, c->xn.data(), n, c->ffu.data(), error))
-      return -1;
-    RowsJob sj{c->kt, c->ffg.data(), nullptr, c->ffu.data(), c->ffg.data(), ff, 0};
-    kiln_pool_run(silu_rows, &sj, n, rows_grain(ff));
-    if (!matmul(c, L.w_down, c->ffg.data(), n, c->tmp.data(), error)) return -1;
+    const float *ffn_act;
+    if (!present(L.w_gate)) {
+      // ffn_up holds gate and up (phi3): one matmul, then silu(gate) * up into ffu
+      if (!matmul(c, L.w_up, c->xn.data(), n, c->ffg.data(), error)) return -1;
+      RowsJob sj{c->kt, c->ffg.data(), nullptr, nullptr, c->ffu.data(), ff, 0};
+      kiln_pool_run(silu_fused_rows, &sj, n, rows_grain(2 * ff));
+      ffn_act = c->ffu.data();
+    } else {
+      if (!matmul(c, L.w_gate, c->xn.data(), n, c->ffg.data(), error) || !matmul(c, L.w_up, c->xn.data(), n, c->ffu.data(), error))
+        return -1;
+      RowsJob sj{c->kt, c->ffg.data(), nullptr, c->ffu.data(), c->ffg.data(), ff, 0};
+      kiln_pool_run(silu_rows, &sj, n, rows_grain(ff));
+      ffn_act = c->ffg.data();
+    }
+    if (!matmul(c, L.w_down, ffn_act, n, c->tmp.data(), error)) return -1;
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
   }
   c->n_past = pos0 + n;

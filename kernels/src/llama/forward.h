@@ -1,4 +1,4 @@
-// The llama forward pass (llama / Mistral / Qwen2 families) over weights that
+// The llama forward pass (llama / Mistral / Qwen2 / Qwen3 / Phi-3 families) over weights that
 // stay in the mmapped GGUF file. One call evaluates a whole batch of tokens:
 // no per-op round trips into JS. C linkage with C++ parameter types (only C++
 // includes this header); kernels/binding is the only glue.
@@ -21,6 +21,11 @@ typedef struct kiln_weight {
 
 typedef struct kiln_llama_layer {
   kiln_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
+  // qwen3: per-head RMSNorm of q and k (head_dim weights) after the projections, before RoPE
+  kiln_weight attn_q_norm, attn_k_norm;
+  // phi3: q, k and v in one matrix (rows q, then k, then v), used instead of wq/wk/wv
+  kiln_weight wqkv;
+  // (also phi3: no w_gate, and w_up holds 2*n_ff rows: the gate's n_ff rows, then up's)
 } kiln_llama_layer;
 
 typedef struct kiln_llama_params {
@@ -32,6 +37,8 @@ typedef struct kiln_llama_params {
   int32_t n_ctx;
   kiln_kv_cache kv_cache; // element type of the KV cache
   int32_t variant;       // kernel variant (variant.h); one this CPU cannot run means the best it can
+  float rope_attn_factor; // multiplies RoPE's cos and sin (llama.cpp's attn_factor; phi3's LongRoPE), 1 for most models
+  int32_t q_prescale;     // 1: q is multiplied by 1/sqrt(head_dim) before attention, scores unscaled (phi3's graph)
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
