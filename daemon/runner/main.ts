@@ -13,17 +13,27 @@ import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './pro
 import { fitPrompt, promptTokens } from './tokens.js';
 import { formatMask, watchEvals } from './constrain.js';
 
-interface Slot {
-  model: Model;
-  gen: Generator;
-  /** Set instead of model/gen for an embedding-only model (an encoder). */
-  encoder?: EmbeddingModel;
+interface SlotBase {
   /** Work on this slot runs in order: each request waits for the one before. */
   tail: Promise<void>;
   busy: boolean;
+}
+
+/** A slot of a generative model: its own KV cache. */
+interface GenerativeSlot extends SlotBase {
+  model: Model;
+  gen: Generator;
+  encoder?: undefined;
   /** Sees what the model evaluates (constrained decoding follows the sampled tokens through it). */
   evals: { watcher?: (tokens: ArrayLike<number>) => void };
 }
+
+/** A slot of an embedding-only model (an encoder: no cache, whole inputs). */
+interface EncoderSlot extends SlotBase {
+  encoder: EmbeddingModel;
+}
+
+type Slot = GenerativeSlot | EncoderSlot;
 
 /**
  * Streamed text leaves the runner at most this often. Every piece costs a
@@ -62,13 +72,13 @@ async function load(m: LoadMsg): Promise<void> {
       // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
       const model = await loadModel(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
       if (model.kind === 'embedding') {
-        slots.push({ encoder: model, model: undefined as never, gen: undefined as never, tail: Promise.resolve(), busy: false, evals: {} });
+        slots.push({ encoder: model, tail: Promise.resolve(), busy: false });
       } else {
         slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false, evals: watchEvals(model) });
       }
     }
     const first = slots[0];
-    send({ t: 'loaded', nCtx: (first.encoder ?? first.model).hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
+    send({ t: 'loaded', nCtx: first.encoder ? first.encoder.hp.nCtx : first.model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
   } catch (e) {
     send({ t: 'load-failed', ...errorOf(e) });
     setImmediate(() => process.exit(1));
