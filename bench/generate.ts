@@ -6,8 +6,9 @@
  *     npm run build && node dist/bench/generate.js [--reps 3] [--threads 1,2] [--models kjv,1b] [--pp 512] [--tg 128]
  *
  * Models (bench/models.ts, made once with kiln's own writer and quantizer):
- * kjv-f32 quantized to q4_K_M, and a random-weight 1.1 B llama (4096 wide,
- * GQA 4:1) at q4_K_M.
+ * kjv-f32 quantized to q4_K_M, and random-weight ~1 B decoders at q4_K_M:
+ * `1b` (the llama: 4096 wide, GQA 4:1) and, by architecture name, `qwen3`,
+ * `phi3`, `gemma2`, `gemma3` (shapes in bench/arch-specs.ts BENCH_SHAPES).
  *
  * Each measurement runs in a fresh child process (so peak RSS is that engine's
  * alone), alternating kiln and llama.cpp, `--reps` times; the table gives
@@ -38,7 +39,8 @@ import { readGGUFFile } from '../engine/gguf/reader.js';
 import { Model } from '../engine/model/model.js';
 import { setThreads } from '../kernels/cpu.js';
 import { timeMemRead } from '../kernels/harness.js';
-import { KJV_F32, q4KM, randomLlamaF16 } from './models.js';
+import { BENCH_SHAPES } from './arch-specs.js';
+import { KJV_F32, q4KM, randomDecoderF16 } from './models.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -146,7 +148,13 @@ async function main(): Promise<void> {
   const wanted = arg('models', 'kjv,1b').split(',');
   const models: [string, string][] = [];
   if (wanted.includes('kjv')) models.push(['kjv q4_K_M', await q4KM(KJV_F32, 'kjv')]);
-  if (wanted.includes('1b')) models.push(['llama 1.1B q4_K_M', await q4KM(await randomLlamaF16(), 'random-llama-4096x5')]);
+  for (const w of wanted) {
+    const arch = w === '1b' ? 'llama' : w;
+    if (arch === 'kjv') continue;
+    if (!BENCH_SHAPES[arch]) throw new Error(`unknown bench model '${w}': use kjv, 1b (llama) or one of ${Object.keys(BENCH_SHAPES).join(', ')}`);
+    const s = BENCH_SHAPES[arch];
+    models.push([`${arch} ~1B q4_K_M`, await q4KM(await randomDecoderF16(arch), `random-${arch}-${s.nEmbd}x${s.nLayer}`)]);
+  }
   const self = fileURLToPath(import.meta.url);
   const run = (engine: string, path: string, threads: number): RunResult => {
     const out = execFileSync(process.execPath, [self, '--child', '--engine', engine, '--model', path, '--threads', String(threads), '--pp', pp, '--tg', tg], {

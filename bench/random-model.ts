@@ -11,7 +11,8 @@
  * and the logits are peaked enough for greedy tests); a norm weight gets
  * 1 + uniform noise of ±`spread`; a bias gets small uniforms.
  */
-import { renameSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { readGGUFFile } from '../engine/gguf/reader.js';
@@ -19,7 +20,15 @@ import { gv, type GGUFValue } from '../engine/gguf/types.js';
 import { writeGGUF, type GGUFWriteTensor } from '../engine/gguf/writer.js';
 import { quantize } from '../kernels/quants.js';
 
-export const KJV_F32_PATH = fileURLToPath(new URL('../models/kjv/kjv-f32.gguf', import.meta.url));
+/** kjv's F32 file in the repository, found from here whether this runs from bench/ (vitest) or dist/bench/ (node). */
+function repoFile(rel: string): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, rel))) return join(dir, rel);
+    if (dirname(dir) === dir) throw new Error(`cannot find ${rel} above ${fileURLToPath(import.meta.url)}`);
+  }
+}
+
+export const KJV_F32_PATH = repoFile('models/kjv/kjv-f32.gguf');
 
 /** How a tensor is filled. */
 export type Fill =
@@ -118,7 +127,7 @@ export async function writeRandomModel(path: string, spec: RandomModelSpec): Pro
   const vocab = await borrowedVocab(spec.vocabFrom);
   const kv = new Map<string, GGUFValue>();
   kv.set('general.architecture', gv.str(spec.arch));
-  kv.set('general.name', gv.str(`random-${spec.arch}`));
+  kv.set('general.name', gv.str(`random-${spec.arch}`)); // spec.kv may name it otherwise
   kv.set('general.file_type', gv.u32(spec.matrixType === 'F16' ? 1 : 0));
   for (const [k, v] of Object.entries(spec.kv)) kv.set(k, v);
   for (const [k, v] of vocab.kv) kv.set(k, v);

@@ -300,6 +300,33 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'keys',
+    summary: 'Create, list and revoke API keys',
+    description: 'Create, list and revoke the API keys that the TCP API requires once one exists',
+    usage: 'kiln keys create --scope inference|admin [--name NAME]\n  kiln keys list\n  kiln keys revoke ID|NAME',
+    notes:
+      'Once a key exists, every request to the TCP address needs "Authorization: Bearer KEY" (or "x-api-key: KEY").\n' +
+      'Inference keys may generate, chat, embed, tokenize, list and show; admin keys may also pull, push, create, copy and delete.\n' +
+      'The key is printed once and only its hash is stored. The CLI uses the unix socket, which needs no key;\n' +
+      'with no daemon running, kiln keys works on the store directly.',
+    flags: [
+      { name: 'scope', value: 'string', help: 'What the key may do: inference or admin (create)' },
+      { name: 'name', value: 'string', help: 'A label for the key (create)' },
+    ],
+    minArgs: 1,
+    async run(ctx) {
+      const { keysCreate, keysList, keysRevoke } = await import('./commands/keys.js');
+      const [sub, arg] = ctx.args;
+      if (sub === 'create') {
+        const { key, note } = await keysCreate(ctx.client(), ctx.config, flagValue(ctx, 'scope'), flagValue(ctx, 'name'));
+        print(key);
+        process.stderr.write(`${note}\n`);
+      } else if (sub === 'list' || sub === 'ls') print(await keysList(ctx.client(), ctx.config));
+      else if (sub === 'revoke' && arg !== undefined) print(await keysRevoke(ctx.client(), ctx.config, arg));
+      else throw new KilnError('E_BAD_REQUEST', sub === 'revoke' ? 'kiln keys revoke needs a key ID or NAME' : `unknown keys command "${sub}": use create, list or revoke`);
+    },
+  },
+  {
     name: 'help',
     summary: 'Help about any command',
     usage: 'kiln help [command]',

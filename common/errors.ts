@@ -15,6 +15,10 @@ export const ERROR_STATUS = {
   E_GGUF_UNSUPPORTED: 400,
   E_TEMPLATE: 400,
   E_UNAUTHORIZED: 401,
+  /** No API key, or one that is not valid (missing, wrong, revoked: the answer does not say which). */
+  E_INVALID_API_KEY: 401,
+  /** A valid API key whose scope does not cover the route. */
+  E_FORBIDDEN: 403,
   E_FORBIDDEN_HOST: 403,
   E_FORBIDDEN_REALM: 403,
   E_FORBIDDEN_ORIGIN: 403,

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { KilnError } from '../common/errors.js';
+import { isKilnError, KilnError } from '../common/errors.js';
 import { parseDigest } from '../common/digest.js';
 import type { OpenAIModelList, ProgressResponse, PsResponse, VersionResponse } from './api/types.js';
 import * as parse from './api/parse.js';
@@ -14,7 +14,7 @@ import { checkPushLayer, registryContext } from './services/registry.js';
 import { exportResponse, importRequest } from './services/archive.js';
 import { pruneStore, verifyStore } from '../registry/maintenance.js';
 import { importOllama } from '../registry/ollama-import.js';
-import type { ImportQuery, PruneResponse, VerifyProgress } from './api/types.js';
+import type { ImportQuery, KeyCreateResponse, KeyListResponse, KeyRevokeResponse, PruneResponse, VerifyProgress } from './api/types.js';
 import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
 import { requestName } from './services/resolve.js';
 import type { Store } from '../store/index.js';
@@ -31,6 +31,10 @@ import { toEmbeddingResponse, toNativeEmbed } from './openai/embeddings.js';
 import { openaiError } from './openai/errors.js';
 import { toOpenAIModel } from './openai/models.js';
 import { SSE } from './openai/sse.js';
+import { requireKey } from './auth.js';
+import { countPullBytes, countRequests, metrics } from './metrics.js';
+import { createKey, listKeys, revokeKey } from './services/keys.js';
+import { detokenize, tokenize } from './services/tokenize.js';
 
 export interface AppDeps {
   config: Config;
@@ -52,8 +56,11 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   const app = new Hono();
   const json = async <T>(c: Parameters<typeof readJson>[0], parser: (body: unknown) => T): Promise<T> => parser(await readJson(c, config.maxBodyBytes));
 
+  app.use('*', countRequests());
   if (deps.debug) app.use('*', requestLog(deps.debug, transport));
   app.use('*', guard(config, transport));
+  // API keys (daemon/auth.ts): on TCP only, once a key exists. The socket is owner-only.
+  if (transport === 'tcp') app.use('*', requireKey(store, deps.log));
   // KILN_DEBUG only: what tests need to see that nothing leaks (?gc runs a collection first when node has
   // --expose-gc). Before requestScope, so that it does not count itself.
   if (config.debug) {
@@ -113,6 +120,23 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     return c.json(toOpenAIModel({ name: record.name, modified_at: record.modifiedAt.toISOString() }));
   });
 
+  app.post('/api/tokenize', async (c) => c.json(await tokenize(store, await json(c, parse.parseTokenize))));
+  app.post('/api/detokenize', async (c) => c.json(await detokenize(store, await json(c, parse.parseDetokenize))));
+
+  if (config.metrics) {
+    app.get('/metrics', (c) => {
+      const body = metrics.render({ queueDepth: () => deps.scheduler.queueDepth(), loaded: () => deps.scheduler.list().map((m) => ({ name: m.name, bytes: m.size })) });
+      return c.body(body, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    });
+  }
+
+  // Key management: the unix socket only (the owner's door); never over TCP, whatever the key.
+  if (transport === 'unix') {
+    app.post('/api/keys', async (c) => c.json<KeyCreateResponse>(createKey(store, await json(c, parse.parseKeyCreate))));
+    app.get('/api/keys', (c) => c.json<KeyListResponse>(listKeys(store)));
+    app.delete('/api/keys', async (c) => c.json<KeyRevokeResponse>(revokeKey(store, config, (await json(c, parse.parseKeyRevoke)).id)));
+  }
+
   app.post('/api/show', async (c) => {
     const req = await json(c, parse.parseShow);
     return c.json(await showModel(store, requestName(req), req.verbose === true));
@@ -154,7 +178,13 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     const req = await json(c, parse.parsePull);
     const model = requestName(req);
     return progressResponse<ProgressResponse>(c, req.stream !== false, (emit, signal) =>
-      pullModel(registryContext(deps), model, { insecure: req.insecure === true, signal }, emit),
+      pullModel(registryContext(deps), model, { insecure: req.insecure === true, signal }, countPullBytes(emit)).then(
+        () => metrics.pulls.inc({ result: 'success' }),
+        (e: unknown) => {
+          metrics.pulls.inc({ result: isKilnError(e, 'E_CANCELLED') ? 'cancelled' : 'failure' });
+          throw e;
+        },
+      ),
     );
   });
   app.post('/api/push', async (c) => {

@@ -29,6 +29,10 @@ export interface Config {
   demoModel: boolean;
   /** KILN_DEBUG: log every request, runner and scheduler details. */
   debug: boolean;
+  /** KILN_METRICS: serve GET /metrics. */
+  metrics: boolean;
+  /** KILN_ALLOW_OPEN: start on a non-loopback address with no API key. */
+  allowOpen: boolean;
   /** The Ollama models folder `kiln import-ollama` adopts when given none. */
   ollamaModels: string;
   /** KILN_KERNELS, if set (else the best variant the CPU supports). */
@@ -57,6 +61,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes: s.maxBodyBytes,
     demoModel: s.demoModel,
     debug: s.debug,
+    metrics: s.metrics,
+    allowOpen: s.allowOpen,
     ollamaModels: s.ollamaModels,
     kernels: s.kernels,
     registry: {

@@ -54,7 +54,7 @@ export function guard(cfg: Config, transport: 'tcp' | 'unix'): MiddlewareHandler
       c.header('Vary', 'Origin');
       if (c.req.method === 'OPTIONS') {
         c.header('Access-Control-Allow-Methods', 'GET, POST, PUT, DELETE, HEAD, OPTIONS');
-        c.header('Access-Control-Allow-Headers', c.req.header('access-control-request-headers') ?? 'Authorization, Content-Type, User-Agent, Accept, X-Requested-With');
+        c.header('Access-Control-Allow-Headers', c.req.header('access-control-request-headers') ?? 'Authorization, X-Api-Key, Content-Type, User-Agent, Accept, X-Requested-With');
         c.header('Access-Control-Max-Age', '86400');
         return c.body(null, 204);
       }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { KilnError } from '../common/errors.js';
 import { createApp } from './app.js';
+import { checkExposure } from './auth.js';
 import { debugLogger, debugRunnerStart, logSettings } from './debug.js';
 import type { Config } from './config.js';
 import { openStreams } from './http.js';
@@ -80,6 +81,7 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
     for (const name of store.models.broken()) log(`warning: model ${name} names a blob that is missing on disk; pull or create it again`);
     if (config.demoModel) await importDemoModel(store, log).catch((e) => log(`could not import the demo model: ${(e as Error).message}`));
 
+    checkExposure(config, store); // no key and a non-loopback address: refuse (KILN_ALLOW_OPEN overrides)
     parseKeepAlive(config.keepAlive, 'KILN_KEEP_ALIVE'); // a bad setting fails the start, not every request
     const debug = debugLogger(config.debug, log);
     if (debug) logSettings(debug);

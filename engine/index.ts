@@ -13,4 +13,5 @@ export { Generator, type GenerateOptions, type GenerateChunk, type GenerateStats
 export { Sampler, SAMPLER_DEFAULTS, type SamplerOptions } from './sampler/index.js';
 export { perplexity, klDivergence, type PerplexityResult, type KlResult } from './eval/index.js';
 export { Tokenizer } from './tokenizer/index.js';
+export { tokenize, detokenize, withPieces, type TokenizeOptions, type TokenWithPiece } from './tokenize.js';
 export { KilnError, isKilnError, type ErrorCode } from '../common/errors.js';

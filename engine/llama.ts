@@ -22,6 +22,7 @@ import type { GenerateChunk, GenerateOptions, GenerateStats, Pooling } from './g
 import { readGGUFFile } from './gguf/reader.js';
 import { llamaLayout } from './model/hparams.js';
 import { Model } from './model/model.js';
+import { detokenize as detokenizePieces, tokenize as tokenizeText, withPieces, type TokenizeOptions, type TokenWithPiece } from './tokenize.js';
 import { isEncoderArch } from './model/bert.js';
 import { EmbeddingModel, type RankResult } from './model/embedding.js';
 import { kvString } from './gguf/metadata.js';
@@ -197,14 +198,31 @@ export class Llama {
     return basename(this.modelPath);
   }
 
-  async tokenize(text: string, addSpecial = true): Promise<number[]> {
-    const l = await this.loading;
-    return (l.encoder ?? l.model).tokenizer.encode(text, { addSpecial });
+  async tokenize(text: string, opts: boolean | TokenizeOptions = true): Promise<number[]> {
+    const o = typeof opts === 'boolean' ? { addSpecial: opts } : opts;
+    return tokenizeText(await this.tokenizer(), text, { addSpecial: o.addSpecial ?? true, parseSpecial: o.parseSpecial ?? false });
   }
 
-  async detokenize(tokens: number[]): Promise<string> {
+  /** Tokens with their pieces, as the daemon's POST /api/tokenize with `with_pieces` (same options as tokenize). */
+  async tokenizeWithPieces(text: string, opts: TokenizeOptions = {}): Promise<TokenWithPiece[]> {
+    const tok = await this.tokenizer();
+    return withPieces(tok, tokenizeText(tok, text, { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? false }));
+  }
+
+  /**
+   * The text of `tokens`. With `special`, control tokens (BOS, end of turn)
+   * are written as their text and nothing is cleaned up: the pieces joined,
+   * as the daemon's POST /api/detokenize answers.
+   */
+  async detokenize(tokens: number[], opts: { special?: boolean } = {}): Promise<string> {
+    const tok = await this.tokenizer();
+    return opts.special ? detokenizePieces(tok, tokens) : tok.decode(tokens);
+  }
+
+  /** The loaded model's tokenizer, generative or embedding. */
+  private async tokenizer() {
     const l = await this.loading;
-    return (l.encoder ?? l.model).tokenizer.decode(tokens);
+    return (l.encoder ?? l.model).tokenizer;
   }
 
   async complete(prompt: string, opts: CompletionOptions = {}): Promise<Completion> {

@@ -100,6 +100,8 @@ export const SETTINGS = {
   ollamaModels: path('OLLAMA_MODELS', '~/.ollama/models', '~/.ollama/models', 'The Ollama models folder that kiln import-ollama adopts by default'),
   kernels: choice('KILN_KERNELS', KERNEL_VARIANTS, 'the best the CPU supports', 'CPU kernel variant (scalar, avx2, avx512), clamped to what the CPU supports'),
   debug: bool('KILN_DEBUG', false, 'Debug logging: every request with its status and time, runner and scheduler details'),
+  metrics: bool('KILN_METRICS', false, 'Serve GET /metrics in the Prometheus text format (behind a key when API keys are on)'),
+  allowOpen: bool('KILN_ALLOW_OPEN', false, 'Start on a non-loopback KILN_HOST even when no API key exists (anyone who can reach it may use it)'),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

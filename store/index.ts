@@ -5,11 +5,13 @@ import { openDatabase, type DB } from './db.js';
 import { DownloadTables } from './downloads.js';
 import { ModelStore } from './models.js';
 import { RemoteBlobs } from './remotes.js';
+import { ApiKeys } from './keys.js';
 
 export { BlobStore } from './blobs.js';
 export { ModelStore, type ModelRecord } from './models.js';
 export { DownloadTables, type PartialBlob, type PartProgress } from './downloads.js';
 export { RemoteBlobs } from './remotes.js';
+export { ApiKeys, type ActiveKey, type KeyRecord, type KeyScope } from './keys.js';
 
 /** The store: one SQLite database plus the blob folder. All of kiln's SQL is in this folder. */
 export class Store {
@@ -18,6 +20,7 @@ export class Store {
   readonly models: ModelStore;
   readonly downloads: DownloadTables;
   readonly remotes: RemoteBlobs;
+  readonly keys: ApiKeys;
 
   constructor(dbPath: string, modelsDir: string) {
     mkdirSync(modelsDir, { recursive: true });
@@ -26,6 +29,7 @@ export class Store {
     this.models = new ModelStore(this.db, this.blobs);
     this.downloads = new DownloadTables(this.db);
     this.remotes = new RemoteBlobs(this.db);
+    this.keys = new ApiKeys(this.db);
   }
 
   getSetting(key: string): string | undefined {

@@ -36,6 +36,10 @@ import type {
   Tool,
   ToolCall,
   VerifyRequest,
+  DetokenizeRequest,
+  KeyCreateRequest,
+  KeyRevokeRequest,
+  TokenizeRequest,
 } from './types.js';
 
 type Obj = Record<string, unknown>;
@@ -488,4 +492,47 @@ export function parseOpenAIEmbedding(body: unknown): OpenAIEmbeddingRequest {
   const encoding = f.str('encoding_format');
   if (encoding !== undefined && encoding !== 'float' && encoding !== 'base64') throw invalid('encoding_format', "must be 'float' or 'base64'");
   return drop({ model: f.requiredStr('model'), input, encoding_format: encoding, dimensions: f.int('dimensions', 1) });
+}
+
+// ---- Tokenize ------------------------------------------------------------
+
+export function parseTokenize(body: unknown): TokenizeRequest {
+  const f = fieldsOf(body);
+  const req = drop({
+    ...modelFields(f),
+    content: f.str('content'),
+    messages: f.list('messages', message),
+    tools: f.list('tools', tool),
+    add_special: f.bool('add_special'),
+    parse_special: f.bool('parse_special'),
+    with_pieces: f.bool('with_pieces'),
+  });
+  if (req.content === undefined && req.messages === undefined) throw invalid('content', 'is required (or messages)');
+  if (req.content !== undefined && req.messages !== undefined) throw invalid('messages', 'give content or messages, not both');
+  return req;
+}
+
+export function parseDetokenize(body: unknown): DetokenizeRequest {
+  const f = fieldsOf(body);
+  const tokens = f.list('tokens', (v, at) => {
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(at, `expected an integer token id, got ${kind(v)}`);
+    return v;
+  });
+  if (tokens === undefined) throw invalid('tokens', 'is required');
+  return drop({ ...modelFields(f), tokens });
+}
+
+// ---- API keys (unix socket) ------------------------------------------------
+
+export function parseKeyCreate(body: unknown): KeyCreateRequest {
+  const f = fieldsOf(body);
+  const scope = f.requiredStr('scope');
+  if (scope !== 'inference' && scope !== 'admin') throw invalid('scope', `must be "inference" or "admin", got ${JSON.stringify(scope)}`);
+  const name = f.str('name');
+  if (name !== undefined && name.length > 200) throw invalid('name', 'must be at most 200 characters');
+  return drop({ scope, name });
+}
+
+export function parseKeyRevoke(body: unknown): KeyRevokeRequest {
+  return { id: fieldsOf(body).requiredStr('id') };
 }

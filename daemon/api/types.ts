@@ -493,3 +493,84 @@ export interface VerifyRequest {
   stream?: boolean;
 }
 
+
+// ---- API keys (unix socket only: `kiln keys`) ------------------------------
+
+/** POST /api/keys — kiln only, on the unix socket: creates a key; the answer holds it, the only time it is shown. */
+export interface KeyCreateRequest {
+  scope: 'inference' | 'admin';
+  name?: string;
+}
+
+/** One key as listed (never the key itself). Times are RFC 3339; null when never used / not revoked. */
+export interface KeyInfo {
+  id: string;
+  name: string;
+  scope: 'inference' | 'admin';
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface KeyCreateResponse extends KeyInfo {
+  /** The key: shown once, stored only as a hash. */
+  key: string;
+}
+
+/** GET /api/keys */
+export interface KeyListResponse {
+  keys: KeyInfo[];
+}
+
+/** DELETE /api/keys — revokes the key with this id (or every active key with this name). */
+export interface KeyRevokeRequest {
+  id: string;
+}
+
+export interface KeyRevokeResponse {
+  revoked: string[];
+}
+
+// ---- Tokenize (llama-server's /tokenize and /detokenize, plus `model`) -----
+
+/**
+ * POST /api/tokenize. `content` is tokenized as given; `messages` (and
+ * `tools`) are first rendered through the model's chat template as /api/chat
+ * renders them. add_special defaults to false for content (llama-server) and
+ * true for messages (what /api/chat feeds the model); parse_special to true.
+ */
+export interface TokenizeRequest {
+  model?: string;
+  name?: string;
+  content?: string;
+  messages?: Message[];
+  tools?: Tool[];
+  add_special?: boolean;
+  parse_special?: boolean;
+  with_pieces?: boolean;
+}
+
+/** A token with its text: a string when the piece is valid UTF-8, else its bytes. */
+export interface TokenPiece {
+  id: number;
+  piece: string | number[];
+}
+
+export interface TokenizeResponse {
+  model: string;
+  tokens: number[] | TokenPiece[];
+  /** With `messages`: the rendered prompt that was tokenized. */
+  prompt?: string;
+}
+
+/** POST /api/detokenize */
+export interface DetokenizeRequest {
+  model?: string;
+  name?: string;
+  tokens: number[];
+}
+
+export interface DetokenizeResponse {
+  model: string;
+  content: string;
+}

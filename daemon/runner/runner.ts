@@ -3,6 +3,7 @@ import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { KilnError, type ErrorCode, ERROR_STATUS } from '../../common/errors.js';
 import { packageRoot } from '../../common/paths.js';
+import { metrics } from '../metrics.js';
 import type { FromRunner, GenerateMsg, LoadMsg, RunnerStats, ToRunner } from './protocol.js';
 
 export interface RunnerSpec extends Omit<LoadMsg, 't'> {
@@ -206,15 +207,19 @@ export class Runner implements RunnerHandle {
       (id) => ({ t: 'generate', id, slot, ...req }),
     );
     let ended = false;
+    const measure = metrics.generation(this.spec.name);
     try {
       for (;;) {
         while (queue.length === 0 && !failure) await new Promise<void>((r) => (wake = r));
         wake = undefined;
         const m = queue.shift();
         if (!m) throw failure!;
-        if (m.t === 'chunk') yield { text: m.text, tokens: m.tokens };
-        else if (m.t === 'done') {
+        if (m.t === 'chunk') {
+          measure.chunk(m.tokens.length);
+          yield { text: m.text, tokens: m.tokens };
+        } else if (m.t === 'done') {
           ended = true;
+          measure.done(m.stats.promptEvalCount, m.stats.evalCount);
           return m.stats;
         } else if (m.t === 'error') {
           ended = true;
@@ -236,6 +241,7 @@ export class Runner implements RunnerHandle {
         {
           push: (m) => {
             close();
+            if (m.t === 'embedded') metrics.promptTokens.inc({ model: this.spec.name }, m.promptEvalCount);
             if (m.t === 'embedded') resolve({ embeddings: m.embeddings, promptEvalCount: m.promptEvalCount });
             else if (m.t === 'error') reject(toError(m.code, m.message));
           },

@@ -139,6 +139,13 @@ export class Scheduler {
     return n;
   }
 
+  /** Requests waiting for a slot (or a load), all models together. */
+  queueDepth(): number {
+    let n = 0;
+    for (const e of this.entries) n += e.waiters.length;
+    return n;
+  }
+
   list(): RunningModel[] {
     const now = this.now();
     return [...this.entries]

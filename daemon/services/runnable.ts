@@ -98,13 +98,18 @@ const tokenizers = new Map<string, Tokenizer>();
  * the GGUF header once per blob.
  */
 export function countTokens(path: string, text: string): number {
+  return tokenizerOf(path).encode(text, { addSpecial: true, parseSpecial: true }).length;
+}
+
+/** A blob's tokenizer, read from its GGUF header (no weights), cached for the last few blobs. */
+export function tokenizerOf(path: string): Tokenizer {
   let tok = tokenizers.get(path);
   if (!tok) {
     tok = Tokenizer.fromGGUF(path);
     if (tokenizers.size >= 8) tokenizers.delete(tokenizers.keys().next().value!);
     tokenizers.set(path, tok);
   }
-  return tok.encode(text, { addSpecial: true, parseSpecial: true }).length;
+  return tok;
 }
 
 /**

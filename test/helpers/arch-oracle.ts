@@ -68,10 +68,3 @@ export function archOracle(name: string, spec: (nVocab: number) => RandomModelSp
     });
   });
 }
-
-/** Helpers for building decoder specs. */
-export const fill = {
-  matrix: (gain = 1) => ({ kind: 'matrix' as const, gain }),
-  norm: (spread = 0.1) => ({ kind: 'norm' as const, spread }),
-  bias: (sigma = 0.05) => ({ kind: 'uniform' as const, sigma }),
-};

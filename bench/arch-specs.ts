@@ -1,0 +1,139 @@
+/**
+ * Random-weight decoder models by architecture and shape, for the oracle
+ * tests (small shapes) and the benchmarks (~1 B parameters): the metadata
+ * keys and tensor names each architecture has in GGUF, filled by
+ * bench/random-model.ts.
+ */
+import { gv, type GGUFValue } from '../engine/gguf/types.js';
+import type { Fill, RandomModelSpec, RandomTensor } from './random-model.js';
+
+export interface DecoderShape {
+  nEmbd: number;
+  nHead: number;
+  nHeadKv: number;
+  /** Head size (default nEmbd / nHead); qwen3 and gemma set it apart from the width. */
+  headDim?: number;
+  /** Rotary dimensions (default the head size). */
+  nRot?: number;
+  nFf: number;
+  nLayer: number;
+  /** Trained context (default 4096). */
+  nCtx?: number;
+}
+
+export const fill = {
+  matrix: (gain = 1): Fill => ({ kind: 'matrix', gain }),
+  norm: (spread = 0.1): Fill => ({ kind: 'norm', spread }),
+  bias: (sigma = 0.05): Fill => ({ kind: 'uniform', sigma }),
+  values: (values: Float32Array): Fill => ({ kind: 'values', values }),
+};
+
+export interface DecoderOptions {
+  /** Extra or overriding metadata, keys without the `{arch}.` prefix. */
+  kv?: Record<string, GGUFValue>;
+  /** Spread of the q/k norm weights around 1 (qwen3, gemma3; default 0.9: far from 1, so a missing norm shows). */
+  qkNormSpread?: number;
+  /** Gain of the output projection (default 3: peaked logits, so greedy tests rarely meet ties). */
+  outputGain?: number;
+  /** phi3's LongRoPE divisors (rotary pairs each). */
+  ropeFactors?: { long: Float32Array; short: Float32Array };
+  /** Extra tensors (rope factors, ...). */
+  tensors?: RandomTensor[];
+  seed?: number;
+}
+
+/** How each architecture lays out a block: which tensors, and whether the output is tied to the embeddings. */
+interface Layout {
+  qkv: 'separate' | 'fused';
+  gateUp: 'separate' | 'fused';
+  qkNorm: boolean;
+  postNorms: boolean;
+  tiedOutput: boolean;
+  /** Metadata the architecture's random models need in llama.cpp. */
+  kv?: Record<string, GGUFValue>;
+}
+
+const LAYOUTS: Record<string, Layout> = {
+  llama: { qkv: 'separate', gateUp: 'separate', qkNorm: false, postNorms: false, tiedOutput: false },
+  qwen3: { qkv: 'separate', gateUp: 'separate', qkNorm: true, postNorms: false, tiedOutput: false },
+  // llama.cpp looks up Phi-3's own special tokens (</s>, ...) when general.name contains "phi3", and kjv's vocabulary has none
+  phi3: { qkv: 'fused', gateUp: 'fused', qkNorm: false, postNorms: false, tiedOutput: false, kv: { 'general.name': gv.str('random-p-3') } },
+  gemma2: { qkv: 'separate', gateUp: 'separate', qkNorm: false, postNorms: true, tiedOutput: true },
+  gemma3: { qkv: 'separate', gateUp: 'separate', qkNorm: true, postNorms: true, tiedOutput: true },
+};
+
+export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: DecoderOptions = {}): RandomModelSpec {
+  const lay = LAYOUTS[arch];
+  if (!lay) throw new Error(`no random-model layout for architecture '${arch}'`);
+  const hd = s.headDim ?? s.nEmbd / s.nHead;
+  const D = s.nEmbd, q = s.nHead * hd, kvd = s.nHeadKv * hd;
+  const kv: Record<string, GGUFValue> = {
+    context_length: gv.u32(s.nCtx ?? 4096),
+    embedding_length: gv.u32(D),
+    block_count: gv.u32(s.nLayer),
+    feed_forward_length: gv.u32(s.nFf),
+    'attention.head_count': gv.u32(s.nHead),
+    'attention.head_count_kv': gv.u32(s.nHeadKv),
+    'attention.key_length': gv.u32(hd),
+    'attention.value_length': gv.u32(hd),
+    'rope.dimension_count': gv.u32(s.nRot ?? hd),
+    'rope.freq_base': gv.f32(10000),
+    'attention.layer_norm_rms_epsilon': gv.f32(1e-6),
+    ...lay.kv,
+    ...o.kv,
+  };
+  const qkSpread = o.qkNormSpread ?? 0.9;
+  const tensors: RandomTensor[] = [{ name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: 1 } }, ...(o.tensors ?? [])];
+  for (let l = 0; l < s.nLayer; l++) {
+    const b = `blk.${l}.`;
+    tensors.push({ name: `${b}attn_norm.weight`, dims: [D], fill: fill.norm() });
+    if (lay.qkv === 'fused') tensors.push({ name: `${b}attn_qkv.weight`, dims: [D, q + 2 * kvd], fill: fill.matrix() });
+    else
+      tensors.push(
+        { name: `${b}attn_q.weight`, dims: [D, q], fill: fill.matrix() },
+        { name: `${b}attn_k.weight`, dims: [D, kvd], fill: fill.matrix() },
+        { name: `${b}attn_v.weight`, dims: [D, kvd], fill: fill.matrix() },
+      );
+    if (lay.qkNorm)
+      tensors.push(
+        { name: `${b}attn_q_norm.weight`, dims: [hd], fill: fill.norm(qkSpread) },
+        { name: `${b}attn_k_norm.weight`, dims: [hd], fill: fill.norm(qkSpread) },
+      );
+    tensors.push({ name: `${b}attn_output.weight`, dims: [q, D], fill: fill.matrix() });
+    if (lay.postNorms) tensors.push({ name: `${b}post_attention_norm.weight`, dims: [D], fill: fill.norm() });
+    tensors.push({ name: `${b}ffn_norm.weight`, dims: [D], fill: fill.norm() });
+    if (lay.gateUp === 'fused') tensors.push({ name: `${b}ffn_up.weight`, dims: [D, 2 * s.nFf], fill: fill.matrix() });
+    else
+      tensors.push(
+        { name: `${b}ffn_gate.weight`, dims: [D, s.nFf], fill: fill.matrix() },
+        { name: `${b}ffn_up.weight`, dims: [D, s.nFf], fill: fill.matrix() },
+      );
+    tensors.push({ name: `${b}ffn_down.weight`, dims: [s.nFf, D], fill: fill.matrix() });
+    if (lay.postNorms) tensors.push({ name: `${b}post_ffw_norm.weight`, dims: [D], fill: fill.norm() });
+  }
+  tensors.push({ name: 'output_norm.weight', dims: [D], fill: fill.norm() });
+  if (!lay.tiedOutput) tensors.push({ name: 'output.weight', dims: [D, nVocab], fill: fill.matrix(o.outputGain ?? 3) });
+  if (o.ropeFactors) {
+    const n = o.ropeFactors.long.length;
+    tensors.splice(1, 0, { name: 'rope_factors_long.weight', dims: [n], fill: fill.values(o.ropeFactors.long) }, {
+      name: 'rope_factors_short.weight',
+      dims: [n],
+      fill: fill.values(o.ropeFactors.short),
+    });
+  }
+  return {
+    arch,
+    kv: Object.fromEntries(Object.entries(kv).map(([k, v]) => [k.startsWith('general.') ? k : `${arch}.${k}`, v])),
+    tensors,
+    seed: o.seed,
+  };
+}
+
+/** ~1 B-parameter shapes of each architecture for the benchmarks (GQA 4:1, 4096 wide as bench/models.ts's llama). */
+export const BENCH_SHAPES: Record<string, DecoderShape> = {
+  llama: { nEmbd: 4096, nHead: 32, nHeadKv: 8, nFf: 14336, nLayer: 5 },
+  qwen3: { nEmbd: 4096, nHead: 32, nHeadKv: 8, headDim: 128, nFf: 12288, nLayer: 6 },
+  phi3: { nEmbd: 3072, nHead: 24, nHeadKv: 8, nFf: 8192, nLayer: 10 },
+  gemma2: { nEmbd: 3584, nHead: 16, nHeadKv: 8, headDim: 256, nFf: 14336, nLayer: 6 },
+  gemma3: { nEmbd: 2560, nHead: 8, nHeadKv: 4, headDim: 256, nFf: 10240, nLayer: 12 },
+};
