@@ -14,7 +14,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vocabSize, writeRandomModel } from '../bench/random-model.js';
 import { gv } from '../engine/gguf/types.js';
-import { fill } from './helpers/arch-oracle.js';
+import { fill } from '../bench/arch-specs.js';
 import { cleanup, kiln, kilnEnv, startDaemon, type RunningDaemon } from './helpers/daemon.js';
 import { oracle } from './helpers/llama-cpp.js';
 import { llamaSource } from './helpers/llama-src.js';

@@ -17,7 +17,7 @@ import { gv } from '../engine/gguf/types.js';
 import { EmbeddingModel, sigmoid } from '../engine/model/embedding.js';
 import type { MixName } from '../engine/quantize/policy.js';
 import { quantizeFile } from '../engine/quantize/quantize.js';
-import { fill } from './helpers/arch-oracle.js';
+import { fill } from '../bench/arch-specs.js';
 import { cleanup, tempHome } from './helpers/daemon.js';
 import { oracle } from './helpers/llama-cpp.js';
 import { llamaSource } from './helpers/llama-src.js';
