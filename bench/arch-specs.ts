@@ -35,6 +35,12 @@ export interface DecoderOptions {
   qkNormSpread?: number;
   /** Gain of the output projection (default 3: peaked logits, so greedy tests rarely meet ties). */
   outputGain?: number;
+  /** Gain of the q and k projections (default 1): sharper attention. */
+  qkGain?: number;
+  /** Standard deviation of the token embeddings (default 1; gemma scales them by √n_embd, so smaller there). */
+  embdSigma?: number;
+  /** The final norm's fill (default a norm around 1; a constant sharpens a tied output's logits). */
+  outputNorm?: Fill;
   /** phi3's LongRoPE divisors (rotary pairs each). */
   ropeFactors?: { long: Float32Array; short: Float32Array };
   /** Extra tensors (rope factors, ...). */
@@ -83,15 +89,19 @@ export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: De
     ...o.kv,
   };
   const qkSpread = o.qkNormSpread ?? 0.9;
-  const tensors: RandomTensor[] = [{ name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: 1 } }, ...(o.tensors ?? [])];
+  const tensors: RandomTensor[] = [
+    { name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: o.embdSigma ?? 1 } },
+    ...(o.tensors ?? []),
+  ];
+  const qk = fill.matrix(o.qkGain ?? 1);
   for (let l = 0; l < s.nLayer; l++) {
     const b = `blk.${l}.`;
     tensors.push({ name: `${b}attn_norm.weight`, dims: [D], fill: fill.norm() });
     if (lay.qkv === 'fused') tensors.push({ name: `${b}attn_qkv.weight`, dims: [D, q + 2 * kvd], fill: fill.matrix() });
     else
       tensors.push(
-        { name: `${b}attn_q.weight`, dims: [D, q], fill: fill.matrix() },
-        { name: `${b}attn_k.weight`, dims: [D, kvd], fill: fill.matrix() },
+        { name: `${b}attn_q.weight`, dims: [D, q], fill: qk },
+        { name: `${b}attn_k.weight`, dims: [D, kvd], fill: qk },
         { name: `${b}attn_v.weight`, dims: [D, kvd], fill: fill.matrix() },
       );
     if (lay.qkNorm)
@@ -111,7 +121,7 @@ export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: De
     tensors.push({ name: `${b}ffn_down.weight`, dims: [s.nFf, D], fill: fill.matrix() });
     if (lay.postNorms) tensors.push({ name: `${b}post_ffw_norm.weight`, dims: [D], fill: fill.norm() });
   }
-  tensors.push({ name: 'output_norm.weight', dims: [D], fill: fill.norm() });
+  tensors.push({ name: 'output_norm.weight', dims: [D], fill: o.outputNorm ?? fill.norm() });
   if (!lay.tiedOutput) tensors.push({ name: 'output.weight', dims: [D, nVocab], fill: fill.matrix(o.outputGain ?? 3) });
   if (o.ropeFactors) {
     const n = o.ropeFactors.long.length;

@@ -88,6 +88,62 @@ describe('attention over the KV cache', () => {
     for (const v of supportedVariants()) expect(Array.from(attention(gaussian(32, 74), kv, 1, 32, 0.2, v)), v).toEqual(Array.from(want));
   });
 
+  // gemma2 / gemma3: soft-capped scores, llama.cpp's unfused attention, sliding windows in batches
+  it('soft-capped scores: every variant matches the reference in every cache mode, and the cap changes the result', () => {
+    for (const [headDim, stride] of [[32, 64], [48, 96], [40, 40]]) {
+      for (const mode of [{ f16: false }, { f16: true }, { f16: true, acc16: true }, { f16: true, unfused: true }]) {
+        const kv = { ...cache(120, stride, mode.f16, 81), ...mode };
+        for (const nKv of [1, 9, 120]) {
+          const q = gaussian(headDim, 82 + nKv).map((x) => x * 8); // scores of several units: a cap of 2 bites
+          const want = attention(q, kv, nKv, headDim, 1 / Math.sqrt(headDim), 'scalar', 2);
+          if (nKv > 1) expect(nmse(want, attention(q, kv, nKv, headDim, 1 / Math.sqrt(headDim), 'scalar')), 'cap has no effect').toBeGreaterThan(1e-4);
+          for (const v of supportedVariants()) {
+            const got = attention(q, kv, nKv, headDim, 1 / Math.sqrt(headDim), v, 2);
+            expect(nmse(want, got), `${v} ${JSON.stringify(mode)} head_dim ${headDim} nKv ${nKv}`).toBeLessThanOrEqual(mode.acc16 ? 1e-6 : ATTN_NMSE);
+          }
+        }
+      }
+    }
+  });
+
+  it('unfused attention (gemma2 under llama.cpp): every variant gives the reference’s bits; the weights are rounded to binary16', () => {
+    for (const [headDim, stride] of [[32, 64], [48, 48], [128, 256]]) {
+      const kv = { ...cache(150, stride, true, 91), unfused: true };
+      for (const nKv of [1, 2, 37, 150]) {
+        const q = gaussian(headDim, 92 + nKv);
+        const want = attention(q, kv, nKv, headDim, 1 / Math.sqrt(headDim), 'scalar');
+        const plain = attention(q, { ...kv, unfused: false }, nKv, headDim, 1 / Math.sqrt(headDim), 'scalar');
+        if (nKv > 1) expect(nmse(plain, want), `rounded weights, nKv ${nKv}`).toBeGreaterThan(0);
+        expect(nmse(plain, want), `close to f32 sums, nKv ${nKv}`).toBeLessThanOrEqual(1e-6);
+        for (const v of supportedVariants()) {
+          expect(Array.from(attention(q, kv, nKv, headDim, 1 / Math.sqrt(headDim), v)), `${v} head_dim ${headDim} nKv ${nKv}`).toEqual(Array.from(want));
+        }
+      }
+    }
+  });
+
+  for (const f16 of [true, false]) {
+    it(`batched queries with sliding windows (kv0) and a soft-cap match per-query reference attention over each window: ${f16 ? 'f16' : 'f32'}`, () => {
+      const headDim = 32, stride = 64;
+      const kv = cache(90, stride, f16, 95);
+      const elem = f16 ? 2 : 4;
+      for (const nq of [1, 6, 19]) {
+        const nKv = Int32Array.from({ length: nq }, (_, j) => 60 + j);
+        const kv0 = Int32Array.from({ length: nq }, (_, j) => 52 + j); // a window of 8
+        const q = gaussian(nq * headDim, 96 + nq, 3);
+        for (const v of supportedVariants()) {
+          const got = attentionBatch(q, nKv, kv, headDim, 1 / Math.sqrt(headDim), v, { softcap: 1.5, kv0 });
+          for (let j = 0; j < nq; j++) {
+            const off = kv0[j] * stride * elem;
+            const win = { ...kv, k: kv.k.subarray(off), v: kv.v.subarray(off) };
+            const want = attention(q.subarray(j * headDim, (j + 1) * headDim), win, nKv[j] - kv0[j], headDim, 1 / Math.sqrt(headDim), 'scalar', 1.5);
+            expect(nmse(want, got.subarray(j * headDim, (j + 1) * headDim)), `${v} nq ${nq} query ${j}`).toBeLessThanOrEqual(ATTN_NMSE);
+          }
+        }
+      }
+    });
+  }
+
   it('one position returns its value row exactly (softmax weight 1)', () => {
     const kv = cache(1, 32, false, 63);
     for (const v of supportedVariants()) {

@@ -20,34 +20,53 @@ export interface KvCache {
    * accumulated in binary16), as the forward pass does there.
    */
   acc16?: boolean;
+  /**
+   * With an f16 cache: sum as llama.cpp does without flash attention (as
+   * node-llama-cpp runs gemma2): q and the softmax weights rounded to
+   * binary16, exact products summed.
+   */
+  unfused?: boolean;
 }
 
 function kvMode(kv: KvCache): number {
-  return kv.f16 ? (kv.acc16 ? 2 : 1) : 0;
+  return kv.f16 ? (kv.unfused ? 3 : kv.acc16 ? 2 : 1) : 0;
 }
 
 function checkInt(what: string, n: number, lo: number, hi: number): void {
   if (!Number.isInteger(n) || n < lo || n > hi) throw new KilnError('E_NATIVE', `${what} must be an integer in [${lo}, ${hi}]; got ${n}`);
 }
 
-/** One query head over the first nKv positions: softmax(scale * q . k_s) weighted sum of v_s. */
-export function attention(q: Float32Array, kv: KvCache, nKv: number, headDim: number, scale: number, variant?: Variant): Float32Array {
+/**
+ * One query head over the first nKv positions: softmax(x_s) weighted sum of
+ * v_s, x_s = scale * q . k_s, or softcap * tanh(x_s / softcap) when softcap
+ * is not 0 (gemma2's attention logit soft-capping).
+ */
+export function attention(q: Float32Array, kv: KvCache, nKv: number, headDim: number, scale: number, variant?: Variant, softcap = 0): Float32Array {
   checkInt('headDim', headDim, 1, 4096);
   checkInt('nKv', nKv, 1, 1 << 24);
   checkInt('stride', kv.stride, headDim, 1 << 24);
   const need = ((nKv - 1) * kv.stride + headDim) * (kv.f16 ? 2 : 4);
   if (q.length < headDim || kv.k.length < need || kv.v.length < need) throw new KilnError('E_NATIVE', 'attention buffers are too small');
   const out = new Float32Array(headDim);
-  call(() => native().attention(q, kv.k, kv.v, kv.stride, nKv, headDim, scale, kvMode(kv), out, variantIndex(variant)));
+  call(() => native().attention(q, kv.k, kv.v, kv.stride, nKv, headDim, scale, kvMode(kv), out, variantIndex(variant), softcap));
   return out;
 }
 
 /**
  * Several queries against one KV head at once (a GQA group, a block of prompt
- * tokens): query j is q[j * headDim ..] and sees the first nKv[j] positions.
- * Returns nKv.length rows of headDim.
+ * tokens): query j is q[j * headDim ..] and sees the first nKv[j] positions,
+ * or with kv0 positions [kv0[j], nKv[j]) (a sliding window). Returns
+ * nKv.length rows of headDim.
  */
-export function attentionBatch(q: Float32Array, nKv: Int32Array, kv: KvCache, headDim: number, scale: number, variant?: Variant): Float32Array {
+export function attentionBatch(
+  q: Float32Array,
+  nKv: Int32Array,
+  kv: KvCache,
+  headDim: number,
+  scale: number,
+  variant?: Variant,
+  opts: { softcap?: number; kv0?: Int32Array } = {},
+): Float32Array {
   checkInt('headDim', headDim, 1, 4096);
   checkInt('queries', nKv.length, 1, 4096);
   checkInt('stride', kv.stride, headDim, 1 << 24);
@@ -59,7 +78,7 @@ export function attentionBatch(q: Float32Array, nKv: Int32Array, kv: KvCache, he
   const need = ((nMax - 1) * kv.stride + headDim) * (kv.f16 ? 2 : 4);
   if (q.length < nKv.length * headDim || kv.k.length < need || kv.v.length < need) throw new KilnError('E_NATIVE', 'attention buffers are too small');
   const out = new Float32Array(nKv.length * headDim);
-  call(() => native().attentionBatch(q, nKv, kv.k, kv.v, kv.stride, headDim, scale, kvMode(kv), out, variantIndex(variant)));
+  call(() => native().attentionBatch(q, nKv, kv.k, kv.v, kv.stride, headDim, scale, kvMode(kv), out, variantIndex(variant), opts.softcap ?? 0, opts.kv0 ?? null));
   return out;
 }
 

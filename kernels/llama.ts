@@ -33,11 +33,14 @@ export interface LlamaLayerRefs {
   wGate?: WeightRef;
   wUp: WeightRef;
   wDown: WeightRef;
-  /** Per-head RMSNorm of q and k before RoPE (qwen3), head_dim long. */
+  /** Per-head RMSNorm of q and k before RoPE (qwen3, gemma3), head_dim long. */
   qNorm?: WeightRef;
   kNorm?: WeightRef;
   /** q, k and v in one matrix (phi3), instead of wq/wk/wv; wGate is then absent and wUp holds gate and up. */
   wqkv?: WeightRef;
+  /** RMSNorm of the attention and FFN outputs before their residual adds (gemma2, gemma3). */
+  attnPostNorm?: WeightRef;
+  ffnPostNorm?: WeightRef;
 }
 
 export interface LlamaWeights {
@@ -50,7 +53,7 @@ export interface LlamaWeights {
 
 const LAYER_ORDER: (keyof LlamaLayerRefs)[] = [
   'attnNorm', 'wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'ffnNorm', 'wGate', 'wUp', 'wDown',
-  'qNorm', 'kNorm', 'wqkv',
+  'qNorm', 'kNorm', 'wqkv', 'attnPostNorm', 'ffnPostNorm',
 ];
 
 export class NativeLlama {

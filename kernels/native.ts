@@ -24,8 +24,8 @@ export interface NativeBinding {
   vecDot(type: number, row: Uint8Array, act: Float32Array, n: number, variant: number): number;
   matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, out: Float32Array, variant: number): void;
   memRead(buf: Uint8Array): number;
-  attention(q: Float32Array, k: Uint8Array, v: Uint8Array, stride: number, nKv: number, headDim: number, scale: number, kvF16: number, out: Float32Array, variant: number): void;
-  attentionBatch(q: Float32Array, nKv: Int32Array, k: Uint8Array, v: Uint8Array, stride: number, headDim: number, scale: number, kvF16: number, out: Float32Array, variant: number): void;
+  attention(q: Float32Array, k: Uint8Array, v: Uint8Array, stride: number, nKv: number, headDim: number, scale: number, kvF16: number, out: Float32Array, variant: number, softcap?: number): void;
+  attentionBatch(q: Float32Array, nKv: Int32Array, k: Uint8Array, v: Uint8Array, stride: number, headDim: number, scale: number, kvF16: number, out: Float32Array, variant: number, softcap?: number, kv0?: Int32Array | null): void;
   siluMul(g: Float32Array, u: Float32Array, out: Float32Array, variant: number): void;
   rmsnorm(x: Float32Array, w: Float32Array, eps: number, out: Float32Array, variant: number): void;
   setThreads(n: number): void;
@@ -71,8 +71,26 @@ export interface NativeLlamaParams {
   variant: number;
   /** Multiplies RoPE's cos and sin (llama.cpp's attn_factor, `{arch}.rope.scaling.attn_factor`); 1 for most models. */
   ropeAttnFactor: number;
-  /** q is scaled by 1/√headDim before attention and the scores are not (phi3's graph), instead of the scores. */
-  qPrescale: boolean;
+  // gemma2 / gemma3 (all optional; absent or 0 means off, the llama path)
+  /** Token embeddings are multiplied by this (gemma: √nEmbd). */
+  embdScale?: number;
+  /** The FFN is GELU(gate) · up (ggml's GEGLU) instead of SiLU(gate) · up. */
+  ffnGelu?: boolean;
+  /** q is multiplied by this after RoPE and attention is then unscaled (0: 1/√headDim). */
+  attnQScale?: number;
+  /** Attention logit soft-capping: scores = cap · tanh(scores / cap). */
+  attnSoftcap?: number;
+  /** Final logit soft-capping. */
+  finalSoftcap?: number;
+  /** Sliding window: on the SWA layers a query at p sees positions (p − nSwa, p]. */
+  nSwa?: number;
+  /** Layer l is SWA when l % swaPattern < swaPattern − 1 (every layer when 0), as llama.cpp decides. */
+  swaPattern?: number;
+  /** RoPE base and frequency scale of the SWA layers (default: the global ones). */
+  ropeBaseSwa?: number;
+  ropeFreqScaleSwa?: number;
+  /** Attention over the f16 cache as llama.cpp computes it without flash attention (node-llama-cpp's choice for gemma2). */
+  attnUnfused?: boolean;
 }
 
 /**

@@ -81,15 +81,15 @@ function phi3(kv: Record<string, GGUFValue> = {}, o: { separate?: boolean; facto
 }
 
 describe('architectures', () => {
-  it('runs llama, mistral, qwen2, qwen3 and phi3', () => {
-    expect(supportedArchitectures()).toEqual(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3']);
+  it('runs llama, mistral, qwen2, qwen3, phi3, gemma2 and gemma3', () => {
+    expect(supportedArchitectures()).toEqual(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3']);
   });
 
   it('refuses an unknown architecture with an error that lists the supported ones', () => {
     expect(() => llamaLayout(file('mamba', {}, [['token_embd.weight', [D, V]]]))).toThrow(
       expect.objectContaining({
         code: 'E_GGUF_UNSUPPORTED',
-        message: "model architecture 'mamba' is not supported (kiln runs llama, mistral, qwen2, qwen3, phi3; embedding models: bert, nomic-bert)",
+        message: "model architecture 'mamba' is not supported (kiln runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3; embedding models: bert, nomic-bert)",
       }),
     );
   });
@@ -104,7 +104,8 @@ describe('architectures', () => {
 describe('qwen3', () => {
   it('maps the q/k norms, takes the head size from key_length, and rotates NEOX', () => {
     const { hp, weights } = llamaLayout(qwen3(), { nCtx: 256 });
-    expect(hp).toMatchObject({ headDim: HD, nRot: HD, ropeNeox: true, ropeAttnFactor: 1, qPrescale: false });
+    expect(hp).toMatchObject({ headDim: HD, nRot: HD, ropeNeox: true, ropeAttnFactor: 1 });
+    expect(hp.attnQScale).toBeUndefined();
     expect(weights.layers[1].qNorm).toMatchObject({ ne0: HD, ne1: 1 });
     expect(weights.layers[1].kNorm).toMatchObject({ ne0: HD, ne1: 1 });
     expect(weights.layers[1].wqkv).toBeUndefined();
@@ -120,7 +121,7 @@ describe('qwen3', () => {
 describe('phi3', () => {
   it('maps the fused qkv and gate|up, scales q before attention, and reads the attn_factor', () => {
     const { hp, weights } = llamaLayout(phi3({ 'phi3.feed_forward_length': gv.u32(FF) }), { nCtx: 1024 });
-    expect(hp).toMatchObject({ nFf: FF, headDim: D / H, ropeNeox: true, ropeAttnFactor: 1.25, qPrescale: true });
+    expect(hp).toMatchObject({ nFf: FF, headDim: D / H, ropeNeox: true, ropeAttnFactor: 1.25, attnQScale: Math.fround(1 / Math.fround(Math.sqrt(D / H))) });
     const l = weights.layers[0];
     expect(l.wqkv).toMatchObject({ ne0: D, ne1: D + 2 * HKV * (D / H) });
     expect([l.wq, l.wk, l.wv, l.wGate]).toEqual([undefined, undefined, undefined, undefined]);

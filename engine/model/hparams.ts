@@ -1,6 +1,7 @@
 import { KilnError } from '../../common/errors.js';
 import { encoderArchitectures, isEncoderArch } from './bert.js';
 import { kvNumber, kvString } from '../gguf/metadata.js';
+import { GGUFValueType } from '../gguf/types.js';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/reader.js';
 import type { LlamaLayerRefs, LlamaParams, LlamaWeights, WeightRef } from '../../kernels/llama.js';
 
@@ -16,6 +17,8 @@ interface ArchSpec {
   longRope?: boolean;
   /** q is scaled by 1/√head_dim before attention, not the scores. */
   qPrescale?: boolean;
+  /** The Gemma 2 / Gemma 3 block (scaled embeddings, GEGLU, post-norms, sliding-window layers; see gemmaParams). */
+  gemma?: 2 | 3;
 }
 
 /** Architectures the llama forward pass runs, and how each one differs. */
@@ -26,6 +29,8 @@ const ARCHS: Record<string, ArchSpec> = {
   qwen3: { neox: true, qkNorm: true },
   // phi3.attention.sliding_window is ignored, as llama.cpp ignores it (its Phi SWA is disabled)
   phi3: { neox: true, phi3Layout: true, longRope: true, qPrescale: true },
+  gemma2: { neox: true, gemma: 2 },
+  gemma3: { neox: true, gemma: 3, qkNorm: true },
 };
 
 /**
@@ -102,9 +107,11 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
       wGate: spec.phi3Layout ? undefined : ref(`${b}ffn_gate.weight`, true)!,
       wUp: ref(`${b}ffn_up.weight`, true)!,
       wDown: ref(`${b}ffn_down.weight`, true)!,
-      qNorm: spec.qkNorm ? ref(`${b}attn_q_norm.weight`, true)! : undefined,
-      kNorm: spec.qkNorm ? ref(`${b}attn_k_norm.weight`, true)! : undefined,
+      qNorm: ref(`${b}attn_q_norm.weight`, spec.qkNorm === true),
+      kNorm: ref(`${b}attn_k_norm.weight`, spec.qkNorm === true),
       wqkv,
+      attnPostNorm: ref(`${b}post_attention_norm.weight`, spec.gemma !== undefined),
+      ffnPostNorm: ref(`${b}post_ffw_norm.weight`, spec.gemma !== undefined),
     });
   }
   const nCtx = Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20));
@@ -136,8 +143,10 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     nCtx,
     kvCache: opts.kvF16 === false ? 'f32' : 'f16',
     ropeAttnFactor,
-    qPrescale: spec.qPrescale ?? false,
+    // as llama.cpp computes it in float: 1.0f / sqrtf(head_dim)
+    ...(spec.qPrescale ? { attnQScale: Math.fround(1 / Math.fround(Math.sqrt(headDim))) } : {}),
   };
+  if (spec.gemma) Object.assign(hp, gemmaParams(file, arch, spec.gemma, hp));
   return {
     hp,
     weights: {
@@ -148,4 +157,52 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
       layers,
     },
   };
+}
+
+/**
+ * The Gemma 2 / Gemma 3 settings, as llama.cpp derives them from the metadata:
+ * embeddings scaled by √n_embd, GEGLU, q scaled by 1/√head_dim after RoPE
+ * (1/√(n_embd/n_head) for the 27B shapes, which llama.cpp recognizes by layer
+ * count; `query_pre_attn_scalar` is not read), soft-capping (gemma2 always,
+ * attention 50 and final 30 unless the metadata says otherwise; gemma3 only a
+ * final cap, when its key is there), and sliding-window layers: gemma2's
+ * every other one (window 4096 by default), gemma3's five of each six when
+ * `sliding_window` is set, with RoPE base `rope.freq_base_swa` (gemma2: the
+ * global base and scale by default; gemma3: 10000, unscaled). gemma2's
+ * attention is summed as llama.cpp does without flash attention.
+ */
+function gemmaParams(file: GGUFFile, arch: string, gen: 2 | 3, hp: ModelHParams): Partial<ModelHParams> {
+  const num = (k: string) => kvNumber(file, `${arch}.${k}`);
+  const patternKey = `${arch}.attention.sliding_window_pattern`;
+  if (file.kv.get(patternKey)?.type === GGUFValueType.ARRAY) {
+    throw new KilnError('E_GGUF_UNSUPPORTED', `a per-layer ${patternKey} array is not supported`);
+  }
+  const is27B = hp.nLayer === (gen === 2 ? 46 : 62);
+  const qScaleDim = is27B ? Math.trunc(hp.nEmbd / hp.nHead) : hp.headDim;
+  const f = Math.fround;
+  const out: Partial<ModelHParams> = {
+    embdScale: f(Math.sqrt(hp.nEmbd)),
+    ffnGelu: true,
+    attnQScale: f(1 / f(Math.sqrt(qScaleDim))),
+    finalSoftcap: num('final_logit_softcapping') ?? (gen === 2 ? 30 : 0),
+  };
+  if (gen === 2) {
+    // node-llama-cpp (the oracle, and what most runtimes embed) turns flash attention off for gemma2,
+    // so llama.cpp sums its attention as two matrix products with binary16 weights
+    out.attnUnfused = true;
+    out.attnSoftcap = num('attn_logit_softcapping') ?? 50;
+    out.nSwa = num('attention.sliding_window') ?? 4096;
+    out.swaPattern = num('attention.sliding_window_pattern') ?? 2;
+    out.ropeBaseSwa = num('rope.freq_base_swa') ?? hp.ropeBase;
+    out.ropeFreqScaleSwa = hp.ropeFreqScale;
+  } else {
+    const window = num('attention.sliding_window') ?? 0;
+    if (window > 0) {
+      out.nSwa = window;
+      out.swaPattern = num('attention.sliding_window_pattern') ?? 6;
+      out.ropeBaseSwa = num('rope.freq_base_swa') ?? 10000;
+      out.ropeFreqScaleSwa = 1;
+    }
+  }
+  return out;
 }

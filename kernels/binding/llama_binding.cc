@@ -55,7 +55,7 @@ bool get_handle(napi_env env, napi_value v, Handle **out) {
   return true;
 }
 
-const int kWeightsPerLayer = 15;
+const int kWeightsPerLayer = 17;
 const int kTopWeights = 4;
 
 bool read_weight(napi_env env, const double *q, const uint8_t *base, size_t size, kiln_weight *w) {
@@ -127,6 +127,51 @@ class ParamReader {
     return true;
   }
 
+  // Whether an optional field is there (false also when it cannot be read: *error says which).
+  bool has(const char *name, bool *error) {
+    napi_value v;
+    *error = !get(name, &v);
+    if (*error) return false;
+    napi_valuetype t;
+    napi_typeof(env_, v, &t);
+    return t != napi_undefined;
+  }
+
+  // An optional float32 >= 0 (absent: def).
+  bool opt_nonneg_float(const char *name, float def, float *out) {
+    bool error;
+    if (!has(name, &error)) {
+      *out = def;
+      return !error;
+    }
+    double d;
+    if (!number(name, &d)) return false;
+    if (!(d >= 0) || d > 3.4e38) {
+      kiln_throw_range(env_, "params.%s must be a float32 >= 0; got %g", name, d);
+      return false;
+    }
+    *out = (float)d;
+    return true;
+  }
+
+  // An optional integer in [min, max] (absent: def).
+  bool opt_int32(const char *name, int32_t min, int32_t max, int32_t def, int32_t *out) {
+    bool error;
+    if (!has(name, &error)) {
+      *out = def;
+      return !error;
+    }
+    return int32(name, min, max, out);
+  }
+
+  // An optional boolean (absent: false).
+  bool opt_boolean(const char *name, bool *out) {
+    bool error;
+    *out = false;
+    if (!has(name, &error)) return !error;
+    return boolean(name, out);
+  }
+
   bool boolean(const char *name, bool *out) {
     napi_value v;
     if (!get(name, &v)) return false;
@@ -186,7 +231,7 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
     return false;
   }
   ParamReader r(env, obj);
-  bool neox = false, q_prescale = false;
+  bool neox = false;
   const int32_t big = INT32_MAX;
   const bool ok = r.int32("nVocab", 1, big, &p->n_vocab) && r.int32("nEmbd", 1, big, &p->n_embd) &&
                   r.int32("nLayer", 1, 4096, &p->n_layer) && r.int32("nHead", 1, big, &p->n_head) &&
@@ -196,10 +241,19 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
                   r.positive_float("ropeFreqScale", &p->rope_freq_scale) && r.positive_float("rmsEps", &p->rms_eps) &&
                   r.int32("nCtx", 1, big, &p->n_ctx) && r.kv_cache("kvCache", &p->kv_cache) &&
                   r.int32("variant", 0, KILN_VARIANT_COUNT - 1, &p->variant) &&
-                  r.positive_float("ropeAttnFactor", &p->rope_attn_factor) && r.boolean("qPrescale", &q_prescale);
+                  r.positive_float("ropeAttnFactor", &p->rope_attn_factor);
   p->rope_neox = neox ? 1 : 0;
-  p->q_prescale = q_prescale ? 1 : 0;
-  return ok;
+  if (!ok) return false;
+  // gemma2 / gemma3 fields: optional, absent means off
+  bool gelu = false, unfused = false;
+  if (!r.opt_boolean("ffnGelu", &gelu) || !r.opt_boolean("attnUnfused", &unfused)) return false;
+  p->ffn_gelu = gelu ? 1 : 0;
+  p->attn_unfused = unfused ? 1 : 0;
+  return r.opt_nonneg_float("embdScale", 0, &p->embd_scale) && r.opt_nonneg_float("attnQScale", 0, &p->attn_q_scale) &&
+         r.opt_nonneg_float("attnSoftcap", 0, &p->attn_softcap) && r.opt_nonneg_float("finalSoftcap", 0, &p->final_softcap) &&
+         r.opt_int32("nSwa", 0, big, 0, &p->n_swa) && r.opt_int32("swaPattern", 0, 4096, 0, &p->swa_pattern) &&
+         r.opt_nonneg_float("ropeBaseSwa", p->rope_base, &p->rope_base_swa) &&
+         r.opt_nonneg_float("ropeFreqScaleSwa", p->rope_freq_scale, &p->rope_freq_scale_swa);
 }
 
 // A position argument: a safe integer that fits the native int32 positions.
@@ -238,9 +292,10 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
   for (int i = 0; ok && i < kTopWeights; i++) ok = read_weight(env, W + 4 * i, b, size, top[i]);
   for (int l = 0; ok && l < m.p.n_layer; l++) {
     kiln_llama_layer &L = h->layers[l];
-    kiln_weight *lw[kWeightsPerLayer] = {&L.attn_norm, &L.wq,     &L.wk,     &L.wv,        &L.wo,
-                                         &L.bq,        &L.bk,     &L.bv,     &L.ffn_norm,  &L.w_gate,
-                                         &L.w_up,      &L.w_down, &L.attn_q_norm, &L.attn_k_norm, &L.wqkv};
+    kiln_weight *lw[kWeightsPerLayer] = {&L.attn_norm,   &L.wq,          &L.wk,     &L.wv,             &L.wo,
+                                         &L.bq,          &L.bk,          &L.bv,     &L.ffn_norm,       &L.w_gate,
+                                         &L.w_up,        &L.w_down,      &L.attn_q_norm, &L.attn_k_norm, &L.wqkv,
+                                         &L.attn_post_norm, &L.ffn_post_norm};
     for (int i = 0; ok && i < kWeightsPerLayer; i++) ok = read_weight(env, W + 4 * (kTopWeights + kWeightsPerLayer * l + i), b, size, lw[i]);
   }
   if (!ok) {

@@ -38,9 +38,28 @@ napi_value undefined(napi_env env) {
   return u;
 }
 
+// An optional trailing number argument (undefined: 0).
+bool opt_number(napi_env env, napi_value v, const char *what, double *out) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  *out = 0;
+  if (t == napi_undefined) return true;
+  if (t != napi_number || napi_get_value_double(env, v, out) != napi_ok || !(*out >= 0) || *out > 3.4e38) {
+    kiln_throw(env, "%s must be a number >= 0", what);
+    return false;
+  }
+  return true;
+}
+
+// attention(q, k, v, stride, nKv, headDim, scale, kvMode, out, variant[, softcap])
 napi_value attention(napi_env env, napi_callback_info info) {
-  napi_value argv[10];
+  napi_value argv[11];
   if (!kiln_get_args(env, info, 10, argv)) return nullptr;
+  size_t argc = 11;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 11) napi_get_undefined(env, &argv[10]);
+  double softcap;
+  if (!opt_number(env, argv[10], "softcap", &softcap)) return nullptr;
   float *q, *out;
   void *k, *v;
   size_t qn, kn, vn, on;
@@ -57,17 +76,33 @@ napi_value attention(napi_env env, napi_callback_info info) {
     return kiln_throw(env, "bad attention shape");
   const size_t elem = mode != KILN_KV_F32 ? 2 : 4, need = ((size_t)(n_kv - 1) * (size_t)stride + (size_t)hd) * elem;
   if (qn < (size_t)hd || on < (size_t)hd || kn < need || vn < need) return kiln_throw(env, "attention buffers are too small");
-  if (mode < KILN_KV_F32 || mode > KILN_KV_F16_ACC16) return kiln_throw(env, "kvMode must be 0, 1 or 2");
+  if (mode < KILN_KV_F32 || mode > KILN_KV_F16_MM) return kiln_throw(env, "kvMode must be 0, 1, 2 or 3");
   std::vector<float> scratch(kiln_attn_scratch((int32_t)n_kv, (int32_t)hd));
-  kt->attn(q, k, v, (size_t)stride, (int32_t)n_kv, (int32_t)hd, (float)scale, (int)mode, scratch.data(), out);
+  kt->attn(q, k, v, (size_t)stride, (int32_t)n_kv, (int32_t)hd, (float)scale, (float)softcap, (int)mode, scratch.data(), out);
   return undefined(env);
 }
 
-// attentionBatch(q, nKv: Int32Array, k, v, stride, headDim, scale, kvMode, out, variant): query j is
-// q[j * headDim ..], writes out[j * headDim ..], sees nKv[j] positions.
+// attentionBatch(q, nKv: Int32Array, k, v, stride, headDim, scale, kvMode, out, variant[, softcap[, kv0: Int32Array]]):
+// query j is q[j * headDim ..], writes out[j * headDim ..], sees positions [kv0[j], nKv[j]) (kv0 absent: from 0).
 napi_value attention_batch(napi_env env, napi_callback_info info) {
-  napi_value argv[10];
+  napi_value argv[12];
   if (!kiln_get_args(env, info, 10, argv)) return nullptr;
+  size_t argc = 12;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  for (size_t i = argc; i < 12; i++) napi_get_undefined(env, &argv[i]);
+  double softcap;
+  if (!opt_number(env, argv[10], "softcap", &softcap)) return nullptr;
+  const int32_t *kv0 = nullptr;
+  size_t n_kv0 = 0;
+  {
+    napi_valuetype t;
+    napi_typeof(env, argv[11], &t);
+    if (t != napi_undefined && t != napi_null) {
+      void *p;
+      if (!kiln_get_typed(env, argv[11], napi_int32_array, "kv0", &p, &n_kv0)) return nullptr;
+      kv0 = static_cast<const int32_t *>(p);
+    }
+  }
   float *q, *out;
   void *k, *v, *nk;
   size_t qn, kn, vn, on, nq;
@@ -81,12 +116,14 @@ napi_value attention_batch(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[8], "out", &out, &on) || !get_table(env, argv[9], &kt))
     return nullptr;
   const int32_t *n_kv = static_cast<const int32_t *>(nk);
-  if (mode < KILN_KV_F32 || mode > KILN_KV_F16_ACC16) return kiln_throw(env, "kvMode must be 0, 1 or 2");
+  if (mode < KILN_KV_F32 || mode > KILN_KV_F16_MM) return kiln_throw(env, "kvMode must be 0, 1, 2 or 3");
+  if (kv0 && n_kv0 != nq) return kiln_throw(env, "kv0 must have one entry per query");
   if (hd < 1 || hd > 4096 || stride < hd || stride > (1 << 24) || nq < 1 || nq > 4096) return kiln_throw(env, "bad attention shape");
   int32_t n_max = 0;
   for (size_t j = 0; j < nq; j++) {
     if (n_kv[j] < 1 || n_kv[j] > (1 << 24)) return kiln_throw(env, "nKv out of range");
     n_max = n_kv[j] > n_max ? n_kv[j] : n_max;
+    if (kv0 && (kv0[j] < 0 || kv0[j] >= n_kv[j])) return kiln_throw(env, "kv0 out of range");
   }
   const size_t elem = mode != KILN_KV_F32 ? 2 : 4, need = ((size_t)(n_max - 1) * (size_t)stride + (size_t)hd) * elem;
   if (qn < nq * (size_t)hd || on < nq * (size_t)hd || kn < need || vn < need) return kiln_throw(env, "attention buffers are too small");
@@ -97,7 +134,8 @@ napi_value attention_batch(napi_env env, napi_callback_info info) {
     outs[j] = out + j * (size_t)hd;
   }
   std::vector<float> scratch(kiln_attn_batch_scratch((int)nq, n_max, (int32_t)hd));
-  kt->attn_batch(qs.data(), outs.data(), n_kv, (int)nq, k, v, (size_t)stride, (int32_t)hd, (float)scale, (int)mode, scratch.data());
+  kt->attn_batch(qs.data(), outs.data(), kv0, n_kv, (int)nq, k, v, (size_t)stride, (int32_t)hd, (float)scale, (float)softcap,
+                 (int)mode, scratch.data());
   return undefined(env);
 }
 

@@ -41,9 +41,10 @@ typedef void (*kiln_gemm_fn)(int64_t n, float *s, size_t ldy, const void *x, siz
 
 // The llama layer's other ops; signatures and meaning in ref/llama_ops.h.
 typedef void (*kiln_attn_fn)(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim,
-                             float scale, int kv_f16, float *scratch, float *out);
-typedef void (*kiln_attn_batch_fn)(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *k,
-                                   const void *v, size_t stride, int32_t head_dim, float scale, int kv_f16, float *scratch);
+                             float scale, float softcap, int kv_f16, float *scratch, float *out);
+typedef void (*kiln_attn_batch_fn)(const float *const *q, float *const *out, const int32_t *kv0, const int32_t *n_kv, int nq,
+                                   const void *k, const void *v, size_t stride, int32_t head_dim, float scale, float softcap,
+                                   int kv_f16, float *scratch);
 typedef void (*kiln_silu_mul_fn)(const float *g, const float *u, float *out, int64_t n);
 typedef void (*kiln_rmsnorm_fn)(const float *x, const float *w, float eps, int64_t n, float *out);
 

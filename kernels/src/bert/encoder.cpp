@@ -162,7 +162,7 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
     const int32_t t = (int32_t)(row / p.n_head), h = (int32_t)(row % p.n_head);
     const size_t off = (size_t)(h / group) * hd;
     c->kt->attn(c->q.data() + t * c->qdim + (int64_t)h * hd, c->k16.data() + off, c->v16.data() + off, (size_t)c->kvdim, j.n, hd,
-                1.0f / sqrtf((float)hd), KILN_KV_F16_ACC16, scores.data(), c->att.data() + t * c->qdim + (int64_t)h * hd);
+                1.0f / sqrtf((float)hd), 0.0f, KILN_KV_F16_ACC16, scores.data(), c->att.data() + t * c->qdim + (int64_t)h * hd);
   }
 }
 
@@ -197,8 +197,8 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
     const size_t need = kiln_attn_batch_scratch((int)qs.size(), j.n, hd);
     if (scratch.size() < need) scratch.resize(need);
     const size_t off = (size_t)g * hd;
-    c->kt->attn_batch(qs.data(), outs.data(), nkv.data(), (int)qs.size(), c->k16.data() + off, c->v16.data() + off,
-                      (size_t)c->kvdim, hd, 1.0f / sqrtf((float)hd), KILN_KV_F16, scratch.data());
+    c->kt->attn_batch(qs.data(), outs.data(), nullptr, nkv.data(), (int)qs.size(), c->k16.data() + off, c->v16.data() + off,
+                      (size_t)c->kvdim, hd, 1.0f / sqrtf((float)hd), 0.0f, KILN_KV_F16, scratch.data());
   }
 }
 

@@ -33,12 +33,24 @@ struct kiln_llama_ctx {
   std::vector<float> qkv; // fused q|k|v projections (phi3)
   std::vector<uint8_t> actq;
   std::vector<float> rope_cs; // (cos, sin) per position of the batch and rotated pair
+  std::vector<float> rope_cs_swa; // the same for the sliding-window layers (their own base and scale)
   int32_t hidden_n = 0;
 };
 
 namespace {
 
 bool present(const kiln_weight &w) { return w.data != nullptr; }
+
+// Whether layer l attends through the sliding window (llama.cpp's pattern rule).
+bool is_swa(const kiln_llama_params &p, int32_t l) {
+  return p.n_swa > 0 && (p.swa_pattern == 0 || l % p.swa_pattern < p.swa_pattern - 1);
+}
+
+// First cache position a query at pos sees on a layer with this window (0: none).
+int32_t window_start(int32_t pos, int32_t window) { return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; }
+
+// The scale attention applies to q . k: none when q was scaled already (gemma).
+float kernel_scale(const kiln_llama_params &p) { return p.attn_q_scale != 0.0f ? 1.0f : 1.0f / sqrtf((float)p.head_dim); }
 
 // --- matmul: Y[t][r] = dot(W row r, X[t]) for t < n ------------------------
 
@@ -134,7 +146,8 @@ constexpr int32_t kLlamaCppTiledQueries = 64;
 struct AttnJob {
   kiln_llama_ctx *c;
   int32_t layer, n, pos0;
-  int mode; // KILN_KV_*
+  int mode;       // KILN_KV_*
+  int32_t window; // sliding window, 0: none
 };
 
 void attn_rows(void *ctx, int64_t b, int64_t e) {
@@ -143,7 +156,7 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   const kiln_llama_params &p = c->m.p;
   const int32_t hd = p.head_dim;
   const int32_t group = p.n_head / p.n_head_kv;
-  const float scale = p.q_prescale ? 1.0f : 1.0f / sqrtf((float)hd);
+  const float scale = kernel_scale(p);
   const int64_t qdim = (int64_t)p.n_head * hd;
   const size_t layer_off = (size_t)j.layer * (size_t)p.n_ctx * (size_t)c->kv_dim;
   // per-thread score scratch, kept across calls (the pool threads persist)
@@ -152,11 +165,12 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   if (scores.size() < need) scores.resize(need);
   for (int64_t row = b; row < e; row++) {
     const int32_t t = (int32_t)(row / p.n_head), h = (int32_t)(row % p.n_head);
-    const size_t off = layer_off + (size_t)(h / group) * hd;
+    const int32_t first = window_start(j.pos0 + t, j.window);
+    const size_t off = layer_off + (size_t)first * (size_t)c->kv_dim + (size_t)(h / group) * hd;
     const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
     const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
-    c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, j.pos0 + t + 1, hd, scale,
-                j.mode, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
+    c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, j.pos0 + t + 1 - first, hd, scale,
+                p.attn_softcap, j.mode, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
   }
 }
 
@@ -168,6 +182,7 @@ struct AttnBatchJob {
   kiln_llama_ctx *c;
   int32_t layer, n, pos0, tb;
   int64_t blocks;
+  int32_t window; // sliding window, 0: none
 };
 
 void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
@@ -179,7 +194,7 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
   const size_t layer_off = (size_t)j.layer * (size_t)p.n_ctx * (size_t)c->kv_dim;
   thread_local std::vector<const float *> qs;
   thread_local std::vector<float *> outs;
-  thread_local std::vector<int32_t> nkv;
+  thread_local std::vector<int32_t> nkv, kv0;
   thread_local std::vector<float> scratch;
   for (int64_t item = b; item < e; item++) {
     const int32_t g = (int32_t)(item % p.n_head_kv);
@@ -188,19 +203,24 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
     qs.clear();
     outs.clear();
     nkv.clear();
+    kv0.clear();
+    // with a window, the rows start at the block's first visible position and each query's own start is relative to it
+    const int32_t base = window_start(j.pos0 + t0, j.window);
     for (int32_t t = t0; t < t1; t++)
       for (int32_t h = g * group; h < (g + 1) * group; h++) {
         qs.push_back(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd);
         outs.push_back(c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
-        nkv.push_back(j.pos0 + t + 1);
+        nkv.push_back(j.pos0 + t + 1 - base);
+        kv0.push_back(window_start(j.pos0 + t, j.window) - base);
       }
-    const size_t need = kiln_attn_batch_scratch((int)qs.size(), j.pos0 + t1, hd);
+    const size_t need = kiln_attn_batch_scratch((int)qs.size(), j.pos0 + t1 - base, hd);
     if (scratch.size() < need) scratch.resize(need);
-    const size_t off = layer_off + (size_t)g * hd;
+    const size_t off = layer_off + (size_t)base * (size_t)c->kv_dim + (size_t)g * hd;
     const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
     const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
-    c->kt->attn_batch(qs.data(), outs.data(), nkv.data(), (int)qs.size(), k, v, (size_t)c->kv_dim, hd,
-                      p.q_prescale ? 1.0f : 1.0f / sqrtf((float)hd), p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16 : KILN_KV_F32, scratch.data());
+    c->kt->attn_batch(qs.data(), outs.data(), j.window > 0 ? kv0.data() : nullptr, nkv.data(), (int)qs.size(), k, v,
+                      (size_t)c->kv_dim, hd, kernel_scale(p), p.attn_softcap,
+                      p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16 : KILN_KV_F32, scratch.data());
   }
 }
 
@@ -227,6 +247,11 @@ void silu_rows(void *ctx, int64_t b, int64_t e) {
 void silu_fused_rows(void *ctx, int64_t b, int64_t e) {
   const RowsJob &j = *static_cast<const RowsJob *>(ctx);
   for (int64_t t = b; t < e; t++) j.kt->silu_mul(j.x + t * 2 * j.d, j.x + t * 2 * j.d + j.d, j.out + t * j.d, j.d);
+}
+
+void gelu_rows(void *ctx, int64_t b, int64_t e) {
+  const RowsJob &j = *static_cast<const RowsJob *>(ctx);
+  for (int64_t t = b; t < e; t++) kiln_gelu_mul_ref(j.x + t * j.d, j.u + t * j.d, j.out + t * j.d, j.d);
 }
 
 // Tokens per chunk so each holds ~64k values; a single token stays on the caller.
@@ -274,6 +299,9 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
       p.n_ff <= 0 || p.n_ctx <= 0 || p.n_head % p.n_head_kv != 0 || p.n_rot <= 0 || p.n_rot > p.head_dim || p.n_rot % 2 ||
       !(p.rope_attn_factor > 0) || !isfinite(p.rope_attn_factor))
     return nullptr;
+  if (!(p.embd_scale >= 0) || !(p.attn_q_scale >= 0) || !(p.attn_softcap >= 0) || !(p.final_softcap >= 0) || p.n_swa < 0 ||
+      p.swa_pattern < 0 || (p.n_swa > 0 && !(p.rope_base_swa > 0 && p.rope_freq_scale_swa > 0)))
+    return nullptr;
   const int64_t qdim = (int64_t)p.n_head * p.head_dim, kvdim = (int64_t)p.n_head_kv * p.head_dim;
   if (!check_weight(m->tok_embd, p.n_embd, p.n_vocab, true, error)) return nullptr;
   if (!check_f32(m->output_norm, p.n_embd, true, error)) return nullptr;
@@ -296,7 +324,8 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
         !check_f32(L.attn_q_norm, p.head_dim, false, error) || !check_f32(L.attn_k_norm, p.head_dim, false, error) ||
         !check_f32(L.ffn_norm, p.n_embd, true, error) || !check_weight(L.w_gate, p.n_embd, p.n_ff, false, error) ||
         !check_weight(L.w_up, p.n_embd, fused_up ? 2 * (int64_t)p.n_ff : p.n_ff, true, error) ||
-        !check_weight(L.w_down, p.n_ff, p.n_embd, true, error))
+        !check_weight(L.w_down, p.n_ff, p.n_embd, true, error) ||
+        !check_f32(L.attn_post_norm, p.n_embd, false, error) || !check_f32(L.ffn_post_norm, p.n_embd, false, error))
       return nullptr;
   }
   kiln_llama_ctx *c = new (std::nothrow) kiln_llama_ctx();
@@ -343,16 +372,19 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
   }
   const int32_t moved = c->n_past - keep - discard;
   const int64_t kvdim = c->kv_dim;
-  std::vector<float> cs, row((size_t)kvdim);
+  std::vector<float> cs, cs_swa, row((size_t)kvdim);
   try {
     const float *ff = present(c->m.rope_freqs) ? static_cast<const float *>(c->m.rope_freqs.data) : nullptr;
     // llama.cpp's K shift passes attn_factor to its RoPE too, so shifted keys are scaled by it once more
     rope_table(cs, 1, -discard, p.n_rot, p.rope_base, p.rope_freq_scale, ff, p.rope_attn_factor);
+    // sliding-window layers rotate with their own base and scale
+    if (p.n_swa > 0) rope_table(cs_swa, 1, -discard, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff, p.rope_attn_factor);
   } catch (...) {
     *error = "out of memory";
     return -1;
   }
   for (int32_t l = 0; l < p.n_layer; l++) {
+    const float *lcs = is_swa(p, l) ? cs_swa.data() : cs.data();
     for (int32_t i = 0; i < moved; i++) {
       const size_t from = ((size_t)l * p.n_ctx + (size_t)(keep + discard + i)) * (size_t)kvdim;
       const size_t to = ((size_t)l * p.n_ctx + (size_t)(keep + i)) * (size_t)kvdim;
@@ -361,7 +393,7 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
       } else {
         memcpy(row.data(), c->k32.data() + from, (size_t)kvdim * sizeof(float));
       }
-      for (int32_t h = 0; h < p.n_head_kv; h++) rope(row.data() + (int64_t)h * p.head_dim, p.n_rot, cs.data(), p.rope_neox);
+      for (int32_t h = 0; h < p.n_head_kv; h++) rope(row.data() + (int64_t)h * p.head_dim, p.n_rot, lcs, p.rope_neox);
       if (p.kv_cache == kiln_kv_cache::f16) {
         c->kt->from_float[KILN_TYPE_F16](row.data(), c->k16.data() + to, kvdim);
         memmove(c->v16.data() + to, c->v16.data() + from, (size_t)kvdim * sizeof(uint16_t));
@@ -406,6 +438,7 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
   const float *ff_factors = present(m.rope_freqs) ? static_cast<const float *>(m.rope_freqs.data) : nullptr;
   try {
     rope_table(c->rope_cs, n, pos0, p.n_rot, p.rope_base, p.rope_freq_scale, ff_factors, p.rope_attn_factor);
+    if (p.n_swa > 0) rope_table(c->rope_cs_swa, n, pos0, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff_factors, p.rope_attn_factor);
     c->x.resize(n * d);
     c->xn.resize(n * d);
     c->q.resize(n * qdim);
@@ -430,6 +463,8 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
   const size_t erow = kiln_row_size(m.tok_embd.type, d);
   for (int32_t t = 0; t < n; t++)
     et->to_float(static_cast<const uint8_t *>(m.tok_embd.data) + (size_t)tokens[t] * erow, c->x.data() + t * d, d);
+  if (p.embd_scale != 0.0f)
+    for (int64_t i = 0; i < n * d; i++) c->x[i] *= p.embd_scale;
 
   for (int32_t l = 0; l < p.n_layer; l++) {
     const kiln_llama_layer &L = m.layers[l];
@@ -451,16 +486,17 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     add_bias(c->q.data(), L.bq, n, qdim);
     add_bias(c->k.data(), L.bk, n, kvdim);
     add_bias(c->v.data(), L.bv, n, kvdim);
-    // per-head norms (qwen3): every head of every token is a row of head_dim sharing one weight
+    // per-head RMSNorm of q and k (each head_dim-long row of the batch)
     if (present(L.attn_q_norm)) rmsnorm(c, c->q.data(), L.attn_q_norm, n * p.n_head, p.head_dim, c->q.data());
     if (present(L.attn_k_norm)) rmsnorm(c, c->k.data(), L.attn_k_norm, n * p.n_head_kv, p.head_dim, c->k.data());
-    const float q_scale = 1.0f / sqrtf((float)p.head_dim);
+    const bool swa = is_swa(p, l);
+    const std::vector<float> &rope_cs = swa ? c->rope_cs_swa : c->rope_cs;
     for (int32_t t = 0; t < n; t++) {
-      const float *cs = c->rope_cs.data() + (size_t)t * p.n_rot;
+      const float *cs = rope_cs.data() + (size_t)t * p.n_rot;
       for (int32_t h = 0; h < p.n_head; h++) rope(c->q.data() + t * qdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
       for (int32_t h = 0; h < p.n_head_kv; h++) rope(c->k.data() + t * kvdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
-      if (p.q_prescale)
-        for (int64_t i = 0; i < qdim; i++) c->q[t * qdim + i] *= q_scale;
+      if (p.attn_q_scale != 0.0f)
+        for (int64_t i = 0; i < qdim; i++) c->q[t * qdim + i] *= p.attn_q_scale;
       const size_t off = ((size_t)l * p.n_ctx + (size_t)(pos0 + t)) * (size_t)kvdim;
       if (p.kv_cache == kiln_kv_cache::f16) {
         c->kt->from_float[KILN_TYPE_F16](c->k.data() + t * kvdim, c->k16.data() + off, kvdim);
@@ -470,8 +506,10 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
         memcpy(c->v32.data() + off, c->v.data() + t * kvdim, kvdim * sizeof(float));
       }
     }
-    if (n == 1 || (p.kv_cache == kiln_kv_cache::f16 && n < kLlamaCppTiledQueries)) {
-      AttnJob aj{c, l, n, pos0, p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16_ACC16 : KILN_KV_F32};
+    const bool unfused = p.attn_unfused && p.kv_cache == kiln_kv_cache::f16;
+    if (n == 1 || unfused || (p.kv_cache == kiln_kv_cache::f16 && n < kLlamaCppTiledQueries)) {
+      const int mode = p.kv_cache != kiln_kv_cache::f16 ? KILN_KV_F32 : unfused ? KILN_KV_F16_MM : KILN_KV_F16_ACC16;
+      AttnJob aj{c, l, n, pos0, mode, swa ? p.n_swa : 0};
       // ~head_dim * positions multiply-adds per head, twice; below ~64k per chunk the pool costs more than it saves
       const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
       kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
@@ -479,10 +517,11 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
       // ~16 queries per item: enough to amortize converting the cache rows
       const int32_t group = p.n_head / p.n_head_kv, tb = group >= 16 ? 1 : 16 / group;
       const int64_t blocks = (n + tb - 1) / tb;
-      AttnBatchJob bj{c, l, n, pos0, tb, blocks};
+      AttnBatchJob bj{c, l, n, pos0, tb, blocks, swa ? p.n_swa : 0};
       kiln_pool_run(attn_batch_rows, &bj, blocks * p.n_head_kv, 1);
     }
     if (!matmul(c, L.wo, c->att.data(), n, c->tmp.data(), error)) return -1;
+    if (present(L.attn_post_norm)) rmsnorm(c, c->tmp.data(), L.attn_post_norm, n, d, c->tmp.data());
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
 
     rmsnorm(c, c->x.data(), L.ffn_norm, n, d, c->xn.data());
@@ -497,10 +536,11 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
       if (!matmul(c, L.w_gate, c->xn.data(), n, c->ffg.data(), error) || !matmul(c, L.w_up, c->xn.data(), n, c->ffu.data(), error))
         return -1;
       RowsJob sj{c->kt, c->ffg.data(), nullptr, c->ffu.data(), c->ffg.data(), ff, 0};
-      kiln_pool_run(silu_rows, &sj, n, rows_grain(ff));
+      kiln_pool_run(p.ffn_gelu ? gelu_rows : silu_rows, &sj, n, rows_grain(ff));
       ffn_act = c->ffg.data();
     }
     if (!matmul(c, L.w_down, ffn_act, n, c->tmp.data(), error)) return -1;
+    if (present(L.ffn_post_norm)) rmsnorm(c, c->tmp.data(), L.ffn_post_norm, n, d, c->tmp.data());
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
   }
   c->n_past = pos0 + n;
@@ -517,5 +557,10 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
   c->hidden_n = n;
   const kiln_weight &out = present(m.output) ? m.output : m.tok_embd;
   if (logits && !matmul(c, out, c->hidden.data() + (int64_t)first * d, count, logits, error)) return -1;
+  if (logits && p.final_softcap != 0.0f) {
+    // as llama.cpp's graph: scale by 1/cap, tanh, scale by cap
+    const float inv = 1.0f / p.final_softcap;
+    for (int64_t i = 0; i < (int64_t)count * p.n_vocab; i++) logits[i] = tanhf(logits[i] * inv) * p.final_softcap;
+  }
   return 0;
 }

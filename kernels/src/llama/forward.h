@@ -21,11 +21,14 @@ typedef struct kiln_weight {
 
 typedef struct kiln_llama_layer {
   kiln_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
-  // qwen3: per-head RMSNorm of q and k (head_dim weights) after the projections, before RoPE
+  // optional (absent: skipped): per-head RMSNorm of q and k (head_dim weights) after the projections,
+  // before RoPE (qwen3, gemma3)
   kiln_weight attn_q_norm, attn_k_norm;
   // phi3: q, k and v in one matrix (rows q, then k, then v), used instead of wq/wk/wv
-  kiln_weight wqkv;
   // (also phi3: no w_gate, and w_up holds 2*n_ff rows: the gate's n_ff rows, then up's)
+  kiln_weight wqkv;
+  // optional: RMSNorm of the attention and FFN outputs before their residual adds (gemma2, gemma3)
+  kiln_weight attn_post_norm, ffn_post_norm;
 } kiln_llama_layer;
 
 typedef struct kiln_llama_params {
@@ -38,7 +41,19 @@ typedef struct kiln_llama_params {
   kiln_kv_cache kv_cache; // element type of the KV cache
   int32_t variant;       // kernel variant (variant.h); one this CPU cannot run means the best it can
   float rope_attn_factor; // multiplies RoPE's cos and sin (llama.cpp's attn_factor; phi3's LongRoPE), 1 for most models
-  int32_t q_prescale;     // 1: q is multiplied by 1/sqrt(head_dim) before attention, scores unscaled (phi3's graph)
+  // gemma2 / gemma3 / phi3; each 0 means off (the llama path)
+  float embd_scale;      // token embeddings multiplied by this (gemma: sqrt(n_embd))
+  int32_t ffn_gelu;      // 1: GELU(gate) * up as ggml's GEGLU, instead of SiLU(gate) * up
+  float attn_q_scale;    // q multiplied by this after RoPE, then attention unscaled (0: scale 1/sqrt(head_dim));
+                         // phi3's graph scales q by 1/sqrt(head_dim) this way, gemma by its query scale
+  float attn_softcap;    // attention scores = cap * tanh(scores / cap)
+  float final_softcap;   // logits = cap * tanh(logits / cap)
+  int32_t n_swa;         // sliding window: a query at p sees positions (p - n_swa, p] on the SWA layers (0: none)
+  int32_t swa_pattern;   // layer l is SWA when l % swa_pattern < swa_pattern - 1, or always when 0 (llama.cpp's rule)
+  float rope_base_swa;   // RoPE of the SWA layers
+  float rope_freq_scale_swa;
+  int32_t attn_unfused;  // 1: attention over the f16 cache as llama.cpp computes it without flash attention
+                         // (node-llama-cpp turns flash attention off for gemma2)
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {

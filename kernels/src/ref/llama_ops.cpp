@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include <mutex>
+
 #include "half.h"
 
 // llama.cpp's flash attention over an f16 cache, step by step: q rounded to
@@ -11,7 +13,7 @@
 // (from double), as the SIMD versions compute them; llama.cpp's expf (glibc)
 // differs from that by one ulp in about 6 of 10,000 arguments.
 static void attn_f16_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv,
-                           int32_t head_dim, float scale, float *scratch, float *out) {
+                           int32_t head_dim, float scale, float softcap, float *scratch, float *out) {
   float *qh = scratch;                                            // head_dim: q at binary16 precision
   uint16_t *acc = reinterpret_cast<uint16_t *>(scratch + head_dim); // head_dim halves
   for (int32_t i = 0; i < head_dim; i++) {
@@ -23,7 +25,8 @@ static void attn_f16_acc16(const float *q, const uint16_t *k, const uint16_t *v,
     const uint16_t *kr = k + (size_t)s * stride, *vr = v + (size_t)s * stride;
     double dot = 0; // ggml's f16 dot product without SIMD: exact float products summed in double
     for (int32_t i = 0; i < head_dim; i++) dot += (double)(qh[i] * kiln_f16_to_f32(kr[i]));
-    const float x = (float)dot * scale;
+    float x = (float)dot * scale;
+    if (softcap != 0.0f) x = softcap * tanhf(x);
     float ms = 1.0f, vs = 1.0f;
     if (x > M) {
       ms = (float)exp((double)(M - x));
@@ -39,11 +42,47 @@ static void attn_f16_acc16(const float *q, const uint16_t *k, const uint16_t *v,
   for (int32_t i = 0; i < head_dim; i++) out[i] = kiln_f16_to_f32(acc[i]) * inv;
 }
 
+// KILN_KV_F16_MM: llama.cpp's unfused attention over an f16 cache.
+static void attn_f16_mm(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv, int32_t head_dim,
+                        float scale, float softcap, float *scratch, float *out) {
+  float *qh = scratch + n_kv; // head_dim
+  float *w = scratch;         // n_kv
+  for (int32_t i = 0; i < head_dim; i++) qh[i] = kiln_f16_to_f32(kiln_f32_to_f16(q[i]));
+  float mx = -INFINITY;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const uint16_t *kr = k + (size_t)s * stride;
+    double dot = 0;
+    for (int32_t i = 0; i < head_dim; i++) dot += (double)(qh[i] * kiln_f16_to_f32(kr[i]));
+    float x = (float)dot * scale;
+    if (softcap != 0.0f) x = softcap * tanhf(x);
+    w[s] = x;
+    mx = x > mx ? x : mx;
+  }
+  double sum = 0;
+  for (int32_t s = 0; s < n_kv; s++) {
+    w[s] = (float)exp((double)(w[s] - mx));
+    sum += w[s];
+  }
+  const float inv = (float)(1.0 / sum);
+  for (int32_t s = 0; s < n_kv; s++) w[s] = kiln_f16_to_f32(kiln_f32_to_f16(w[s] * inv));
+  for (int32_t i = 0; i < head_dim; i++) {
+    double acc = 0;
+    for (int32_t s = 0; s < n_kv; s++) acc += (double)(w[s] * kiln_f16_to_f32(v[(size_t)s * stride + i]));
+    out[i] = (float)acc;
+  }
+}
+
 extern "C" void kiln_attn_ref(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim,
-                              float scale, int kv_f16, float *scores, float *out) {
+                              float scale, float softcap, int kv_f16, float *scores, float *out) {
+  if (softcap != 0.0f) scale /= softcap;
+  if (kv_f16 == KILN_KV_F16_MM) {
+    attn_f16_mm(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale, softcap,
+                scores, out);
+    return;
+  }
   if (kv_f16 == KILN_KV_F16_ACC16) {
     attn_f16_acc16(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale,
-                   scores, out);
+                   softcap, scores, out);
     return;
   }
   float mx = -INFINITY;
@@ -57,6 +96,7 @@ extern "C" void kiln_attn_ref(const float *q, const void *k, const void *v, size
       for (int32_t i = 0; i < head_dim; i++) dot += q[i] * kr[i];
     }
     scores[s] = dot * scale;
+    if (softcap != 0.0f) scores[s] = softcap * tanhf(scores[s]);
     if (scores[s] > mx) mx = scores[s];
   }
   double sum = 0;
@@ -79,9 +119,42 @@ extern "C" void kiln_attn_ref(const float *q, const void *k, const void *v, size
   }
 }
 
-extern "C" void kiln_attn_batch_ref(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *k,
-                                    const void *v, size_t stride, int32_t head_dim, float scale, int kv_f16, float *scratch) {
-  for (int j = 0; j < nq; j++) kiln_attn_ref(q[j], k, v, stride, n_kv[j], head_dim, scale, kv_f16, scratch, out[j]);
+extern "C" void kiln_attn_batch_ref(const float *const *q, float *const *out, const int32_t *kv0, const int32_t *n_kv, int nq,
+                                    const void *k, const void *v, size_t stride, int32_t head_dim, float scale, float softcap,
+                                    int kv_f16, float *scratch) {
+  const size_t elem = kv_f16 != KILN_KV_F32 ? 2 : 4;
+  for (int j = 0; j < nq; j++) {
+    const size_t first = kv0 ? (size_t)kv0[j] : 0, skip = first * stride * elem;
+    kiln_attn_ref(q[j], static_cast<const uint8_t *>(k) + skip, static_cast<const uint8_t *>(v) + skip, stride,
+                  n_kv[j] - (int32_t)first, head_dim, scale, softcap, kv_f16, scratch, out[j]);
+  }
+}
+
+// gelu(x) in its tanh form as ggml writes it, over every binary16 value,
+// rounded to binary16 and kept as floats: ggml's CPU table.
+static float g_gelu_table[1 << 16];
+static std::once_flag g_gelu_once;
+
+static void gelu_table_init() {
+  const float c = 0.79788456080286535587989211986876f, a = 0.044715f;
+  for (uint32_t i = 0; i < (1u << 16); i++) {
+    const float x = kiln_f16_to_f32((uint16_t)i);
+    const float inner = c * x * (1.0f + a * x * x);
+    g_gelu_table[i] = kiln_f16_to_f32(kiln_f32_to_f16(0.5f * x * (1.0f + tanhf(inner))));
+  }
+}
+
+extern "C" void kiln_gelu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
+  std::call_once(g_gelu_once, gelu_table_init);
+  for (int64_t i = 0; i < n; i++) {
+    const float x = g[i];
+    if (x <= -10.0f)
+      out[i] = 0.0f;
+    else if (x >= 10.0f)
+      out[i] = x * u[i];
+    else
+      out[i] = g_gelu_table[kiln_f32_to_f16(x)] * u[i];
+  }
 }
 
 extern "C" void kiln_silu_mul_ref(const float *g, const float *u, float *out, int64_t n) {

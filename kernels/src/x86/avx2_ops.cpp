@@ -69,9 +69,14 @@ inline float softmax_exp(float *w, int32_t n) {
   return (float)(1.0 / _mm_cvtsd_f64(s2));
 }
 
+// x = softcap * tanh(x) for the n scores (gemma2's attention logit soft-capping).
+inline void softcap_scores(float *x, int32_t n, float softcap) {
+  for (int32_t s = 0; s < n; s++) x[s] = softcap * tanhf(x[s]);
+}
+
 template <class T>
-void attn(const float *q, const void *vk, const void *vv, size_t stride, int32_t n_kv, int32_t d, float scale, float *sc,
-          float *out) {
+void attn(const float *q, const void *vk, const void *vv, size_t stride, int32_t n_kv, int32_t d, float scale, float softcap,
+          float *sc, float *out) {
   const T *k = static_cast<const T *>(vk), *v = static_cast<const T *>(vv);
   // scores
   for (int32_t s = 0; s < n_kv; s++) {
@@ -85,6 +90,7 @@ void attn(const float *q, const void *vk, const void *vv, size_t stride, int32_t
     if (i < d) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_kv(kr + i), a0); // d is a multiple of 8
     sc[s] = hsum_f32(_mm256_add_ps(a0, a1)) * scale;
   }
+  if (softcap != 0.0f) softcap_scores(sc, n_kv, softcap);
   const float inv = softmax_exp(sc, n_kv);
   // weighted sum of the values, 32 dimensions at a time in registers
   for (int32_t i0 = 0; i0 < d; i0 += 32) {
@@ -192,7 +198,7 @@ inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
 // rescale and every multiply-add as llama.cpp's binary16 accumulator is.
 template <int STEP>
 void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv, int32_t d, float scale,
-                float *scratch, float *out) {
+                float softcap, float *scratch, float *out) {
   float *vs = scratch;   // n_kv: the weight of each position's value row
   float *ms = vs + n_kv; // n_kv: the rescale of the sum before it (1 unless a new maximum)
   float *qh = ms + n_kv; // d: q at binary16 precision
@@ -203,7 +209,8 @@ void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t str
   // at once, then the running sum.
   float M = -INFINITY;
   for (int32_t s = 0; s < n_kv; s++) {
-    const float x = dot_f16_ggml<STEP>(qh, k + (size_t)s * stride, d) * scale;
+    float x = dot_f16_ggml<STEP>(qh, k + (size_t)s * stride, d) * scale;
+    if (softcap != 0.0f) x = softcap * tanhf(x);
     if (x > M) {
       ms[s] = M - x; // -inf at the first position: its rescale is 0
       vs[s] = 0.0f;
@@ -235,20 +242,81 @@ void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t str
   }
 }
 
+// KILN_KV_F16_MM (ref/llama_ops.cpp has the plain statement). A product of
+// two binary16 values is exact in float, so the sums in double are those of
+// the reference: the value sums in the same order (position by position, a
+// dimension per lane), the score sums in lanes, which can differ from the
+// reference's sequential double sum only below double precision.
+inline double hsum_pd(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+void attn_mm(const float *q, const uint16_t *k, const uint16_t *v, size_t stride, int32_t n_kv, int32_t d, float scale,
+             float softcap, float *scratch, float *out) {
+  float *w = scratch;         // n_kv
+  float *qh = scratch + n_kv; // d: q at binary16 precision
+  for (int32_t i = 0; i < d; i += 8) _mm256_storeu_ps(qh + i, round_f16(_mm256_loadu_ps(q + i)));
+  float mx = -INFINITY;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const uint16_t *kr = k + (size_t)s * stride;
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    for (int32_t i = 0; i < d; i += 8) {
+      const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(qh + i), load_kv(kr + i));
+      a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+      a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+    }
+    float x = (float)hsum_pd(_mm256_add_pd(a0, a1)) * scale;
+    if (softcap != 0.0f) x = softcap * tanhf(x);
+    w[s] = x;
+    mx = x > mx ? x : mx;
+  }
+  for (int32_t s = 0; s < n_kv; s++) w[s] -= mx;
+  expf_rounded(w, n_kv);
+  double sum = 0;
+  for (int32_t s = 0; s < n_kv; s++) sum += w[s];
+  const float inv = (float)(1.0 / sum);
+  int32_t s = 0;
+  for (; s + 8 <= n_kv; s += 8) _mm256_storeu_ps(w + s, round_f16(_mm256_mul_ps(_mm256_loadu_ps(w + s), _mm256_set1_ps(inv))));
+  for (; s < n_kv; s++) w[s] = kiln_f16_to_f32(kiln_f32_to_f16(w[s] * inv));
+  // the values, 16 dimensions per pass (four double accumulators of four)
+  for (int32_t i0 = 0; i0 < d; i0 += 16) {
+    const int nv = d - i0 >= 16 ? 2 : 1;
+    __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    const uint16_t *vr = v + i0;
+    for (int32_t t = 0; t < n_kv; t++, vr += stride) {
+      const __m256 wt = _mm256_set1_ps(w[t]);
+      for (int j = 0; j < nv; j++) {
+        const __m256 p = _mm256_mul_ps(wt, load_kv(vr + 8 * j));
+        acc[2 * j] = _mm256_add_pd(acc[2 * j], _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+        acc[2 * j + 1] = _mm256_add_pd(acc[2 * j + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+      }
+    }
+    for (int j = 0; j < nv; j++)
+      _mm256_storeu_ps(out + i0 + 8 * j, _mm256_set_m128(_mm256_cvtpd_ps(acc[2 * j + 1]), _mm256_cvtpd_ps(acc[2 * j])));
+  }
+}
+
 template <int STEP>
 void attn_avx2(const float *q, const void *k, const void *v, size_t stride, int32_t n_kv, int32_t head_dim, float scale,
-               int kv_f16, float *scratch, float *out) {
+               float softcap, int kv_f16, float *scratch, float *out) {
   if (head_dim % 8 != 0) {
-    kiln_attn_ref(q, k, v, stride, n_kv, head_dim, scale, kv_f16, scratch, out);
+    kiln_attn_ref(q, k, v, stride, n_kv, head_dim, scale, softcap, kv_f16, scratch, out);
+    return;
+  }
+  if (softcap != 0.0f) scale /= softcap; // llama.cpp: softcap * tanh(q . k * (scale / softcap))
+  if (kv_f16 == KILN_KV_F16_MM) {
+    attn_mm(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale, softcap,
+            scratch, out);
     return;
   }
   if (kv_f16 == KILN_KV_F16_ACC16)
     attn_acc16<STEP>(q, static_cast<const uint16_t *>(k), static_cast<const uint16_t *>(v), stride, n_kv, head_dim, scale,
-                     scratch, out);
+                     softcap, scratch, out);
   else if (kv_f16)
-    attn<uint16_t>(q, k, v, stride, n_kv, head_dim, scale, scratch, out);
+    attn<uint16_t>(q, k, v, stride, n_kv, head_dim, scale, softcap, scratch, out);
   else
-    attn<float>(q, k, v, stride, n_kv, head_dim, scale, scratch, out);
+    attn<float>(q, k, v, stride, n_kv, head_dim, scale, softcap, scratch, out);
 }
 
 // ---- attention for several queries of one KV head ---------------------------
@@ -292,8 +360,8 @@ inline void score_block(const float *const *q, int j0, const float *kt, int32_t 
 }
 
 template <class T>
-void attn_batch(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *vk, const void *vv,
-                size_t stride, int32_t d, float scale, float *scratch) {
+void attn_batch(const float *const *q, float *const *out, const int32_t *kv0, const int32_t *n_kv, int nq, const void *vk,
+                const void *vv, size_t stride, int32_t d, float scale, float softcap, float *scratch) {
   const T *k = static_cast<const T *>(vk), *v = static_cast<const T *>(vv);
   int32_t n_max = 0;
   for (int j = 0; j < nq; j++) n_max = n_kv[j] > n_max ? n_kv[j] : n_max;
@@ -326,13 +394,15 @@ void attn_batch(const float *const *q, float *const *out, const int32_t *n_kv, i
   for (int32_t s = 0; s < n_max; s++)
     for (int32_t i = 0; i < d; i += 8) _mm256_storeu_ps(vf + (size_t)s * d + i, load_kv(v + (size_t)s * stride + i));
   for (int j = 0; j < nq; j++) {
-    float *w = S + (size_t)j * n8;
-    const int32_t n = n_kv[j];
-    const float inv = softmax_exp(w, n); // over the query's own (causal) positions
+    const int32_t first = kv0 ? kv0[j] : 0; // a sliding window's first position
+    float *w = S + (size_t)j * n8 + first;
+    const int32_t n = n_kv[j] - first;
+    if (softcap != 0.0f) softcap_scores(w, n, softcap);
+    const float inv = softmax_exp(w, n); // over the query's own (causal, windowed) positions
     for (int32_t i0 = 0; i0 < d; i0 += 32) {
       const int nv = d - i0 >= 32 ? 4 : (d - i0) / 8;
       __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      const float *vr = vf + i0;
+      const float *vr = vf + (size_t)first * d + i0;
       for (int32_t t = 0; t < n; t++, vr += d) {
         const __m256 wt = _mm256_set1_ps(w[t] * inv);
         for (int c = 0; c < nv; c++) acc[c] = _mm256_fmadd_ps(wt, _mm256_loadu_ps(vr + 8 * c), acc[c]);
@@ -342,16 +412,17 @@ void attn_batch(const float *const *q, float *const *out, const int32_t *n_kv, i
   }
 }
 
-void attn_batch_avx2(const float *const *q, float *const *out, const int32_t *n_kv, int nq, const void *k, const void *v,
-                     size_t stride, int32_t head_dim, float scale, int kv_f16, float *scratch) {
-  if (head_dim % 8 != 0 || kv_f16 == KILN_KV_F16_ACC16) {
-    kiln_attn_batch_ref(q, out, n_kv, nq, k, v, stride, head_dim, scale, kv_f16, scratch);
+void attn_batch_avx2(const float *const *q, float *const *out, const int32_t *kv0, const int32_t *n_kv, int nq, const void *k,
+                     const void *v, size_t stride, int32_t head_dim, float scale, float softcap, int kv_f16, float *scratch) {
+  if (head_dim % 8 != 0 || kv_f16 == KILN_KV_F16_ACC16 || kv_f16 == KILN_KV_F16_MM) {
+    kiln_attn_batch_ref(q, out, kv0, n_kv, nq, k, v, stride, head_dim, scale, softcap, kv_f16, scratch);
     return;
   }
+  if (softcap != 0.0f) scale /= softcap;
   if (kv_f16)
-    attn_batch<uint16_t>(q, out, n_kv, nq, k, v, stride, head_dim, scale, scratch);
+    attn_batch<uint16_t>(q, out, kv0, n_kv, nq, k, v, stride, head_dim, scale, softcap, scratch);
   else
-    attn_batch<float>(q, out, n_kv, nq, k, v, stride, head_dim, scale, scratch);
+    attn_batch<float>(q, out, kv0, n_kv, nq, k, v, stride, head_dim, scale, softcap, scratch);
 }
 
 void silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
