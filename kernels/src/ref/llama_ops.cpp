@@ -129,8 +129,6 @@ extern "C" void kiln_attn_batch_ref(const float *const *q, float *const *out, co
   }
 }
 
-// gelu(x) in its tanh form as ggml writes it, over every binary16 value,
-// rounded to binary16 and kept as floats: ggml's CPU table.
 // GELU (tanh form) through ggml's binary16 table, kiln_gelu (gelu.h, shared with the BERT encoder),
 // times u; at or below -10 the product is 0 whatever u is, as in ggml's geglu.
 extern "C" void kiln_gelu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
