@@ -7,7 +7,8 @@ export { Llama } from './llama.js';
 export type {
   LlamaOptions, CompletionOptions, Completion, CompletionChunk, ChatCompletion, ChatCompletionChunk, ChatTurn, FinishReason, Usage,
 } from './llama.js';
-export { Model, type LoadOptions } from './model/model.js';
+export { Model, loadModel, isEmbeddingFile, type AnyModel, type LoadOptions } from './model/model.js';
+export { EmbeddingModel, type EmbeddingLoadOptions, type RankResult } from './model/embedding.js';
 export { Generator, type GenerateOptions, type GenerateChunk, type GenerateStats, type Pooling } from './generate/index.js';
 export { Sampler, SAMPLER_DEFAULTS, type SamplerOptions } from './sampler/index.js';
 export { perplexity, klDivergence, type PerplexityResult, type KlResult } from './eval/index.js';

@@ -23,6 +23,12 @@ import { readGGUFFile } from './gguf/reader.js';
 import { llamaLayout } from './model/hparams.js';
 import { Model } from './model/model.js';
 import { detokenize as detokenizePieces, tokenize as tokenizeText, withPieces, type TokenizeOptions, type TokenWithPiece } from './tokenize.js';
+import { isEncoderArch } from './model/bert.js';
+import { EmbeddingModel, type RankResult } from './model/embedding.js';
+import { kvString } from './gguf/metadata.js';
+
+/** What a Llama holds: a generative model and its generator, or an embedding-only encoder. */
+type Loaded = { model: Model; gen: Generator; encoder?: undefined } | { encoder: EmbeddingModel; model?: undefined; gen?: undefined };
 
 export interface LlamaOptions {
   /** A GGUF file. */
@@ -146,7 +152,7 @@ function usageOf(promptTokens: number, s: GenerateStats): Usage {
 
 export class Llama {
   readonly modelPath: string;
-  private readonly loading: Promise<{ model: Model; gen: Generator }>;
+  private readonly loading: Promise<Loaded>;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -154,8 +160,11 @@ export class Llama {
     if (!opts || typeof opts.modelPath !== 'string') throw new KilnError('E_BAD_REQUEST', 'modelPath is required');
     this.modelPath = opts.modelPath;
     if (opts.nThreads !== undefined) setThreads(opts.nThreads);
-    this.loading = (async () => {
-      const nCtx = opts.nCtx ?? Math.min(llamaLayout(await readGGUFFile(opts.modelPath)).hp.trainCtx, DEFAULT_CTX_CAP);
+    this.loading = (async (): Promise<Loaded> => {
+      const file = await readGGUFFile(opts.modelPath);
+      // an embedding model (bert, nomic-bert) embeds and ranks; it cannot complete or chat
+      if (isEncoderArch(kvString(file, 'general.architecture') ?? '')) return { encoder: await EmbeddingModel.load(opts.modelPath, { nCtx: opts.nCtx }) };
+      const nCtx = opts.nCtx ?? Math.min(llamaLayout(file).hp.trainCtx, DEFAULT_CTX_CAP);
       const model = await Model.load(opts.modelPath, { nCtx, kvF16: opts.kvF16 });
       return { model, gen: new Generator(model) };
     })();
@@ -175,9 +184,14 @@ export class Llama {
     await this.loading;
   }
 
-  /** The loaded model (metadata, tokenizer). */
+  /** The loaded model (metadata, tokenizer); an embedding model is refused (see encoder()). */
   async model(): Promise<Model> {
-    return (await this.loading).model;
+    return (await this.generative('generate')).model;
+  }
+
+  /** The loaded embedding model, when the file is one (bert, nomic-bert); undefined for a generative model. */
+  async encoder(): Promise<EmbeddingModel | undefined> {
+    return (await this.loading).encoder;
   }
 
   get modelName(): string {
@@ -186,12 +200,12 @@ export class Llama {
 
   async tokenize(text: string, opts: boolean | TokenizeOptions = true): Promise<number[]> {
     const o = typeof opts === 'boolean' ? { addSpecial: opts } : opts;
-    return tokenizeText((await this.loading).model.tokenizer, text, { addSpecial: o.addSpecial ?? true, parseSpecial: o.parseSpecial ?? false });
+    return tokenizeText(await this.tokenizer(), text, { addSpecial: o.addSpecial ?? true, parseSpecial: o.parseSpecial ?? false });
   }
 
   /** Tokens with their pieces, as the daemon's POST /api/tokenize with `with_pieces` (same options as tokenize). */
   async tokenizeWithPieces(text: string, opts: TokenizeOptions = {}): Promise<TokenWithPiece[]> {
-    const tok = (await this.loading).model.tokenizer;
+    const tok = await this.tokenizer();
     return withPieces(tok, tokenizeText(tok, text, { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? false }));
   }
 
@@ -201,8 +215,14 @@ export class Llama {
    * as the daemon's POST /api/detokenize answers.
    */
   async detokenize(tokens: number[], opts: { special?: boolean } = {}): Promise<string> {
-    const tok = (await this.loading).model.tokenizer;
+    const tok = await this.tokenizer();
     return opts.special ? detokenizePieces(tok, tokens) : tok.decode(tokens);
+  }
+
+  /** The loaded model's tokenizer, generative or embedding. */
+  private async tokenizer() {
+    const l = await this.loading;
+    return (l.encoder ?? l.model).tokenizer;
   }
 
   async complete(prompt: string, opts: CompletionOptions = {}): Promise<Completion> {
@@ -253,7 +273,7 @@ export class Llama {
     const head = { id: `chatcmpl-${randomUUID()}`, object: 'chat.completion.chunk' as const, created: Math.floor(Date.now() / 1000), model: this.modelName };
     let first = true;
     const tokens = (m: Model) => chatPromptTokens(m.file, m.tokenizer, messages, this.opts.template);
-    for await (const e of this.run(tokens, opts)) {
+    for await (const e of this.run(tokens, opts, 'chat')) {
       if ('text' in e) {
         yield { ...head, choices: [{ index: 0, delta: first ? { role: 'assistant', content: e.text } : { content: e.text }, finish_reason: null }] };
         first = false;
@@ -266,8 +286,23 @@ export class Llama {
   /** An L2-normalized embedding of the text (pooling per the model's metadata unless given). */
   async embed(text: string, pooling?: Pooling): Promise<number[]> {
     return this.exclusive(async () => {
-      const { model, gen } = await this.loading;
-      return Array.from(gen.embed(model.tokenizer.encode(text), pooling));
+      const l = await this.loading;
+      // an embedding model pools as its metadata says
+      if (l.encoder) return Array.from(l.encoder.embed(text));
+      return Array.from(l.gen.embed(l.model.tokenizer.encode(text), pooling));
+    });
+  }
+
+  /**
+   * Scores each document against the query with a reranker (an embedding
+   * model with a classification head, pooling type rank, as bge-reranker):
+   * the raw score and its sigmoid, in the documents' order.
+   */
+  async rank(query: string, documents: string[]): Promise<RankResult[]> {
+    return this.exclusive(async () => {
+      const { encoder } = await this.loading;
+      if (!encoder) throw new KilnError('E_BAD_REQUEST', `${this.modelName} is not a reranker: it is a generative model`);
+      return encoder.rank(query, documents);
     });
   }
 
@@ -277,18 +312,19 @@ export class Llama {
     this.closed = true;
     await this.queue.catch(() => {});
     const loaded = await this.loading.catch(() => undefined);
-    loaded?.model.close();
+    (loaded?.encoder ?? loaded?.model)?.close();
   }
 
   /** Runs generation under the queue: text events, then one stats event. */
   private async *run(
     promptOf: (m: Model) => number[],
     opts: CompletionOptions,
+    what: 'generate' | 'chat' = 'generate',
   ): AsyncGenerator<{ text: string } | { stats: GenerateStats; promptTokens: number }> {
     const release = await this.acquire();
     let it: AsyncGenerator<GenerateChunk, GenerateStats> | undefined;
     try {
-      const { model, gen } = await this.loading;
+      const { model, gen } = await this.generative(what);
       const prompt = promptOf(model);
       it = gen.generate(prompt, generateOptions(opts));
       for (;;) {
@@ -304,6 +340,13 @@ export class Llama {
       await it?.return(undefined as never);
       release();
     }
+  }
+
+  /** The generative model, or Ollama's refusal for an embedding model. */
+  private async generative(what: string): Promise<{ model: Model; gen: Generator }> {
+    const l = await this.loading;
+    if (l.encoder) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(this.modelName)} does not support ${what}: it is an embedding model`);
+    return l;
   }
 
   private async exclusive<T>(f: () => Promise<T>): Promise<T> {

@@ -50,7 +50,9 @@
         "binding/llama_binding.cc",
         "binding/ops_binding.cc",
         "binding/flock_binding.cc",
+        "binding/bert_binding.cc",
         "src/llama/forward.cpp",
+        "src/bert/encoder.cpp",
         "src/variant.cpp",
         "src/ops.cpp",
         "src/membw.cpp",
@@ -63,6 +65,7 @@
         "src/ref/fit.cpp",
         "src/ref/kfit.cpp",
         "src/ref/llama_ops.cpp",
+        "src/ref/gelu.cpp",
         "src/cpu.cpp",
         "src/cpu_count.cpp",
         "src/mmap.cpp"

@@ -31,4 +31,5 @@ export {
 } from './quants.js';
 export type { QuantType, TypeInfo } from './quants.js';
 export { NativeLlama } from './llama.js';
+export { NativeBert, POOLING_TYPES, type BertParams, type BertWeights, type BertLayerRefs, type PoolingType } from './bert.js';
 export type { KvCacheType, LlamaParams, LlamaWeights, LlamaLayerRefs, WeightRef } from './llama.js';

@@ -38,6 +38,10 @@ export interface NativeBinding {
   llamaHidden(h: LlamaHandle, out: Float32Array): number;
   llamaFree(h: LlamaHandle): void;
   tryLockFile(fd: number): boolean;
+  bertNew(params: NativeBertParams, weights: Float64Array, buffer: ArrayBuffer): BertHandle;
+  bertOutSize(h: BertHandle, nTokens: number): number;
+  bertEval(h: BertHandle, tokens: Int32Array, out: Float32Array): number;
+  bertFree(h: BertHandle): void;
 }
 
 /** What the KV cache holds: f32 rows, or f16 rows (attention then sums as llama.cpp's CPU flash attention does). */
@@ -88,6 +92,36 @@ export interface NativeLlamaParams {
   /** Attention over the f16 cache as llama.cpp computes it without flash attention (node-llama-cpp's choice for gemma2). */
   attnUnfused?: boolean;
 }
+
+/**
+ * bertNew's named parameters, read into the C++ kiln_bert_params
+ * (kernels/binding/bert_binding.cc), each checked there.
+ */
+export interface NativeBertParams {
+  nVocab: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  headDim: number;
+  /** Rotated dimensions per head (0 without rotary positions). */
+  nRot: number;
+  /** 0: absolute position embeddings (bert); 1: NEOX rotary (nomic-bert). */
+  rope: 0 | 1;
+  ropeBase: number;
+  ropeFreqScale: number;
+  /** LayerNorm epsilon. */
+  normEps: number;
+  /** Most tokens one input may have. */
+  nCtx: number;
+  /** llama.cpp's pooling enum: 0 none, 1 mean, 2 cls, 3 last, 4 rank. */
+  pooling: number;
+  variant: number;
+}
+
+/** An opaque native encoder (weights in a mapped file, scratch). */
+export type BertHandle = { readonly __bert: unique symbol };
 
 /** An opaque native model context (weights in a mapped file, KV cache, scratch). */
 export type LlamaHandle = { readonly __llama: unique symbol };

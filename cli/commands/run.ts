@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import React from 'react';
 import { render } from 'ink';
-import type { ChatRequest, ChatResponse, CreateRequest, GenerateResponse, ProgressResponse, PsResponse, ThinkValue } from '../../daemon/api/types.js';
+import type { ChatRequest, ChatResponse, CreateRequest, GenerateResponse, ProgressResponse, PsResponse, ShowResponse, ThinkValue } from '../../daemon/api/types.js';
 import type { Config } from '../../daemon/config.js';
 import { KilnError } from '../../common/errors.js';
 import { ApiError, type Client } from '../client.js';
@@ -73,7 +73,7 @@ export function pullFailure(name: string, message: string): string {
 /** Makes sure the model is here: pulls it (with the progress bars) when the store does not have it. */
 async function ensureModel(client: Client, name: string, insecure: boolean): Promise<void> {
   try {
-    await client.json('POST', '/api/show', { model: name });
+    rejectEmbeddingOnly(name, await client.json<ShowResponse>('POST', '/api/show', { model: name }));
     return;
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 404) throw e;
@@ -84,6 +84,15 @@ async function ensureModel(client: Client, name: string, insecure: boolean): Pro
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     throw new KilnError('E_MODEL_NOT_FOUND', pullFailure(name, e.message));
+  }
+  rejectEmbeddingOnly(name, await client.json<ShowResponse>('POST', '/api/show', { model: name }));
+}
+
+/** An embedding model cannot chat: say so before anything loads. */
+function rejectEmbeddingOnly(name: string, show: ShowResponse): void {
+  const caps = show.capabilities ?? [];
+  if (caps.includes('embedding') && !caps.includes('completion')) {
+    throw new KilnError('E_BAD_REQUEST', `'${name}' is an embedding model: it turns text into vectors and does not generate text (use /api/embed or /v1/embeddings)`);
   }
 }
 

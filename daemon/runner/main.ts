@@ -5,22 +5,35 @@
  * here — a hostile GGUF, a kernel fault, kill -9 — ends this process only.
  */
 import { isKilnError } from '../../common/errors.js';
-import { Model } from '../../engine/model/model.js';
+import { loadModel, type Model } from '../../engine/model/model.js';
+import type { EmbeddingModel } from '../../engine/model/embedding.js';
 import { setThreads } from '../../kernels/index.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
 import { fitPrompt, promptTokens } from './tokens.js';
 import { formatMask, watchEvals } from './constrain.js';
 
-interface Slot {
-  model: Model;
-  gen: Generator;
+interface SlotBase {
   /** Work on this slot runs in order: each request waits for the one before. */
   tail: Promise<void>;
   busy: boolean;
+}
+
+/** A slot of a generative model: its own KV cache. */
+interface GenerativeSlot extends SlotBase {
+  model: Model;
+  gen: Generator;
+  encoder?: undefined;
   /** Sees what the model evaluates (constrained decoding follows the sampled tokens through it). */
   evals: { watcher?: (tokens: ArrayLike<number>) => void };
 }
+
+/** A slot of an embedding-only model (an encoder: no cache, whole inputs). */
+interface EncoderSlot extends SlotBase {
+  encoder: EmbeddingModel;
+}
+
+type Slot = GenerativeSlot | EncoderSlot;
 
 /**
  * Streamed text leaves the runner at most this often. Every piece costs a
@@ -57,10 +70,15 @@ async function load(m: LoadMsg): Promise<void> {
     if (m.threads > 0) setThreads(m.threads);
     for (let i = 0; i < m.slots; i++) {
       // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
-      const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
-      slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false, evals: watchEvals(model) });
+      const model = await loadModel(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
+      if (model.kind === 'embedding') {
+        slots.push({ encoder: model, tail: Promise.resolve(), busy: false });
+      } else {
+        slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false, evals: watchEvals(model) });
+      }
     }
-    send({ t: 'loaded', nCtx: slots[0].model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
+    const first = slots[0];
+    send({ t: 'loaded', nCtx: first.encoder ? first.encoder.hp.nCtx : first.model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
   } catch (e) {
     send({ t: 'load-failed', ...errorOf(e) });
     setImmediate(() => process.exit(1));
@@ -87,6 +105,11 @@ function onSlot(n: number, id: number, work: (s: Slot) => Promise<void>): void {
 }
 
 async function generate(s: Slot, m: GenerateMsg): Promise<void> {
+  if (s.encoder) {
+    // the daemon refuses this first (runnable.ts requireCompletion); kept so the runner never misuses an encoder
+    send({ t: 'error', id: m.id, code: 'E_BAD_REQUEST', message: 'this is an embedding model: it does not generate' });
+    return;
+  }
   const ac = jobs.get(m.id)!;
   const tok = s.model.tokenizer;
   const nCtx = s.model.hp.nCtx;
@@ -126,7 +149,30 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
   }
 }
 
+/** Embeddings from an encoder: each input whole ([CLS] … [SEP]), pooled as the model says, L2-normalized. */
+async function encode(enc: EmbeddingModel, m: EmbedMsg): Promise<void> {
+  const nCtx = enc.hp.nCtx;
+  const out: Float32Array[] = [];
+  let count = 0;
+  for (const input of m.inputs) {
+    let tokens = enc.tokenizer.encode(input, { addSpecial: true, parseSpecial: false });
+    if (tokens.length > nCtx) {
+      if (!m.truncate) {
+        send({ t: 'error', id: m.id, code: 'E_BAD_REQUEST', message: `input length (${tokens.length} tokens) exceeds the context length (${nCtx})` });
+        return;
+      }
+      tokens = tokens.slice(0, nCtx);
+    }
+    count += tokens.length;
+    out.push(enc.embedTokens(tokens));
+    await tick();
+    if (jobs.get(m.id)?.signal.aborted) return;
+  }
+  send({ t: 'embedded', id: m.id, embeddings: out, promptEvalCount: count });
+}
+
 async function embed(s: Slot, m: EmbedMsg): Promise<void> {
+  if (s.encoder) return encode(s.encoder, m);
   const tok = s.model.tokenizer;
   const nCtx = s.model.hp.nCtx;
   const out: Float32Array[] = [];

@@ -2,7 +2,7 @@ import { KilnError } from '../../common/errors.js';
 import type { ChatRequest, ChatResponse, Message, Tool, ToolCall } from '../api/types.js';
 import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
 import { rejectImages, renderChatPromptFitting } from './prompt.js';
-import { countTokens } from './runnable.js';
+import { countTokens, requireCompletion } from './runnable.js';
 import { requestName } from './resolve.js';
 import { ToolCallParser } from './tool-calls.js';
 import { planThinking, thinkingParserFor } from './thinking.js';
@@ -21,6 +21,7 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
   const messages: Message[] = req.messages ?? [];
   const tools: Tool[] | undefined = req.tools;
   const p = await prepare(deps, name, req);
+  requireCompletion(p.model, name, 'chat');
   // The model as the request named it, as Ollama echoes it.
   const model = name;
   const plan = planThinking(p.model, name, req.think);

@@ -3,6 +3,7 @@ import type { GenerateRequest, GenerateResponse } from '../api/types.js';
 import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
 import { rejectImages, renderGeneratePrompt } from './prompt.js';
 import { requestName } from './resolve.js';
+import { requireCompletion } from './runnable.js';
 import { planThinking, thinkingParserFor, type ThinkingPiece } from './thinking.js';
 
 function contextOf(v: unknown, nVocab: number): number[] | undefined {
@@ -21,6 +22,7 @@ function contextOf(v: unknown, nVocab: number): number[] | undefined {
 export async function generate(deps: ServeDeps, req: GenerateRequest, signal: AbortSignal): Promise<AsyncGenerator<GenerateResponse>> {
   const name = requestName(req);
   const p = await prepare(deps, name, req);
+  requireCompletion(p.model, name, 'generate');
   // Responses name the model as the request did ("kjv", not "kjv:latest"), as Ollama does: clients match on it.
   const model = name;
   const plan = planThinking(p.model, name, req.think);

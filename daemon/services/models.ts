@@ -9,6 +9,7 @@ import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
 import { templateCapabilities, templateInUse } from './prompt.js';
 import { findModel } from './resolve.js';
+import { isEncoderArch } from '../../engine/model/bert.js';
 
 function hex(d: string): string {
   return d.replace(/^sha256:/, '');
@@ -83,8 +84,10 @@ export async function showModel(store: Store, typed: string, verbose = false): P
   let info: Record<string, unknown> = {};
   let chatTemplate: string | undefined;
   let embeddedVision = false;
+  let embedding = false;
   if (layers.model) {
     const gguf = await readGGUFFile(store.blobs.path(layers.model.digest));
+    embedding = isEncoderArch(kvString(gguf, 'general.architecture') ?? '');
     info = modelInfo(gguf, verbose);
     chatTemplate = kvString(gguf, 'tokenizer.chat_template');
     embeddedVision = hasVisionTower(gguf);
@@ -104,7 +107,8 @@ export async function showModel(store: Store, typed: string, verbose = false): P
     ),
     details: detailsOf(cfg),
     model_info: info,
-    capabilities: templateCapabilities(layers.template, chatTemplate),
+    // an embedding-only model (an encoder) has Ollama's "embedding" capability and no "completion"
+    capabilities: embedding ? ['embedding'] : templateCapabilities(layers.template, chatTemplate),
     modified_at: record.modifiedAt.toISOString(),
   };
   if (layers.projector || embeddedVision) {

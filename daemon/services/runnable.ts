@@ -3,6 +3,7 @@ import { KilnError } from '../../common/errors.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { kvNumber, kvString } from '../../engine/gguf/metadata.js';
 import { llamaLayout } from '../../engine/model/hparams.js';
+import { bertLayout, isEncoderArch } from '../../engine/model/bert.js';
 import { Tokenizer } from '../../engine/tokenizer/index.js';
 import { MEDIA } from '../../common/manifest.js';
 import type { ModelDetails } from '../api/types.js';
@@ -22,6 +23,8 @@ export interface GGUFFacts {
   bosText: string;
   eosText: string;
   fileSize: number;
+  /** An embedding-only model (an encoder: bert, nomic-bert): it embeds and never generates. */
+  embedding: boolean;
 }
 
 /** A model ready to be scheduled: its name, layers (template, system, params) and GGUF facts. */
@@ -46,9 +49,11 @@ function tokenText(tokens: unknown, id: number | undefined): string {
 
 async function readFacts(path: string): Promise<GGUFFacts> {
   const file = await readGGUFFile(path);
-  const { hp } = llamaLayout(file);
+  const embedding = isEncoderArch(kvString(file, 'general.architecture') ?? '');
+  const { hp } = embedding ? bertLayout(file) : llamaLayout(file);
   const tokens = file.kv.get('tokenizer.ggml.tokens')?.value;
   return {
+    embedding,
     shape: { nLayer: hp.nLayer, nEmbd: hp.nEmbd, nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, nFf: hp.nFf, nVocab: hp.nVocab },
     trainCtx: hp.trainCtx,
     chatTemplate: kvString(file, 'tokenizer.chat_template'),
@@ -111,6 +116,14 @@ export function tokenizerOf(path: string): Tokenizer {
     tokenizers.set(path, tok);
   }
   return tok;
+}
+
+/**
+ * Refuses generate/chat on an embedding-only model with Ollama's 400 and
+ * wording: `"<model as the request named it>" does not support generate`.
+ */
+export function requireCompletion(m: RunnableModel, requested: string, what: 'generate' | 'chat'): void {
+  if (m.facts.embedding) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requested)} does not support ${what}`);
 }
 
 export function modelSpec(m: RunnableModel, numCtx: number): ModelSpec {

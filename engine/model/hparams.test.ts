@@ -89,8 +89,14 @@ describe('architectures', () => {
     expect(() => llamaLayout(file('mamba', {}, [['token_embd.weight', [D, V]]]))).toThrow(
       expect.objectContaining({
         code: 'E_GGUF_UNSUPPORTED',
-        message: "model architecture 'mamba' is not supported (kiln runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3)",
+        message: "model architecture 'mamba' is not supported (kiln runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3; embedding models: bert, nomic-bert)",
       }),
+    );
+  });
+
+  it('refuses an encoder architecture as an embedding model', () => {
+    expect(() => llamaLayout(file('nomic-bert', {}, [['token_embd.weight', [D, V]]]))).toThrow(
+      expect.objectContaining({ code: 'E_GGUF_UNSUPPORTED', message: "model architecture 'nomic-bert' is an embedding model: it embeds text and does not generate" }),
     );
   });
 });

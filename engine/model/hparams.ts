@@ -1,4 +1,5 @@
 import { KilnError } from '../../common/errors.js';
+import { encoderArchitectures, isEncoderArch } from './bert.js';
 import { kvNumber, kvString } from '../gguf/metadata.js';
 import { GGUFValueType } from '../gguf/types.js';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/reader.js';
@@ -59,7 +60,11 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
   const arch = kvString(file, 'general.architecture') ?? '';
   const spec = ARCHS[arch];
   if (!spec) {
-    throw new KilnError('E_GGUF_UNSUPPORTED', `model architecture '${arch || 'unknown'}' is not supported (kiln runs ${supportedArchitectures().join(', ')})`);
+    if (isEncoderArch(arch)) throw new KilnError('E_GGUF_UNSUPPORTED', `model architecture '${arch}' is an embedding model: it embeds text and does not generate`);
+    throw new KilnError(
+      'E_GGUF_UNSUPPORTED',
+      `model architecture '${arch || 'unknown'}' is not supported (kiln runs ${supportedArchitectures().join(', ')}; embedding models: ${encoderArchitectures().join(', ')})`,
+    );
   }
   const byName = new Map<string, GGUFTensorInfo>(file.tensors.map((t) => [t.name, t]));
   const ref = (name: string, required: boolean): WeightRef | undefined => {

@@ -2,6 +2,10 @@ import { readGGUFFile, type GGUFFile } from '../gguf/reader.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { mapFile, NativeLlama, type MappedFile } from '../../kernels/index.js';
 import { llamaLayout, type ModelHParams } from './hparams.js';
+import { isEncoderArch } from './bert.js';
+import { EmbeddingModel } from './embedding.js';
+import { KilnError } from '../../common/errors.js';
+import { kvString } from '../gguf/metadata.js';
 
 export interface LoadOptions {
   /** Context length (KV cache size); default: the model's trained context. */
@@ -25,8 +29,14 @@ export class Model {
     private readonly map: MappedFile,
   ) {}
 
+  readonly kind = 'generative' as const;
+
   static async load(path: string, opts: LoadOptions = {}): Promise<Model> {
     const file = await readGGUFFile(path);
+    const arch = kvString(file, 'general.architecture') ?? '';
+    if (isEncoderArch(arch)) {
+      throw new KilnError('E_BAD_REQUEST', `${path} is an embedding model (${arch}): it encodes text and does not generate; load it with loadModel() or EmbeddingModel.load()`);
+    }
     const { hp, weights } = llamaLayout(file, opts);
     const tokenizer = Tokenizer.fromGGUF(file);
     const map = mapFile(path);
@@ -44,4 +54,18 @@ export class Model {
     this.native.free();
     this.map.unmap();
   }
+}
+
+/** Either kind of model kiln loads: a generative one (Model) or an embedding-only encoder (EmbeddingModel). */
+export type AnyModel = Model | EmbeddingModel;
+
+/** Whether a GGUF is an embedding-only model (an encoder architecture: bert, nomic-bert). */
+export function isEmbeddingFile(file: GGUFFile): boolean {
+  return isEncoderArch(kvString(file, 'general.architecture') ?? '');
+}
+
+/** Loads a GGUF as whichever kind it is: an encoder architecture as an EmbeddingModel, anything else as a Model. */
+export async function loadModel(path: string, opts: LoadOptions = {}): Promise<AnyModel> {
+  if (isEmbeddingFile(await readGGUFFile(path))) return EmbeddingModel.load(path, { nCtx: opts.nCtx });
+  return Model.load(path, opts);
 }

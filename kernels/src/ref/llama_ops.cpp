@@ -2,8 +2,7 @@
 
 #include <math.h>
 
-#include <mutex>
-
+#include "gelu.h"
 #include "half.h"
 
 // llama.cpp's flash attention over an f16 cache, step by step: q rounded to
@@ -130,31 +129,10 @@ extern "C" void kiln_attn_batch_ref(const float *const *q, float *const *out, co
   }
 }
 
-// gelu(x) in its tanh form as ggml writes it, over every binary16 value,
-// rounded to binary16 and kept as floats: ggml's CPU table.
-static float g_gelu_table[1 << 16];
-static std::once_flag g_gelu_once;
-
-static void gelu_table_init() {
-  const float c = 0.79788456080286535587989211986876f, a = 0.044715f;
-  for (uint32_t i = 0; i < (1u << 16); i++) {
-    const float x = kiln_f16_to_f32((uint16_t)i);
-    const float inner = c * x * (1.0f + a * x * x);
-    g_gelu_table[i] = kiln_f16_to_f32(kiln_f32_to_f16(0.5f * x * (1.0f + tanhf(inner))));
-  }
-}
-
+// GELU (tanh form) through ggml's binary16 table, kiln_gelu (gelu.h, shared with the BERT encoder),
+// times u; at or below -10 the product is 0 whatever u is, as in ggml's geglu.
 extern "C" void kiln_gelu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
-  std::call_once(g_gelu_once, gelu_table_init);
-  for (int64_t i = 0; i < n; i++) {
-    const float x = g[i];
-    if (x <= -10.0f)
-      out[i] = 0.0f;
-    else if (x >= 10.0f)
-      out[i] = x * u[i];
-    else
-      out[i] = g_gelu_table[kiln_f32_to_f16(x)] * u[i];
-  }
+  for (int64_t i = 0; i < n; i++) out[i] = g[i] <= -10.0f ? 0.0f : kiln_gelu(g[i]) * u[i];
 }
 
 extern "C" void kiln_silu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
