@@ -3,6 +3,7 @@ import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { KilnError, type ErrorCode, ERROR_STATUS } from '../../common/errors.js';
 import { packageRoot } from '../../common/paths.js';
+import type { TokenLogprob } from '../api/types.js';
 import type { FromRunner, GenerateMsg, LoadMsg, RunnerStats, ToRunner } from './protocol.js';
 
 export interface RunnerSpec extends Omit<LoadMsg, 't'> {
@@ -11,11 +12,13 @@ export interface RunnerSpec extends Omit<LoadMsg, 't'> {
 }
 
 /** A generation as the daemon asks a runner for it: the protocol message without its routing. */
-export type GenerateRequest = Pick<GenerateMsg, 'prompt' | 'context' | 'options' | 'format' | 'shift'>;
+export type GenerateRequest = Pick<GenerateMsg, 'prompt' | 'context' | 'options' | 'format' | 'toolCalls' | 'logprobs' | 'shift'>;
 
 export interface Chunk {
   text: string;
   tokens: number[];
+  /** When the request asked for logprobs: one per token, in the API's shape. */
+  logprobs?: TokenLogprob[];
 }
 
 /** What a runner that is loaded can do; the scheduler's tests substitute a fake. */
@@ -212,7 +215,7 @@ export class Runner implements RunnerHandle {
         wake = undefined;
         const m = queue.shift();
         if (!m) throw failure!;
-        if (m.t === 'chunk') yield { text: m.text, tokens: m.tokens };
+        if (m.t === 'chunk') yield { text: m.text, tokens: m.tokens, ...(m.logprobs ? { logprobs: m.logprobs } : {}) };
         else if (m.t === 'done') {
           ended = true;
           return m.stats;
