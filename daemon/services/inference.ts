@@ -98,11 +98,11 @@ export function formatOf(v: unknown): unknown {
 
 /**
  * How many top tokens to list per generated token when the request asked for
- * log-probabilities (`logprobs: true`, or a `top_logprobs` above 0, which
- * implies it); undefined when it did not.
+ * log-probabilities (`logprobs: true`, or a `top_logprobs` above 0 without
+ * `logprobs`, which implies it); undefined when it did not.
  */
 export function logprobsOf(req: LogprobsOption): number | undefined {
-  if (req.logprobs === true || (req.top_logprobs ?? 0) > 0) return req.top_logprobs ?? 0;
+  if (req.logprobs === true || (req.logprobs === undefined && (req.top_logprobs ?? 0) > 0)) return req.top_logprobs ?? 0;
   return undefined;
 }
 
