@@ -143,6 +143,11 @@ describe('logprobs in every shape', () => {
     // without the field: no logprobs at all
     const plain = await (await post('/api/chat', { ...body, logprobs: undefined, top_logprobs: undefined, stream: false })).json();
     expect(plain.logprobs).toBeUndefined();
+    // top_logprobs alone asks for them; an explicit logprobs false does not
+    const implied = await (await post('/api/chat', { ...body, logprobs: undefined, stream: false })).json();
+    expect(implied.logprobs).toEqual(streamed);
+    const off = await (await post('/api/chat', { ...body, logprobs: false, stream: false })).json();
+    expect(off.logprobs).toBeUndefined();
     // /api/generate, without top_logprobs: the chosen tokens only
     const gen = await (await post('/api/generate', { model: 'kjv', prompt: 'In the beginning', logprobs: true, stream: false, options })).json();
     expect(gen.logprobs).toHaveLength(12);
