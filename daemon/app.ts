@@ -122,8 +122,8 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     const native = toNativeGenerate(req);
     const echo = req.echo ? native.prompt : undefined;
     const lines = await generate(deps, native, ac.signal);
-    if (req.stream) return streamObjects(ac, toCompletionChunks(lines, req.stream_options?.include_usage === true, echo), SSE);
-    return c.json(toCompletion(mergeGenerate(await collect(lines)), echo));
+    if (req.stream) return streamObjects(ac, toCompletionChunks(lines, req.stream_options?.include_usage === true, echo, req.logprobs), SSE);
+    return c.json(toCompletion(mergeGenerate(await collect(lines)), echo, req.logprobs));
   });
   app.post('/v1/embeddings', async (c) => {
     const req = await json(c, parse.parseOpenAIEmbedding);

@@ -35,6 +35,7 @@ import type {
   ThinkValue,
   Tool,
   ToolCall,
+  ToolChoice,
   VerifyRequest,
   DetokenizeRequest,
   KeyCreateRequest,
@@ -187,6 +188,42 @@ export class Fields {
   }
 }
 
+/** OpenAI's cap on top_logprobs, kept on every surface. */
+export const MAX_TOP_LOGPROBS = 20;
+
+const TOOL_CHOICE_WORDS = ['auto', 'none', 'required'];
+
+/**
+ * `tool_choice`: "auto", "none", "required", or a named function, as
+ * OpenAI writes it (`{type: "function", function: {name}}`) or as kiln's
+ * native form (`{name}`). Whether the name is offered is checked with the tools.
+ */
+function toolChoice(f: Fields, k = 'tool_choice'): ToolChoice | undefined {
+  const v = f.o[k];
+  const at = f.path(k);
+  if (v === undefined || v === null) return undefined;
+  const expected = 'expected "auto", "none", "required" or {"type": "function", "function": {"name": ...}}';
+  if (typeof v === 'string') {
+    if (!TOOL_CHOICE_WORDS.includes(v)) throw invalid(at, `${expected}, got ${JSON.stringify(v)}`);
+    return v as ToolChoice;
+  }
+  if (!isObj(v)) throw invalid(at, `${expected}, got ${kind(v)}`);
+  const c = new Fields(v, at);
+  const type = c.str('type');
+  if (type !== undefined && type !== 'function') throw invalid(c.path('type'), `only function tool choices are supported, got '${type}'`);
+  const fn = c.fields('function');
+  const name = fn ? fn.requiredStr('name') : c.str('name');
+  if (!name) throw invalid(at, `${expected}: the function's name is missing`);
+  return { name };
+}
+
+/** `top_logprobs`: an integer 0..20. */
+function topLogprobs(f: Fields, k = 'top_logprobs'): number | undefined {
+  const n = f.int(k, 0);
+  if (n !== undefined && n > MAX_TOP_LOGPROBS) throw invalid(f.path(k), `must be at most ${MAX_TOP_LOGPROBS}`);
+  return n;
+}
+
 export function fieldsOf(body: unknown): Fields {
   return new Fields(objectAt(body, 'body'));
 }
@@ -270,6 +307,8 @@ export function parseGenerate(body: unknown): GenerateRequest {
     think: f.think(),
     options: f.options(),
     shift: f.bool('shift'),
+    logprobs: f.bool('logprobs'),
+    top_logprobs: topLogprobs(f),
   });
 }
 
@@ -279,12 +318,16 @@ export function parseChat(body: unknown): ChatRequest {
     ...modelFields(f),
     messages: f.list('messages', message),
     tools: f.list('tools', tool),
+    tool_choice: toolChoice(f),
+    parallel_tool_calls: f.bool('parallel_tool_calls'),
     stream: f.bool('stream'),
     format: f.format(),
     keep_alive: f.keepAlive(),
     think: f.think(),
     options: f.options(),
     shift: f.bool('shift'),
+    logprobs: f.bool('logprobs'),
+    top_logprobs: topLogprobs(f),
   });
 }
 
@@ -449,6 +492,10 @@ export function parseOpenAIChat(body: unknown): OpenAIChatRequest {
   const messages = f.list('messages', openaiMessage);
   if (!messages) throw invalid('messages', 'is required');
   const effort = reasoningEffort(f);
+  const logprobs = f.bool('logprobs');
+  const top = topLogprobs(f);
+  // as OpenAI answers it: top_logprobs lists alternatives of tokens whose logprobs were asked for
+  if (top !== undefined && logprobs !== true) throw invalid('top_logprobs', 'requires logprobs to be true');
   return drop({
     model: f.requiredStr('model'),
     messages,
@@ -457,7 +504,10 @@ export function parseOpenAIChat(body: unknown): OpenAIChatRequest {
     max_completion_tokens: f.int('max_completion_tokens'),
     response_format: responseFormat(f),
     tools: f.list('tools', tool),
-    tool_choice: f.o.tool_choice ?? undefined,
+    tool_choice: toolChoice(f),
+    parallel_tool_calls: f.bool('parallel_tool_calls'),
+    logprobs,
+    top_logprobs: top,
     n: f.int('n'),
     reasoning_effort: effort,
   });
@@ -479,6 +529,7 @@ export function parseOpenAICompletion(body: unknown): OpenAICompletionRequest {
     ...openaiSampling(f),
     max_tokens: f.int('max_tokens'),
     echo: f.bool('echo'),
+    logprobs: topLogprobs(f, 'logprobs'),
   });
 }
 

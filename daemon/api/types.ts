@@ -214,7 +214,7 @@ export interface ContextShiftOption {
  * POST /api/generate — `ollama.generate({model, prompt, ...})`. No prompt
  * only loads the model; with keep_alive 0 it unloads it.
  */
-export interface GenerateRequest extends ContextShiftOption {
+export interface GenerateRequest extends ContextShiftOption, LogprobsOption {
   model?: string;
   name?: string;
   prompt?: string;
@@ -266,30 +266,58 @@ export interface GenerateResponse extends GenerateStatsFields {
   /** "stop", "length", "load", "unload" (Ollama's words). */
   done_reason?: string;
   context?: number[];
+  /** With `logprobs`: one entry per token of this piece (all of them in a non-streamed answer). */
+  logprobs?: TokenLogprob[];
+}
+
+/**
+ * Which tools the model may or must call (kiln's addition to /api/chat;
+ * OpenAI's `tool_choice` and the other surfaces map onto it): "auto" (the
+ * default: the model decides), "none" (the tools are not shown and nothing
+ * is parsed as a call), "required" (the answer is one or more calls of
+ * offered tools, enforced by a grammar), or `{name}` (calls of that tool).
+ */
+export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+/**
+ * Log-probabilities of the generated tokens (/api/generate and /api/chat
+ * `logprobs: true`): the model's own, the log-softmax of its logits before
+ * any sampling transform; `top_logprobs` holds the most likely tokens at
+ * that position when the request asked for them.
+ */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  /** The token's UTF-8 bytes (a piece of a character stays a piece here). */
+  bytes: number[];
+  top_logprobs?: { token: string; logprob: number; bytes: number[] }[];
+}
+
+/** `logprobs` and `top_logprobs` of /api/generate and /api/chat (Ollama's fields). */
+export interface LogprobsOption {
+  logprobs?: boolean;
+  /** 0..20 most likely tokens per position (needs logprobs). */
+  top_logprobs?: number;
 }
 
 /** POST /api/chat — `ollama.chat({model, messages, tools, ...})`. */
-export interface ChatRequest extends ContextShiftOption {
+export interface ChatRequest extends ContextShiftOption, LogprobsOption {
   model?: string;
   name?: string;
   messages?: Message[];
   tools?: Tool[];
+  tool_choice?: ToolChoice;
+  /** false: at most one tool call per answer (default true). */
+  parallel_tool_calls?: boolean;
   stream?: boolean;
   format?: string | Record<string, unknown>;
   keep_alive?: string | number;
   think?: ThinkValue;
   options?: Options;
-  /**
-   * kiln's extension (set by the OpenAI and Anthropic layers): which tools the
-   * model may or must call. "none" hides the tools; "required" or a name asks
-   * for a call of an offered tool (of that one).
-   */
-  tool_choice?: ChatToolChoice;
-  /** kiln's extension: false allows at most one tool call per answer. */
-  parallel_tool_calls?: boolean;
 }
 
-export type ChatToolChoice = 'auto' | 'none' | 'required' | { name: string };
+/** The tool_choice of every surface, as the chat service takes it. */
+export type ChatToolChoice = ToolChoice;
 
 /** One NDJSON line of /api/chat; a thinking model's reasoning comes in `message.thinking`. */
 export interface ChatResponse extends GenerateStatsFields {
@@ -300,6 +328,8 @@ export interface ChatResponse extends GenerateStatsFields {
   done_reason?: string;
   /** kiln's addition, on the last line: the stop string that ended the answer (absent when none did). Anthropic's stop_sequence. */
   stop_sequence?: string;
+  /** With `logprobs`: one entry per token of this piece (all of them in a non-streamed answer). */
+  logprobs?: TokenLogprob[];
 }
 
 /** POST /api/embed — `ollama.embed({model, input, truncate})`. */
@@ -385,7 +415,12 @@ export interface OpenAIChatRequest {
   presence_penalty?: number | null;
   response_format?: OpenAIResponseFormat;
   tools?: Tool[];
-  tool_choice?: unknown;
+  /** "auto", "none", "required" or {type: "function", function: {name}}, read into the native ToolChoice. */
+  tool_choice?: ToolChoice;
+  parallel_tool_calls?: boolean;
+  logprobs?: boolean;
+  /** 0..20; needs logprobs true. */
+  top_logprobs?: number;
   n?: number | null;
   /**
    * `reasoning_effort`, or `reasoning: {effort}` (which wins), as Ollama reads
@@ -409,8 +444,14 @@ export interface OpenAIChatCompletion {
   model: string;
   system_fingerprint: string;
   /** `reasoning`: a thinking model's reasoning, where Ollama's OpenAI layer puts it. */
-  choices: { index: number; message: { role: 'assistant'; content: string | null; reasoning?: string; tool_calls?: OpenAIToolCall[] }; finish_reason: string; logprobs: null }[];
+  choices: { index: number; message: { role: 'assistant'; content: string | null; reasoning?: string; tool_calls?: OpenAIToolCall[] }; finish_reason: string; logprobs: OpenAIChatLogprobs | null }[];
   usage: OpenAIUsage;
+}
+
+/** `choices[i].logprobs` of a chat completion (and of each chunk): the native entries, as OpenAI shapes them. */
+export interface OpenAIChatLogprobs {
+  content: { token: string; logprob: number; bytes: number[] | null; top_logprobs: { token: string; logprob: number; bytes: number[] | null }[] }[] | null;
+  refusal: null;
 }
 
 export interface OpenAIChatChunk {
@@ -419,7 +460,7 @@ export interface OpenAIChatChunk {
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: { index: number; delta: { role?: 'assistant'; content?: string; reasoning?: string; tool_calls?: OpenAIToolCall[] }; finish_reason: string | null; logprobs: null }[];
+  choices: { index: number; delta: { role?: 'assistant'; content?: string; reasoning?: string; tool_calls?: OpenAIToolCall[] }; finish_reason: string | null; logprobs: OpenAIChatLogprobs | null }[];
   usage?: OpenAIUsage | null;
 }
 
@@ -438,6 +479,16 @@ export interface OpenAICompletionRequest {
   frequency_penalty?: number | null;
   presence_penalty?: number | null;
   echo?: boolean;
+  /** The legacy field: the number (0..20) of most likely tokens to list per position; 0 lists only the chosen one. */
+  logprobs?: number;
+}
+
+/** `choices[i].logprobs` of a (legacy) completion. */
+export interface OpenAICompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Record<string, number>[] | null;
+  text_offset: number[];
 }
 
 export interface OpenAICompletion {
@@ -446,7 +497,7 @@ export interface OpenAICompletion {
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: { index: number; text: string; finish_reason: string | null; logprobs: null }[];
+  choices: { index: number; text: string; finish_reason: string | null; logprobs: OpenAICompletionLogprobs | null }[];
   usage?: OpenAIUsage | null;
 }
 

@@ -37,8 +37,15 @@ describe('OpenAI chat → native chat', () => {
     });
   });
 
-  it('drops the tools for tool_choice "none" and refuses what it cannot do', () => {
-    expect(toNativeChat({ model: 'm', messages: [{ role: 'user', content: 'x' }], tools, tool_choice: 'none' }).tools).toBeUndefined();
+  it('carries tool_choice, parallel_tool_calls and logprobs to the native request (the chat service hides the tools for "none")', () => {
+    const base = { model: 'm', messages: [{ role: 'user' as const, content: 'x' }], tools };
+    expect(toNativeChat({ ...base, tool_choice: 'none' })).toMatchObject({ tools, tool_choice: 'none' });
+    expect(toNativeChat({ ...base, tool_choice: { name: 'f' }, parallel_tool_calls: false })).toMatchObject({ tool_choice: { name: 'f' }, parallel_tool_calls: false });
+    expect(toNativeChat({ ...base, logprobs: true, top_logprobs: 3 })).toMatchObject({ logprobs: true, top_logprobs: 3 });
+    expect(toNativeChat({ ...base, logprobs: false, top_logprobs: undefined }).logprobs).toBeUndefined();
+  });
+
+  it('refuses what it cannot do', () => {
     expect(() => toNativeChat({ model: 'm', messages: [{ role: 'user', content: 'x' }], n: 2 })).toThrow(/one choice per request/);
     expect(() => toNativeChat({ model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] })).toThrow(/data: URLs/);
     expect(() =>

@@ -6,10 +6,12 @@ import type {
   Message,
   OpenAIChatChunk,
   OpenAIChatCompletion,
+  OpenAIChatLogprobs,
   OpenAIChatMessage,
   OpenAIChatRequest,
   OpenAIToolCall,
   Options,
+  TokenLogprob,
   ToolCall,
 } from '../api/types.js';
 import { formatFromResponseFormat, samplingFromOpenAI } from './options.js';
@@ -73,8 +75,11 @@ export function toNativeChat(req: OpenAIChatRequest, toolNames = new Map<string,
   return {
     model: req.model,
     messages,
-    // tool_choice "none": the model is not shown the tools at all.
-    tools: req.tool_choice === 'none' ? undefined : req.tools,
+    tools: req.tools,
+    // "none" hides the tools from the model; "required" and a named function are enforced by a grammar
+    ...(req.tool_choice !== undefined ? { tool_choice: req.tool_choice } : {}),
+    ...(req.parallel_tool_calls !== undefined ? { parallel_tool_calls: req.parallel_tool_calls } : {}),
+    ...(req.logprobs ? { logprobs: true, top_logprobs: req.top_logprobs ?? 0 } : {}),
     stream: req.stream === true,
     format: formatFromResponseFormat(req.response_format),
     ...(req.reasoning_effort ? { think: req.reasoning_effort === 'none' ? false : req.reasoning_effort } : {}),
@@ -91,6 +96,15 @@ function openaiToolCalls(calls: ToolCall[] | undefined, withIndex: boolean): Ope
     type: 'function' as const,
     function: { name: c.function.name, arguments: JSON.stringify(c.function.arguments ?? {}) },
   }));
+}
+
+/** Native logprob entries as OpenAI's `choices[i].logprobs` (null when the request did not ask for them). */
+export function chatLogprobs(lps: TokenLogprob[] | undefined): OpenAIChatLogprobs | null {
+  if (!lps) return null;
+  return {
+    content: lps.map((l) => ({ token: l.token, logprob: l.logprob, bytes: l.bytes, top_logprobs: (l.top_logprobs ?? []).map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })) })),
+    refusal: null,
+  };
 }
 
 function finishReason(r: ChatResponse, sawToolCalls: boolean): string {
@@ -123,7 +137,7 @@ export function toChatCompletion(r: ChatResponse, id = newId('chatcmpl')): OpenA
           ...(toolCalls ? { tool_calls: toolCalls } : {}),
         },
         finish_reason: finishReason(r, toolCalls !== undefined),
-        logprobs: null,
+        logprobs: chatLogprobs(r.logprobs),
       },
     ],
     usage: usage(r),
@@ -140,13 +154,13 @@ export async function* toChatChunks(lines: AsyncGenerator<ChatResponse>, include
   const created = Math.floor(Date.now() / 1000);
   let sawToolCalls = false;
   let first = true;
-  const chunk = (delta: OpenAIChatChunk['choices'][0]['delta'], model: string, finish: string | null = null): OpenAIChatChunk => ({
+  const chunk = (delta: OpenAIChatChunk['choices'][0]['delta'], model: string, finish: string | null = null, lps: TokenLogprob[] | undefined = undefined): OpenAIChatChunk => ({
     id,
     object: 'chat.completion.chunk',
     created,
     model,
     system_fingerprint: FINGERPRINT,
-    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+    choices: [{ index: 0, delta, finish_reason: finish, logprobs: lps?.length ? chatLogprobs(lps) : null }],
   });
   for await (const r of lines) {
     if (!r.done) {
@@ -160,11 +174,13 @@ export async function* toChatChunks(lines: AsyncGenerator<ChatResponse>, include
           ...(toolCalls ? { tool_calls: toolCalls } : {}),
         },
         r.model,
+        null,
+        r.logprobs,
       );
       first = false;
       continue;
     }
-    yield chunk(first ? { role: 'assistant', content: '' } : {}, r.model, finishReason(r, sawToolCalls));
+    yield chunk(first ? { role: 'assistant', content: '' } : {}, r.model, finishReason(r, sawToolCalls), r.logprobs);
     if (includeUsage) yield { ...chunk({}, r.model), choices: [], usage: usage(r) };
   }
 }

@@ -1,4 +1,4 @@
-import { formatGrammar } from '../../engine/grammar/json-schema.js';
+import type { Grammar } from '../../engine/grammar/grammar.js';
 import { GrammarMask, VocabIndex } from '../../engine/grammar/token-mask.js';
 import type { Model } from '../../engine/model/model.js';
 
@@ -35,12 +35,13 @@ export function watchEvals(model: Model): { watcher?: (tokens: ArrayLike<number>
 }
 
 /**
- * The mask hook for a request's `format`: the grammar starts at the first
- * sample (after the prompt), advances on each token evaluated after it, and
- * forbids every token that could not continue valid output.
+ * The mask hook for a request's grammar (its `format`, or the tool calls it
+ * requires): the grammar starts at the first sample (after the prompt),
+ * advances on each token evaluated after it, and forbids every token that
+ * could not continue valid output.
  */
-export function formatMask(model: Model, format: unknown, evals: { watcher?: (tokens: ArrayLike<number>) => void }): (logits: Float32Array) => void {
-  const gm = new GrammarMask(indexOf(model), formatGrammar(format));
+export function grammarMask(model: Model, grammar: Grammar, evals: { watcher?: (tokens: ArrayLike<number>) => void }): (logits: Float32Array) => void {
+  const gm = new GrammarMask(indexOf(model), grammar);
   let sampling = false;
   evals.watcher = (tokens) => {
     if (sampling && tokens.length === 1) gm.accept(tokens[0]);

@@ -11,7 +11,12 @@ import { setThreads } from '../../kernels/index.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
 import { fitPrompt, promptTokens } from './tokens.js';
-import { formatMask, watchEvals } from './constrain.js';
+import { grammarMask, watchEvals } from './constrain.js';
+import { formatGrammar } from '../../engine/grammar/json-schema.js';
+import { toolCallGrammar } from '../../engine/grammar/tool-call.js';
+import type { TokenLogprob as EngineLogprob } from '../../engine/generate/index.js';
+import type { TokenLogprob } from '../api/types.js';
+import type { Tokenizer } from '../../engine/tokenizer/index.js';
 
 interface SlotBase {
   /** Work on this slot runs in order: each request waits for the one before. */
@@ -114,20 +119,23 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
   const tok = s.model.tokenizer;
   const nCtx = s.model.hp.nCtx;
   const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? defaultNumKeep(tok));
-  const mask = m.format !== undefined ? formatMask(s.model, m.format, s.evals) : undefined;
-  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask, shift: m.shift });
+  const grammar = m.toolCalls ? toolCallGrammar(m.toolCalls) : m.format !== undefined ? formatGrammar(m.format) : undefined;
+  const mask = grammar ? grammarMask(s.model, grammar, s.evals) : undefined;
+  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask, shift: m.shift, logprobs: m.logprobs });
   // Pieces are sent at most every CHUNK_INTERVAL_MS (the first at once): see there.
   let text = '';
   let ids: number[] = [];
+  let lps: TokenLogprob[] = [];
   let last = 0;
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
     clearTimeout(timer);
     timer = undefined;
     last = performance.now();
-    if (text || ids.length) send({ t: 'chunk', id: m.id, text, tokens: ids });
+    if (text || ids.length) send({ t: 'chunk', id: m.id, text, tokens: ids, ...(m.logprobs !== undefined ? { logprobs: lps } : {}) });
     text = '';
     ids = [];
+    lps = [];
   };
   try {
     for (;;) {
@@ -139,6 +147,7 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
       }
       text += r.value.text;
       ids = ids.concat(r.value.tokens);
+      if (r.value.logprobs) for (const lp of r.value.logprobs) lps.push(wireLogprob(tok, lp));
       const since = performance.now() - last;
       if (since >= CHUNK_INTERVAL_MS) flush();
       else timer ??= setTimeout(flush, CHUNK_INTERVAL_MS - since);
@@ -169,6 +178,21 @@ async function encode(enc: EmbeddingModel, m: EmbedMsg): Promise<void> {
     if (jobs.get(m.id)?.signal.aborted) return;
   }
   send({ t: 'embedded', id: m.id, embeddings: out, promptEvalCount: count });
+}
+
+/** A token's text and bytes as the API shows them (a piece of a character decodes to U+FFFD in `token`). */
+function tokenWire(tok: Tokenizer, id: number): { token: string; bytes: number[] } {
+  // control tokens by their text (`<|eot_id|>` may be among the likely ones)
+  const bytes = tok.tokenToBytes(id, { special: true });
+  return { token: new TextDecoder().decode(bytes), bytes: Array.from(bytes) };
+}
+
+function wireLogprob(tok: Tokenizer, lp: EngineLogprob): TokenLogprob {
+  return {
+    ...tokenWire(tok, lp.id),
+    logprob: lp.logprob,
+    ...(lp.top ? { top_logprobs: lp.top.map((t) => ({ ...tokenWire(tok, t.id), logprob: t.logprob })) } : {}),
+  };
 }
 
 async function embed(s: Slot, m: EmbedMsg): Promise<void> {

@@ -7,6 +7,8 @@
  * other; different slots interleave token by token.
  */
 import type { SamplerOptions } from '../../engine/sampler/options.js';
+import type { ToolCallGrammarSpec } from '../../engine/grammar/tool-call.js';
+import type { TokenLogprob } from '../api/types.js';
 
 /** Sampling and stopping options the runner passes to the engine (GenerateOptions without the hooks). */
 export interface SamplingOptions extends SamplerOptions {
@@ -37,6 +39,10 @@ export interface GenerateMsg {
   options: SamplingOptions;
   /** `format` of the request ("json" or a JSON schema): constrains sampling. */
   format?: unknown;
+  /** tool_choice "required" or a named tool: the answer is tool calls (wins over `format`). */
+  toolCalls?: ToolCallGrammarSpec;
+  /** Log-probabilities of the generated tokens: absent for none, else how many top tokens to list with each. */
+  logprobs?: number;
   /** Shift the context when it fills instead of ending with "length". */
   shift: boolean;
 }
@@ -81,7 +87,7 @@ export interface RunnerStats {
 export type FromRunner =
   | { t: 'loaded'; nCtx: number; loadDurationNs: number }
   | { t: 'load-failed'; code: string; message: string }
-  | { t: 'chunk'; id: number; text: string; tokens: number[] }
+  | { t: 'chunk'; id: number; text: string; tokens: number[]; logprobs?: TokenLogprob[] }
   | { t: 'done'; id: number; stats: RunnerStats }
   | { t: 'embedded'; id: number; embeddings: Float32Array[]; promptEvalCount: number }
   | { t: 'error'; id: number; code: string; message: string }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { KilnError, type ErrorCode, ERROR_STATUS } from '../../common/errors.js';
 import { packageRoot } from '../../common/paths.js';
 import { metrics } from '../metrics.js';
+import type { TokenLogprob } from '../api/types.js';
 import type { FromRunner, GenerateMsg, LoadMsg, RunnerStats, ToRunner } from './protocol.js';
 
 export interface RunnerSpec extends Omit<LoadMsg, 't'> {
@@ -12,11 +13,13 @@ export interface RunnerSpec extends Omit<LoadMsg, 't'> {
 }
 
 /** A generation as the daemon asks a runner for it: the protocol message without its routing. */
-export type GenerateRequest = Pick<GenerateMsg, 'prompt' | 'context' | 'options' | 'format' | 'shift'>;
+export type GenerateRequest = Pick<GenerateMsg, 'prompt' | 'context' | 'options' | 'format' | 'toolCalls' | 'logprobs' | 'shift'>;
 
 export interface Chunk {
   text: string;
   tokens: number[];
+  /** When the request asked for logprobs: one per token, in the API's shape. */
+  logprobs?: TokenLogprob[];
 }
 
 /** What a runner that is loaded can do; the scheduler's tests substitute a fake. */
@@ -216,7 +219,7 @@ export class Runner implements RunnerHandle {
         if (!m) throw failure!;
         if (m.t === 'chunk') {
           measure.chunk(m.tokens.length);
-          yield { text: m.text, tokens: m.tokens };
+          yield { text: m.text, tokens: m.tokens, ...(m.logprobs ? { logprobs: m.logprobs } : {}) };
         } else if (m.t === 'done') {
           ended = true;
           measure.done(m.stats.promptEvalCount, m.stats.evalCount);

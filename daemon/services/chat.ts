@@ -1,10 +1,12 @@
 import { KilnError } from '../../common/errors.js';
 import type { ChatRequest, ChatResponse, Message, Tool, ToolCall } from '../api/types.js';
-import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
+import { doneReason, formatOf, holdSlot, loadOrUnload, LogprobQueue, logprobsOf, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
 import { rejectImages, renderChatPromptFitting } from './prompt.js';
 import { countTokens, requireCompletion } from './runnable.js';
 import { requestName } from './resolve.js';
 import { ToolCallParser } from './tool-calls.js';
+import { toolCallFormat, type ToolCallFormat } from './tool-format.js';
+import { toolCallGrammar, type ToolCallGrammarSpec } from '../../engine/grammar/tool-call.js';
 import { planThinking, thinkingParserFor } from './thinking.js';
 
 /**
@@ -19,7 +21,10 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
   const name = requestName(req);
   // the request was validated at the edge (api/parse.ts)
   const messages: Message[] = req.messages ?? [];
-  const tools: Tool[] | undefined = req.tools;
+  const choice = req.tool_choice ?? 'auto';
+  // "none": the model is not shown the tools, and nothing it writes is read as a call
+  const tools: Tool[] | undefined = choice === 'none' ? undefined : req.tools;
+  const forced = forcedTools(choice, tools);
   const p = await prepare(deps, name, req);
   requireCompletion(p.model, name, 'chat');
   // The model as the request named it, as Ollama echoes it.
@@ -27,6 +32,7 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
   const plan = planThinking(p.model, name, req.think);
   rejectImages(p.model, messages.flatMap((m) => m.images ?? []));
   const format = formatOf(req.format);
+  const logprobs = logprobsOf(req);
 
   if (messages.length === 0) {
     const reason = await loadOrUnload(deps, p, signal);
@@ -36,14 +42,19 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
   }
 
   const { prompt } = renderChatPromptFitting(p.model, messages, tools, p.options.numCtx, (text) => countTokens(p.model.path, text), plan.think);
+  const wrapper = tools && tools.length > 0 ? toolCallFormat(p.model, tools) : undefined;
+  const parallel = req.parallel_tool_calls !== false;
+  const toolCalls = forced && wrapper ? toolGrammarSpec(forced, wrapper, parallel) : undefined;
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
-  const parser = tools && tools.length > 0 ? new ToolCallParser(tools) : undefined;
-  const thinking = thinkingParserFor(plan, prompt, format !== undefined);
+  const parser = tools && tools.length > 0 ? new ToolCallParser(tools, { wrapper, maxCalls: parallel ? undefined : 1 }) : undefined;
+  const thinking = thinkingParserFor(plan, prompt, format !== undefined || toolCalls !== undefined);
+  const lps = new LogprobQueue(logprobs !== undefined);
   const piece = (content: string, toolCalls?: ToolCall[], reasoning = ''): ChatResponse => ({
     model,
     created_at: nowIso(),
     message: { role: 'assistant', content, ...(reasoning ? { thinking: reasoning } : {}), ...(toolCalls ? { tool_calls: toolCalls } : {}) },
     done: false,
+    ...lps.take(),
   });
   /** Reasoning passes straight on; the rest goes through the tool-call parser when there is one. */
   const pass = (text: string, reasoning: string, end: boolean): ChatResponse | undefined => {
@@ -55,7 +66,7 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
     return content || reasoning || toolCalls.length ? piece(content, toolCalls.length ? toolCalls : undefined, reasoning) : undefined;
   };
   return (async function* () {
-    const it = lease.runner.generate(lease.slot, { prompt, options: p.options.sampling, format, shift: req.shift !== false }, signal);
+    const it = lease.runner.generate(lease.slot, { prompt, options: p.options.sampling, format: toolCalls ? undefined : format, toolCalls, logprobs, shift: req.shift !== false }, signal);
     try {
       for (;;) {
         const r = await it.next();
@@ -71,9 +82,11 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
             done_reason: doneReason(r.value),
             ...(r.value.stopSequence !== undefined ? { stop_sequence: r.value.stopSequence } : {}),
             ...statsFields(deps, p, loadDurationNs, r.value),
+            ...lps.take(),
           };
           return;
         }
+        lps.add(r.value.logprobs);
         if (!r.value.text) continue;
         const split = thinking ? thinking.push(r.value.text) : { thinking: '', content: r.value.text };
         const out = pass(split.content, split.thinking, false);
@@ -94,8 +107,10 @@ export function mergeChat(lines: ChatResponse[]): ChatResponse {
   if (!last) throw new KilnError('E_RUNNER', 'the generation ended without a result');
   const toolCalls = lines.flatMap((l) => l.message.tool_calls ?? []);
   const thinking = lines.map((l) => l.message.thinking ?? '').join('');
+  const logprobs = lines.some((l) => l.logprobs) ? lines.flatMap((l) => l.logprobs ?? []) : undefined;
   return {
     ...last,
+    ...(logprobs ? { logprobs } : {}),
     message: {
       role: 'assistant',
       content: lines.map((l) => l.message.content).join(''),
@@ -103,4 +118,30 @@ export function mergeChat(lines: ChatResponse[]): ChatResponse {
       ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
     },
   };
+}
+
+/**
+ * The tools a `tool_choice` of "required" or a named function makes the
+ * answer call (undefined for "auto" and "none"). Refuses, as a client's
+ * mistake, a forced call with no tools and a name that is not offered.
+ */
+function forcedTools(choice: NonNullable<ChatRequest['tool_choice']>, tools: Tool[] | undefined): Tool[] | undefined {
+  if (choice === 'auto' || choice === 'none') return undefined;
+  const offered = tools ?? [];
+  if (offered.length === 0) {
+    throw new KilnError('E_BAD_REQUEST', `tool_choice: ${choice === 'required' ? '"required"' : `'${choice.name}'`} needs tools, and the request offers none`);
+  }
+  if (choice === 'required') return offered;
+  const named = offered.filter((t) => t.function.name === choice.name);
+  if (named.length === 0) {
+    throw new KilnError('E_BAD_REQUEST', `tool_choice: tool '${choice.name}' is not among the offered tools (${offered.map((t) => t.function.name).join(', ')})`);
+  }
+  return named;
+}
+
+/** The grammar of the forced calls, in the template's wrapper; compiled here once so a schema it cannot enforce is a 400 before anything runs. */
+function toolGrammarSpec(tools: Tool[], wrapper: ToolCallFormat, parallel: boolean): ToolCallGrammarSpec {
+  const spec: ToolCallGrammarSpec = { tools: tools.map((t) => ({ name: t.function.name, parameters: t.function.parameters })), ...wrapper, parallel };
+  toolCallGrammar(spec);
+  return spec;
 }

@@ -1,6 +1,6 @@
 import { KilnError } from '../../common/errors.js';
 import type { GenerateRequest, GenerateResponse } from '../api/types.js';
-import { doneReason, formatOf, holdSlot, loadOrUnload, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
+import { doneReason, formatOf, holdSlot, loadOrUnload, LogprobQueue, logprobsOf, nowIso, prepare, statsFields, type ServeDeps } from './inference.js';
 import { rejectImages, renderGeneratePrompt } from './prompt.js';
 import { requestName } from './resolve.js';
 import { requireCompletion } from './runnable.js';
@@ -29,6 +29,7 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
   rejectImages(p.model, req.images);
   const context = contextOf(req.context, p.model.facts.shape.nVocab);
   const format = formatOf(req.format);
+  const logprobs = logprobsOf(req);
 
   if (!req.prompt && !req.suffix && !context?.length) {
     const reason = await loadOrUnload(deps, p, signal);
@@ -54,9 +55,11 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
     response: content,
     ...(thinking ? { thinking } : {}),
     done: false,
+    ...lps.take(),
   });
+  const lps = new LogprobQueue(logprobs !== undefined);
   return (async function* () {
-    const it = lease.runner.generate(lease.slot, { prompt, context, options: p.options.sampling, format, shift: req.shift !== false }, signal);
+    const it = lease.runner.generate(lease.slot, { prompt, context, options: p.options.sampling, format, logprobs, shift: req.shift !== false }, signal);
     try {
       for (;;) {
         const r = await it.next();
@@ -71,9 +74,11 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
             done_reason: doneReason(r.value),
             context: r.value.context,
             ...statsFields(deps, p, loadDurationNs, r.value),
+            ...lps.take(),
           };
           return;
         }
+        lps.add(r.value.logprobs);
         if (!r.value.text) continue;
         const split = thinking ? thinking.push(r.value.text) : { thinking: '', content: r.value.text };
         if (split.thinking || split.content) yield piece(split);
@@ -92,5 +97,6 @@ export function mergeGenerate(lines: GenerateResponse[]): GenerateResponse {
   const last = lines.at(-1);
   if (!last) throw new KilnError('E_RUNNER', 'the generation ended without a result');
   const thinking = lines.map((l) => l.thinking ?? '').join('');
-  return { ...last, response: lines.map((l) => l.response).join(''), ...(thinking ? { thinking } : {}) };
+  const logprobs = lines.some((l) => l.logprobs) ? lines.flatMap((l) => l.logprobs ?? []) : undefined;
+  return { ...last, response: lines.map((l) => l.response).join(''), ...(thinking ? { thinking } : {}), ...(logprobs ? { logprobs } : {}) };
 }

@@ -4,7 +4,7 @@ import type { Lease, Scheduler } from '../scheduler/scheduler.js';
 import { parseKeepAlive } from '../scheduler/keep-alive.js';
 import type { Config } from '../config.js';
 import type { Store } from '../../store/index.js';
-import type { Options } from '../api/types.js';
+import type { LogprobsOption, Options, TokenLogprob } from '../api/types.js';
 import type { RunnerStats } from '../runner/protocol.js';
 import { runOptions, type RunOptions } from './options.js';
 import { modelSpec, runnableModel, type RunnableModel } from './runnable.js';
@@ -94,6 +94,39 @@ export function formatOf(v: unknown): unknown {
   if (v !== 'json' && (typeof v !== 'object' || Array.isArray(v))) throw new KilnError('E_BAD_REQUEST', `invalid format ${JSON.stringify(v)}: use "json" or a JSON schema object`);
   formatGrammar(v);
   return v;
+}
+
+/**
+ * How many top tokens to list per generated token when the request asked for
+ * log-probabilities (`logprobs: true`, or a `top_logprobs` above 0 without
+ * `logprobs`, which implies it); undefined when it did not.
+ */
+export function logprobsOf(req: LogprobsOption): number | undefined {
+  if (req.logprobs === true || (req.logprobs === undefined && (req.top_logprobs ?? 0) > 0)) return req.top_logprobs ?? 0;
+  return undefined;
+}
+
+/**
+ * Holds the log-probabilities of streamed tokens until a piece of the answer
+ * goes out (text held by a parser still has its tokens counted), so each
+ * token's entry comes exactly once, with the first piece sent after it.
+ */
+export class LogprobQueue {
+  private held: TokenLogprob[] = [];
+
+  constructor(readonly on: boolean) {}
+
+  add(lps: TokenLogprob[] | undefined): void {
+    if (this.on && lps) this.held.push(...lps);
+  }
+
+  /** `{logprobs}` for the piece going out now (all held entries), or nothing. */
+  take(): { logprobs?: TokenLogprob[] } {
+    if (!this.on) return {};
+    const out = this.held;
+    this.held = [];
+    return { logprobs: out };
+  }
 }
 
 export function nowIso(): string {

@@ -16,7 +16,21 @@ export interface ParsedPiece {
 }
 
 /** Separators and wrapper tokens around and between calls. */
-const FILLER = /^(?:\s|[,;]|<\|python_tag\|>|<\/?tool_call>|```(?:json)?|<\|eom_id\|>|<\|eot_id\|>)+/;
+const FILLER_PARTS = ['\\s', '[,;]', '<\\|python_tag\\|>', '<\\/?tool_call>', '```(?:json)?', '<\\|eom_id\\|>', '<\\|eot_id\\|>'];
+const FILLER = fillerOf([]);
+
+function fillerOf(extra: string[]): RegExp {
+  const escaped = extra.filter((x) => x !== '').map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^(?:${[...FILLER_PARTS, ...escaped].join('|')})+`);
+}
+
+/** What a parser knows beyond the offered tools. */
+export interface ToolCallParserOptions {
+  /** The text the model's template writes around a call (tool-format.ts), read as a wrapper too. */
+  wrapper?: { open: string; close: string };
+  /** Most calls handed on (parallel_tool_calls false: 1); later ones are dropped. */
+  maxCalls?: number;
+}
 
 /**
  * Splits a streamed answer into text and tool calls. While the answer could
@@ -31,9 +45,24 @@ export class ToolCallParser {
   private held = '';
   private next = 0;
   private readonly names: Set<string>;
+  private readonly openers: string[];
+  private readonly filler: RegExp;
+  private readonly maxCalls: number;
 
-  constructor(tools: Tool[]) {
+  constructor(tools: Tool[], opts: ToolCallParserOptions = {}) {
     this.names = new Set(tools.map((t) => t.function.name));
+    const open = opts.wrapper?.open.trim() ?? '';
+    const close = opts.wrapper?.close.trim() ?? '';
+    this.openers = open && !OPENERS.includes(open) ? [open, ...OPENERS] : OPENERS;
+    this.filler = open || close ? fillerOf([open, close]) : FILLER;
+    this.maxCalls = opts.maxCalls ?? Infinity;
+  }
+
+  /** Numbers the calls, dropping those past maxCalls. */
+  private take(calls: ToolCall[]): ToolCall[] {
+    const out: ToolCall[] = [];
+    for (const c of calls) if (this.next < this.maxCalls) out.push({ function: { ...c.function, index: this.next++ } });
+    return out;
   }
 
   /** Adds streamed text; returns the text that is certainly not part of a tool call, and the calls completed by it. */
@@ -43,11 +72,11 @@ export class ToolCallParser {
     if (this.state === 'call') return { content: '', toolCalls: this.completed() };
     const s = this.held.trimStart();
     if (s === '') return { content: '', toolCalls: [] };
-    if (OPENERS.some((o) => s.startsWith(o))) {
+    if (this.openers.some((o) => s.startsWith(o))) {
       this.state = 'call';
       return { content: '', toolCalls: this.completed() };
     }
-    if (OPENERS.some((o) => o.startsWith(s))) return { content: '', toolCalls: [] };
+    if (this.openers.some((o) => o.startsWith(s))) return { content: '', toolCalls: [] };
     this.state = 'text';
     const out = this.held;
     this.held = '';
@@ -59,17 +88,17 @@ export class ToolCallParser {
     const held = this.held;
     this.held = '';
     if (this.state !== 'call') return { content: held, toolCalls: [] };
-    if (this.next > 0 && held.replace(FILLER, '') === '') return { content: '', toolCalls: [] };
-    const calls = parseToolCalls(held, this.names).map((c) => ({ function: { ...c.function, index: this.next++ } }));
-    return calls.length > 0 ? { content: '', toolCalls: calls } : { content: held, toolCalls: [] };
+    if (this.next > 0 && held.replace(this.filler, '') === '') return { content: '', toolCalls: [] };
+    const calls = parseToolCalls(held, this.names, this.filler);
+    return calls.length > 0 ? { content: '', toolCalls: this.take(calls) } : { content: held, toolCalls: [] };
   }
 
   /** Takes the complete calls off the front of the held text. */
   private completed(): ToolCall[] {
     const out: ToolCall[] = [];
     // stops at a value not complete yet, or one that is not calls (left for finish())
-    for (let r = leadingCalls(this.held, this.names); r; r = leadingCalls(this.held, this.names)) {
-      for (const c of r.calls) out.push({ function: { ...c.function, index: this.next++ } });
+    for (let r = leadingCalls(this.held, this.names, this.filler); r; r = leadingCalls(this.held, this.names, this.filler)) {
+      out.push(...this.take(r.calls));
       this.held = r.rest;
     }
     return out;
@@ -81,8 +110,8 @@ export class ToolCallParser {
  * them) that starts `text` after any filler, and the text after it;
  * undefined when that value is not complete yet, not JSON, or not all calls.
  */
-function leadingCalls(text: string, names: Set<string>): { calls: ToolCall[]; rest: string } | undefined {
-  const start = FILLER.exec(text)?.[0].length ?? 0;
+function leadingCalls(text: string, names: Set<string>, filler = FILLER): { calls: ToolCall[]; rest: string } | undefined {
+  const start = filler.exec(text)?.[0].length ?? 0;
   const end = matchingEnd(text, start);
   if (end < 0) return undefined;
   let v: unknown;
@@ -135,10 +164,10 @@ function asCall(v: unknown, names: Set<string>): ToolCall | undefined {
 }
 
 /** The tool calls written in `text`, or [] if it is not (entirely) tool calls. */
-export function parseToolCalls(text: string, names: Set<string>): ToolCall[] {
+export function parseToolCalls(text: string, names: Set<string>, filler = FILLER): ToolCall[] {
   const calls: ToolCall[] = [];
-  for (let rest = text; rest.replace(FILLER, '') !== ''; ) {
-    const r = leadingCalls(rest, names);
+  for (let rest = text; rest.replace(filler, '') !== ''; ) {
+    const r = leadingCalls(rest, names, filler);
     if (!r) return [];
     calls.push(...r.calls);
     rest = r.rest;

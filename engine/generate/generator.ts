@@ -18,6 +18,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { KilnError } from '../../common/errors.js';
 import type { Model } from '../model/model.js';
 import { Sampler } from '../sampler/sampler.js';
+import { StepLogprobs, type TokenLogprob } from './logprobs.js';
 import { Pooler, modelPooling } from './pooling.js';
 import { StopMatcher } from './stop-matcher.js';
 import type { GenerateChunk, GenerateOptions, GenerateStats, Pooling } from './types.js';
@@ -177,6 +178,15 @@ export class Generator {
     const decoder = tokenizer.createStreamDecoder();
     const stops = new StopMatcher(opts.stop ?? []);
     let pending: number[] = [];
+    const wantLogprobs = opts.logprobs !== undefined && opts.logprobs >= 0;
+    let pendingLp: TokenLogprob[] = [];
+    /** The chunk of the pending tokens (and their logprobs, when asked for); starts the next pending run. */
+    const chunk = (text: string): GenerateChunk => {
+      const c: GenerateChunk = { text, tokens: pending, ...(wantLogprobs ? { logprobs: pendingLp } : {}) };
+      pending = [];
+      pendingLp = [];
+      return c;
+    };
     let stopped = false;
 
     try {
@@ -189,6 +199,8 @@ export class Generator {
           stats.doneReason = 'cancel';
           break;
         }
+        // read before sampling: the sampler edits the logits in place
+        const step = wantLogprobs ? new StepLogprobs(logits, opts.logprobs!) : undefined;
         const tok = sampler.sample(logits);
         stats.evalCount++;
         if (tokenizer.isEog(tok)) {
@@ -197,19 +209,19 @@ export class Generator {
         }
         sampler.accept(tok);
         pending.push(tok);
+        if (step) pendingLp.push(step.pick(tok));
         const r = stops.push(decoder.push(tok));
         if (r.stopped) {
           stopped = true;
           stats.doneReason = 'stop';
           stats.stopSequence = r.stop;
-          if (r.text) yield { text: r.text, tokens: pending };
-          pending = [];
+          const c = chunk(r.text);
+          if (r.text) yield c;
           break;
         }
         if (r.text) {
           stats.context.push(...pending);
-          yield { text: r.text, tokens: pending };
-          pending = [];
+          yield chunk(r.text);
         }
         if (stats.evalCount >= limit) {
           stats.doneReason = 'length';
@@ -232,7 +244,7 @@ export class Generator {
           stats.doneReason = 'stop';
           stats.stopSequence = r.stop;
         } else stats.context.push(...pending);
-        if (text) yield { text, tokens: pending };
+        if (text) yield chunk(text);
       }
     } finally {
       stats.evalDurationNs = Number(process.hrtime.bigint() - t1);

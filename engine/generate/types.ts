@@ -4,6 +4,7 @@
  * passes straight through.
  */
 import type { SamplerOptions } from '../sampler/options.js';
+import type { TokenLogprob } from './logprobs.js';
 
 export interface GenerateOptions extends SamplerOptions {
   /**
@@ -34,6 +35,11 @@ export interface GenerateOptions extends SamplerOptions {
    * (vocabulary-sized) before sampling; set forbidden tokens to -Infinity.
    */
   mask?: (ids: Float32Array /* logits */) => void;
+  /**
+   * Log-probabilities of the generated tokens (logprobs.ts): undefined for
+   * none, 0 for each token's own, N for it and the N most likely tokens at its position.
+   */
+  logprobs?: number;
 }
 
 export interface GenerateChunk {
@@ -41,6 +47,8 @@ export interface GenerateChunk {
   text: string;
   /** The tokens whose text this chunk completes (a token held back with its text travels with the next chunk). */
   tokens: number[];
+  /** With the `logprobs` option: one entry per token of `tokens`, in order. */
+  logprobs?: TokenLogprob[];
 }
 
 export interface GenerateStats {

@@ -39,7 +39,7 @@ function bad(msg: string): KilnError {
 }
 
 /** The pieces every JSON grammar shares: whitespace, strings, numbers, any value. */
-class JsonRules {
+export class JsonRules {
   readonly ws: Elem;
   readonly string: Elem;
   readonly number: Elem;
@@ -48,10 +48,14 @@ class JsonRules {
   readonly object: Elem;
   readonly strChar: Elem[][];
 
-  constructor(readonly g: GrammarBuilder) {
+  /** `compact`: a gap holds at most one space (JSON read by programs, as tool-call arguments are). */
+  constructor(
+    readonly g: GrammarBuilder,
+    compact = false,
+  ) {
     const b = (...p: Parameters<typeof byteClass>) => g.bytes(byteClass(...p));
     const indent = g.repeat([b(' ', '\t')], 0, 20);
-    this.ws = g.optional([g.ref(g.rule([g.literal(' '), [...g.literal('\n'), ...indent]]))]);
+    this.ws = compact ? g.optional(g.literal(' ')) : g.optional([g.ref(g.rule([g.literal(' '), [...g.literal('\n'), ...indent]]))]);
     // A string character: anything but " \ and control bytes, or an escape. Bytes ≥ 0x80 pass as they are (UTF-8).
     const plain = byteClass([0x20, 0x21], [0x23, 0x5b], [0x5d, 0x7e], [0x80, 0xff]);
     const hex = b('09', 'af', 'AF');
@@ -90,9 +94,18 @@ export function jsonGrammar(): Grammar {
 
 /** The grammar of output that validates against `schema`. */
 export function schemaGrammar(schema: unknown): Grammar {
-  if (typeof schema !== 'boolean' && (typeof schema !== 'object' || schema === null || Array.isArray(schema))) throw bad('a JSON schema must be an object');
   const g = new GrammarBuilder();
   const j = new JsonRules(g);
+  return g.build(g.rule([schemaElems(g, j, schema)]));
+}
+
+/**
+ * The elements, in grammar `g` (whose shared JSON pieces are `j`), of a value
+ * that validates against `schema`: for grammars that hold JSON inside
+ * something else (a tool call's arguments).
+ */
+export function schemaElems(g: GrammarBuilder, j: JsonRules, schema: unknown): Elem[] {
+  if (typeof schema !== 'boolean' && (typeof schema !== 'object' || schema === null || Array.isArray(schema))) throw bad('a JSON schema must be an object');
   const root = schema as Schema;
   const defs = new Map<string, number>();
   let depth = 0;
@@ -223,7 +236,7 @@ export function schemaGrammar(schema: unknown): Grammar {
     return [...open, g.optional([...member, g.star([...g.literal(','), j.ws, ...member])]), ...close];
   };
 
-  return g.build(g.rule([compile(root)]));
+  return compile(root);
 }
 
 /** The grammar of a request's `format`: "json" or a schema object. */

@@ -65,6 +65,31 @@ export async function distributions(m: Loaded, tokens: number[], vocab: number):
   }
 }
 
+/**
+ * Next-token distributions as a generation loop meets them: the prompt
+ * evaluated as one batch, then each generated token alone (a batch and a
+ * single token go through different matrix kernels, whose float sums differ
+ * in the last bits). Entry i is the distribution that generated token i was
+ * drawn from.
+ */
+export async function stepDistributions(m: Loaded, prompt: number[], generated: number[], vocab: number): Promise<Float64Array[]> {
+  const seq = m.context.getSequence();
+  const next = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } };
+  const dist = (r: unknown) => {
+    const p = new Float64Array(vocab);
+    for (const [tok, prob] of (r as { next: { probabilities: Map<number, number> } }).next.probabilities) p[tok] = prob;
+    return p;
+  };
+  try {
+    const first = await seq.controlledEvaluate(prompt.map((t, i) => (i === prompt.length - 1 ? [t, next] : t)) as never);
+    const out = [dist(first.at(-1))];
+    for (const t of generated.slice(0, -1)) out.push(dist((await seq.controlledEvaluate([[t, next]] as never))[0]));
+    return out;
+  } finally {
+    seq.dispose();
+  }
+}
+
 /** KL(p || q) in nats, with q floored so a zero does not make it infinite. */
 export function kl(p: Float64Array, q: Float64Array): number {
   let s = 0;
