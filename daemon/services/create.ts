@@ -115,6 +115,10 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
       // the child's quantize events are renamed as Ollama words them; the report's own steps pass as they are
       const relay = (p: ProgressResponse) => progress(p.status.startsWith('quantizing to ') ? { ...p, status } : p);
       report = await quantizeInChild(src, out, mix, relay, signal, wantReport ? { textFile } : undefined);
+    } catch (e) {
+      // the report can fail after the file is made: nothing of this create is left behind
+      rmSync(out, { force: true });
+      throw e;
     } finally {
       if (textFile) rmSync(textFile, { force: true });
     }
