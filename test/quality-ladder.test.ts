@@ -5,6 +5,7 @@
  * with --keep), its refusals, and `kiln create --quantize q4_K_M --report` then
  * `kiln show --quality` and /api/show through the real daemon.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import { klDivergence } from '../engine/eval/kl.js';
 import { perplexity } from '../engine/eval/perplexity.js';
 import { readGGUFFileSync } from '../engine/gguf/reader.js';
 import { Model } from '../engine/model/model.js';
-import { cleanup, kiln, kilnEnv, startDaemon, tempHome, type RunningDaemon } from './helpers/daemon.js';
+import { cleanup, KILN, kiln, kilnEnv, startDaemon, tempHome, type RunningDaemon } from './helpers/daemon.js';
 import { KJV_F32, KJV_HELDOUT } from './helpers/fixtures.js';
 
 let dir: string;
@@ -114,6 +115,22 @@ describe('kiln quantize --ladder', () => {
     expect(quantized.code).toBe(1);
     expect(quantized.stderr).toMatch(/is already quantized .* quantize from the F32, F16 or BF16 file instead/);
     for (const r of [unknown, missing, quantized]) expect(r.stdout).toBe('');
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('removes its temporary files when stopped with SIGTERM midway', async () => {
+    const child = spawn(process.execPath, [KILN, 'quantize', KJV_F32, '--ladder', 'q8_0', '--text', textFile], { env: kilnEnv(dir, { TMPDIR: tmp }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    await new Promise<void>((res) => {
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+        if (/scoring the source window 1/.test(err)) res();
+      });
+    });
+    expect(readdirSync(tmp)).toHaveLength(1); // the work folder exists while it runs
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((res) => child.on('close', res));
+    expect(code).toBe(143);
     expect(readdirSync(tmp)).toEqual([]);
   });
 });

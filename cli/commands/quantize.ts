@@ -1,4 +1,4 @@
-import { renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { KilnError } from '../../common/errors.js';
@@ -31,9 +31,22 @@ async function measure(source: string, targets: LadderTarget[], flags: QualityFl
   const nCtx = windowFlag(flags.ctx);
   const progress = flags.json ? undefined : ladderProgress();
   const onEvent = flags.json ? (e: LadderEvent) => process.stdout.write(`${JSON.stringify(ladderStatus(e))}\n`) : progress!.event;
+  // The work (the source's logits, the quantized files not kept) goes in a folder of its own, removed
+  // at the end, and also on Ctrl-C or SIGTERM: an 8 B model's leftovers would be gigabytes.
+  const work = mkdtempSync(join(tmpdir(), 'kiln-quality-'));
+  const onSignal = (sig: NodeJS.Signals) => {
+    rmSync(work, { recursive: true, force: true });
+    progress?.done();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
-    return await qualityLadder({ source, targets, text, textName: name, nCtx, tmpDir: tmpdir(), onEvent });
+    return await qualityLadder({ source, targets, text, textName: name, nCtx, tmpDir: work, onEvent });
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    rmSync(work, { recursive: true, force: true });
     progress?.done();
   }
 }
@@ -50,6 +63,13 @@ export async function ladderCommand(inPath: string, types: string | undefined, f
   reportText(flags.text);
   windowFlag(flags.ctx);
   await checkLadderSource(inPath);
+  if (flags.keep) {
+    try {
+      mkdirSync(flags.keep, { recursive: true });
+    } catch (e) {
+      throw new KilnError('E_BAD_REQUEST', `cannot make the --keep folder ${flags.keep}: ${(e as Error).message}`);
+    }
+  }
   const stem = basename(inPath).replace(/\.gguf$/i, '');
   const targets = [...new Set(mixes)].map((mix) => ({ mix, ...(flags.keep ? { path: join(flags.keep, `${stem}-${mix}.gguf`) } : {}) }));
   const report = await measure(inPath, targets, flags);
