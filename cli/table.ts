@@ -4,6 +4,7 @@
  * usage, `kiln help CMD`, flag checking and dispatch are all made from here.
  */
 import { KilnError } from '../common/errors.js';
+import { UsageError } from './args.js';
 import { settingsHelp, type Config } from '../daemon/config.js';
 import type { Client } from './client.js';
 import type { ShowPart } from './commands/models.js';
@@ -52,6 +53,9 @@ export function flagValue(ctx: Context, f: string, short?: string): string | und
 }
 
 const print = (s: string) => console.log(s);
+
+/** engine/quantize/ladder.ts's DEFAULT_LADDER, spelled here so the help does not load the engine. */
+const DEFAULT_LADDER_TEXT = 'q2_K,q3_K_M,q4_0,q4_K_M,q5_K_M,q6_K,q8_0';
 
 export const COMMANDS: Command[] = [
   {
@@ -104,28 +108,58 @@ export const COMMANDS: Command[] = [
   {
     name: 'create',
     summary: 'Create a model from a Modelfile',
-    usage: 'kiln create MODEL [-f Modelfile] [--quantize TYPE]',
+    usage: 'kiln create MODEL [-f Modelfile] [--quantize TYPE [--report]]',
     flags: [
       { name: 'file', short: 'f', value: 'string', help: 'Name of the Modelfile (default "Modelfile")' },
       { name: 'quantize', short: 'q', value: 'string', help: 'Quantize model to this level (e.g. q4_K_M)' },
+      { name: 'report', help: 'Measure the quantized model against the source and save the report (kiln show MODEL --quality)' },
+      { name: 'text', value: 'string', help: 'Text file the report measures over (default: a built-in English sample)' },
     ],
     minArgs: 1,
     async run(ctx) {
       const { createCommand } = await import('./commands/create.js');
-      await createCommand(ctx.client(), ctx.args[0], flagValue(ctx, 'file', 'f') ?? 'Modelfile', flagValue(ctx, 'quantize', 'q'));
+      const quantize = flagValue(ctx, 'quantize', 'q');
+      if (ctx.flags.has('report') && !quantize) throw new UsageError('--report needs --quantize TYPE');
+      if (ctx.flags.has('text') && !ctx.flags.has('report')) throw new UsageError('--text goes with --report');
+      const report = ctx.flags.has('report') ? { text: flagValue(ctx, 'text') } : undefined;
+      await createCommand(ctx.client(), ctx.args[0], flagValue(ctx, 'file', 'f') ?? 'Modelfile', quantize, report);
     },
   },
   {
     name: 'quantize',
     summary: 'Quantize a GGUF file (q4_K_M, q8_0, …)',
-    description: 'Quantize a GGUF file to another type (runs locally, no daemon needed)',
-    usage: 'kiln quantize IN.gguf OUT.gguf TYPE',
-    notes: 'Types:\n  q2_K q3_K_S q3_K_M q3_K_L q4_0 q4_1 q5_0 q5_1 q4_K_S q4_K_M q5_K_S q5_K_M q6_K q8_0 f16 bf16 f32',
-    flags: [{ name: 'json', help: 'progress as NDJSON on stdout' }],
-    minArgs: 3,
+    description: 'Quantize a GGUF file to another type, or measure what each type costs (runs locally, no daemon needed)',
+    usage: 'kiln quantize IN.gguf OUT.gguf TYPE [--report]\n  kiln quantize IN.gguf --ladder[=TYPES] [--text FILE] [--keep DIR]',
+    notes:
+      'Types:\n  q2_K q3_K_S q3_K_M q3_K_L q4_0 q4_1 q5_0 q5_1 q4_K_S q4_K_M q5_K_S q5_K_M q6_K q8_0 f16 bf16 f32\n\n' +
+      `--ladder quantizes IN to each of TYPES (a comma list, after = or as the next word; default ${DEFAULT_LADDER_TEXT})\n` +
+      'and measures each against IN over the text: size, bits per weight, mean KL divergence from IN, how often\n' +
+      'the most likely next token is the same, perplexity and generation speed. The quantized files are deleted\n' +
+      'unless --keep names a folder for them. --report measures OUT the same way after quantizing.',
+    flags: [
+      { name: 'ladder', optionalValue: 'types', help: 'Quantize to each type and print the quality table' },
+      { name: 'report', help: 'After quantizing, measure OUT against IN and print its quality' },
+      { name: 'text', value: 'string', help: 'Text file to measure over (default: a built-in English sample)' },
+      { name: 'ctx', value: 'int', help: "Window size in tokens (default 512, or the model's context if shorter)" },
+      { name: 'keep', value: 'string', help: 'Folder to keep the ladder\'s quantized files in' },
+      { name: 'json', help: 'progress as NDJSON on stdout' },
+    ],
+    minArgs: 1,
     async run(ctx) {
-      const { quantizeCommand } = await import('./commands/quantize.js');
-      await quantizeCommand(ctx.args[0], ctx.args[1], ctx.args[2], ctx.flags.has('json'));
+      const { ladderCommand, quantizeCommand } = await import('./commands/quantize.js');
+      const quality = { text: flagValue(ctx, 'text'), ctx: flagValue(ctx, 'ctx'), json: ctx.flags.has('json') };
+      const ladder = ctx.flags.get('ladder');
+      if (ladder !== undefined) {
+        if (ctx.args.length > 2) throw new UsageError('--ladder takes IN.gguf and the types only (no OUT: the files are measured, not kept, unless --keep DIR)');
+        if (ctx.flags.has('report')) throw new UsageError('--ladder and --report do not go together');
+        return ladderCommand(ctx.args[0], typeof ladder === 'string' ? ladder : ctx.args[1], { ...quality, keep: flagValue(ctx, 'keep') });
+      }
+      if (ctx.args.length < 3) throw new UsageError('"kiln quantize" requires 3 arguments (IN.gguf OUT.gguf TYPE), or IN.gguf --ladder');
+      for (const f of ['text', 'ctx'] as const) {
+        if (ctx.flags.has(f) && !ctx.flags.has('report')) throw new UsageError(`--${f} goes with --ladder or --report`);
+      }
+      if (ctx.flags.has('keep')) throw new UsageError('--keep goes with --ladder');
+      await quantizeCommand(ctx.args[0], ctx.args[1], ctx.args[2], ctx.flags.has('json'), ctx.flags.has('report') ? quality : undefined);
     },
   },
   {
@@ -251,10 +285,12 @@ export const COMMANDS: Command[] = [
       { name: 'parameters', help: 'Show parameters of a model' },
       { name: 'system', help: 'Show system message of a model' },
       { name: 'template', help: 'Show template of a model' },
+      { name: 'quality', help: 'Show the quality report saved by kiln create --quantize TYPE --report' },
     ],
     minArgs: 1,
     async run(ctx) {
-      const { showCommand } = await import('./commands/models.js');
+      const { showCommand, showQualityCommand } = await import('./commands/models.js');
+      if (ctx.flags.has('quality')) return print(await showQualityCommand(ctx.client(), ctx.args[0]));
       const part = (['modelfile', 'template', 'parameters', 'system', 'license'] as ShowPart[]).find((p) => ctx.flags.has(p));
       print(await showCommand(ctx.client(), ctx.args[0], part));
     },

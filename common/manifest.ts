@@ -15,6 +15,8 @@ export const MEDIA = {
   params: 'application/vnd.ollama.image.params',
   messages: 'application/vnd.ollama.image.messages',
   license: 'application/vnd.ollama.image.license',
+  /** kiln's own: the quality report of a quantized model (JSON, `kiln create --quantize TYPE --report`). */
+  quality: 'application/vnd.kiln.quality+json',
 } as const;
 
 export interface Descriptor {

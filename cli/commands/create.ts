@@ -7,6 +7,7 @@ import type { CreateRequest, ProgressResponse } from '../../daemon/api/types.js'
 import { parseModelfile } from '../../daemon/modelfile.js';
 import type { Client } from '../client.js';
 import { showProgress } from '../ui/progress.js';
+import { reportText } from './quality.js';
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -23,7 +24,7 @@ function looksLikePath(from: string): boolean {
  * uploaded to POST /api/blobs/:digest unless the daemon has it already, and
  * named in /api/create's `files`; a FROM that is a model name becomes `from`.
  */
-export async function createCommand(client: Client, name: string, modelfilePath: string, quantize?: string): Promise<void> {
+export async function createCommand(client: Client, name: string, modelfilePath: string, quantize?: string, report?: { text?: string }): Promise<void> {
   const mfPath = resolve(modelfilePath);
   let text: string;
   try {
@@ -34,6 +35,14 @@ export async function createCommand(client: Client, name: string, modelfilePath:
   const mf = parseModelfile(text);
   const req: CreateRequest = { model: name, stream: true };
   if (quantize) req.quantize = quantize;
+  if (report) {
+    req.report = true;
+    if (report.text !== undefined) {
+      const t = reportText(report.text);
+      req.report_text = t.text;
+      req.report_text_name = t.name;
+    }
+  }
   if (mf.template !== undefined) req.template = mf.template;
   if (mf.system !== undefined) req.system = mf.system;
   if (Object.keys(mf.parameters).length) req.parameters = mf.parameters;

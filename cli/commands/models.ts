@@ -1,6 +1,8 @@
 import type { ListResponse, PsResponse, ShowResponse } from '../../daemon/api/types.js';
 import { ApiError, type Client } from '../client.js';
 import { humanBytes, humanDuration, humanTime, table } from '../format.js';
+import { qualityTable } from './quality.js';
+import { KilnError } from '../../common/errors.js';
 
 /** `kiln list [PREFIX]`: NAME, ID, SIZE, MODIFIED, as `ollama list` prints them. */
 export async function listCommand(client: Client, prefix?: string): Promise<string> {
@@ -61,6 +63,15 @@ export async function showCommand(client: Client, name: string, part?: ShowPart)
   if (s.system) out.push(section('System', [[s.system.split('\n')[0], '']]));
   if (s.license) out.push(section('License', s.license.split('\n').filter(Boolean).slice(0, 2).map((l) => [l, ''] as [string, string])));
   return out.filter(Boolean).join('\n').replace(/\s+$/, '');
+}
+
+/** `kiln show NAME --quality`: the quality report saved with the model, as a table. */
+export async function showQualityCommand(client: Client, name: string): Promise<string> {
+  const s = await client.json<ShowResponse>('POST', '/api/show', { model: name });
+  if (!s.quality) {
+    throw new KilnError('E_NOT_FOUND', `${name} has no quality report: make one with kiln create ${name} -f Modelfile --quantize TYPE --report`);
+  }
+  return qualityTable(s.quality);
 }
 
 /**

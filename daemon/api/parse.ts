@@ -389,6 +389,9 @@ export function parseCreate(body: unknown): CreateRequest {
     parameters,
     messages: f.list('messages', message),
     quantize: f.str('quantize'),
+    report: f.bool('report'),
+    report_text: f.str('report_text'),
+    report_text_name: f.str('report_text_name'),
     stream: f.bool('stream'),
   });
 }

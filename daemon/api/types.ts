@@ -8,6 +8,10 @@ import type { ChatMessage, ToolCall as EngineToolCall } from '../../engine/templ
 
 // Shared with registry/ and the CLI: defined in the leaf common/wire.ts.
 export type { ProgressResponse, PruneResponse, VerifyProgress } from '../../common/wire.js';
+// The quality report of a quantized model (`kiln create --quantize TYPE --report`, `kiln quantize --ladder`):
+// made by engine/quantize/ladder.ts, saved as a layer, shown in ShowResponse.quality.
+export type { QualityReport, QualityRow } from '../../engine/quantize/ladder.js';
+import type { QualityReport } from '../../engine/quantize/ladder.js';
 
 /** GET /api/version — `ollama.version()` */
 export interface VersionResponse {
@@ -84,6 +88,12 @@ export interface ShowResponse {
   projector_info?: Record<string, unknown>;
   /** kiln's addition: where the model's vision projector is, and that kiln runs the model as text without it. */
   vision?: string;
+  /**
+   * kiln's addition: the quality report saved when the model was made with
+   * `quantize` and `report` (its type against the source: size, bits per
+   * weight, KL divergence, same-top-token share, perplexity, speed).
+   */
+  quality?: QualityReport;
   capabilities: string[];
   modified_at: string;
 }
@@ -147,6 +157,16 @@ export interface CreateRequest {
   parameters?: Record<string, unknown>;
   messages?: Message[];
   quantize?: string;
+  /**
+   * kiln's addition: with `quantize`, measure the quantized model against the
+   * source over a text and save the report with the model (`kiln create
+   * --quantize TYPE --report`; shown by `kiln show NAME --quality`).
+   */
+  report?: boolean;
+  /** kiln's addition: the text the report scores (default: a built-in English sample). */
+  report_text?: string;
+  /** kiln's addition: what the report calls that text (the CLI sends the file's name). */
+  report_text_name?: string;
   stream?: boolean;
 }
 

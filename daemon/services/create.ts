@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { KilnError } from '../../common/errors.js';
 import { readGGUFFile } from '../../engine/gguf/reader.js';
 import { formatParameterCount, summarizeModel } from '../../engine/gguf/metadata.js';
@@ -5,7 +6,7 @@ import { parseDigest, type Digest } from '../../common/digest.js';
 import { parseMix } from '../../engine/quantize/policy.js';
 import { MEDIA, type Descriptor, type Manifest } from '../../common/manifest.js';
 import { parseModelName } from '../../common/model-name.js';
-import type { CreateRequest, ProgressResponse } from '../api/types.js';
+import type { CreateRequest, ProgressResponse, QualityReport } from '../api/types.js';
 import type { Store } from '../../store/index.js';
 import { readModelConfig, type ModelConfig } from './model-config.js';
 import { readLayers } from './models.js';
@@ -46,6 +47,8 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
   const typed = requestName(req);
   const name = parseModelName(typed);
   const mix = req.quantize ? parseMix(req.quantize) : undefined;
+  if ((req.report || req.report_text !== undefined) && !mix) throw new KilnError('E_BAD_REQUEST', 'report needs quantize: the report measures the quantized model against its source');
+  if (req.report_text !== undefined && !req.report_text.trim()) throw new KilnError('E_BAD_REQUEST', 'report_text is empty');
   if (req.adapters && Object.keys(req.adapters).length) throw new KilnError('E_BAD_REQUEST', 'adapters are not supported yet');
   if (!req.from && !(req.files && Object.keys(req.files).length)) {
     throw new KilnError('E_BAD_REQUEST', "neither 'from' or 'files' was specified");
@@ -55,10 +58,13 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
   let config: ModelConfig = {};
   let parameters: Record<string, unknown> = {};
   let parent = '';
+  /** What a quality report names as its source: the base model or the uploaded file. */
+  let sourceName: string | undefined;
 
   if (req.from) {
     const base = findModel(store, req.from);
     parent = base.name.display;
+    sourceName = parent;
     layers = base.record.manifest.layers.slice();
     for (const l of layers) pin(l.digest);
     config = { ...readModelConfig(store.blobs, base.record.manifest.config.digest) };
@@ -73,6 +79,7 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
       throw new KilnError('E_BAD_REQUEST', 'files must name exactly one .gguf file (safetensors import is not supported)');
     }
     const [file, value] = ggufs[0];
+    sourceName = file;
     const digest = blobDigest(store, file, value);
     pin(digest);
     progress({ status: 'parsing GGUF' });
@@ -86,7 +93,8 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
       model_type: formatParameterCount(s.parameterCount),
       file_type: s.fileType,
     };
-    layers = layers.filter((l) => l.mediaType !== MEDIA.model);
+    // a new model layer: any quality report of the old one no longer applies
+    layers = layers.filter((l) => l.mediaType !== MEDIA.model && l.mediaType !== MEDIA.quality);
     layers.unshift({ mediaType: MEDIA.model, digest, size: store.blobs.size(digest)! });
     progress({ status: `using existing layer ${digest}` });
   }
@@ -97,13 +105,34 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
     const src = store.blobs.path(model.digest);
     const out = store.blobs.tempFile();
     const ft = summarizeModel(await readGGUFFile(src)).fileType;
-    progress({ status: `quantizing ${ft} model to ${mix.toUpperCase()}` });
-    await quantizeInChild(src, out, mix, (p) => progress({ ...p, status: `quantizing ${ft} model to ${mix.toUpperCase()}` }), signal);
+    const status = `quantizing ${ft} model to ${mix.toUpperCase()}`;
+    progress({ status });
+    const wantReport = req.report || req.report_text !== undefined;
+    const textFile = req.report_text !== undefined ? store.blobs.tempFile() : undefined;
+    let report: QualityReport | undefined;
+    try {
+      if (textFile) writeFileSync(textFile, req.report_text!);
+      // the child's quantize events are renamed as Ollama words them; the report's own steps pass as they are
+      const relay = (p: ProgressResponse) => progress(p.status.startsWith('quantizing to ') ? { ...p, status } : p);
+      report = await quantizeInChild(src, out, mix, relay, signal, wantReport ? { textFile } : undefined);
+    } catch (e) {
+      // the report can fail after the file is made: nothing of this create is left behind
+      rmSync(out, { force: true });
+      throw e;
+    } finally {
+      if (textFile) rmSync(textFile, { force: true });
+    }
     const blob = await store.blobs.adoptTempFile(out);
     pin(blob.digest);
     const s = summarizeModel(await readGGUFFile(store.blobs.path(blob.digest)));
     config = { ...config, file_type: s.fileType, model_type: formatParameterCount(s.parameterCount) };
-    layers = layers.map((l) => (l === model ? { mediaType: MEDIA.model, digest: blob.digest, size: blob.size } : l));
+    layers = layers.map((l) => (l === model ? { mediaType: MEDIA.model, digest: blob.digest, size: blob.size } : l)).filter((l) => l.mediaType !== MEDIA.quality);
+    if (report) {
+      const saved = store.blobs.writeBuffer(Buffer.from(JSON.stringify({ ...report, source: sourceName ?? report.source, ...(textFile ? { text: req.report_text_name || 'the text given with the request' } : {}), model: blob.digest })));
+      pin(saved.digest);
+      layers.push({ mediaType: MEDIA.quality, digest: saved.digest, size: saved.size });
+      progress({ status: `creating new layer ${saved.digest}` });
+    }
     progress({ status: `creating new layer ${blob.digest}` });
   }
 
@@ -128,7 +157,8 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
   if (req.license !== undefined) replace(MEDIA.license, Array.isArray(req.license) ? req.license : [req.license]);
 
   // Ollama's layer order: model first, then the text layers in a fixed order.
-  const rank = (l: Descriptor) => (l.mediaType === MEDIA.model ? -1 : TEXT_LAYERS.indexOf(l.mediaType as never));
+  // kiln's quality report goes last.
+  const rank = (l: Descriptor) => (l.mediaType === MEDIA.model ? -1 : l.mediaType === MEDIA.quality ? TEXT_LAYERS.length : TEXT_LAYERS.indexOf(l.mediaType as never));
   layers.sort((a, b) => rank(a) - rank(b));
 
   const cfgBytes = Buffer.from(

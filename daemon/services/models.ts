@@ -4,7 +4,7 @@ import { kvString, modelInfo } from '../../engine/gguf/metadata.js';
 import { MEDIA, type Descriptor } from '../../common/manifest.js';
 import { parseModelName } from '../../common/model-name.js';
 import { formatModelfile, parametersToText } from '../modelfile.js';
-import type { ListResponse, Message, ShowResponse } from '../api/types.js';
+import type { ListResponse, Message, QualityReport, ShowResponse } from '../api/types.js';
 import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
 import { templateCapabilities, templateInUse } from './prompt.js';
@@ -39,6 +39,8 @@ export interface ModelLayers {
   license: string[];
   parameters: Record<string, unknown>;
   messages: Message[];
+  /** kiln's quality report (`create --quantize TYPE --report`), when it measured this model layer. */
+  quality?: QualityReport;
 }
 
 export function readLayers(store: Store, record: ModelRecord): ModelLayers {
@@ -71,8 +73,19 @@ export function readLayers(store: Store, record: ModelRecord): ModelLayers {
         if (Array.isArray(v)) out.messages = v;
         break;
       }
+      case MEDIA.quality: {
+        // a report that does not parse, or measured another model layer, is not shown
+        try {
+          const v = JSON.parse(text(l)) as QualityReport;
+          if (v && typeof v === 'object' && Array.isArray(v.rows)) out.quality = v;
+        } catch {
+          /* ignored */
+        }
+        break;
+      }
     }
   }
+  if (out.quality && out.quality.model !== out.model?.digest) out.quality = undefined;
   return out;
 }
 
@@ -125,6 +138,7 @@ export async function showModel(store: Store, typed: string, verbose = false): P
   if (layers.system !== undefined) res.system = layers.system;
   if (layers.license.length) res.license = layers.license.join('\n');
   if (layers.messages.length) res.messages = layers.messages;
+  if (layers.quality) res.quality = layers.quality;
   return res;
 }
 

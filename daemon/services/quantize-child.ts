@@ -1,17 +1,28 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { KilnError } from '../../common/errors.js';
-import type { ProgressResponse } from '../api/types.js';
+import type { ProgressResponse, QualityReport } from '../api/types.js';
 import { packageRoot } from '../../common/paths.js';
 
 /**
  * Runs `kiln quantize --json` in a child process: a hostile GGUF or a kernel
  * fault there ends that process, not the daemon, and the event loop stays free
- * while the native code works.
+ * while the native code works. With `report`, the child then measures the
+ * quantized file against the source (`--report`, over `report.textFile` or the
+ * built-in sample) and the report it puts on its success line is answered.
  */
-export function quantizeInChild(inPath: string, outPath: string, type: string, emit: (p: ProgressResponse) => void, signal?: AbortSignal): Promise<void> {
+export function quantizeInChild(
+  inPath: string,
+  outPath: string,
+  type: string,
+  emit: (p: ProgressResponse) => void,
+  signal?: AbortSignal,
+  report?: { textFile?: string },
+): Promise<QualityReport | undefined> {
+  const extra = report ? ['--report', ...(report.textFile ? ['--text', report.textFile] : [])] : [];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli', 'main.js'), 'quantize', inPath, outPath, type, '--json'], {
+    let result: QualityReport | undefined;
+    const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli', 'main.js'), 'quantize', inPath, outPath, type, '--json', ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const onAbort = () => child.kill('SIGKILL');
@@ -25,8 +36,9 @@ export function quantizeInChild(inPath: string, outPath: string, type: string, e
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         try {
-          const p = JSON.parse(line) as ProgressResponse;
+          const p = JSON.parse(line) as ProgressResponse & { report?: QualityReport };
           if (p.status !== 'success') emit(p);
+          else if (p.report) result = p.report;
         } catch {
           /* not a progress line */
         }
@@ -38,7 +50,7 @@ export function quantizeInChild(inPath: string, outPath: string, type: string, e
     child.on('error', reject);
     child.on('close', (code, sig) => {
       signal?.removeEventListener('abort', onAbort);
-      if (code === 0) return resolve();
+      if (code === 0) return resolve(result);
       const msg = err.replace(/^Error: /, '').trim();
       reject(new KilnError(sig ? 'E_INTERNAL' : 'E_BAD_REQUEST', sig ? `quantization process ended by ${sig}${msg ? `: ${msg}` : ''}` : msg || `quantization failed (exit ${code})`));
     });

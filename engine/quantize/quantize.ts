@@ -1,5 +1,5 @@
 import { KilnError } from '../../common/errors.js';
-import { readGGUFFile } from '../gguf/reader.js';
+import { readGGUFFile, type GGUFFile } from '../gguf/reader.js';
 import { ggmlTypeName, gv } from '../gguf/types.js';
 import type { GGUFValue } from '../gguf/types.js';
 import { writeGGUF } from '../gguf/writer.js';
@@ -25,6 +25,21 @@ export interface QuantizeResult {
   seconds: number;
 }
 
+/**
+ * Refuses a source whose weights are already quantized: requantizing
+ * compounds the error (and a quality ladder against it would measure the
+ * wrong thing).
+ */
+export function assertFloatSource(file: GGUFFile, plan: TensorPlan[], path: string): void {
+  const already = plan.filter((p) => !FLOAT.has(p.from));
+  if (!already.length) return;
+  const ft = file.kv.get('general.file_type');
+  throw new KilnError(
+    'E_BAD_REQUEST',
+    `${path} is already quantized (${already.length} tensors such as ${already[0].name} are ${ggmlTypeName(already[0].from)}${ft ? `, file type ${String(ft.value)}` : ''}); quantize from the F32, F16 or BF16 file instead`,
+  );
+}
+
 /** Rows quantized per native call: big enough to amortise the call, small enough to stream. */
 const CHUNK_VALUES = 1 << 20;
 
@@ -44,14 +59,7 @@ export async function quantizeFile(
   const started = performance.now();
   const file = await readGGUFFile(inPath);
   const plan = planQuantization(file, mix);
-  const already = plan.filter((p) => !FLOAT.has(p.from));
-  if (already.length) {
-    const ft = file.kv.get('general.file_type');
-    throw new KilnError(
-      'E_BAD_REQUEST',
-      `${inPath} is already quantized (${already.length} tensors such as ${already[0].name} are ${ggmlTypeName(already[0].from)}${ft ? `, file type ${String(ft.value)}` : ''}); quantize from the F32, F16 or BF16 file instead`,
-    );
-  }
+  assertFloatSource(file, plan, inPath);
   const kv = new Map<string, GGUFValue>(file.kv);
   kv.set('general.quantization_version', gv.u32(2));
   kv.set('general.file_type', gv.u32(MIXES[mix].fileType));
