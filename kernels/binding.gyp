@@ -59,6 +59,8 @@
         "src/ref/floats.cpp",
         "src/ref/legacy.cpp",
         "src/ref/kquants.cpp",
+        "src/ref/iquants.cpp",
+        "src/ref/iq_tables.cpp",
         "src/ref/kdot.cpp",
         "src/ref/fit.cpp",
         "src/ref/kfit.cpp",
