@@ -38,11 +38,29 @@ inline __m256i signs_pm1(uint32_t bits) {
   return _mm256_or_si256(set, _mm256_set1_epi8(1)); // 0xff | 1 = -1, 0 | 1 = 1
 }
 
-// Four 7-bit sign codes (bits 0, 7, 14, 21 of a) as 32 sign bits.
-inline uint32_t signs_from_codes(uint32_t a) {
-  return static_cast<uint32_t>(kiln_iq_signs8(a & 127)) | static_cast<uint32_t>(kiln_iq_signs8((a >> 7) & 127)) << 8 |
-         static_cast<uint32_t>(kiln_iq_signs8((a >> 14) & 127)) << 16 |
-         static_cast<uint32_t>(kiln_iq_signs8((a >> 21) & 127)) << 24;
+// The 128 sign codes of IQ2_XXS / IQ2_XS / IQ3_XXS as 8 bytes of +-1 each,
+// derived once from kiln_iq_signs8.
+struct SignTable {
+  uint64_t v[128];
+  SignTable() {
+    for (uint32_t c = 0; c < 128; c++) {
+      const uint8_t bits = kiln_iq_signs8(c);
+      uint64_t x = 0;
+      for (int j = 0; j < 8; j++) x |= static_cast<uint64_t>((bits >> j) & 1 ? 0xff : 0x01) << (8 * j);
+      v[c] = x;
+    }
+  }
+};
+const SignTable &sign_table() {
+  static const SignTable t;
+  return t;
+}
+
+// Four 7-bit sign codes (bits 0, 7, 14, 21 of a) as 32 bytes of +-1.
+inline __m256i signs_from_codes(uint32_t a) {
+  const uint64_t *t = sign_table().v;
+  return _mm256_set_epi64x(static_cast<int64_t>(t[(a >> 21) & 127]), static_cast<int64_t>(t[(a >> 14) & 127]),
+                           static_cast<int64_t>(t[(a >> 7) & 127]), static_cast<int64_t>(t[a & 127]));
 }
 
 inline __m256i scale_pair(int lo, int hi) {
@@ -75,7 +93,7 @@ template <class P> struct IQ2XXS {
         static_cast<int64_t>(kiln_iq2xxs_grid[a[0] >> 24]), static_cast<int64_t>(kiln_iq2xxs_grid[(a[0] >> 16) & 0xff]),
         static_cast<int64_t>(kiln_iq2xxs_grid[(a[0] >> 8) & 0xff]), static_cast<int64_t>(kiln_iq2xxs_grid[a[0] & 0xff]));
     const int sc = 2 * static_cast<int>(a[1] >> 28) + 1;
-    return mag_dot<P>(acc, mags, signs_pm1(signs_from_codes(a[1])), q, _mm256_set1_epi16(static_cast<int16_t>(sc)));
+    return mag_dot<P>(acc, mags, signs_from_codes(a[1]), q, _mm256_set1_epi16(static_cast<int16_t>(sc)));
   }
 };
 
@@ -91,7 +109,7 @@ template <class P> struct IQ2XS {
     const uint32_t codes = static_cast<uint32_t>(s[0] >> 9) | static_cast<uint32_t>(s[1] >> 9) << 7 |
                            static_cast<uint32_t>(s[2] >> 9) << 14 | static_cast<uint32_t>(s[3] >> 9) << 21;
     const int lo = 2 * (b.scales[g] & 0xf) + 1, hi = 2 * (b.scales[g] >> 4) + 1;
-    return mag_dot<P>(acc, mags, signs_pm1(signs_from_codes(codes)), q, scale_pair(lo, hi));
+    return mag_dot<P>(acc, mags, signs_from_codes(codes), q, scale_pair(lo, hi));
   }
 };
 
@@ -126,7 +144,7 @@ template <class P> struct IQ3XXS {
     uint32_t a;
     memcpy(&a, b.qs + 64 + 4 * g, 4);
     const int sc = 2 * static_cast<int>(a >> 28) + 1;
-    return mag_dot<P>(acc, mags, signs_pm1(signs_from_codes(a)), q, _mm256_set1_epi16(static_cast<int16_t>(sc)));
+    return mag_dot<P>(acc, mags, signs_from_codes(a), q, _mm256_set1_epi16(static_cast<int16_t>(sc)));
   }
 };
 
@@ -247,9 +265,13 @@ template <class T> void dot_qk(int64_t n, float *s, const void *vx, const void *
   float sum = 0;
   for (int64_t i = 0; i < n / KILN_QK_K; i++) {
     prefetch_ahead(x + i, sizeof(typename T::B));
-    __m256i acc = _mm256_setzero_si256();
-    for (int g = 0; g < 8; g++) acc = T::chunk(x[i], g, load(y[i].qs + 32 * g), acc);
-    sum = kiln_iq_dot_step(sum, T::d(x[i]), y_d(y[i]), T::C, hsum_i32(acc));
+    // two accumulators: a chain of eight dependent vpdpwssd would cost its latency eight times
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    for (int g = 0; g < 8; g += 2) {
+      acc0 = T::chunk(x[i], g, load(y[i].qs + 32 * g), acc0);
+      acc1 = T::chunk(x[i], g + 1, load(y[i].qs + 32 * g + 32), acc1);
+    }
+    sum = kiln_iq_dot_step(sum, T::d(x[i]), y_d(y[i]), T::C, hsum_i32(_mm256_add_epi32(acc0, acc1)));
   }
   *s = sum;
 }
@@ -300,7 +322,8 @@ template <class P, bool MX> void dot_nl(int64_t n, float *s, const void *vx, con
 }
 
 template <class P> void register_iq(kiln_kernel_table *t) {
-  iq1_grid8(); // built once, before any thread uses it
+  iq1_grid8(); // built once, before any thread uses them
+  sign_table();
   t->vec_dot[KILN_TYPE_IQ2_XXS] = dot_qk<IQ2XXS<P>>;
   t->vec_dot[KILN_TYPE_IQ2_XS] = dot_qk<IQ2XS<P>>;
   t->vec_dot[KILN_TYPE_IQ2_S] = dot_qk<IQ2S<P>>;
