@@ -39,28 +39,40 @@ inline __m256i signs_pm1(uint32_t bits) {
 }
 
 // The 128 sign codes of IQ2_XXS / IQ2_XS / IQ3_XXS as 8 bytes of +-1 each,
-// derived once from kiln_iq_signs8.
-struct SignTable {
-  uint64_t v[128];
-  SignTable() {
-    for (uint32_t c = 0; c < 128; c++) {
-      const uint8_t bits = kiln_iq_signs8(c);
-      uint64_t x = 0;
-      for (int j = 0; j < 8; j++) x |= static_cast<uint64_t>((bits >> j) & 1 ? 0xff : 0x01) << (8 * j);
-      v[c] = x;
-    }
+// derived from kiln_iq_signs8 by register_iq (before any kernel runs: the
+// variant tables are built once, under a once-flag).
+uint64_t g_sign64[128];
+
+void init_sign64() {
+  for (uint32_t c = 0; c < 128; c++) {
+    const uint8_t bits = kiln_iq_signs8(c);
+    uint64_t x = 0;
+    for (int j = 0; j < 8; j++) x |= static_cast<uint64_t>((bits >> j) & 1 ? 0xff : 0x01) << (8 * j);
+    g_sign64[c] = x;
   }
-};
-const SignTable &sign_table() {
-  static const SignTable t;
-  return t;
 }
 
 // Four 7-bit sign codes (bits 0, 7, 14, 21 of a) as 32 bytes of +-1.
 inline __m256i signs_from_codes(uint32_t a) {
-  const uint64_t *t = sign_table().v;
+  const uint64_t *t = g_sign64;
   return _mm256_set_epi64x(static_cast<int64_t>(t[(a >> 21) & 127]), static_cast<int64_t>(t[(a >> 14) & 127]),
                            static_cast<int64_t>(t[(a >> 7) & 127]), static_cast<int64_t>(t[a & 127]));
+}
+
+// IQ2_XS / IQ2_S: the scale vector of group g (2 * nibble + 1: low nibble for
+// values 0..15, high for 16..31) from the 8 scale bytes, all in registers:
+// the eight 2s + 1 pairs as int16 dwords once per block (scales_iq2), then a
+// dword broadcast and a byte shuffle per group.
+inline __m256i scales_iq2(const uint8_t *sc) {
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(sc));
+  const __m128i nib = _mm_and_si128(_mm_unpacklo_epi8(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(0x0f)); // lo0 hi0 lo1 hi1 ...
+  const __m256i w = _mm256_cvtepu8_epi16(nib);
+  return _mm256_add_epi16(_mm256_add_epi16(w, w), _mm256_set1_epi16(1));
+}
+
+inline __m256i scale_of_group(__m256i scales, int g) {
+  const __m256i d = _mm256_permutevar8x32_epi32(scales, _mm256_set1_epi32(g));
+  return _mm256_shuffle_epi8(d, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
 }
 
 inline __m256i scale_pair(int lo, int hi) {
@@ -106,10 +118,9 @@ template <class P> struct IQ2XS {
     const __m256i mags = _mm256_set_epi64x(
         static_cast<int64_t>(kiln_iq2xs_grid[s[3] & 511]), static_cast<int64_t>(kiln_iq2xs_grid[s[2] & 511]),
         static_cast<int64_t>(kiln_iq2xs_grid[s[1] & 511]), static_cast<int64_t>(kiln_iq2xs_grid[s[0] & 511]));
-    const uint32_t codes = static_cast<uint32_t>(s[0] >> 9) | static_cast<uint32_t>(s[1] >> 9) << 7 |
-                           static_cast<uint32_t>(s[2] >> 9) << 14 | static_cast<uint32_t>(s[3] >> 9) << 21;
-    const int lo = 2 * (b.scales[g] & 0xf) + 1, hi = 2 * (b.scales[g] >> 4) + 1;
-    return mag_dot<P>(acc, mags, signs_from_codes(codes), q, scale_pair(lo, hi));
+    const __m256i signs = _mm256_set_epi64x(static_cast<int64_t>(g_sign64[s[3] >> 9]), static_cast<int64_t>(g_sign64[s[2] >> 9]),
+                                            static_cast<int64_t>(g_sign64[s[1] >> 9]), static_cast<int64_t>(g_sign64[s[0] >> 9]));
+    return mag_dot<P>(acc, mags, signs, q, scale_of_group(scales_iq2(b.scales), g));
   }
 };
 
@@ -126,8 +137,7 @@ template <class P> struct IQ2S {
                                            static_cast<int64_t>(kiln_iq2s_grid[s[0] | ((h << 8) & 0x300)]));
     uint32_t sg;
     memcpy(&sg, b.qs + 32 + 4 * g, 4);
-    const int lo = 2 * (b.scales[g] & 0xf) + 1, hi = 2 * (b.scales[g] >> 4) + 1;
-    return mag_dot<P>(acc, mags, signs_pm1(sg), q, scale_pair(lo, hi));
+    return mag_dot<P>(acc, mags, signs_pm1(sg), q, scale_of_group(scales_iq2(b.scales), g));
   }
 };
 
@@ -167,20 +177,16 @@ template <class P> struct IQ3S {
   }
 };
 
-// IQ1 lattice points times 8, as int8 bytes (-8, 0, 8), derived from the grid.
-struct Iq1Grid8 {
-  uint64_t v[2048];
-  Iq1Grid8() {
-    for (int i = 0; i < 2048; i++) {
-      uint64_t g = 0;
-      for (int j = 0; j < 8; j++) g |= static_cast<uint64_t>(static_cast<uint8_t>(8 * static_cast<int8_t>(kiln_iq1s_grid[i] >> (8 * j)))) << (8 * j);
-      v[i] = g;
-    }
+// IQ1 lattice points times 8, as int8 bytes (-8, 0, 8), derived from the grid
+// by register_iq.
+uint64_t g_iq1_grid8[2048];
+
+void init_iq1_grid8() {
+  for (int i = 0; i < 2048; i++) {
+    uint64_t g = 0;
+    for (int j = 0; j < 8; j++) g |= static_cast<uint64_t>(static_cast<uint8_t>(8 * static_cast<int8_t>(kiln_iq1s_grid[i] >> (8 * j)))) << (8 * j);
+    g_iq1_grid8[i] = g;
   }
-};
-const Iq1Grid8 &iq1_grid8() {
-  static const Iq1Grid8 t;
-  return t;
 }
 
 inline int64_t delta8(bool neg) { return neg ? -1 : 0x0101010101010101ll; }
@@ -190,7 +196,7 @@ template <class P> struct IQ1S {
   static constexpr float C = 0.125f;
   static float d(const B &b) { return _cvtsh_ss(b.d); }
   static __m256i chunk(const B &b, int g, __m256i q, __m256i acc) {
-    const uint64_t *g8 = iq1_grid8().v;
+    const uint64_t *g8 = g_iq1_grid8;
     const uint8_t *s = b.qs + 4 * g;
     const unsigned h = b.qh[g];
     const __m256i grid = _mm256_set_epi64x(static_cast<int64_t>(g8[s[3] | ((h >> 1) & 0x700)]),
@@ -208,7 +214,7 @@ template <class P> struct IQ1M {
   static constexpr float C = 0.125f;
   static float d(const B &b) { return _cvtsh_ss(kiln_iq1m_d_bits(b.scales)); }
   static __m256i chunk(const B &b, int g, __m256i q, __m256i acc) {
-    const uint64_t *g8 = iq1_grid8().v;
+    const uint64_t *g8 = g_iq1_grid8;
     const uint8_t *s = b.qs + 4 * g;
     const unsigned h0 = b.qh[2 * g], h1 = b.qh[2 * g + 1];
     const __m256i grid = _mm256_set_epi64x(static_cast<int64_t>(g8[s[3] | ((h1 << 4) & 0x700)]),
@@ -322,8 +328,8 @@ template <class P, bool MX> void dot_nl(int64_t n, float *s, const void *vx, con
 }
 
 template <class P> void register_iq(kiln_kernel_table *t) {
-  iq1_grid8(); // built once, before any thread uses them
-  sign_table();
+  init_iq1_grid8();
+  init_sign64();
   t->vec_dot[KILN_TYPE_IQ2_XXS] = dot_qk<IQ2XXS<P>>;
   t->vec_dot[KILN_TYPE_IQ2_XS] = dot_qk<IQ2XS<P>>;
   t->vec_dot[KILN_TYPE_IQ2_S] = dot_qk<IQ2S<P>>;
