@@ -75,6 +75,14 @@ inline __m256i scale_of_group(__m256i scales, int g) {
   return _mm256_shuffle_epi8(d, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
 }
 
+// Eight 32-bit grid points in value order, paired into 64-bit words in
+// general registers first: four qword inserts instead of eight dword ones
+// (vpinsrd competes with the shuffles for one port).
+inline __m256i set8_u32(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4, uint32_t a5, uint32_t a6, uint32_t a7) {
+  return _mm256_set_epi64x(static_cast<int64_t>(static_cast<uint64_t>(a7) << 32 | a6), static_cast<int64_t>(static_cast<uint64_t>(a5) << 32 | a4),
+                           static_cast<int64_t>(static_cast<uint64_t>(a3) << 32 | a2), static_cast<int64_t>(static_cast<uint64_t>(a1) << 32 | a0));
+}
+
 inline __m256i scale_pair(int lo, int hi) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
 }
@@ -147,10 +155,8 @@ template <class P> struct IQ3XXS {
   static float d(const B &b) { return _cvtsh_ss(b.d); }
   static __m256i chunk(const B &b, int g, __m256i q, __m256i acc) {
     const uint8_t *s = b.qs + 8 * g;
-    const __m256i mags = _mm256_setr_epi32(
-        static_cast<int>(kiln_iq3xxs_grid[s[0]]), static_cast<int>(kiln_iq3xxs_grid[s[1]]), static_cast<int>(kiln_iq3xxs_grid[s[2]]),
-        static_cast<int>(kiln_iq3xxs_grid[s[3]]), static_cast<int>(kiln_iq3xxs_grid[s[4]]), static_cast<int>(kiln_iq3xxs_grid[s[5]]),
-        static_cast<int>(kiln_iq3xxs_grid[s[6]]), static_cast<int>(kiln_iq3xxs_grid[s[7]]));
+    const __m256i mags = set8_u32(kiln_iq3xxs_grid[s[0]], kiln_iq3xxs_grid[s[1]], kiln_iq3xxs_grid[s[2]], kiln_iq3xxs_grid[s[3]],
+                                  kiln_iq3xxs_grid[s[4]], kiln_iq3xxs_grid[s[5]], kiln_iq3xxs_grid[s[6]], kiln_iq3xxs_grid[s[7]]);
     uint32_t a;
     memcpy(&a, b.qs + 64 + 4 * g, 4);
     const int sc = 2 * static_cast<int>(a >> 28) + 1;
@@ -165,11 +171,10 @@ template <class P> struct IQ3S {
   static __m256i chunk(const B &b, int g, __m256i q, __m256i acc) {
     const uint8_t *s = b.qs + 8 * g;
     const unsigned h = b.qh[g];
-    const __m256i mags = _mm256_setr_epi32(
-        static_cast<int>(kiln_iq3s_grid[s[0] | ((h << 8) & 256)]), static_cast<int>(kiln_iq3s_grid[s[1] | ((h << 7) & 256)]),
-        static_cast<int>(kiln_iq3s_grid[s[2] | ((h << 6) & 256)]), static_cast<int>(kiln_iq3s_grid[s[3] | ((h << 5) & 256)]),
-        static_cast<int>(kiln_iq3s_grid[s[4] | ((h << 4) & 256)]), static_cast<int>(kiln_iq3s_grid[s[5] | ((h << 3) & 256)]),
-        static_cast<int>(kiln_iq3s_grid[s[6] | ((h << 2) & 256)]), static_cast<int>(kiln_iq3s_grid[s[7] | ((h << 1) & 256)]));
+    const __m256i mags = set8_u32(kiln_iq3s_grid[s[0] | ((h << 8) & 256)], kiln_iq3s_grid[s[1] | ((h << 7) & 256)],
+                                  kiln_iq3s_grid[s[2] | ((h << 6) & 256)], kiln_iq3s_grid[s[3] | ((h << 5) & 256)],
+                                  kiln_iq3s_grid[s[4] | ((h << 4) & 256)], kiln_iq3s_grid[s[5] | ((h << 3) & 256)],
+                                  kiln_iq3s_grid[s[6] | ((h << 2) & 256)], kiln_iq3s_grid[s[7] | ((h << 1) & 256)]);
     uint32_t sg;
     memcpy(&sg, b.signs + 4 * g, 4);
     const int sc = 2 * ((b.scales[g / 2] >> (4 * (g % 2))) & 0xf) + 1;
