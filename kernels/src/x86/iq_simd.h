@@ -247,13 +247,27 @@ inline __m256i table16(const int8_t *t) {
   return _mm256_set_m128i(v, v);
 }
 
+// IQ4_XS: the eight 6-bit scales (minus 32) of a block as int16 pairs in
+// dwords, computed in registers once per block; group g's is broadcast by
+// one vpermd.
+inline __m256i scales_iq4xs(const kiln_block_iq4_xs &b) {
+  uint32_t lo;
+  memcpy(&lo, b.scales_l, 4);
+  const __m256i l = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(lo)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                     _mm256_set1_epi32(0xf));
+  const __m256i h = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(b.scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                     _mm256_set1_epi32(3));
+  const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(l, _mm256_slli_epi32(h, 4)), _mm256_set1_epi32(32));
+  return _mm256_or_si256(_mm256_and_si256(ls, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(ls, 16));
+}
+
 template <class P> struct IQ4XS {
   typedef kiln_block_iq4_xs B;
   static constexpr float C = 1.0f;
   static float d(const B &b) { return _cvtsh_ss(b.d); }
   static __m256i chunk(const B &b, int g, __m256i q, __m256i acc) {
     const __m256i w = nibble_lookup(b.qs + 16 * g, table16(kiln_kvalues_iq4nl));
-    return signed_dot<P>(acc, w, q, _mm256_set1_epi16(static_cast<int16_t>(kiln_iq4xs_scale(b, g))));
+    return signed_dot<P>(acc, w, q, _mm256_permutevar8x32_epi32(scales_iq4xs(b), _mm256_set1_epi32(g)));
   }
 };
 
