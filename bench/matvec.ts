@@ -4,6 +4,11 @@
  *
  *     npm run build && node dist/bench/matvec.js [--rounds 7] [--set-mib 768] [--types Q4_K,Q6_K] [--threads 1,2]
  *
+ * --types takes type names, or `iq` for the formats kiln reads but does not
+ * write (MXFP4, the IQ types, TQ1_0/TQ2_0: random blocks with a fixed scale,
+ * see weightsFor in kernels/harness.ts; their speed does not depend on the
+ * values), e.g. `--types IQ4_XS,IQ2_XS` or `--types Q4_K,iq`.
+ *
  * For each type and shape, copies of one random quantized matrix fill a
  * buffer (--set-mib, default 768 MiB: about three times this machine's 260 MB
  * L3) so that a pass of matvec over every copy in turn streams the weights
@@ -18,6 +23,9 @@
 import { selectedVariant, setThreads, threads as poolThreads } from '../kernels/cpu.js';
 import { gaussian, MatrixSet, timeMemRead } from '../kernels/harness.js';
 import type { QuantType } from '../kernels/quants.js';
+
+/** The read-only formats, in llama.cpp's type-id order. */
+const IQ_TYPES: QuantType[] = ['IQ2_XXS', 'IQ2_XS', 'IQ3_XXS', 'IQ1_S', 'IQ4_NL', 'IQ3_S', 'IQ2_S', 'IQ4_XS', 'IQ1_M', 'TQ1_0', 'TQ2_0', 'MXFP4'];
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,11 +48,13 @@ const SHAPES: [number, number][] = [
 function main(): void {
   const rounds = Number(arg('rounds', '7'));
   const setBytes = Number(arg('set-mib', '768')) * 2 ** 20;
-  const types = arg('types', 'Q4_K,Q6_K,Q8_0,Q4_0').split(',') as QuantType[];
+  const types = arg('types', 'Q4_K,Q6_K,Q8_0,Q4_0')
+    .split(',')
+    .flatMap((t) => (t === 'iq' ? IQ_TYPES : [t as QuantType]));
   const threadCounts = arg('threads', '1,2').split(',').map(Number);
   const before = poolThreads();
   console.log(`kernels: ${selectedVariant()}; weight set ${(setBytes / 2 ** 20).toFixed(0)} MiB per shape; ${rounds} rounds, medians`);
-  console.log('type  rows x cols      MB  thr   read GB/s  matvec GB/s  fraction (min-max)   hot GB/s');
+  console.log('type     rows x cols      MB  thr   read GB/s  matvec GB/s  fraction (min-max)   hot GB/s');
   const summary: { key: string; frac: number }[] = [];
   try {
     for (const type of types) {
@@ -80,7 +90,7 @@ function main(): void {
           const f = median(frac[t]);
           summary.push({ key: `${type} ${rows}x${cols} ${t}t`, frac: f });
           console.log(
-            `${type.padEnd(5)} ${`${rows} x ${cols}`.padEnd(13)} ${(set.bytes / 1e6).toFixed(1).padStart(5)}  ${String(t).padStart(3)}` +
+            `${type.padEnd(8)} ${`${rows} x ${cols}`.padEnd(13)} ${(set.bytes / 1e6).toFixed(1).padStart(5)}  ${String(t).padStart(3)}` +
               `   ${median(read[t]).toFixed(1).padStart(9)}  ${median(mv[t]).toFixed(1).padStart(11)}` +
               `  ${(100 * f).toFixed(0).padStart(6)}% (${(100 * Math.min(...frac[t])).toFixed(0)}-${(100 * Math.max(...frac[t])).toFixed(0)}%)` +
               `   ${hot[t].toFixed(1).padStart(8)}`,

@@ -49,7 +49,7 @@ function llamaQuantizer(): { path?: string; why?: string } {
       execFileSync('git', ['-C', src, 'checkout', '--quiet', 'HEAD', '--', 'include', 'ggml/include'], { stdio: 'pipe' });
     }
     execFileSync('cc', ['-O2', `-I${join(src, 'include')}`, `-I${join(src, 'ggml/include')}`, join(ROOT, 'bench/tools/llama-quantize.c'), '-o', out,
-      `-L${LIBDIR}`, '-l:libllama.v0.4.0.so', `-Wl,-rpath,${LIBDIR}`], { stdio: 'pipe' });
+      `-L${LIBDIR}`, '-l:libllama.v0.4.0.so', '-l:libggml-base.so', `-Wl,-rpath,${LIBDIR}`], { stdio: 'pipe' });
     return { path: out };
   } catch (e) {
     return { why: (e as Error).message.split('\n')[0] };

@@ -22,14 +22,14 @@
         {
           "target_name": "kiln_x86_avx2",
           "type": "static_library",
-          "sources": ["src/x86/avx2.cpp", "src/x86/avx2_ops.cpp"],
+          "sources": ["src/x86/avx2.cpp", "src/x86/avx2_ops.cpp", "src/x86/avx2_iq.cpp"],
           "cflags": ["-mavx2", "-mfma", "-mf16c"],
           "xcode_settings": { "OTHER_CFLAGS": ["-mavx2", "-mfma", "-mf16c"] }
         },
         {
           "target_name": "kiln_x86_avx512",
           "type": "static_library",
-          "sources": ["src/x86/avx512.cpp", "src/x86/avx512_gemm.cpp"],
+          "sources": ["src/x86/avx512.cpp", "src/x86/avx512_gemm.cpp", "src/x86/avx512_iq.cpp"],
           # GCC 12's own avx512fintrin.h trips -Wuninitialized at -O3 (GCC bug 105593)
           "cflags": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni",
                      "-Wno-uninitialized", "-Wno-maybe-uninitialized"],
@@ -61,6 +61,8 @@
         "src/ref/floats.cpp",
         "src/ref/legacy.cpp",
         "src/ref/kquants.cpp",
+        "src/ref/iquants.cpp",
+        "src/ref/iq_tables.cpp",
         "src/ref/kdot.cpp",
         "src/ref/fit.cpp",
         "src/ref/kfit.cpp",

@@ -4,7 +4,7 @@
  */
 import { supportedVariants, type Variant } from './cpu.js';
 import { native } from './native.js';
-import { matvec, quantize, rowSize, type QuantType } from './quants.js';
+import { matvec, quantize, rowSize, typeInfo, type QuantType } from './quants.js';
 
 /** mulberry32: a small seeded PRNG, so every run sees the same data. */
 export function rng(seed: number): () => number {
@@ -65,8 +65,8 @@ export const GGML_REF_NMSE: Partial<Record<QuantType, number>> = {
   Q8_K: 4.869e-5,
 };
 
-/** Round-trip thresholds on N(0, 1) data, by type. */
-export const NMSE_THRESHOLD: Record<QuantType, number> = {
+/** Round-trip thresholds on N(0, 1) data, by type (the types kiln quantizes). */
+export const NMSE_THRESHOLD: Partial<Record<QuantType, number>> = {
   F32: 0,
   // binary16 keeps 11 significant bits (rounding error <= 2^-12 relative);
   // measured 4.3e-8 on N(0, 0.02^2)
@@ -98,6 +98,48 @@ export const DOT_REL_TOL = 2e-6;
 /** Variants that differ from the reference only in summation order must agree this closely. */
 export const VARIANT_REL_TOL = 2e-6;
 
+/**
+ * Where each read-only type (no kiln quantizer) keeps its block scale, so that
+ * random bytes can be made into well-scaled blocks: every bit pattern of these
+ * formats is a valid block, and a fixed scale keeps the values finite.
+ */
+const SCALE_FIELDS: Partial<Record<QuantType, (b: Uint8Array) => void>> = {
+  IQ2_XXS: (b) => b.set([0x00, 0x20], 0), // binary16 2^-7
+  IQ2_XS: (b) => b.set([0x00, 0x20], 0),
+  IQ2_S: (b) => b.set([0x00, 0x20], 0),
+  IQ3_XXS: (b) => b.set([0x00, 0x20], 0),
+  IQ3_S: (b) => b.set([0x00, 0x20], 0),
+  IQ1_S: (b) => b.set([0x00, 0x20], 0),
+  IQ4_NL: (b) => b.set([0x00, 0x20], 0),
+  IQ4_XS: (b) => b.set([0x00, 0x20], 0),
+  // IQ1_M's d is the top nibbles of its four scale words (bytes 48..55)
+  IQ1_M: (b) => {
+    for (const o of [49, 51, 53]) b[o] &= 0x0f;
+    b[55] = (b[55] & 0x0f) | 0x20;
+  },
+  TQ1_0: (b) => b.set([0x00, 0x20], 52),
+  TQ2_0: (b) => b.set([0x00, 0x20], 64),
+  MXFP4: (b) => (b[0] = 120 + (b[0] & 7)), // 2^-8 .. 2^-1
+};
+
+/**
+ * rows x cols of a type as bytes: kiln's reference quantizer on N(0, sigma²)
+ * where it has one, else random blocks with a fixed scale (the read-only
+ * formats: their speed and their kernels' agreement do not depend on how the
+ * blocks were chosen).
+ */
+export function weightsFor(type: QuantType, rows: number, cols: number, seed: number, sigma = 0.02): Uint8Array {
+  const t = typeInfo(type);
+  if (t.hasQuantize) return quantize(type, gaussian(rows * cols, seed, sigma), rows, cols);
+  const fix = SCALE_FIELDS[type];
+  if (fix === undefined) throw new Error(`no block scale layout for ${type}`);
+  const bytes = new Uint8Array(rowSize(type, cols) * rows);
+  const r = rng(seed);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
+  for (let o = 0; o < bytes.length; o += t.typeSize) fix(bytes.subarray(o, o + t.typeSize));
+  return bytes;
+}
+
 export interface PerfResult {
   type: QuantType;
   variant: Variant;
@@ -114,7 +156,7 @@ export interface PerfResult {
  * shared machine the mean mostly measures the neighbours.
  */
 export function perfMatvec(type: QuantType, rows: number, cols: number, iters = 20, batches = 10): PerfResult[] {
-  const w = quantize(type, gaussian(rows * cols, 7), rows, cols);
+  const w = weightsFor(type, rows, cols, 7, 1);
   const x = gaussian(cols, 8);
   const out = new Float32Array(rows);
   const bytes = rowSize(type, cols) * rows;
@@ -159,7 +201,7 @@ export class MatrixSet {
     totalBytes: number,
     seed = 7,
   ) {
-    const one = quantize(type, gaussian(rows * cols, seed, 0.02), rows, cols);
+    const one = weightsFor(type, rows, cols, seed);
     this.bytes = one.length;
     this.copies = Math.max(1, Math.floor(totalBytes / one.length));
     this.buf = new Uint8Array(this.copies * one.length);

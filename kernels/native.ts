@@ -133,6 +133,7 @@ export interface NativeTypeRow {
   typeSize: number;
   vecDotType: number;
   hasVecDot: boolean;
+  hasQuantize: boolean;
 }
 
 const ADDON = join('kernels', 'build', 'Release', 'kiln_kernels.node');

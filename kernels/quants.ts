@@ -22,7 +22,19 @@ export const GGML_TYPE = {
   Q5_K: 13,
   Q6_K: 14,
   Q8_K: 15,
+  IQ2_XXS: 16,
+  IQ2_XS: 17,
+  IQ3_XXS: 18,
+  IQ1_S: 19,
+  IQ4_NL: 20,
+  IQ3_S: 21,
+  IQ2_S: 22,
+  IQ4_XS: 23,
+  IQ1_M: 29,
   BF16: 30,
+  TQ1_0: 34,
+  TQ2_0: 35,
+  MXFP4: 39,
 } as const;
 
 export type QuantType = keyof typeof GGML_TYPE;
@@ -38,6 +50,8 @@ export interface TypeInfo {
   vecDotType: QuantType;
   /** False for the activation-only types Q8_1 and Q8_K. */
   hasVecDot: boolean;
+  /** Whether kiln has a reference quantizer for it (the IQ, TQ and MXFP4 types are read-only here). */
+  hasQuantize: boolean;
 }
 
 let table: Map<number, TypeInfo> | undefined;
@@ -124,6 +138,7 @@ export function quantize(
   out?: Uint8Array,
 ): Uint8Array {
   const t = typeOf(type);
+  if (!t.hasQuantize) throw new KilnError('E_NATIVE', `kiln has no quantizer for ${t.name} (it reads the type only)`);
   checkCount('nrows', nrows);
   const rowBytes = rowSize(t.id, ncols);
   if (nrows * ncols > MAX_ELEMS) throw new KilnError('E_NATIVE', 'nrows * ncols is too large');

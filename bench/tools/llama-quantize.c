@@ -1,29 +1,65 @@
 /*
  * Runs llama.cpp's own quantizer (llama_model_quantize in the libllama that
- * node-llama-cpp ships prebuilt) on a GGUF file, for bench/quantize.ts. That
- * package ships no llama-quantize binary, only the library; this is the same
- * call the binary makes, with its default parameters and a file type.
+ * node-llama-cpp ships prebuilt) on a GGUF file, for bench/quantize.ts and the
+ * tests. That package ships no llama-quantize binary, only the library; this
+ * is the same call the binary makes, with its default parameters and a file
+ * type.
  *
- *   llama-quantize IN OUT FTYPE NTHREAD   -> prints "seconds S"
+ *   llama-quantize IN OUT FTYPE NTHREAD [unit-imatrix]   -> prints "seconds S"
  *
- * Built by bench/quantize.ts against llama.h from the llama.cpp source that
- * node-llama-cpp ships as a git bundle.
+ * unit-imatrix passes an importance matrix of ones for every matrix of IN
+ * (each input column equally important): the IQ2/IQ1 file types refuse to run
+ * without an imatrix, and this lets llama.cpp make them from a model that has
+ * no calibration data. The blocks it writes are ordinary blocks of each type.
+ *
+ * Built against llama.h and gguf.h from the llama.cpp source that
+ * node-llama-cpp ships as a git bundle (link libllama and libggml-base).
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "ggml.h"
+#include "gguf.h"
 #include "llama.h"
 
+/* One entry of ones per tensor of two or more dimensions, NULL-terminated. */
+static struct llama_model_imatrix_data *unit_imatrix(const char *path) {
+  struct ggml_context *meta = NULL;
+  struct gguf_init_params ip = {true, &meta};
+  struct gguf_context *g = gguf_init_from_file(path, ip);
+  if (g == NULL) return NULL;
+  const int64_t n = gguf_get_n_tensors(g);
+  struct llama_model_imatrix_data *out = calloc((size_t)n + 1, sizeof *out);
+  int k = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const struct ggml_tensor *t = ggml_get_tensor(meta, gguf_get_tensor_name(g, i));
+    if (t == NULL || ggml_n_dims(t) < 2) continue;
+    const size_t size = (size_t)(t->ne[0] * t->ne[2]);
+    float *ones = malloc(size * sizeof *ones);
+    for (size_t j = 0; j < size; j++) ones[j] = 1.0f;
+    out[k].name = strdup(t->name);
+    out[k].data = ones;
+    out[k].size = size;
+    k++;
+  }
+  return out; /* freed at exit */
+}
+
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s IN OUT FTYPE NTHREAD\n", argv[0]);
+  if (argc != 5 && !(argc == 6 && strcmp(argv[5], "unit-imatrix") == 0)) {
+    fprintf(stderr, "usage: %s IN OUT FTYPE NTHREAD [unit-imatrix]\n", argv[0]);
     return 2;
   }
   llama_backend_init();
   struct llama_model_quantize_params p = llama_model_quantize_default_params();
   p.ftype = (enum llama_ftype)atoi(argv[3]);
   p.nthread = atoi(argv[4]);
+  if (argc == 6 && (p.imatrix = unit_imatrix(argv[1])) == NULL) {
+    fprintf(stderr, "cannot read %s\n", argv[1]);
+    return 1;
+  }
   struct timespec a, b;
   clock_gettime(CLOCK_MONOTONIC, &a);
   const uint32_t rc = llama_model_quantize(argv[1], argv[2], &p);

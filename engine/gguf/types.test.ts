@@ -41,4 +41,9 @@ describe('ggml type table', () => {
     expect(fileTypeId('Q4_K_M')).toBe(15);
     expect(fileTypeId('BF16')).toBe(32);
   });
+
+  it("names llama.cpp's ternary and MXFP4 file types (llama_ftype 36-38) and knows every IQ/TQ/MXFP4 tensor type", () => {
+    expect([36, 37, 38].map((id) => FILE_TYPE_NAMES.get(id))).toEqual(['TQ1_0', 'TQ2_0', 'MXFP4']);
+    for (const id of [16, 17, 18, 19, 20, 21, 22, 23, 29, 34, 35, 39]) expect(ggmlTypeInfo(id)?.supported, String(id)).toBe(true);
+  });
 });

@@ -113,13 +113,13 @@ const TYPE_ROWS: ReadonlyArray<[number, GGMLTypeName, number, number, boolean]> 
   [8, 'Q8_0', 32, 34, true], [9, 'Q8_1', 32, 36, true],
   [10, 'Q2_K', 256, 84, true], [11, 'Q3_K', 256, 110, true], [12, 'Q4_K', 256, 144, true],
   [13, 'Q5_K', 256, 176, true], [14, 'Q6_K', 256, 210, true], [15, 'Q8_K', 256, 292, true],
-  [16, 'IQ2_XXS', 256, 66, false], [17, 'IQ2_XS', 256, 74, false], [18, 'IQ3_XXS', 256, 98, false],
-  [19, 'IQ1_S', 256, 50, false], [20, 'IQ4_NL', 32, 18, false], [21, 'IQ3_S', 256, 110, false],
-  [22, 'IQ2_S', 256, 82, false], [23, 'IQ4_XS', 256, 136, false],
+  [16, 'IQ2_XXS', 256, 66, true], [17, 'IQ2_XS', 256, 74, true], [18, 'IQ3_XXS', 256, 98, true],
+  [19, 'IQ1_S', 256, 50, true], [20, 'IQ4_NL', 32, 18, true], [21, 'IQ3_S', 256, 110, true],
+  [22, 'IQ2_S', 256, 82, true], [23, 'IQ4_XS', 256, 136, true],
   [24, 'I8', 1, 1, true], [25, 'I16', 1, 2, true], [26, 'I32', 1, 4, true],
-  [27, 'I64', 1, 8, true], [28, 'F64', 1, 8, true], [29, 'IQ1_M', 256, 56, false],
-  [30, 'BF16', 1, 2, true], [34, 'TQ1_0', 256, 54, false], [35, 'TQ2_0', 256, 66, false],
-  [39, 'MXFP4', 32, 17, false],
+  [27, 'I64', 1, 8, true], [28, 'F64', 1, 8, true], [29, 'IQ1_M', 256, 56, true],
+  [30, 'BF16', 1, 2, true], [34, 'TQ1_0', 256, 54, true], [35, 'TQ2_0', 256, 66, true],
+  [39, 'MXFP4', 32, 17, true],
 ];
 
 export const GGML_TYPES: ReadonlyMap<number, GGMLTypeInfo> = new Map(
@@ -141,6 +141,7 @@ export const FILE_TYPE_NAMES: ReadonlyMap<number, string> = new Map([
   [16, 'Q5_K_S'], [17, 'Q5_K_M'], [18, 'Q6_K'], [19, 'IQ2_XXS'], [20, 'IQ2_XS'], [21, 'Q2_K_S'],
   [22, 'IQ3_XS'], [23, 'IQ3_XXS'], [24, 'IQ1_S'], [25, 'IQ4_NL'], [26, 'IQ3_S'], [27, 'IQ3_M'],
   [28, 'IQ2_S'], [29, 'IQ2_M'], [30, 'IQ4_XS'], [31, 'IQ1_M'], [32, 'BF16'],
+  [36, 'TQ1_0'], [37, 'TQ2_0'], [38, 'MXFP4'],
 ]);
 
 export function fileTypeName(id: number): string | undefined {

@@ -62,7 +62,7 @@ napi_value undefined(napi_env env) {
   return u;
 }
 
-// typeTable() -> [{ id, name, blockSize, typeSize, vecDotType, hasVecDot }]
+// typeTable() -> [{ id, name, blockSize, typeSize, vecDotType, hasVecDot, hasQuantize }]
 napi_value type_table(napi_env env, napi_callback_info) {
   napi_value arr;
   KILN_NAPI_CALL(env, napi_create_array(env, &arr));
@@ -70,7 +70,7 @@ napi_value type_table(napi_env env, napi_callback_info) {
   for (int t = 0; t < KILN_TYPE_COUNT; t++) {
     const kiln_type_traits *tr = kiln_type_traits_of(t);
     if (tr == nullptr) continue;
-    napi_value o, id, name, bs, ts, vdt, has;
+    napi_value o, id, name, bs, ts, vdt, has, hasq;
     napi_create_object(env, &o);
     napi_create_int32(env, t, &id);
     napi_create_string_utf8(env, tr->name, NAPI_AUTO_LENGTH, &name);
@@ -78,12 +78,14 @@ napi_value type_table(napi_env env, napi_callback_info) {
     napi_create_int64(env, static_cast<int64_t>(tr->type_size), &ts);
     napi_create_int32(env, tr->vec_dot_type, &vdt);
     napi_get_boolean(env, tr->vec_dot != nullptr, &has);
+    napi_get_boolean(env, tr->from_float_ref != nullptr, &hasq);
     napi_set_named_property(env, o, "id", id);
     napi_set_named_property(env, o, "name", name);
     napi_set_named_property(env, o, "blockSize", bs);
     napi_set_named_property(env, o, "typeSize", ts);
     napi_set_named_property(env, o, "vecDotType", vdt);
     napi_set_named_property(env, o, "hasVecDot", has);
+    napi_set_named_property(env, o, "hasQuantize", hasq);
     napi_set_element(env, arr, k++, o);
   }
   return arr;
@@ -126,6 +128,7 @@ napi_value quantize(napi_env env, napi_callback_info info) {
   const size_t row_bytes = kiln_row_size(type, ncols);
   if (src_len < static_cast<size_t>(nrows * ncols)) return kiln_throw(env, "src holds %zu values, %lld needed", src_len, static_cast<long long>(nrows * ncols));
   if (dst_len < row_bytes * static_cast<size_t>(nrows)) return kiln_throw(env, "dst holds %zu bytes, %zu needed", dst_len, row_bytes * static_cast<size_t>(nrows));
+  if (tr->from_float_ref == nullptr) return kiln_throw(env, "kiln has no quantizer for %s (it reads the type only)", tr->name);
   if (kiln_quantize_rows(type, static_cast<const float *>(src), nrows, ncols, dst) != 0) return kiln_throw(env, "quantize failed");
   return undefined(env);
 }

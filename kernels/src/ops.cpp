@@ -229,7 +229,7 @@ void quantize_rows(void *ctx, int64_t b, int64_t e) {
 
 extern "C" int kiln_quantize_rows(int type, const float *src, int64_t rows, int64_t cols, void *dst) {
   const kiln_type_traits *tr = kiln_type_traits_of(type);
-  if (tr == nullptr) return -1;
+  if (tr == nullptr || tr->from_float_ref == nullptr) return -1;
   QuantJob job{tr->from_float_ref, cols, kiln_row_size(type, cols), src, static_cast<uint8_t *>(dst)};
   // The reference quantizers cost ~100 ns per value: one row is plenty of work per chunk.
   kiln_pool_run(quantize_rows, &job, rows, cols >= 4096 ? 1 : 4096 / (cols > 0 ? cols : 1));

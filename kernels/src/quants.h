@@ -23,8 +23,20 @@ typedef enum kiln_type {
   KILN_TYPE_Q5_K = 13,
   KILN_TYPE_Q6_K = 14,
   KILN_TYPE_Q8_K = 15,
+  KILN_TYPE_IQ2_XXS = 16,
+  KILN_TYPE_IQ2_XS = 17,
+  KILN_TYPE_IQ3_XXS = 18,
+  KILN_TYPE_IQ1_S = 19,
+  KILN_TYPE_IQ4_NL = 20,
+  KILN_TYPE_IQ3_S = 21,
+  KILN_TYPE_IQ2_S = 22,
+  KILN_TYPE_IQ4_XS = 23,
+  KILN_TYPE_IQ1_M = 29,
   KILN_TYPE_BF16 = 30,
-  KILN_TYPE_COUNT = 31 // size of tables indexed by type id
+  KILN_TYPE_TQ1_0 = 34,
+  KILN_TYPE_TQ2_0 = 35,
+  KILN_TYPE_MXFP4 = 39,
+  KILN_TYPE_COUNT = 40 // size of tables indexed by type id
 } kiln_type;
 
 // n is always a multiple of the type's block size.
@@ -38,7 +50,7 @@ typedef struct kiln_type_traits {
   int64_t block_size;      // values per block
   size_t type_size;        // bytes per block
   kiln_to_float_fn to_float;
-  kiln_from_float_fn from_float_ref; // deterministic reference quantizer
+  kiln_from_float_fn from_float_ref; // deterministic reference quantizer; NULL where kiln has none (IQ, TQ, MXFP4)
   kiln_vec_dot_fn vec_dot;           // reference dot product; NULL for activation-only types
   kiln_type vec_dot_type;            // what the other operand of vec_dot is quantized to
 } kiln_type_traits;

@@ -44,12 +44,14 @@ void init() {
   if (g_supported[KILN_VARIANT_AVX2]) {
     kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX2]);
     kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX2], llama_cpp_wide);
+    kiln_x86_avx2_iq_register(&g_tables[KILN_VARIANT_AVX2]);
   }
   if (g_supported[KILN_VARIANT_AVX512]) {
     kiln_x86_avx2_register(&g_tables[KILN_VARIANT_AVX512]);
     kiln_x86_avx2_ops_register(&g_tables[KILN_VARIANT_AVX512], llama_cpp_wide);
     kiln_x86_avx512_register(&g_tables[KILN_VARIANT_AVX512]);
     kiln_x86_avx512_gemm_register(&g_tables[KILN_VARIANT_AVX512]);
+    kiln_x86_avx512_iq_register(&g_tables[KILN_VARIANT_AVX512]);
   }
 #else
   (void)f;

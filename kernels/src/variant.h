@@ -76,6 +76,9 @@ void kiln_x86_avx2_register(kiln_kernel_table *t);
 void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide);
 void kiln_x86_avx512_register(kiln_kernel_table *t);
 void kiln_x86_avx512_gemm_register(kiln_kernel_table *t);
+// IQ / TQ / MXFP4 dot products (x86/avx2_iq.cpp, x86/avx512_iq.cpp).
+void kiln_x86_avx2_iq_register(kiln_kernel_table *t);
+void kiln_x86_avx512_iq_register(kiln_kernel_table *t);
 
 #ifdef __cplusplus
 }

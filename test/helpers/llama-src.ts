@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const BUNDLE = fileURLToPath(new URL('../../node_modules/node-llama-cpp/llama/gitRelease.bundle', import.meta.url));
 
 /** What the oracle tests read from the llama.cpp source. */
-const PATHS = ['models', 'tests/test-tokenizer-0.cpp', 'gguf-py', 'src/unicode-data.cpp', 'tools/server/server-common.cpp'];
+const PATHS = ['models', 'tests/test-tokenizer-0.cpp', 'gguf-py', 'src/unicode-data.cpp', 'tools/server/server-common.cpp', 'include', 'ggml/include'];
 
 /**
  * The llama.cpp source that node-llama-cpp ships as a git bundle (only the

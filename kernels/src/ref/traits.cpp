@@ -2,6 +2,7 @@
 #include "quants.h"
 
 #include "floats.h"
+#include "iquants.h"
 #include "kquants.h"
 #include "legacy.h"
 
@@ -24,14 +25,36 @@ const kiln_type_traits TRAITS[] = {
     {"Q5_K", 256, 176, kiln_dequantize_row_q5_K, kiln_quantize_row_q5_K_ref, kiln_vec_dot_q5_K_q8_K, KILN_TYPE_Q8_K},
     {"Q6_K", 256, 210, kiln_dequantize_row_q6_K, kiln_quantize_row_q6_K_ref, kiln_vec_dot_q6_K_q8_K, KILN_TYPE_Q8_K},
     {"Q8_K", 256, 292, kiln_dequantize_row_q8_K, kiln_quantize_row_q8_K_ref, nullptr, KILN_TYPE_Q8_K},
+    {"IQ2_XXS", 256, 66, kiln_dequantize_row_iq2_xxs, nullptr, kiln_vec_dot_iq2_xxs_q8_K, KILN_TYPE_Q8_K},
+    {"IQ2_XS", 256, 74, kiln_dequantize_row_iq2_xs, nullptr, kiln_vec_dot_iq2_xs_q8_K, KILN_TYPE_Q8_K},
+    {"IQ3_XXS", 256, 98, kiln_dequantize_row_iq3_xxs, nullptr, kiln_vec_dot_iq3_xxs_q8_K, KILN_TYPE_Q8_K},
+    {"IQ1_S", 256, 50, kiln_dequantize_row_iq1_s, nullptr, kiln_vec_dot_iq1_s_q8_K, KILN_TYPE_Q8_K},
+    {"IQ4_NL", 32, 18, kiln_dequantize_row_iq4_nl, nullptr, kiln_vec_dot_iq4_nl_q8_0, KILN_TYPE_Q8_0},
+    {"IQ3_S", 256, 110, kiln_dequantize_row_iq3_s, nullptr, kiln_vec_dot_iq3_s_q8_K, KILN_TYPE_Q8_K},
+    {"IQ2_S", 256, 82, kiln_dequantize_row_iq2_s, nullptr, kiln_vec_dot_iq2_s_q8_K, KILN_TYPE_Q8_K},
+    {"IQ4_XS", 256, 136, kiln_dequantize_row_iq4_xs, nullptr, kiln_vec_dot_iq4_xs_q8_K, KILN_TYPE_Q8_K},
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32}, // 24..28: integer and F64 types (no kernels)
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
+    {"IQ1_M", 256, 56, kiln_dequantize_row_iq1_m, nullptr, kiln_vec_dot_iq1_m_q8_K, KILN_TYPE_Q8_K},
+    {"BF16", 1, 2, kiln_to_float_bf16, kiln_from_float_bf16, kiln_vec_dot_bf16_f32, KILN_TYPE_F32},
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32}, // 31..33: retired Q4_0_4_4 / Q4_0_4_8 / Q4_0_8_8
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
+    {"TQ1_0", 256, 54, kiln_dequantize_row_tq1_0, nullptr, kiln_vec_dot_tq1_0_q8_K, KILN_TYPE_Q8_K},
+    {"TQ2_0", 256, 66, kiln_dequantize_row_tq2_0, nullptr, kiln_vec_dot_tq2_0_q8_K, KILN_TYPE_Q8_K},
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32}, // 36..38: retired IQ4_NL_4_4 / _4_8 / _8_8
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
+    {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
+    {"MXFP4", 32, 17, kiln_dequantize_row_mxfp4, nullptr, kiln_vec_dot_mxfp4_q8_0, KILN_TYPE_Q8_0},
 };
-
-const kiln_type_traits BF16 = {"BF16", 1, 2, kiln_to_float_bf16, kiln_from_float_bf16, kiln_vec_dot_bf16_f32, KILN_TYPE_F32};
+static_assert(sizeof TRAITS / sizeof TRAITS[0] == KILN_TYPE_COUNT, "one row per type id");
 
 } // namespace
 
 extern "C" const kiln_type_traits *kiln_type_traits_of(int type) {
-  if (type == KILN_TYPE_BF16) return &BF16;
   if (type < 0 || type >= static_cast<int>(sizeof TRAITS / sizeof TRAITS[0])) return nullptr;
   return TRAITS[type].name != nullptr ? &TRAITS[type] : nullptr;
 }
