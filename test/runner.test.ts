@@ -59,7 +59,7 @@ describe('runner process', () => {
     ac.abort();
     const { stats } = await drain(g);
     expect(stats.doneReason).toBe('cancel');
-    expect(performance.now() - t0).toBeLessThan(100);
+    expect(performance.now() - t0).toBeLessThan(500); // "at once": within a few token steps even on a loaded machine, not after 100,000 tokens
     const h = await r.health();
     expect(h.busySlots).toEqual([]);
     expect(h.rss).toBeGreaterThan(10_000_000);
