@@ -147,3 +147,100 @@ export const BENCH_SHAPES: Record<string, DecoderShape> = {
   gemma2: { nEmbd: 3584, nHead: 16, nHeadKv: 8, headDim: 256, nFf: 14336, nLayer: 6 },
   gemma3: { nEmbd: 2560, nHead: 8, nHeadKv: 4, headDim: 256, nFf: 10240, nLayer: 12 },
 };
+
+export interface EncoderShape {
+  nEmbd: number;
+  nHead: number;
+  nFf: number;
+  nLayer: number;
+  /** Trained context: also the rows of bert's absolute position table. */
+  nCtx: number;
+}
+
+export interface EncoderOptions {
+  /** llama.cpp's pooling type: 0 none, 1 mean, 2 cls, 3 last, 4 rank. */
+  pooling: number;
+  /** The GGUF whose (WordPiece) tokenizer the model takes. */
+  vocabFrom: string;
+  /** A reranker's classification head (cls, cls.output). */
+  rerank?: boolean;
+  /** nomic-bert's rotary base (default 1000). */
+  ropeBase?: number;
+}
+
+/**
+ * Random-weight embedding models: `bert` (separate q/k/v with biases, absolute
+ * positions, GELU FFN) and `nomic-bert` (fused qkv, NEOX rotary, SwiGLU), both
+ * post-norm with token types, as llama.cpp's graphs read them.
+ */
+export function encoderSpec(arch: 'bert' | 'nomic-bert', s: EncoderShape, nVocab: number, o: EncoderOptions): RandomModelSpec {
+  const D = s.nEmbd, FF = s.nFf;
+  const norms = (name: string, d: number): RandomTensor[] => [
+    { name: `${name}.weight`, dims: [d], fill: fill.norm(0.2) },
+    { name: `${name}.bias`, dims: [d], fill: fill.bias(0.1) },
+  ];
+  const bert = arch === 'bert';
+  const tensors: RandomTensor[] = [
+    { name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: 1 } },
+    { name: 'token_types.weight', dims: [D, 2], fill: { kind: 'uniform', sigma: 0.5 }, type: 'F32' },
+    ...(bert ? [{ name: 'position_embd.weight', dims: [D, s.nCtx], fill: { kind: 'uniform', sigma: 0.5 }, type: 'F32' } as RandomTensor] : []),
+    ...norms('token_embd_norm', D),
+  ];
+  for (let l = 0; l < s.nLayer; l++) {
+    const b = `blk.${l}.`;
+    if (bert)
+      tensors.push(
+        { name: `${b}attn_q.weight`, dims: [D, D], fill: fill.matrix() },
+        { name: `${b}attn_q.bias`, dims: [D], fill: fill.bias() },
+        { name: `${b}attn_k.weight`, dims: [D, D], fill: fill.matrix() },
+        { name: `${b}attn_k.bias`, dims: [D], fill: fill.bias() },
+        { name: `${b}attn_v.weight`, dims: [D, D], fill: fill.matrix() },
+        { name: `${b}attn_v.bias`, dims: [D], fill: fill.bias() },
+        { name: `${b}attn_output.weight`, dims: [D, D], fill: fill.matrix() },
+        { name: `${b}attn_output.bias`, dims: [D], fill: fill.bias() },
+        ...norms(`${b}attn_output_norm`, D),
+        { name: `${b}ffn_up.weight`, dims: [D, FF], fill: fill.matrix() },
+        { name: `${b}ffn_up.bias`, dims: [FF], fill: fill.bias() },
+        { name: `${b}ffn_down.weight`, dims: [FF, D], fill: fill.matrix() },
+        { name: `${b}ffn_down.bias`, dims: [D], fill: fill.bias() },
+        ...norms(`${b}layer_output_norm`, D),
+      );
+    else
+      tensors.push(
+        { name: `${b}attn_qkv.weight`, dims: [D, 3 * D], fill: fill.matrix() },
+        { name: `${b}attn_output.weight`, dims: [D, D], fill: fill.matrix() },
+        ...norms(`${b}attn_output_norm`, D),
+        { name: `${b}ffn_up.weight`, dims: [D, FF], fill: fill.matrix() },
+        { name: `${b}ffn_gate.weight`, dims: [D, FF], fill: fill.matrix() },
+        { name: `${b}ffn_down.weight`, dims: [FF, D], fill: fill.matrix() },
+        ...norms(`${b}layer_output_norm`, D),
+      );
+  }
+  if (o.rerank)
+    tensors.push(
+      { name: 'cls.weight', dims: [D, D], fill: fill.matrix() },
+      { name: 'cls.bias', dims: [D], fill: fill.bias() },
+      { name: 'cls.output.weight', dims: [D, 1], fill: fill.matrix(3) },
+      { name: 'cls.output.bias', dims: [1], fill: fill.bias() },
+    );
+  const kv: Record<string, GGUFValue> = {
+    context_length: gv.u32(s.nCtx),
+    embedding_length: gv.u32(D),
+    block_count: gv.u32(s.nLayer),
+    feed_forward_length: gv.u32(FF),
+    'attention.head_count': gv.u32(s.nHead),
+    'attention.layer_norm_epsilon': gv.f32(1e-12),
+    'attention.causal': gv.bool(false),
+    ...(bert ? {} : { 'rope.freq_base': gv.f32(o.ropeBase ?? 1000) }),
+    pooling_type: gv.u32(o.pooling),
+  };
+  return {
+    arch,
+    vocabFrom: o.vocabFrom,
+    kv: Object.fromEntries(Object.entries(kv).map(([k, v]) => [`${arch}.${k}`, v])),
+    tensors,
+  };
+}
+
+/** bert-base (BERT-base, bge-base, mxbai-embed's width class): the embedding benchmark's shape. */
+export const BERT_BASE: EncoderShape = { nEmbd: 768, nHead: 12, nFf: 3072, nLayer: 12, nCtx: 512 };

@@ -12,12 +12,12 @@
 import { join } from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeRandomModel, vocabSize, type RandomModelSpec, type RandomTensor } from '../bench/random-model.js';
+import { writeRandomModel, vocabSize, type RandomModelSpec } from '../bench/random-model.js';
 import { gv } from '../engine/gguf/types.js';
 import { EmbeddingModel, sigmoid } from '../engine/model/embedding.js';
 import type { MixName } from '../engine/quantize/policy.js';
 import { quantizeFile } from '../engine/quantize/quantize.js';
-import { fill } from '../bench/arch-specs.js';
+import { encoderSpec } from '../bench/arch-specs.js';
 import { cleanup, tempHome } from './helpers/daemon.js';
 import { oracle } from './helpers/llama-cpp.js';
 import { llamaSource } from './helpers/llama-src.js';
@@ -51,92 +51,15 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return ab / Math.sqrt(aa * bb);
 }
 
-const norms = (name: string, d: number): RandomTensor[] => [
-  { name: `${name}.weight`, dims: [d], fill: fill.norm(0.2) },
-  { name: `${name}.bias`, dims: [d], fill: fill.bias(0.1) },
-];
-
-/** bert: 160 wide, 5 heads of 32, FFN 384, 3 layers, separate q/k/v with biases, absolute positions. */
+/** bert: 160 wide, 5 heads of 32, FFN 384, 3 layers, separate q/k/v with biases, absolute positions (a reranker: 96 wide, 3 heads, FFN 224). */
 function bertSpec(nVocab: number, pooling: number, vocabFrom: string, rerank = false): RandomModelSpec {
-  const D = rerank ? 96 : 160, H = rerank ? 3 : 5, FF = rerank ? 224 : 384, L = 3;
-  return {
-    arch: 'bert',
-    vocabFrom,
-    kv: {
-      'bert.context_length': gv.u32(N_CTX),
-      'bert.embedding_length': gv.u32(D),
-      'bert.block_count': gv.u32(L),
-      'bert.feed_forward_length': gv.u32(FF),
-      'bert.attention.head_count': gv.u32(H),
-      'bert.attention.layer_norm_epsilon': gv.f32(1e-12),
-      'bert.attention.causal': gv.bool(false),
-      'bert.pooling_type': gv.u32(pooling),
-    },
-    tensors: [
-      { name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: 1 } },
-      { name: 'token_types.weight', dims: [D, 2], fill: { kind: 'uniform', sigma: 0.5 }, type: 'F32' },
-      { name: 'position_embd.weight', dims: [D, N_CTX], fill: { kind: 'uniform', sigma: 0.5 }, type: 'F32' },
-      ...norms('token_embd_norm', D),
-      ...Array.from({ length: L }, (_, l) => [
-        { name: `blk.${l}.attn_q.weight`, dims: [D, D], fill: fill.matrix() },
-        { name: `blk.${l}.attn_q.bias`, dims: [D], fill: fill.bias() },
-        { name: `blk.${l}.attn_k.weight`, dims: [D, D], fill: fill.matrix() },
-        { name: `blk.${l}.attn_k.bias`, dims: [D], fill: fill.bias() },
-        { name: `blk.${l}.attn_v.weight`, dims: [D, D], fill: fill.matrix() },
-        { name: `blk.${l}.attn_v.bias`, dims: [D], fill: fill.bias() },
-        { name: `blk.${l}.attn_output.weight`, dims: [D, D], fill: fill.matrix() },
-        { name: `blk.${l}.attn_output.bias`, dims: [D], fill: fill.bias() },
-        ...norms(`blk.${l}.attn_output_norm`, D),
-        { name: `blk.${l}.ffn_up.weight`, dims: [D, FF], fill: fill.matrix() },
-        { name: `blk.${l}.ffn_up.bias`, dims: [FF], fill: fill.bias() },
-        { name: `blk.${l}.ffn_down.weight`, dims: [FF, D], fill: fill.matrix() },
-        { name: `blk.${l}.ffn_down.bias`, dims: [D], fill: fill.bias() },
-        ...norms(`blk.${l}.layer_output_norm`, D),
-      ]).flat(),
-      ...(rerank
-        ? [
-            { name: 'cls.weight', dims: [D, D], fill: fill.matrix() },
-            { name: 'cls.bias', dims: [D], fill: fill.bias() },
-            { name: 'cls.output.weight', dims: [D, 1], fill: fill.matrix(3) },
-            { name: 'cls.output.bias', dims: [1], fill: fill.bias() },
-          ]
-        : []),
-    ],
-  };
+  const shape = rerank ? { nEmbd: 96, nHead: 3, nFf: 224 } : { nEmbd: 160, nHead: 5, nFf: 384 };
+  return encoderSpec('bert', { ...shape, nLayer: 3, nCtx: N_CTX }, nVocab, { pooling, vocabFrom, rerank });
 }
 
 /** nomic-bert: 192 wide, 3 heads of 64, FFN 320 (SwiGLU), 4 layers, fused qkv, NEOX rotary with base 1000. */
 function nomicSpec(nVocab: number, pooling: number, vocabFrom: string): RandomModelSpec {
-  const D = 192, H = 3, FF = 320, L = 4;
-  return {
-    arch: 'nomic-bert',
-    vocabFrom,
-    kv: {
-      'nomic-bert.context_length': gv.u32(2048),
-      'nomic-bert.embedding_length': gv.u32(D),
-      'nomic-bert.block_count': gv.u32(L),
-      'nomic-bert.feed_forward_length': gv.u32(FF),
-      'nomic-bert.attention.head_count': gv.u32(H),
-      'nomic-bert.attention.layer_norm_epsilon': gv.f32(1e-12),
-      'nomic-bert.attention.causal': gv.bool(false),
-      'nomic-bert.rope.freq_base': gv.f32(1000),
-      'nomic-bert.pooling_type': gv.u32(pooling),
-    },
-    tensors: [
-      { name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: 1 } },
-      { name: 'token_types.weight', dims: [D, 2], fill: { kind: 'uniform', sigma: 0.5 }, type: 'F32' },
-      ...norms('token_embd_norm', D),
-      ...Array.from({ length: L }, (_, l) => [
-        { name: `blk.${l}.attn_qkv.weight`, dims: [D, 3 * D], fill: fill.matrix() },
-        { name: `blk.${l}.attn_output.weight`, dims: [D, D], fill: fill.matrix() },
-        ...norms(`blk.${l}.attn_output_norm`, D),
-        { name: `blk.${l}.ffn_up.weight`, dims: [D, FF], fill: fill.matrix() },
-        { name: `blk.${l}.ffn_gate.weight`, dims: [D, FF], fill: fill.matrix() },
-        { name: `blk.${l}.ffn_down.weight`, dims: [FF, D], fill: fill.matrix() },
-        ...norms(`blk.${l}.layer_output_norm`, D),
-      ]).flat(),
-    ],
-  };
+  return encoderSpec('nomic-bert', { nEmbd: 192, nHead: 3, nFf: 320, nLayer: 4, nCtx: 2048 }, nVocab, { pooling, vocabFrom });
 }
 
 let dir: string;
