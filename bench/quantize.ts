@@ -15,45 +15,19 @@
  * two outputs have the same tensor types.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { readGGUFFile } from '../engine/gguf/reader.js';
 import { MIXES, parseMix } from '../engine/quantize/policy.js';
 import { quantizeFile } from '../engine/quantize/quantize.js';
 import { setThreads, threads as poolThreads } from '../kernels/cpu.js';
-import { findPackageRoot } from '../kernels/native.js';
+import { llamaQuantizer } from './llama-quantizer.js';
 import { benchDir, randomLlamaF16 } from './models.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
-}
-
-const ROOT = findPackageRoot(fileURLToPath(new URL('.', import.meta.url)));
-const LIBDIR = join(ROOT, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64');
-const BUNDLE = join(ROOT, 'node_modules/node-llama-cpp/llama/gitRelease.bundle');
-
-/** Builds the llama.cpp quantizer driver once; returns its path, or why it cannot. */
-function llamaQuantizer(): { path?: string; why?: string } {
-  const out = join(benchDir(), 'llama-quantize');
-  if (existsSync(out)) return { path: out };
-  const lib = join(LIBDIR, 'libllama.v0.4.0.so');
-  if (!existsSync(lib)) return { why: `${lib} is missing` };
-  const src = join(benchDir(), `llama-src-${statSync(BUNDLE).size}`);
-  try {
-    if (!existsSync(join(src, 'include', 'llama.h'))) {
-      rmSync(src, { recursive: true, force: true });
-      execFileSync('git', ['clone', '--quiet', '--no-checkout', BUNDLE, src], { stdio: 'pipe' });
-      execFileSync('git', ['-C', src, 'checkout', '--quiet', 'HEAD', '--', 'include', 'ggml/include'], { stdio: 'pipe' });
-    }
-    execFileSync('cc', ['-O2', `-I${join(src, 'include')}`, `-I${join(src, 'ggml/include')}`, join(ROOT, 'bench/tools/llama-quantize.c'), '-o', out,
-      `-L${LIBDIR}`, '-l:libllama.v0.4.0.so', `-Wl,-rpath,${LIBDIR}`], { stdio: 'pipe' });
-    return { path: out };
-  } catch (e) {
-    return { why: (e as Error).message.split('\n')[0] };
-  }
 }
 
 async function tensorTypes(path: string): Promise<Map<string, number>> {

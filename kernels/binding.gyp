@@ -62,6 +62,7 @@
         "src/ref/kdot.cpp",
         "src/ref/fit.cpp",
         "src/ref/kfit.cpp",
+        "src/ref/weights.cpp",
         "src/ref/llama_ops.cpp",
         "src/cpu.cpp",
         "src/cpu_count.cpp",
