@@ -104,28 +104,48 @@ export const COMMANDS: Command[] = [
   {
     name: 'create',
     summary: 'Create a model from a Modelfile',
-    usage: 'kiln create MODEL [-f Modelfile] [--quantize TYPE]',
+    usage: 'kiln create MODEL [-f Modelfile] [--quantize TYPE [--imatrix FILE]]',
     flags: [
       { name: 'file', short: 'f', value: 'string', help: 'Name of the Modelfile (default "Modelfile")' },
       { name: 'quantize', short: 'q', value: 'string', help: 'Quantize model to this level (e.g. q4_K_M)' },
+      { name: 'imatrix', value: 'string', help: 'Importance matrix for the quantization (from kiln imatrix or llama.cpp)' },
     ],
     minArgs: 1,
     async run(ctx) {
       const { createCommand } = await import('./commands/create.js');
-      await createCommand(ctx.client(), ctx.args[0], flagValue(ctx, 'file', 'f') ?? 'Modelfile', flagValue(ctx, 'quantize', 'q'));
+      await createCommand(ctx.client(), ctx.args[0], flagValue(ctx, 'file', 'f') ?? 'Modelfile', flagValue(ctx, 'quantize', 'q'), flagValue(ctx, 'imatrix'));
     },
   },
   {
     name: 'quantize',
     summary: 'Quantize a GGUF file (q4_K_M, q8_0, …)',
     description: 'Quantize a GGUF file to another type (runs locally, no daemon needed)',
-    usage: 'kiln quantize IN.gguf OUT.gguf TYPE',
+    usage: 'kiln quantize IN.gguf OUT.gguf TYPE [--imatrix FILE]',
     notes: 'Types:\n  q2_K q3_K_S q3_K_M q3_K_L q4_0 q4_1 q5_0 q5_1 q4_K_S q4_K_M q5_K_S q5_K_M q6_K q8_0 f16 bf16 f32',
-    flags: [{ name: 'json', help: 'progress as NDJSON on stdout' }],
+    flags: [
+      { name: 'imatrix', value: 'string', help: 'Importance matrix (from kiln imatrix or llama.cpp) weighting the quantization error' },
+      { name: 'json', help: 'progress as NDJSON on stdout' },
+    ],
     minArgs: 3,
     async run(ctx) {
       const { quantizeCommand } = await import('./commands/quantize.js');
-      await quantizeCommand(ctx.args[0], ctx.args[1], ctx.args[2], ctx.flags.has('json'));
+      await quantizeCommand(ctx.args[0], ctx.args[1], ctx.args[2], ctx.flags.has('json'), flagValue(ctx, 'imatrix'));
+    },
+  },
+  {
+    name: 'imatrix',
+    summary: 'Compute an importance matrix for quantization',
+    description: 'Run a model over a calibration text and record the importance of each weight column (runs locally)',
+    usage: 'kiln imatrix MODEL TEXT.txt -o FILE.gguf [flags]',
+    notes: "MODEL is a GGUF file or a model name from the local store. The file is in llama.cpp's imatrix GGUF format.",
+    flags: [
+      { name: 'output', short: 'o', value: 'string', help: 'The imatrix file to write' },
+      { name: 'chunk', value: 'int', help: "Tokens per chunk (default 512, or the model's context if shorter)" },
+    ],
+    minArgs: 2,
+    async run(ctx) {
+      const { imatrixCommand } = await import('./commands/imatrix.js');
+      await imatrixCommand(ctx.config, ctx.args[0], ctx.args[1], flagValue(ctx, 'output', 'o'), flagValue(ctx, 'chunk'));
     },
   },
   {

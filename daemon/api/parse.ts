@@ -346,6 +346,7 @@ export function parseCreate(body: unknown): CreateRequest {
     parameters,
     messages: f.list('messages', message),
     quantize: f.str('quantize'),
+    imatrix: f.str('imatrix'),
     stream: f.bool('stream'),
   });
 }

@@ -147,6 +147,8 @@ export interface CreateRequest {
   parameters?: Record<string, unknown>;
   messages?: Message[];
   quantize?: string;
+  /** Digest of an importance matrix blob (POST /api/blobs/:digest first) for the quantization: kiln's or llama.cpp's imatrix GGUF. */
+  imatrix?: string;
   stream?: boolean;
 }
 

@@ -46,6 +46,9 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
   const typed = requestName(req);
   const name = parseModelName(typed);
   const mix = req.quantize ? parseMix(req.quantize) : undefined;
+  if (req.imatrix !== undefined && !mix) throw new KilnError('E_BAD_REQUEST', 'imatrix needs quantize');
+  const imatrix = req.imatrix !== undefined ? blobDigest(store, 'imatrix', req.imatrix) : undefined;
+  if (imatrix) pin(imatrix);
   if (req.adapters && Object.keys(req.adapters).length) throw new KilnError('E_BAD_REQUEST', 'adapters are not supported yet');
   if (!req.from && !(req.files && Object.keys(req.files).length)) {
     throw new KilnError('E_BAD_REQUEST', "neither 'from' or 'files' was specified");
@@ -98,7 +101,8 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
     const out = store.blobs.tempFile();
     const ft = summarizeModel(await readGGUFFile(src)).fileType;
     progress({ status: `quantizing ${ft} model to ${mix.toUpperCase()}` });
-    await quantizeInChild(src, out, mix, (p) => progress({ ...p, status: `quantizing ${ft} model to ${mix.toUpperCase()}` }), signal);
+    const imPath = imatrix ? store.blobs.path(imatrix) : undefined;
+    await quantizeInChild(src, out, mix, (p) => progress({ ...p, status: `quantizing ${ft} model to ${mix.toUpperCase()}` }), signal, imPath);
     const blob = await store.blobs.adoptTempFile(out);
     pin(blob.digest);
     const s = summarizeModel(await readGGUFFile(store.blobs.path(blob.digest)));

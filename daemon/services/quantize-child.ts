@@ -9,9 +9,18 @@ import { packageRoot } from '../../common/paths.js';
  * fault there ends that process, not the daemon, and the event loop stays free
  * while the native code works.
  */
-export function quantizeInChild(inPath: string, outPath: string, type: string, emit: (p: ProgressResponse) => void, signal?: AbortSignal): Promise<void> {
+export function quantizeInChild(
+  inPath: string,
+  outPath: string,
+  type: string,
+  emit: (p: ProgressResponse) => void,
+  signal?: AbortSignal,
+  imatrixPath?: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli', 'main.js'), 'quantize', inPath, outPath, type, '--json'], {
+    const args = [join(packageRoot(), 'dist', 'cli', 'main.js'), 'quantize', inPath, outPath, type, '--json'];
+    if (imatrixPath !== undefined) args.push('--imatrix', imatrixPath);
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const onAbort = () => child.kill('SIGKILL');
