@@ -50,8 +50,8 @@ const kiln_type_traits *kiln_type_traits_of(int type);
 // values of the row, nullable: then it is the type's from_float_ref).
 typedef void (*kiln_weighted_fn)(const float *src, void *dst, int64_t n, const float *imp);
 
-// The weighted quantizer of a type, or NULL for the types that have none (the
-// float types and Q8_0, which round to nearest whatever the weights).
+// The weighted quantizer of a type (the one for weight files), or NULL for the
+// types that have none (the float types and the activation-only ones).
 kiln_weighted_fn kiln_weighted_quantizer(int type);
 
 // Bytes needed for a row of n values (n a multiple of the block size).

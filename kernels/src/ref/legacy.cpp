@@ -187,6 +187,7 @@ const kiln_weight_rule DEFAULT_RULE_Q4_0 = KILN_W_ONE;
 const kiln_weight_rule DEFAULT_RULE_Q4_1 = KILN_W_ONE;
 const kiln_weight_rule DEFAULT_RULE_Q5_0 = KILN_W_ONE;
 const kiln_weight_rule DEFAULT_RULE_Q5_1 = KILN_W_ONE;
+const kiln_weight_rule DEFAULT_RULE_Q8_0 = KILN_W_ONE;
 
 void kiln_quantize_row_q4_0_w(const float *src, void *dst, int64_t n, const float *imp) {
   static const kiln_weight_rule RULE = kiln_rule_for("Q4_0", DEFAULT_RULE_Q4_0);
@@ -248,6 +249,22 @@ void kiln_quantize_row_q4_0_ref(const float *src, void *dst, int64_t n) { kiln_q
 void kiln_quantize_row_q4_1_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q4_1_w(src, dst, n, nullptr); }
 void kiln_quantize_row_q5_0_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q5_0_w(src, dst, n, nullptr); }
 void kiln_quantize_row_q5_1_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q5_1_w(src, dst, n, nullptr); }
+
+// Q8_0 as a weight format: the scale searched like the other symmetric
+// formats (never worse than amax / 127, a candidate), codes -127..127 as the
+// activation quantizer makes them (the SIMD dot products rely on that).
+void kiln_quantize_row_q8_0_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q8_0", DEFAULT_RULE_Q8_0);
+  kiln_block_q8_0 *b = static_cast<kiln_block_q8_0 *>(dst);
+  int codes[KILN_QK];
+  float w[KILN_QK];
+  const float sigma2 = kiln_mean_square(src, n);
+  for (int64_t i = 0; i < n / KILN_QK; i++, src += KILN_QK) {
+    kiln_block_weights(src, KILN_QK, imp != nullptr ? imp + i * KILN_QK : nullptr, sigma2, RULE, w);
+    b[i].d = quant_sym_block(src, w, -127, 127, codes);
+    for (int j = 0; j < KILN_QK; j++) b[i].qs[j] = static_cast<int8_t>(codes[j]);
+  }
+}
 
 void kiln_quantize_row_q8_0_ref(const float *src, void *dst, int64_t n) {
   kiln_block_q8_0 *b = static_cast<kiln_block_q8_0 *>(dst);

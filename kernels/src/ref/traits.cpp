@@ -47,6 +47,7 @@ extern "C" kiln_weighted_fn kiln_weighted_quantizer(int type) {
   case KILN_TYPE_Q4_1: return kiln_quantize_row_q4_1_w;
   case KILN_TYPE_Q5_0: return kiln_quantize_row_q5_0_w;
   case KILN_TYPE_Q5_1: return kiln_quantize_row_q5_1_w;
+  case KILN_TYPE_Q8_0: return kiln_quantize_row_q8_0_w;
   case KILN_TYPE_Q2_K: return kiln_quantize_row_q2_K_w;
   case KILN_TYPE_Q3_K: return kiln_quantize_row_q3_K_w;
   case KILN_TYPE_Q4_K: return kiln_quantize_row_q4_K_w;
