@@ -1,6 +1,15 @@
 #include "weights.h"
 
 #include <math.h>
+#include <stdlib.h>
+
+static int imp_mode() {
+  static const int m = [] {
+    const char *v = getenv("KILN_QUANT_IMP");
+    return v != nullptr ? atoi(v) : 0;
+  }();
+  return m;
+}
 
 void kiln_block_weights(const float *x, int n, const float *imp, float sigma2, kiln_weight_rule rule, float *w) {
   const float av = sqrtf(sigma2);
@@ -8,8 +17,10 @@ void kiln_block_weights(const float *x, int n, const float *imp, float sigma2, k
   for (int i = 0; i < n; i++) {
     const float a = fabsf(x[i]);
     float v;
-    if (imp != nullptr) {
+    if (imp != nullptr && imp_mode() == 0) {
       v = imp[i] * sqrtf(sigma2 + x[i] * x[i]);
+    } else if (imp != nullptr && imp_mode() == 1) {
+      v = imp[i];
     } else {
       switch (rule) {
       case KILN_W_ABS: v = a; break;
@@ -18,6 +29,7 @@ void kiln_block_weights(const float *x, int n, const float *imp, float sigma2, k
       case KILN_W_SIGMA: v = sqrtf(sigma2 + x[i] * x[i]); break;
       default: v = 1.0f; break;
       }
+      if (imp != nullptr) v *= imp[i];
     }
     w[i] = isfinite(v) && v > 0 ? v : 0.0f;
     sum += w[i];

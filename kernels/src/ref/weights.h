@@ -29,6 +29,10 @@ void kiln_block_weights(const float *x, int n, const float *imp, float sigma2, k
 // Mean of x^2 over n values.
 float kiln_mean_square(const float *x, int64_t n);
 
+// With an importance matrix the weight is imp_i * sqrt(sigma2 + x_i^2), unless
+// KILN_QUANT_IMP=1 (imp_i alone) or 2 (imp_i times the type's rule): another
+// measuring knob, read once.
+//
 // The rule for a type: `def`, unless KILN_QUANT_RULE_<TYPE> (e.g.
 // KILN_QUANT_RULE_Q4_K=3) names another — a knob for measuring the rules
 // against each other (bench/quant-quality.ts), read once per type.
