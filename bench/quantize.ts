@@ -14,46 +14,19 @@
  * gives each run's wall time and seconds per GB of input, and checks that the
  * two outputs have the same tensor types.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { readGGUFFile } from '../engine/gguf/reader.js';
 import { MIXES, parseMix } from '../engine/quantize/policy.js';
 import { quantizeFile } from '../engine/quantize/quantize.js';
 import { setThreads, threads as poolThreads } from '../kernels/cpu.js';
-import { findPackageRoot } from '../kernels/native.js';
+import { llamaQuantize } from './llama-quantizer.js';
 import { benchDir, randomLlamaF16 } from './models.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
-}
-
-const ROOT = findPackageRoot(fileURLToPath(new URL('.', import.meta.url)));
-const LIBDIR = join(ROOT, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64');
-const BUNDLE = join(ROOT, 'node_modules/node-llama-cpp/llama/gitRelease.bundle');
-
-/** Builds the llama.cpp quantizer driver once; returns its path, or why it cannot. */
-function llamaQuantizer(): { path?: string; why?: string } {
-  const out = join(benchDir(), 'llama-quantize');
-  if (existsSync(out)) return { path: out };
-  const lib = join(LIBDIR, 'libllama.v0.4.0.so');
-  if (!existsSync(lib)) return { why: `${lib} is missing` };
-  const src = join(benchDir(), `llama-src-${statSync(BUNDLE).size}`);
-  try {
-    if (!existsSync(join(src, 'include', 'llama.h'))) {
-      rmSync(src, { recursive: true, force: true });
-      execFileSync('git', ['clone', '--quiet', '--no-checkout', BUNDLE, src], { stdio: 'pipe' });
-      execFileSync('git', ['-C', src, 'checkout', '--quiet', 'HEAD', '--', 'include', 'ggml/include'], { stdio: 'pipe' });
-    }
-    execFileSync('cc', ['-O2', `-I${join(src, 'include')}`, `-I${join(src, 'ggml/include')}`, join(ROOT, 'bench/tools/llama-quantize.c'), '-o', out,
-      `-L${LIBDIR}`, '-l:libllama.v0.4.0.so', '-l:libggml-base.so', `-Wl,-rpath,${LIBDIR}`], { stdio: 'pipe' });
-    return { path: out };
-  } catch (e) {
-    return { why: (e as Error).message.split('\n')[0] };
-  }
 }
 
 async function tensorTypes(path: string): Promise<Map<string, number>> {
@@ -69,9 +42,7 @@ async function main(): Promise<void> {
   const gb = statSync(src).size / 1e9;
   const kilnOut = join(benchDir(), 'quantize-kiln.gguf');
   const llamaOut = join(benchDir(), 'quantize-llama.gguf');
-  const quantizer = llamaQuantizer();
   console.log(`${src}: ${gb.toFixed(2)} GB F16 -> ${mix}`);
-  if (!quantizer.path) console.log(`llama.cpp's quantizer: not available (${quantizer.why})`);
   console.log('threads  engine      seconds   s/GB    output MB');
   const before = poolThreads();
   try {
@@ -80,9 +51,7 @@ async function main(): Promise<void> {
         setThreads(t);
         const k = await quantizeFile(src, kilnOut, mix);
         console.log(`${String(t).padStart(7)}  kiln      ${k.seconds.toFixed(1).padStart(9)}  ${(k.seconds / gb).toFixed(1).padStart(5)}  ${(k.outputBytes / 1e6).toFixed(0).padStart(11)}`);
-        if (!quantizer.path) continue;
-        const out = execFileSync(quantizer.path, [src, llamaOut, String(MIXES[mix].fileType), String(t)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-        const s = Number(/seconds ([\d.]+)/.exec(out)?.[1]);
+        const s = llamaQuantize(src, llamaOut, MIXES[mix].fileType, { threads: t });
         console.log(`${String(t).padStart(7)}  llama.cpp ${s.toFixed(1).padStart(9)}  ${(s / gb).toFixed(1).padStart(5)}  ${(statSync(llamaOut).size / 1e6).toFixed(0).padStart(11)}   kiln / llama.cpp time ${(k.seconds / s).toFixed(2)}x`);
         if (r === 0) {
           const [a, b] = [await tensorTypes(kilnOut), await tensorTypes(llamaOut)];

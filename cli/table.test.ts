@@ -17,17 +17,18 @@ describe('the command table', () => {
   it('makes each command\'s help from its entry', () => {
     expect(commandHelp(findCommand('ls')!)).toBe('List models\n\nUsage:\n  kiln list [PREFIX]\n\nAliases:\n  list, ls');
     expect(commandHelp(findCommand('create')!)).toBe(
-      'Create a model from a Modelfile\n\nUsage:\n  kiln create MODEL [-f Modelfile] [--quantize TYPE [--report]]\n\nFlags:\n' +
+      'Create a model from a Modelfile\n\nUsage:\n  kiln create MODEL [-f Modelfile] [--quantize TYPE [--imatrix FILE] [--report]]\n\nFlags:\n' +
         '  -f, --file string       Name of the Modelfile (default "Modelfile")\n  -q, --quantize string   Quantize model to this level (e.g. q4_K_M)\n' +
         '  --report                Measure the quantized model against the source and save the report (kiln show MODEL --quality)\n' +
-        '  --text string           Text file the report measures over (default: a built-in English sample)',
+        '  --text string           Text file the report measures over (default: a built-in English sample)\n' +
+        '  --imatrix string        Importance matrix for the quantization (from kiln imatrix or llama.cpp)',
     );
     expect(commandHelp(findCommand('serve')!)).toMatch(/^Start the kiln daemon\n\nUsage:\n  kiln serve\n\nEnvironment Variables:\n.*KILN_HOST/s);
   });
 
   it('knows each command\'s flags, and which take a value', () => {
     const create = flagSpec(findCommand('create'));
-    expect([...create.valued].sort()).toEqual(['f', 'file', 'q', 'quantize', 'text']);
+    expect([...create.valued].sort()).toEqual(['f', 'file', 'imatrix', 'q', 'quantize', 'text']);
     expect(create.known.has('help')).toBe(true);
     expect(flagSpec(findCommand('list')).known.has('insecure')).toBe(false);
     expect(flagSpec(undefined).known.has('version')).toBe(true);

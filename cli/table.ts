@@ -108,12 +108,13 @@ export const COMMANDS: Command[] = [
   {
     name: 'create',
     summary: 'Create a model from a Modelfile',
-    usage: 'kiln create MODEL [-f Modelfile] [--quantize TYPE [--report]]',
+    usage: 'kiln create MODEL [-f Modelfile] [--quantize TYPE [--imatrix FILE] [--report]]',
     flags: [
       { name: 'file', short: 'f', value: 'string', help: 'Name of the Modelfile (default "Modelfile")' },
       { name: 'quantize', short: 'q', value: 'string', help: 'Quantize model to this level (e.g. q4_K_M)' },
       { name: 'report', help: 'Measure the quantized model against the source and save the report (kiln show MODEL --quality)' },
       { name: 'text', value: 'string', help: 'Text file the report measures over (default: a built-in English sample)' },
+      { name: 'imatrix', value: 'string', help: 'Importance matrix for the quantization (from kiln imatrix or llama.cpp)' },
     ],
     minArgs: 1,
     async run(ctx) {
@@ -122,14 +123,14 @@ export const COMMANDS: Command[] = [
       if (ctx.flags.has('report') && !quantize) throw new UsageError('--report needs --quantize TYPE');
       if (ctx.flags.has('text') && !ctx.flags.has('report')) throw new UsageError('--text goes with --report');
       const report = ctx.flags.has('report') ? { text: flagValue(ctx, 'text') } : undefined;
-      await createCommand(ctx.client(), ctx.args[0], flagValue(ctx, 'file', 'f') ?? 'Modelfile', quantize, report);
+      await createCommand(ctx.client(), ctx.args[0], flagValue(ctx, 'file', 'f') ?? 'Modelfile', quantize, report, flagValue(ctx, 'imatrix'));
     },
   },
   {
     name: 'quantize',
     summary: 'Quantize a GGUF file (q4_K_M, q8_0, …)',
     description: 'Quantize a GGUF file to another type, or measure what each type costs (runs locally, no daemon needed)',
-    usage: 'kiln quantize IN.gguf OUT.gguf TYPE [--report]\n  kiln quantize IN.gguf --ladder[=TYPES] [--text FILE] [--keep DIR]',
+    usage: 'kiln quantize IN.gguf OUT.gguf TYPE [--imatrix FILE] [--report]\n  kiln quantize IN.gguf --ladder[=TYPES] [--text FILE] [--keep DIR]',
     notes:
       'Types:\n  q2_K q3_K_S q3_K_M q3_K_L q4_0 q4_1 q5_0 q5_1 q4_K_S q4_K_M q5_K_S q5_K_M q6_K q8_0 f16 bf16 f32\n\n' +
       `--ladder quantizes IN to each of TYPES (a comma list, after = or as the next word; default ${DEFAULT_LADDER_TEXT})\n` +
@@ -139,6 +140,7 @@ export const COMMANDS: Command[] = [
     flags: [
       { name: 'ladder', optionalValue: 'types', help: 'Quantize to each type and print the quality table' },
       { name: 'report', help: 'After quantizing, measure OUT against IN and print its quality' },
+      { name: 'imatrix', value: 'string', help: 'Importance matrix (from kiln imatrix or llama.cpp) weighting the quantization error' },
       { name: 'text', value: 'string', help: 'Text file to measure over (default: a built-in English sample)' },
       { name: 'ctx', value: 'int', help: "Window size in tokens (default 512, or the model's context if shorter)" },
       { name: 'keep', value: 'string', help: 'Folder to keep the ladder\'s quantized files in' },
@@ -159,7 +161,23 @@ export const COMMANDS: Command[] = [
         if (ctx.flags.has(f) && !ctx.flags.has('report')) throw new UsageError(`--${f} goes with --ladder or --report`);
       }
       if (ctx.flags.has('keep')) throw new UsageError('--keep goes with --ladder');
-      await quantizeCommand(ctx.args[0], ctx.args[1], ctx.args[2], ctx.flags.has('json'), ctx.flags.has('report') ? quality : undefined);
+      await quantizeCommand(ctx.args[0], ctx.args[1], ctx.args[2], ctx.flags.has('json'), ctx.flags.has('report') ? quality : undefined, flagValue(ctx, 'imatrix'));
+    },
+  },
+  {
+    name: 'imatrix',
+    summary: 'Compute an importance matrix for quantization',
+    description: 'Run a model over a calibration text and record the importance of each weight column (runs locally)',
+    usage: 'kiln imatrix MODEL TEXT.txt -o FILE.gguf [flags]',
+    notes: "MODEL is a GGUF file or a model name from the local store. The file is in llama.cpp's imatrix GGUF format.",
+    flags: [
+      { name: 'output', short: 'o', value: 'string', help: 'The imatrix file to write' },
+      { name: 'chunk', value: 'int', help: "Tokens per chunk (default 512, or the model's context if shorter)" },
+    ],
+    minArgs: 2,
+    async run(ctx) {
+      const { imatrixCommand } = await import('./commands/imatrix.js');
+      await imatrixCommand(ctx.config, ctx.args[0], ctx.args[1], flagValue(ctx, 'output', 'o'), flagValue(ctx, 'chunk'));
     },
   },
   {

@@ -66,6 +66,7 @@
         "src/ref/kdot.cpp",
         "src/ref/fit.cpp",
         "src/ref/kfit.cpp",
+        "src/ref/weights.cpp",
         "src/ref/llama_ops.cpp",
         "src/ref/gelu.cpp",
         "src/cpu.cpp",

@@ -82,7 +82,10 @@ export const NMSE_THRESHOLD: Partial<Record<QuantType, number>> = {
   Q8_1: GGML_REF_NMSE.Q8_0! * 1.02,
   Q2_K: GGML_REF_NMSE.Q2_K! * 1.02,
   Q3_K: GGML_REF_NMSE.Q3_K! * 1.02,
-  Q4_K: GGML_REF_NMSE.Q4_K! * 1.02,
+  // Q4_K weights each value's error by |x| (kernels/src/ref/weights.h): that
+  // costs plain squared error (measured 1.029x llama.cpp's) and buys KL
+  // divergence on a real model, the measure that counts (bench/quant-quality.ts)
+  Q4_K: GGML_REF_NMSE.Q4_K! * 1.04,
   Q5_K: GGML_REF_NMSE.Q5_K! * 1.02,
   Q6_K: GGML_REF_NMSE.Q6_K! * 1.02,
   Q8_K: GGML_REF_NMSE.Q8_K! * 1.02,

@@ -115,6 +115,19 @@ export class NativeLlama {
     return call(() => native().llamaShift(this.h(), keep, discard));
   }
 
+  /**
+   * While on, every matmul's input rows are summed (squared, per column) and
+   * counted per weight: the raw material of an importance matrix.
+   */
+  observe(on: boolean): void {
+    call(() => native().llamaObserve(this.h(), on));
+  }
+
+  /** What observe has summed: per weight (by its file offset), the rows counted and the column sums of squares. */
+  activationSums(): { offset: number; count: number; sum2: Float64Array }[] {
+    return call(() => native().llamaImatrix(this.h())).map((a) => ({ offset: a[0], count: a[1], sum2: a.subarray(2) }));
+  }
+
   free(): void {
     if (!this.handle) return;
     const h = this.handle;

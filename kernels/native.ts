@@ -19,7 +19,7 @@ export interface NativeBinding {
   unmap(buffer: ArrayBuffer): void;
   typeTable(): NativeTypeRow[];
   dequantize(type: number, src: Uint8Array, n: number, dst: Float32Array): void;
-  quantize(type: number, src: Float32Array, nrows: number, ncols: number, dst: Uint8Array): void;
+  quantize(type: number, src: Float32Array, nrows: number, ncols: number, dst: Uint8Array, imp: Float32Array | null): void;
   quantizeActivations(type: number, src: Float32Array, n: number, dst: Uint8Array, variant: number): void;
   vecDot(type: number, row: Uint8Array, act: Float32Array, n: number, variant: number): number;
   matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, out: Float32Array, variant: number): void;
@@ -37,6 +37,8 @@ export interface NativeBinding {
   llamaShift(h: LlamaHandle, keep: number, discard: number): number;
   llamaHidden(h: LlamaHandle, out: Float32Array): number;
   llamaFree(h: LlamaHandle): void;
+  llamaObserve(h: LlamaHandle, on: boolean): void;
+  llamaImatrix(h: LlamaHandle): Float64Array[];
   tryLockFile(fd: number): boolean;
   bertNew(params: NativeBertParams, weights: Float64Array, buffer: ArrayBuffer): BertHandle;
   bertOutSize(h: BertHandle, nTokens: number): number;

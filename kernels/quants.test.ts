@@ -46,7 +46,8 @@ function expectedDot(t: QuantType, row: Uint8Array, act: Float32Array): { dot: n
   const n = act.length;
   const w = dequantize(t, row, n);
   const vdt = typeInfo(t).vecDotType;
-  const a = vdt === 'F32' ? act : dequantize(vdt, quantize(vdt, act, 1, n), n);
+  // the activations as matvec quantizes them (quantize() is the weight quantizer, which searches its scale)
+  const a = vdt === 'F32' ? act : dequantize(vdt, quantizeActivations(vdt, act, n, 'scalar'), n);
   let dot = 0;
   let scale = 0;
   for (let i = 0; i < n; i++) {

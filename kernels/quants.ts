@@ -129,6 +129,9 @@ export function dequantize(type: QuantType | number, src: Uint8Array, n: number,
 /**
  * Quantizes nrows rows of ncols values with the deterministic reference
  * quantizer (the search is described in kernels/src/ref/fit.h and kfit.h).
+ * `importance` (ncols values, an importance matrix entry: the mean squared
+ * activation of each column) weights each column's error
+ * (kernels/src/ref/weights.h).
  */
 export function quantize(
   type: QuantType | number,
@@ -136,6 +139,7 @@ export function quantize(
   nrows: number,
   ncols: number,
   out?: Uint8Array,
+  importance?: Float32Array,
 ): Uint8Array {
   const t = typeOf(type);
   if (!t.hasQuantize) throw new KilnError('E_NATIVE', `kiln has no quantizer for ${t.name} (it reads the type only)`);
@@ -145,7 +149,8 @@ export function quantize(
   checkView('src', src, Float32Array, nrows * ncols);
   const dst = out ?? new Uint8Array(rowBytes * nrows);
   checkView('out', dst, Uint8Array, rowBytes * nrows);
-  call(() => native().quantize(t.id, src, nrows, ncols, dst));
+  if (importance !== undefined) checkView('importance', importance, Float32Array, ncols);
+  call(() => native().quantize(t.id, src, nrows, ncols, dst, importance ?? null));
   return dst;
 }
 

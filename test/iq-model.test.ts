@@ -20,7 +20,7 @@ import { cleanup, kiln, startDaemon, tempHome, type RunningDaemon } from './help
 import { describeReport, expectGreedyParity, heldoutPrompts } from './helpers/decoder-oracle.js';
 import { KJV_F32 } from './helpers/fixtures.js';
 import { load, oracle } from './helpers/llama-cpp.js';
-import { llamaQuantize } from './helpers/llama-quantize.js';
+import { llamaQuantizeAsync } from '../bench/llama-quantizer.js';
 
 /**
  * llama.cpp file type, the tensor type it must mostly hold, and whether it
@@ -45,7 +45,7 @@ const path = (name: string): string => join(dir, `kjv-${name}.gguf`);
 
 beforeAll(async () => {
   dir = tempHome('kiln-iq-model-');
-  for (const [name, ftype, , imatrix] of FILES) await llamaQuantize(KJV_F32, path(name), ftype, { unitImatrix: imatrix });
+  for (const [name, ftype, , imatrix] of FILES) await llamaQuantizeAsync(KJV_F32, path(name), ftype, { threads: 2, unitImatrix: imatrix });
 }, 180_000);
 
 afterAll(async () => {

@@ -24,7 +24,15 @@ function looksLikePath(from: string): boolean {
  * uploaded to POST /api/blobs/:digest unless the daemon has it already, and
  * named in /api/create's `files`; a FROM that is a model name becomes `from`.
  */
-export async function createCommand(client: Client, name: string, modelfilePath: string, quantize?: string, report?: { text?: string }): Promise<void> {
+export async function createCommand(client: Client, name: string, modelfilePath: string, quantize?: string, report?: { text?: string }, imatrix?: string): Promise<void> {
+  if (imatrix !== undefined && !quantize) throw new KilnError('E_BAD_REQUEST', '--imatrix needs --quantize TYPE');
+  if (imatrix !== undefined) {
+    try {
+      if (!statSync(imatrix).isFile()) throw new Error('not a file');
+    } catch (e) {
+      throw new KilnError('E_BAD_REQUEST', `cannot read the imatrix ${imatrix}: ${(e as Error).message}`);
+    }
+  }
   const mfPath = resolve(modelfilePath);
   let text: string;
   try {
@@ -49,7 +57,36 @@ export async function createCommand(client: Client, name: string, modelfilePath:
   if (mf.license.length) req.license = mf.license;
   if (mf.messages.length) req.messages = mf.messages;
 
+  /** Uploads a file as a blob unless the daemon has it already; yields progress; returns its digest. */
+  async function* upload(file: string): AsyncGenerator<ProgressResponse, string> {
+    const total = statSync(file).size;
+    const digest = await sha256File(file);
+    if ((await client.status('HEAD', `/api/blobs/${digest}`)) === 404) {
+      const stream = createReadStream(file);
+      let completed = 0;
+      const upload = client.status('POST', `/api/blobs/${digest}`, stream);
+      const status = `copying file ${digest}`;
+      const ticker: ProgressResponse[] = [];
+      stream.on('data', (c) => {
+        completed += (c as Buffer).length;
+        ticker.push({ status, digest, total, completed });
+      });
+      yield { status, digest, total, completed: 0 };
+      let done = false;
+      upload.finally(() => (done = true)).catch(() => {});
+      while (!done) {
+        await new Promise((r) => setTimeout(r, 100));
+        const last = ticker.splice(0).pop();
+        if (last) yield last;
+      }
+      await upload;
+      yield { status, digest, total, completed: total };
+    }
+    return digest;
+  }
+
   async function* events(): AsyncGenerator<ProgressResponse> {
+    if (imatrix !== undefined) req.imatrix = yield* upload(resolve(imatrix));
     const from = mf.from!;
     const expanded = from.startsWith('~') ? homedir() + from.slice(1) : from;
     const file = isAbsolute(expanded) ? expanded : resolve(dirname(mfPath), expanded);
@@ -61,29 +98,7 @@ export async function createCommand(client: Client, name: string, modelfilePath:
     }
     if (isFile) {
       yield { status: 'gathering model components' };
-      const total = statSync(file).size;
-      const digest = await sha256File(file);
-      if ((await client.status('HEAD', `/api/blobs/${digest}`)) === 404) {
-        const stream = createReadStream(file);
-        let completed = 0;
-        const upload = client.status('POST', `/api/blobs/${digest}`, stream);
-        const status = `copying file ${digest}`;
-        const ticker: ProgressResponse[] = [];
-        stream.on('data', (c) => {
-          completed += (c as Buffer).length;
-          ticker.push({ status, digest, total, completed });
-        });
-        yield { status, digest, total, completed: 0 };
-        let done = false;
-        upload.finally(() => (done = true)).catch(() => {});
-        while (!done) {
-          await new Promise((r) => setTimeout(r, 100));
-          const last = ticker.splice(0).pop();
-          if (last) yield last;
-        }
-        await upload;
-        yield { status, digest, total, completed: total };
-      }
+      const digest = yield* upload(file);
       req.files = { [basename(file)]: digest };
     } else {
       req.from = from;

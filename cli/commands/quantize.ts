@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { KilnError } from '../../common/errors.js';
 import type { ProgressResponse, QualityReport } from '../../daemon/api/types.js';
+import { importance, readImatrix } from '../../engine/quantize/imatrix.js';
 import { checkLadderSource, DEFAULT_LADDER, qualityLadder, type LadderEvent, type LadderTarget } from '../../engine/quantize/ladder.js';
 import { parseMix, describePlan, type MixName } from '../../engine/quantize/policy.js';
 import { quantizeFile, type QuantizeProgress } from '../../engine/quantize/quantize.js';
@@ -78,11 +79,12 @@ export async function ladderCommand(inPath: string, types: string | undefined, f
 }
 
 /**
- * `kiln quantize IN.gguf OUT.gguf TYPE`: a local file-to-file tool (no daemon).
+ * `kiln quantize IN.gguf OUT.gguf TYPE [--imatrix FILE]`: a local file-to-file
+ * tool (no daemon); the imatrix (kiln's or llama.cpp's) weights the error.
  * OUT appears only when complete. With --json, progress goes to stdout as
  * NDJSON (the daemon runs this as a child process for /api/create quantize).
  */
-export async function quantizeCommand(inPath: string, outPath: string, type: string, json: boolean, report?: QualityFlags): Promise<void> {
+export async function quantizeCommand(inPath: string, outPath: string, type: string, json: boolean, report?: QualityFlags, imatrixPath?: string): Promise<void> {
   const mix = parseMix(type);
   if (report) {
     reportText(report.text);
@@ -90,12 +92,13 @@ export async function quantizeCommand(inPath: string, outPath: string, type: str
   }
   // With --report, the quantized file is measured against IN and the table (or, with --json, the report on the success line) follows.
   const quality = () => (report ? measure(inPath, [{ mix, path: outPath, made: true }], { ...report, json }) : undefined);
+  const imatrix = imatrixPath !== undefined ? importance(readImatrix(imatrixPath)) : undefined;
   const tmp = join(dirname(outPath), `.${basename(outPath)}.partial`);
   const status = `quantizing to ${mix.toUpperCase()}`;
   const toEvent = (p: QuantizeProgress): ProgressResponse => ({ status, total: p.bytesTotal, completed: p.bytesDone });
   const run = async (emit: (p: ProgressResponse) => void) => {
     try {
-      const r = await quantizeFile(inPath, tmp, mix, (p) => emit(toEvent(p)));
+      const r = await quantizeFile(inPath, tmp, mix, (p) => emit(toEvent(p)), { imatrix });
       renameSync(tmp, outPath);
       return r;
     } catch (e) {

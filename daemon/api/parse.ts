@@ -392,6 +392,7 @@ export function parseCreate(body: unknown): CreateRequest {
     report: f.bool('report'),
     report_text: f.str('report_text'),
     report_text_name: f.str('report_text_name'),
+    imatrix: f.str('imatrix'),
     stream: f.bool('stream'),
   });
 }

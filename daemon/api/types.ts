@@ -167,6 +167,8 @@ export interface CreateRequest {
   report_text?: string;
   /** kiln's addition: what the report calls that text (the CLI sends the file's name). */
   report_text_name?: string;
+  /** Digest of an importance matrix blob (POST /api/blobs/:digest first) for the quantization: kiln's or llama.cpp's imatrix GGUF. */
+  imatrix?: string;
   stream?: boolean;
 }
 

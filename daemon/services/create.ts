@@ -49,6 +49,9 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
   const mix = req.quantize ? parseMix(req.quantize) : undefined;
   if ((req.report || req.report_text !== undefined) && !mix) throw new KilnError('E_BAD_REQUEST', 'report needs quantize: the report measures the quantized model against its source');
   if (req.report_text !== undefined && !req.report_text.trim()) throw new KilnError('E_BAD_REQUEST', 'report_text is empty');
+  if (req.imatrix !== undefined && !mix) throw new KilnError('E_BAD_REQUEST', 'imatrix needs quantize');
+  const imatrix = req.imatrix !== undefined ? blobDigest(store, 'imatrix', req.imatrix) : undefined;
+  if (imatrix) pin(imatrix);
   if (req.adapters && Object.keys(req.adapters).length) throw new KilnError('E_BAD_REQUEST', 'adapters are not supported yet');
   if (!req.from && !(req.files && Object.keys(req.files).length)) {
     throw new KilnError('E_BAD_REQUEST', "neither 'from' or 'files' was specified");
@@ -114,7 +117,8 @@ async function build(store: Store, req: CreateRequest, progress: Progress, pin: 
       if (textFile) writeFileSync(textFile, req.report_text!);
       // the child's quantize events are renamed as Ollama words them; the report's own steps pass as they are
       const relay = (p: ProgressResponse) => progress(p.status.startsWith('quantizing to ') ? { ...p, status } : p);
-      report = await quantizeInChild(src, out, mix, relay, signal, wantReport ? { textFile } : undefined);
+      const imPath = imatrix ? store.blobs.path(imatrix) : undefined;
+      report = await quantizeInChild(src, out, mix, relay, signal, wantReport ? { textFile } : undefined, imPath);
     } catch (e) {
       // the report can fail after the file is made: nothing of this create is left behind
       rmSync(out, { force: true });

@@ -18,8 +18,10 @@ export function quantizeInChild(
   emit: (p: ProgressResponse) => void,
   signal?: AbortSignal,
   report?: { textFile?: string },
+  imatrixPath?: string,
 ): Promise<QualityReport | undefined> {
   const extra = report ? ['--report', ...(report.textFile ? ['--text', report.textFile] : [])] : [];
+  if (imatrixPath !== undefined) extra.push('--imatrix', imatrixPath);
   return new Promise((resolve, reject) => {
     let result: QualityReport | undefined;
     const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli', 'main.js'), 'quantize', inPath, outPath, type, '--json', ...extra], {

@@ -50,15 +50,33 @@ const CHUNK_VALUES = 1 << 20;
  * size. Only float (F32/F16/BF16) inputs are accepted: requantizing an
  * already-quantized file compounds the error, so it is refused.
  */
+export interface QuantizeOptions {
+  /**
+   * Importance per weight name (imatrix.ts `importance`: ncols values, or
+   * ncols per expert for a 3-D expert tensor). A weight without an entry is
+   * quantized as without an imatrix.
+   */
+  imatrix?: Map<string, Float32Array>;
+}
+
 export async function quantizeFile(
   inPath: string,
   outPath: string,
   mix: MixName,
   onProgress: (p: QuantizeProgress) => void = () => {},
+  opts: QuantizeOptions = {},
 ): Promise<QuantizeResult> {
   const started = performance.now();
   const file = await readGGUFFile(inPath);
   const plan = planQuantization(file, mix);
+  for (const p of plan) {
+    const imp = opts.imatrix?.get(p.name);
+    if (!imp || p.to === p.from) continue;
+    const nmat = p.dims.length > 2 ? p.dims.slice(2).reduce((a, b) => a * b, 1) : 1;
+    if (imp.length !== p.dims[0] * nmat) {
+      throw new KilnError('E_BAD_REQUEST', `the imatrix entry of ${p.name} has ${imp.length} values; the tensor needs ${p.dims[0] * nmat} (is the imatrix for another model?)`);
+    }
+  }
   assertFloatSource(file, plan, inPath);
   const kv = new Map<string, GGUFValue>(file.kv);
   kv.set('general.quantization_version', gv.u32(2));
@@ -89,11 +107,16 @@ export async function quantizeFile(
             : async function* () {
                 const rowsPerChunk = Math.max(1, Math.floor(CHUNK_VALUES / ncols));
                 const inRow = rowSize(p.from, ncols);
-                for (let r = 0; r < nrows; r += rowsPerChunk) {
-                  const n = Math.min(rowsPerChunk, nrows - r);
+                const imp = opts.imatrix?.get(p.name);
+                // an expert tensor has one importance vector per expert (dims[1] rows each): chunks stay within one
+                const rowsPerMat = imp && imp.length > ncols ? p.dims[1] : nrows;
+                for (let r = 0; r < nrows; ) {
+                  const n = Math.min(rowsPerChunk, nrows - r, rowsPerMat - (r % rowsPerMat));
                   const raw = src.subarray(r * inRow, (r + n) * inRow);
                   const f32 = p.from === 0 && raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, n * ncols) : dequantize(p.from, raw, n * ncols);
-                  yield quantize(p.to, f32, n, ncols);
+                  const mat = Math.floor(r / rowsPerMat);
+                  yield quantize(p.to, f32, n, ncols, undefined, imp?.subarray(mat * ncols, (mat + 1) * ncols));
+                  r += n;
                   bytesDone += raw.byteLength;
                   // yield to the event loop now and then so progress can be drawn
                   await new Promise((res) => setImmediate(res));

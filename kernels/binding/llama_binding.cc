@@ -1,6 +1,8 @@
 // llamaNew(params: object, weights: Float64Array, buffer: ArrayBuffer) -> handle
 // llamaEval(handle, tokens: Int32Array, pos0, logits: Float32Array | null, allLogits) -> undefined
 // llamaTruncate(handle, pos); llamaShift(handle, keep, discard) -> n; llamaHidden(handle, out: Float32Array) -> n tokens; llamaFree(handle)
+// llamaObserve(handle, on): while on, every matmul's input is summed per column (squares) and counted;
+// llamaImatrix(handle) -> Float64Array[] of [file offset of the weight, rows counted, sum of squares per column...]
 //
 // params is an object with named fields (kernels/llama.ts, NativeLlamaParams),
 // read into kiln_llama_params one by one: a field of the wrong kind is a
@@ -23,16 +25,36 @@ extern "C" {
 #include "llama/forward.h"
 #include "variant.h"
 
+#include <map>
 #include <vector>
 
 namespace {
+
+// Sums of squared matmul inputs per weight (an importance matrix in the making).
+struct ImatrixAcc {
+  std::vector<double> sum2;
+  double count = 0;
+};
 
 struct Handle {
   kiln_llama_ctx *ctx = nullptr;
   std::vector<kiln_llama_layer> layers;
   napi_ref buffer = nullptr;
   int32_t n_vocab = 0, n_embd = 0, n_ctx = 0;
+  const uint8_t *base = nullptr;
+  std::map<const void *, ImatrixAcc> imatrix;
 };
+
+void observe_matmul(void *user, const kiln_weight *w, const float *x, int32_t n) {
+  ImatrixAcc &a = static_cast<Handle *>(user)->imatrix[w->data];
+  if (a.sum2.empty()) a.sum2.assign((size_t)w->ne0, 0.0);
+  double *s = a.sum2.data();
+  for (int32_t t = 0; t < n; t++) {
+    const float *row = x + (int64_t)t * w->ne0;
+    for (int64_t i = 0; i < w->ne0; i++) s[i] += (double)row[i] * row[i];
+  }
+  a.count += n;
+}
 
 void finalize(napi_env env, void *data, void *) {
   Handle *h = static_cast<Handle *>(data);
@@ -312,6 +334,7 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
   h->n_vocab = m.p.n_vocab;
   h->n_embd = m.p.n_embd;
   h->n_ctx = m.p.n_ctx;
+  h->base = b;
   napi_create_reference(env, argv[2], 1, &h->buffer);
   napi_value out;
   if (napi_create_external(env, h, finalize, nullptr, &out) != napi_ok) {
@@ -396,6 +419,40 @@ napi_value llama_hidden(napi_env env, napi_callback_info info) {
   return r;
 }
 
+napi_value llama_observe(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!kiln_get_args(env, info, 2, argv)) return nullptr;
+  Handle *h;
+  if (!get_handle(env, argv[0], &h)) return nullptr;
+  bool on = false;
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return kiln_throw_type(env, "on must be a boolean");
+  kiln_llama_observe(h->ctx, on ? observe_matmul : nullptr, on ? h : nullptr);
+  return nullptr;
+}
+
+napi_value llama_imatrix(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!kiln_get_args(env, info, 1, argv)) return nullptr;
+  Handle *h;
+  if (!get_handle(env, argv[0], &h)) return nullptr;
+  napi_value arr;
+  KILN_NAPI_CALL(env, napi_create_array_with_length(env, h->imatrix.size(), &arr));
+  uint32_t i = 0;
+  for (const auto &[data, acc] : h->imatrix) {
+    const size_t len = acc.sum2.size() + 2;
+    void *p;
+    napi_value ab, ta;
+    KILN_NAPI_CALL(env, napi_create_arraybuffer(env, len * sizeof(double), &p, &ab));
+    double *d = static_cast<double *>(p);
+    d[0] = (double)(static_cast<const uint8_t *>(data) - h->base);
+    d[1] = acc.count;
+    for (size_t k = 0; k < acc.sum2.size(); k++) d[k + 2] = acc.sum2[k];
+    KILN_NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array, len, ab, 0, &ta));
+    KILN_NAPI_CALL(env, napi_set_element(env, arr, i++, ta));
+  }
+  return arr;
+}
+
 napi_value llama_free(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!kiln_get_args(env, info, 1, argv)) return nullptr;
@@ -422,4 +479,6 @@ void kiln_register_llama(napi_env env, napi_value exports) {
   kiln_export(env, exports, "llamaHidden", llama_hidden);
   kiln_export(env, exports, "llamaShift", llama_shift);
   kiln_export(env, exports, "llamaFree", llama_free);
+  kiln_export(env, exports, "llamaObserve", llama_observe);
+  kiln_export(env, exports, "llamaImatrix", llama_imatrix);
 }

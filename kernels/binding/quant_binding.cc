@@ -110,10 +110,14 @@ napi_value dequantize(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// quantize(type, src: Float32Array, nrows, ncols, dst: Uint8Array) with the reference quantizer.
+// quantize(type, src: Float32Array, nrows, ncols, dst: Uint8Array, imp: Float32Array | null)
+// with the reference quantizer; imp (ncols values) weights each column's error.
 napi_value quantize(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!kiln_get_args(env, info, 5, argv)) return nullptr;
+  napi_value argv[6];
+  size_t argc = 6;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return kiln_throw(env, "cannot read arguments");
+  if (argc < 5) return kiln_throw(env, "expected 5 or 6 arguments, got %zu", argc);
+  if (argc == 5) napi_get_undefined(env, &argv[5]);
   int type;
   const kiln_type_traits *tr;
   int64_t nrows, ncols;
@@ -129,7 +133,17 @@ napi_value quantize(napi_env env, napi_callback_info info) {
   if (src_len < static_cast<size_t>(nrows * ncols)) return kiln_throw(env, "src holds %zu values, %lld needed", src_len, static_cast<long long>(nrows * ncols));
   if (dst_len < row_bytes * static_cast<size_t>(nrows)) return kiln_throw(env, "dst holds %zu bytes, %zu needed", dst_len, row_bytes * static_cast<size_t>(nrows));
   if (tr->from_float_ref == nullptr) return kiln_throw(env, "kiln has no quantizer for %s (it reads the type only)", tr->name);
-  if (kiln_quantize_rows(type, static_cast<const float *>(src), nrows, ncols, dst) != 0) return kiln_throw(env, "quantize failed");
+  const float *imp = nullptr;
+  napi_valuetype imp_type;
+  if (napi_typeof(env, argv[5], &imp_type) != napi_ok) return kiln_throw(env, "cannot read imp");
+  if (imp_type != napi_null && imp_type != napi_undefined) {
+    void *data;
+    size_t len;
+    if (!kiln_get_typed(env, argv[5], napi_float32_array, "imp", &data, &len)) return nullptr;
+    if (len < static_cast<size_t>(ncols)) return kiln_throw(env, "imp holds %zu values, %lld needed", len, static_cast<long long>(ncols));
+    imp = static_cast<const float *>(data);
+  }
+  if (kiln_quantize_rows(type, static_cast<const float *>(src), nrows, ncols, dst, imp) != 0) return kiln_throw(env, "quantize failed");
   return undefined(env);
 }
 

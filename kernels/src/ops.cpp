@@ -214,23 +214,28 @@ namespace {
 
 struct QuantJob {
   kiln_from_float_fn quant;
+  kiln_weighted_fn weighted;
   int64_t cols;
   size_t row_bytes;
   const float *src;
   uint8_t *dst;
+  const float *imp;
 };
 
 void quantize_rows(void *ctx, int64_t b, int64_t e) {
   const QuantJob &j = *static_cast<const QuantJob *>(ctx);
-  for (int64_t r = b; r < e; r++) j.quant(j.src + r * j.cols, j.dst + r * j.row_bytes, j.cols);
+  for (int64_t r = b; r < e; r++) {
+    if (j.weighted != nullptr) j.weighted(j.src + r * j.cols, j.dst + r * j.row_bytes, j.cols, j.imp);
+    else j.quant(j.src + r * j.cols, j.dst + r * j.row_bytes, j.cols);
+  }
 }
 
 } // namespace
 
-extern "C" int kiln_quantize_rows(int type, const float *src, int64_t rows, int64_t cols, void *dst) {
+extern "C" int kiln_quantize_rows(int type, const float *src, int64_t rows, int64_t cols, void *dst, const float *imp) {
   const kiln_type_traits *tr = kiln_type_traits_of(type);
   if (tr == nullptr || tr->from_float_ref == nullptr) return -1;
-  QuantJob job{tr->from_float_ref, cols, kiln_row_size(type, cols), src, static_cast<uint8_t *>(dst)};
+  QuantJob job{tr->from_float_ref, kiln_weighted_quantizer(type), cols, kiln_row_size(type, cols), src, static_cast<uint8_t *>(dst), imp};
   // The reference quantizers cost ~100 ns per value: one row is plenty of work per chunk.
   kiln_pool_run(quantize_rows, &job, rows, cols >= 4096 ? 1 : 4096 / (cols > 0 ? cols : 1));
   return 0;

@@ -31,8 +31,10 @@ int kiln_matmul_q(const kiln_kernel_table *kt, int type, const void *w, int64_t 
 int kiln_matmul(kiln_variant v, int type, const void *w, int64_t rows, int64_t cols, const float *x, int32_t n, float *y);
 
 // Reference-quantizes rows of cols values (rows in parallel on the pool;
-// output identical to a serial run). Returns -1 for an unknown type.
-int kiln_quantize_rows(int type, const float *src, int64_t rows, int64_t cols, void *dst);
+// output identical to a serial run). imp (nullable): the importance of each of
+// the cols columns (an importance matrix entry), for the types whose
+// quantizers weight their error (ref/weights.h). Returns -1 for an unknown type.
+int kiln_quantize_rows(int type, const float *src, int64_t rows, int64_t cols, void *dst, const float *imp);
 
 // Reads every byte of [p, p + bytes) on the pool and returns their 64-bit
 // word sum (so the reads cannot be optimized away): the bandwidth ceiling.

@@ -58,6 +58,14 @@ typedef struct kiln_type_traits {
 // The reference (scalar) traits of a type, or NULL for an unknown id.
 const kiln_type_traits *kiln_type_traits_of(int type);
 
+// A quantizer that weights its error by an importance per value (imp: the n
+// values of the row, nullable: then it is the type's from_float_ref).
+typedef void (*kiln_weighted_fn)(const float *src, void *dst, int64_t n, const float *imp);
+
+// The weighted quantizer of a type (the one for weight files), or NULL for the
+// types that have none (the float types and the activation-only ones).
+kiln_weighted_fn kiln_weighted_quantizer(int type);
+
 // Bytes needed for a row of n values (n a multiple of the block size).
 size_t kiln_row_size(int type, int64_t n);
 

@@ -5,8 +5,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** node-llama-cpp's llama.cpp bundle, found through module resolution (from test/ under vitest and from dist/ under node alike). */
-const BUNDLE = join(dirname(dirname(fileURLToPath(import.meta.resolve('node-llama-cpp')))), 'llama', 'gitRelease.bundle');
+/** node-llama-cpp's llama.cpp bundle, found above this file (test/helpers/ under vitest, dist/test/helpers/ under node). */
+const BUNDLE = (() => {
+  const rel = join('node_modules', 'node-llama-cpp', 'llama', 'gitRelease.bundle');
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, rel))) return join(dir, rel);
+    if (dirname(dir) === dir) return join(fileURLToPath(new URL('../..', import.meta.url)), rel); // reported missing by llamaSource()
+  }
+})();
 
 /** What the oracle tests read from the llama.cpp source. */
 const PATHS = ['models', 'tests/test-tokenizer-0.cpp', 'gguf-py', 'src/unicode-data.cpp', 'tools/server/server-common.cpp', 'include', 'ggml/include'];

@@ -35,6 +35,8 @@ struct kiln_llama_ctx {
   std::vector<float> rope_cs; // (cos, sin) per position of the batch and rotated pair
   std::vector<float> rope_cs_swa; // the same for the sliding-window layers (their own base and scale)
   int32_t hidden_n = 0;
+  kiln_matmul_observer observe = nullptr; // kiln_llama_observe
+  void *observe_user = nullptr;
 };
 
 namespace {
@@ -68,6 +70,7 @@ void quant_act_rows(void *ctx, int64_t b, int64_t e) {
 }
 
 bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, float *y, const char **error) {
+  if (c->observe) c->observe(c->observe_user, &w, x, n);
   const kiln_type_traits *tr = kiln_type_traits_of(w.type);
   if (tr == nullptr || c->kt->vec_dot[w.type] == nullptr) {
     *error = "weight type has no dot product kernel";
@@ -563,4 +566,9 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     for (int64_t i = 0; i < (int64_t)count * p.n_vocab; i++) logits[i] = tanhf(logits[i] * inv) * p.final_softcap;
   }
   return 0;
+}
+
+extern "C" void kiln_llama_observe(kiln_llama_ctx *c, kiln_matmul_observer f, void *user) {
+  c->observe = f;
+  c->observe_user = user;
 }

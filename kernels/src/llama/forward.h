@@ -88,4 +88,10 @@ int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t discard, const
 // Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
 const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);
 
+// Called with the input of every matmul of later evals, before it runs: x
+// holds n rows of w->ne0 floats (an importance matrix sums their squares).
+// NULL turns it off.
+typedef void (*kiln_matmul_observer)(void *user, const kiln_weight *w, const float *x, int32_t n);
+void kiln_llama_observe(kiln_llama_ctx *c, kiln_matmul_observer f, void *user);
+
 }

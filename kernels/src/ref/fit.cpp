@@ -28,18 +28,17 @@ struct SymFit {
   double err;
 };
 
-SymFit sym_refit(const float *x, int n, float s, int qmin, int qmax, double sxx) {
-  double sqx = 0;
-  int64_t sqq = 0;
+SymFit sym_refit(const float *x, const float *w, int n, float s, int qmin, int qmax, double sxx) {
+  double sqx = 0, sqq = 0;
   const float inv = 1.0f / s;
   for (int i = 0; i < n; i++) {
     const int q = code_sym(x[i], inv, qmin, qmax);
-    sqx += static_cast<double>(q) * x[i];
-    sqq += static_cast<int64_t>(q) * q;
+    const double wq = static_cast<double>(w[i]) * q;
+    sqx += wq * x[i];
+    sqq += wq * q;
   }
-  if (sqq == 0) return {0.0f, sxx};
-  const double dqq = static_cast<double>(sqq);
-  return {static_cast<float>(sqx / dqq), sxx - sqx * sqx / dqq};
+  if (!(sqq > 0)) return {0.0f, sxx};
+  return {static_cast<float>(sqx / sqq), sxx - sqx * sqx / sqq};
 }
 
 // sym_refit for up to 18 candidate scales at once. Each candidate's sums are
@@ -48,10 +47,10 @@ SymFit sym_refit(const float *x, int n, float s, int qmin, int qmax, double sxx)
 // candidate at a time, the search waited on a chain of double additions).
 const int MAX_CANDIDATES = 18;
 
-void sym_refit_many(const float *x, int n, const float *s, int count, int qmin, int qmax, double sxx, SymFit *out) {
+void sym_refit_many(const float *x, const float *w, int n, const float *s, int count, int qmin, int qmax, double sxx,
+                    SymFit *out) {
   float inv[MAX_CANDIDATES];
-  double sqx[MAX_CANDIDATES];
-  int64_t sqq[MAX_CANDIDATES];
+  double sqx[MAX_CANDIDATES], sqq[MAX_CANDIDATES];
   for (int k = 0; k < count; k++) {
     inv[k] = 1.0f / s[k];
     sqx[k] = 0;
@@ -59,42 +58,48 @@ void sym_refit_many(const float *x, int n, const float *s, int count, int qmin, 
   }
   for (int i = 0; i < n; i++) {
     const float xi = x[i];
+    const double wi = w[i];
     for (int k = 0; k < count; k++) {
       const int q = code_sym(xi, inv[k], qmin, qmax);
-      sqx[k] += static_cast<double>(q) * xi;
-      sqq[k] += static_cast<int64_t>(q) * q;
+      const double wq = wi * q;
+      sqx[k] += wq * xi;
+      sqq[k] += wq * q;
     }
   }
   for (int k = 0; k < count; k++) {
-    if (sqq[k] == 0) {
+    if (!(sqq[k] > 0)) {
       out[k] = {0.0f, sxx};
       continue;
     }
-    const double dqq = static_cast<double>(sqq[k]);
-    out[k] = {static_cast<float>(sqx[k] / dqq), sxx - sqx[k] * sqx[k] / dqq};
+    out[k] = {static_cast<float>(sqx[k] / sqq[k]), sxx - sqx[k] * sqx[k] / sqq[k]};
   }
 }
 
-double sum_squares(const float *x, int n) {
+double sum_squares(const float *x, const float *w, int n) {
   double sxx = 0;
-  for (int i = 0; i < n; i++) sxx += static_cast<double>(x[i]) * x[i];
+  for (int i = 0; i < n; i++) sxx += static_cast<double>(w[i]) * x[i] * x[i];
   return sxx;
 }
 
+// Unit weights for callers that pass none (blocks are at most 32 values).
+const float ONES[32] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
 } // namespace
 
-double kiln_err_symmetric(const float *x, int n, float s, int qmin, int qmax) {
+double kiln_err_symmetric(const float *x, const float *w, int n, float s, int qmin, int qmax) {
+  if (w == nullptr) w = ONES;
   double err = 0;
   const float inv = s != 0 ? 1.0f / s : 0.0f;
   for (int i = 0; i < n; i++) {
     const float y = s * static_cast<float>(s != 0 ? code_sym(x[i], inv, qmin, qmax) : 0);
     const double e = static_cast<double>(y) - x[i];
-    err += e * e;
+    err += w[i] * e * e;
   }
   return err;
 }
 
-float kiln_fit_symmetric(const float *x, int n, int qmin, int qmax) {
+float kiln_fit_symmetric(const float *x, const float *w, int n, int qmin, int qmax) {
+  if (w == nullptr) w = ONES;
   float amax = 0, m = 0;
   for (int i = 0; i < n; i++) {
     const float ax = fabsf(x[i]);
@@ -108,7 +113,7 @@ float kiln_fit_symmetric(const float *x, int n, int qmin, int qmax) {
   // 2 x 9 candidates: doubling the grid gained under 1% error (measured with
   // tools/ggml-oracle) at twice the cost.
   const int steps = 8;
-  const double sxx = sum_squares(x, n);
+  const double sxx = sum_squares(x, w, n);
   float cand[2 * (steps + 1)];
   int count = 0;
   for (int side = 0; side < 2; side++) {
@@ -122,7 +127,7 @@ float kiln_fit_symmetric(const float *x, int n, int qmin, int qmax) {
     }
   }
   SymFit fits[2 * (steps + 1)];
-  sym_refit_many(x, n, cand, count, qmin, qmax, sxx, fits);
+  sym_refit_many(x, w, n, cand, count, qmin, qmax, sxx, fits);
   float best_s = 0;
   double best_err = INFINITY;
   for (int k = 0; k < count; k++) { // in candidate order: ties go to the first
@@ -133,7 +138,7 @@ float kiln_fit_symmetric(const float *x, int n, int qmin, int qmax) {
   }
   // Polish: re-round with the fitted scale, re-fit; stop when it stops helping.
   for (int it = 0; it < 4 && best_s != 0; it++) {
-    const SymFit f = sym_refit(x, n, best_s, qmin, qmax, sxx);
+    const SymFit f = sym_refit(x, w, n, best_s, qmin, qmax, sxx);
     if (!(f.s != 0) || !(f.err < best_err)) break;
     best_err = f.err;
     best_s = f.s;
@@ -148,12 +153,13 @@ struct AffFit {
   double err;
 };
 
-// Least-squares (a, c) from the moments of the codes that (a0, c0) assigned:
-// sq = sum q, sqq = sum q^2, sqx = sum q x, with sx = sum x, sxx = sum x^2.
-AffFit aff_solve(int n, bool nonpos, float a0, double sq, double sqq, double sx, double sqx, double sxx) {
+// Weighted least-squares (a, c) from the moments of the codes that (a0, c0)
+// assigned: sw = sum w, sq = sum w q, sqq = sum w q^2, sqx = sum w q x, with
+// sx = sum w x, sxx = sum w x^2.
+AffFit aff_solve(double n, bool nonpos, float a0, double sq, double sqq, double sx, double sqx, double sxx) {
   double a, c;
   const double det = n * sqq - sq * sq;
-  if (det > 0) {
+  if (det > n * sqq * 1e-12) {
     a = (n * sqx - sq * sx) / det;
     c = (sqq * sx - sq * sqx) / det;
   } else { // every code equal: only the offset is determined
@@ -178,11 +184,10 @@ AffFit aff_solve(int n, bool nonpos, float a0, double sq, double sqq, double sx,
 // one pass like sym_refit_many; sx and sxx (the same for every candidate) are
 // summed once by the caller, in the same order; sum q and sum q^2 are exact
 // integers. Bit-identical to fitting the candidates one at a time.
-void aff_refit_many(const float *x, int n, int qmax, bool nonpos, const float *a0, int count, float c0, double sx, double sxx,
-                    AffFit *out) {
+void aff_refit_many(const float *x, const float *w, int n, int qmax, bool nonpos, const float *a0, int count, float c0,
+                    double sw, double sx, double sxx, AffFit *out) {
   float inv[MAX_CANDIDATES];
-  double sqx[MAX_CANDIDATES];
-  int64_t iq[MAX_CANDIDATES], iqq[MAX_CANDIDATES];
+  double sqx[MAX_CANDIDATES], iq[MAX_CANDIDATES], iqq[MAX_CANDIDATES];
   for (int k = 0; k < count; k++) {
     inv[k] = 1.0f / a0[k];
     sqx[k] = 0;
@@ -190,20 +195,22 @@ void aff_refit_many(const float *x, int n, int qmax, bool nonpos, const float *a
   }
   for (int i = 0; i < n; i++) {
     const float xi = x[i], d = xi - c0;
+    const double wi = w[i];
     for (int k = 0; k < count; k++) {
       const int q = round_clamp(d * inv[k], 0, qmax);
-      iq[k] += q;
-      iqq[k] += static_cast<int64_t>(q) * q;
-      sqx[k] += static_cast<double>(q) * xi;
+      const double wq = wi * q;
+      iq[k] += wq;
+      iqq[k] += wq * q;
+      sqx[k] += wq * xi;
     }
   }
-  for (int k = 0; k < count; k++)
-    out[k] = aff_solve(n, nonpos, a0[k], static_cast<double>(iq[k]), static_cast<double>(iqq[k]), sx, sqx[k], sxx);
+  for (int k = 0; k < count; k++) out[k] = aff_solve(sw, nonpos, a0[k], iq[k], iqq[k], sx, sqx[k], sxx);
 }
 
 } // namespace
 
-void kiln_fit_affine(const float *x, int n, int qmax, bool nonpos, float *a_out, float *c_out) {
+void kiln_fit_affine(const float *x, const float *w, int n, int qmax, bool nonpos, float *a_out, float *c_out) {
+  if (w == nullptr) w = ONES;
   float lo = x[0], hi = x[0];
   for (int i = 1; i < n; i++) {
     if (x[i] < lo) lo = x[i];
@@ -218,9 +225,12 @@ void kiln_fit_affine(const float *x, int n, int qmax, bool nonpos, float *a_out,
   }
   // 16 candidates: 31 measured no better.
   const int steps = 15;
-  double sx = 0;
-  for (int i = 0; i < n; i++) sx += x[i];
-  const double sxx = sum_squares(x, n);
+  double sx = 0, sw = 0;
+  for (int i = 0; i < n; i++) {
+    sx += static_cast<double>(w[i]) * x[i];
+    sw += w[i];
+  }
+  const double sxx = sum_squares(x, w, n);
   float cand[steps + 1];
   int count = 0;
   for (int k = 0; k <= steps; k++) {
@@ -231,13 +241,13 @@ void kiln_fit_affine(const float *x, int n, int qmax, bool nonpos, float *a_out,
     cand[count++] = a0;
   }
   AffFit fits[steps + 1];
-  aff_refit_many(x, n, qmax, nonpos, cand, count, lo, sx, sxx, fits);
+  aff_refit_many(x, w, n, qmax, nonpos, cand, count, lo, sw, sx, sxx, fits);
   AffFit best = {0, lo, INFINITY};
   for (int k = 0; k < count; k++) // in candidate order: ties go to the first
     if (fits[k].a > 0 && fits[k].err < best.err) best = fits[k];
   for (int it = 0; it < 4 && best.a > 0; it++) {
     AffFit f;
-    aff_refit_many(x, n, qmax, nonpos, &best.a, 1, best.c, sx, sxx, &f);
+    aff_refit_many(x, w, n, qmax, nonpos, &best.a, 1, best.c, sw, sx, sxx, &f);
     if (!(f.a > 0) || !(f.err < best.err)) break;
     best = f;
   }

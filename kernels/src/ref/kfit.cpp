@@ -23,7 +23,7 @@ inline int round_clamp(float v, int lo, int hi) {
 }
 
 // Error of one affine sub-block for given codes, values rounded as stored.
-double affine_err(const float *x, int n, float dl, float ml, int qmax, uint8_t *q_out) {
+double affine_err(const float *x, const float *w, int n, float dl, float ml, int qmax, uint8_t *q_out) {
   const float inv = dl > 0 ? 1.0f / dl : 0.0f;
   const int top = dl > 0 ? qmax : 0; // dl <= 0: every code 0
   double err = 0;
@@ -31,12 +31,12 @@ double affine_err(const float *x, int n, float dl, float ml, int qmax, uint8_t *
     const int q = round_clamp((x[i] + ml) * inv, 0, top);
     if (q_out) q_out[i] = static_cast<uint8_t>(q);
     const double e = static_cast<double>(dl * static_cast<float>(q) - ml) - x[i];
-    err += e * e;
+    err += w[i] * e * e;
   }
   return err;
 }
 
-double sym_err(const float *x, int n, float dl, int qmin, int qmax, int *q_out) {
+double sym_err(const float *x, const float *w, int n, float dl, int qmin, int qmax, int *q_out) {
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
   const int lo = dl != 0 ? qmin : 0, hi = dl != 0 ? qmax : 0; // dl == 0: every code 0
   double err = 0;
@@ -44,7 +44,7 @@ double sym_err(const float *x, int n, float dl, int qmin, int qmax, int *q_out) 
     const int q = round_clamp(x[i] * inv, lo, hi);
     if (q_out) q_out[i] = q;
     const double e = static_cast<double>(dl * static_cast<float>(q)) - x[i];
-    err += e * e;
+    err += w[i] * e * e;
   }
   return err;
 }
@@ -55,7 +55,7 @@ double sym_err(const float *x, int n, float dl, int qmin, int qmax, int *q_out) 
 // longer wait on each other.
 const int MAX_PAIRS = 25;
 
-void affine_err_many(const float *x, int n, const float *dl, const float *ml, int count, int qmax, double *err) {
+void affine_err_many(const float *x, const float *w, int n, const float *dl, const float *ml, int count, int qmax, double *err) {
   float inv[MAX_PAIRS];
   int top[MAX_PAIRS];
   for (int p = 0; p < count; p++) {
@@ -65,15 +65,16 @@ void affine_err_many(const float *x, int n, const float *dl, const float *ml, in
   }
   for (int i = 0; i < n; i++) {
     const float xi = x[i];
+    const double wi = w[i];
     for (int p = 0; p < count; p++) {
       const int q = round_clamp((xi + ml[p]) * inv[p], 0, top[p]);
       const double e = static_cast<double>(dl[p] * static_cast<float>(q) - ml[p]) - xi;
-      err[p] += e * e;
+      err[p] += wi * e * e;
     }
   }
 }
 
-void sym_err_many(const float *x, int n, const float *dl, int count, int qmin, int qmax, double *err) {
+void sym_err_many(const float *x, const float *w, int n, const float *dl, int count, int qmin, int qmax, double *err) {
   float inv[MAX_PAIRS];
   int lo[MAX_PAIRS], hi[MAX_PAIRS];
   for (int p = 0; p < count; p++) {
@@ -84,23 +85,24 @@ void sym_err_many(const float *x, int n, const float *dl, int count, int qmin, i
   }
   for (int i = 0; i < n; i++) {
     const float xi = x[i];
+    const double wi = w[i];
     for (int p = 0; p < count; p++) {
       const int q = round_clamp(xi * inv[p], lo[p], hi[p]);
       const double e = static_cast<double>(dl[p] * static_cast<float>(q)) - xi;
-      err[p] += e * e;
+      err[p] += wi * e * e;
     }
   }
 }
 
 } // namespace
 
-void kiln_quant_affine_super(const float *x, int nsub, int sub_n, int qmax, int code_max, int radius,
+void kiln_quant_affine_super(const float *x, const float *w, int nsub, int sub_n, int qmax, int code_max, int radius,
                              kiln_affine_super *out) {
   float a[16], b[16];
   float amax = 0, bmax = 0;
   for (int j = 0; j < nsub; j++) {
     float c;
-    kiln_fit_affine(x + j * sub_n, sub_n, qmax, true, &a[j], &c);
+    kiln_fit_affine(x + j * sub_n, w + j * sub_n, sub_n, qmax, true, &a[j], &c);
     b[j] = -c;
     if (a[j] > amax) amax = a[j];
     if (b[j] > bmax) bmax = b[j];
@@ -109,7 +111,7 @@ void kiln_quant_affine_super(const float *x, int nsub, int sub_n, int qmax, int 
   out->dmin = kiln_f32_to_f16(clamp_scale(bmax / static_cast<float>(code_max)));
   const float df = kiln_fp16(out->d), dminf = kiln_fp16(out->dmin);
   for (int j = 0; j < nsub; j++) {
-    const float *xs = x + j * sub_n;
+    const float *xs = x + j * sub_n, *ws = w + j * sub_n;
     const int s0 = df > 0 ? kiln_clamp(kiln_round(a[j] / df), 0, code_max) : 0;
     const int m0 = dminf > 0 ? kiln_clamp(kiln_round(b[j] / dminf), 0, code_max) : 0;
     // the (s, m) pairs in order, MAX_PAIRS at a time; ties go to the first
@@ -119,7 +121,7 @@ void kiln_quant_affine_super(const float *x, int nsub, int sub_n, int qmax, int 
     int best_s = s0, best_m = m0;
     double best_err = INFINITY;
     const auto flush = [&]() {
-      affine_err_many(xs, sub_n, dl, ml, count, qmax, errs);
+      affine_err_many(xs, ws, sub_n, dl, ml, count, qmax, errs);
       for (int p = 0; p < count; p++) {
         if (errs[p] < best_err) {
           best_err = errs[p];
@@ -143,16 +145,16 @@ void kiln_quant_affine_super(const float *x, int nsub, int sub_n, int qmax, int 
     if (count > 0) flush();
     out->sc[j] = static_cast<uint8_t>(best_s);
     out->mn[j] = static_cast<uint8_t>(best_m);
-    affine_err(xs, sub_n, df * static_cast<float>(best_s), dminf * static_cast<float>(best_m), qmax, out->q + j * sub_n);
+    affine_err(xs, ws, sub_n, df * static_cast<float>(best_s), dminf * static_cast<float>(best_m), qmax, out->q + j * sub_n);
   }
 }
 
-void kiln_quant_sym_super(const float *x, int nsub, int sub_n, int qmin, int qmax, int code_min, int code_max,
-                          int radius, kiln_sym_super *out) {
+void kiln_quant_sym_super(const float *x, const float *w, int nsub, int sub_n, int qmin, int qmax, int code_min,
+                          int code_max, int radius, kiln_sym_super *out) {
   float s[16];
   float smax = 0, sm = 0;
   for (int j = 0; j < nsub; j++) {
-    s[j] = kiln_fit_symmetric(x + j * sub_n, sub_n, qmin, qmax);
+    s[j] = kiln_fit_symmetric(x + j * sub_n, w + j * sub_n, sub_n, qmin, qmax);
     if (fabsf(s[j]) > smax) {
       smax = fabsf(s[j]);
       sm = s[j];
@@ -162,7 +164,7 @@ void kiln_quant_sym_super(const float *x, int nsub, int sub_n, int qmin, int qma
   out->d = kiln_f32_to_f16(clamp_scale(sm / static_cast<float>(code_min)));
   const float df = kiln_fp16(out->d);
   for (int j = 0; j < nsub; j++) {
-    const float *xs = x + j * sub_n;
+    const float *xs = x + j * sub_n, *ws = w + j * sub_n;
     const int l0 = df != 0 ? kiln_clamp(kiln_round(s[j] / df), code_min, code_max) : 0;
     // the scale codes in order, MAX_PAIRS at a time; ties go to the first
     int pl[MAX_PAIRS], count = 0;
@@ -171,7 +173,7 @@ void kiln_quant_sym_super(const float *x, int nsub, int sub_n, int qmin, int qma
     int best_l = l0;
     double best_err = INFINITY;
     const auto flush = [&]() {
-      sym_err_many(xs, sub_n, dl, count, qmin, qmax, errs);
+      sym_err_many(xs, ws, sub_n, dl, count, qmin, qmax, errs);
       for (int p = 0; p < count; p++) {
         if (errs[p] < best_err) {
           best_err = errs[p];
@@ -188,6 +190,6 @@ void kiln_quant_sym_super(const float *x, int nsub, int sub_n, int qmin, int qma
     }
     if (count > 0) flush();
     out->sc[j] = best_l;
-    sym_err(xs, sub_n, df * static_cast<float>(best_l), qmin, qmax, out->q + j * sub_n);
+    sym_err(xs, ws, sub_n, df * static_cast<float>(best_l), qmin, qmax, out->q + j * sub_n);
   }
 }

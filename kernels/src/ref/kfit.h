@@ -2,12 +2,13 @@
 //
 // Algorithm, the same shape for every K format:
 //  1. each sub-block gets its own float (scale, min) or signed scale from the
-//     least-squares searches in fit.h (unweighted squared error);
+//     least-squares searches in fit.h (squared error weighted by w, one
+//     weight per value of the super-block: weights.h);
 //  2. the super-block scale(s) put the largest sub-block scale (and min) on the
 //     top code, rounded to binary16 as stored;
 //  3. each sub-block then tries the integer scale/min codes within `radius` of
 //     its rounded ones, re-rounding its values for each, and keeps the pair
-//     with the least squared error of the values exactly as dequantized.
+//     with the least weighted squared error of the values exactly as dequantized.
 // Step 3 matters most at low bit widths (Q2_K, Q3_K), where rounding the
 // sub-block scale to 4 or 6 bits can undo most of step 1.
 #pragma once
@@ -20,7 +21,7 @@ struct kiln_affine_super {
 };
 
 // value = fp16(d) * sc * q - fp16(dmin) * mn
-void kiln_quant_affine_super(const float *x, int nsub, int sub_n, int qmax, int code_max, int radius,
+void kiln_quant_affine_super(const float *x, const float *w, int nsub, int sub_n, int qmax, int code_max, int radius,
                              kiln_affine_super *out);
 
 struct kiln_sym_super {
@@ -30,5 +31,5 @@ struct kiln_sym_super {
 };
 
 // value = fp16(d) * sc * q
-void kiln_quant_sym_super(const float *x, int nsub, int sub_n, int qmin, int qmax, int code_min, int code_max,
+void kiln_quant_sym_super(const float *x, const float *w, int nsub, int sub_n, int qmin, int qmax, int code_min, int code_max,
                           int radius, kiln_sym_super *out);

@@ -9,6 +9,7 @@
 #include "kcodes.h"
 #include "kfit.h"
 #include "kpack.h"
+#include "weights.h"
 
 void kiln_dequantize_row_q2_K(const void *src, float *dst, int64_t n) {
   const kiln_block_q2_K *b = static_cast<const kiln_block_q2_K *>(src);
@@ -81,13 +82,34 @@ void kiln_dequantize_row_q8_K(const void *src, float *dst, int64_t n) {
   }
 }
 
+// The rules of the error weights without an importance matrix (weights.h),
+// measured on kjv against llama.cpp's quantizer.
+const kiln_weight_rule DEFAULT_RULE_Q2_K = KILN_W_ONE;
+const kiln_weight_rule DEFAULT_RULE_Q3_K = KILN_W_AVABS;
+const kiln_weight_rule DEFAULT_RULE_Q4_K = KILN_W_ABS;
+const kiln_weight_rule DEFAULT_RULE_Q5_K = KILN_W_ONE;
+const kiln_weight_rule DEFAULT_RULE_Q6_K = KILN_W_SIGMA;
+
+namespace {
+
+// The weights of super-block i; sigma2 is twice the mean square of its values
+// (the spread used beside each value's own square).
+void super_weights(const float *x, const float *imp, int64_t i, kiln_weight_rule rule, float *w) {
+  kiln_block_weights(x, KILN_QK_K, imp != nullptr ? imp + i * KILN_QK_K : nullptr, 2 * kiln_mean_square(x, KILN_QK_K), rule, w);
+}
+
+} // namespace
+
 // Q2_K: 16 x 16, 2-bit values, 4-bit scale and min codes. Radius 2: with only
 // 16 scale codes a neighbouring code is often the better compromise.
-void kiln_quantize_row_q2_K_ref(const float *src, void *dst, int64_t n) {
+void kiln_quantize_row_q2_K_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q2_K", DEFAULT_RULE_Q2_K);
   kiln_block_q2_K *b = static_cast<kiln_block_q2_K *>(dst);
   kiln_affine_super s;
+  float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
-    kiln_quant_affine_super(src, 16, 16, 3, 15, 2, &s);
+    super_weights(src, imp, i, RULE, w);
+    kiln_quant_affine_super(src, w, 16, 16, 3, 15, 2, &s);
     b[i].d = s.d;
     b[i].dmin = s.dmin;
     for (int j = 0; j < 16; j++) b[i].scales[j] = static_cast<uint8_t>(s.sc[j] | (s.mn[j] << 4));
@@ -97,11 +119,14 @@ void kiln_quantize_row_q2_K_ref(const float *src, void *dst, int64_t n) {
 }
 
 // Q3_K: 16 x 16, values -4..3, signed 6-bit scale codes.
-void kiln_quantize_row_q3_K_ref(const float *src, void *dst, int64_t n) {
+void kiln_quantize_row_q3_K_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q3_K", DEFAULT_RULE_Q3_K);
   kiln_block_q3_K *b = static_cast<kiln_block_q3_K *>(dst);
   kiln_sym_super s;
+  float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
-    kiln_quant_sym_super(src, 16, 16, -4, 3, -32, 31, 2, &s);
+    super_weights(src, imp, i, RULE, w);
+    kiln_quant_sym_super(src, w, 16, 16, -4, 3, -32, 31, 2, &s);
     b[i].d = s.d;
     kiln_q3k_pack_scales(s.sc, b[i].scales);
     memset(b[i].qs, 0, sizeof b[i].qs);
@@ -111,11 +136,14 @@ void kiln_quantize_row_q3_K_ref(const float *src, void *dst, int64_t n) {
 }
 
 // Q4_K: 8 x 32, 4-bit values, 6-bit scale and min codes.
-void kiln_quantize_row_q4_K_ref(const float *src, void *dst, int64_t n) {
+void kiln_quantize_row_q4_K_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q4_K", DEFAULT_RULE_Q4_K);
   kiln_block_q4_K *b = static_cast<kiln_block_q4_K *>(dst);
   kiln_affine_super s;
+  float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
-    kiln_quant_affine_super(src, 8, 32, 15, 63, 1, &s);
+    super_weights(src, imp, i, RULE, w);
+    kiln_quant_affine_super(src, w, 8, 32, 15, 63, 1, &s);
     b[i].d = s.d;
     b[i].dmin = s.dmin;
     kiln_q4k_pack_scales(s.sc, s.mn, b[i].scales);
@@ -125,11 +153,14 @@ void kiln_quantize_row_q4_K_ref(const float *src, void *dst, int64_t n) {
 }
 
 // Q5_K: 8 x 32, 5-bit values, 6-bit scale and min codes.
-void kiln_quantize_row_q5_K_ref(const float *src, void *dst, int64_t n) {
+void kiln_quantize_row_q5_K_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q5_K", DEFAULT_RULE_Q5_K);
   kiln_block_q5_K *b = static_cast<kiln_block_q5_K *>(dst);
   kiln_affine_super s;
+  float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
-    kiln_quant_affine_super(src, 8, 32, 31, 63, 1, &s);
+    super_weights(src, imp, i, RULE, w);
+    kiln_quant_affine_super(src, w, 8, 32, 31, 63, 1, &s);
     b[i].d = s.d;
     b[i].dmin = s.dmin;
     kiln_q4k_pack_scales(s.sc, s.mn, b[i].scales);
@@ -140,11 +171,14 @@ void kiln_quantize_row_q5_K_ref(const float *src, void *dst, int64_t n) {
 }
 
 // Q6_K: 16 x 16, values -32..31, int8 scale codes.
-void kiln_quantize_row_q6_K_ref(const float *src, void *dst, int64_t n) {
+void kiln_quantize_row_q6_K_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q6_K", DEFAULT_RULE_Q6_K);
   kiln_block_q6_K *b = static_cast<kiln_block_q6_K *>(dst);
   kiln_sym_super s;
+  float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
-    kiln_quant_sym_super(src, 16, 16, -32, 31, -128, 127, 2, &s);
+    super_weights(src, imp, i, RULE, w);
+    kiln_quant_sym_super(src, w, 16, 16, -32, 31, -128, 127, 2, &s);
     b[i].d = s.d;
     for (int j = 0; j < 16; j++) b[i].scales[j] = static_cast<int8_t>(s.sc[j]);
     memset(b[i].ql, 0, sizeof b[i].ql);
@@ -152,6 +186,12 @@ void kiln_quantize_row_q6_K_ref(const float *src, void *dst, int64_t n) {
     for (int e = 0; e < KILN_QK_K; e++) kiln_q6k_set(b[i].ql, b[i].qh, e, s.q[e]);
   }
 }
+
+void kiln_quantize_row_q2_K_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q2_K_w(src, dst, n, nullptr); }
+void kiln_quantize_row_q3_K_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q3_K_w(src, dst, n, nullptr); }
+void kiln_quantize_row_q4_K_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q4_K_w(src, dst, n, nullptr); }
+void kiln_quantize_row_q5_K_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q5_K_w(src, dst, n, nullptr); }
+void kiln_quantize_row_q6_K_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q6_K_w(src, dst, n, nullptr); }
 
 // Activations against K-quant weights, with llama.cpp's numerics so the dot
 // products come out bit for bit the same: the scale comes from the signed

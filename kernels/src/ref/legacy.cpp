@@ -6,6 +6,7 @@
 
 #include "blocks.h"
 #include "fit.h"
+#include "weights.h"
 
 namespace {
 
@@ -30,14 +31,14 @@ float signed_amax(const float *x, int n) {
 // Quantizes one symmetric block: codes q in [qmin, qmax], value = d * q.
 // Candidates: the searched scale, and max/qmin (the classic choice, kept so the
 // result is never worse than it); each is judged after rounding d to binary16.
-uint16_t quant_sym_block(const float *x, int qmin, int qmax, int *codes) {
-  const float cands[2] = {kiln_fit_symmetric(x, KILN_QK, qmin, qmax),
+uint16_t quant_sym_block(const float *x, const float *w, int qmin, int qmax, int *codes) {
+  const float cands[2] = {kiln_fit_symmetric(x, w, KILN_QK, qmin, qmax),
                           signed_amax(x, KILN_QK) / static_cast<float>(qmin)};
   uint16_t best_d = 0;
   double best_err = INFINITY;
   for (float c : cands) {
     const uint16_t d = kiln_f32_to_f16(clamp_scale(c));
-    const double err = kiln_err_symmetric(x, KILN_QK, kiln_fp16(d), qmin, qmax);
+    const double err = kiln_err_symmetric(x, w, KILN_QK, kiln_fp16(d), qmin, qmax);
     if (err < best_err) {
       best_err = err;
       best_d = d;
@@ -50,14 +51,14 @@ uint16_t quant_sym_block(const float *x, int qmin, int qmax, int *codes) {
 }
 
 // Quantizes one affine block: codes q in [0, qmax], value = d * q + m.
-void quant_aff_block(const float *x, int qmax, uint16_t *d_out, uint16_t *m_out, int *codes) {
+void quant_aff_block(const float *x, const float *w, int qmax, uint16_t *d_out, uint16_t *m_out, int *codes) {
   float lo = x[0], hi = x[0];
   for (int i = 1; i < KILN_QK; i++) {
     lo = x[i] < lo ? x[i] : lo;
     hi = x[i] > hi ? x[i] : hi;
   }
   float a, c;
-  kiln_fit_affine(x, KILN_QK, qmax, false, &a, &c);
+  kiln_fit_affine(x, w, KILN_QK, qmax, false, &a, &c);
   const float cands[2][2] = {{a, c}, {(hi - lo) / static_cast<float>(qmax), lo}};
   double best_err = INFINITY;
   *d_out = 0;
@@ -71,7 +72,7 @@ void quant_aff_block(const float *x, int qmax, uint16_t *d_out, uint16_t *m_out,
     for (int i = 0; i < KILN_QK; i++) {
       const int q = kiln_clamp(kiln_round((x[i] - mf) * inv), 0, qmax);
       const double e = static_cast<double>(df * static_cast<float>(q) + mf) - x[i];
-      err += e * e;
+      err += w[i] * e * e;
     }
     if (err < best_err) {
       best_err = err;
@@ -180,43 +181,88 @@ void kiln_dequantize_row_q8_1(const void *src, float *dst, int64_t n) {
   }
 }
 
-void kiln_quantize_row_q4_0_ref(const float *src, void *dst, int64_t n) {
+// The rules of the error weights without an importance matrix (weights.h),
+// measured on kjv against llama.cpp's quantizer.
+const kiln_weight_rule DEFAULT_RULE_Q4_0 = KILN_W_ONE;
+const kiln_weight_rule DEFAULT_RULE_Q4_1 = KILN_W_ONE;
+const kiln_weight_rule DEFAULT_RULE_Q5_0 = KILN_W_ONE;
+const kiln_weight_rule DEFAULT_RULE_Q5_1 = KILN_W_ONE;
+const kiln_weight_rule DEFAULT_RULE_Q8_0 = KILN_W_ONE;
+
+void kiln_quantize_row_q4_0_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q4_0", DEFAULT_RULE_Q4_0);
   kiln_block_q4_0 *b = static_cast<kiln_block_q4_0 *>(dst);
   int codes[KILN_QK];
+  float w[KILN_QK];
+  const float sigma2 = kiln_mean_square(src, n);
   for (int64_t i = 0; i < n / KILN_QK; i++, src += KILN_QK) {
-    b[i].d = quant_sym_block(src, -8, 7, codes);
+    kiln_block_weights(src, KILN_QK, imp != nullptr ? imp + i * KILN_QK : nullptr, sigma2, RULE, w);
+    b[i].d = quant_sym_block(src, w, -8, 7, codes);
     for (int &c : codes) c += 8;
     pack_nibbles(codes, b[i].qs);
   }
 }
 
-void kiln_quantize_row_q4_1_ref(const float *src, void *dst, int64_t n) {
+void kiln_quantize_row_q4_1_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q4_1", DEFAULT_RULE_Q4_1);
   kiln_block_q4_1 *b = static_cast<kiln_block_q4_1 *>(dst);
   int codes[KILN_QK];
+  float w[KILN_QK];
+  const float sigma2 = kiln_mean_square(src, n);
   for (int64_t i = 0; i < n / KILN_QK; i++, src += KILN_QK) {
-    quant_aff_block(src, 15, &b[i].d, &b[i].m, codes);
+    kiln_block_weights(src, KILN_QK, imp != nullptr ? imp + i * KILN_QK : nullptr, sigma2, RULE, w);
+    quant_aff_block(src, w, 15, &b[i].d, &b[i].m, codes);
     pack_nibbles(codes, b[i].qs);
   }
 }
 
-void kiln_quantize_row_q5_0_ref(const float *src, void *dst, int64_t n) {
+void kiln_quantize_row_q5_0_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q5_0", DEFAULT_RULE_Q5_0);
   kiln_block_q5_0 *b = static_cast<kiln_block_q5_0 *>(dst);
   int codes[KILN_QK];
+  float w[KILN_QK];
+  const float sigma2 = kiln_mean_square(src, n);
   for (int64_t i = 0; i < n / KILN_QK; i++, src += KILN_QK) {
-    b[i].d = quant_sym_block(src, -16, 15, codes);
+    kiln_block_weights(src, KILN_QK, imp != nullptr ? imp + i * KILN_QK : nullptr, sigma2, RULE, w);
+    b[i].d = quant_sym_block(src, w, -16, 15, codes);
     for (int &c : codes) c += 16;
     pack_nibbles(codes, b[i].qs);
     pack_high_bits(codes, b[i].qh);
   }
 }
 
-void kiln_quantize_row_q5_1_ref(const float *src, void *dst, int64_t n) {
+void kiln_quantize_row_q5_1_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q5_1", DEFAULT_RULE_Q5_1);
   kiln_block_q5_1 *b = static_cast<kiln_block_q5_1 *>(dst);
   int codes[KILN_QK];
+  float w[KILN_QK];
+  const float sigma2 = kiln_mean_square(src, n);
   for (int64_t i = 0; i < n / KILN_QK; i++, src += KILN_QK) {
-    quant_aff_block(src, 31, &b[i].d, &b[i].m, codes);
+    kiln_block_weights(src, KILN_QK, imp != nullptr ? imp + i * KILN_QK : nullptr, sigma2, RULE, w);
+    quant_aff_block(src, w, 31, &b[i].d, &b[i].m, codes);
     pack_nibbles(codes, b[i].qs);
     pack_high_bits(codes, b[i].qh);
+  }
+}
+
+void kiln_quantize_row_q4_0_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q4_0_w(src, dst, n, nullptr); }
+void kiln_quantize_row_q4_1_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q4_1_w(src, dst, n, nullptr); }
+void kiln_quantize_row_q5_0_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q5_0_w(src, dst, n, nullptr); }
+void kiln_quantize_row_q5_1_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_q5_1_w(src, dst, n, nullptr); }
+
+// Q8_0 as a weight format: the scale searched like the other symmetric
+// formats (never worse than amax / 127, a candidate), codes -127..127 as the
+// activation quantizer makes them (the SIMD dot products rely on that).
+void kiln_quantize_row_q8_0_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const kiln_weight_rule RULE = kiln_rule_for("Q8_0", DEFAULT_RULE_Q8_0);
+  kiln_block_q8_0 *b = static_cast<kiln_block_q8_0 *>(dst);
+  int codes[KILN_QK];
+  float w[KILN_QK];
+  const float sigma2 = kiln_mean_square(src, n);
+  for (int64_t i = 0; i < n / KILN_QK; i++, src += KILN_QK) {
+    kiln_block_weights(src, KILN_QK, imp != nullptr ? imp + i * KILN_QK : nullptr, sigma2, RULE, w);
+    b[i].d = quant_sym_block(src, w, -127, 127, codes);
+    for (int j = 0; j < KILN_QK; j++) b[i].qs[j] = static_cast<int8_t>(codes[j]);
   }
 }
 

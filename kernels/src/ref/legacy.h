@@ -13,6 +13,14 @@ void kiln_quantize_row_q4_0_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_q4_1_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_q5_0_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_q5_1_ref(const float *src, void *dst, int64_t n);
+// The same with an importance per value of the row (imp: n values, nullable):
+// the _ref quantizers are these with imp == nullptr.
+void kiln_quantize_row_q4_0_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_q4_1_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_q5_0_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_q5_1_w(const float *src, void *dst, int64_t n, const float *imp);
+// Q8_0 weights (not activations: kiln_quantize_row_q8_0_ref stays round-to-nearest).
+void kiln_quantize_row_q8_0_w(const float *src, void *dst, int64_t n, const float *imp);
 // Q8_0 and Q8_1 are also the activation formats: plain round-to-nearest on
 // amax / 127, which SIMD variants reproduce bit for bit.
 void kiln_quantize_row_q8_0_ref(const float *src, void *dst, int64_t n);

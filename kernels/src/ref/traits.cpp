@@ -63,3 +63,19 @@ extern "C" size_t kiln_row_size(int type, int64_t n) {
   const kiln_type_traits *t = kiln_type_traits_of(type);
   return t == nullptr ? 0 : static_cast<size_t>(n / t->block_size) * t->type_size;
 }
+
+extern "C" kiln_weighted_fn kiln_weighted_quantizer(int type) {
+  switch (type) {
+  case KILN_TYPE_Q4_0: return kiln_quantize_row_q4_0_w;
+  case KILN_TYPE_Q4_1: return kiln_quantize_row_q4_1_w;
+  case KILN_TYPE_Q5_0: return kiln_quantize_row_q5_0_w;
+  case KILN_TYPE_Q5_1: return kiln_quantize_row_q5_1_w;
+  case KILN_TYPE_Q8_0: return kiln_quantize_row_q8_0_w;
+  case KILN_TYPE_Q2_K: return kiln_quantize_row_q2_K_w;
+  case KILN_TYPE_Q3_K: return kiln_quantize_row_q3_K_w;
+  case KILN_TYPE_Q4_K: return kiln_quantize_row_q4_K_w;
+  case KILN_TYPE_Q5_K: return kiln_quantize_row_q5_K_w;
+  case KILN_TYPE_Q6_K: return kiln_quantize_row_q6_K_w;
+  default: return nullptr;
+  }
+}

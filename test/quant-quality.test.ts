@@ -1,0 +1,78 @@
+/**
+ * Quantization quality against llama.cpp's own quantizer (issue 17): kjv-f32
+ * quantized by kiln and by llama_model_quantize (node-llama-cpp's libllama,
+ * default parameters), both files evaluated by llama.cpp over the held-out
+ * text (bench/quality.ts: 128-token windows, second halves scored, mean
+ * KL(F32 ‖ quant)). kiln's file must be at least as good. The full table:
+ * `node dist/bench/quant-quality.js`.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { llamaQuantize } from '../bench/llama-quantizer.js';
+import { disposeOracle, meanKl, reference, type Reference } from '../bench/quality.js';
+import { importance, readImatrix, writeImatrix } from '../engine/quantize/imatrix.js';
+import { computeImatrix } from '../engine/quantize/imatrix-run.js';
+import { MIXES, type MixName } from '../engine/quantize/policy.js';
+import { quantizeFile } from '../engine/quantize/quantize.js';
+import { cleanup, tempHome } from './helpers/daemon.js';
+import { KJV_F32, KJV_HELDOUT } from './helpers/fixtures.js';
+
+let dir: string;
+let full: Reference;
+const report: string[] = [];
+
+beforeAll(async () => {
+  dir = tempHome('kiln-quality-');
+  full = await reference(KJV_F32, readFileSync(KJV_HELDOUT, 'utf8'));
+}, 120_000);
+
+afterAll(async () => {
+  if (report.length) console.log(`\nmean KL(F32 ‖ quant) on kjv, kiln vs llama.cpp:\n${report.join('\n')}`);
+  cleanup(dir);
+  await disposeOracle();
+});
+
+async function both(mix: MixName, ref: Reference, imatrix?: Map<string, Float32Array>): Promise<{ kiln: number; llama: number }> {
+  const tag = imatrix ? `${mix}-im` : mix;
+  const k = join(dir, `kiln-${tag}.gguf`);
+  const l = join(dir, `llama-${tag}.gguf`);
+  await quantizeFile(KJV_F32, k, mix, undefined, { imatrix });
+  llamaQuantize(KJV_F32, l, MIXES[mix].fileType, { imatrix });
+  return { kiln: await meanKl(k, ref), llama: await meanKl(l, ref) };
+}
+
+describe('kiln quantizes at least as well as llama.cpp (no imatrix)', () => {
+  it.each(['q4_K_M', 'q4_0', 'q2_K', 'q8_0'] as MixName[])('%s', async (mix) => {
+    const r = await both(mix, full);
+    report.push(`  ${mix.padEnd(7)} kiln ${r.kiln.toFixed(6)}  llama.cpp ${r.llama.toFixed(6)}  ${(r.kiln / r.llama).toFixed(3)}x`);
+    expect(r.kiln).toBeLessThanOrEqual(r.llama);
+  }, 120_000);
+
+  // Known gap (issue 17 §1): 1.05x on kjv after the weighted-error rules; this
+  // fails (and must become a plain check) once kiln's q3_K_M catches up.
+  it.fails('q3_K_M (still 1.05x llama.cpp)', async () => {
+    const r = await both('q3_K_M', full);
+    report.push(`  q3_K_M  kiln ${r.kiln.toFixed(6)}  llama.cpp ${r.llama.toFixed(6)}  ${(r.kiln / r.llama).toFixed(3)}x`);
+    expect(r.kiln).toBeLessThanOrEqual(r.llama);
+  }, 120_000);
+});
+
+describe('with an importance matrix from text disjoint from the evaluation text', () => {
+  it('q4_K_M: better than without, and at least as good as llama.cpp with the same imatrix', async () => {
+    const lines = readFileSync(KJV_HELDOUT, 'utf8').split('\n');
+    const half = Math.floor(lines.length / 2);
+    const path = join(dir, 'calib.imatrix');
+    await writeImatrix(path, await computeImatrix(KJV_F32, lines.slice(0, half).join('\n'), { chunk: 128 }));
+    const imatrix = importance(readImatrix(path));
+    const evalRef = await reference(KJV_F32, lines.slice(half).join('\n'));
+    const plain = await both('q4_K_M', evalRef);
+    const withIm = await both('q4_K_M', evalRef, imatrix);
+    report.push(
+      `  q4_K_M on the second half, imatrix from the first: kiln ${plain.kiln.toFixed(6)} → ${withIm.kiln.toFixed(6)}; llama.cpp ${plain.llama.toFixed(6)} → ${withIm.llama.toFixed(6)}`,
+    );
+    expect(withIm.kiln).toBeLessThan(plain.kiln);
+    expect(withIm.kiln).toBeLessThanOrEqual(withIm.llama);
+    expect(withIm.kiln).toBeLessThan(plain.llama);
+  }, 240_000);
+});
