@@ -34,6 +34,8 @@ export interface GenerateOptions extends SamplerOptions {
    * (vocabulary-sized) before sampling; set forbidden tokens to -Infinity.
    */
   mask?: (ids: Float32Array /* logits */) => void;
+  /** Called with each sampled token that generation goes on from (constrained decoding follows the output through it). */
+  onSample?: (token: number) => void;
 }
 
 export interface GenerateChunk {
@@ -47,7 +49,7 @@ export interface GenerateStats {
   doneReason: 'stop' | 'length' | 'cancel';
   /** The stop string that ended the generation, when one did. */
   stopSequence?: string;
-  /** Tokens in the prompt (all of them, as Ollama reports it, including a prefix reused from the cache). */
+  /** Prompt tokens evaluated: those after the prefix reused from the cache (the sequence's own or the prompt cache). */
   promptEvalCount: number;
   /** Time spent evaluating the part of the prompt that was not cached. */
   promptEvalDurationNs: number;
