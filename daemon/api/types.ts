@@ -49,6 +49,8 @@ export interface RunningModel {
   expires_at: string;
   size_vram: number;
   context_length: number;
+  /** kiln's addition: parallel slots (KILN_NUM_PARALLEL) and how many serve a request now. */
+  slots?: { total: number; in_use: number };
 }
 
 export interface PsResponse {

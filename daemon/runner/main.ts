@@ -1,16 +1,20 @@
 /**
  * Entry of a runner process (compiled to dist/daemon/runner/main.js and
- * forked by runner.ts): holds one model, with one KV cache per slot, and
- * serves the daemon's requests over the IPC channel (protocol.ts). A crash
+ * forked by runner.ts): holds one model, whose native context has one KV
+ * cache region (sequence) per slot, and serves the daemon's requests over
+ * the IPC channel (protocol.ts). The slots' generations advance together,
+ * one batched forward pass per step (engine/generate/batch.ts), and their
+ * conversations' KV prefixes are kept in a prompt cache. A crash
  * here — a hostile GGUF, a kernel fault, kill -9 — ends this process only.
  */
 import { isKilnError } from '../../common/errors.js';
 import { Model } from '../../engine/model/model.js';
 import { setThreads } from '../../kernels/index.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
+import { PromptCache } from '../../engine/generate/prompt-cache.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
 import { fitPrompt, promptTokens } from './tokens.js';
-import { formatMask, watchEvals } from './constrain.js';
+import { formatMask } from './constrain.js';
 
 interface Slot {
   model: Model;
@@ -18,8 +22,6 @@ interface Slot {
   /** Work on this slot runs in order: each request waits for the one before. */
   tail: Promise<void>;
   busy: boolean;
-  /** Sees what the model evaluates (constrained decoding follows the sampled tokens through it). */
-  evals: { watcher?: (tokens: ArrayLike<number>) => void };
 }
 
 /**
@@ -34,6 +36,7 @@ interface Slot {
 const CHUNK_INTERVAL_MS = 10;
 
 const slots: Slot[] = [];
+let promptCache: PromptCache | undefined;
 const jobs = new Map<number, AbortController>();
 
 function send(m: FromRunner): void {
@@ -55,10 +58,13 @@ async function load(m: LoadMsg): Promise<void> {
   const t0 = process.hrtime.bigint();
   try {
     if (m.threads > 0) setThreads(m.threads);
+    // One native context: a KV cache region per slot, the weights mapped once.
+    const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, nSeq: m.slots });
+    promptCache = m.promptCacheBytes > 0 ? new PromptCache(m.promptCacheBytes, model.hp.nLayer) : undefined;
+    // entries a previous runner of this model kept (the daemon held them while it was unloaded)
+    for (const e of m.promptCache ?? []) promptCache?.add({ tokens: e.tokens, bytes: new Uint8Array(e.bytes) });
     for (let i = 0; i < m.slots; i++) {
-      // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
-      const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
-      slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false, evals: watchEvals(model) });
+      slots.push({ model, gen: new Generator(model, { seq: i, promptCache }), tail: Promise.resolve(), busy: false });
     }
     send({ t: 'loaded', nCtx: slots[0].model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
   } catch (e) {
@@ -91,8 +97,8 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
   const tok = s.model.tokenizer;
   const nCtx = s.model.hp.nCtx;
   const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? defaultNumKeep(tok));
-  const mask = m.format !== undefined ? formatMask(s.model, m.format, s.evals) : undefined;
-  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask, shift: m.shift });
+  const constrain = m.format !== undefined ? formatMask(s.model, m.format) : undefined;
+  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask: constrain?.mask, onSample: constrain?.onSample, shift: m.shift });
   // Pieces are sent at most every CHUNK_INTERVAL_MS (the first at once): see there.
   let text = '';
   let ids: number[] = [];
@@ -122,7 +128,6 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
     }
   } finally {
     clearTimeout(timer);
-    s.evals.watcher = undefined;
   }
 }
 
@@ -166,6 +171,10 @@ process.on('message', (raw) => {
       break;
     case 'cancel':
       jobs.get(m.id)?.abort();
+      break;
+    case 'park':
+      // the runner is about to be stopped: the prompt cache goes to the daemon, for the next runner of this model
+      send({ t: 'parked', id: m.id, entries: (promptCache?.list() ?? []).map((e) => ({ tokens: e.tokens, bytes: e.bytes })) });
       break;
     case 'health':
       send({ t: 'health', id: m.id, busySlots: slots.flatMap((s, i) => (s.busy ? [i] : [])), rss: process.memoryUsage.rss() });
