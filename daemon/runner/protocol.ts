@@ -83,7 +83,10 @@ export interface RunnerStats {
   doneReason: 'stop' | 'length' | 'cancel';
   /** The stop string that ended the answer, when one did. */
   stopSequence?: string;
+  /** Prompt tokens evaluated (after the cached prefix). */
   promptEvalCount: number;
+  /** Prompt tokens taken from the cache (absent when none). */
+  promptCachedCount?: number;
   promptEvalDurationNs: number;
   evalCount: number;
   evalDurationNs: number;

@@ -231,6 +231,7 @@ export class Generator {
     const reused = this.reuse(prompt);
     // only the tokens evaluated now: what the cache held is not counted again
     stats.promptEvalCount = prompt.length - reused;
+    if (reused > 0) stats.promptCachedCount = reused;
     // the batch feeds the prompt in chunks; cancellation ends it between chunks of PROMPT_BATCH
     for (let i = reused; i < prompt.length; i += PROMPT_BATCH) {
       if (signal?.aborted) break;

@@ -51,6 +51,8 @@ export interface GenerateStats {
   stopSequence?: string;
   /** Prompt tokens evaluated: those after the prefix reused from the cache (the sequence's own or the prompt cache). */
   promptEvalCount: number;
+  /** Prompt tokens whose keys and values came from the cache instead (the rest of the prompt). */
+  promptCachedCount?: number;
   /** Time spent evaluating the part of the prompt that was not cached. */
   promptEvalDurationNs: number;
   /** Tokens sampled, the end-of-generation token included. */
