@@ -1,5 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decoderSpec } from '../../bench/arch-specs.js';
+import { vocabSize, writeRandomModel } from '../../bench/random-model.js';
+import { gv } from '../gguf/types.js';
 import { KJV_F16, KJV_GOLDEN } from '../../test/helpers/fixtures.js';
 import { Model } from '../model/model.js';
 import { Batch } from './batch.js';
@@ -103,6 +108,49 @@ describe('NativeLlama.decode: several sequences in one pass', () => {
     const direct = alone.native.eval(p, 0);
     expect(maxRelDiff(fromCopy, direct)).toBeLessThan(1e-4);
   });
+});
+
+describe('NativeLlama.decode on other architectures: batched equals alone', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-batch-arch-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const shapes = {
+    // sliding window 16 on every other layer, its own RoPE base: prompts longer than the window, one long enough for the tiled attention path
+    gemma3: { shape: { nEmbd: 64, nHead: 4, nHeadKv: 2, headDim: 32, nFf: 128, nLayer: 2 }, kv: { 'attention.sliding_window': gv.u32(16), 'attention.sliding_window_pattern': gv.u32(2) } },
+    // fused qkv and gate|up
+    phi3: { shape: { nEmbd: 96, nHead: 3, nHeadKv: 3, nFf: 160, nLayer: 2 }, kv: {} },
+  } as const;
+  for (const [arch, { shape, kv }] of Object.entries(shapes)) {
+    it(`${arch}: three sequences prefilled and decoded together, one shifted, give the logits each gets alone`, async () => {
+      const path = await writeRandomModel(join(dir, `${arch}.gguf`), decoderSpec(arch, shape, await vocabSize(), { kv }));
+      const many = await Model.load(path, { nCtx: 128, nSeq: 3 });
+      const one = await Model.load(path, { nCtx: 128 });
+      try {
+        const V = many.hp.nVocab;
+        const prompts = [80, 20, 40].map((n, k) => Array.from({ length: n }, (_, i) => 3 + ((i * 31 + k * 17) % (V - 3))));
+        const entries = prompts.flatMap((p, k) => p.map((t, i) => [t, i, k]));
+        let at = 0;
+        const outs = prompts.map((p) => (at += p.length) - 1);
+        const got = [many.native.decode(Int32Array.from(entries.map((e) => e[0])), Int32Array.from(entries.map((e) => e[1])), Int32Array.from(entries.map((e) => e[2])), Int32Array.from(outs))];
+        // sequence 1 drops 8 positions after the first 2 (a context shift), the others do not
+        const len = prompts.map((p) => p.length);
+        len[1] = many.native.shift(2, 8, 1);
+        const next = [7, 8, 9];
+        got.push(many.native.decode(Int32Array.from(next), Int32Array.from(len), Int32Array.from([0, 1, 2]), Int32Array.from([0, 1, 2])));
+        for (let k = 0; k < 3; k++) {
+          one.native.truncate(0);
+          const first = one.native.eval(prompts[k], 0);
+          expect(maxRelDiff(got[0].subarray(k * V, (k + 1) * V), first)).toBeLessThan(1e-4);
+          const pos = k === 1 ? one.native.shift(2, 8) : prompts[k].length;
+          expect(pos).toBe(len[k]);
+          const second = one.native.eval([next[k]], pos);
+          expect(maxRelDiff(got[1].subarray(k * V, (k + 1) * V), second)).toBeLessThan(1e-4);
+        }
+      } finally {
+        many.close();
+        one.close();
+      }
+    });
+  }
 });
 
 describe('Generator: concurrent requests batched', () => {
