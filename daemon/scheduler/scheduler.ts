@@ -370,7 +370,8 @@ export class Scheduler {
     const runner = e.runner;
     this.forget(e);
     if (runner) {
-      if (runner.park && (this.opts.promptCacheBytes ?? 0) > 0) this.parkEntries(e.id, await runner.park());
+      // (not when kiln itself is stopping: there is no next load to hand them to)
+      if (runner.park && !this.closed && (this.opts.promptCacheBytes ?? 0) > 0) this.parkEntries(e.id, await runner.park());
       await runner.stop();
       (this.opts.log ?? (() => {}))(`unloaded ${e.spec.name}`);
     }
