@@ -13,6 +13,13 @@
  * every hop a real client sees; the engine's own eval rate is printed beside.
  * The default model is the bundled kjv (5.5M parameters, ~2 ms a token),
  * where fixed per-token costs weigh the most.
+ *
+ * Concurrency (issue #14, continuous batching; `--concurrency 0` skips it):
+ * aggregate tokens/s of 1, 4 and 8 streaming clients at once (a daemon with
+ * KILN_NUM_PARALLEL=8, every client its own prompt), against llama.cpp
+ * decoding 4 sequences of one context (node-llama-cpp evaluates sequences of
+ * one context in one batch), and the time to first token of a new request
+ * while 3 others stream against the same request on an idle daemon.
 
  */
 import { writeFileSync } from 'node:fs';
@@ -131,6 +138,101 @@ async function tagsWhileGenerating(url: string, name: string, numCtx: number, n:
   return out;
 }
 
+/** One streaming /api/generate: tokens, first and last text times (ms, performance.now()). */
+async function stream(url: string, model: string, prompt: string, tokens: number, numCtx: number): Promise<{ n: number; start: number; first: number; last: number }> {
+  const start = performance.now();
+  const res = await fetch(`${url}/api/generate`, {
+    method: 'POST',
+    body: JSON.stringify({ model, prompt, raw: true, options: { temperature: 0, num_predict: tokens, num_ctx: numCtx, stop: [] } }),
+  });
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  let first = 0;
+  let last = 0;
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const o = JSON.parse(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      if (o.error) throw new Error(o.error);
+      if (!o.done && o.response) {
+        last = performance.now();
+        if (!first) first = last;
+      }
+      if (o.done) n = o.eval_count;
+    }
+  }
+  return { n, start, first, last };
+}
+
+/** Aggregate generated tokens/s of `clients` concurrent streams, from the first client's first text to the last one's last. */
+async function aggregate(url: string, model: string, clients: number, tokens: number, numCtx: number, run: number): Promise<number> {
+  const rs = await Promise.all(Array.from({ length: clients }, (_, i) => stream(url, model, `${run * 100 + i}. ${PROMPT}`, tokens, numCtx)));
+  const t0 = Math.min(...rs.map((r) => r.first));
+  const t1 = Math.max(...rs.map((r) => r.last));
+  return (rs.reduce((s, r) => s + r.n, 0) - clients) / ((t1 - t0) / 1000);
+}
+
+/** llama.cpp: `seqs` sequences of one context, each step one token for every sequence (node-llama-cpp batches them). */
+async function llamaCppAggregate(path: string, seqs: number, tokens: number, threads: number): Promise<number> {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, maxThreads: threads });
+  const model = await llama.loadModel({ modelPath: path });
+  const context = await model.createContext({ contextSize: seqs * (tokens + 32), sequences: seqs, batchSize: 512, threads: { ideal: threads, min: threads } });
+  const ss = Array.from({ length: seqs }, () => context.getSequence());
+  try {
+    const tok = (i: number, k: number) => 10 + ((i * 7 + k * 13) % 1000);
+    await Promise.all(ss.map((s, k) => s.evaluateWithoutGeneratingNewTokens([1, tok(0, k)] as never)));
+    const t0 = performance.now();
+    for (let i = 1; i < tokens; i++) await Promise.all(ss.map((s, k) => s.evaluateWithoutGeneratingNewTokens([tok(i, k)] as never)));
+    return (seqs * (tokens - 1)) / ((performance.now() - t0) / 1000);
+  } finally {
+    for (const s of ss) s.dispose();
+    await context.dispose();
+    await model.dispose();
+  }
+}
+
+async function concurrency(gguf: string, start: (parallel: string) => Promise<Awaited<ReturnType<typeof startDaemon>>>, name: string, runs: number, tokens: number, numCtx: number): Promise<void> {
+  const d = await start('8');
+  try {
+    await stream(d.url, name, PROMPT, 8, numCtx); // load
+    const agg: Record<number, number[]> = { 1: [], 4: [], 8: [] };
+    for (let r = 0; r < runs; r++) for (const c of [1, 4, 8]) agg[c].push(await aggregate(d.url, name, c, tokens, numCtx, r * 10 + c));
+    // time to first token of a ~300-token prompt, alone and while 3 stream (a new prompt each time: no cache hit)
+    const long = (i: number) => `${i}: ${'And God said, Let there be light: and there was light. '.repeat(24)}`;
+    const alone: number[] = [];
+    const busy: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const a = await stream(d.url, name, long(1000 + r), 1, numCtx);
+      alone.push(a.first - a.start);
+      const others = [0, 1, 2].map((i) => stream(d.url, name, `${2000 + r * 3 + i}. ${PROMPT}`, Math.min(numCtx - 64, 4 * tokens), numCtx));
+      await new Promise((res) => setTimeout(res, 300)); // the three are streaming
+      const b = await stream(d.url, name, long(3000 + r), 1, numCtx);
+      busy.push(b.first - b.start);
+      await Promise.all(others);
+    }
+    const threads = Number(arg('threads', String(Math.min(2, cpus().length))));
+    const cpp4 = await llamaCppAggregate(gguf, 4, tokens, threads).catch((e) => {
+      console.warn(`llama.cpp run failed: ${(e as Error).message}`);
+      return NaN;
+    });
+    const m = (c: number) => median(agg[c]);
+    console.log(`concurrent streaming clients (${tokens} tokens each, medians of ${runs}; load ${loadavg()[0].toFixed(2)}):`);
+    for (const c of [1, 4, 8]) console.log(`  ${c} client${c > 1 ? 's' : ' '}  ${m(c).toFixed(1).padStart(8)} tokens/s aggregate  (${(m(c) / m(1)).toFixed(2)}× one client)`);
+    console.log(`  llama.cpp, 4 sequences of one context (${threads} threads): ${cpp4.toFixed(1)} tokens/s; kiln 4 clients / llama.cpp: ${(m(4) / cpp4).toFixed(2)}×`);
+    console.log(`time to first token of a ~300-token prompt: alone ${median(alone).toFixed(1)} ms, while 3 stream ${median(busy).toFixed(1)} ms`);
+    console.log(JSON.stringify({ bench: 'serve-concurrency', tokens, runs, aggregate: agg, llamaCpp4: cpp4, ttftAlone: alone, ttftBusy: busy }));
+  } finally {
+    await d.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const runs = Number(arg('runs', '5'));
   const tokens = Number(arg('tokens', '200'));
@@ -141,8 +243,8 @@ async function main(): Promise<void> {
   const home = tempHome('kiln-bench-serve-');
   const isKjv = gguf.endsWith('kjv-f16.gguf');
   const name = isKjv ? 'kjv' : 'bench';
-  const start = async () => {
-    const d = await startDaemon(home, { KILN_NUM_PARALLEL: '1', KILN_DEMO_MODEL: isKjv ? '1' : '0' });
+  const start = async (parallel = '1') => {
+    const d = await startDaemon(home, { KILN_NUM_PARALLEL: parallel, KILN_DEMO_MODEL: isKjv ? '1' : '0' });
     if (!isKjv) {
       // as a user would: `kiln create` uploads the file's blob, then creates the model from it
       writeFileSync(join(home, 'Modelfile'), `FROM ${gguf}\n`);
@@ -151,6 +253,11 @@ async function main(): Promise<void> {
     }
     return d;
   };
+  if (Number(arg('concurrency', '1')) > 0) await concurrency(gguf, start, name, Math.max(1, Math.min(runs, 3)), tokens, Math.max(numCtx, 1024));
+  if (Number(arg('single', '1')) === 0) {
+    cleanup(home);
+    return;
+  }
   const d = await start();
   try {
     const model = await Model.load(gguf, { nCtx: numCtx });

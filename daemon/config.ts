@@ -22,7 +22,10 @@ export interface Config {
   keepAlive: string;
   /** KILN_RESPONSES_TTL in ms: how long stored /v1/responses answers live (negative: for ever). */
   responsesTtlMs: number;
+  /** KILN_NUM_PARALLEL; 0: auto. */
   numParallel: number;
+  /** KILN_PROMPT_CACHE in bytes; -1: the default share of available memory (the daemon works it out at start). */
+  promptCache: number;
   maxLoadedModels: number;
   maxQueue: number;
   /** Bytes all loaded models may take together (0: no cap beyond the system's available memory). */
@@ -58,6 +61,7 @@ export function loadConfig(env: Env = process.env): Config {
     keepAlive: s.keepAlive,
     responsesTtlMs: parseDurationOrSeconds(s.responsesTtl) ?? 30 * 24 * 3600 * 1000,
     numParallel: s.numParallel,
+    promptCache: s.promptCache,
     maxLoadedModels: s.maxLoadedModels,
     maxQueue: s.maxQueue,
     maxMemory: s.maxMemory,

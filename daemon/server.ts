@@ -88,6 +88,8 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
     const startRunner = (spec: Parameters<typeof Runner.start>[0]) => Runner.start(spec, log);
     scheduler = new Scheduler({
       numParallel: config.numParallel,
+      // default: a tenth of the memory available at start, at most 4 GiB
+      promptCacheBytes: config.promptCache >= 0 ? config.promptCache : Math.min(Math.floor(availableMemory() / 10), 4 * 1024 ** 3),
       maxLoadedModels: config.maxLoadedModels,
       maxQueue: config.maxQueue,
       startRunner: debug ? debugRunnerStart(debug, startRunner) : startRunner,

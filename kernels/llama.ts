@@ -92,6 +92,33 @@ export class NativeLlama {
     return logits;
   }
 
+  /**
+   * Evaluates a batch of (token, position, sequence) entries in one pass
+   * (kiln_llama_decode): each sequence's entries are one run of consecutive
+   * positions that continues its own cache, and attention never crosses
+   * sequences. Returns the logits of the entries listed in `out`, nVocab each.
+   */
+  decode(tokens: Int32Array, pos: Int32Array, seq: Int32Array, out: Int32Array, logits?: Float32Array): Float32Array {
+    const l = logits ?? new Float32Array(this.params.nVocab * out.length);
+    call(() => native().llamaDecode(this.h(), tokens, pos, seq, out, l));
+    return l;
+  }
+
+  /** Cached positions of a sequence. */
+  seqLen(seq = 0): number {
+    return call(() => native().llamaSeqLen(this.h(), seq));
+  }
+
+  /** A copy of a sequence's cached keys and values at positions [pos0, pos0 + n), layer by layer (K rows, then V rows). */
+  kvSave(seq: number, pos0: number, n: number): ArrayBuffer {
+    return call(() => native().llamaKvSave(this.h(), seq, pos0, n));
+  }
+
+  /** Writes positions [pos0, pos0 + n) of a sequence from bytes laid out as kvSave writes them. */
+  kvLoad(seq: number, pos0: number, n: number, bytes: Uint8Array): void {
+    call(() => native().llamaKvLoad(this.h(), seq, pos0, n, bytes));
+  }
+
   /** Normalized final hidden states of the last eval (n × nEmbd), for embeddings. */
   hidden(nTokens: number): Float32Array {
     const out = new Float32Array(nTokens * this.params.nEmbd);
@@ -99,8 +126,8 @@ export class NativeLlama {
     return out;
   }
 
-  truncate(pos: number): void {
-    call(() => native().llamaTruncate(this.h(), pos));
+  truncate(pos: number, seq = 0): void {
+    call(() => native().llamaTruncate(this.h(), pos, seq));
   }
 
   /**
@@ -108,11 +135,11 @@ export class NativeLlama {
    * later ones down, their keys re-rotated for their new positions. Returns
    * the number of cached positions left.
    */
-  shift(keep: number, discard: number): number {
+  shift(keep: number, discard: number, seq = 0): number {
     if (!Number.isInteger(keep) || !Number.isInteger(discard) || keep < 0 || discard < 1) {
       throw new KilnError('E_NATIVE', `shift needs integers keep >= 0 and discard >= 1; got ${keep}, ${discard}`);
     }
-    return call(() => native().llamaShift(this.h(), keep, discard));
+    return call(() => native().llamaShift(this.h(), keep, discard, seq));
   }
 
   /**

@@ -33,8 +33,12 @@ export interface NativeBinding {
   matvec(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, out: Float32Array, variant: number): void;
   llamaNew(params: NativeLlamaParams, weights: Float64Array, buffer: ArrayBuffer): LlamaHandle;
   llamaEval(h: LlamaHandle, tokens: Int32Array, pos0: number, logits: Float32Array | null, allLogits: number): void;
-  llamaTruncate(h: LlamaHandle, pos: number): void;
-  llamaShift(h: LlamaHandle, keep: number, discard: number): number;
+  llamaDecode(h: LlamaHandle, tokens: Int32Array, pos: Int32Array, seq: Int32Array, out: Int32Array, logits: Float32Array | null): void;
+  llamaTruncate(h: LlamaHandle, pos: number, seq: number): void;
+  llamaSeqLen(h: LlamaHandle, seq: number): number;
+  llamaKvSave(h: LlamaHandle, seq: number, pos0: number, n: number): ArrayBuffer;
+  llamaKvLoad(h: LlamaHandle, seq: number, pos0: number, n: number, bytes: Uint8Array): void;
+  llamaShift(h: LlamaHandle, keep: number, discard: number, seq: number): number;
   llamaHidden(h: LlamaHandle, out: Float32Array): number;
   llamaFree(h: LlamaHandle): void;
   llamaObserve(h: LlamaHandle, on: boolean): void;
@@ -93,6 +97,8 @@ export interface NativeLlamaParams {
   ropeFreqScaleSwa?: number;
   /** Attention over the f16 cache as llama.cpp computes it without flash attention (node-llama-cpp's choice for gemma2). */
   attnUnfused?: boolean;
+  /** Sequences, each with its own KV cache region of nCtx positions (default 1); see NativeLlama.decode. */
+  nSeq?: number;
 }
 
 /**

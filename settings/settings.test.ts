@@ -54,6 +54,9 @@ describe('the settings table', () => {
     expect(c.allowedHosts).toEqual(['example.com']);
     expect(c.maxMemory).toBe(8 * 1024 ** 3);
     expect(c.numParallel).toBe(3);
+    expect(loadConfig({ KILN_NUM_PARALLEL: 'auto' }).numParallel).toBe(0);
+    expect(loadConfig({ KILN_PROMPT_CACHE: '256MiB' }).promptCache).toBe(256 * 1024 ** 2);
+    expect(loadConfig({}).promptCache).toBe(-1);
     expect(c.demoModel).toBe(false);
     expect(c.debug).toBe(true);
     expect(c.kernels).toBe('avx2');

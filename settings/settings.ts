@@ -48,6 +48,12 @@ const int = (env: string, def: number, min: number, help: string): Setting<numbe
   env, help, def, shown: String(def), form: `an integer ≥ ${min}`, parse: (s) => parseInteger(s, min),
 });
 
+/** An integer ≥ 1, or "auto" (0). */
+const intOrAuto = (env: string, help: string): Setting<number> => ({
+  env, help, def: 0, shown: 'auto', form: 'an integer ≥ 1 or "auto"',
+  parse: (s) => (s.trim().toLowerCase() === 'auto' ? 0 : parseInteger(s, 1)),
+});
+
 const bool = (env: string, def: boolean, help: string): Setting<boolean> => ({
   env, help, def, shown: def ? '1' : '0', form: 'a boolean (1, true, yes, on, or 0, false, no, off)', parse: parseBool,
 });
@@ -83,7 +89,12 @@ export const SETTINGS = {
   allowedHosts: list('KILN_ALLOWED_HOSTS', 'Extra Host header names accepted on TCP (comma separated)', true),
   keepAlive: duration('KILN_KEEP_ALIVE', '5m', 'How long a model stays loaded after a request'),
   responsesTtl: duration('KILN_RESPONSES_TTL', '720h', 'How long a stored /v1/responses answer is kept for GET and previous_response_id'),
-  numParallel: int('KILN_NUM_PARALLEL', 1, 1, 'Parallel requests per loaded model'),
+  numParallel: intOrAuto('KILN_NUM_PARALLEL', 'Parallel requests per loaded model, batched together ("auto": as many as memory allows, up to 4)'),
+  promptCache: {
+    env: 'KILN_PROMPT_CACHE', def: -1, shown: '10% of available memory, at most 4GiB',
+    form: 'a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)', parse: parseBytes,
+    help: 'Bytes of KV prefixes of recent conversations kept per model, and for unloaded models (0: none)',
+  } as Setting<number>,
   maxLoadedModels: int('KILN_MAX_LOADED_MODELS', 3, 1, 'Models loaded at once'),
   maxMemory: bytes('KILN_MAX_MEMORY', 0, 'Memory all loaded models may take together: bytes or 512MiB, 8GiB, 8GB (0: what the system, or its cgroup, has available)'),
   maxQueue: int('KILN_MAX_QUEUE', 512, 1, 'Requests queued per model before 503'),

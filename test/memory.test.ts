@@ -25,7 +25,8 @@ async function loaded(): Promise<{ name: string; size: number }[]> {
 
 async function restart(env: NodeJS.ProcessEnv): Promise<void> {
   await d?.stop();
-  d = await startDaemon(home, { KILN_KEEP_ALIVE: '5m', ...env });
+  // one slot each: the estimates compared below are per slot count (auto would fit fewer slots under a cap)
+  d = await startDaemon(home, { KILN_KEEP_ALIVE: '5m', KILN_NUM_PARALLEL: '1', ...env });
 }
 
 beforeAll(async () => {
@@ -67,6 +68,13 @@ describe('KILN_MAX_MEMORY', () => {
     expect(error).toContain(`(${(cap / 1024 ** 2).toFixed(1)} MiB)`);
     expect(await loaded()).toEqual([]);
     expect((await fetch(`${d!.url}/api/tags`)).status).toBe(200);
+  });
+
+  it('KILN_NUM_PARALLEL=auto takes fewer slots when 4 do not fit', async () => {
+    await restart({ KILN_MAX_MEMORY: String(size['kjv:latest'] + 1024), KILN_NUM_PARALLEL: 'auto' });
+    expect((await post('/api/generate', { model: 'kjv', prompt: 'In', options: { num_predict: 1 }, stream: false })).status).toBe(200);
+    const ps = (await (await fetch(`${d!.url}/api/ps`)).json()) as { models: { slots: { total: number } }[] };
+    expect(ps.models[0].slots.total).toBe(1);
   });
 
   it('accepts sizes with units and refuses a malformed one at start', async () => {

@@ -23,7 +23,8 @@ describe('kiln serve --help', () => {
     }
     expect(r.stdout).toContain('KILN_KERNELS');
     expect(r.stdout).toContain('OLLAMA_MODELS');
-    expect(r.stdout).toMatch(/KILN_NUM_PARALLEL .*\(default: 1\)/);
+    expect(r.stdout).toMatch(/KILN_NUM_PARALLEL .*\(default: auto\)/);
+    expect(r.stdout).toMatch(/KILN_PROMPT_CACHE .*\(default: 10% of available memory, at most 4GiB\)/);
   });
 
   it('works even when a setting is bad (help never reads them)', async () => {
@@ -33,7 +34,7 @@ describe('kiln serve --help', () => {
 
 describe('kiln serve with a bad setting', () => {
   it.each([
-    ['KILN_NUM_PARALLEL', 'two', 'an integer ≥ 1'],
+    ['KILN_NUM_PARALLEL', 'two', 'an integer ≥ 1 or "auto"'],
     ['KILN_HOST', '127.0.0.1:70000', 'an address host[:port] with a port in 0-65535'],
     ['KILN_MAX_MEMORY', 'lots', 'a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)'],
     ['KILN_DEBUG', 'maybe', 'a boolean (1, true, yes, on, or 0, false, no, off)'],

@@ -101,7 +101,8 @@ export function stopReason(r: ChatResponse, sawToolUse: boolean): AnthropicStopR
 }
 
 export function usageOf(r: ChatResponse) {
-  return { input_tokens: r.prompt_eval_count ?? 0, output_tokens: r.eval_count ?? 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  // the whole prompt: kiln's cache is automatic, not the cache_control kind the cache_* fields count
+  return { input_tokens: (r.prompt_eval_count ?? 0) + (r.prompt_cached ?? 0), output_tokens: r.eval_count ?? 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
 }
 
 /** The non-streamed answer: thinking, text, then tool_use blocks. */

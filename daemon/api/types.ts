@@ -53,6 +53,8 @@ export interface RunningModel {
   expires_at: string;
   size_vram: number;
   context_length: number;
+  /** kiln's addition: parallel slots (KILN_NUM_PARALLEL) and how many serve a request now. */
+  slots?: { total: number; in_use: number };
 }
 
 export interface PsResponse {
@@ -275,6 +277,12 @@ export interface GenerateStatsFields {
    * kept, then the end of the prompt, as Ollama truncates); absent when none were.
    */
   prompt_truncated?: number;
+  /**
+   * kiln's addition: prompt tokens whose keys and values came from the cache
+   * (an earlier turn, another slot's conversation); prompt_eval_count counts
+   * only the rest. Absent when none did.
+   */
+  prompt_cached?: number;
 }
 
 /** One NDJSON line of /api/generate (the last has done: true, done_reason and the stats). */

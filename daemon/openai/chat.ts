@@ -113,7 +113,8 @@ function finishReason(r: ChatResponse, sawToolCalls: boolean): string {
 }
 
 function usage(r: ChatResponse) {
-  const prompt = r.prompt_eval_count ?? 0;
+  // the whole prompt, cached prefix included, as OpenAI counts it
+  const prompt = (r.prompt_eval_count ?? 0) + (r.prompt_cached ?? 0);
   const completion = r.eval_count ?? 0;
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }

@@ -47,7 +47,7 @@ function finish(r: GenerateResponse): string {
 }
 
 function usage(r: GenerateResponse) {
-  const p = r.prompt_eval_count ?? 0;
+  const p = (r.prompt_eval_count ?? 0) + (r.prompt_cached ?? 0); // the whole prompt, cached prefix included
   const c = r.eval_count ?? 0;
   return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
 }

@@ -169,7 +169,8 @@ export function responseShell(req: ResponsesRequest, id = itemId('resp'), create
 
 /** The finished response: its output, status (incomplete when max_output_tokens ran out) and usage. */
 export function finishResponse(shell: ResponsesResponse, output: ResponsesOutputItem[], last: ChatResponse): ResponsesResponse {
-  const input = last.prompt_eval_count ?? 0;
+  const cached = last.prompt_cached ?? 0;
+  const input = (last.prompt_eval_count ?? 0) + cached;
   const produced = last.eval_count ?? 0;
   const incomplete = last.done_reason === 'length';
   return {
@@ -177,7 +178,7 @@ export function finishResponse(shell: ResponsesResponse, output: ResponsesOutput
     status: incomplete ? 'incomplete' : 'completed',
     incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
     output,
-    usage: { input_tokens: input, input_tokens_details: { cached_tokens: 0 }, output_tokens: produced, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + produced },
+    usage: { input_tokens: input, input_tokens_details: { cached_tokens: cached }, output_tokens: produced, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + produced },
   };
 }
 

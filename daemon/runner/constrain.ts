@@ -18,36 +18,13 @@ function indexOf(model: Model): VocabIndex {
 }
 
 /**
- * Reports every batch the model evaluates to `watcher` (set per request).
- * The engine's mask hook only sees logits, not the token sampled from them;
- * but each sampled token is evaluated, alone, before the next sample, so
- * watching the forward pass tells the grammar what was chosen.
+ * The hooks for a request's grammar (its `format`, or the tool calls it
+ * requires): `mask` forbids every token that could
+ * not continue valid output, and `onSample` advances the grammar by each
+ * token the generation goes on from (per request, so requests batched
+ * together on one model each follow their own output).
  */
-export function watchEvals(model: Model): { watcher?: (tokens: ArrayLike<number>) => void } {
-  const w: { watcher?: (tokens: ArrayLike<number>) => void } = {};
-  const native = model.native;
-  const evalFn = native.eval.bind(native);
-  native.eval = (tokens, pos0, allLogits, out) => {
-    w.watcher?.(tokens);
-    return evalFn(tokens, pos0, allLogits, out);
-  };
-  return w;
-}
-
-/**
- * The mask hook for a request's grammar (its `format`, or the tool calls it
- * requires): the grammar starts at the first sample (after the prompt),
- * advances on each token evaluated after it, and forbids every token that
- * could not continue valid output.
- */
-export function grammarMask(model: Model, grammar: Grammar, evals: { watcher?: (tokens: ArrayLike<number>) => void }): (logits: Float32Array) => void {
+export function grammarConstraint(model: Model, grammar: Grammar): { mask: (logits: Float32Array) => void; onSample: (token: number) => void } {
   const gm = new GrammarMask(indexOf(model), grammar);
-  let sampling = false;
-  evals.watcher = (tokens) => {
-    if (sampling && tokens.length === 1) gm.accept(tokens[0]);
-  };
-  return (logits) => {
-    sampling = true;
-    gm.apply(logits);
-  };
+  return { mask: (logits) => gm.apply(logits), onSample: (token) => gm.accept(token) };
 }

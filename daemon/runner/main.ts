@@ -1,7 +1,10 @@
 /**
  * Entry of a runner process (compiled to dist/daemon/runner/main.js and
- * forked by runner.ts): holds one model, with one KV cache per slot, and
- * serves the daemon's requests over the IPC channel (protocol.ts). A crash
+ * forked by runner.ts): holds one model, whose native context has one KV
+ * cache region (sequence) per slot, and serves the daemon's requests over
+ * the IPC channel (protocol.ts). The slots' generations advance together,
+ * one batched forward pass per step (engine/generate/batch.ts), and their
+ * conversations' KV prefixes are kept in a prompt cache. A crash
  * here — a hostile GGUF, a kernel fault, kill -9 — ends this process only.
  */
 import { isKilnError } from '../../common/errors.js';
@@ -9,9 +12,10 @@ import { loadModel, type Model } from '../../engine/model/model.js';
 import type { EmbeddingModel } from '../../engine/model/embedding.js';
 import { setThreads } from '../../kernels/index.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
+import { PromptCache } from '../../engine/generate/prompt-cache.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
 import { fitPrompt, promptTokens } from './tokens.js';
-import { grammarMask, watchEvals } from './constrain.js';
+import { grammarConstraint } from './constrain.js';
 import { formatGrammar } from '../../engine/grammar/json-schema.js';
 import { toolCallGrammar } from '../../engine/grammar/tool-call.js';
 import type { TokenLogprob as EngineLogprob } from '../../engine/generate/index.js';
@@ -24,13 +28,11 @@ interface SlotBase {
   busy: boolean;
 }
 
-/** A slot of a generative model: its own KV cache. */
+/** A slot of a generative model: its sequence (KV cache region) of the shared native context. */
 interface GenerativeSlot extends SlotBase {
   model: Model;
   gen: Generator;
   encoder?: undefined;
-  /** Sees what the model evaluates (constrained decoding follows the sampled tokens through it). */
-  evals: { watcher?: (tokens: ArrayLike<number>) => void };
 }
 
 /** A slot of an embedding-only model (an encoder: no cache, whole inputs). */
@@ -52,6 +54,7 @@ type Slot = GenerativeSlot | EncoderSlot;
 const CHUNK_INTERVAL_MS = 10;
 
 const slots: Slot[] = [];
+let promptCache: PromptCache | undefined;
 const jobs = new Map<number, AbortController>();
 
 function send(m: FromRunner): void {
@@ -73,14 +76,15 @@ async function load(m: LoadMsg): Promise<void> {
   const t0 = process.hrtime.bigint();
   try {
     if (m.threads > 0) setThreads(m.threads);
-    for (let i = 0; i < m.slots; i++) {
-      // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
-      const model = await loadModel(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
-      if (model.kind === 'embedding') {
-        slots.push({ encoder: model, tail: Promise.resolve(), busy: false });
-      } else {
-        slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false, evals: watchEvals(model) });
-      }
+    // One native context: a KV cache region per slot, the weights mapped once (an encoder: one model, whole inputs).
+    const model = await loadModel(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, nSeq: m.slots });
+    if (model.kind === 'embedding') {
+      for (let i = 0; i < m.slots; i++) slots.push({ encoder: model, tail: Promise.resolve(), busy: false });
+    } else {
+      promptCache = m.promptCacheBytes > 0 ? new PromptCache(m.promptCacheBytes, model.hp.nLayer) : undefined;
+      // entries a previous runner of this model kept (the daemon held them while it was unloaded)
+      for (const e of m.promptCache ?? []) promptCache?.add({ tokens: e.tokens, bytes: new Uint8Array(e.bytes) });
+      for (let i = 0; i < m.slots; i++) slots.push({ model, gen: new Generator(model, { seq: i, promptCache }), tail: Promise.resolve(), busy: false });
     }
     const first = slots[0];
     send({ t: 'loaded', nCtx: first.encoder ? first.encoder.hp.nCtx : first.model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
@@ -120,8 +124,16 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
   const nCtx = s.model.hp.nCtx;
   const { tokens, truncated } = fitPrompt(promptTokens(tok, m.prompt, m.context), nCtx, m.options.num_keep ?? defaultNumKeep(tok));
   const grammar = m.toolCalls ? toolCallGrammar(m.toolCalls) : m.format !== undefined ? formatGrammar(m.format) : undefined;
-  const mask = grammar ? grammarMask(s.model, grammar, s.evals) : undefined;
-  const it = s.gen.generate(tokens, { ...m.options, num_ctx: nCtx, signal: ac.signal, mask, shift: m.shift, logprobs: m.logprobs });
+  const constrain = grammar ? grammarConstraint(s.model, grammar) : undefined;
+  const it = s.gen.generate(tokens, {
+    ...m.options,
+    num_ctx: nCtx,
+    signal: ac.signal,
+    mask: constrain?.mask,
+    onSample: constrain?.onSample,
+    shift: m.shift,
+    logprobs: m.logprobs,
+  });
   // Pieces are sent at most every CHUNK_INTERVAL_MS (the first at once): see there.
   let text = '';
   let ids: number[] = [];
@@ -154,7 +166,6 @@ async function generate(s: Slot, m: GenerateMsg): Promise<void> {
     }
   } finally {
     clearTimeout(timer);
-    s.evals.watcher = undefined;
   }
 }
 
@@ -236,6 +247,10 @@ process.on('message', (raw) => {
       break;
     case 'cancel':
       jobs.get(m.id)?.abort();
+      break;
+    case 'park':
+      // the runner is about to be stopped: the prompt cache goes to the daemon, for the next runner of this model
+      send({ t: 'parked', id: m.id, entries: (promptCache?.list() ?? []).map((e) => ({ tokens: e.tokens, bytes: e.bytes })) });
       break;
     case 'health':
       send({ t: 'health', id: m.id, busySlots: slots.flatMap((s, i) => (s.busy ? [i] : [])), rss: process.memoryUsage.rss() });

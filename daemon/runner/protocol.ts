@@ -3,8 +3,9 @@
  * (`serialization: 'advanced'`, so typed arrays travel as they are). The
  * daemon sends one `load` first; the runner answers `loaded` or `load-failed`
  * and then serves requests, each tagged with the daemon's request id, on a
- * numbered slot (one KV cache each). Requests on one slot run one after the
- * other; different slots interleave token by token.
+ * numbered slot (one KV cache region each). Requests on one slot run one
+ * after the other; the active slots advance together, one batched forward
+ * pass per token.
  */
 import type { SamplerOptions } from '../../engine/sampler/options.js';
 import type { ToolCallGrammarSpec } from '../../engine/grammar/tool-call.js';
@@ -26,6 +27,22 @@ export interface LoadMsg {
   kvF16: boolean;
   /** Native thread count (0: the kernels' default, every hardware thread). */
   threads: number;
+  /** Bytes the prompt cache may hold (0: none). */
+  promptCacheBytes: number;
+  /** Prompt cache entries of an earlier runner of the same model and context (see ParkMsg). */
+  promptCache?: ParkedEntry[];
+}
+
+/** A prompt cache entry in transit: tokens and their KV rows (engine/generate/prompt-cache.ts). */
+export interface ParkedEntry {
+  tokens: number[];
+  bytes: Uint8Array;
+}
+
+/** Before the daemon stops a runner: it answers `parked` with its prompt cache's entries. */
+export interface ParkMsg {
+  t: 'park';
+  id: number;
 }
 
 export interface GenerateMsg {
@@ -66,13 +83,16 @@ export interface HealthMsg {
   id: number;
 }
 
-export type ToRunner = LoadMsg | GenerateMsg | EmbedMsg | CancelMsg | HealthMsg;
+export type ToRunner = LoadMsg | GenerateMsg | EmbedMsg | CancelMsg | HealthMsg | ParkMsg;
 
 export interface RunnerStats {
   doneReason: 'stop' | 'length' | 'cancel';
   /** The stop string that ended the answer, when one did. */
   stopSequence?: string;
+  /** Prompt tokens evaluated (after the cached prefix). */
   promptEvalCount: number;
+  /** Prompt tokens taken from the cache (absent when none). */
+  promptCachedCount?: number;
   promptEvalDurationNs: number;
   evalCount: number;
   evalDurationNs: number;
@@ -91,4 +111,5 @@ export type FromRunner =
   | { t: 'done'; id: number; stats: RunnerStats }
   | { t: 'embedded'; id: number; embeddings: Float32Array[]; promptEvalCount: number }
   | { t: 'error'; id: number; code: string; message: string }
-  | { t: 'health'; id: number; busySlots: number[]; rss: number };
+  | { t: 'health'; id: number; busySlots: number[]; rss: number }
+  | { t: 'parked'; id: number; entries: ParkedEntry[] };

@@ -5,7 +5,7 @@ import { KilnError, type ErrorCode, ERROR_STATUS } from '../../common/errors.js'
 import { packageRoot } from '../../common/paths.js';
 import { metrics } from '../metrics.js';
 import type { TokenLogprob } from '../api/types.js';
-import type { FromRunner, GenerateMsg, LoadMsg, RunnerStats, ToRunner } from './protocol.js';
+import type { FromRunner, GenerateMsg, LoadMsg, ParkedEntry, RunnerStats, ToRunner } from './protocol.js';
 
 export interface RunnerSpec extends Omit<LoadMsg, 't'> {
   /** Shown in errors: the model name the runner serves. */
@@ -33,6 +33,8 @@ export interface RunnerHandle {
   embed(slot: number, inputs: string[], truncate: boolean, signal: AbortSignal): Promise<{ embeddings: Float32Array[]; promptEvalCount: number }>;
   /** Resolves when the process has ended (either way). */
   stop(): Promise<void>;
+  /** The runner's prompt cache entries, asked for before stopping it (none when it does not answer in time). */
+  park?(timeoutMs?: number): Promise<ParkedEntry[]>;
   /** Called once when the process ends without stop() having been asked. */
   onCrash(fn: (why: string) => void): void;
 }
@@ -135,7 +137,16 @@ export class Runner implements RunnerHandle {
           for (const fn of r.crashHandlers) fn(why);
         }
       });
-      r.send({ t: 'load', path: spec.path, numCtx: spec.numCtx, slots: spec.slots, kvF16: spec.kvF16, threads: spec.threads });
+      r.send({
+        t: 'load',
+        path: spec.path,
+        numCtx: spec.numCtx,
+        slots: spec.slots,
+        kvF16: spec.kvF16,
+        threads: spec.threads,
+        promptCacheBytes: spec.promptCacheBytes,
+        promptCache: spec.promptCache,
+      });
     });
   }
 
@@ -284,6 +295,32 @@ export class Runner implements RunnerHandle {
           },
         },
         (id) => ({ t: 'health', id }),
+      );
+    });
+  }
+
+  park(timeoutMs = 3000): Promise<ParkedEntry[]> {
+    if (this.exited || !this.child.connected) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        close();
+        resolve([]);
+      }, timeoutMs);
+      const close = this.open(
+        new AbortController().signal,
+        {
+          push: (m) => {
+            clearTimeout(timer);
+            close();
+            resolve(m.t === 'parked' ? m.entries : []);
+          },
+          fail: () => {
+            clearTimeout(timer);
+            close();
+            resolve([]);
+          },
+        },
+        (id) => ({ t: 'park', id }),
       );
     });
   }

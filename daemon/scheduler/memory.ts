@@ -29,17 +29,20 @@ const PROCESS_OVERHEAD = 64 * 1024 * 1024;
 /**
  * Memory a runner needs: the weights file (mapped: the pages come out of the
  * same free memory, even if they can be dropped again), one f16 (or f32) KV
- * cache of numCtx positions per slot, and per slot the forward pass's scratch
- * for a batch of PROMPT_BATCH tokens (the vectors kernels/src/llama/forward.cpp
- * resizes) plus one row of logits and the attention scores.
+ * cache region of numCtx positions per slot, and the forward pass's scratch
+ * (one native context serves every slot, batched) for a batch of PROMPT_BATCH
+ * tokens plus a token per other slot (the vectors
+ * kernels/src/llama/forward.cpp resizes), a row of logits per slot and the
+ * attention scores.
  */
 export function estimateMemory(shape: ModelShape, fileSize: number, numCtx: number, slots: number, kvF16 = true): MemoryEstimate {
   const kvDim = shape.nHeadKv * shape.headDim;
   const qDim = shape.nHead * shape.headDim;
   const kvCache = 2 * shape.nLayer * numCtx * kvDim * (kvF16 ? 2 : 4) * slots;
   const perToken = 3 * shape.nEmbd + 2 * qDim + 2 * kvDim + 2 * shape.nFf + Math.max(shape.nEmbd, qDim);
-  const scratch = PROMPT_BATCH * perToken * 4 + PROMPT_BATCH * shape.nFf * 1.25 + shape.nVocab * 4 + numCtx * 4;
-  const compute = slots * Math.ceil(scratch) + PROCESS_OVERHEAD;
+  const batch = PROMPT_BATCH + slots - 1;
+  const scratch = batch * perToken * 4 + batch * shape.nFf * 1.25 + slots * shape.nVocab * 4 + numCtx * 4;
+  const compute = Math.ceil(scratch) + PROCESS_OVERHEAD;
   return { weights: fileSize, kvCache, compute, total: fileSize + kvCache + compute };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunnerHandle, RunnerSpec } from '../runner/runner.js';
+import { estimateMemory } from './memory.js';
 import { Scheduler, type ModelSpec, type SchedulerOptions } from './scheduler.js';
 
 const shape = { nLayer: 2, nEmbd: 64, nHead: 4, nHeadKv: 2, headDim: 16, nFf: 128, nVocab: 100 };
@@ -34,6 +35,11 @@ class FakeRunner implements RunnerHandle {
   }
   async stop() {
     this.stopped = true;
+  }
+  parks = 0;
+  async park() {
+    this.parks++;
+    return [{ tokens: [1, 2, 3], bytes: new Uint8Array(10) }];
   }
   onCrash(fn: (why: string) => void) {
     this.crash.push(fn);
@@ -88,6 +94,37 @@ describe('scheduler', () => {
     l2.release();
     await p;
     expect(third).toBe(l2.slot);
+  });
+
+  it('KILN_NUM_PARALLEL=auto gives up to 4 slots, as many as the memory estimate allows; /api/ps shows them in use', async () => {
+    const big = setup({ numParallel: 0 });
+    const l = await big.s.acquire(spec('a'), MIN, live());
+    expect(big.runners[0].spec.slots).toBe(4);
+    expect(big.s.list()[0].slots).toEqual({ total: 4, in_use: 1 });
+    l.release();
+    expect(big.s.list()[0].slots).toEqual({ total: 4, in_use: 0 });
+    const two = estimateMemory(shape, 1000, 256, 2).total;
+    const small = setup({ numParallel: 0 });
+    small.setMem(two + 1);
+    (await small.s.acquire(spec('a'), MIN, live())).release();
+    expect(small.runners[0].spec.slots).toBe(2);
+    const tiny = setup({ numParallel: 0 });
+    tiny.setMem(estimateMemory(shape, 1000, 256, 1).total);
+    (await tiny.s.acquire(spec('a'), MIN, live())).release();
+    expect(tiny.runners[0].spec.slots).toBe(1);
+  });
+
+  it('keeps a stopped runner\'s prompt cache for the next load of the model', async () => {
+    const entries = [{ tokens: [1, 2, 3], bytes: new Uint8Array(10) }];
+    const { s, runners } = setup({ promptCacheBytes: 100 });
+    (await s.acquire(spec('a'), 0, live())).release(); // keep_alive 0: unloaded at once
+    await tick();
+    expect(runners[0].stopped).toBe(true);
+    expect(runners[0].spec.promptCache).toBeUndefined();
+    (await s.acquire(spec('a'), 0, live())).release();
+    await tick();
+    expect(runners[1].spec.promptCache).toEqual(entries);
+    expect(runners[0].parks).toBe(1);
   });
 
   it('answers E_QUEUE_FULL when KILN_MAX_QUEUE requests already wait', async () => {

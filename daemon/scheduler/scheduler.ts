@@ -1,5 +1,6 @@
 import { KilnError } from '../../common/errors.js';
 import type { RunningModel, ModelDetails } from '../api/types.js';
+import type { ParkedEntry } from '../runner/protocol.js';
 import type { RunnerHandle, RunnerSpec } from '../runner/runner.js';
 import { FOREVER, type KeepAlive } from './keep-alive.js';
 import { estimateMemory, insufficientMemory, type MemoryEstimate, type ModelShape } from './memory.js';
@@ -19,7 +20,10 @@ export interface ModelSpec {
 }
 
 export interface SchedulerOptions {
+  /** Slots per model (KILN_NUM_PARALLEL); 0: auto, as many as the memory plan allows, up to AUTO_PARALLEL. */
   numParallel: number;
+  /** Bytes of prompt cache per runner, and for the caches of unloaded models kept for their next load (0: none). */
+  promptCacheBytes?: number;
   maxLoadedModels: number;
   maxQueue: number;
   /** Native threads per runner (0: kernels' default). */
@@ -65,6 +69,9 @@ interface Entry {
   gone: boolean;
 }
 
+/** The most slots KILN_NUM_PARALLEL=auto gives a model (Ollama's default cap as well). */
+export const AUTO_PARALLEL = 4;
+
 function aborted(signal: AbortSignal): KilnError {
   return new KilnError('E_CANCELLED', `request cancelled${signal.reason instanceof Error ? `: ${signal.reason.message}` : ''}`);
 }
@@ -91,6 +98,8 @@ export class Scheduler {
   private idleListeners: (() => void)[] = [];
   private readonly now: () => number;
   private closed = false;
+  /** Prompt caches of stopped runners, per model id, oldest first (see parkEntries). */
+  private readonly parked = new Map<string, { entries: ParkedEntry[]; bytes: number }>();
 
   constructor(private readonly opts: SchedulerOptions) {
     this.now = opts.now ?? Date.now;
@@ -162,6 +171,7 @@ export class Scheduler {
           expires_at: (Number.isFinite(until) ? new Date(until) : FOREVER).toISOString(),
           size_vram: 0,
           context_length: e.spec.numCtx,
+          slots: { total: e.slots, in_use: e.active },
         };
       })
       .sort((a, b) => b.expires_at.localeCompare(a.expires_at));
@@ -194,8 +204,16 @@ export class Scheduler {
     return undefined;
   }
 
+  /** KILN_NUM_PARALLEL, or for auto the most slots (up to AUTO_PARALLEL) whose estimate fits the memory free now. */
+  private slotsFor(spec: ModelSpec): number {
+    if (this.opts.numParallel > 0) return this.opts.numParallel;
+    const free = this.freeMemory([...this.entries].filter((o) => !o.gone && o.runner));
+    for (let n = AUTO_PARALLEL; n > 1; n--) if (estimateMemory(spec.shape, spec.fileSize, spec.numCtx, n).total <= free) return n;
+    return 1;
+  }
+
   private create(id: string, spec: ModelSpec): Entry {
-    const slots = this.opts.numParallel;
+    const slots = this.slotsFor(spec);
     const e: Entry = {
       id,
       spec,
@@ -263,6 +281,9 @@ export class Scheduler {
       slots: e.slots,
       kvF16: true,
       threads: this.opts.threads ?? 0,
+      promptCacheBytes: this.opts.promptCacheBytes ?? 0,
+      // what the last runner of this model and context kept: a reloaded model resumes its conversations' prefixes
+      promptCache: this.unpark(e.id),
     });
     if (e.gone) {
       await runner.stop();
@@ -349,10 +370,47 @@ export class Scheduler {
     const runner = e.runner;
     this.forget(e);
     if (runner) {
+      // (not when kiln itself is stopping: there is no next load to hand them to)
+      if (runner.park && !this.closed && (this.opts.promptCacheBytes ?? 0) > 0) this.parkEntries(e.id, await runner.park());
       await runner.stop();
       (this.opts.log ?? (() => {}))(`unloaded ${e.spec.name}`);
     }
     for (const fn of this.idleListeners.splice(0)) fn();
+  }
+
+  /**
+   * Keeps a stopped runner's prompt cache entries for its model's next load,
+   * within the prompt cache's byte budget: the models parked longest ago go
+   * first.
+   */
+  private parkEntries(id: string, entries: ParkedEntry[]): void {
+    this.parked.delete(id);
+    const budget = this.opts.promptCacheBytes ?? 0;
+    let bytes = entries.reduce((s, x) => s + x.bytes.byteLength, 0);
+    // a runner's own cache is within the budget; trim from its least recently used end if not
+    while (entries.length && bytes > budget) bytes -= entries.shift()!.bytes.byteLength;
+    if (!entries.length) return;
+    this.parked.set(id, { entries, bytes });
+    let total = 0;
+    for (const p of this.parked.values()) total += p.bytes;
+    for (const [k, p] of this.parked) {
+      if (total <= budget) break;
+      this.parked.delete(k);
+      total -= p.bytes;
+    }
+  }
+
+  private unpark(id: string): ParkedEntry[] | undefined {
+    const p = this.parked.get(id);
+    this.parked.delete(id);
+    return p?.entries;
+  }
+
+  /** Prompt cache entries parked per model id (bytes kept). */
+  parkedBytes(): number {
+    let n = 0;
+    for (const p of this.parked.values()) n += p.bytes;
+    return n;
   }
 
   /** The runner died: its requests have failed; queued ones go to a fresh runner. */

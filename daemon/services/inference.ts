@@ -77,6 +77,7 @@ export function statsFields(deps: ServeDeps, p: Prepared, loadDurationNs: number
     eval_count: s.evalCount,
     eval_duration: s.evalDurationNs,
     ...(s.truncated > 0 ? { prompt_truncated: s.truncated } : {}),
+    ...(s.promptCachedCount ? { prompt_cached: s.promptCachedCount } : {}),
   };
 }
 

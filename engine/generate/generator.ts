@@ -10,16 +10,24 @@
  * half of the context after `num_keep` tokens and goes on, counted in
  * stats.shifts.
  *
+ * A Generator owns one sequence of its model's native context. Generators
+ * of the same model (one per slot) evaluate through the model's Batch, so
+ * the active ones advance together, one forward pass per step (batch.ts).
  * One call at a time per Generator (the runner serializes requests per
- * model); overlapping calls are refused with E_CONFLICT rather than
- * interleaving two sequences in one cache.
+ * slot); overlapping calls are refused with E_CONFLICT rather than
+ * interleaving two requests in one sequence.
+ *
+ * With a PromptCache, a prompt that starts with the tokens of an earlier
+ * conversation (kept when its request ended, whichever sequence served it)
+ * loads their keys and values instead of evaluating them.
  */
-import { setImmediate as tick } from 'node:timers/promises';
 import { KilnError } from '../../common/errors.js';
 import type { Model } from '../model/model.js';
 import { Sampler } from '../sampler/sampler.js';
 import { StepLogprobs, type TokenLogprob } from './logprobs.js';
+import { Batch, PROMPT_BATCH } from './batch.js';
 import { Pooler, modelPooling } from './pooling.js';
+import type { PromptCache } from './prompt-cache.js';
 import { StopMatcher } from './stop-matcher.js';
 import type { GenerateChunk, GenerateOptions, GenerateStats, Pooling } from './types.js';
 
@@ -31,15 +39,34 @@ export function defaultNumKeep(tokenizer: { addBos: boolean }): number {
   return tokenizer.addBos ? 1 : 0;
 }
 
-/** Tokens per native eval call while reading a prompt (llama.cpp's default n_batch). */
-export const PROMPT_BATCH = 512;
+export { PROMPT_BATCH };
+
+export interface GeneratorOptions {
+  /** The sequence of the model's native context this Generator uses (default 0). */
+  seq?: number;
+  /** KV prefixes kept across requests and sequences. */
+  promptCache?: PromptCache;
+}
 
 export class Generator {
   /** The tokens whose keys and values are in the cache, position by position. */
   private cached: number[] = [];
   private busy = false;
+  readonly seq: number;
+  private readonly batch: Batch;
+  private readonly promptCache?: PromptCache;
 
-  constructor(readonly model: Model) {}
+  constructor(
+    readonly model: Model,
+    opts: GeneratorOptions = {},
+  ) {
+    this.seq = opts.seq ?? 0;
+    if (!Number.isInteger(this.seq) || this.seq < 0 || this.seq >= model.nSeq) {
+      throw new KilnError('E_BAD_REQUEST', `sequence ${this.seq} is outside the model's ${model.nSeq}`);
+    }
+    this.batch = Batch.of(model);
+    this.promptCache = opts.promptCache;
+  }
 
   /** The tokens currently in the KV cache (a copy). */
   get cachedTokens(): number[] {
@@ -48,7 +75,7 @@ export class Generator {
 
   /** Forgets the cache (the next call evaluates its prompt from position 0). */
   reset(): void {
-    this.model.native.truncate(0);
+    this.model.native.truncate(0, this.seq);
     this.cached = [];
   }
 
@@ -74,7 +101,8 @@ export class Generator {
       this.reset();
       for (let i = 0; i < tokens.length; i += PROMPT_BATCH) {
         const batch = tokens.slice(i, i + PROMPT_BATCH);
-        this.evalBatch(batch);
+        // synchronous: no other step can run between the evaluation and reading its hidden states
+        this.evalNow(batch);
         pooler.add(this.model.native.hidden(batch.length), batch.length);
       }
       return pooler.result();
@@ -99,14 +127,27 @@ export class Generator {
     }
   }
 
-  /** Evaluates tokens at the end of the cache; returns the last token's logits. */
-  private evalBatch(tokens: number[]): Float32Array {
+  /** Evaluates tokens at the end of the cache in the model's next batch step; resolves with the last token's logits. */
+  private async evalBatch(tokens: number[]): Promise<Float32Array> {
     try {
-      const logits = this.model.native.eval(tokens, this.cached.length);
+      const logits = await this.batch.eval(this.seq, tokens, this.cached.length);
       for (const t of tokens) this.cached.push(t);
       return logits;
     } catch (e) {
       // The native side may have written part of the batch: start over next time.
+      this.reset();
+      throw e;
+    }
+  }
+
+  /** Evaluates tokens at the end of the cache at once, alone (embeddings). */
+  private evalNow(tokens: number[]): void {
+    try {
+      const n = tokens.length;
+      const pos = Int32Array.from({ length: n }, (_, i) => this.cached.length + i);
+      this.model.native.decode(Int32Array.from(tokens), pos, new Int32Array(n).fill(this.seq), new Int32Array(0));
+      for (const t of tokens) this.cached.push(t);
+    } catch (e) {
       this.reset();
       throw e;
     }
@@ -122,7 +163,7 @@ export class Generator {
     const discard = Math.floor((this.cached.length - keep) / 2);
     if (discard < 1) return false;
     try {
-      this.model.native.shift(keep, discard);
+      this.model.native.shift(keep, discard, this.seq);
     } catch (e) {
       this.reset();
       throw e;
@@ -131,16 +172,43 @@ export class Generator {
     return true;
   }
 
-  /** Keeps the longest cached prefix of `prompt` (at least one token is re-evaluated, for its logits). */
+  /**
+   * Keeps the longest cached prefix of `prompt` (at least one token is
+   * re-evaluated, for its logits): the sequence's own cache, or a longer one
+   * from the prompt cache, loaded into this sequence.
+   */
   private reuse(prompt: number[]): number {
     let n = 0;
     const max = Math.min(this.cached.length, prompt.length - 1);
     while (n < max && this.cached[n] === prompt[n]) n++;
+    const hit = this.promptCache?.lookup(prompt, prompt.length - 1, n);
+    if (hit) {
+      try {
+        this.model.native.truncate(0, this.seq);
+        this.model.native.kvLoad(this.seq, 0, hit.n, hit.bytes);
+        this.cached = prompt.slice(0, hit.n);
+        return hit.n;
+      } catch {
+        this.reset();
+        return 0;
+      }
+    }
     if (n < this.cached.length) {
-      this.model.native.truncate(n);
+      this.model.native.truncate(n, this.seq);
       this.cached.length = n;
     }
     return n;
+  }
+
+  /** Offers the sequence's cache to the prompt cache (when a request ends). */
+  private keep(): void {
+    if (!this.promptCache || this.cached.length === 0) return;
+    const n = this.cached.length;
+    try {
+      this.promptCache.store(this.cached, () => this.model.native.kvSave(this.seq, 0, n));
+    } catch {
+      // a cache that cannot take it only costs the next request its prompt time
+    }
   }
 
   private async *run(prompt: number[], opts: GenerateOptions): AsyncGenerator<GenerateChunk, GenerateStats> {
@@ -161,10 +229,14 @@ export class Generator {
 
     const t0 = process.hrtime.bigint();
     let logits: Float32Array | undefined;
-    for (let i = this.reuse(prompt); i < prompt.length; i += PROMPT_BATCH) {
+    const reused = this.reuse(prompt);
+    // only the tokens evaluated now: what the cache held is not counted again
+    stats.promptEvalCount = prompt.length - reused;
+    if (reused > 0) stats.promptCachedCount = reused;
+    // the batch feeds the prompt in chunks; cancellation ends it between chunks of PROMPT_BATCH
+    for (let i = reused; i < prompt.length; i += PROMPT_BATCH) {
       if (signal?.aborted) break;
-      logits = this.evalBatch(prompt.slice(i, Math.min(i + PROMPT_BATCH, prompt.length)));
-      if (i + PROMPT_BATCH < prompt.length) await tick();
+      logits = await this.evalBatch(prompt.slice(i, Math.min(i + PROMPT_BATCH, prompt.length)));
     }
     const t1 = process.hrtime.bigint();
     stats.promptEvalDurationNs = Number(t1 - t0);
@@ -208,6 +280,7 @@ export class Generator {
           break;
         }
         sampler.accept(tok);
+        opts.onSample?.(tok);
         pending.push(tok);
         if (step) pendingLp.push(step.pick(tok));
         const r = stops.push(decoder.push(tok));
@@ -234,8 +307,7 @@ export class Generator {
           }
           stats.shifts = (stats.shifts ?? 0) + 1;
         }
-        logits = this.evalBatch([tok]);
-        await tick();
+        logits = await this.evalBatch([tok]);
       }
       if (!stopped) {
         const r = stops.push(decoder.flush());
@@ -248,6 +320,7 @@ export class Generator {
       }
     } finally {
       stats.evalDurationNs = Number(process.hrtime.bigint() - t1);
+      this.keep();
     }
     return stats;
   }

@@ -40,6 +40,8 @@ export interface GenerateOptions extends SamplerOptions {
    * none, 0 for each token's own, N for it and the N most likely tokens at its position.
    */
   logprobs?: number;
+  /** Called with each sampled token that generation goes on from (constrained decoding follows the output through it). */
+  onSample?: (token: number) => void;
 }
 
 export interface GenerateChunk {
@@ -55,8 +57,10 @@ export interface GenerateStats {
   doneReason: 'stop' | 'length' | 'cancel';
   /** The stop string that ended the generation, when one did. */
   stopSequence?: string;
-  /** Tokens in the prompt (all of them, as Ollama reports it, including a prefix reused from the cache). */
+  /** Prompt tokens evaluated: those after the prefix reused from the cache (the sequence's own or the prompt cache). */
   promptEvalCount: number;
+  /** Prompt tokens whose keys and values came from the cache instead (the rest of the prompt). */
+  promptCachedCount?: number;
   /** Time spent evaluating the part of the prompt that was not cached. */
   promptEvalDurationNs: number;
   /** Tokens sampled, the end-of-generation token included. */

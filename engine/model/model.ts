@@ -12,6 +12,8 @@ export interface LoadOptions {
   nCtx?: number;
   /** KV cache in f16 (default, as llama.cpp) or f32. */
   kvF16?: boolean;
+  /** Sequences served at once, each with its own KV cache of nCtx positions (default 1). */
+  nSeq?: number;
 }
 
 /**
@@ -41,12 +43,17 @@ export class Model {
     const tokenizer = Tokenizer.fromGGUF(file);
     const map = mapFile(path);
     try {
-      const native = new NativeLlama(map, hp, weights);
+      const native = new NativeLlama(map, opts.nSeq && opts.nSeq > 1 ? { ...hp, nSeq: opts.nSeq } : hp, weights);
       return new Model(path, file, hp, tokenizer, native, map);
     } catch (e) {
       map.unmap();
       throw e;
     }
+  }
+
+  /** Sequences the native context holds (LoadOptions.nSeq). */
+  get nSeq(): number {
+    return this.native.params.nSeq ?? 1;
   }
 
   /** Frees the native context, then the mapping (in that order: the context points into it). */

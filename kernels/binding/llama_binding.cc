@@ -40,7 +40,7 @@ struct Handle {
   kiln_llama_ctx *ctx = nullptr;
   std::vector<kiln_llama_layer> layers;
   napi_ref buffer = nullptr;
-  int32_t n_vocab = 0, n_embd = 0, n_ctx = 0;
+  int32_t n_vocab = 0, n_embd = 0, n_ctx = 0, n_seq = 1;
   const uint8_t *base = nullptr;
   std::map<const void *, ImatrixAcc> imatrix;
 };
@@ -269,6 +269,7 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
   // gemma2 / gemma3 fields: optional, absent means off
   bool gelu = false, unfused = false;
   if (!r.opt_boolean("ffnGelu", &gelu) || !r.opt_boolean("attnUnfused", &unfused)) return false;
+  if (!r.opt_int32("nSeq", 1, 256, 1, &p->n_seq)) return false;
   p->ffn_gelu = gelu ? 1 : 0;
   p->attn_unfused = unfused ? 1 : 0;
   return r.opt_nonneg_float("embdScale", 0, &p->embd_scale) && r.opt_nonneg_float("attnQScale", 0, &p->attn_q_scale) &&
@@ -335,6 +336,7 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
   h->n_embd = m.p.n_embd;
   h->n_ctx = m.p.n_ctx;
   h->base = b;
+  h->n_seq = m.p.n_seq > 0 ? m.p.n_seq : 1;
   napi_create_reference(env, argv[2], 1, &h->buffer);
   napi_value out;
   if (napi_create_external(env, h, finalize, nullptr, &out) != napi_ok) {
@@ -373,28 +375,127 @@ napi_value llama_eval(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-napi_value llama_truncate(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!kiln_get_args(env, info, 2, argv)) return nullptr;
+// A sequence argument: one of the handle's cache regions.
+bool get_seq(napi_env env, napi_value v, const Handle *h, int32_t *out) {
+  int64_t x;
+  if (!kiln_get_int64(env, v, "seq", &x)) return false;
+  if (x < 0 || x >= h->n_seq) {
+    kiln_throw_range(env, "seq %lld is out of range (0 to %d)", (long long)x, h->n_seq - 1);
+    return false;
+  }
+  *out = (int32_t)x;
+  return true;
+}
+
+// llamaDecode(handle, tokens, pos, seq, out, logits | null): the batch's entries as three Int32Arrays of one
+// length, the entries whose logits are wanted (indices) and room for them.
+napi_value llama_decode(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!kiln_get_args(env, info, 6, argv)) return nullptr;
   Handle *h;
-  int64_t pos;
-  if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "pos", &pos)) return nullptr;
-  // Truncating at or past the cached positions keeps them all, so clamping (rather than wrapping) is exact.
-  kiln_llama_truncate(h->ctx, pos < 0 ? 0 : pos > INT32_MAX ? INT32_MAX : (int32_t)pos);
+  if (!get_handle(env, argv[0], &h)) return nullptr;
+  void *tp, *pp, *sp, *op;
+  size_t tn, pn, sn, on;
+  if (!kiln_get_typed(env, argv[1], napi_int32_array, "tokens", &tp, &tn) ||
+      !kiln_get_typed(env, argv[2], napi_int32_array, "pos", &pp, &pn) ||
+      !kiln_get_typed(env, argv[3], napi_int32_array, "seq", &sp, &sn) ||
+      !kiln_get_typed(env, argv[4], napi_int32_array, "out", &op, &on))
+    return nullptr;
+  if (pn != tn || sn != tn) return kiln_throw(env, "tokens, pos and seq must have one length");
+  if (tn == 0 || tn > (size_t)h->n_ctx * (size_t)h->n_seq) return kiln_throw(env, "batch of %zu tokens does not fit the context", tn);
+  if (on > tn) return kiln_throw(env, "more outputs than entries");
+  napi_valuetype vt;
+  napi_typeof(env, argv[5], &vt);
+  float *logits = nullptr;
+  if (vt != napi_null && vt != napi_undefined) {
+    void *lp;
+    size_t ln;
+    if (!kiln_get_typed(env, argv[5], napi_float32_array, "logits", &lp, &ln)) return nullptr;
+    const size_t need = (size_t)h->n_vocab * on;
+    if (ln < need) return kiln_throw(env, "logits holds %zu floats, %zu needed", ln, need);
+    logits = static_cast<float *>(lp);
+  }
+  const char *err = nullptr;
+  if (kiln_llama_decode(h->ctx, static_cast<const int32_t *>(tp), static_cast<const int32_t *>(pp), static_cast<const int32_t *>(sp),
+                        (int32_t)tn, static_cast<const int32_t *>(op), (int32_t)on, logits, &err) != 0)
+    return kiln_throw(env, "%s", err ? err : "evaluation failed");
   return nullptr;
 }
 
-// llamaShift(handle, keep, discard) -> the new number of cached positions
-napi_value llama_shift(napi_env env, napi_callback_info info) {
+// llamaTruncate(handle, pos, seq)
+napi_value llama_truncate(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!kiln_get_args(env, info, 3, argv)) return nullptr;
   Handle *h;
+  int64_t pos;
+  int32_t seq;
+  if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "pos", &pos) || !get_seq(env, argv[2], h, &seq)) return nullptr;
+  // Truncating at or past the cached positions keeps them all, so clamping (rather than wrapping) is exact.
+  kiln_llama_truncate(h->ctx, seq, pos < 0 ? 0 : pos > INT32_MAX ? INT32_MAX : (int32_t)pos);
+  return nullptr;
+}
+
+// llamaSeqLen(handle, seq) -> cached positions of the sequence
+napi_value llama_seq_len(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!kiln_get_args(env, info, 2, argv)) return nullptr;
+  Handle *h;
+  int32_t seq;
+  if (!get_handle(env, argv[0], &h) || !get_seq(env, argv[1], h, &seq)) return nullptr;
+  napi_value r;
+  napi_create_int32(env, kiln_llama_seq_len(h->ctx, seq), &r);
+  return r;
+}
+
+// llamaKvSave(handle, seq, pos0, n) -> ArrayBuffer with the positions' keys and values (kiln_llama_kv_save's layout)
+napi_value llama_kv_save(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!kiln_get_args(env, info, 4, argv)) return nullptr;
+  Handle *h;
+  int32_t seq, pos0, n;
+  if (!get_handle(env, argv[0], &h) || !get_seq(env, argv[1], h, &seq) || !get_pos(env, argv[2], "pos0", &pos0) ||
+      !get_pos(env, argv[3], "n", &n))
+    return nullptr;
+  if ((int64_t)pos0 + n > kiln_llama_seq_len(h->ctx, seq)) return kiln_throw(env, "the positions to save are not cached");
+  void *data = nullptr;
+  napi_value ab;
+  if (napi_create_arraybuffer(env, kiln_llama_kv_bytes(h->ctx, n), &data, &ab) != napi_ok) return kiln_throw(env, "out of memory");
+  const char *err = nullptr;
+  if (kiln_llama_kv_save(h->ctx, seq, pos0, n, data, &err) != 0) return kiln_throw(env, "%s", err ? err : "save failed");
+  return ab;
+}
+
+// llamaKvLoad(handle, seq, pos0, n, bytes): the reverse (bytes: an ArrayBuffer or a typed array over one)
+napi_value llama_kv_load(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!kiln_get_args(env, info, 5, argv)) return nullptr;
+  Handle *h;
+  int32_t seq, pos0, n;
+  if (!get_handle(env, argv[0], &h) || !get_seq(env, argv[1], h, &seq) || !get_pos(env, argv[2], "pos0", &pos0) ||
+      !get_pos(env, argv[3], "n", &n))
+    return nullptr;
+  void *data = nullptr;
+  size_t len = 0;
+  if (!kiln_get_typed(env, argv[4], napi_uint8_array, "bytes", &data, &len)) return nullptr;
+  if (len != kiln_llama_kv_bytes(h->ctx, n)) return kiln_throw(env, "bytes holds %zu bytes, %zu expected", len, kiln_llama_kv_bytes(h->ctx, n));
+  const char *err = nullptr;
+  if (kiln_llama_kv_load(h->ctx, seq, pos0, n, data, &err) != 0) return kiln_throw(env, "%s", err ? err : "load failed");
+  return nullptr;
+}
+
+// llamaShift(handle, keep, discard, seq) -> the new number of cached positions
+napi_value llama_shift(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!kiln_get_args(env, info, 4, argv)) return nullptr;
+  Handle *h;
   int64_t keep, discard;
-  if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "keep", &keep) || !kiln_get_int64(env, argv[2], "discard", &discard))
+  int32_t seq;
+  if (!get_handle(env, argv[0], &h) || !kiln_get_int64(env, argv[1], "keep", &keep) || !kiln_get_int64(env, argv[2], "discard", &discard) ||
+      !get_seq(env, argv[3], h, &seq))
     return nullptr;
   if (keep < 0 || keep > INT32_MAX || discard < 0 || discard > INT32_MAX) return kiln_throw_range(env, "keep and discard must be 32-bit counts");
   const char *error = nullptr;
-  const int32_t n = kiln_llama_shift(h->ctx, (int32_t)keep, (int32_t)discard, &error);
+  const int32_t n = kiln_llama_shift(h->ctx, seq, (int32_t)keep, (int32_t)discard, &error);
   if (n < 0) return kiln_throw(env, error ? error : "shift failed");
   napi_value r;
   napi_create_int32(env, n, &r);
@@ -476,6 +577,10 @@ void kiln_register_llama(napi_env env, napi_value exports) {
   kiln_export(env, exports, "llamaNew", llama_new);
   kiln_export(env, exports, "llamaEval", llama_eval);
   kiln_export(env, exports, "llamaTruncate", llama_truncate);
+  kiln_export(env, exports, "llamaDecode", llama_decode);
+  kiln_export(env, exports, "llamaSeqLen", llama_seq_len);
+  kiln_export(env, exports, "llamaKvSave", llama_kv_save);
+  kiln_export(env, exports, "llamaKvLoad", llama_kv_load);
   kiln_export(env, exports, "llamaHidden", llama_hidden);
   kiln_export(env, exports, "llamaShift", llama_shift);
   kiln_export(env, exports, "llamaFree", llama_free);

@@ -23,9 +23,10 @@ struct kiln_llama_ctx {
   kiln_llama_model m;
   std::vector<kiln_llama_layer> layers;
   const kiln_kernel_table *kt;
-  int32_t n_past = 0;
+  int32_t n_seq = 1;
+  std::vector<int32_t> n_past; // cached positions, per sequence
   int64_t kv_dim = 0;
-  // KV cache: [layer][pos][kv_dim], f16 or f32
+  // KV cache: [seq][layer][pos][kv_dim], f16 or f32
   std::vector<uint16_t> k16, v16;
   std::vector<float> k32, v32;
   // scratch, sized for the largest batch seen
@@ -34,6 +35,10 @@ struct kiln_llama_ctx {
   std::vector<uint8_t> actq;
   std::vector<float> rope_cs; // (cos, sin) per position of the batch and rotated pair
   std::vector<float> rope_cs_swa; // the same for the sliding-window layers (their own base and scale)
+  std::vector<float> gathered;    // hidden rows whose logits were asked for, when not contiguous
+  // the batch being evaluated: each entry's position and sequence
+  const int32_t *pos = nullptr, *seq = nullptr;
+  std::vector<int32_t> row_tokens; // entries whose attention runs row by row (attn_rows)
   int32_t hidden_n = 0;
   kiln_matmul_observer observe = nullptr; // kiln_llama_observe
   void *observe_user = nullptr;
@@ -42,6 +47,12 @@ struct kiln_llama_ctx {
 namespace {
 
 bool present(const kiln_weight &w) { return w.data != nullptr; }
+
+// Offset of (sequence, layer, position) in the KV cache, in elements.
+size_t kv_off(const kiln_llama_ctx *c, int32_t seq, int32_t layer, int32_t pos) {
+  const kiln_llama_params &p = c->m.p;
+  return (((size_t)seq * (size_t)p.n_layer + (size_t)layer) * (size_t)p.n_ctx + (size_t)pos) * (size_t)c->kv_dim;
+}
 
 // Whether layer l attends through the sliding window (llama.cpp's pattern rule).
 bool is_swa(const kiln_llama_params &p, int32_t l) {
@@ -100,13 +111,13 @@ bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, 
 // llama.cpp does. Computed once per eval instead of once per head and layer.
 // cos and sin are both multiplied by mscale (llama.cpp's attn_factor; exact
 // when it is 1).
-void rope_table(std::vector<float> &cs, int32_t n, int32_t pos0, int32_t n_rot, float base, float freq_scale,
+void rope_table(std::vector<float> &cs, int32_t n, const int32_t *pos, int32_t n_rot, float base, float freq_scale,
                 const float *ff, float mscale) {
   const int32_t half = n_rot / 2;
   cs.resize((size_t)n * half * 2);
   const float theta_scale = powf(base, -2.0f / (float)n_rot);
   for (int32_t t = 0; t < n; t++) {
-    float theta = (float)(pos0 + t);
+    float theta = (float)pos[t];
     float *row = cs.data() + (size_t)t * half * 2;
     for (int32_t i = 0; i < half; i++) {
       float a = theta * freq_scale;
@@ -148,7 +159,7 @@ constexpr int32_t kLlamaCppTiledQueries = 64;
 // kernel over its causal prefix of the cache.
 struct AttnJob {
   kiln_llama_ctx *c;
-  int32_t layer, n, pos0;
+  int32_t layer;
   int mode;       // KILN_KV_*
   int32_t window; // sliding window, 0: none
 };
@@ -161,18 +172,19 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   const int32_t group = p.n_head / p.n_head_kv;
   const float scale = kernel_scale(p);
   const int64_t qdim = (int64_t)p.n_head * hd;
-  const size_t layer_off = (size_t)j.layer * (size_t)p.n_ctx * (size_t)c->kv_dim;
   // per-thread score scratch, kept across calls (the pool threads persist)
   thread_local std::vector<float> scores;
   const size_t need = kiln_attn_scratch(p.n_ctx, hd);
   if (scores.size() < need) scores.resize(need);
   for (int64_t row = b; row < e; row++) {
-    const int32_t t = (int32_t)(row / p.n_head), h = (int32_t)(row % p.n_head);
-    const int32_t first = window_start(j.pos0 + t, j.window);
-    const size_t off = layer_off + (size_t)first * (size_t)c->kv_dim + (size_t)(h / group) * hd;
+    // rows are (entry, query head) pairs over the entries listed in row_tokens
+    const int32_t t = c->row_tokens[row / p.n_head], h = (int32_t)(row % p.n_head);
+    const int32_t pos = c->pos[t];
+    const int32_t first = window_start(pos, j.window);
+    const size_t off = kv_off(c, c->seq[t], j.layer, first) + (size_t)(h / group) * hd;
     const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
     const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
-    c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, j.pos0 + t + 1 - first, hd, scale,
+    c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, pos + 1 - first, hd, scale,
                 p.attn_softcap, j.mode, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
   }
 }
@@ -184,6 +196,7 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
 struct AttnBatchJob {
   kiln_llama_ctx *c;
   int32_t layer, n, pos0, tb;
+  int32_t seq, tbase; // the run's sequence and its first entry in the batch
   int64_t blocks;
   int32_t window; // sliding window, 0: none
 };
@@ -194,7 +207,6 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
   const kiln_llama_params &p = c->m.p;
   const int32_t hd = p.head_dim, group = p.n_head / p.n_head_kv;
   const int64_t qdim = (int64_t)p.n_head * hd;
-  const size_t layer_off = (size_t)j.layer * (size_t)p.n_ctx * (size_t)c->kv_dim;
   thread_local std::vector<const float *> qs;
   thread_local std::vector<float *> outs;
   thread_local std::vector<int32_t> nkv, kv0;
@@ -211,14 +223,14 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
     const int32_t base = window_start(j.pos0 + t0, j.window);
     for (int32_t t = t0; t < t1; t++)
       for (int32_t h = g * group; h < (g + 1) * group; h++) {
-        qs.push_back(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd);
-        outs.push_back(c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
+        qs.push_back(c->q.data() + (int64_t)(j.tbase + t) * qdim + (int64_t)h * hd);
+        outs.push_back(c->att.data() + (int64_t)(j.tbase + t) * qdim + (int64_t)h * hd);
         nkv.push_back(j.pos0 + t + 1 - base);
         kv0.push_back(window_start(j.pos0 + t, j.window) - base);
       }
     const size_t need = kiln_attn_batch_scratch((int)qs.size(), j.pos0 + t1 - base, hd);
     if (scratch.size() < need) scratch.resize(need);
-    const size_t off = layer_off + (size_t)base * (size_t)c->kv_dim + (size_t)g * hd;
+    const size_t off = kv_off(c, j.seq, j.layer, base) + (size_t)g * hd;
     const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
     const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
     c->kt->attn_batch(qs.data(), outs.data(), j.window > 0 ? kv0.data() : nullptr, nkv.data(), (int)qs.size(), k, v,
@@ -303,7 +315,7 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
       !(p.rope_attn_factor > 0) || !isfinite(p.rope_attn_factor))
     return nullptr;
   if (!(p.embd_scale >= 0) || !(p.attn_q_scale >= 0) || !(p.attn_softcap >= 0) || !(p.final_softcap >= 0) || p.n_swa < 0 ||
-      p.swa_pattern < 0 || (p.n_swa > 0 && !(p.rope_base_swa > 0 && p.rope_freq_scale_swa > 0)))
+      p.swa_pattern < 0 || (p.n_swa > 0 && !(p.rope_base_swa > 0 && p.rope_freq_scale_swa > 0)) || p.n_seq < 0 || p.n_seq > 256)
     return nullptr;
   const int64_t qdim = (int64_t)p.n_head * p.head_dim, kvdim = (int64_t)p.n_head_kv * p.head_dim;
   if (!check_weight(m->tok_embd, p.n_embd, p.n_vocab, true, error)) return nullptr;
@@ -343,7 +355,9 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     const kiln_variant v = (kiln_variant)p.variant;
     c->kt = kiln_kernels_for(kiln_variant_supported(v) ? v : kiln_best_variant());
     c->kv_dim = kvdim;
-    const size_t cache = (size_t)p.n_layer * (size_t)p.n_ctx * (size_t)kvdim;
+    c->n_seq = p.n_seq > 0 ? p.n_seq : 1;
+    c->n_past.assign((size_t)c->n_seq, 0);
+    const size_t cache = (size_t)c->n_seq * (size_t)p.n_layer * (size_t)p.n_ctx * (size_t)kvdim;
     if (p.kv_cache == kiln_kv_cache::f16) {
       c->k16.assign(cache, 0);
       c->v16.assign(cache, 0);
@@ -362,26 +376,80 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
 
 extern "C" void kiln_llama_free(kiln_llama_ctx *c) { delete c; }
 
-extern "C" void kiln_llama_truncate(kiln_llama_ctx *c, int32_t pos) {
+extern "C" void kiln_llama_truncate(kiln_llama_ctx *c, int32_t seq, int32_t pos) {
+  if (seq < 0 || seq >= c->n_seq) return;
   if (pos < 0) pos = 0;
-  if (pos < c->n_past) c->n_past = pos;
+  if (pos < c->n_past[seq]) c->n_past[seq] = pos;
 }
 
-extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t discard, const char **error) {
+extern "C" int32_t kiln_llama_seq_len(const kiln_llama_ctx *c, int32_t seq) {
+  return seq >= 0 && seq < c->n_seq ? c->n_past[seq] : 0;
+}
+
+namespace {
+
+size_t kv_elem(const kiln_llama_ctx *c) { return c->m.p.kv_cache == kiln_kv_cache::f16 ? sizeof(uint16_t) : sizeof(float); }
+
+uint8_t *kv_ptr(kiln_llama_ctx *c, bool value, size_t off) {
+  if (c->m.p.kv_cache == kiln_kv_cache::f16)
+    return reinterpret_cast<uint8_t *>((value ? c->v16 : c->k16).data() + off);
+  return reinterpret_cast<uint8_t *>((value ? c->v32 : c->k32).data() + off);
+}
+
+} // namespace
+
+extern "C" size_t kiln_llama_kv_bytes(const kiln_llama_ctx *c, int32_t n) {
+  return (size_t)c->m.p.n_layer * 2 * (size_t)(n > 0 ? n : 0) * (size_t)c->kv_dim * kv_elem(c);
+}
+
+extern "C" int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, void *dst, const char **error) {
+  if (seq < 0 || seq >= c->n_seq || pos0 < 0 || n < 0 || (int64_t)pos0 + n > c->n_past[seq]) {
+    *error = "the positions to save are not in the sequence's cache";
+    return -1;
+  }
+  kiln_llama_ctx *mc = const_cast<kiln_llama_ctx *>(c); // read only
+  const size_t rows = (size_t)n * (size_t)c->kv_dim * kv_elem(c);
+  uint8_t *d = static_cast<uint8_t *>(dst);
+  for (int32_t l = 0; l < c->m.p.n_layer; l++)
+    for (int kv = 0; kv < 2; kv++, d += rows) memcpy(d, kv_ptr(mc, kv == 1, kv_off(c, seq, l, pos0)), rows);
+  *error = nullptr;
+  return 0;
+}
+
+extern "C" int kiln_llama_kv_load(kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, const void *src, const char **error) {
+  if (seq < 0 || seq >= c->n_seq || pos0 < 0 || n < 0 || pos0 > c->n_past[seq] || (int64_t)pos0 + n > c->m.p.n_ctx) {
+    *error = "the positions to load do not continue the sequence's cache inside the context";
+    return -1;
+  }
+  const size_t rows = (size_t)n * (size_t)c->kv_dim * kv_elem(c);
+  const uint8_t *s = static_cast<const uint8_t *>(src);
+  for (int32_t l = 0; l < c->m.p.n_layer; l++)
+    for (int kv = 0; kv < 2; kv++, s += rows) memcpy(kv_ptr(c, kv == 1, kv_off(c, seq, l, pos0)), s, rows);
+  c->n_past[seq] = pos0 + n;
+  *error = nullptr;
+  return 0;
+}
+
+extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep, int32_t discard, const char **error) {
   const kiln_llama_params &p = c->m.p;
-  if (keep < 0 || discard < 1 || (int64_t)keep + discard > c->n_past) {
+  if (seq < 0 || seq >= c->n_seq) {
+    *error = "no such sequence";
+    return -1;
+  }
+  if (keep < 0 || discard < 1 || (int64_t)keep + discard > c->n_past[seq]) {
     *error = "shift range is not inside the cached positions";
     return -1;
   }
-  const int32_t moved = c->n_past - keep - discard;
+  const int32_t moved = c->n_past[seq] - keep - discard;
   const int64_t kvdim = c->kv_dim;
   std::vector<float> cs, cs_swa, row((size_t)kvdim);
   try {
     const float *ff = present(c->m.rope_freqs) ? static_cast<const float *>(c->m.rope_freqs.data) : nullptr;
+    const int32_t back = -discard;
     // llama.cpp's K shift passes attn_factor to its RoPE too, so shifted keys are scaled by it once more
-    rope_table(cs, 1, -discard, p.n_rot, p.rope_base, p.rope_freq_scale, ff, p.rope_attn_factor);
+    rope_table(cs, 1, &back, p.n_rot, p.rope_base, p.rope_freq_scale, ff, p.rope_attn_factor);
     // sliding-window layers rotate with their own base and scale
-    if (p.n_swa > 0) rope_table(cs_swa, 1, -discard, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff, p.rope_attn_factor);
+    if (p.n_swa > 0) rope_table(cs_swa, 1, &back, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff, p.rope_attn_factor);
   } catch (...) {
     *error = "out of memory";
     return -1;
@@ -389,8 +457,8 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
   for (int32_t l = 0; l < p.n_layer; l++) {
     const float *lcs = is_swa(p, l) ? cs_swa.data() : cs.data();
     for (int32_t i = 0; i < moved; i++) {
-      const size_t from = ((size_t)l * p.n_ctx + (size_t)(keep + discard + i)) * (size_t)kvdim;
-      const size_t to = ((size_t)l * p.n_ctx + (size_t)(keep + i)) * (size_t)kvdim;
+      const size_t from = kv_off(c, seq, l, keep + discard + i);
+      const size_t to = kv_off(c, seq, l, keep + i);
       if (p.kv_cache == kiln_kv_cache::f16) {
         kiln_type_traits_of(KILN_TYPE_F16)->to_float(c->k16.data() + from, row.data(), kvdim);
       } else {
@@ -406,9 +474,9 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
       }
     }
   }
-  c->n_past = keep + moved;
+  c->n_past[seq] = keep + moved;
   *error = nullptr;
-  return c->n_past;
+  return c->n_past[seq];
 }
 
 extern "C" const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens) {
@@ -416,32 +484,85 @@ extern "C" const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_to
   return c->hidden.data();
 }
 
-extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t n, int32_t pos0, float *logits,
-                               int32_t all_logits, const char **error) {
+namespace {
+
+// One sequence's run of consecutive entries in a batch.
+struct Run {
+  int32_t seq, pos0, t0, n;
+};
+
+} // namespace
+
+extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const int32_t *pos, const int32_t *seq, int32_t n,
+                                 const int32_t *out, int32_t n_out, float *logits, const char **error) {
   const kiln_llama_model &m = c->m;
   const kiln_llama_params &p = m.p;
   if (n <= 0) {
     *error = "empty batch";
     return -1;
   }
-  if (pos0 < 0 || pos0 > c->n_past) {
-    *error = "batch does not continue the cached sequence";
+  // split the batch into runs, one per sequence, each continuing that sequence's cache
+  std::vector<Run> runs;
+  try {
+    for (int32_t t = 0; t < n; t++) {
+      if (tokens[t] < 0 || tokens[t] >= p.n_vocab) {
+        *error = "token id out of range";
+        return -1;
+      }
+      if (seq[t] < 0 || seq[t] >= c->n_seq) {
+        *error = "sequence id out of range";
+        return -1;
+      }
+      if (!runs.empty() && runs.back().seq == seq[t]) {
+        if (pos[t] != runs.back().pos0 + runs.back().n) {
+          *error = "positions of a sequence in the batch are not consecutive";
+          return -1;
+        }
+        runs.back().n++;
+        continue;
+      }
+      for (const Run &r : runs)
+        if (r.seq == seq[t]) {
+          *error = "a sequence appears in two runs of the batch";
+          return -1;
+        }
+      if (pos[t] < 0 || pos[t] > c->n_past[seq[t]]) {
+        *error = "batch does not continue the cached sequence";
+        return -1;
+      }
+      runs.push_back(Run{seq[t], pos[t], t, 1});
+    }
+  } catch (...) {
+    *error = "out of memory for the batch";
     return -1;
   }
-  if ((int64_t)pos0 + n > p.n_ctx) {
-    *error = "context is full";
-    return -1;
-  }
-  for (int32_t t = 0; t < n; t++)
-    if (tokens[t] < 0 || tokens[t] >= p.n_vocab) {
-      *error = "token id out of range";
+  for (const Run &r : runs)
+    if ((int64_t)r.pos0 + r.n > p.n_ctx) {
+      *error = "context is full";
+      return -1;
+    }
+  for (int32_t i = 0; i < n_out; i++)
+    if (out[i] < 0 || out[i] >= n) {
+      *error = "an output index is outside the batch";
       return -1;
     }
   const int64_t d = p.n_embd, qdim = (int64_t)p.n_head * p.head_dim, kvdim = c->kv_dim, ff = p.n_ff;
   const float *ff_factors = present(m.rope_freqs) ? static_cast<const float *>(m.rope_freqs.data) : nullptr;
+  const bool unfused = p.attn_unfused && p.kv_cache == kiln_kv_cache::f16;
+  // a run attends row by row when it is one token, or short enough that llama.cpp does not tile it
+  auto rowwise = [&](const Run &r) {
+    return r.n == 1 || unfused || (p.kv_cache == kiln_kv_cache::f16 && r.n < kLlamaCppTiledQueries);
+  };
+  int32_t max_pos = 0;
   try {
-    rope_table(c->rope_cs, n, pos0, p.n_rot, p.rope_base, p.rope_freq_scale, ff_factors, p.rope_attn_factor);
-    if (p.n_swa > 0) rope_table(c->rope_cs_swa, n, pos0, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff_factors, p.rope_attn_factor);
+    rope_table(c->rope_cs, n, pos, p.n_rot, p.rope_base, p.rope_freq_scale, ff_factors, p.rope_attn_factor);
+    if (p.n_swa > 0) rope_table(c->rope_cs_swa, n, pos, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff_factors, p.rope_attn_factor);
+    c->row_tokens.clear();
+    for (const Run &r : runs)
+      if (rowwise(r)) {
+        for (int32_t t = r.t0; t < r.t0 + r.n; t++) c->row_tokens.push_back(t);
+        if (r.pos0 + r.n > max_pos) max_pos = r.pos0 + r.n;
+      }
     c->x.resize(n * d);
     c->xn.resize(n * d);
     c->q.resize(n * qdim);
@@ -461,6 +582,10 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     *error = "out of memory for the batch";
     return -1;
   }
+  // the runs start where they say: positions after them are forgotten
+  for (const Run &r : runs) c->n_past[r.seq] = r.pos0;
+  c->pos = pos;
+  c->seq = seq;
   // token embeddings: one dequantized row each
   const kiln_type_traits *et = kiln_type_traits_of(m.tok_embd.type);
   const size_t erow = kiln_row_size(m.tok_embd.type, d);
@@ -500,7 +625,7 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
       for (int32_t h = 0; h < p.n_head_kv; h++) rope(c->k.data() + t * kvdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
       if (p.attn_q_scale != 0.0f)
         for (int64_t i = 0; i < qdim; i++) c->q[t * qdim + i] *= p.attn_q_scale;
-      const size_t off = ((size_t)l * p.n_ctx + (size_t)(pos0 + t)) * (size_t)kvdim;
+      const size_t off = kv_off(c, seq[t], l, pos[t]);
       if (p.kv_cache == kiln_kv_cache::f16) {
         c->kt->from_float[KILN_TYPE_F16](c->k.data() + t * kvdim, c->k16.data() + off, kvdim);
         c->kt->from_float[KILN_TYPE_F16](c->v.data() + t * kvdim, c->v16.data() + off, kvdim);
@@ -509,18 +634,19 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
         memcpy(c->v32.data() + off, c->v.data() + t * kvdim, kvdim * sizeof(float));
       }
     }
-    const bool unfused = p.attn_unfused && p.kv_cache == kiln_kv_cache::f16;
-    if (n == 1 || unfused || (p.kv_cache == kiln_kv_cache::f16 && n < kLlamaCppTiledQueries)) {
+    if (!c->row_tokens.empty()) {
       const int mode = p.kv_cache != kiln_kv_cache::f16 ? KILN_KV_F32 : unfused ? KILN_KV_F16_MM : KILN_KV_F16_ACC16;
-      AttnJob aj{c, l, n, pos0, mode, swa ? p.n_swa : 0};
+      AttnJob aj{c, l, mode, swa ? p.n_swa : 0};
       // ~head_dim * positions multiply-adds per head, twice; below ~64k per chunk the pool costs more than it saves
-      const int64_t per_row = (int64_t)p.head_dim * (pos0 + n);
-      kiln_pool_run(attn_rows, &aj, (int64_t)n * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
-    } else {
+      const int64_t per_row = (int64_t)p.head_dim * max_pos;
+      kiln_pool_run(attn_rows, &aj, (int64_t)c->row_tokens.size() * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
+    }
+    for (const Run &r : runs) {
+      if (rowwise(r)) continue;
       // ~16 queries per item: enough to amortize converting the cache rows
       const int32_t group = p.n_head / p.n_head_kv, tb = group >= 16 ? 1 : 16 / group;
-      const int64_t blocks = (n + tb - 1) / tb;
-      AttnBatchJob bj{c, l, n, pos0, tb, blocks, swa ? p.n_swa : 0};
+      const int64_t blocks = (r.n + tb - 1) / tb;
+      AttnBatchJob bj{c, l, r.n, r.pos0, tb, r.seq, r.t0, blocks, swa ? p.n_swa : 0};
       kiln_pool_run(attn_batch_rows, &bj, blocks * p.n_head_kv, 1);
     }
     if (!matmul(c, L.wo, c->att.data(), n, c->tmp.data(), error)) return -1;
@@ -546,10 +672,9 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     if (present(L.ffn_post_norm)) rmsnorm(c, c->tmp.data(), L.ffn_post_norm, n, d, c->tmp.data());
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
   }
-  c->n_past = pos0 + n;
+  for (const Run &r : runs) c->n_past[r.seq] = r.pos0 + r.n;
+  c->pos = c->seq = nullptr;
 
-  const int32_t first = all_logits ? 0 : n - 1;
-  const int32_t count = n - first;
   try {
     c->hidden.resize((size_t)n * d);
   } catch (...) {
@@ -558,12 +683,27 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
   }
   rmsnorm(c, c->x.data(), m.output_norm, n, d, c->hidden.data());
   c->hidden_n = n;
-  const kiln_weight &out = present(m.output) ? m.output : m.tok_embd;
-  if (logits && !matmul(c, out, c->hidden.data() + (int64_t)first * d, count, logits, error)) return -1;
-  if (logits && p.final_softcap != 0.0f) {
+  if (!logits || n_out <= 0) return 0;
+  // the rows asked for, contiguous in the hidden states already or gathered
+  bool contiguous = true;
+  for (int32_t i = 1; i < n_out; i++) contiguous = contiguous && out[i] == out[0] + i;
+  const float *rows = c->hidden.data() + (int64_t)out[0] * d;
+  if (!contiguous) {
+    try {
+      c->gathered.resize((size_t)n_out * d);
+    } catch (...) {
+      *error = "out of memory";
+      return -1;
+    }
+    for (int32_t i = 0; i < n_out; i++) memcpy(c->gathered.data() + (int64_t)i * d, c->hidden.data() + (int64_t)out[i] * d, d * sizeof(float));
+    rows = c->gathered.data();
+  }
+  const kiln_weight &ow = present(m.output) ? m.output : m.tok_embd;
+  if (!matmul(c, ow, rows, n_out, logits, error)) return -1;
+  if (p.final_softcap != 0.0f) {
     // as llama.cpp's graph: scale by 1/cap, tanh, scale by cap
     const float inv = 1.0f / p.final_softcap;
-    for (int64_t i = 0; i < (int64_t)count * p.n_vocab; i++) logits[i] = tanhf(logits[i] * inv) * p.final_softcap;
+    for (int64_t i = 0; i < (int64_t)n_out * p.n_vocab; i++) logits[i] = tanhf(logits[i] * inv) * p.final_softcap;
   }
   return 0;
 }
@@ -571,4 +711,28 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
 extern "C" void kiln_llama_observe(kiln_llama_ctx *c, kiln_matmul_observer f, void *user) {
   c->observe = f;
   c->observe_user = user;
+}
+
+extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t n, int32_t pos0, float *logits,
+                               int32_t all_logits, const char **error) {
+  if (n <= 0) {
+    *error = "empty batch";
+    return -1;
+  }
+  std::vector<int32_t> pos, seq, out;
+  try {
+    pos.resize((size_t)n);
+    seq.assign((size_t)n, 0);
+    for (int32_t t = 0; t < n; t++) pos[t] = pos0 + t;
+    if (all_logits) {
+      out.resize((size_t)n);
+      for (int32_t t = 0; t < n; t++) out[t] = t;
+    } else {
+      out.assign(1, n - 1);
+    }
+  } catch (...) {
+    *error = "out of memory for the batch";
+    return -1;
+  }
+  return kiln_llama_decode(c, tokens, pos.data(), seq.data(), n, out.data(), (int32_t)out.size(), logits, error);
 }

@@ -54,6 +54,7 @@ typedef struct kiln_llama_params {
   float rope_freq_scale_swa;
   int32_t attn_unfused;  // 1: attention over the f16 cache as llama.cpp computes it without flash attention
                          // (node-llama-cpp turns flash attention off for gemma2)
+  int32_t n_seq;         // sequences with a cache region of n_ctx positions each (0 means 1); see kiln_llama_decode
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
@@ -64,26 +65,55 @@ typedef struct kiln_llama_model {
 
 typedef struct kiln_llama_ctx kiln_llama_ctx;
 
-// Allocates the KV cache and scratch for n_ctx positions; NULL on bad shapes or no memory.
+// Allocates the KV cache (n_seq regions of n_ctx positions) and scratch; NULL on bad shapes or no memory.
 kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char **error);
 void kiln_llama_free(kiln_llama_ctx *c);
 
-// Evaluates tokens[0..n) at positions pos0..pos0+n (the cache must hold
-// 0..pos0 already). Writes the logits of the last token to logits (n_vocab
-// floats), or of every token (n * n_vocab) when all_logits. Returns 0, or -1
-// with *error set (bad token id, context full, unsupported type).
+// Evaluates a batch of (token, position, sequence) entries in one pass: the
+// matmuls run over every entry, each entry's key and value go to its
+// sequence's cache region, and attention only reads that region, so
+// sequences never see each other. Entries of one sequence must be one
+// contiguous run of consecutive positions starting at or before the
+// sequence's cached length (a start before it forgets the positions after
+// it), and a sequence appears in one run at most. Writes the logits of the
+// entries listed in out[0..n_out) (indices into the batch), n_vocab floats
+// each in that order. Returns 0, or -1 with *error set (bad token or
+// sequence, a gap in positions, context full, unsupported type).
+int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const int32_t *pos, const int32_t *seq, int32_t n,
+                      const int32_t *out, int32_t n_out, float *logits, const char **error);
+
+// Sequence 0 only: evaluates tokens[0..n) at positions pos0..pos0+n. Writes
+// the logits of the last token (n_vocab floats), or of every token
+// (n * n_vocab) when all_logits.
 int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t n, int32_t pos0, float *logits, int32_t all_logits,
                     const char **error);
 
-// Forget cache positions >= pos (for a new prompt that shares a prefix).
-void kiln_llama_truncate(kiln_llama_ctx *c, int32_t pos);
+// Forget sequence seq's cache positions >= pos (for a new prompt that shares a prefix).
+void kiln_llama_truncate(kiln_llama_ctx *c, int32_t seq, int32_t pos);
 
-// Context shift: drops cached positions [keep, keep + discard) and moves the
-// ones after them down by `discard`, re-rotating their keys by -discard
-// positions (RoPE angles add, so a key rotated for position p becomes one
-// rotated for p - discard). Returns the new number of cached positions, or -1
-// (error set) when the range is not inside the cache.
-int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t discard, const char **error);
+// Context shift of sequence seq: drops its cached positions [keep, keep + discard)
+// and moves the ones after them down by `discard`, re-rotating their keys by
+// -discard positions (RoPE angles add, so a key rotated for position p
+// becomes one rotated for p - discard). Returns the new number of cached
+// positions, or -1 (error set) when the range is not inside the cache.
+int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep, int32_t discard, const char **error);
+
+// Cached positions of sequence seq (0 for a sequence out of range).
+int32_t kiln_llama_seq_len(const kiln_llama_ctx *c, int32_t seq);
+
+// Bytes that kiln_llama_kv_save writes for n positions.
+size_t kiln_llama_kv_bytes(const kiln_llama_ctx *c, int32_t n);
+
+// Copies sequence seq's cached keys and values of positions [pos0, pos0 + n)
+// to dst, layer by layer (each layer: the n key rows, then the n value rows,
+// in the cache's element type). Returns 0, or -1 (error set) when the range
+// is not cached.
+int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, void *dst, const char **error);
+
+// The reverse: writes positions [pos0, pos0 + n) of sequence seq from src
+// (laid out as kv_save writes it); pos0 must be at most the cached length,
+// which becomes pos0 + n.
+int kiln_llama_kv_load(kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, const void *src, const char **error);
 
 // Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
 const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);
