@@ -10,6 +10,7 @@ napi_value init(napi_env env, napi_value exports) {
   kiln_register_llama(env, exports);
   kiln_register_ops(env, exports);
   kiln_register_flock(env, exports);
+  kiln_register_vulkan(env, exports);
   return exports;
 }
 
