@@ -30,7 +30,7 @@
           "type": "none",
           "actions": [{
             "action_name": "embed_spirv",
-            "inputs": ["tools/embed-shaders.mjs", "<!@(sh -c 'ls src/vulkan/shaders/*.comp')"],
+            "inputs": ["tools/embed-shaders.mjs", "<!@(sh -c 'ls src/vulkan/shaders/*.comp src/vulkan/shaders/*.glsl')"],
             "outputs": ["<(SHARED_INTERMEDIATE_DIR)/kiln_spirv.h"],
             "action": ["node", "tools/embed-shaders.mjs", "<(SHARED_INTERMEDIATE_DIR)/kiln_spirv.h", "<@(_inputs)"]
           }]

@@ -99,6 +99,11 @@ export class NativeLlama {
     return out;
   }
 
+  /** The layers the GPU runs (0 when none: no device, or a model the device path lacks) and the device memory they hold. */
+  gpu(): { layers: number; deviceBytes: number } {
+    return call(() => native().llamaGpu(this.h()));
+  }
+
   truncate(pos: number): void {
     call(() => native().llamaTruncate(this.h(), pos));
   }

@@ -37,6 +37,7 @@ export interface NativeBinding {
   llamaShift(h: LlamaHandle, keep: number, discard: number): number;
   llamaHidden(h: LlamaHandle, out: Float32Array): number;
   llamaFree(h: LlamaHandle): void;
+  llamaGpu(h: LlamaHandle): { layers: number; deviceBytes: number };
   tryLockFile(fd: number): boolean;
   vulkanInfo(): VulkanInfo;
   vulkanMatmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, bias: Float32Array | null, out: Float32Array): void;
@@ -124,6 +125,8 @@ export interface NativeLlamaParams {
   ropeFreqScaleSwa?: number;
   /** Attention over the f16 cache as llama.cpp computes it without flash attention (node-llama-cpp's choice for gemma2). */
   attnUnfused?: boolean;
+  /** The last this many layers run on the Vulkan device when one is chosen (kernels/src/vulkan/offload.h); 0 or absent: none. */
+  nGpuLayers?: number;
 }
 
 /** An opaque native model context (weights in a mapped file, KV cache, scratch). */

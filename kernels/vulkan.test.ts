@@ -52,7 +52,8 @@ function refMatmul(type: QuantType, w: Uint8Array, rows: number, cols: number, x
 describe.skipIf(!device)('Vulkan ops against the CPU reference', () => {
   const types: QuantType[] = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
   for (const type of types) {
-    it(`dequantize-matvec and batch matmul: ${type}`, () => {
+    for (const variant of ['groups', 'rows']) it(`dequantize-matvec and batch matmul: ${type}, ${variant} shader`, () => {
+      process.env.KILN_VULKAN_MATMUL = variant;
       const cols = type.endsWith('_K') ? 512 : 96;
       const rows = 37; // odd
       const w = quantize(type, gaussian(rows * cols, 7), rows, cols);
@@ -62,6 +63,7 @@ describe.skipIf(!device)('Vulkan ops against the CPU reference', () => {
         const got = vulkanMatmul(type, w, rows, cols, x, n, bias);
         expect(nmse(refMatmul(type, w, rows, cols, x, n, bias), got), `n ${n}`).toBeLessThan(1e-10);
       }
+      delete process.env.KILN_VULKAN_MATMUL;
     });
   }
 

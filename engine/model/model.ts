@@ -8,6 +8,8 @@ export interface LoadOptions {
   nCtx?: number;
   /** KV cache in f16 (default, as llama.cpp) or f32. */
   kvF16?: boolean;
+  /** Layers to run on the GPU (Ollama's num_gpu; the last ones): 0 or absent none, more than the model has: all. */
+  numGpu?: number;
 }
 
 /**
@@ -31,7 +33,7 @@ export class Model {
     const tokenizer = Tokenizer.fromGGUF(file);
     const map = mapFile(path);
     try {
-      const native = new NativeLlama(map, hp, weights);
+      const native = new NativeLlama(map, opts.numGpu ? { ...hp, nGpuLayers: Math.min(opts.numGpu, hp.nLayer) } : hp, weights);
       return new Model(path, file, hp, tokenizer, native, map);
     } catch (e) {
       map.unmap();

@@ -18,6 +18,9 @@
 #include "../ref/half.h"
 #include "../ref/llama_ops.h"
 #include "../variant.h"
+#if KILN_HAVE_VULKAN
+#include "../vulkan/offload.h"
+#endif
 
 struct kiln_llama_ctx {
   kiln_llama_model m;
@@ -35,7 +38,17 @@ struct kiln_llama_ctx {
   std::vector<float> rope_cs; // (cos, sin) per position of the batch and rotated pair
   std::vector<float> rope_cs_swa; // the same for the sliding-window layers (their own base and scale)
   int32_t hidden_n = 0;
+  // layers [gpu_first, n_layer) run on the Vulkan device (src/vulkan/offload.h); the CPU cache holds only the others
+  struct kiln_vk_offload *gpu = nullptr;
+  int32_t gpu_first = 0;
+  ~kiln_llama_ctx();
 };
+
+kiln_llama_ctx::~kiln_llama_ctx() {
+#if KILN_HAVE_VULKAN
+  kiln_vk_offload_free(gpu);
+#endif
+}
 
 namespace {
 
@@ -340,7 +353,19 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     const kiln_variant v = (kiln_variant)p.variant;
     c->kt = kiln_kernels_for(kiln_variant_supported(v) ? v : kiln_best_variant());
     c->kv_dim = kvdim;
-    const size_t cache = (size_t)p.n_layer * (size_t)p.n_ctx * (size_t)kvdim;
+    c->gpu_first = p.n_layer;
+#if KILN_HAVE_VULKAN
+    if (p.n_gpu_layers > 0) {
+      const int32_t first = p.n_gpu_layers >= p.n_layer ? 0 : p.n_layer - p.n_gpu_layers;
+      c->gpu = kiln_vk_offload_new(&c->m, first, error);
+      if (!c->gpu && *error) {
+        delete c;
+        return nullptr;
+      }
+      if (c->gpu) c->gpu_first = first;
+    }
+#endif
+    const size_t cache = (size_t)c->gpu_first * (size_t)p.n_ctx * (size_t)kvdim;
     if (p.kv_cache == kiln_kv_cache::f16) {
       c->k16.assign(cache, 0);
       c->v16.assign(cache, 0);
@@ -359,6 +384,14 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
 
 extern "C" void kiln_llama_free(kiln_llama_ctx *c) { delete c; }
 
+extern "C" int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes) {
+  *device_bytes = 0;
+#if KILN_HAVE_VULKAN
+  if (c->gpu) *device_bytes = kiln_vk_offload_bytes(c->gpu);
+#endif
+  return c->m.p.n_layer - c->gpu_first;
+}
+
 extern "C" void kiln_llama_truncate(kiln_llama_ctx *c, int32_t pos) {
   if (pos < 0) pos = 0;
   if (pos < c->n_past) c->n_past = pos;
@@ -368,6 +401,10 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
   const kiln_llama_params &p = c->m.p;
   if (keep < 0 || discard < 1 || (int64_t)keep + discard > c->n_past) {
     *error = "shift range is not inside the cached positions";
+    return -1;
+  }
+  if (c->gpu_first < p.n_layer) {
+    *error = "context shift is not supported yet with layers on the GPU";
     return -1;
   }
   const int32_t moved = c->n_past - keep - discard;
@@ -467,6 +504,12 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     for (int64_t i = 0; i < n * d; i++) c->x[i] *= p.embd_scale;
 
   for (int32_t l = 0; l < p.n_layer; l++) {
+#if KILN_HAVE_VULKAN
+    if (l == c->gpu_first) { // the rest of the layers on the device, in one submit
+      if (kiln_vk_offload_eval(c->gpu, c->x.data(), n, pos0, c->rope_cs.data(), error) != 0) return -1;
+      break;
+    }
+#endif
     const kiln_llama_layer &L = m.layers[l];
     rmsnorm(c, c->x.data(), L.attn_norm, n, d, c->xn.data());
     if (present(L.wqkv)) {

@@ -54,6 +54,7 @@ typedef struct kiln_llama_params {
   float rope_freq_scale_swa;
   int32_t attn_unfused;  // 1: attention over the f16 cache as llama.cpp computes it without flash attention
                          // (node-llama-cpp turns flash attention off for gemma2)
+  int32_t n_gpu_layers;  // the last this many layers run on the Vulkan device when there is one (0: none; src/vulkan/offload.h)
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
@@ -84,6 +85,9 @@ void kiln_llama_truncate(kiln_llama_ctx *c, int32_t pos);
 // rotated for p - discard). Returns the new number of cached positions, or -1
 // (error set) when the range is not inside the cache.
 int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t discard, const char **error);
+
+// Layers running on the GPU (0 when the device path was not possible) and the device bytes they hold.
+int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes);
 
 // Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
 const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);

@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 namespace kvk {
@@ -43,14 +44,20 @@ bool record_matmul(Device *d, const MatmulArgs &a, Range w, Range x, Range y, co
     *why = "weight type " + std::to_string(a.type) + " has no Vulkan kernel";
     return false;
   }
-  const Pipeline *p = d->pipeline("matmul", 4, (uint32_t)a.type, why);
+  // CPU devices take the barrier-free one-row-per-invocation shader; KILN_VULKAN_MATMUL=rows|groups overrides (tests)
+  const char *force = getenv("KILN_VULKAN_MATMUL");
+  const bool rows_variant = force && *force ? strcmp(force, "rows") == 0 : d->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  const Pipeline *p = d->pipeline(rows_variant ? "matmul_rows" : "matmul", 4, (uint32_t)a.type, why);
   if (!p) return false;
   struct {
     uint32_t rows, cols, row_bytes, n, x_stride, y_stride, y_off, flags;
   } pc{a.rows, a.cols, (uint32_t)row_bytes(a.type, a.cols), a.n, a.x_stride, a.y_stride, a.y_off,
        (a.accumulate ? 1u : 0u) | (bias ? 2u : 0u)};
   uint32_t gx, gy;
-  grid_rows(a.rows, &gx, &gy);
+  if (rows_variant)
+    grid1(a.rows, &gx, &gy);
+  else
+    grid_rows(a.rows, &gx, &gy);
   return d->dispatch(p, {w, x, y, bias ? *bias : dummy}, &pc, sizeof pc, gx, gy, (a.n + 3) / 4, why);
 }
 
