@@ -50,7 +50,7 @@ function refMatmul(type: QuantType, w: Uint8Array, rows: number, cols: number, x
 }
 
 describe.skipIf(!device)('Vulkan ops against the CPU reference', () => {
-  const types: QuantType[] = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+  const types: QuantType[] = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
   for (const type of types) {
     for (const variant of ['groups', 'rows']) it(`dequantize-matvec and batch matmul: ${type}, ${variant} shader`, () => {
       process.env.KILN_VULKAN_MATMUL = variant;

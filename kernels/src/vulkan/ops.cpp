@@ -23,13 +23,18 @@ void grid_rows(uint32_t rows, uint32_t *gx, uint32_t *gy) {
 
 } // namespace
 
-bool type_supported(int t) { return t == 0 || t == 1 || t == 2 || t == 8 || t == 12 || t == 13 || t == 14; }
+bool type_supported(int t) {
+  return t == 0 || t == 1 || t == 2 || t == 3 || t == 6 || t == 7 || t == 8 || t == 12 || t == 13 || t == 14;
+}
 
 static size_t row_bytes(int type, uint32_t cols) {
   switch (type) {
     case 0: return (size_t)cols * 4;
     case 1: return (size_t)cols * 2;
     case 2: return (size_t)cols / 32 * 18;
+    case 3: return (size_t)cols / 32 * 20;
+    case 6: return (size_t)cols / 32 * 22;
+    case 7: return (size_t)cols / 32 * 24;
     case 8: return (size_t)cols / 32 * 34;
     case 12: return (size_t)cols / 256 * 144;
     case 13: return (size_t)cols / 256 * 176;

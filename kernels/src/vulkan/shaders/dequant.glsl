@@ -19,6 +19,19 @@ float deq(uint base, uint i) {
     uint q = j < 16u ? rb(b + 2u + j) & 15u : rb(b + 2u + j - 16u) >> 4;
     return rh(b) * (float(q) - 8.0);
   }
+  if (TYPE == 3u) { // Q4_1: 20-byte blocks of 32, d * q + m
+    uint b = base + (i >> 5) * 20u, j = i & 31u;
+    uint q = j < 16u ? rb(b + 4u + j) & 15u : rb(b + 4u + j - 16u) >> 4;
+    return rh(b) * float(q) + rh(b + 2u);
+  }
+  if (TYPE == 6u || TYPE == 7u) { // Q5_0 (22 bytes, d * (q - 16)) / Q5_1 (24 bytes, d * q + m): bit 4 of value j is bit j of qh
+    uint sz = TYPE == 6u ? 22u : 24u, h = TYPE == 6u ? 2u : 4u;
+    uint b = base + (i >> 5) * sz, j = i & 31u;
+    uint qs = b + h + 4u;
+    uint q = j < 16u ? rb(qs + j) & 15u : rb(qs + j - 16u) >> 4;
+    q |= ((rb(b + h + (j >> 3)) >> (j & 7u)) & 1u) << 4;
+    return TYPE == 6u ? rh(b) * (float(q) - 16.0) : rh(b) * float(q) + rh(b + 2u);
+  }
   if (TYPE == 8u) { // Q8_0: 34-byte blocks of 32
     uint b = base + (i >> 5) * 34u;
     return rh(b) * float(rs8(b + 2u + (i & 31u)));

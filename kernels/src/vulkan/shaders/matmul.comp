@@ -1,7 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // Y[t][r] (+)= dot(W row r, X[t]) (+ bias[r]) for a block of tokens: the
-// dequantize-matvec of every weight type kiln offloads (F32, F16, Q4_0, Q8_0,
+// dequantize-matvec of every weight type kiln offloads (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
 // Q4_K, Q5_K, Q6_K, chosen by specialization constant 0 = the ggml type id),
 // and the prompt-batch matmul (each workgroup dequantizes a row once for TB
 // tokens). Weights are read as 32-bit words and split into bytes, so no 8- or
