@@ -19,7 +19,8 @@
   "variables": {
     # The Vulkan backend (src/vulkan/) is built when its headers and the GLSL compiler are here
     # (Debian: libvulkan-dev, glslc); the loader itself is opened at run time with dlopen.
-    "kiln_vulkan%": "<!(sh -c 'test -f /usr/include/vulkan/vulkan_core.h && command -v glslc >/dev/null 2>&1 && echo 1 || echo 0')"
+    # KILN_VULKAN=0 in the environment builds without it even then.
+    "kiln_vulkan%": "<!(sh -c 'test \"$KILN_VULKAN\" != 0 && test -f /usr/include/vulkan/vulkan_core.h && command -v glslc >/dev/null 2>&1 && echo 1 || echo 0')"
   },
   "conditions": [
     ["kiln_vulkan==1", {

@@ -78,7 +78,7 @@ napi_value vulkan_info(napi_env env, napi_callback_info) {
   set_bool(env, o, "built", false);
   set_bool(env, o, "available", false);
   set_num(env, o, "selected", -1);
-  set_str(env, o, "reason", "kiln was built without the Vulkan backend (libvulkan-dev and glslc were missing)");
+  set_str(env, o, "reason", "kiln was built without the Vulkan backend (libvulkan-dev or glslc was missing, or KILN_VULKAN=0)");
 #endif
   napi_set_named_property(env, o, "devices", list);
   return o;
