@@ -7,6 +7,7 @@
 import { isKilnError } from '../../common/errors.js';
 import { Model } from '../../engine/model/model.js';
 import { setThreads } from '../../kernels/index.js';
+import { describeGpu, vulkanInfo } from '../../kernels/vulkan.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
 import { fitPrompt, promptTokens } from './tokens.js';
@@ -55,12 +56,23 @@ async function load(m: LoadMsg): Promise<void> {
   const t0 = process.hrtime.bigint();
   try {
     if (m.threads > 0) setThreads(m.threads);
+    // num_gpu absent: every layer when the backend chose a device (a CPU-type one only with KILN_GPU=vulkan)
+    const numGpu = m.numGpu ?? (vulkanInfo().selected >= 0 ? 4096 : 0);
     for (let i = 0; i < m.slots; i++) {
       // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
-      const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16 });
+      const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, numGpu });
       slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false, evals: watchEvals(model) });
     }
-    send({ t: 'loaded', nCtx: slots[0].model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
+    const gpu = slots.map((s) => s.model.native.gpu());
+    send({
+      t: 'loaded',
+      nCtx: slots[0].model.hp.nCtx,
+      loadDurationNs: Number(process.hrtime.bigint() - t0),
+      gpuLayers: gpu[0].layers,
+      gpuAll: gpu[0].layers === slots[0].model.hp.nLayer,
+      vramBytes: gpu.reduce((a, g) => a + g.deviceBytes, 0),
+      gpu: describeGpu(),
+    });
   } catch (e) {
     send({ t: 'load-failed', ...errorOf(e) });
     setImmediate(() => process.exit(1));

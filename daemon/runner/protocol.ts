@@ -24,6 +24,8 @@ export interface LoadMsg {
   kvF16: boolean;
   /** Native thread count (0: the kernels' default, every hardware thread). */
   threads: number;
+  /** num_gpu: layers on the Vulkan device; absent: all of them when a device is chosen (kernels/vulkan.ts). */
+  numGpu?: number;
 }
 
 export interface GenerateMsg {
@@ -79,7 +81,7 @@ export interface RunnerStats {
 }
 
 export type FromRunner =
-  | { t: 'loaded'; nCtx: number; loadDurationNs: number }
+  | { t: 'loaded'; nCtx: number; loadDurationNs: number; gpuLayers?: number; gpuAll?: boolean; vramBytes?: number; gpu?: string }
   | { t: 'load-failed'; code: string; message: string }
   | { t: 'chunk'; id: number; text: string; tokens: number[] }
   | { t: 'done'; id: number; stats: RunnerStats }

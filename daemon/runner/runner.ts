@@ -23,6 +23,10 @@ export interface Chunk {
 export interface RunnerHandle {
   readonly pid: number | undefined;
   readonly nCtx: number;
+  /** Device memory the model holds on the GPU (0: on the CPU only). */
+  readonly vramBytes?: number;
+  /** Every layer runs on the GPU. */
+  readonly gpuAll?: boolean;
   readonly loadDurationNs: number;
   /** Requests registered and not yet closed (KILN_DEBUG's internals report the sum). */
   readonly inFlight?: number;
@@ -60,6 +64,8 @@ export class Runner implements RunnerHandle {
   private crashHandlers: ((why: string) => void)[] = [];
   private stderrTail = '';
   nCtx = 0;
+  vramBytes = 0;
+  gpuAll = false;
   loadDurationNs = 0;
 
   private constructor(
@@ -111,7 +117,10 @@ export class Runner implements RunnerHandle {
           loaded = true;
           r.nCtx = m.nCtx;
           r.loadDurationNs = m.loadDurationNs;
-          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''})`);
+          r.vramBytes = m.vramBytes ?? 0;
+          r.gpuAll = m.gpuAll ?? false;
+          const gpu = m.gpuLayers ? `, ${m.gpuLayers} layers on the GPU (${Math.round((m.vramBytes ?? 0) / 2 ** 20)} MiB)` : '';
+          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''}${gpu}; ${m.gpu ?? 'gpu: none'})`);
           resolve(r);
         } else if (m.t === 'load-failed') {
           reject(toError(m.code, `loading ${spec.name}: ${m.message}`));
@@ -132,7 +141,7 @@ export class Runner implements RunnerHandle {
           for (const fn of r.crashHandlers) fn(why);
         }
       });
-      r.send({ t: 'load', path: spec.path, numCtx: spec.numCtx, slots: spec.slots, kvF16: spec.kvF16, threads: spec.threads });
+      r.send({ t: 'load', path: spec.path, numCtx: spec.numCtx, slots: spec.slots, kvF16: spec.kvF16, threads: spec.threads, ...(spec.numGpu === undefined ? {} : { numGpu: spec.numGpu }) });
     });
   }
 

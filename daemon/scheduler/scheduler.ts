@@ -16,6 +16,8 @@ export interface ModelSpec {
   shape: ModelShape;
   fileSize: number;
   numCtx: number;
+  /** num_gpu: layers on the GPU; absent: all when a GPU is chosen (one runner per value). */
+  numGpu?: number;
 }
 
 export interface SchedulerOptions {
@@ -100,7 +102,7 @@ export class Scheduler {
   acquire(spec: ModelSpec, keepAlive: KeepAlive, signal: AbortSignal): Promise<Lease> {
     if (signal.aborted) return Promise.reject(aborted(signal));
     if (this.closed) return Promise.reject(new KilnError('E_RUNNER', 'kiln is shutting down'));
-    const id = `${spec.path}#${spec.numCtx}`;
+    const id = `${spec.path}#${spec.numCtx}${spec.numGpu === undefined ? '' : `#gpu${spec.numGpu}`}`;
     let e = this.live(id);
     if (!e) {
       for (const other of [...this.entries]) if (other.spec.path === spec.path && !other.retired) void this.retire(other);
@@ -160,7 +162,8 @@ export class Scheduler {
           digest: e.spec.digest,
           details: e.spec.details,
           expires_at: (Number.isFinite(until) ? new Date(until) : FOREVER).toISOString(),
-          size_vram: 0,
+          // every layer on the GPU is Ollama's "100% GPU"; a partial offload, the device bytes the runner holds
+          size_vram: e.runner!.gpuAll ? e.estimate.total : Math.min(e.runner!.vramBytes ?? 0, e.estimate.total),
           context_length: e.spec.numCtx,
         };
       })
@@ -263,6 +266,7 @@ export class Scheduler {
       slots: e.slots,
       kvF16: true,
       threads: this.opts.threads ?? 0,
+      ...(e.spec.numGpu === undefined ? {} : { numGpu: e.spec.numGpu }),
     });
     if (e.gone) {
       await runner.stop();

@@ -113,8 +113,9 @@ export function tokenizerOf(path: string): Tokenizer {
   return tok;
 }
 
-export function modelSpec(m: RunnableModel, numCtx: number): ModelSpec {
+export function modelSpec(m: RunnableModel, numCtx: number, numGpu?: number): ModelSpec {
   return {
+    ...(numGpu === undefined ? {} : { numGpu }),
     path: m.path,
     name: m.name,
     digest: m.record.digest.replace(/^sha256:/, ''),
