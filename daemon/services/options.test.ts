@@ -15,7 +15,7 @@ describe('request options', () => {
     expect(runOptions({}, { num_ctx: 8192 }, defaults).numCtx).toBe(8192);
   });
 
-  it('reads num_gpu (a Modelfile PARAMETER or the request's): -1 or absent is automatic, 0 none', () => {
+  it("reads num_gpu (a Modelfile PARAMETER or the request's): -1 or absent is automatic, 0 none", () => {
     expect(runOptions({}, undefined, defaults).numGpu).toBeUndefined();
     expect(runOptions({ num_gpu: '3' }, undefined, defaults).numGpu).toBe(3);
     expect(runOptions({ num_gpu: 3 }, { num_gpu: 0 }, defaults).numGpu).toBe(0);
