@@ -123,6 +123,41 @@ describe.skipIf(!info.available)('Vulkan layer offload', () => {
     }
   }, 120_000);
 
+  it('a context shift moves and re-rotates the device KV cache as the CPU does (full and partial offload)', async () => {
+    const cpu = await Model.load(KJV_F32, { nCtx: 128 });
+    try {
+      for (const k of [cpu.hp.nLayer, 3]) {
+        const gpu = await Model.load(KJV_F32, { nCtx: 128, numGpu: k });
+        try {
+          for (const prompt of golden.slice(0, 3)) {
+            // the prompt, then its first 40 greedy tokens, then a shift dropping 20 positions after the first 4
+            const run = (m: Model): number[] => {
+              const head = kilnGreedy(m, prompt, 40);
+              m.native.eval([head[39]], prompt.length + 39);
+              const left = m.native.shift(4, 20);
+              let logits = m.native.eval([head[39]], left);
+              const out: number[] = [];
+              for (let i = 0; i < 16; i++) {
+                out.push(logits.indexOf(Math.max(...logits)));
+                logits = m.native.eval([out[i]], left + 1 + i);
+              }
+              return out;
+            };
+            const want = run(cpu);
+            const got = run(gpu);
+            let j = 0;
+            while (j < want.length && got[j] === want[j]) j++;
+            expect(j, `${k} layers offloaded: the continuation after the shift parts from the CPU's at token ${j}`).toBe(16);
+          }
+        } finally {
+          gpu.close();
+        }
+      }
+    } finally {
+      cpu.close();
+    }
+  }, 120_000);
+
   for (const [what, env] of [
     ['KILN_GPU=none', { KILN_GPU: 'none' }],
     ['no Vulkan loader', { KILN_GPU: 'vulkan', KILN_VULKAN_LOADER: '/nonexistent/libvulkan.so.1' }],

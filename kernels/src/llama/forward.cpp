@@ -403,10 +403,6 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
     *error = "shift range is not inside the cached positions";
     return -1;
   }
-  if (c->gpu_first < p.n_layer) {
-    *error = "context shift is not supported yet with layers on the GPU";
-    return -1;
-  }
   const int32_t moved = c->n_past - keep - discard;
   const int64_t kvdim = c->kv_dim;
   std::vector<float> cs, cs_swa, row((size_t)kvdim);
@@ -420,7 +416,10 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t keep, int32_t dis
     *error = "out of memory";
     return -1;
   }
-  for (int32_t l = 0; l < p.n_layer; l++) {
+#if KILN_HAVE_VULKAN
+  if (c->gpu && kiln_vk_offload_shift(c->gpu, keep, discard, c->n_past, cs.data(), error) != 0) return -1;
+#endif
+  for (int32_t l = 0; l < c->gpu_first; l++) {
     const float *lcs = is_swa(p, l) ? cs_swa.data() : cs.data();
     for (int32_t i = 0; i < moved; i++) {
       const size_t from = ((size_t)l * p.n_ctx + (size_t)(keep + discard + i)) * (size_t)kvdim;

@@ -179,6 +179,46 @@ void kiln_vk_offload_free(kiln_vk_offload *o) {
   delete o;
 }
 
+int kiln_vk_offload_shift(kiln_vk_offload *o, int32_t keep, int32_t discard, int32_t n_past, const float *cs,
+                          const char **error) {
+  Device *d = o->d;
+  std::lock_guard<std::mutex> g(d->lock());
+  const kiln_llama_params &p = o->p;
+  std::string &why = o->error;
+  why.clear();
+  const int32_t moved = n_past - keep - discard;
+  if (moved <= 0) return 0;
+  const VkDeviceSize kvd = (VkDeviceSize)p.n_head_kv * p.head_dim, row = kvd * 2, bytes = row * moved;
+  // the moving rows go through a scratch buffer first: source and destination overlap
+  Buffer scratch, table;
+  if (!d->alloc(&scratch, bytes * 2, true, &why) || !d->alloc(&table, (VkDeviceSize)p.n_rot * 4, false, &why)) {
+    d->free(&scratch);
+    *error = why.c_str();
+    return -1;
+  }
+  memcpy(table.map, cs, (size_t)p.n_rot / 2 * 2 * 4);
+  bool ok = d->begin(&why);
+  for (int32_t l = 0; ok && l < o->count; l++) {
+    const VkDeviceSize kc = o->kv_layer * 2 * l, vc = o->kv_layer * (2 * l + 1);
+    const VkDeviceSize from = row * (keep + discard), to = row * keep;
+    d->copy(o->kv, kc + from, scratch, 0, bytes);
+    d->copy(o->kv, vc + from, scratch, bytes, bytes);
+    d->copy(scratch, bytes, o->kv, vc + to, bytes);
+    ok = record_kv_shift(d, Range{&scratch, 0, bytes}, Range{&o->kv, kc, o->kv_layer}, Range{&table, 0, table.size},
+                         (uint32_t)moved, (uint32_t)kvd, p.head_dim, p.n_head_kv, p.n_rot, p.rope_neox, (uint32_t)keep, &why);
+    // the next layer reuses the scratch rows: record_kv_shift's barrier orders it
+  }
+  std::string ignored;
+  ok = ok ? d->submit(&why) : (d->submit(&ignored), false);
+  d->free(&scratch);
+  d->free(&table);
+  if (!ok) {
+    *error = why.c_str();
+    return -1;
+  }
+  return 0;
+}
+
 uint64_t kiln_vk_offload_bytes(const kiln_vk_offload *o) {
   uint64_t s = o->kv.size + o->act.size + o->io.size;
   for (const Buffer &b : o->blocks) s += b.size;

@@ -22,5 +22,10 @@ void kiln_vk_offload_free(kiln_vk_offload *o);
 // positions pos0..; rope_cs is the batch's (cos, sin) table as forward.cpp builds it.
 int kiln_vk_offload_eval(kiln_vk_offload *o, float *x, int32_t n, int32_t pos0, const float *rope_cs, const char **error);
 
+// Context shift of the offloaded layers' caches: positions [keep + discard, n_past) move down to keep, their keys
+// re-rotated with cs (the (cos, sin) table of position -discard, as forward.cpp builds it).
+int kiln_vk_offload_shift(kiln_vk_offload *o, int32_t keep, int32_t discard, int32_t n_past, const float *cs,
+                          const char **error);
+
 // Device bytes the offload holds (weights, KV cache, activations).
 uint64_t kiln_vk_offload_bytes(const kiln_vk_offload *o);

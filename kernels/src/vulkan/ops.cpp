@@ -113,6 +113,18 @@ bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, uint32_t n, 
   return d->dispatch(p, {q, kc, vc, out}, &pc, sizeof pc, n_head, n, 1, why);
 }
 
+bool record_kv_shift(Device *d, Range src, Range dst, Range cs, uint32_t moved, uint32_t kvdim, uint32_t head_dim,
+                     uint32_t heads, uint32_t n_rot, bool neox, uint32_t keep, std::string *why) {
+  const Pipeline *p = d->pipeline("kv_shift", 3, 0, why);
+  if (!p) return false;
+  struct {
+    uint32_t moved, kvdim, head_dim, heads, n_rot, neox, keep;
+  } pc{moved, kvdim, head_dim, heads, n_rot, neox ? 1u : 0u, keep};
+  uint32_t gx, gy;
+  grid1((uint64_t)moved * heads, &gx, &gy);
+  return d->dispatch(p, {src, dst, cs}, &pc, sizeof pc, gx, gy, 1, why);
+}
+
 bool record_silu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why) {
   const Pipeline *p = d->pipeline("silu_mul", 2, 0, why);
   if (!p) return false;

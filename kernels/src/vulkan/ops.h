@@ -26,6 +26,8 @@ bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, uint32_t n
                      std::string *why);
 bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, uint32_t n, uint32_t n_head, uint32_t head_dim,
                  uint32_t group, uint32_t kvdim, uint32_t pos0, float scale, std::string *why);
+bool record_kv_shift(Device *d, Range src, Range dst, Range cs, uint32_t moved, uint32_t kvdim, uint32_t head_dim,
+                     uint32_t heads, uint32_t n_rot, bool neox, uint32_t keep, std::string *why);
 bool record_silu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why);
 
 // The tests' entry points: each runs one op on the chosen device (CPU devices allowed).
