@@ -56,11 +56,14 @@ async function load(m: LoadMsg): Promise<void> {
   const t0 = process.hrtime.bigint();
   try {
     if (m.threads > 0) setThreads(m.threads);
-    // num_gpu absent: every layer when the backend chose a device (a CPU-type one only with KILN_GPU=vulkan)
-    const numGpu = m.numGpu ?? (vulkanInfo().selected >= 0 ? 4096 : 0);
+    // num_gpu absent: as many layers as the chosen device holds (a CPU-type device only with KILN_GPU=vulkan);
+    // each slot is its own model on the device, so each gets its share of the memory
+    const vk = vulkanInfo();
+    const numGpu = m.numGpu ?? (vk.selected >= 0 ? 'auto' : 0);
+    const gpuMemory = vk.selected >= 0 ? vk.devices[vk.selected].memoryBytes / m.slots : 0;
     for (let i = 0; i < m.slots; i++) {
       // Each slot maps the same file (the page cache holds the weights once) and owns a KV cache.
-      const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, numGpu });
+      const model = await Model.load(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, numGpu, gpuMemory });
       slots.push({ model, gen: new Generator(model), tail: Promise.resolve(), busy: false, evals: watchEvals(model) });
     }
     const gpu = slots.map((s) => s.model.native.gpu());
@@ -72,6 +75,7 @@ async function load(m: LoadMsg): Promise<void> {
       gpuAll: gpu[0].layers === slots[0].model.hp.nLayer,
       vramBytes: gpu.reduce((a, g) => a + g.deviceBytes, 0),
       gpu: describeGpu(),
+      gpuPlanBytes: slots[0].model.gpuPlan.bytes * slots.length,
     });
   } catch (e) {
     send({ t: 'load-failed', ...errorOf(e) });

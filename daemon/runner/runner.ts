@@ -119,7 +119,9 @@ export class Runner implements RunnerHandle {
           r.loadDurationNs = m.loadDurationNs;
           r.vramBytes = m.vramBytes ?? 0;
           r.gpuAll = m.gpuAll ?? false;
-          const gpu = m.gpuLayers ? `, ${m.gpuLayers} layers on the GPU (${Math.round((m.vramBytes ?? 0) / 2 ** 20)} MiB)` : '';
+          const mib = (b: number | undefined) => Math.round((b ?? 0) / 2 ** 20);
+          // the plan's estimate next to what the device really allocated
+          const gpu = m.gpuLayers ? `, ${m.gpuLayers} layers on the GPU (estimated ${mib(m.gpuPlanBytes)} MiB, allocated ${mib(m.vramBytes)} MiB)` : '';
           log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''}${gpu}; ${m.gpu ?? 'gpu: none'})`);
           resolve(r);
         } else if (m.t === 'load-failed') {

@@ -1,6 +1,7 @@
 import { readGGUFFile, type GGUFFile } from '../gguf/reader.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { mapFile, NativeLlama, type MappedFile } from '../../kernels/index.js';
+import { layerDeviceBytes, planGpuLayers, type GpuPlan } from './gpu-fit.js';
 import { llamaLayout, type ModelHParams } from './hparams.js';
 
 export interface LoadOptions {
@@ -9,7 +10,9 @@ export interface LoadOptions {
   /** KV cache in f16 (default, as llama.cpp) or f32. */
   kvF16?: boolean;
   /** Layers to run on the GPU (Ollama's num_gpu; the last ones): 0 or absent none, more than the model has: all. */
-  numGpu?: number;
+  numGpu?: number | 'auto';
+  /** With numGpu 'auto': the device bytes this model may take (gpu-fit.ts picks the layers). */
+  gpuMemory?: number;
 }
 
 /**
@@ -25,6 +28,8 @@ export class Model {
     readonly tokenizer: Tokenizer,
     readonly native: NativeLlama,
     private readonly map: MappedFile,
+    /** The layers the load asked the GPU for, and the device bytes the plan expected them to take. */
+    readonly gpuPlan: GpuPlan,
   ) {}
 
   static async load(path: string, opts: LoadOptions = {}): Promise<Model> {
@@ -33,8 +38,13 @@ export class Model {
     const tokenizer = Tokenizer.fromGGUF(file);
     const map = mapFile(path);
     try {
-      const native = new NativeLlama(map, opts.numGpu ? { ...hp, nGpuLayers: Math.min(opts.numGpu, hp.nLayer) } : hp, weights);
-      return new Model(path, file, hp, tokenizer, native, map);
+      const perLayer = layerDeviceBytes(file, hp);
+      const plan: GpuPlan =
+        opts.numGpu === 'auto'
+          ? planGpuLayers(perLayer, opts.gpuMemory ?? 0)
+          : { layers: Math.min(opts.numGpu ?? 0, hp.nLayer), bytes: perLayer.slice(hp.nLayer - Math.min(opts.numGpu ?? 0, hp.nLayer)).reduce((a, b) => a + b, 0) };
+      const native = new NativeLlama(map, plan.layers ? { ...hp, nGpuLayers: plan.layers } : hp, weights);
+      return new Model(path, file, hp, tokenizer, native, map, plan);
     } catch (e) {
       map.unmap();
       throw e;
