@@ -62,3 +62,23 @@ describe.skipIf(!available)('num_gpu on the Vulkan backend', () => {
     expect(await res.text()).toMatch(/num_gpu/);
   });
 });
+
+describe.skipIf(!available)('when the device memory runs out', () => {
+  let small: RunningDaemon;
+  afterAll(async () => {
+    if (!small) return;
+    await small.stop();
+    cleanup(small.home);
+  });
+
+  it('the load fails cleanly with the figures, the runner exits, the daemon stays up', async () => {
+    small = await startDaemon(undefined, { KILN_GPU: 'vulkan', KILN_VULKAN_MEMORY_LIMIT: '1' }); // 1 MiB of device memory
+    const client = new Ollama({ host: small.url });
+    const err = await client.generate({ model: 'kjv', prompt: 'x', options: { num_gpu: 6, num_predict: 2 } }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/out of device memory: cannot allocate \d+ MiB on .+ \(\d+ MiB allocated, heap 1 MiB\); try a smaller num_gpu/);
+    expect((await client.ps()).models).toHaveLength(0);
+    // the same model on the CPU still answers
+    const r = await client.generate({ model: 'kjv', prompt: 'In the beginning', options: { num_gpu: 0, num_predict: 2 } });
+    expect(r.eval_count).toBeGreaterThan(0);
+  }, 60_000);
+});

@@ -40,6 +40,13 @@ std::string init_why;
 VkInstance instance = VK_NULL_HANDLE;
 std::vector<DeviceInfo> infos;
 
+// KILN_VULKAN_MEMORY_LIMIT (MiB): the most device memory kiln allocates (0 or unset: the heap), to leave room for
+// other programs on the GPU; past it an allocation fails as the device's own out-of-memory does.
+uint64_t memory_limit() {
+  const char *s = getenv("KILN_VULKAN_MEMORY_LIMIT");
+  return s && *s ? (uint64_t)strtoull(s, nullptr, 10) << 20 : 0;
+}
+
 bool has_ext(const std::vector<VkExtensionProperties> &exts, const char *name) {
   for (const auto &e : exts)
     if (strcmp(e.extensionName, name) == 0) return true;
@@ -64,6 +71,8 @@ DeviceInfo describe(VkPhysicalDevice pd) {
   for (uint32_t i = 0; i < mem.memoryHeapCount; i++)
     if ((mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) && mem.memoryHeaps[i].size > d.device_local_bytes)
       d.device_local_bytes = mem.memoryHeaps[i].size;
+  const uint64_t limit = memory_limit();
+  if (limit && limit < d.device_local_bytes) d.device_local_bytes = limit;
   uint32_t n = 0;
   vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
   std::vector<VkExtensionProperties> exts(n);
@@ -344,7 +353,8 @@ bool Device::alloc(Buffer *b, VkDeviceSize bytes, bool device_local, std::string
   mai.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO;
   mai.allocationSize = req.size;
   mai.memoryTypeIndex = device_local ? mem_device_ : mem_host_;
-  if (!(req.memoryTypeBits & (1u << mai.memoryTypeIndex)) ||
+  const uint64_t limit = memory_limit();
+  if (!(req.memoryTypeBits & (1u << mai.memoryTypeIndex)) || (limit && allocated_ + req.size > limit) ||
       vkAllocateMemory(dev_, &mai, nullptr, &b->mem) != VK_SUCCESS) {
     vkDestroyBuffer(dev_, b->buf, nullptr);
     *b = Buffer{};
