@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kiln_spirv.h"
 
@@ -215,12 +216,12 @@ const std::vector<DeviceInfo> &devices() {
 
 int choose(bool allow_cpu, std::string *why) {
   const char *gpu = getenv("KILN_GPU");
-  if (gpu && strcmp(gpu, "none") == 0) {
+  if (gpu && strcasecmp(gpu, "none") == 0) {
     *why = "KILN_GPU=none";
     return -1;
   }
   if (!init(why)) return -1;
-  const bool asked = gpu && strcmp(gpu, "vulkan") == 0;
+  const bool asked = gpu && strcasecmp(gpu, "vulkan") == 0;
   const char *sel = getenv("KILN_VULKAN_DEVICE");
   if (sel && *sel) {
     char *end;
