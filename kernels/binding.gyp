@@ -16,7 +16,28 @@
       "OTHER_CFLAGS": ["-fno-math-errno"]
     }
   },
+  "variables": {
+    # The Vulkan backend (src/vulkan/) is built when its headers and the GLSL compiler are here
+    # (Debian: libvulkan-dev, glslc); the loader itself is opened at run time with dlopen.
+    # KILN_VULKAN=0 in the environment builds without it even then.
+    "kiln_vulkan%": "<!(sh -c 'test \"$KILN_VULKAN\" != 0 && test -f /usr/include/vulkan/vulkan_core.h && command -v glslc >/dev/null 2>&1 && echo 1 || echo 0')"
+  },
   "conditions": [
+    ["kiln_vulkan==1", {
+      "targets": [
+        {
+          # GLSL compute shaders -> SPIR-V -> one generated header in the build directory
+          "target_name": "kiln_vulkan_shaders",
+          "type": "none",
+          "actions": [{
+            "action_name": "embed_spirv",
+            "inputs": ["tools/embed-shaders.mjs", "<!@(sh -c 'ls src/vulkan/shaders/*.comp src/vulkan/shaders/*.glsl')"],
+            "outputs": ["<(SHARED_INTERMEDIATE_DIR)/kiln_spirv.h"],
+            "action": ["node", "tools/embed-shaders.mjs", "<(SHARED_INTERMEDIATE_DIR)/kiln_spirv.h", "<@(_inputs)"]
+          }]
+        }
+      ]
+    }],
     ["target_arch=='x64'", {
       "targets": [
         {
@@ -51,6 +72,7 @@
         "binding/ops_binding.cc",
         "binding/flock_binding.cc",
         "binding/bert_binding.cc",
+        "binding/vulkan_binding.cc",
         "src/llama/forward.cpp",
         "src/bert/encoder.cpp",
         "src/variant.cpp",
@@ -78,6 +100,13 @@
         ["target_arch=='x64'", {
           "dependencies": ["kiln_x86_avx2", "kiln_x86_avx512"],
           "defines": ["KILN_HAVE_X86_VARIANTS=1"]
+        }],
+        ["kiln_vulkan==1", {
+          "dependencies": ["kiln_vulkan_shaders"],
+          "defines": ["KILN_HAVE_VULKAN=1"],
+          "include_dirs": ["<(SHARED_INTERMEDIATE_DIR)"],
+          "sources": ["src/vulkan/device.cpp", "src/vulkan/ops.cpp", "src/vulkan/offload.cpp"],
+          "libraries": ["-ldl"]
         }]
       ]
     }

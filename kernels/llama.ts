@@ -73,7 +73,15 @@ export class NativeLlama {
       wv.set([r.offset, r.type, r.ne0, r.ne1], i * 4);
     });
     this.params = params;
-    this.handle = call(() => native().llamaNew(named, wv, file.buffer));
+    try {
+      this.handle = call(() => native().llamaNew(named, wv, file.buffer));
+    } catch (e) {
+      // the GPU's memory ran out while the layers were placed on it: the same error as too little system memory
+      if (e instanceof KilnError && /out of device memory/.test(e.message)) {
+        throw new KilnError('E_INSUFFICIENT_MEMORY', `${e.message.replace(/^cannot create the model: /, '')}; try a smaller num_gpu`, { cause: e });
+      }
+      throw e;
+    }
   }
 
   private h(): LlamaHandle {
@@ -124,6 +132,11 @@ export class NativeLlama {
     const out = new Float32Array(nTokens * this.params.nEmbd);
     call(() => native().llamaHidden(this.h(), out));
     return out;
+  }
+
+  /** The layers the GPU runs (0 when none: no device, or a model the device path lacks) and the device memory they hold. */
+  gpu(): { layers: number; deviceBytes: number } {
+    return call(() => native().llamaGpu(this.h()));
   }
 
   truncate(pos: number, seq = 0): void {

@@ -48,6 +48,44 @@ export interface NativeBinding {
   bertOutSize(h: BertHandle, nTokens: number): number;
   bertEval(h: BertHandle, tokens: Int32Array, out: Float32Array): number;
   bertFree(h: BertHandle): void;
+  llamaGpu(h: LlamaHandle): { layers: number; deviceBytes: number };
+  vulkanInfo(): VulkanInfo;
+  vulkanMatmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, bias: Float32Array | null, out: Float32Array): void;
+  vulkanRmsnorm(x: Float32Array, w: Float32Array, dim: number, rows: number, eps: number, out: Float32Array): void;
+  vulkanRope(v: Float32Array, cs: Float32Array, n: number, heads: number, headDim: number, nRot: number, neox: boolean): void;
+  vulkanSiluMul(g: Float32Array, u: Float32Array): void;
+  vulkanAttn(q: Float32Array, k: Float32Array, v: Float32Array, kc0: Uint8Array, vc0: Uint8Array, n: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, scale: number, out: Float32Array): void;
+}
+
+/** One Vulkan device as the backend sees it (kernels/src/vulkan/device.cpp). */
+export interface VulkanDevice {
+  index: number;
+  name: string;
+  type: 'discrete' | 'integrated' | 'virtual' | 'cpu' | 'other';
+  vendorId: number;
+  deviceId: number;
+  /** The largest device-local heap. */
+  memoryBytes: number;
+  storage16: boolean;
+  storage8: boolean;
+  float16: boolean;
+  int8: boolean;
+  integerDot: boolean;
+  cooperativeMatrix: boolean;
+  memoryBudget: boolean;
+  subgroupSize: number;
+  subgroupArithmetic: boolean;
+  sharedMemoryBytes: number;
+  maxStorageBufferRange: number;
+}
+
+/** The backend's state: built into the addon, a loader and devices found, the one offload would use (-1: none, reason says why). */
+export interface VulkanInfo {
+  built: boolean;
+  available: boolean;
+  selected: number;
+  reason: string;
+  devices: VulkanDevice[];
 }
 
 /** What the KV cache holds: f32 rows, or f16 rows (attention then sums as llama.cpp's CPU flash attention does). */
@@ -99,6 +137,8 @@ export interface NativeLlamaParams {
   attnUnfused?: boolean;
   /** Sequences, each with its own KV cache region of nCtx positions (default 1); see NativeLlama.decode. */
   nSeq?: number;
+  /** The last this many layers run on the Vulkan device when one is chosen (kernels/src/vulkan/offload.h); 0 or absent: none. */
+  nGpuLayers?: number;
 }
 
 /**

@@ -26,6 +26,10 @@ want openssl command -v openssl
 # kiln run is tested in a real terminal; the default thread count under a restricted CPU affinity.
 want tmux command -v tmux
 want util-linux command -v taskset
+# The Vulkan backend: headers and loader, the GLSL compiler, and Mesa's lavapipe (a CPU Vulkan device the GPU tests run on).
+want libvulkan-dev test -f /usr/include/vulkan/vulkan_core.h
+want glslc command -v glslc
+want mesa-vulkan-drivers sh -c 'ls /usr/share/vulkan/icd.d/lvp_icd.*.json'
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

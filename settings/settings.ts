@@ -111,6 +111,10 @@ export const SETTINGS = {
   dockerConfig: path('DOCKER_CONFIG', '~/.docker', '~/.docker', 'Folder of the Docker config.json read for registry credentials (after $KILN_HOME/auth.json)'),
   ollamaModels: path('OLLAMA_MODELS', '~/.ollama/models', '~/.ollama/models', 'The Ollama models folder that kiln import-ollama adopts by default'),
   kernels: choice('KILN_KERNELS', KERNEL_VARIANTS, 'the best the CPU supports', 'CPU kernel variant (scalar, avx2, avx512), clamped to what the CPU supports'),
+  // read by the native Vulkan backend itself (kernels/src/vulkan/device.cpp); here for --help and the check at start
+  gpu: choice('KILN_GPU', ['vulkan', 'none'] as const, 'a GPU device when there is one', 'GPU backend: vulkan (a CPU-type Vulkan device such as lavapipe may then take layers too) or none (every layer on the CPU)'),
+  vulkanDevice: { env: 'KILN_VULKAN_DEVICE', help: 'Index of the Vulkan device to use (kiln logs the list when a model loads)', def: undefined, shown: 'the best: discrete, integrated, then CPU', form: 'an integer ≥ 0', parse: (s: string) => parseInteger(s, 0) } as Setting<number | undefined>,
+  vulkanMemoryLimit: int('KILN_VULKAN_MEMORY_LIMIT', 0, 0, 'MiB of GPU memory kiln may allocate, to leave room for other programs (0: the whole heap)'),
   debug: bool('KILN_DEBUG', false, 'Debug logging: every request with its status and time, runner and scheduler details'),
   metrics: bool('KILN_METRICS', false, 'Serve GET /metrics in the Prometheus text format (behind a key when API keys are on)'),
   allowOpen: bool('KILN_ALLOW_OPEN', false, 'Start on a non-loopback KILN_HOST even when no API key exists (anyone who can reach it may use it)'),

@@ -202,8 +202,8 @@ export interface PushRequest {
 /**
  * Runtime options of generate/chat/embed (`options`), and the PARAMETER
  * keys of a Modelfile. kiln acts on the sampling ones, num_ctx, num_predict,
- * num_keep, stop and num_thread; the others are accepted and ignored, as a
- * CPU-only runtime has no use for num_gpu or use_mmap.
+ * num_keep, stop, num_thread and num_gpu (layers on the Vulkan device); the
+ * others (use_mmap, main_gpu, ...) are accepted and ignored.
  */
 export interface Options {
   num_ctx?: number;

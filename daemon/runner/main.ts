@@ -11,6 +11,7 @@ import { isKilnError } from '../../common/errors.js';
 import { loadModel, type Model } from '../../engine/model/model.js';
 import type { EmbeddingModel } from '../../engine/model/embedding.js';
 import { setThreads } from '../../kernels/index.js';
+import { describeGpu, vulkanInfo } from '../../kernels/vulkan.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
 import { PromptCache } from '../../engine/generate/prompt-cache.js';
 import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
@@ -76,18 +77,34 @@ async function load(m: LoadMsg): Promise<void> {
   const t0 = process.hrtime.bigint();
   try {
     if (m.threads > 0) setThreads(m.threads);
+    // num_gpu absent: as many layers as the chosen device holds (a CPU-type device only with KILN_GPU=vulkan).
+    // The device holds one sequence's cache, so a model loaded with several slots stays on the CPU (forward.cpp).
+    const vk = vulkanInfo();
+    const numGpu = m.numGpu ?? (vk.selected >= 0 ? 'auto' : 0);
+    const gpuMemory = vk.selected >= 0 ? vk.devices[vk.selected].memoryBytes : 0;
     // One native context: a KV cache region per slot, the weights mapped once (an encoder: one model, whole inputs).
-    const model = await loadModel(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, nSeq: m.slots });
+    const model = await loadModel(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, nSeq: m.slots, numGpu, gpuMemory });
     if (model.kind === 'embedding') {
       for (let i = 0; i < m.slots; i++) slots.push({ encoder: model, tail: Promise.resolve(), busy: false });
     } else {
-      promptCache = m.promptCacheBytes > 0 ? new PromptCache(m.promptCacheBytes, model.hp.nLayer) : undefined;
+      // (the KV rows of offloaded layers live on the GPU: such a model keeps no prompt cache)
+      promptCache = m.promptCacheBytes > 0 && model.native.gpu().layers === 0 ? new PromptCache(m.promptCacheBytes, model.hp.nLayer) : undefined;
       // entries a previous runner of this model kept (the daemon held them while it was unloaded)
       for (const e of m.promptCache ?? []) promptCache?.add({ tokens: e.tokens, bytes: new Uint8Array(e.bytes) });
       for (let i = 0; i < m.slots; i++) slots.push({ model, gen: new Generator(model, { seq: i, promptCache }), tail: Promise.resolve(), busy: false });
     }
     const first = slots[0];
-    send({ t: 'loaded', nCtx: first.encoder ? first.encoder.hp.nCtx : first.model.hp.nCtx, loadDurationNs: Number(process.hrtime.bigint() - t0) });
+    const gpu = first.encoder ? { layers: 0, deviceBytes: 0 } : first.model.native.gpu();
+    send({
+      t: 'loaded',
+      nCtx: first.encoder ? first.encoder.hp.nCtx : first.model.hp.nCtx,
+      loadDurationNs: Number(process.hrtime.bigint() - t0),
+      gpuLayers: gpu.layers,
+      gpuAll: !first.encoder && gpu.layers === first.model.hp.nLayer,
+      vramBytes: gpu.deviceBytes,
+      gpu: describeGpu(),
+      gpuPlanBytes: first.encoder ? 0 : first.model.gpuPlan.bytes,
+    });
   } catch (e) {
     send({ t: 'load-failed', ...errorOf(e) });
     setImmediate(() => process.exit(1));

@@ -31,6 +31,8 @@ export interface LoadMsg {
   promptCacheBytes: number;
   /** Prompt cache entries of an earlier runner of the same model and context (see ParkMsg). */
   promptCache?: ParkedEntry[];
+  /** num_gpu: layers on the Vulkan device; absent: all of them when a device is chosen (kernels/vulkan.ts). */
+  numGpu?: number;
 }
 
 /** A prompt cache entry in transit: tokens and their KV rows (engine/generate/prompt-cache.ts). */
@@ -105,7 +107,7 @@ export interface RunnerStats {
 }
 
 export type FromRunner =
-  | { t: 'loaded'; nCtx: number; loadDurationNs: number }
+  | { t: 'loaded'; nCtx: number; loadDurationNs: number; gpuLayers?: number; gpuAll?: boolean; vramBytes?: number; gpuPlanBytes?: number; gpu?: string }
   | { t: 'load-failed'; code: string; message: string }
   | { t: 'chunk'; id: number; text: string; tokens: number[]; logprobs?: TokenLogprob[] }
   | { t: 'done'; id: number; stats: RunnerStats }

@@ -26,6 +26,10 @@ export interface Chunk {
 export interface RunnerHandle {
   readonly pid: number | undefined;
   readonly nCtx: number;
+  /** Device memory the model holds on the GPU (0: on the CPU only). */
+  readonly vramBytes?: number;
+  /** Every layer runs on the GPU. */
+  readonly gpuAll?: boolean;
   readonly loadDurationNs: number;
   /** Requests registered and not yet closed (KILN_DEBUG's internals report the sum). */
   readonly inFlight?: number;
@@ -65,6 +69,8 @@ export class Runner implements RunnerHandle {
   private crashHandlers: ((why: string) => void)[] = [];
   private stderrTail = '';
   nCtx = 0;
+  vramBytes = 0;
+  gpuAll = false;
   loadDurationNs = 0;
 
   private constructor(
@@ -116,7 +122,12 @@ export class Runner implements RunnerHandle {
           loaded = true;
           r.nCtx = m.nCtx;
           r.loadDurationNs = m.loadDurationNs;
-          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''})`);
+          r.vramBytes = m.vramBytes ?? 0;
+          r.gpuAll = m.gpuAll ?? false;
+          const mib = (b: number | undefined) => Math.round((b ?? 0) / 2 ** 20);
+          // the plan's estimate next to what the device really allocated
+          const gpu = m.gpuLayers ? `, ${m.gpuLayers} layers on the GPU (estimated ${mib(m.gpuPlanBytes)} MiB, allocated ${mib(m.vramBytes)} MiB)` : '';
+          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''}${gpu}; ${m.gpu ?? 'gpu: none'})`);
           resolve(r);
         } else if (m.t === 'load-failed') {
           reject(toError(m.code, `loading ${spec.name}: ${m.message}`));
@@ -146,6 +157,7 @@ export class Runner implements RunnerHandle {
         threads: spec.threads,
         promptCacheBytes: spec.promptCacheBytes,
         promptCache: spec.promptCache,
+        ...(spec.numGpu === undefined ? {} : { numGpu: spec.numGpu }),
       });
     });
   }

@@ -1,4 +1,5 @@
 import { KilnError } from '../../common/errors.js';
+import { vulkanInfo } from '../../kernels/vulkan.js';
 import type { RunningModel, ModelDetails } from '../api/types.js';
 import type { ParkedEntry } from '../runner/protocol.js';
 import type { RunnerHandle, RunnerSpec } from '../runner/runner.js';
@@ -17,6 +18,8 @@ export interface ModelSpec {
   shape: ModelShape;
   fileSize: number;
   numCtx: number;
+  /** num_gpu: layers on the GPU; absent: all when a GPU is chosen (one runner per value). */
+  numGpu?: number;
 }
 
 export interface SchedulerOptions {
@@ -69,6 +72,13 @@ interface Entry {
   gone: boolean;
 }
 
+let gpu: boolean | undefined;
+/** Whether the runners will find a Vulkan device to offload to (probed once; the probe never throws). */
+function gpuChosen(): boolean {
+  gpu ??= vulkanInfo().selected >= 0;
+  return gpu;
+}
+
 /** The most slots KILN_NUM_PARALLEL=auto gives a model (Ollama's default cap as well). */
 export const AUTO_PARALLEL = 4;
 
@@ -109,7 +119,7 @@ export class Scheduler {
   acquire(spec: ModelSpec, keepAlive: KeepAlive, signal: AbortSignal): Promise<Lease> {
     if (signal.aborted) return Promise.reject(aborted(signal));
     if (this.closed) return Promise.reject(new KilnError('E_RUNNER', 'kiln is shutting down'));
-    const id = `${spec.path}#${spec.numCtx}`;
+    const id = `${spec.path}#${spec.numCtx}${spec.numGpu === undefined ? '' : `#gpu${spec.numGpu}`}`;
     let e = this.live(id);
     if (!e) {
       for (const other of [...this.entries]) if (other.spec.path === spec.path && !other.retired) void this.retire(other);
@@ -169,7 +179,8 @@ export class Scheduler {
           digest: e.spec.digest,
           details: e.spec.details,
           expires_at: (Number.isFinite(until) ? new Date(until) : FOREVER).toISOString(),
-          size_vram: 0,
+          // every layer on the GPU is Ollama's "100% GPU"; a partial offload, the device bytes the runner holds
+          size_vram: e.runner!.gpuAll ? e.estimate.total : Math.min(e.runner!.vramBytes ?? 0, e.estimate.total),
           context_length: e.spec.numCtx,
           slots: { total: e.slots, in_use: e.active },
         };
@@ -207,6 +218,8 @@ export class Scheduler {
   /** KILN_NUM_PARALLEL, or for auto the most slots (up to AUTO_PARALLEL) whose estimate fits the memory free now. */
   private slotsFor(spec: ModelSpec): number {
     if (this.opts.numParallel > 0) return this.opts.numParallel;
+    // a GPU takes one sequence's layers (the device holds one cache): auto gives a model it will offload one slot
+    if (spec.numGpu !== 0 && gpuChosen()) return 1;
     const free = this.freeMemory([...this.entries].filter((o) => !o.gone && o.runner));
     for (let n = AUTO_PARALLEL; n > 1; n--) if (estimateMemory(spec.shape, spec.fileSize, spec.numCtx, n).total <= free) return n;
     return 1;
@@ -284,6 +297,7 @@ export class Scheduler {
       promptCacheBytes: this.opts.promptCacheBytes ?? 0,
       // what the last runner of this model and context kept: a reloaded model resumes its conversations' prefixes
       promptCache: this.unpark(e.id),
+      ...(e.spec.numGpu === undefined ? {} : { numGpu: e.spec.numGpu }),
     });
     if (e.gone) {
       await runner.stop();

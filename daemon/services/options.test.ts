@@ -15,6 +15,15 @@ describe('request options', () => {
     expect(runOptions({}, { num_ctx: 8192 }, defaults).numCtx).toBe(8192);
   });
 
+  it("reads num_gpu (a Modelfile PARAMETER or the request's): -1 or absent is automatic, 0 none", () => {
+    expect(runOptions({}, undefined, defaults).numGpu).toBeUndefined();
+    expect(runOptions({ num_gpu: '3' }, undefined, defaults).numGpu).toBe(3);
+    expect(runOptions({ num_gpu: 3 }, { num_gpu: 0 }, defaults).numGpu).toBe(0);
+    expect(runOptions({}, { num_gpu: -1 }, defaults).numGpu).toBeUndefined();
+    expect(() => runOptions({}, { num_gpu: 2.5 }, defaults)).toThrow(/num_gpu/);
+    expect(() => runOptions({}, { num_gpu: -2 }, defaults)).toThrow(/num_gpu/);
+  });
+
   it('reads numbers written as strings (Modelfile PARAMETERs) and a single stop string', () => {
     expect(runOptions({ temperature: '0.7' }, { stop: 'END' } as never, defaults).sampling).toEqual({ temperature: 0.7, stop: ['END'], num_predict: 20480 });
   });

@@ -14,6 +14,8 @@ export interface RunOptions {
   sampling: SamplingOptions;
   /** Context length to load the model with. */
   numCtx: number;
+  /** num_gpu: layers on the GPU (0 none); absent: as many as the device takes. */
+  numGpu?: number;
 }
 
 function numberOf(key: string, v: unknown): number {
@@ -57,5 +59,11 @@ export function runOptions(modelParams: Record<string, unknown>, request: Option
   const most = MAX_CONTEXTS_PER_ANSWER * numCtx;
   const predict = sampling.num_predict ?? -1;
   if (predict !== -2 && (predict < 0 || predict > most)) sampling.num_predict = most;
-  return { sampling, numCtx };
+  let numGpu: number | undefined;
+  if (merged.num_gpu !== undefined && merged.num_gpu !== null) {
+    numGpu = numberOf('num_gpu', merged.num_gpu);
+    if (!Number.isInteger(numGpu) || numGpu < -1 || numGpu > 4096) throw new KilnError('E_BAD_REQUEST', `option num_gpu: ${numGpu} is not an integer in [-1, 4096]`);
+    if (numGpu === -1) numGpu = undefined; // Ollama's -1: decide automatically
+  }
+  return numGpu === undefined ? { sampling, numCtx } : { sampling, numCtx, numGpu };
 }

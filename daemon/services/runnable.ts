@@ -126,8 +126,9 @@ export function requireCompletion(m: RunnableModel, requested: string, what: 'ge
   if (m.facts.embedding) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requested)} does not support ${what}`);
 }
 
-export function modelSpec(m: RunnableModel, numCtx: number): ModelSpec {
+export function modelSpec(m: RunnableModel, numCtx: number, numGpu?: number): ModelSpec {
   return {
+    ...(numGpu === undefined ? {} : { numGpu }),
     path: m.path,
     name: m.name,
     digest: m.record.digest.replace(/^sha256:/, ''),

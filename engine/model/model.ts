@@ -1,6 +1,7 @@
 import { readGGUFFile, type GGUFFile } from '../gguf/reader.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { mapFile, NativeLlama, type MappedFile } from '../../kernels/index.js';
+import { layerDeviceBytes, planGpuLayers, type GpuPlan } from './gpu-fit.js';
 import { llamaLayout, type ModelHParams } from './hparams.js';
 import { isEncoderArch } from './bert.js';
 import { EmbeddingModel } from './embedding.js';
@@ -14,6 +15,10 @@ export interface LoadOptions {
   kvF16?: boolean;
   /** Sequences served at once, each with its own KV cache of nCtx positions (default 1). */
   nSeq?: number;
+  /** Layers to run on the GPU (Ollama's num_gpu; the last ones): 0 or absent none, more than the model has: all. */
+  numGpu?: number | 'auto';
+  /** With numGpu 'auto': the device bytes this model may take (gpu-fit.ts picks the layers). */
+  gpuMemory?: number;
 }
 
 /**
@@ -29,6 +34,8 @@ export class Model {
     readonly tokenizer: Tokenizer,
     readonly native: NativeLlama,
     private readonly map: MappedFile,
+    /** The layers the load asked the GPU for, and the device bytes the plan expected them to take. */
+    readonly gpuPlan: GpuPlan,
   ) {}
 
   readonly kind = 'generative' as const;
@@ -43,8 +50,18 @@ export class Model {
     const tokenizer = Tokenizer.fromGGUF(file);
     const map = mapFile(path);
     try {
-      const native = new NativeLlama(map, opts.nSeq && opts.nSeq > 1 ? { ...hp, nSeq: opts.nSeq } : hp, weights);
-      return new Model(path, file, hp, tokenizer, native, map);
+      const perLayer = layerDeviceBytes(file, hp);
+      // the device holds one sequence's cache: a model batching several sequences stays on the CPU (forward.cpp)
+      const nSeq = opts.nSeq && opts.nSeq > 1 ? opts.nSeq : 1;
+      const plan: GpuPlan =
+        nSeq > 1
+          ? { layers: 0, bytes: 0 }
+          : opts.numGpu === 'auto'
+            ? planGpuLayers(perLayer, opts.gpuMemory ?? 0)
+            : { layers: Math.min(opts.numGpu ?? 0, hp.nLayer), bytes: perLayer.slice(hp.nLayer - Math.min(opts.numGpu ?? 0, hp.nLayer)).reduce((a, b) => a + b, 0) };
+      const params = { ...hp, ...(nSeq > 1 ? { nSeq } : {}), ...(plan.layers ? { nGpuLayers: plan.layers } : {}) };
+      const native = new NativeLlama(map, params, weights);
+      return new Model(path, file, hp, tokenizer, native, map, plan);
     } catch (e) {
       map.unmap();
       throw e;

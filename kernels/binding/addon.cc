@@ -11,6 +11,7 @@ napi_value init(napi_env env, napi_value exports) {
   kiln_register_ops(env, exports);
   kiln_register_flock(env, exports);
   kiln_register_bert(env, exports);
+  kiln_register_vulkan(env, exports);
   return exports;
 }
 

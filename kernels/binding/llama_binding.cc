@@ -276,7 +276,8 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
          r.opt_nonneg_float("attnSoftcap", 0, &p->attn_softcap) && r.opt_nonneg_float("finalSoftcap", 0, &p->final_softcap) &&
          r.opt_int32("nSwa", 0, big, 0, &p->n_swa) && r.opt_int32("swaPattern", 0, 4096, 0, &p->swa_pattern) &&
          r.opt_nonneg_float("ropeBaseSwa", p->rope_base, &p->rope_base_swa) &&
-         r.opt_nonneg_float("ropeFreqScaleSwa", p->rope_freq_scale, &p->rope_freq_scale_swa);
+         r.opt_nonneg_float("ropeFreqScaleSwa", p->rope_freq_scale, &p->rope_freq_scale_swa) &&
+         r.opt_int32("nGpuLayers", 0, 4096, 0, &p->n_gpu_layers);
 }
 
 // A position argument: a safe integer that fits the native int32 positions.
@@ -554,6 +555,23 @@ napi_value llama_imatrix(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+// llamaGpu(handle) -> { layers, deviceBytes }: the layers the Vulkan device runs and the memory they hold there
+napi_value llama_gpu(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!kiln_get_args(env, info, 1, argv)) return nullptr;
+  Handle *h;
+  if (!get_handle(env, argv[0], &h)) return nullptr;
+  uint64_t bytes = 0;
+  const int32_t layers = kiln_llama_gpu_layers(h->ctx, &bytes);
+  napi_value o, a, b;
+  napi_create_object(env, &o);
+  napi_create_int32(env, layers, &a);
+  napi_create_double(env, (double)bytes, &b);
+  napi_set_named_property(env, o, "layers", a);
+  napi_set_named_property(env, o, "deviceBytes", b);
+  return o;
+}
+
 napi_value llama_free(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!kiln_get_args(env, info, 1, argv)) return nullptr;
@@ -586,4 +604,5 @@ void kiln_register_llama(napi_env env, napi_value exports) {
   kiln_export(env, exports, "llamaFree", llama_free);
   kiln_export(env, exports, "llamaObserve", llama_observe);
   kiln_export(env, exports, "llamaImatrix", llama_imatrix);
+  kiln_export(env, exports, "llamaGpu", llama_gpu);
 }

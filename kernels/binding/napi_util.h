@@ -32,5 +32,6 @@ void kiln_register_llama(napi_env env, napi_value exports);
 void kiln_register_ops(napi_env env, napi_value exports);
 void kiln_register_flock(napi_env env, napi_value exports);
 void kiln_register_bert(napi_env env, napi_value exports);
+void kiln_register_vulkan(napi_env env, napi_value exports);
 
 void kiln_export(napi_env env, napi_value exports, const char *name, napi_callback cb);

@@ -18,6 +18,9 @@
 #include "../ref/half.h"
 #include "../ref/llama_ops.h"
 #include "../variant.h"
+#if KILN_HAVE_VULKAN
+#include "../vulkan/offload.h"
+#endif
 
 struct kiln_llama_ctx {
   kiln_llama_model m;
@@ -42,7 +45,17 @@ struct kiln_llama_ctx {
   int32_t hidden_n = 0;
   kiln_matmul_observer observe = nullptr; // kiln_llama_observe
   void *observe_user = nullptr;
+  // layers [gpu_first, n_layer) run on the Vulkan device (src/vulkan/offload.h); the CPU cache holds only the others
+  struct kiln_vk_offload *gpu = nullptr;
+  int32_t gpu_first = 0;
+  ~kiln_llama_ctx();
 };
+
+kiln_llama_ctx::~kiln_llama_ctx() {
+#if KILN_HAVE_VULKAN
+  kiln_vk_offload_free(gpu);
+#endif
+}
 
 namespace {
 
@@ -357,7 +370,21 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     c->kv_dim = kvdim;
     c->n_seq = p.n_seq > 0 ? p.n_seq : 1;
     c->n_past.assign((size_t)c->n_seq, 0);
-    const size_t cache = (size_t)c->n_seq * (size_t)p.n_layer * (size_t)p.n_ctx * (size_t)kvdim;
+    c->gpu_first = p.n_layer;
+#if KILN_HAVE_VULKAN
+    // the device holds one sequence's cache: a context batching several sequences stays on the CPU
+    if (p.n_gpu_layers > 0 && c->n_seq == 1) {
+      const int32_t first = p.n_gpu_layers >= p.n_layer ? 0 : p.n_layer - p.n_gpu_layers;
+      c->gpu = kiln_vk_offload_new(&c->m, first, error);
+      if (!c->gpu && *error) {
+        delete c;
+        return nullptr;
+      }
+      if (c->gpu) c->gpu_first = first;
+    }
+#endif
+    // [seq][layer][pos]: the CPU layers only (with an offload there is one sequence, so the layer stride does not matter)
+    const size_t cache = (size_t)c->n_seq * (size_t)c->gpu_first * (size_t)p.n_ctx * (size_t)kvdim;
     if (p.kv_cache == kiln_kv_cache::f16) {
       c->k16.assign(cache, 0);
       c->v16.assign(cache, 0);
@@ -375,6 +402,14 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
 }
 
 extern "C" void kiln_llama_free(kiln_llama_ctx *c) { delete c; }
+
+extern "C" int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes) {
+  *device_bytes = 0;
+#if KILN_HAVE_VULKAN
+  if (c->gpu) *device_bytes = kiln_vk_offload_bytes(c->gpu);
+#endif
+  return c->m.p.n_layer - c->gpu_first;
+}
 
 extern "C" void kiln_llama_truncate(kiln_llama_ctx *c, int32_t seq, int32_t pos) {
   if (seq < 0 || seq >= c->n_seq) return;
@@ -407,6 +442,10 @@ extern "C" int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t 
     *error = "the positions to save are not in the sequence's cache";
     return -1;
   }
+  if (c->gpu_first < c->m.p.n_layer) {
+    *error = "the KV cache of offloaded layers is on the GPU: it cannot be saved";
+    return -1;
+  }
   kiln_llama_ctx *mc = const_cast<kiln_llama_ctx *>(c); // read only
   const size_t rows = (size_t)n * (size_t)c->kv_dim * kv_elem(c);
   uint8_t *d = static_cast<uint8_t *>(dst);
@@ -419,6 +458,10 @@ extern "C" int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t 
 extern "C" int kiln_llama_kv_load(kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, const void *src, const char **error) {
   if (seq < 0 || seq >= c->n_seq || pos0 < 0 || n < 0 || pos0 > c->n_past[seq] || (int64_t)pos0 + n > c->m.p.n_ctx) {
     *error = "the positions to load do not continue the sequence's cache inside the context";
+    return -1;
+  }
+  if (c->gpu_first < c->m.p.n_layer) {
+    *error = "the KV cache of offloaded layers is on the GPU: it cannot be loaded";
     return -1;
   }
   const size_t rows = (size_t)n * (size_t)c->kv_dim * kv_elem(c);
@@ -454,7 +497,10 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep
     *error = "out of memory";
     return -1;
   }
-  for (int32_t l = 0; l < p.n_layer; l++) {
+#if KILN_HAVE_VULKAN
+  if (c->gpu && kiln_vk_offload_shift(c->gpu, keep, discard, c->n_past[seq], cs.data(), error) != 0) return -1;
+#endif
+  for (int32_t l = 0; l < c->gpu_first; l++) {
     const float *lcs = is_swa(p, l) ? cs_swa.data() : cs.data();
     for (int32_t i = 0; i < moved; i++) {
       const size_t from = kv_off(c, seq, l, keep + discard + i);
@@ -595,6 +641,13 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
     for (int64_t i = 0; i < n * d; i++) c->x[i] *= p.embd_scale;
 
   for (int32_t l = 0; l < p.n_layer; l++) {
+#if KILN_HAVE_VULKAN
+    if (l == c->gpu_first) { // the rest of the layers on the device, in one submit
+      // an offloading context has one sequence, so the batch is one run of consecutive positions
+      if (kiln_vk_offload_eval(c->gpu, c->x.data(), n, runs[0].pos0, c->rope_cs.data(), error) != 0) return -1;
+      break;
+    }
+#endif
     const kiln_llama_layer &L = m.layers[l];
     rmsnorm(c, c->x.data(), L.attn_norm, n, d, c->xn.data());
     if (present(L.wqkv)) {

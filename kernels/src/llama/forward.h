@@ -55,6 +55,7 @@ typedef struct kiln_llama_params {
   int32_t attn_unfused;  // 1: attention over the f16 cache as llama.cpp computes it without flash attention
                          // (node-llama-cpp turns flash attention off for gemma2)
   int32_t n_seq;         // sequences with a cache region of n_ctx positions each (0 means 1); see kiln_llama_decode
+  int32_t n_gpu_layers;  // the last this many layers run on the Vulkan device when there is one (0: none; src/vulkan/offload.h)
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
@@ -114,6 +115,9 @@ int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32
 // (laid out as kv_save writes it); pos0 must be at most the cached length,
 // which becomes pos0 + n.
 int kiln_llama_kv_load(kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, const void *src, const char **error);
+
+// Layers running on the GPU (0 when the device path was not possible) and the device bytes they hold.
+int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes);
 
 // Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
 const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);

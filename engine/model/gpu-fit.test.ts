@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { readGGUFFile } from '../gguf/reader.js';
+import { vulkanInfo } from '../../kernels/vulkan.js';
+import { KJV_F32 } from '../../test/helpers/fixtures.js';
+import { GPU_RESERVE_BYTES, layerDeviceBytes, planGpuLayers } from './gpu-fit.js';
+import { llamaLayout } from './hparams.js';
+import { Model } from './model.js';
+
+describe('the GPU layer plan', () => {
+  it('counts each layer\'s tensors and its f16 KV cache at the context length', async () => {
+    const file = await readGGUFFile(KJV_F32);
+    const { hp } = llamaLayout(file, { nCtx: 512 });
+    const per = layerDeviceBytes(file, hp);
+    expect(per).toHaveLength(hp.nLayer);
+    const layerTensors = file.tensors.filter((t) => t.name.startsWith('blk.')).reduce((a, t) => a + t.byteSize, 0);
+    const kv = 2 * 512 * hp.nHeadKv * hp.headDim * 2;
+    expect(per.reduce((a, b) => a + b, 0)).toBe(layerTensors + hp.nLayer * kv);
+  });
+
+  it('takes the most of the last layers that fit beside the reserve', () => {
+    const per = [10, 20, 30, 40];
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 1000)).toEqual({ layers: 4, bytes: 100 });
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 75)).toEqual({ layers: 2, bytes: 70 });
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 39)).toEqual({ layers: 0, bytes: 0 });
+    expect(planGpuLayers(per, 1000)).toEqual({ layers: 0, bytes: 0 });
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 1000, 3)).toEqual({ layers: 3, bytes: 90 });
+  });
+
+  it.skipIf(!vulkanInfo().available)('is within 10% of what a load then allocates on the device', async () => {
+    process.env.KILN_GPU = 'vulkan';
+    for (const [nCtx, numGpu] of [[256, 6], [2048, 3], [1024, 1]] as const) {
+      const m = await Model.load(KJV_F32, { nCtx, numGpu });
+      try {
+        const got = m.native.gpu();
+        expect(got.layers).toBe(numGpu);
+        expect(Math.abs(got.deviceBytes - m.gpuPlan.bytes) / got.deviceBytes, `nCtx ${nCtx}, ${numGpu} layers: plan ${m.gpuPlan.bytes}, allocated ${got.deviceBytes}`).toBeLessThan(0.1);
+      } finally {
+        m.close();
+      }
+    }
+    // 'auto' with room for two layers beyond the reserve takes two
+    const per = layerDeviceBytes(await readGGUFFile(KJV_F32), llamaLayout(await readGGUFFile(KJV_F32), { nCtx: 256 }).hp);
+    const m = await Model.load(KJV_F32, { nCtx: 256, numGpu: 'auto', gpuMemory: GPU_RESERVE_BYTES + per[4] + per[5] + 100 });
+    try {
+      expect(m.gpuPlan.layers).toBe(2);
+      expect(m.native.gpu().layers).toBe(2);
+    } finally {
+      m.close();
+    }
+  });
+});
