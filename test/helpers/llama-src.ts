@@ -1,12 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-/** node-llama-cpp's llama.cpp bundle, found through module resolution (from test/ under vitest and from dist/ under node alike). */
-const BUNDLE = join(dirname(dirname(fileURLToPath(import.meta.resolve('node-llama-cpp')))), 'llama', 'gitRelease.bundle');
+/**
+ * node-llama-cpp's llama.cpp bundle, found through module resolution (from
+ * test/ under vitest and from dist/ under node alike; vitest's module runner
+ * has no import.meta.resolve, so through createRequire).
+ */
+const BUNDLE = join(dirname(dirname(createRequire(import.meta.url).resolve('node-llama-cpp'))), 'llama', 'gitRelease.bundle');
 
 /** What the oracle tests read from the llama.cpp source. */
 const PATHS = ['models', 'tests/test-tokenizer-0.cpp', 'gguf-py', 'src/unicode-data.cpp', 'tools/server/server-common.cpp', 'include', 'ggml/include'];
