@@ -511,6 +511,18 @@ using F16Dot = FloatDot<F16Row, NR, NC>;
 template <int NR, int NC>
 using F32Dot = FloatDot<F32Row, NR, NC>;
 
+// Tiles for batches of 2 to 7 tokens (the gemm takes 8 and more); a single
+// token (matvec, memory-bound) keeps one row at a time, one stream for the
+// prefetchers, as vec_dot alone runs it.
+template <template <int, int> class K>
+void float_tile(int64_t n, float *s, size_t ldc, const void *x, size_t bx, int nr, const void *y, size_t by, int nc) {
+  if (nc == 1) {
+    for (int r = 0; r < nr; r++) Tiles<K, 2, 2>::dot(n, s + r, static_cast<const uint8_t *>(x) + r * bx, y);
+    return;
+  }
+  Tiles<K, 2, 2>::tile(n, s, ldc, x, bx, nr, y, by, nc);
+}
+
 // Eight f32 lanes for the float gemm kernels (float_gemm.h).
 struct Avx2Vec {
   typedef __m256 vec;
@@ -542,9 +554,9 @@ extern "C" void kiln_x86_avx2_register(kiln_kernel_table *t) {
   t->vec_dot[KILN_TYPE_Q6_K] = Tiles<Q6K, 1, 2>::dot;
   t->vec_dot_tile[KILN_TYPE_Q6_K] = Tiles<Q6K, 1, 2>::tile;
   t->vec_dot[KILN_TYPE_F16] = Tiles<F16Dot, 2, 2>::dot;
-  t->vec_dot_tile[KILN_TYPE_F16] = Tiles<F16Dot, 2, 2>::tile;
+  t->vec_dot_tile[KILN_TYPE_F16] = float_tile<F16Dot>;
   t->vec_dot[KILN_TYPE_F32] = Tiles<F32Dot, 2, 2>::dot;
-  t->vec_dot_tile[KILN_TYPE_F32] = Tiles<F32Dot, 2, 2>::tile;
+  t->vec_dot_tile[KILN_TYPE_F32] = float_tile<F32Dot>;
   // 4 rows x 3 tokens: 12 accumulators, 3 tokens and a weight vector fill the 16 registers
   float_gemm::register_float_gemm<Avx2Vec, 3>(t);
 }
