@@ -316,6 +316,49 @@ describe('dot products', () => {
     });
   }
 
+  for (const t of ['F16', 'F32'] as const) {
+    it(`${t}: batches over rows of any length take the float tiles (vecDot's bits) below 8 tokens and the float gemm (within float rounding, not vecDot's bits) from 8`, () => {
+      const before = threads();
+      try {
+        // 512: whole vector steps; 523 and 37: ragged ends for 8- and 16-lane kernels
+        for (const cols of [512, 523, 37]) {
+          const rows = 11;
+          const w = quantize(t, gaussian(rows * cols, 61 + cols, 0.02), rows, cols);
+          const rowBytes = rowSize(t, cols);
+          const rowOf = (r: number): Uint8Array => w.subarray(r * rowBytes, (r + 1) * rowBytes);
+          for (const n of [2, 5, 8, 17, 40]) {
+            const x = gaussian(n * cols, 62 + n);
+            for (const v of supportedVariants()) {
+              const outs = [1, 2].map((th) => {
+                setThreads(th);
+                return matmul(t, w, rows, cols, x, n, new Float32Array(n * rows), v);
+              });
+              expect(Array.from(outs[1]), `${v} cols=${cols} n=${n} thread count`).toEqual(Array.from(outs[0]));
+              let differ = 0;
+              for (let tok = 0; tok < n; tok++) {
+                const act = x.subarray(tok * cols, (tok + 1) * cols);
+                for (let r = 0; r < rows; r++) {
+                  const got = outs[0][tok * rows + r];
+                  const own = vecDot(t, rowOf(r), act, cols, v);
+                  if (n < 8) expect(got, `${v} cols=${cols} n=${n} token ${tok} row ${r}`).toBe(own);
+                  if (got !== own) differ++;
+                  const { scale } = expectedDot(t, rowOf(r), act);
+                  const want = vecDot(t, rowOf(r), act, cols, 'scalar');
+                  expect(Math.abs(got - want), `${v} cols=${cols} n=${n} token ${tok} row ${r}`).toBeLessThanOrEqual(VARIANT_REL_TOL * scale);
+                }
+              }
+              // the gemm sums the ragged end in vector lanes (vec_dot adds it value by value after
+              // the reduction), so some results differ in their last bits
+              if (n >= 8 && v !== 'scalar' && cols === 523) expect(differ, `${v} n=${n}: the gemm kernel was not used`).toBeGreaterThan(0);
+            }
+          }
+        }
+      } finally {
+        setThreads(before);
+      }
+    });
+  }
+
   it('every variant quantizes activations (and converts the f16 KV cache) to the reference bytes, including edge values', () => {
     const x = gaussian(4096, 31);
     // a block of zeros, a block with inf/NaN, a block of huge values, subnormals

@@ -11,6 +11,7 @@
 #include "ref/blocks.h"
 #include "ref/floats.h"
 #include "ref/kpack.h"
+#include "float_gemm.h"
 #include "tile.h"
 #include "variant.h"
 
@@ -448,40 +449,90 @@ using Q50 = Legacy4<Q50Blocks, NR, NC>;
 
 // ---- float formats -----------------------------------------------------------
 
-void vec_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
-  const uint8_t *x = static_cast<const uint8_t *>(vx);
-  const float *y = static_cast<const float *>(vy);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    prefetch_ahead(x + 2 * i, 1);
-    const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x + 2 * i)));
-    const __m256 b = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x + 2 * i + 16)));
-    acc0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(y + i), acc0);
-    acc1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(y + i + 8), acc1);
+// Weights of the float formats: 8 values at value index i as f32, or value i alone.
+struct F16Row {
+  static __m256 load8(const uint8_t *x, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x + 2 * i)));
   }
-  float sum = hsum_f32(_mm256_add_ps(acc0, acc1));
-  for (; i < n; i++) {
+  static float at(const uint8_t *x, int64_t i) {
     uint16_t h;
     memcpy(&h, x + 2 * i, 2);
-    sum += kiln_f16_to_f32(h) * y[i];
+    return kiln_f16_to_f32(h);
   }
-  *s = sum;
+  static void prefetch(const uint8_t *x, int64_t i) { prefetch_ahead(x + 2 * i, 1); }
+};
+
+struct F32Row {
+  static __m256 load8(const uint8_t *x, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float *>(x) + i); }
+  static float at(const uint8_t *x, int64_t i) { return load_f32(x + 4 * i); }
+  static void prefetch(const uint8_t *x, int64_t i) { prefetch_ahead(x + 4 * i, 64); }
+};
+
+// Float weights against f32 activations, NR rows by NC tokens (vec_dot is
+// 1 x 1): per pair two 8-lane accumulators over steps of 16 values, reduced
+// once, then the values past the last step added one by one. A tile shares
+// only the loads, so every pair gets vec_dot's bits.
+template <class WR, int NR, int NC>
+struct FloatDot {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *vy, size_t by) {
+    __m256 acc0[NR][NC], acc1[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc0[r][c] = acc1[r][c] = _mm256_setzero_ps();
+    const float *y[NC];
+    for (int c = 0; c < NC; c++) y[c] = reinterpret_cast<const float *>(vy + c * by);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      __m256 a0[NC], a1[NC];
+      for (int c = 0; c < NC; c++) {
+        a0[c] = _mm256_loadu_ps(y[c] + i);
+        a1[c] = _mm256_loadu_ps(y[c] + i + 8);
+      }
+      for (int r = 0; r < NR; r++) {
+        const uint8_t *xr = x + r * bx;
+        WR::prefetch(xr, i);
+        const __m256 w0 = WR::load8(xr, i), w1 = WR::load8(xr, i + 8);
+        for (int c = 0; c < NC; c++) {
+          acc0[r][c] = _mm256_fmadd_ps(w0, a0[c], acc0[r][c]);
+          acc1[r][c] = _mm256_fmadd_ps(w1, a1[c], acc1[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) {
+        float sum = hsum_f32(_mm256_add_ps(acc0[r][c], acc1[r][c]));
+        for (int64_t j = i; j < n; j++) sum += WR::at(x + r * bx, j) * y[c][j];
+        s[c * ldc + r] = sum;
+      }
+  }
+};
+
+template <int NR, int NC>
+using F16Dot = FloatDot<F16Row, NR, NC>;
+template <int NR, int NC>
+using F32Dot = FloatDot<F32Row, NR, NC>;
+
+// Tiles for batches of 2 to 7 tokens (the gemm takes 8 and more); a single
+// token (matvec, memory-bound) keeps one row at a time, one stream for the
+// prefetchers, as vec_dot alone runs it.
+template <template <int, int> class K>
+void float_tile(int64_t n, float *s, size_t ldc, const void *x, size_t bx, int nr, const void *y, size_t by, int nc) {
+  if (nc == 1) {
+    for (int r = 0; r < nr; r++) Tiles<K, 2, 2>::dot(n, s + r, static_cast<const uint8_t *>(x) + r * bx, y);
+    return;
+  }
+  Tiles<K, 2, 2>::tile(n, s, ldc, x, bx, nr, y, by, nc);
 }
 
-void vec_dot_f32_f32(int64_t n, float *s, const void *vx, const void *vy) {
-  const float *x = static_cast<const float *>(vx), *y = static_cast<const float *>(vy);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    prefetch_ahead(x + i, 64);
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
-  }
-  float sum = hsum_f32(_mm256_add_ps(acc0, acc1));
-  for (; i < n; i++) sum += x[i] * y[i];
-  *s = sum;
-}
+// Eight f32 lanes for the float gemm kernels (float_gemm.h).
+struct Avx2Vec {
+  typedef __m256 vec;
+  static const int W = 8;
+  static vec zero() { return _mm256_setzero_ps(); }
+  static vec load_f32(const float *p) { return _mm256_loadu_ps(p); }
+  static vec load_f16(const void *p) { return _mm256_cvtph_ps(_mm_loadu_si128(static_cast<const __m128i *>(p))); }
+  static vec fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static float hsum(vec v) { return hsum_f32(v); }
+};
 
 } // namespace
 
@@ -502,6 +553,10 @@ extern "C" void kiln_x86_avx2_register(kiln_kernel_table *t) {
   t->vec_dot[KILN_TYPE_Q5_K] = vec_dot_q5_K_q8_K;
   t->vec_dot[KILN_TYPE_Q6_K] = Tiles<Q6K, 1, 2>::dot;
   t->vec_dot_tile[KILN_TYPE_Q6_K] = Tiles<Q6K, 1, 2>::tile;
-  t->vec_dot[KILN_TYPE_F16] = vec_dot_f16_f32;
-  t->vec_dot[KILN_TYPE_F32] = vec_dot_f32_f32;
+  t->vec_dot[KILN_TYPE_F16] = Tiles<F16Dot, 2, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_F16] = float_tile<F16Dot>;
+  t->vec_dot[KILN_TYPE_F32] = Tiles<F32Dot, 2, 2>::dot;
+  t->vec_dot_tile[KILN_TYPE_F32] = float_tile<F32Dot>;
+  // 4 rows x 3 tokens: 12 accumulators, 3 tokens and a weight vector fill the 16 registers
+  float_gemm::register_float_gemm<Avx2Vec, 3>(t);
 }

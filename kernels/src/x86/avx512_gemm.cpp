@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "avx2_util.h"
+#include "float_gemm.h"
 #include "ref/blocks.h"
 #include "variant.h"
 
@@ -203,6 +204,17 @@ void gemm(int64_t n, float *s, size_t ldy, const void *vx, size_t bx, int nr, co
   }
 }
 
+// Sixteen f32 lanes for the float gemm kernels (float_gemm.h).
+struct Avx512Vec {
+  typedef __m512 vec;
+  static const int W = 16;
+  static vec zero() { return _mm512_setzero_ps(); }
+  static vec load_f32(const float *p) { return _mm512_loadu_ps(p); }
+  static vec load_f16(const void *p) { return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i *>(p))); }
+  static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static float hsum(vec v) { return _mm512_reduce_add_ps(v); }
+};
+
 } // namespace
 
 extern "C" void kiln_x86_avx512_gemm_register(kiln_kernel_table *t) {
@@ -213,4 +225,6 @@ extern "C" void kiln_x86_avx512_gemm_register(kiln_kernel_table *t) {
     t->gemm_pack[type] = q8k_x16_pack;
     t->gemm_size[type] = q8k_x16_size;
   }
+  // 4 rows x 6 tokens: 24 accumulators, 6 tokens and a weight vector in the 32 registers
+  float_gemm::register_float_gemm<Avx512Vec, 6>(t);
 }
