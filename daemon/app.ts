@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { rerank } from './services/rerank.js';
 import { isKilnError, KilnError } from '../common/errors.js';
 import { parseDigest } from '../common/digest.js';
 import type { OpenAIModelList, ProgressResponse, PsResponse, VersionResponse } from './api/types.js';
@@ -107,6 +108,8 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   });
   app.post('/api/embed', async (c) => c.json(await embed(deps, await json(c, parse.parseEmbed), requestAbort(c).signal)));
   app.post('/api/embeddings', async (c) => c.json(await embeddings(deps, await json(c, parse.parseEmbeddings), requestAbort(c).signal)));
+  app.post('/api/rerank', async (c) => c.json(await rerank(deps, await json(c, parse.parseRerank), requestAbort(c).signal)));
+  app.post('/v1/rerank', async (c) => c.json(await rerank(deps, await json(c, parse.parseRerank), requestAbort(c).signal)));
 
   // OpenAI compatibility: translated into the native services above; errors in OpenAI's shape (onError).
   app.post('/v1/chat/completions', async (c) => {

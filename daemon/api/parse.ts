@@ -31,6 +31,7 @@ import type {
   Options,
   PullRequest,
   PushRequest,
+  RerankRequest,
   ShowRequest,
   ThinkValue,
   Tool,
@@ -338,6 +339,28 @@ export function parseEmbed(body: unknown): EmbedRequest {
     input: f.strOrList('input'),
     truncate: f.bool('truncate'),
     dimensions: f.int('dimensions', 1),
+    keep_alive: f.keepAlive(),
+    options: f.options(),
+  });
+}
+
+/** POST /v1/rerank, /api/rerank: documents as strings or `{text}` objects, read as strings. */
+export function parseRerank(body: unknown): RerankRequest {
+  const f = fieldsOf(body);
+  const query = f.requiredStr('query');
+  const raw = f.o.documents;
+  if (!Array.isArray(raw)) throw invalid(f.path('documents'), `expected an array of strings, got ${kind(raw)}`);
+  const documents = raw.map((d, i) => {
+    if (typeof d === 'string') return d;
+    if (isObj(d) && typeof d.text === 'string') return d.text;
+    throw invalid(`${f.path('documents')}[${i}]`, `expected a string or {"text": string}, got ${kind(d)}`);
+  });
+  return drop({
+    ...modelFields(f),
+    query,
+    documents,
+    top_n: f.int('top_n', 1),
+    return_documents: f.bool('return_documents'),
     keep_alive: f.keepAlive(),
     options: f.options(),
   });

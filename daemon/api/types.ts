@@ -384,6 +384,41 @@ export interface EmbedResponse {
   prompt_eval_count: number;
 }
 
+/**
+ * POST /v1/rerank and /api/rerank (llama-server's and Jina's shape): scores
+ * each document against the query with a reranker model (a classification
+ * head, `pooling_type` rank, as bge-reranker). Documents are strings or
+ * `{text}` objects.
+ */
+export interface RerankRequest {
+  model?: string;
+  name?: string;
+  query: string;
+  documents: string[];
+  /** Only the best this many results (default all). */
+  top_n?: number;
+  /** Echo each document's text in its result. */
+  return_documents?: boolean;
+  keep_alive?: string | number;
+  options?: Options;
+}
+
+export interface RerankResult {
+  /** The document's position in the request. */
+  index: number;
+  /** The model's raw relevance score (its classifier's logit, as llama-server returns it): higher is more relevant. */
+  relevance_score: number;
+  document?: { text: string };
+}
+
+export interface RerankResponse {
+  model: string;
+  object: 'list';
+  /** Best first. */
+  results: RerankResult[];
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
 /** POST /api/embeddings (legacy) — `ollama.embeddings({model, prompt})`. */
 export interface EmbeddingsRequest {
   model?: string;

@@ -14,7 +14,7 @@ import { setThreads } from '../../kernels/index.js';
 import { describeGpu, vulkanInfo } from '../../kernels/vulkan.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
 import { PromptCache } from '../../engine/generate/prompt-cache.js';
-import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, ToRunner } from './protocol.js';
+import type { EmbedMsg, FromRunner, GenerateMsg, LoadMsg, RankMsg, ToRunner } from './protocol.js';
 import { fitPrompt, promptTokens } from './tokens.js';
 import { grammarConstraint } from './constrain.js';
 import { formatGrammar } from '../../engine/grammar/json-schema.js';
@@ -208,6 +208,33 @@ async function encode(enc: EmbeddingModel, m: EmbedMsg): Promise<void> {
   send({ t: 'embedded', id: m.id, embeddings: out, promptEvalCount: count });
 }
 
+/** Relevance scores of a reranker: each (query, document) pair as llama.cpp's server writes it, scored by the classifier head. */
+async function rank(s: Slot, m: RankMsg): Promise<void> {
+  if (!s.encoder || !s.encoder.isReranker) {
+    send({ t: 'error', id: m.id, code: 'E_BAD_REQUEST', message: 'this model is not a reranker: it has no classification head (pooling type rank)' });
+    return;
+  }
+  const enc = s.encoder;
+  const nCtx = enc.hp.nCtx;
+  const scores: number[] = [];
+  let count = 0;
+  for (const doc of m.documents) {
+    let pair = enc.tokenizer.encodePair(m.query, doc);
+    if (pair.length > nCtx) {
+      if (!m.truncate) {
+        send({ t: 'error', id: m.id, code: 'E_BAD_REQUEST', message: `query and document (${pair.length} tokens) exceed the context length (${nCtx})` });
+        return;
+      }
+      pair = pair.slice(0, nCtx);
+    }
+    count += pair.length;
+    scores.push(enc.scoreTokens(pair));
+    await tick();
+    if (jobs.get(m.id)?.signal.aborted) return;
+  }
+  send({ t: 'ranked', id: m.id, scores, promptEvalCount: count });
+}
+
 /** A token's text and bytes as the API shows them (a piece of a character decodes to U+FFFD in `token`). */
 function tokenWire(tok: Tokenizer, id: number): { token: string; bytes: number[] } {
   // control tokens by their text (`<|eot_id|>` may be among the likely ones)
@@ -261,6 +288,10 @@ process.on('message', (raw) => {
     case 'embed':
       jobs.set(m.id, new AbortController());
       onSlot(m.slot, m.id, (s) => embed(s, m));
+      break;
+    case 'rank':
+      jobs.set(m.id, new AbortController());
+      onSlot(m.slot, m.id, (s) => rank(s, m));
       break;
     case 'cancel':
       jobs.get(m.id)?.abort();

@@ -75,6 +75,17 @@ export interface EmbedMsg {
   truncate: boolean;
 }
 
+/** A reranker scores (query, document) pairs, each written as llama.cpp's server writes it. */
+export interface RankMsg {
+  t: 'rank';
+  id: number;
+  slot: number;
+  query: string;
+  documents: string[];
+  /** Cut pairs longer than the context instead of failing. */
+  truncate: boolean;
+}
+
 export interface CancelMsg {
   t: 'cancel';
   id: number;
@@ -85,7 +96,7 @@ export interface HealthMsg {
   id: number;
 }
 
-export type ToRunner = LoadMsg | GenerateMsg | EmbedMsg | CancelMsg | HealthMsg | ParkMsg;
+export type ToRunner = LoadMsg | GenerateMsg | EmbedMsg | RankMsg | CancelMsg | HealthMsg | ParkMsg;
 
 export interface RunnerStats {
   doneReason: 'stop' | 'length' | 'cancel';
@@ -112,6 +123,7 @@ export type FromRunner =
   | { t: 'chunk'; id: number; text: string; tokens: number[]; logprobs?: TokenLogprob[] }
   | { t: 'done'; id: number; stats: RunnerStats }
   | { t: 'embedded'; id: number; embeddings: Float32Array[]; promptEvalCount: number }
+  | { t: 'ranked'; id: number; scores: number[]; promptEvalCount: number }
   | { t: 'error'; id: number; code: string; message: string }
   | { t: 'health'; id: number; busySlots: number[]; rss: number }
   | { t: 'parked'; id: number; entries: ParkedEntry[] };

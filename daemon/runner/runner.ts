@@ -35,6 +35,7 @@ export interface RunnerHandle {
   readonly inFlight?: number;
   generate(slot: number, req: GenerateRequest, signal: AbortSignal): AsyncGenerator<Chunk, RunnerStats>;
   embed(slot: number, inputs: string[], truncate: boolean, signal: AbortSignal): Promise<{ embeddings: Float32Array[]; promptEvalCount: number }>;
+  rank(slot: number, query: string, documents: string[], truncate: boolean, signal: AbortSignal): Promise<{ scores: number[]; promptEvalCount: number }>;
   /** Resolves when the process has ended (either way). */
   stop(): Promise<void>;
   /** The runner's prompt cache entries, asked for before stopping it (none when it does not answer in time). */
@@ -277,6 +278,35 @@ export class Runner implements RunnerHandle {
           },
         },
         (id) => ({ t: 'embed', id, slot, inputs, truncate }),
+        () => {
+          close();
+          reject(cancelled());
+        },
+      );
+    });
+  }
+
+  /** A reranker's raw relevance score of each document against the query, in the documents' order. */
+  rank(slot: number, query: string, documents: string[], truncate: boolean, signal: AbortSignal): Promise<{ scores: number[]; promptEvalCount: number }> {
+    const cancelled = () => new KilnError('E_CANCELLED', 'request cancelled');
+    if (signal.aborted) return Promise.reject(cancelled());
+    return new Promise((resolve, reject) => {
+      const close = this.open(
+        signal,
+        {
+          push: (m) => {
+            close();
+            if (m.t === 'ranked') {
+              metrics.promptTokens.inc({ model: this.spec.name }, m.promptEvalCount);
+              resolve({ scores: m.scores, promptEvalCount: m.promptEvalCount });
+            } else if (m.t === 'error') reject(toError(m.code, m.message));
+          },
+          fail: (e) => {
+            close();
+            reject(e);
+          },
+        },
+        (id) => ({ t: 'rank', id, slot, query, documents, truncate }),
         () => {
           close();
           reject(cancelled());

@@ -25,6 +25,8 @@ export interface GGUFFacts {
   fileSize: number;
   /** An embedding-only model (an encoder: bert, nomic-bert): it embeds and never generates. */
   embedding: boolean;
+  /** An encoder with a classification head (pooling type rank): it scores (query, document) pairs. */
+  reranker: boolean;
 }
 
 /** A model ready to be scheduled: its name, layers (template, system, params) and GGUF facts. */
@@ -54,6 +56,7 @@ async function readFacts(path: string): Promise<GGUFFacts> {
   const tokens = file.kv.get('tokenizer.ggml.tokens')?.value;
   return {
     embedding,
+    reranker: embedding && kvNumber(file, `${kvString(file, 'general.architecture')}.pooling_type`) === 4,
     shape: { nLayer: hp.nLayer, nEmbd: hp.nEmbd, nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, nFf: hp.nFf, nVocab: hp.nVocab },
     trainCtx: hp.trainCtx,
     chatTemplate: kvString(file, 'tokenizer.chat_template'),
