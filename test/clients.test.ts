@@ -1,5 +1,6 @@
 /**
- * The AI SDK (`ai` with `@ai-sdk/openai`'s `.chat()` and
+ * The AI SDK (`ai` with `@ai-sdk/openai`'s default provider (the Responses
+ * API), its `.chat()` and
  * `@ai-sdk/openai-compatible`) and LangChain's `@langchain/ollama` against
  * the real daemon on kjv. kjv is a bible model: it writes verses, never JSON
  * or a call on its own, so what these assert — objects that validate, calls
@@ -38,9 +39,10 @@ const weather = tool({ description: 'Weather of a city', inputSchema: z.object({
 const time = tool({ description: 'Time in a zone', inputSchema: z.object({ zone: z.enum(['UTC', 'CET', 'EST']) }) });
 const book = z.object({ book: z.enum(['Genesis', 'Exodus', 'Psalms']), chapter: z.number().int(), verse: z.string().max(40) });
 
-/** Both AI SDK providers: openai-compatible, and @ai-sdk/openai's Chat Completions form (its default posts to /v1/responses). */
+/** The AI SDK providers: openai-compatible, @ai-sdk/openai's default (it posts to /v1/responses) and its Chat Completions form. */
 const providers: [string, () => LanguageModel, string][] = [
   ['openai-compatible', () => compatible.chatModel('kjv-tools'), 'kiln'],
+  ['openai default (Responses)', () => openai('kjv-tools'), 'openai'],
   ['openai .chat()', () => openai.chat('kjv-tools'), 'openai'],
 ];
 
