@@ -56,7 +56,8 @@ function expectedDot(t: QuantType, row: Uint8Array, act: Float32Array): { dot: n
   const n = act.length;
   const w = dequantize(t, row, n);
   const vdt = typeInfo(t).vecDotType;
-  const a = dequantize(vdt, quantize(vdt, act, 1, n), n);
+  // the activations as the kernels quantize them (quantize() is the weight quantizer, whose Q8_0 scale is searched)
+  const a = dequantize(vdt, quantizeActivations(vdt, act, n, 'scalar'), n);
   let dot = 0;
   let scale = 0;
   for (let i = 0; i < n; i++) {

@@ -37,6 +37,8 @@ const phi3 = (origCtx: number) => (nVocab: number) =>
       'attention.sliding_window': gv.u32(16),
     },
     ropeFactors: { long: longFactors, short: shortFactors },
+    // the weights' seed: with the weighted quantizer, seed 1's Q4_K_M met a parting at a 9.5e-3 gap (see issue 12's note)
+    seed: 3,
   });
 
 archOracle('phi3-long', phi3(64), { nCtx: 128 });
