@@ -72,6 +72,7 @@
         "binding/ops_binding.cc",
         "binding/flock_binding.cc",
         "binding/bert_binding.cc",
+        "binding/weight_desc.cc",
         "binding/vulkan_binding.cc",
         "src/llama/forward.cpp",
         "src/bert/encoder.cpp",

@@ -3,10 +3,11 @@
  * nomic-bert): hyperparameters, tensor locations and the pooling the model
  * asks for, with clear errors for what kiln cannot run.
  */
+import { weightRefs } from './weight-refs.js';
 import { KilnError } from '../../common/errors.js';
 import { kvNumber } from '../gguf/metadata.js';
-import type { GGUFFile, GGUFTensorInfo } from '../gguf/reader.js';
-import { POOLING_TYPES, type BertLayerRefs, type BertParams, type BertWeights, type PoolingType, type WeightRef } from '../../kernels/index.js';
+import type { GGUFFile } from '../gguf/reader.js';
+import { POOLING_TYPES, type BertLayerRefs, type BertParams, type BertWeights, type PoolingType } from '../../kernels/index.js';
 
 /** Encoder architectures, and how each one places its tokens. */
 const ENCODERS: Record<string, { rope: 0 | 1 }> = {
@@ -43,15 +44,8 @@ export function bertLayout(file: GGUFFile, opts: { nCtx?: number; pooling?: Pool
   const arch = String(file.kv.get('general.architecture')?.value ?? '');
   const spec = ENCODERS[arch];
   if (!spec) throw new KilnError('E_GGUF_UNSUPPORTED', `'${arch || 'unknown'}' is not an encoder architecture (kiln encodes ${encoderArchitectures().join(', ')})`);
-  const byName = new Map<string, GGUFTensorInfo>(file.tensors.map((t) => [t.name, t]));
-  const ref = (name: string, required: boolean): WeightRef | undefined => {
-    const t = byName.get(name);
-    if (!t) {
-      if (required) throw new KilnError('E_GGUF_MALFORMED', `tensor '${name}' is missing from the model`);
-      return undefined;
-    }
-    return { offset: t.absOffset, type: t.type, ne0: t.dims[0], ne1: t.dims.slice(1).reduce((a, b) => a * b, 1) };
-  };
+  const ref = weightRefs(file);
+
   const tok = ref('token_embd.weight', true)!;
   const nEmbd = kvNumber(file, `${arch}.embedding_length`) ?? tok.ne0;
   const nLayer = kvNumber(file, `${arch}.block_count`);

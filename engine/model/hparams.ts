@@ -1,9 +1,10 @@
 import { KilnError } from '../../common/errors.js';
+import { weightRefs } from './weight-refs.js';
 import { encoderArchitectures, isEncoderArch } from './bert.js';
 import { kvNumber, kvString } from '../gguf/metadata.js';
 import { GGUFValueType } from '../gguf/types.js';
-import type { GGUFFile, GGUFTensorInfo } from '../gguf/reader.js';
-import type { LlamaLayerRefs, LlamaParams, LlamaWeights, WeightRef } from '../../kernels/llama.js';
+import type { GGUFFile } from '../gguf/reader.js';
+import type { LlamaLayerRefs, LlamaParams, LlamaWeights } from '../../kernels/llama.js';
 
 /** How an architecture differs from llama in the shared forward pass. */
 interface ArchSpec {
@@ -66,15 +67,8 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
       `model architecture '${arch || 'unknown'}' is not supported (kiln runs ${supportedArchitectures().join(', ')}; embedding models: ${encoderArchitectures().join(', ')})`,
     );
   }
-  const byName = new Map<string, GGUFTensorInfo>(file.tensors.map((t) => [t.name, t]));
-  const ref = (name: string, required: boolean): WeightRef | undefined => {
-    const t = byName.get(name);
-    if (!t) {
-      if (required) throw new KilnError('E_GGUF_MALFORMED', `tensor '${name}' is missing from the model`);
-      return undefined;
-    }
-    return { offset: t.absOffset, type: t.type, ne0: t.dims[0], ne1: t.dims.slice(1).reduce((a, b) => a * b, 1) };
-  };
+  const ref = weightRefs(file);
+
   const tok = ref('token_embd.weight', true)!;
   const nEmbd = kvNumber(file, `${arch}.embedding_length`) ?? tok.ne0;
   const nLayer = kvNumber(file, `${arch}.block_count`);
@@ -87,7 +81,7 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
   const scalingType = kvString(file, `${arch}.rope.scaling.type`);
   const scalingFactor = kvNumber(file, `${arch}.rope.scaling.factor`) ?? 1;
   const longRopeType = spec.longRope && (scalingType === 'longrope' || scalingType === 'su');
-  if (scalingType && scalingType !== 'none' && scalingType !== 'linear' && !longRopeType && !(scalingType === 'llama3' || byName.has('rope_freqs.weight'))) {
+  if (scalingType && scalingType !== 'none' && scalingType !== 'linear' && !longRopeType && !(scalingType === 'llama3' || ref('rope_freqs.weight', false) !== undefined)) {
     throw new KilnError('E_GGUF_UNSUPPORTED', `rope scaling '${scalingType}' is not supported`);
   }
   const layers: LlamaLayerRefs[] = [];

@@ -9,6 +9,7 @@
 // checked against the buffer before the encoder may touch it; the handle
 // keeps the buffer referenced so the mapping outlives the model.
 #include "napi_util.h"
+#include "weight_desc.h"
 
 #include <math.h>
 
@@ -53,32 +54,6 @@ bool get_handle(napi_env env, napi_value v, Handle **out) {
 constexpr int kTopWeights = 9;
 constexpr int kWeightsPerLayer = 19;
 
-bool read_weight(napi_env env, const double *q, const uint8_t *base, size_t size, kiln_weight *w) {
-  w->data = nullptr;
-  if (q[0] < 0) return true; // absent
-  const double off = q[0];
-  const int type = (int)q[1];
-  const double ne0 = q[2], ne1 = q[3] < 1 ? 1 : q[3];
-  if (off != floor(off) || ne0 != floor(ne0) || ne1 != floor(ne1) || ne0 < 1 || ne0 > 1e9 || ne1 > 1e9) {
-    kiln_throw(env, "bad tensor descriptor");
-    return false;
-  }
-  const kiln_type_traits *tr = kiln_type_traits_of(type);
-  if (tr == nullptr || (int64_t)ne0 % tr->block_size != 0) {
-    kiln_throw(env, "tensor type %d is unsupported or its rows are not whole blocks", type);
-    return false;
-  }
-  const double bytes = (double)kiln_row_size(type, (int64_t)ne0) * ne1;
-  if (off + bytes > (double)size) {
-    kiln_throw(env, "tensor bytes [%.0f, %.0f) lie outside the %zu-byte file", off, off + bytes, size);
-    return false;
-  }
-  w->data = base + (size_t)off;
-  w->type = type;
-  w->ne0 = (int64_t)ne0;
-  w->ne1 = (int64_t)ne1;
-  return true;
-}
 
 bool field(napi_env env, napi_value obj, const char *name, double *out) {
   napi_value v;
@@ -161,14 +136,14 @@ napi_value bert_new(napi_env env, napi_callback_info info) {
   kiln_weight *top[kTopWeights] = {&m.tok_embd, &m.type_embd, &m.pos_embd, &m.tok_norm, &m.tok_norm_b,
                                    &m.cls,      &m.cls_b,     &m.cls_out,  &m.cls_out_b};
   bool ok = true;
-  for (int i = 0; ok && i < kTopWeights; i++) ok = read_weight(env, W + 4 * i, b, size, top[i]);
+  for (int i = 0; ok && i < kTopWeights; i++) ok = kiln_read_weight(env, W + 4 * i, b, size, top[i]);
   for (int l = 0; ok && l < m.p.n_layer; l++) {
     kiln_bert_layer &L = h->layers[l];
     kiln_weight *lw[kWeightsPerLayer] = {&L.wqkv, &L.bqkv, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.wo, &L.bo,
                                          &L.attn_out_norm, &L.attn_out_norm_b, &L.w_up, &L.b_up, &L.w_gate, &L.w_down,
                                          &L.b_down, &L.out_norm, &L.out_norm_b};
     for (int i = 0; ok && i < kWeightsPerLayer; i++)
-      ok = read_weight(env, W + 4 * (kTopWeights + kWeightsPerLayer * l + i), b, size, lw[i]);
+      ok = kiln_read_weight(env, W + 4 * (kTopWeights + kWeightsPerLayer * l + i), b, size, lw[i]);
   }
   if (!ok) {
     delete h;

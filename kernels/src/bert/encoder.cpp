@@ -13,6 +13,7 @@
 
 #include "../ops.h"
 #include "../pool.h"
+#include "../weight_check.h"
 #include "../quants.h"
 #include "../ref/gelu.h"
 #include "../ref/half.h"
@@ -204,33 +205,8 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
 
 // --- checks -------------------------------------------------------------------
 
-bool check_weight(const kiln_weight &w, int64_t ne0, int64_t ne1, bool required, const char **error) {
-  if (!present(w)) {
-    if (required) *error = "a required tensor is missing";
-    return !required;
-  }
-  if (w.ne0 != ne0 || (ne1 > 0 && w.ne1 != ne1)) {
-    *error = "a tensor has the wrong shape for the model's hyperparameters";
-    return false;
-  }
-  if (kiln_type_traits_of(w.type) == nullptr) {
-    *error = "a tensor has an unsupported type";
-    return false;
-  }
-  return true;
-}
-
-bool check_f32(const kiln_weight &w, int64_t n, bool required, const char **error) {
-  if (!present(w)) {
-    if (required) *error = "a required norm or bias tensor is missing";
-    return !required;
-  }
-  if (w.type != KILN_TYPE_F32 || w.ne0 * (w.ne1 > 0 ? w.ne1 : 1) != n) {
-    *error = "a norm or bias tensor is not F32 of the expected length";
-    return false;
-  }
-  return true;
-}
+using kiln_weights::check_f32;
+using kiln_weights::check_weight;
 
 bool check_layer(const kiln_bert_params &p, const kiln_bert_layer &L, int64_t qdim, int64_t kvdim, const char **error) {
   const int64_t d = p.n_embd;

@@ -14,6 +14,7 @@
 
 #include "../ops.h"
 #include "../pool.h"
+#include "../weight_check.h"
 #include "../quants.h"
 #include "../ref/half.h"
 #include "../ref/llama_ops.h"
@@ -290,33 +291,8 @@ void rmsnorm(kiln_llama_ctx *c, const float *x, const kiln_weight &w, int32_t n,
   kiln_pool_run(rmsnorm_rows, &j, n, rows_grain(d));
 }
 
-bool check_weight(const kiln_weight &w, int64_t ne0, int64_t ne1, bool required, const char **error) {
-  if (!present(w)) {
-    if (required) *error = "a required tensor is missing";
-    return !required;
-  }
-  if (w.ne0 != ne0 || (ne1 > 0 && w.ne1 != ne1)) {
-    *error = "a tensor has the wrong shape for the model's hyperparameters";
-    return false;
-  }
-  if (kiln_type_traits_of(w.type) == nullptr) {
-    *error = "a tensor has an unsupported type";
-    return false;
-  }
-  return true;
-}
-
-bool check_f32(const kiln_weight &w, int64_t n, bool required, const char **error) {
-  if (!present(w)) {
-    if (required) *error = "a required norm or bias tensor is missing";
-    return !required;
-  }
-  if (w.type != KILN_TYPE_F32 || w.ne0 * (w.ne1 > 0 ? w.ne1 : 1) != n) {
-    *error = "a norm or bias tensor is not F32 of the expected length";
-    return false;
-  }
-  return true;
-}
+using kiln_weights::check_f32;
+using kiln_weights::check_weight;
 
 } // namespace
 

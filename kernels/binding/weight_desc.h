@@ -1,0 +1,12 @@
+// Weight descriptors from JS: (offset, type, ne0, ne1) quadruples of doubles
+// into one mapped file buffer (offset -1: absent), checked against the buffer
+// before a forward pass may touch them. Shared by the decoder and encoder glue.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "napi_util.h"
+#include "llama/forward.h" // kiln_weight
+
+// Fills *w from the quadruple at q, or throws and returns false.
+bool kiln_read_weight(napi_env env, const double *q, const uint8_t *base, size_t size, kiln_weight *w);
