@@ -9,6 +9,7 @@
 // checked against the buffer before the encoder may touch it; the handle
 // keeps the buffer referenced so the mapping outlives the model.
 #include "napi_util.h"
+#include "native_handle.h"
 #include "weight_desc.h"
 
 #include <math.h>
@@ -30,26 +31,9 @@ struct Handle {
   int32_t n_ctx = 0;
 };
 
-void finalize(napi_env env, void *data, void *) {
-  Handle *h = static_cast<Handle *>(data);
-  if (h->ctx) kiln_bert_free(h->ctx);
-  if (h->buffer) napi_delete_reference(env, h->buffer);
-  delete h;
-}
+using Handles = NativeHandle<Handle, kiln_bert_ctx, kiln_bert_free>;
 
-bool get_handle(napi_env env, napi_value v, Handle **out) {
-  void *p = nullptr;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) {
-    kiln_throw(env, "not an encoder handle");
-    return false;
-  }
-  *out = static_cast<Handle *>(p);
-  if ((*out)->ctx == nullptr) {
-    kiln_throw(env, "encoder handle was freed");
-    return false;
-  }
-  return true;
-}
+bool get_handle(napi_env env, napi_value v, Handle **out) { return Handles::get(env, v, "encoder", out); }
 
 constexpr int kTopWeights = 9;
 constexpr int kWeightsPerLayer = 19;
@@ -159,8 +143,8 @@ napi_value bert_new(napi_env env, napi_callback_info info) {
   h->n_ctx = m.p.n_ctx;
   napi_create_reference(env, argv[2], 1, &h->buffer);
   napi_value out;
-  if (napi_create_external(env, h, finalize, nullptr, &out) != napi_ok) {
-    finalize(env, h, nullptr);
+  if (napi_create_external(env, h, Handles::finalize, nullptr, &out) != napi_ok) {
+    Handles::finalize(env, h, nullptr);
     return kiln_throw(env, "cannot create the encoder handle");
   }
   return out;
@@ -199,22 +183,7 @@ napi_value bert_eval(napi_env env, napi_callback_info info) {
   return r;
 }
 
-napi_value bert_free(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!kiln_get_args(env, info, 1, argv)) return nullptr;
-  void *p = nullptr;
-  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == nullptr) return kiln_throw(env, "not an encoder handle");
-  Handle *h = static_cast<Handle *>(p);
-  if (h->ctx) {
-    kiln_bert_free(h->ctx);
-    h->ctx = nullptr;
-  }
-  if (h->buffer) {
-    napi_delete_reference(env, h->buffer);
-    h->buffer = nullptr;
-  }
-  return nullptr;
-}
+napi_value bert_free(napi_env env, napi_callback_info info) { return Handles::free_js(env, info, "encoder"); }
 
 } // namespace
 

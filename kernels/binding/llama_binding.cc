@@ -14,6 +14,7 @@
 // the forward pass may touch it. The handle keeps the buffer referenced so the
 // mapping outlives the model.
 #include "napi_util.h"
+#include "native_handle.h"
 #include "weight_desc.h"
 
 #include <math.h>
@@ -57,26 +58,9 @@ void observe_matmul(void *user, const kiln_weight *w, const float *x, int32_t n)
   a.count += n;
 }
 
-void finalize(napi_env env, void *data, void *) {
-  Handle *h = static_cast<Handle *>(data);
-  if (h->ctx) kiln_llama_free(h->ctx);
-  if (h->buffer) napi_delete_reference(env, h->buffer);
-  delete h;
-}
+using Handles = NativeHandle<Handle, kiln_llama_ctx, kiln_llama_free>;
 
-bool get_handle(napi_env env, napi_value v, Handle **out) {
-  void *p = nullptr;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) {
-    kiln_throw(env, "not a model handle");
-    return false;
-  }
-  *out = static_cast<Handle *>(p);
-  if ((*out)->ctx == nullptr) {
-    kiln_throw(env, "model handle was freed");
-    return false;
-  }
-  return true;
-}
+bool get_handle(napi_env env, napi_value v, Handle **out) { return Handles::get(env, v, "model", out); }
 
 const int kWeightsPerLayer = 17;
 const int kTopWeights = 4;
@@ -315,8 +299,8 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
   h->n_seq = m.p.n_seq > 0 ? m.p.n_seq : 1;
   napi_create_reference(env, argv[2], 1, &h->buffer);
   napi_value out;
-  if (napi_create_external(env, h, finalize, nullptr, &out) != napi_ok) {
-    finalize(env, h, nullptr);
+  if (napi_create_external(env, h, Handles::finalize, nullptr, &out) != napi_ok) {
+    Handles::finalize(env, h, nullptr);
     return kiln_throw(env, "cannot create the model handle");
   }
   return out;
@@ -547,22 +531,7 @@ napi_value llama_gpu(napi_env env, napi_callback_info info) {
   return o;
 }
 
-napi_value llama_free(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!kiln_get_args(env, info, 1, argv)) return nullptr;
-  void *p = nullptr;
-  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == nullptr) return kiln_throw(env, "not a model handle");
-  Handle *h = static_cast<Handle *>(p);
-  if (h->ctx) {
-    kiln_llama_free(h->ctx);
-    h->ctx = nullptr;
-  }
-  if (h->buffer) {
-    napi_delete_reference(env, h->buffer);
-    h->buffer = nullptr;
-  }
-  return nullptr;
-}
+napi_value llama_free(napi_env env, napi_callback_info info) { return Handles::free_js(env, info, "model"); }
 
 } // namespace
 
