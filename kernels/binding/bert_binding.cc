@@ -103,18 +103,10 @@ napi_value bert_new(napi_env env, napi_callback_info info) {
   if (!kiln_get_args(env, info, 3, argv)) return nullptr;
   kiln_bert_model m{};
   if (!read_params(env, argv[0], &m.p)) return nullptr;
-  void *wp;
-  size_t wn;
-  if (!kiln_get_typed(env, argv[1], napi_float64_array, "weights", &wp, &wn)) return nullptr;
-  void *base;
+  const double *W;
+  const uint8_t *b;
   size_t size;
-  bool is_ab = false;
-  napi_is_arraybuffer(env, argv[2], &is_ab);
-  if (!is_ab) return kiln_throw_type(env, "buffer must be an ArrayBuffer");
-  KILN_NAPI_CALL(env, napi_get_arraybuffer_info(env, argv[2], &base, &size));
-  if (wn != (size_t)(kTopWeights + kWeightsPerLayer * m.p.n_layer) * 4) return kiln_throw(env, "weights has the wrong length");
-  const double *W = static_cast<const double *>(wp);
-  const uint8_t *b = static_cast<const uint8_t *>(base);
+  if (!kiln_read_weight_args(env, argv[1], argv[2], (size_t)(kTopWeights + kWeightsPerLayer * m.p.n_layer), &W, &b, &size)) return nullptr;
   Handle *h = new Handle();
   h->layers.resize(m.p.n_layer);
   kiln_weight *top[kTopWeights] = {&m.tok_embd, &m.type_embd, &m.pos_embd, &m.tok_norm, &m.tok_norm_b,

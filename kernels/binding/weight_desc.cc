@@ -32,3 +32,28 @@ bool kiln_read_weight(napi_env env, const double *q, const uint8_t *base, size_t
   w->ne1 = (int64_t)ne1;
   return true;
 }
+
+bool kiln_read_weight_args(napi_env env, napi_value weights, napi_value buffer, size_t quads, const double **desc,
+                           const uint8_t **base, size_t *size) {
+  void *wp;
+  size_t wn;
+  if (!kiln_get_typed(env, weights, napi_float64_array, "weights", &wp, &wn)) return false;
+  bool is_ab = false;
+  napi_is_arraybuffer(env, buffer, &is_ab);
+  if (!is_ab) {
+    kiln_throw_type(env, "buffer must be an ArrayBuffer");
+    return false;
+  }
+  void *b;
+  if (napi_get_arraybuffer_info(env, buffer, &b, size) != napi_ok) {
+    kiln_throw(env, "cannot read the buffer");
+    return false;
+  }
+  if (wn != quads * 4) {
+    kiln_throw(env, "weights has the wrong length");
+    return false;
+  }
+  *desc = static_cast<const double *>(wp);
+  *base = static_cast<const uint8_t *>(b);
+  return true;
+}

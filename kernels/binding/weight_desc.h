@@ -10,3 +10,7 @@
 
 // Fills *w from the quadruple at q, or throws and returns false.
 bool kiln_read_weight(napi_env env, const double *q, const uint8_t *base, size_t size, kiln_weight *w);
+
+// The descriptor array (a Float64Array of `quads` quadruples) and the mapped file's ArrayBuffer, or throws and returns false.
+bool kiln_read_weight_args(napi_env env, napi_value weights, napi_value buffer, size_t quads, const double **desc,
+                           const uint8_t **base, size_t *size);
