@@ -272,6 +272,24 @@ describe('scheduling', () => {
     expect(new Date(models.find((m) => m.name === 'kjv:latest')!.expires_at).getFullYear()).toBeGreaterThan(2200);
   });
 
+  it('num_thread reloads the runner with that many native threads, as Ollama does; a bad value is a 400', async () => {
+    const loads = (n: number) => d.log().match(new RegExp(`loaded kjv:latest \\(context \\d+, \\d+ slots?, ${n} threads?[,;]`, 'g'))?.length ?? 0;
+    const before = [loads(1), loads(2)];
+    const one = await ollama.generate({ model: 'kjv', prompt: 'In the beginning', options: { ...greedy, num_thread: 1 } });
+    expect(loads(1)).toBe(before[0] + 1);
+    // the same value again: the loaded runner serves it
+    await ollama.generate({ model: 'kjv', prompt: 'In the beginning', options: { ...greedy, num_thread: 1 } });
+    expect(loads(1)).toBe(before[0] + 1);
+    const two = await ollama.generate({ model: 'kjv', prompt: 'In the beginning', options: { ...greedy, num_thread: 2 } });
+    expect(loads(2)).toBe(before[1] + 1);
+    expect(two.response).toBe(one.response);
+    for (const bad of [-1, 1.5, 5000, 'many']) {
+      const r = await post('/api/generate', { model: 'kjv', prompt: 'x', stream: false, options: { num_thread: bad } });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: string }).error).toMatch(/num_thread/);
+    }
+  });
+
   it('serves two clients at once; both finish', async () => {
     const opts = { temperature: 0, num_predict: 60 };
     const [a, b] = await Promise.all([

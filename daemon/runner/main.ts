@@ -10,7 +10,7 @@
 import { isKilnError } from '../../common/errors.js';
 import { loadModel, type Model } from '../../engine/model/model.js';
 import type { EmbeddingModel } from '../../engine/model/embedding.js';
-import { setThreads } from '../../kernels/index.js';
+import { setThreads, threads } from '../../kernels/index.js';
 import { describeGpu, vulkanInfo } from '../../kernels/vulkan.js';
 import { defaultNumKeep, Generator } from '../../engine/generate/index.js';
 import { PromptCache } from '../../engine/generate/prompt-cache.js';
@@ -99,6 +99,7 @@ async function load(m: LoadMsg): Promise<void> {
       t: 'loaded',
       nCtx: first.encoder ? first.encoder.hp.nCtx : first.model.hp.nCtx,
       loadDurationNs: Number(process.hrtime.bigint() - t0),
+      threads: threads(),
       gpuLayers: gpu.layers,
       gpuAll: !first.encoder && gpu.layers === first.model.hp.nLayer,
       vramBytes: gpu.deviceBytes,

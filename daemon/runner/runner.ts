@@ -128,7 +128,7 @@ export class Runner implements RunnerHandle {
           const mib = (b: number | undefined) => Math.round((b ?? 0) / 2 ** 20);
           // the plan's estimate next to what the device really allocated
           const gpu = m.gpuLayers ? `, ${m.gpuLayers} layers on the GPU (estimated ${mib(m.gpuPlanBytes)} MiB, allocated ${mib(m.vramBytes)} MiB)` : '';
-          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''}${gpu}; ${m.gpu ?? 'gpu: none'})`);
+          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''}${m.threads ? `, ${m.threads} thread${m.threads > 1 ? 's' : ''}` : ''}${gpu}; ${m.gpu ?? 'gpu: none'})`);
           resolve(r);
         } else if (m.t === 'load-failed') {
           reject(toError(m.code, `loading ${spec.name}: ${m.message}`));

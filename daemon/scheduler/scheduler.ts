@@ -20,6 +20,8 @@ export interface ModelSpec {
   numCtx: number;
   /** num_gpu: layers on the GPU; absent: all when a GPU is chosen (one runner per value). */
   numGpu?: number;
+  /** num_thread: native threads of the runner; absent: the scheduler's default (one runner per value). */
+  numThread?: number;
 }
 
 export interface SchedulerOptions {
@@ -119,7 +121,7 @@ export class Scheduler {
   acquire(spec: ModelSpec, keepAlive: KeepAlive, signal: AbortSignal): Promise<Lease> {
     if (signal.aborted) return Promise.reject(aborted(signal));
     if (this.closed) return Promise.reject(new KilnError('E_RUNNER', 'kiln is shutting down'));
-    const id = `${spec.path}#${spec.numCtx}${spec.numGpu === undefined ? '' : `#gpu${spec.numGpu}`}`;
+    const id = `${spec.path}#${spec.numCtx}${spec.numGpu === undefined ? '' : `#gpu${spec.numGpu}`}${spec.numThread === undefined ? '' : `#t${spec.numThread}`}`;
     let e = this.live(id);
     if (!e) {
       for (const other of [...this.entries]) if (other.spec.path === spec.path && !other.retired) void this.retire(other);
@@ -293,7 +295,7 @@ export class Scheduler {
       numCtx: e.spec.numCtx,
       slots: e.slots,
       kvF16: true,
-      threads: this.opts.threads ?? 0,
+      threads: e.spec.numThread ?? this.opts.threads ?? 0,
       promptCacheBytes: this.opts.promptCacheBytes ?? 0,
       // what the last runner of this model and context kept: a reloaded model resumes its conversations' prefixes
       promptCache: this.unpark(e.id),

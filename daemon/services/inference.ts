@@ -42,7 +42,7 @@ export async function prepare(deps: ServeDeps, name: string, req: { options?: Op
  */
 export async function holdSlot(deps: ServeDeps, p: Prepared, signal: AbortSignal): Promise<{ lease: Lease; loadDurationNs: number }> {
   const t = process.hrtime.bigint();
-  const lease = await deps.scheduler.acquire(modelSpec(p.model, p.options.numCtx, p.options.numGpu), p.keepAlive, signal);
+  const lease = await deps.scheduler.acquire(modelSpec(p.model, p.options), p.keepAlive, signal);
   if (signal.aborted) lease.release();
   else signal.addEventListener('abort', () => lease.release(), { once: true });
   return { lease, loadDurationNs: Number(process.hrtime.bigint() - t) };

@@ -16,6 +16,8 @@ export interface RunOptions {
   numCtx: number;
   /** num_gpu: layers on the GPU (0 none); absent: as many as the device takes. */
   numGpu?: number;
+  /** num_thread: the runner's native threads; absent: one per physical core (a different value reloads the runner, as Ollama does). */
+  numThread?: number;
 }
 
 function numberOf(key: string, v: unknown): number {
@@ -65,5 +67,11 @@ export function runOptions(modelParams: Record<string, unknown>, request: Option
     if (!Number.isInteger(numGpu) || numGpu < -1 || numGpu > 4096) throw new KilnError('E_BAD_REQUEST', `option num_gpu: ${numGpu} is not an integer in [-1, 4096]`);
     if (numGpu === -1) numGpu = undefined; // Ollama's -1: decide automatically
   }
-  return numGpu === undefined ? { sampling, numCtx } : { sampling, numCtx, numGpu };
+  let numThread: number | undefined;
+  if (merged.num_thread !== undefined && merged.num_thread !== null) {
+    numThread = numberOf('num_thread', merged.num_thread);
+    if (!Number.isInteger(numThread) || numThread < 0 || numThread > 1024) throw new KilnError('E_BAD_REQUEST', `option num_thread: ${numThread} is not an integer in [0, 1024]`);
+    if (numThread === 0) numThread = undefined; // Ollama's 0: the runtime decides
+  }
+  return { sampling, numCtx, ...(numGpu === undefined ? {} : { numGpu }), ...(numThread === undefined ? {} : { numThread }) };
 }

@@ -12,6 +12,7 @@ import type { ModelSpec } from '../scheduler/scheduler.js';
 import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
 import { readLayers, type ModelLayers } from './models.js';
+import type { RunOptions } from './options.js';
 import { findModel } from './resolve.js';
 import { promptTokens } from '../runner/tokens.js';
 
@@ -129,15 +130,17 @@ export function requireCompletion(m: RunnableModel, requested: string, what: 'ge
   if (m.facts.embedding) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requested)} does not support ${what}`);
 }
 
-export function modelSpec(m: RunnableModel, numCtx: number, numGpu?: number): ModelSpec {
+/** What the scheduler loads for a request: the model at the request's context length, GPU layers and threads. */
+export function modelSpec(m: RunnableModel, o: Pick<RunOptions, 'numCtx' | 'numGpu' | 'numThread'>): ModelSpec {
   return {
-    ...(numGpu === undefined ? {} : { numGpu }),
+    ...(o.numGpu === undefined ? {} : { numGpu: o.numGpu }),
+    ...(o.numThread === undefined ? {} : { numThread: o.numThread }),
     path: m.path,
     name: m.name,
     digest: m.record.digest.replace(/^sha256:/, ''),
     details: m.details,
     shape: m.facts.shape,
     fileSize: m.facts.fileSize,
-    numCtx,
+    numCtx: o.numCtx,
   };
 }
