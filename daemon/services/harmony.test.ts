@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HarmonyParser, parseHeader, type HarmonyPiece } from './harmony.js';
+import { harmonyCallOpen, HarmonyParser, parseHeader, type HarmonyPiece } from './harmony.js';
 
 /** The prompt's end as gpt-oss's published template leaves it. */
 const PROMPT = '<|start|>user<|message|>Hi<|end|><|start|>assistant';
@@ -117,5 +117,17 @@ describe('HarmonyParser', () => {
     expect(run([' on the roof'], prefill)).toMatchObject({ thinking: '', content: ' on the roof' });
     // a prompt without harmony messages (a raw request): plain text is content
     expect(run(['plain text'], 'no tags here')).toMatchObject({ content: 'plain text' });
+  });
+
+  it('without tools offered, reads no calls: their bodies are content', () => {
+    expect(run(['<|channel|>commentary to=functions.f<|message|>{"a":1}<|call|>'], PROMPT, { calls: false })).toMatchObject({ content: '{"a":1}', toolCalls: [] });
+  });
+});
+
+describe('harmonyCallOpen', () => {
+  it('is what takes the prompt to a new assistant header', () => {
+    expect(harmonyCallOpen(PROMPT)).toBe('');
+    expect(harmonyCallOpen(PROMPT + '<|channel|>analysis<|message|>')).toBe('<|end|><|start|>assistant');
+    expect(harmonyCallOpen('<|start|>user<|message|>Hi<|end|>')).toBe('<|start|>assistant');
   });
 });

@@ -99,6 +99,21 @@ function firstOf(text: string, tags: string[]): { at: number; tag: string } | un
 export interface HarmonyParserOptions {
   /** Most calls handed on (parallel_tool_calls false: 1); later ones are dropped. */
   maxCalls?: number;
+  /** Whether calls are read at all (false: no tools were offered, and a call's body is handed on as content). */
+  calls?: boolean;
+}
+
+/**
+ * What a forced call's grammar writes first to reach a new assistant header
+ * from the end of `prompt`: nothing after the template's `<|start|>assistant`,
+ * `<|end|>` first when the prompt left a message body open, else a new start.
+ */
+export function harmonyCallOpen(prompt: string): string {
+  if (prompt.endsWith(`${START}assistant`)) return '';
+  const at = prompt.lastIndexOf(START);
+  const tail = at < 0 ? '' : prompt.slice(at);
+  const open = tail.includes(MESSAGE) && !HEADER_BREAKS.some((t) => tail.includes(t));
+  return `${open ? '<|end|>' : ''}${START}assistant`;
 }
 
 /**
@@ -119,9 +134,11 @@ export class HarmonyParser {
   private args = '';
   private calls = 0;
   private readonly maxCalls: number;
+  private readonly readCalls: boolean;
 
   constructor(opts: HarmonyParserOptions = {}) {
     this.maxCalls = opts.maxCalls ?? Infinity;
+    this.readCalls = opts.calls ?? true;
   }
 
   /**
@@ -235,7 +252,7 @@ export class HarmonyParser {
     if (s.sink !== 'call') return;
     const raw = this.args;
     this.args = '';
-    const args = argumentsOf(raw);
+    const args = this.readCalls ? argumentsOf(raw) : undefined;
     if (!args) {
       out.content += raw;
       return;
