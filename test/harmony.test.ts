@@ -197,12 +197,19 @@ describe('harmony tool calls (tool_choice)', () => {
       parallel_tool_calls: false,
       max_tokens: 200,
       temperature: 0,
+      logprobs: true,
     });
     expect(r.choices[0].finish_reason).toBe('tool_calls');
     const tc = r.choices[0].message.tool_calls!;
     expect(tc).toHaveLength(1);
     expect(tc[0].type === 'function' && tc[0].function.name).toBe('get_weather');
-    expect(Object.keys(JSON.parse((tc[0] as { function: { arguments: string } }).function.arguments))).toEqual(['city']);
+    const args = (tc[0] as { function: { arguments: string } }).function.arguments;
+    expect(Object.keys(JSON.parse(args))).toEqual(['city']);
+    // written as one harmony call message
+    const written = r.choices[0].logprobs!.content!.map((t) => t.token).join('');
+    const head = '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>';
+    expect(written.startsWith(head) && written.endsWith('<|call|>')).toBe(true);
+    expect(JSON.parse(written.slice(head.length, -'<|call|>'.length))).toEqual(JSON.parse(args));
 
     const names: string[] = [];
     let finish: string | null = null;
