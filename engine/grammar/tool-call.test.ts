@@ -67,6 +67,9 @@ describe('tool-call grammar (tool_choice required / named)', () => {
     const g = toolCallGrammar(harmony);
     expect(accepts(g, one)).toBe(true);
     expect(accepts(g, `${one}<|start|>assistant${two}`)).toBe(true);
+    // <|call|> is gpt-oss's end-of-turn token (no text): the answer may end right after the arguments
+    expect(accepts(g, one.replace('<|call|>', ''))).toBe(true);
+    expect(accepts(g, `${one.replace('<|call|>', '')}<|start|>assistant${two}`)).toBe(true);
     expect(accepts(g, '{"name": "get_time", "arguments": {"zone": "UTC"}}')).toBe(false);
     expect(accepts(g, '<|channel|>commentary to=functions.delete_all <|constrain|>json<|message|>{}<|call|>')).toBe(false);
     expect(accepts(g, one.replace('"Paris"', '7'))).toBe(false);

@@ -33,7 +33,8 @@ export interface ToolCallGrammarSpec {
   /**
    * "harmony": gpt-oss's call syntax instead of a JSON object — each call is
    * `<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>`,
-   * the arguments' JSON and `close` (`<|call|>`), after `open` (what takes the
+   * the arguments' JSON and optionally `close` (`<|call|>`, which a real
+   * gpt-oss writes as its end-of-turn token), after `open` (what takes the
    * prompt's end to a new assistant header: nothing after the template's
    * `<|start|>assistant`); further calls start `<|start|>assistant`.
    */
@@ -69,7 +70,9 @@ export function toolCallGrammar(spec: ToolCallGrammarSpec): Grammar {
     return [...g.literal(`{"name": ${JSON.stringify(t.name)}, ${JSON.stringify(spec.argsKey)}: `), ...args, ...g.literal('}')];
   });
   if (spec.style === 'harmony') {
-    const call = [g.ref(g.rule(alts)), ...g.literal(spec.close)];
+    // `<|call|>` is gpt-oss's end-of-turn token, which decodes to no text: the answer may end right
+    // after the arguments (the model's own <|call|> ends it), or spell it out and go on
+    const call = [g.ref(g.rule(alts)), g.optional(g.literal(spec.close))];
     const more = g.repeat([...g.literal('<|start|>assistant'), ...call], 0, MAX_PARALLEL_CALLS - 1);
     return g.build(g.rule([[...g.literal(spec.open), ...call, ...(spec.parallel ? more : [])]]));
   }
