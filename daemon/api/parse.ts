@@ -581,6 +581,7 @@ export function parseTokenize(body: unknown): TokenizeRequest {
     content: f.str('content'),
     messages: f.list('messages', message),
     tools: f.list('tools', tool),
+    think: f.think(),
     add_special: f.bool('add_special'),
     parse_special: f.bool('parse_special'),
     with_pieces: f.bool('with_pieces'),

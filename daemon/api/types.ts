@@ -673,6 +673,8 @@ export interface TokenizeRequest {
   content?: string;
   messages?: Message[];
   tools?: Tool[];
+  /** With messages: the `think` of the /api/chat request whose prompt this is (a level reaches the template). */
+  think?: ThinkValue;
   add_special?: boolean;
   parse_special?: boolean;
   with_pieces?: boolean;

@@ -7,7 +7,8 @@ import { requestName } from './resolve.js';
 import { ToolCallParser } from './tool-calls.js';
 import { toolCallFormat, type ToolCallFormat } from './tool-format.js';
 import { toolCallGrammar, type ToolCallGrammarSpec } from '../../engine/grammar/tool-call.js';
-import { planThinking, thinkingParserFor } from './thinking.js';
+import { harmonyParserFor, planThinking, thinkingParserFor } from './thinking.js';
+import { harmonyCallOpen } from './harmony.js';
 
 /**
  * POST /api/chat. Like generate: resolves once a slot is held, then yields
@@ -15,7 +16,9 @@ import { planThinking, thinkingParserFor } from './thinking.js';
  * answer that starts like a tool call is held back, and each call of an
  * offered tool is sent as `message.tool_calls` as soon as it is complete.
  * A thinking model's reasoning is split off first and sent as
- * `message.thinking`; only the rest goes to the tool-call parser.
+ * `message.thinking`; only the rest goes to the tool-call parser. A harmony
+ * model's answer (gpt-oss) goes through its own parser instead, which reads
+ * reasoning, content and calls off its channels (harmony.ts).
  */
 export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSignal): Promise<AsyncGenerator<ChatResponse>> {
   const name = requestName(req);
@@ -42,11 +45,15 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
   }
 
   const { prompt } = renderChatPromptFitting(p.model, messages, tools, p.options.numCtx, (text) => countTokens(p.model.path, text), plan.think);
-  const wrapper = tools && tools.length > 0 ? toolCallFormat(p.model, tools) : undefined;
+  const offered = tools !== undefined && tools.length > 0;
   const parallel = req.parallel_tool_calls !== false;
-  const toolCalls = forced && wrapper ? toolGrammarSpec(forced, wrapper, parallel) : undefined;
+  // a harmony model (gpt-oss) writes its calls in its own syntax, which its parser reads with its channels
+  const wrapper = offered ? (plan.harmony ? harmonyWrapper(prompt) : toolCallFormat(p.model, tools)) : undefined;
+  const toolCalls = forced && wrapper ? toolGrammarSpec(forced, wrapper, parallel, plan.harmony) : undefined;
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
-  const parser = tools && tools.length > 0 ? new ToolCallParser(tools, { wrapper, maxCalls: parallel ? undefined : 1 }) : undefined;
+  const maxCalls = parallel ? undefined : 1;
+  const harmony = harmonyParserFor(plan, prompt, { format: format !== undefined && toolCalls === undefined, maxCalls, calls: offered });
+  const parser = offered && !plan.harmony ? new ToolCallParser(tools, { wrapper, maxCalls }) : undefined;
   const thinking = thinkingParserFor(plan, prompt, format !== undefined || toolCalls !== undefined);
   const lps = new LogprobQueue(logprobs !== undefined);
   const piece = (content: string, toolCalls?: ToolCall[], reasoning = ''): ChatResponse => ({
@@ -71,6 +78,10 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
       for (;;) {
         const r = await it.next();
         if (r.done) {
+          if (harmony) {
+            const h = harmony.finish();
+            if (h.content || h.thinking || h.toolCalls.length) yield piece(h.content, h.toolCalls.length ? h.toolCalls : undefined, h.thinking);
+          }
           const rest = thinking?.finish() ?? { thinking: '', content: '' };
           const last = pass(rest.content, rest.thinking, true);
           if (last) yield last;
@@ -88,6 +99,11 @@ export async function chat(deps: ServeDeps, req: ChatRequest, signal: AbortSigna
         }
         lps.add(r.value.logprobs);
         if (!r.value.text) continue;
+        if (harmony) {
+          const h = harmony.push(r.value.text);
+          if (h.content || h.thinking || h.toolCalls.length) yield piece(h.content, h.toolCalls.length ? h.toolCalls : undefined, h.thinking);
+          continue;
+        }
         const split = thinking ? thinking.push(r.value.text) : { thinking: '', content: r.value.text };
         const out = pass(split.content, split.thinking, false);
         if (out) yield out;
@@ -139,9 +155,19 @@ function forcedTools(choice: NonNullable<ChatRequest['tool_choice']>, tools: Too
   return named;
 }
 
+/** A harmony call's surroundings: what reaches a new assistant header from the prompt's end, and `<|call|>`. */
+function harmonyWrapper(prompt: string): ToolCallFormat {
+  return { open: harmonyCallOpen(prompt), close: '<|call|>', argsKey: 'arguments' };
+}
+
 /** The grammar of the forced calls, in the template's wrapper; compiled here once so a schema it cannot enforce is a 400 before anything runs. */
-function toolGrammarSpec(tools: Tool[], wrapper: ToolCallFormat, parallel: boolean): ToolCallGrammarSpec {
-  const spec: ToolCallGrammarSpec = { tools: tools.map((t) => ({ name: t.function.name, parameters: t.function.parameters })), ...wrapper, parallel };
+function toolGrammarSpec(tools: Tool[], wrapper: ToolCallFormat, parallel: boolean, harmony = false): ToolCallGrammarSpec {
+  const spec: ToolCallGrammarSpec = {
+    tools: tools.map((t) => ({ name: t.function.name, parameters: t.function.parameters })),
+    ...wrapper,
+    parallel,
+    ...(harmony ? { style: 'harmony' as const } : {}),
+  };
   toolCallGrammar(spec);
   return spec;
 }

@@ -4,7 +4,7 @@ import { doneReason, formatOf, holdSlot, loadOrUnload, LogprobQueue, logprobsOf,
 import { rejectImages, renderGeneratePrompt } from './prompt.js';
 import { requestName } from './resolve.js';
 import { requireCompletion } from './runnable.js';
-import { planThinking, thinkingParserFor, type ThinkingPiece } from './thinking.js';
+import { harmonyParserFor, planThinking, thinkingParserFor, type ThinkingPiece } from './thinking.js';
 
 function contextOf(v: unknown, nVocab: number): number[] | undefined {
   if (v === undefined || v === null) return undefined;
@@ -47,7 +47,9 @@ export async function generate(deps: ServeDeps, req: GenerateRequest, signal: Ab
     continuing: (context?.length ?? 0) > 0,
     think: plan.think,
   });
-  const thinking = thinkingParserFor(plan, prompt, format !== undefined);
+  // a harmony model's answer is read by channel; /api/generate offers no tools, so a call is content
+  const harmony = harmonyParserFor(plan, prompt, { format: format !== undefined, calls: false });
+  const thinking = harmony ?? thinkingParserFor(plan, prompt, format !== undefined);
   const { lease, loadDurationNs } = await holdSlot(deps, p, signal);
   const piece = ({ thinking, content }: ThinkingPiece): GenerateResponse => ({
     model,

@@ -56,6 +56,7 @@ describe('prompt rendering', () => {
     const published = (n: string) => readFileSync(new URL(`../../engine/template/fixtures/${n}.gotmpl`, import.meta.url), 'utf8');
     expect(templateCapabilities(published('qwen3'), undefined)).toEqual(['completion', 'tools', 'thinking']);
     expect(templateCapabilities(published('deepseek-r1'), undefined)).toEqual(['completion', 'thinking']);
+    expect(templateCapabilities(published('gpt-oss'), undefined)).toEqual(['completion', 'tools', 'thinking']);
     expect(templateCapabilities(published('qwen2.5'), undefined)).toEqual(['completion', 'tools']);
   });
 

@@ -45,7 +45,8 @@ export function templateInUse(ollama: string | undefined, jinja: string | undefi
  * Ollama's capabilities of a model, from its templates: "completion" always,
  * "tools" when the template renders tools, "insert" when it has a
  * fill-in-the-middle form (.Suffix), "thinking" when it shows past reasoning
- * between tags that can be inferred (see inferThinkingTags). The Ollama
+ * between tags that can be inferred (see inferThinkingTags) or writes
+ * gpt-oss's harmony format (whose analysis channel is the reasoning). The Ollama
  * template layer wins over the GGUF chat_template, as for rendering.
  */
 export function templateCapabilities(ollama: string | undefined, jinja: string | undefined): string[] {
@@ -54,7 +55,7 @@ export function templateCapabilities(ollama: string | undefined, jinja: string |
     const vars = ollamaTemplate(ollama).vars;
     if (vars.has('tools')) caps.push('tools');
     if (vars.has('suffix')) caps.push('insert');
-    if (ollamaTemplate(ollama).thinkingTags) caps.push('thinking');
+    if (ollamaTemplate(ollama).thinkingTags || ollamaTemplate(ollama).harmony) caps.push('thinking');
   } else if (jinja && /\btools\b/.test(jinja)) caps.push('tools');
   return caps;
 }
@@ -76,6 +77,15 @@ export function supportsSuffix(m: RunnableModel, override?: string): boolean {
  */
 export function thinkingTagsOf(m: RunnableModel): ThinkingTags | undefined {
   return m.layers.template ? ollamaTemplate(m.layers.template).thinkingTags : undefined;
+}
+
+/**
+ * Whether the model's template writes gpt-oss's harmony format, so that its
+ * answers are read by channel (harmony.ts). Like thinkingTagsOf, always the
+ * model's own template.
+ */
+export function isHarmony(m: RunnableModel): boolean {
+  return m.layers.template ? ollamaTemplate(m.layers.template).harmony : false;
 }
 
 export function rejectImages(m: RunnableModel, images: unknown): void {

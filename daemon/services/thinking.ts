@@ -1,6 +1,7 @@
 import { KilnError } from '../../common/errors.js';
 import type { ThinkingTags } from '../../engine/template/index.js';
-import { thinkingTagsOf } from './prompt.js';
+import { HarmonyParser, type HarmonyParserOptions } from './harmony.js';
+import { isHarmony, thinkingTagsOf } from './prompt.js';
 import type { RunnableModel } from './runnable.js';
 
 /** What the parser hands on after a piece of text: reasoning, and text for the answer. */
@@ -102,6 +103,8 @@ export class ThinkingParser {
 export interface ThinkPlan {
   think: boolean | string | undefined;
   tags: ThinkingTags | undefined;
+  /** The template writes gpt-oss's harmony format: answers are read by channel, whatever `think` says. */
+  harmony?: boolean;
 }
 
 /**
@@ -114,6 +117,11 @@ export interface ThinkPlan {
  * whatever reasoning the model still writes stays in the content.
  */
 export function planThinking(m: RunnableModel, requestedName: string, requested: boolean | string | undefined): ThinkPlan {
+  if (isHarmony(m)) {
+    // gpt-oss cannot stop reasoning: think=false only drops the template's "Reasoning:" line, and what
+    // the model writes in its analysis channel is still reasoning (as Ollama reports it)
+    return { think: requested ?? profileThink(m.layers.parameters?.think) ?? true, tags: undefined, harmony: true };
+  }
   const tags = thinkingTagsOf(m);
   if (!tags) {
     if (requested !== undefined && requested !== false) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requestedName)} does not support thinking`);
@@ -148,5 +156,19 @@ export function thinkingParserFor(plan: ThinkPlan, prompt: string, constrained =
   if (!plan.tags) return undefined;
   const p = new ThinkingParser(plan.tags);
   if (!constrained && prompt.trim().endsWith(plan.tags.open)) p.push(plan.tags.open);
+  return p;
+}
+
+/**
+ * The harmony parser for one answer of a harmony model (undefined for other
+ * models), started where the prompt leaves the model. A `format` constrains
+ * the answer from its first token to the formatted text, which is then all
+ * content and read by no parser; a forced tool call's grammar writes harmony
+ * calls, which are read.
+ */
+export function harmonyParserFor(plan: ThinkPlan, prompt: string, opts: HarmonyParserOptions & { format?: boolean } = {}): HarmonyParser | undefined {
+  if (!plan.harmony || opts.format) return undefined;
+  const p = new HarmonyParser({ maxCalls: opts.maxCalls, calls: opts.calls });
+  p.prime(prompt);
   return p;
 }

@@ -12,15 +12,16 @@ import type { Store } from '../../store/index.js';
 import { promptTokens } from '../runner/tokens.js';
 import { renderChatPrompt } from './prompt.js';
 import { requestName } from './resolve.js';
+import { planThinking } from './thinking.js';
 import { runnableModel, tokenizerOf } from './runnable.js';
 
 export async function tokenize(store: Store, req: TokenizeRequest): Promise<TokenizeResponse> {
   const model = requestName(req);
   const m = await runnableModel(store, model);
   const tok = tokenizerOf(m.path);
-  // With messages: the prompt exactly as /api/chat renders it, and by default the very tokens the runner
-  // feeds the model for it (BOS added unless the template wrote it).
-  const prompt = req.messages !== undefined ? renderChatPrompt(m, req.messages, req.tools) : undefined;
+  // With messages: the prompt exactly as /api/chat renders it (its `think` resolved the same way), and by
+  // default the very tokens the runner feeds the model for it (BOS added unless the template wrote it).
+  const prompt = req.messages !== undefined ? renderChatPrompt(m, req.messages, req.tools, planThinking(m, model, req.think).think) : undefined;
   const asChat = prompt !== undefined && req.add_special !== false && req.parse_special !== false;
   const ids = asChat
     ? promptTokens(tok, prompt)

@@ -59,4 +59,24 @@ describe('tool-call grammar (tool_choice required / named)', () => {
       /tool 'n' cannot be enforced: the 'minimum' keyword is not supported/,
     );
   });
+
+  it('writes gpt-oss harmony calls, each a commentary message to functions.NAME ended by <|call|>', () => {
+    const harmony: ToolCallGrammarSpec = { ...bare, close: '<|call|>', style: 'harmony' };
+    const one = '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>';
+    const two = '<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>{"zone":"UTC"}<|call|>';
+    const g = toolCallGrammar(harmony);
+    expect(accepts(g, one)).toBe(true);
+    expect(accepts(g, `${one}<|start|>assistant${two}`)).toBe(true);
+    // <|call|> is gpt-oss's end-of-turn token (no text): the answer may end right after the arguments
+    expect(accepts(g, one.replace('<|call|>', ''))).toBe(true);
+    expect(accepts(g, `${one.replace('<|call|>', '')}<|start|>assistant${two}`)).toBe(true);
+    expect(accepts(g, '{"name": "get_time", "arguments": {"zone": "UTC"}}')).toBe(false);
+    expect(accepts(g, '<|channel|>commentary to=functions.delete_all <|constrain|>json<|message|>{}<|call|>')).toBe(false);
+    expect(accepts(g, one.replace('"Paris"', '7'))).toBe(false);
+    expect(accepts(toolCallGrammar({ ...harmony, parallel: false }), `${one}<|start|>assistant${two}`)).toBe(false);
+    // a prompt that does not end at an assistant header gets one first
+    const opened = toolCallGrammar({ ...harmony, open: '<|start|>assistant' });
+    expect(accepts(opened, `<|start|>assistant${one}`)).toBe(true);
+    expect(accepts(opened, one)).toBe(false);
+  });
 });

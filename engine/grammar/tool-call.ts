@@ -8,7 +8,8 @@
  * newline, up to MAX_PARALLEL_CALLS; the answer may end after any complete
  * call. The cap makes the answer end: a model that never writes its end
  * token (a small one under a grammar) would otherwise call on until its
- * token budget runs out, cutting its last call in two.
+ * token budget runs out, cutting its last call in two. A harmony model
+ * (gpt-oss) gets its own call syntax instead (`style: "harmony"`).
  */
 import { KilnError, isKilnError } from '../../common/errors.js';
 import { GrammarBuilder, type Elem, type Grammar } from './grammar.js';
@@ -29,6 +30,20 @@ export interface ToolCallGrammarSpec {
   argsKey: string;
   /** More than one call allowed. */
   parallel: boolean;
+  /**
+   * "harmony": gpt-oss's call syntax instead of a JSON object — each call is
+   * `<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>`,
+   * the arguments' JSON and optionally `close` (`<|call|>`, which a real
+   * gpt-oss writes as its end-of-turn token), after `open` (what takes the
+   * prompt's end to a new assistant header: nothing after the template's
+   * `<|start|>assistant`); further calls start `<|start|>assistant`.
+   */
+  style?: 'json' | 'harmony';
+}
+
+/** The header of a harmony call of `name`, as gpt-oss's template writes past calls. */
+export function harmonyCallHeader(name: string): string {
+  return `<|channel|>commentary to=functions.${name} <|constrain|>json<|message|>`;
 }
 
 /** An object schema for arguments: a tool without parameters takes any object. */
@@ -51,8 +66,16 @@ export function toolCallGrammar(spec: ToolCallGrammarSpec): Grammar {
       // the schema compiler speaks of `format`; here it is a tool's parameters
       throw new KilnError('E_BAD_REQUEST', `tool_choice: the parameters of tool '${t.name}' cannot be enforced: ${e.message.replace(/^format: /, '')}`);
     }
+    if (spec.style === 'harmony') return [...g.literal(harmonyCallHeader(t.name)), ...args];
     return [...g.literal(`{"name": ${JSON.stringify(t.name)}, ${JSON.stringify(spec.argsKey)}: `), ...args, ...g.literal('}')];
   });
+  if (spec.style === 'harmony') {
+    // `<|call|>` is gpt-oss's end-of-turn token, which decodes to no text: the answer may end right
+    // after the arguments (the model's own <|call|> ends it), or spell it out and go on
+    const call = [g.ref(g.rule(alts)), g.optional(g.literal(spec.close))];
+    const more = g.repeat([...g.literal('<|start|>assistant'), ...call], 0, MAX_PARALLEL_CALLS - 1);
+    return g.build(g.rule([[...g.literal(spec.open), ...call, ...(spec.parallel ? more : [])]]));
+  }
   const call = [...g.literal(spec.open), g.ref(g.rule(alts)), ...g.literal(spec.close)];
   const body = spec.parallel ? [...call, ...g.repeat([g.optional(g.literal('\n')), ...call], 0, MAX_PARALLEL_CALLS - 1)] : call;
   return g.build(g.rule([body]));

@@ -1,11 +1,12 @@
 /**
  * The functions a template can call: Go's text/template builtins plus
- * Ollama's additions (`json`, `currentDate`, `yesterdayDate`). `and` and `or`
+ * Ollama's additions (`json`, `currentDate`, `yesterdayDate`,
+ * `toTypeScriptType`). `and` and `or`
  * are listed here for the parser but evaluated lazily by the executor, since
  * Go stops evaluating arguments once the result is known.
  */
 import { sprint, sprintf, sprintln } from './printf.js';
-import { compareStrings, goJSON, JSONError, kindOf, truth, typeName } from './values.js';
+import { compareStrings, goJSON, JSONError, kindOf, structType, truth, typeName } from './values.js';
 
 /** A builtin failed; the executor adds the position and "error calling NAME:". */
 export class FuncError extends Error {}
@@ -176,6 +177,39 @@ function isoDate(d: Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
 }
 
+/** A JSON-schema type as a TypeScript type (Ollama's mapping for gpt-oss's tool namespace). */
+function tsTypeOf(jsonType: unknown): string {
+  switch (jsonType) {
+    case 'string':
+    case 'boolean':
+    case 'null':
+      return jsonType;
+    case 'number':
+    case 'integer':
+      return 'number';
+    case 'array':
+      return 'any[]';
+    case 'object':
+      return 'Record<string, any>';
+    default:
+      return 'any';
+  }
+}
+
+/**
+ * Ollama's `toTypeScriptType`: a tool parameter's type written the way
+ * gpt-oss's template lists tools — the alternatives of `anyOf`, else the
+ * JSON-schema type (several joined by " | "), else `any`. Anything that is
+ * not a tool parameter (api.ToolProperty) is `any`.
+ */
+function toTypeScriptType(v: unknown): string {
+  if (structType(v)?.name !== 'api.ToolProperty') return 'any';
+  const p = v as { AnyOf?: unknown[]; Type?: unknown[] };
+  if (p.AnyOf && p.AnyOf.length > 0) return p.AnyOf.map(toTypeScriptType).join(' | ');
+  const types = p.Type ?? [];
+  return types.length === 0 ? 'any' : types.map(tsTypeOf).join(' | ');
+}
+
 const ANY = Number.POSITIVE_INFINITY;
 
 export const BUILTINS: Readonly<Record<string, TemplateFunc>> = {
@@ -222,6 +256,7 @@ export const BUILTINS: Readonly<Record<string, TemplateFunc>> = {
     const d = ctx.now();
     return isoDate(new Date(d.getFullYear(), d.getMonth(), d.getDate() - 1));
   }),
+  toTypeScriptType: fn(1, 1, ([v]) => toTypeScriptType(v)),
 };
 
 export const isBuiltin = (name: string): boolean => Object.prototype.hasOwnProperty.call(BUILTINS, name);

@@ -23,6 +23,11 @@ const PUBLISHED: Record<string, string> = {
   // qwen3's blob starts with a newline.
   qwen3: 'ae370d884f108d16e7cc8fd5259ebc5773a0afa6e078b11f4ed7e39a27e0dfc4',
   'deepseek-r1': 'c5ad996bda6eed4df6e3b605a9869647624851ac248209d22fd5e2c0cc1121d3',
+  // gpt-oss (gpt-oss:20b and :120b): the layer `ollama pull gpt-oss:20b` prints as fa6710a93d78 (7.2 KB).
+  // The text was found with the code search in public repositories that vendor it verbatim (one names this
+  // blob as its source; Ollama's own x/create embeds it with the browser tool's comments reworded), and
+  // the full digest of the layer in a public `ollama create` log; the blob has no final newline.
+  'gpt-oss': 'fa6710a93d78da62641e192361344be7a8c0a1c3737f139cf89f20ce1626b99c',
 };
 
 describe('fixtures', () => {
@@ -414,5 +419,73 @@ describe('thinking templates (qwen3, deepseek-r1)', () => {
     expect(renderOllamaTemplate(src, { prompt: 'x', think: true })).toBe('true|medium|true');
     expect(renderOllamaTemplate(src, { prompt: 'x', think: false })).toBe('false||true');
     expect(renderOllamaTemplate(src, { prompt: 'x' })).toBe('false||false');
+  });
+});
+
+describe('gpt-oss (library/gpt-oss, harmony)', () => {
+  const t = parseOllamaTemplate(fixture('gpt-oss'));
+  const exec = { now: () => new Date(2025, 7, 5) };
+  const HEAD = '<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date: 2025-08-05\n\n';
+  const CHANNELS = '# Valid channels: analysis, commentary, final. Channel must be included for every message.';
+  const user = '<|start|>user<|message|>Why is the sky blue?<|end|><|start|>assistant';
+
+  it('is read as harmony, with no thinking tags to split on', () => {
+    expect(t.harmony).toBe(true);
+    expect(t.thinkingTags).toBeUndefined();
+    for (const name of ['llama3.1', 'mistral', 'qwen2.5', 'gemma2', 'llama3', 'qwen3', 'deepseek-r1']) expect(parseOllamaTemplate(fixture(name)).harmony).toBe(false);
+  });
+
+  it('writes the reasoning level: the one asked for, medium for true or nothing said, none for false', () => {
+    for (const level of ['low', 'medium', 'high']) {
+      expect(renderOllamaTemplate(t, { messages: single, think: level, exec })).toBe(`${HEAD}Reasoning: ${level}\n\n${CHANNELS}<|end|>${user}`);
+    }
+    expect(renderOllamaTemplate(t, { messages: single, think: true, exec })).toBe(`${HEAD}Reasoning: medium\n\n${CHANNELS}<|end|>${user}`);
+    expect(renderOllamaTemplate(t, { messages: single, exec })).toBe(`${HEAD}Reasoning: medium\n\n${CHANNELS}<|end|>${user}`);
+    expect(renderOllamaTemplate(t, { messages: single, think: false, exec })).toBe(`${HEAD}${CHANNELS}<|end|>${user}`);
+  });
+
+  it('lists tools as a TypeScript namespace in the developer message, with the system prompt as instructions', () => {
+    const tool: Tool = {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'Weather of a city',
+        parameters: {
+          type: 'object',
+          required: ['city'],
+          properties: {
+            city: { type: 'string', description: 'The city' },
+            days: { type: ['integer', 'null'] },
+            tags: { type: 'array' },
+            opts: { type: 'object' },
+            unit: { anyOf: [{ type: 'string' }, { type: 'boolean' }] },
+            any: {},
+          },
+        },
+      },
+    };
+    const noArgs: Tool = { type: 'function', function: { name: 'now', parameters: { type: 'object', properties: {} } } };
+    const out = renderOllamaTemplate(t, { system: 'Be brief.', messages: single, tools: [tool, noArgs], think: 'low', exec });
+    expect(out).toBe(
+      `${HEAD}Reasoning: low\n\n${CHANNELS}\nCalls to these tools must go to the commentary channel: 'functions'.<|end|>` +
+        '<|start|>developer<|message|># Tools\n\n## functions\n\nnamespace functions {\n\n// Weather of a city\ntype get_weather = (_: {\n' +
+        '  any: any,\n  // The city\n  city: string,\n  days: number | null,\n  opts: Record<string, any>,\n  tags: any[],\n  unit: string | boolean,\n' +
+        '}) => any;\n\ntype now = () => any;\n\n} // namespace functions\n\n# Instructions\n\nBe brief.<|end|>' +
+        user,
+    );
+  });
+
+  it('renders past reasoning, calls and tool results in harmony messages', () => {
+    const msgs: ChatMessage[] = [
+      { role: 'user', content: 'Weather?' },
+      { role: 'assistant', content: '', thinking: 'Use the tool.', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+      { role: 'tool', content: '{"t":20}', tool_name: 'get_weather' },
+    ];
+    expect(renderOllamaTemplate(t, { messages: msgs, think: false, exec })).toBe(
+      `${HEAD}${CHANNELS}<|end|><|start|>user<|message|>Weather?<|end|>` +
+        '<|start|>assistant<|channel|>analysis<|message|>Use the tool.<|end|>' +
+        '<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>' +
+        '<|start|>functions.get_weather to=assistant<|message|>{"t":20}<|end|><|start|>assistant',
+    );
   });
 });

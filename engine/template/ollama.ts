@@ -64,6 +64,19 @@ export interface OllamaTemplate {
   readonly lastTurn: GoTemplate;
   /** The tags around past reasoning (Ollama's InferTags); set only for templates with the "thinking" capability. */
   readonly thinkingTags: ThinkingTags | undefined;
+  /** Whether it writes gpt-oss's "harmony" format (see isHarmonyTemplate). */
+  readonly harmony: boolean;
+}
+
+/**
+ * Whether a template writes gpt-oss's "harmony" message format, whose answers
+ * are read by channel rather than split on thinking tags. Ollama decides this
+ * from the template's `<|start|>` and `<|end|>` tags for models of the gpt-oss
+ * family; kiln goes by the template alone, asking for `<|channel|>` too (the
+ * mark of harmony), so any model dressed in such a template is read that way.
+ */
+export function isHarmonyTemplate(text: string): boolean {
+  return text.includes('<|start|>') && text.includes('<|end|>') && text.includes('<|channel|>');
 }
 
 export interface OllamaRenderInput {
@@ -92,6 +105,7 @@ export function parseOllamaTemplate(text: string): OllamaTemplate {
     usesMessages: vars.has('messages'),
     lastTurn: template.withRoot(cutAfterResponse(template.tree.root)),
     thinkingTags: inferThinkingTags(template.tree),
+    harmony: isHarmonyTemplate(text),
   };
 }
 
