@@ -155,6 +155,7 @@ export class Runner implements RunnerHandle {
         numCtx: spec.numCtx,
         slots: spec.slots,
         kvF16: spec.kvF16,
+        ...(spec.kvTypes === undefined ? {} : { kvTypes: spec.kvTypes }),
         threads: spec.threads,
         promptCacheBytes: spec.promptCacheBytes,
         promptCache: spec.promptCache,

@@ -29,7 +29,7 @@ export interface Prepared {
 export async function prepare(deps: ServeDeps, name: string, req: { options?: Options; keep_alive?: string | number }): Promise<Prepared> {
   const t0 = process.hrtime.bigint();
   const model = await runnableModel(deps.store, name);
-  const options = runOptions(model.layers.parameters, req.options, { contextLength: deps.config.contextLength, trainCtx: model.facts.trainCtx });
+  const options = runOptions(model.layers.parameters, req.options, { contextLength: deps.config.contextLength, trainCtx: model.facts.trainCtx, kvCache: deps.config.kvCache });
   const keepAlive = parseKeepAlive(req.keep_alive ?? deps.config.keepAlive);
   return { model, options, keepAlive, t0 };
 }
@@ -42,7 +42,7 @@ export async function prepare(deps: ServeDeps, name: string, req: { options?: Op
  */
 export async function holdSlot(deps: ServeDeps, p: Prepared, signal: AbortSignal): Promise<{ lease: Lease; loadDurationNs: number }> {
   const t = process.hrtime.bigint();
-  const lease = await deps.scheduler.acquire(modelSpec(p.model, p.options.numCtx, p.options.numGpu), p.keepAlive, signal);
+  const lease = await deps.scheduler.acquire(modelSpec(p.model, p.options.numCtx, p.options.numGpu, p.options.kvTypes), p.keepAlive, signal);
   if (signal.aborted) lease.release();
   else signal.addEventListener('abort', () => lease.release(), { once: true });
   return { lease, loadDurationNs: Number(process.hrtime.bigint() - t) };

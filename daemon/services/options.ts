@@ -1,6 +1,7 @@
 import { KilnError } from '../../common/errors.js';
 import type { Options } from '../api/types.js';
 import type { SamplingOptions } from '../runner/protocol.js';
+import { KV_F16, kvTypesOf, type KvTypes } from '../../common/kv-cache.js';
 
 const NUMERIC = [
   'temperature', 'top_k', 'top_p', 'min_p', 'typical_p', 'repeat_penalty', 'repeat_last_n',
@@ -16,6 +17,8 @@ export interface RunOptions {
   numCtx: number;
   /** num_gpu: layers on the GPU (0 none); absent: as many as the device takes. */
   numGpu?: number;
+  /** KV cache types of keys and values (kv_cache_type, _k, _v; default KILN_KV_CACHE_TYPE...). */
+  kvTypes: KvTypes;
 }
 
 function numberOf(key: string, v: unknown): number {
@@ -37,7 +40,7 @@ function stopsOf(v: unknown): string[] {
  * capped at the length the model was trained for (an explicit num_ctx
  * above it is honoured: the caller asked for it).
  */
-export function runOptions(modelParams: Record<string, unknown>, request: Options | undefined, defaults: { contextLength: number; trainCtx: number }): RunOptions {
+export function runOptions(modelParams: Record<string, unknown>, request: Options | undefined, defaults: { contextLength: number; trainCtx: number; kvCache?: KvTypes }): RunOptions {
   if (request !== undefined && (typeof request !== 'object' || request === null || Array.isArray(request))) {
     throw new KilnError('E_BAD_REQUEST', 'options must be an object');
   }
@@ -65,5 +68,6 @@ export function runOptions(modelParams: Record<string, unknown>, request: Option
     if (!Number.isInteger(numGpu) || numGpu < -1 || numGpu > 4096) throw new KilnError('E_BAD_REQUEST', `option num_gpu: ${numGpu} is not an integer in [-1, 4096]`);
     if (numGpu === -1) numGpu = undefined; // Ollama's -1: decide automatically
   }
-  return numGpu === undefined ? { sampling, numCtx } : { sampling, numCtx, numGpu };
+  const kvTypes = kvTypesOf(merged, defaults.kvCache ?? KV_F16);
+  return numGpu === undefined ? { sampling, numCtx, kvTypes } : { sampling, numCtx, numGpu, kvTypes };
 }

@@ -8,6 +8,7 @@ import { Tokenizer } from '../../engine/tokenizer/index.js';
 import { MEDIA } from '../../common/manifest.js';
 import type { ModelDetails } from '../api/types.js';
 import type { ModelShape } from '../scheduler/memory.js';
+import type { KvTypes } from '../../common/kv-cache.js';
 import type { ModelSpec } from '../scheduler/scheduler.js';
 import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
@@ -129,8 +130,9 @@ export function requireCompletion(m: RunnableModel, requested: string, what: 'ge
   if (m.facts.embedding) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requested)} does not support ${what}`);
 }
 
-export function modelSpec(m: RunnableModel, numCtx: number, numGpu?: number): ModelSpec {
+export function modelSpec(m: RunnableModel, numCtx: number, numGpu?: number, kvTypes?: KvTypes): ModelSpec {
   return {
+    ...(kvTypes === undefined ? {} : { kvTypes }),
     ...(numGpu === undefined ? {} : { numGpu }),
     path: m.path,
     name: m.name,
