@@ -104,6 +104,8 @@ async function load(m: LoadMsg): Promise<void> {
       vramBytes: gpu.deviceBytes,
       gpu: describeGpu(),
       gpuPlanBytes: first.encoder ? 0 : first.model.gpuPlan.bytes,
+      // the cache types the model really holds (f16 where a quantized cache was asked for and cannot be)
+      ...(first.encoder ? {} : { kvTypes: first.model.kvTypes }),
     });
   } catch (e) {
     send({ t: 'load-failed', ...errorOf(e) });

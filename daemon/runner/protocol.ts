@@ -121,7 +121,7 @@ export interface RunnerStats {
 }
 
 export type FromRunner =
-  | { t: 'loaded'; nCtx: number; loadDurationNs: number; gpuLayers?: number; gpuAll?: boolean; vramBytes?: number; gpuPlanBytes?: number; gpu?: string }
+  | { t: 'loaded'; nCtx: number; loadDurationNs: number; gpuLayers?: number; gpuAll?: boolean; vramBytes?: number; gpuPlanBytes?: number; gpu?: string; kvTypes?: { k: string; v: string } }
   | { t: 'load-failed'; code: string; message: string }
   | { t: 'chunk'; id: number; text: string; tokens: number[]; logprobs?: TokenLogprob[] }
   | { t: 'done'; id: number; stats: RunnerStats }

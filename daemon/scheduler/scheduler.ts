@@ -187,7 +187,12 @@ export class Scheduler {
           size_vram: e.runner!.gpuAll ? e.estimate.total : Math.min(e.runner!.vramBytes ?? 0, e.estimate.total),
           context_length: e.spec.numCtx,
           slots: { total: e.slots, in_use: e.active },
-          kv_cache: { type_k: (e.spec.kvTypes ?? KV_F16).k, type_v: (e.spec.kvTypes ?? KV_F16).v, bytes: e.estimate.kvCache },
+          // the types the runner holds (it keeps f16 where a quantized cache cannot be), else those asked for
+          kv_cache: {
+            type_k: e.runner!.kvTypes?.k ?? (e.spec.kvTypes ?? KV_F16).k,
+            type_v: e.runner!.kvTypes?.v ?? (e.spec.kvTypes ?? KV_F16).v,
+            bytes: e.estimate.kvCache,
+          },
         };
       })
       .sort((a, b) => b.expires_at.localeCompare(a.expires_at));
