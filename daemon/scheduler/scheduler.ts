@@ -4,7 +4,7 @@ import type { RunningModel, ModelDetails } from '../api/types.js';
 import type { ParkedEntry } from '../runner/protocol.js';
 import type { RunnerHandle, RunnerSpec } from '../runner/runner.js';
 import { FOREVER, type KeepAlive } from './keep-alive.js';
-import { KV_F16, kvTypesName, type KvTypes } from '../../common/kv-cache.js';
+import { KV_F16, isQuantized, kvTypesName, type KvTypes } from '../../common/kv-cache.js';
 import { estimateMemory, insufficientMemory, type MemoryEstimate, type ModelShape } from './memory.js';
 
 /** A model as the scheduler loads it. */
@@ -229,7 +229,8 @@ export class Scheduler {
   private slotsFor(spec: ModelSpec): number {
     if (this.opts.numParallel > 0) return this.opts.numParallel;
     // a GPU takes one sequence's layers (the device holds one cache): auto gives a model it will offload one slot
-    if (spec.numGpu !== 0 && gpuChosen()) return 1;
+    // (a quantized KV cache stays on the CPU: no offload to keep one slot for)
+    if (spec.numGpu !== 0 && gpuChosen() && !isQuantized(spec.kvTypes ?? KV_F16)) return 1;
     const free = this.freeMemory([...this.entries].filter((o) => !o.gone && o.runner));
     for (let n = AUTO_PARALLEL; n > 1; n--) if (estimateMemory(spec.shape, spec.fileSize, spec.numCtx, n, spec.kvTypes).total <= free) return n;
     return 1;
