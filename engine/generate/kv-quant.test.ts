@@ -15,6 +15,8 @@ import { gv, type GGUFValue } from '../gguf/types.js';
 import { writeGGUF } from '../gguf/writer.js';
 import { Model } from '../model/model.js';
 import { PromptCache } from './prompt-cache.js';
+import { decoderSpec } from '../../bench/arch-specs.js';
+import { vocabSize, writeRandomModel } from '../../bench/random-model.js';
 
 const golden = (JSON.parse(readFileSync(KJV_GOLDEN, 'utf8')) as { prompts: { prompt_tokens: number[]; generated_tokens: number[] }[] }).prompts;
 const dir = mkdtempSync(join(tmpdir(), 'kiln-kvq-'));
@@ -130,5 +132,41 @@ describe('moving quantized rows', () => {
     const together = m.native.decode(Int32Array.from(tokens), Int32Array.from(pos), Int32Array.from(seq), Int32Array.from(outs));
     const V = m.hp.nVocab;
     for (let s = 0; s < 3; s++) expect(maxDiff(together.subarray(s * V, (s + 1) * V), alone[s])).toBeLessThan(1e-4);
+  });
+});
+
+describe('where a quantized cache cannot be', () => {
+  it('a model llama.cpp runs without flash attention (gemma2) keeps an f16 cache, and says so', async () => {
+    const path = join(dir, 'gemma2.gguf');
+    await writeRandomModel(path, decoderSpec('gemma2', { nEmbd: 128, nHead: 4, nHeadKv: 2, headDim: 32, nFf: 256, nLayer: 2, nCtx: 4096 }, await vocabSize(), {
+      kv: { 'attention.sliding_window': gv.u32(8), attn_logit_softcapping: gv.f32(2), final_logit_softcapping: gv.f32(15) },
+    }));
+    const m = await Model.load(path, { nCtx: 64, kvTypes: { k: 'q8_0', v: 'q8_0' } });
+    try {
+      expect(m.kvTypes).toEqual({ k: 'f16', v: 'f16' });
+      expect(m.native.eval([1, 2, 3], 0).length).toBe(m.hp.nVocab);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('the native context refuses a quantized cache it cannot hold with a clear error', async () => {
+    const m = await Model.load(ONE_LAYER, { nCtx: 64 });
+    try {
+      const { NativeLlama } = await import('../../kernels/index.js');
+      const { mapFile } = await import('../../kernels/index.js');
+      const { llamaLayout } = await import('../model/hparams.js');
+      const layout = llamaLayout(m.file, { nCtx: 64 });
+      const map = mapFile(ONE_LAYER);
+      try {
+        expect(() => new NativeLlama(map, { ...layout.hp, kvCache: 'f32', kvTypeK: 'q8_0' }, layout.weights)).toThrow(/a quantized KV cache needs kv_cache f16/);
+        expect(() => new NativeLlama(map, { ...layout.hp, kvTypeV: 'q5_1' as never }, layout.weights)).toThrow(/params\.kvTypeV must be 'f16', 'q8_0' or 'q4_0'; got 'q5_1'/);
+        expect(() => new NativeLlama(map, { ...layout.hp, attnUnfused: true, kvTypeK: 'q4_0' }, layout.weights)).toThrow(/needs flash attention/);
+      } finally {
+        map.unmap();
+      }
+    } finally {
+      m.close();
+    }
   });
 });

@@ -370,10 +370,9 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     c->type_v = p.kv_type_v != 0 ? p.kv_type_v : base;
     c->kv_quant = c->type_k != base || c->type_v != base;
     if (c->kv_quant) {
-      const char *bad = nullptr;
+      const char *bad = base != KILN_TYPE_F16 ? "a quantized KV cache needs kv_cache f16" : nullptr;
       for (int t : {c->type_k, c->type_v})
-        if (t != KILN_TYPE_F16 && t != KILN_TYPE_Q8_0 && t != KILN_TYPE_Q4_0) bad = "a KV cache type must be f16, q8_0 or q4_0";
-      if (!bad && base != KILN_TYPE_F16) bad = "a quantized KV cache needs kv_cache f16";
+        if (!bad && t != KILN_TYPE_F16 && t != KILN_TYPE_Q8_0 && t != KILN_TYPE_Q4_0) bad = "a KV cache type must be f16, q8_0 or q4_0";
       if (!bad && p.head_dim % 32 != 0) bad = "a quantized KV cache needs head_dim a multiple of 32";
       if (!bad && p.attn_unfused) bad = "a quantized KV cache needs flash attention, which this model's attention does not use";
       if (bad) {
