@@ -206,7 +206,7 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   const int64_t qdim = (int64_t)p.n_head * hd;
   // per-thread score scratch, kept across calls (the pool threads persist)
   thread_local std::vector<float> scores;
-  const size_t need = c->kv_quant ? kiln_attn_quant_scratch(hd) : kiln_attn_scratch(p.n_ctx, hd);
+  const size_t need = c->kv_quant ? kiln_attn_quant_scratch(p.n_ctx, hd) : kiln_attn_scratch(p.n_ctx, hd);
   if (scores.size() < need) scores.resize(need);
   for (int64_t row = b; row < e; row++) {
     // rows are (entry, query head) pairs over the entries listed in row_tokens

@@ -25,12 +25,12 @@ void kiln_quantize_row_q4_0_rtn(const float *src, void *dst, int64_t n);
 // position 0 of that head, rows k_stride and v_stride bytes apart, of types
 // k_type (F16, Q8_0, Q4_0) and v_type (F16, Q8_0, Q4_0). kt supplies the dot
 // products and conversions of the variant. scale and softcap as for
-// kiln_attn_ref. scratch holds kiln_attn_quant_scratch(head_dim) floats.
+// kiln_attn_ref. scratch holds kiln_attn_quant_scratch(n_kv, head_dim) floats.
 void kiln_attn_quant_ref(const kiln_kernel_table *kt, const float *q, const void *k, int k_type, size_t k_stride,
                          const void *v, int v_type, size_t v_stride, int32_t n_kv, int32_t head_dim, float scale,
                          float softcap, float *scratch, float *out);
 
-static inline size_t kiln_attn_quant_scratch(int32_t head_dim) { return 4 * (size_t)head_dim + 16; }
+static inline size_t kiln_attn_quant_scratch(int32_t n_kv, int32_t head_dim) { return 2 * (size_t)n_kv + 4 * (size_t)head_dim + 16; }
 
 #ifdef __cplusplus
 }
