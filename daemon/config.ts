@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { RegistryConfig } from '../registry/context.js';
 import { parseDurationOrSeconds } from '../settings/parse.js';
 import { readSettings, type Env, type KernelVariant } from '../settings/settings.js';
+import type { KvTypes } from '../common/kv-cache.js';
 
 export { settingsHelp } from '../settings/settings.js';
 export { parseBytes } from '../settings/parse.js';
@@ -26,6 +27,8 @@ export interface Config {
   numParallel: number;
   /** KILN_PROMPT_CACHE in bytes; -1: the default share of available memory (the daemon works it out at start). */
   promptCache: number;
+  /** KILN_KV_CACHE_TYPE(_K/_V): the KV cache types a model loads with unless its PARAMETERs or the request say. */
+  kvCache: KvTypes;
   maxLoadedModels: number;
   maxQueue: number;
   /** Bytes all loaded models may take together (0: no cap beyond the system's available memory). */
@@ -62,6 +65,7 @@ export function loadConfig(env: Env = process.env): Config {
     responsesTtlMs: parseDurationOrSeconds(s.responsesTtl) ?? 30 * 24 * 3600 * 1000,
     numParallel: s.numParallel,
     promptCache: s.promptCache,
+    kvCache: { k: s.kvCacheTypeK ?? s.kvCacheType ?? 'f16', v: s.kvCacheTypeV ?? s.kvCacheType ?? 'f16' },
     maxLoadedModels: s.maxLoadedModels,
     maxQueue: s.maxQueue,
     maxMemory: s.maxMemory,

@@ -6,6 +6,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { SETTINGS, type Setting } from '../settings/settings.js';
 import type { SchedulerOptions } from './scheduler/scheduler.js';
+import { kvTypesName } from '../common/kv-cache.js';
 
 export type Log = (m: string) => void;
 
@@ -37,7 +38,7 @@ export function logSettings(debug: Log, env: Readonly<Record<string, string | un
 export function debugRunnerStart(debug: Log, start: SchedulerOptions['startRunner']): SchedulerOptions['startRunner'] {
   return async (spec) => {
     const t0 = performance.now();
-    debug(`starting a runner for ${spec.name}: ${spec.path}, context ${spec.numCtx}, ${spec.slots} slot(s), ${spec.kvF16 ? 'f16' : 'f32'} KV cache, threads ${spec.threads || 'default'}`);
+    debug(`starting a runner for ${spec.name}: ${spec.path}, context ${spec.numCtx}, ${spec.slots} slot(s), ${!spec.kvF16 ? 'f32' : spec.kvTypes ? kvTypesName(spec.kvTypes) : 'f16'} KV cache, threads ${spec.threads || 'default'}`);
     try {
       const r = await start(spec);
       debug(`runner for ${spec.name} ready in ${(performance.now() - t0).toFixed(0)}ms`);

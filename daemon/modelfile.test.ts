@@ -75,6 +75,7 @@ describe('parseModelfile', () => {
     ['a single stop is still a list', 'FROM m\nPARAMETER stop User:', { from: 'm', parameters: { stop: ['User:'] } }],
     ['think: a boolean or a level', 'FROM m\nPARAMETER think false\nPARAMETER think HIGH', { from: 'm', parameters: { think: 'high' } }],
     ['think false', 'FROM m\nPARAMETER think false', { from: 'm', parameters: { think: false } }],
+    ['KV cache types, of both or of K and V', 'FROM m\nPARAMETER kv_cache_type Q8_0\nPARAMETER kv_cache_type_v q4_0', { from: 'm', parameters: { kv_cache_type: 'q8_0', kv_cache_type_v: 'q4_0' } }],
     ['message roles are case-insensitive', 'FROM m\nMESSAGE System be brief', { from: 'm', messages: [{ role: 'system', content: 'be brief' }] }],
     ['multi-line MESSAGE', 'FROM m\nMESSAGE user """line 1\nline 2"""', { from: 'm', messages: [{ role: 'user', content: 'line 1\nline 2' }] }],
     ['FROM need not come first', 'SYSTEM s\nFROM m', { from: 'm', system: 's' }],
@@ -98,6 +99,7 @@ describe('parseModelfile', () => {
     ['not a number', 'FROM m\nPARAMETER temperature hot', /line 2: PARAMETER temperature must be a number/],
     ['infinite number', 'FROM m\nPARAMETER temperature 1e999', /must be a number/],
     ['hex number', 'FROM m\nPARAMETER top_k 0x10', /must be an integer/],
+    ['an unknown KV cache type', 'FROM m\nPARAMETER kv_cache_type q5_1', /line 2: PARAMETER kv_cache_type must be f16, q8_0 or q4_0, got 'q5_1'/],
     ['think of another word', 'FROM m\nPARAMETER think maybe', /line 2: PARAMETER think must be true, false, high, medium or low, got 'maybe'/],
     ['an Object.prototype name as parameter', 'FROM m\nPARAMETER constructor 1', /unknown parameter 'constructor'/],
     ['__proto__ as parameter', 'FROM m\nPARAMETER __proto__ 1', /unknown parameter '__proto__'/],
@@ -195,7 +197,9 @@ describe('formatModelfile', () => {
             ? fc.boolean()
             : type === 'think'
               ? fc.constantFrom(true, false, 'high', 'medium', 'low')
-              : number(key);
+              : type === 'kvtype'
+                ? fc.constantFrom('f16', 'q8_0', 'q4_0')
+                : number(key);
       return fc.tuple(fc.constant(key), value as fc.Arbitrary<unknown>);
     });
     const modelfile = fc.record({

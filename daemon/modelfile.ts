@@ -21,6 +21,7 @@
  * so appending a line to a Modelfile overrides what came before.
  */
 import { KilnError } from '../common/errors.js';
+import { KV_CACHE_TYPES } from '../settings/settings.js';
 
 export type ParameterValue = number | boolean | string | string[];
 // Roles are checked when parsing; the type stays `string` so that chat
@@ -40,7 +41,7 @@ export interface Modelfile {
   messages: ModelfileMessage[];
 }
 
-type ParamType = 'int' | 'float' | 'bool' | 'strings' | 'think';
+type ParamType = 'int' | 'float' | 'bool' | 'strings' | 'think' | 'kvtype';
 
 /** Ollama's runtime options (api.Options) that a Modelfile may set. */
 export const PARAMETER_TYPES: Readonly<Record<string, ParamType>> = {
@@ -55,6 +56,8 @@ export const PARAMETER_TYPES: Readonly<Record<string, ParamType>> = {
   stop: 'strings',
   // kiln's addition: whether a thinking model thinks when a request does not say (true, false, high, medium, low)
   think: 'think',
+  // kiln's addition: KV cache types (f16, q8_0, q4_0), of keys and values or of either (llama.cpp's -ctk / -ctv)
+  kv_cache_type: 'kvtype', kv_cache_type_k: 'kvtype', kv_cache_type_v: 'kvtype',
 };
 
 const ROLES: readonly string[] = ['system', 'user', 'assistant'];
@@ -149,11 +152,17 @@ function typedValue(line: number, key: string, raw: string): number | boolean | 
   if (type === 'float' && FLOAT.test(raw) && Number.isFinite(Number(raw))) return Number(raw);
   if (type === 'bool' && Object.hasOwn(BOOLS, raw.toLowerCase())) return BOOLS[raw.toLowerCase()];
   if (type === 'strings') return raw;
+  if (type === 'kvtype' && (KV_CACHE_TYPES as readonly string[]).includes(raw.toLowerCase())) return raw.toLowerCase();
   if (type === 'think') {
     if (THINK_LEVELS.includes(raw.toLowerCase())) return raw.toLowerCase();
     if (Object.hasOwn(BOOLS, raw.toLowerCase())) return BOOLS[raw.toLowerCase()];
   }
-  const expected = type === 'int' ? 'an integer' : type === 'float' ? 'a number' : type === 'think' ? 'true, false, high, medium or low' : 'true or false';
+  const expected =
+    type === 'int' ? 'an integer'
+    : type === 'float' ? 'a number'
+    : type === 'think' ? 'true, false, high, medium or low'
+    : type === 'kvtype' ? KV_CACHE_TYPES.join(', ').replace(/, ([^,]*)$/, ' or $1')
+    : 'true or false';
   throw fail(line, `PARAMETER ${key} must be ${expected}, got '${raw}'`);
 }
 

@@ -91,6 +91,7 @@
         "src/ref/kfit.cpp",
         "src/ref/weights.cpp",
         "src/ref/llama_ops.cpp",
+        "src/ref/kv_quant.cpp",
         "src/ref/gelu.cpp",
         "src/cpu.cpp",
         "src/cpu_count.cpp",

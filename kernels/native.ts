@@ -139,6 +139,13 @@ export interface NativeLlamaParams {
   nSeq?: number;
   /** The last this many layers run on the Vulkan device when one is chosen (kernels/src/vulkan/offload.h); 0 or absent: none. */
   nGpuLayers?: number;
+  /**
+   * Element types of the cached keys and values when not kvCache's (only with kvCache 'f16'): a block
+   * type (q8_0, q4_0) is read directly by attention as llama.cpp's flash attention reads it, and keeps
+   * every layer on the CPU.
+   */
+  kvTypeK?: 'f16' | 'q8_0' | 'q4_0';
+  kvTypeV?: 'f16' | 'q8_0' | 'q4_0';
 }
 
 /**

@@ -81,6 +81,10 @@ const host = (env: string, def: string, help: string): Setting<HostPort> => ({
 export const KERNEL_VARIANTS = ['scalar', 'avx2', 'avx512'] as const;
 export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
 
+/** The KV cache element types (common/kv-cache.ts has their sizes). */
+export const KV_CACHE_TYPES = ['f16', 'q8_0', 'q4_0'] as const;
+export type KvCacheType = (typeof KV_CACHE_TYPES)[number];
+
 export const SETTINGS = {
   home: path('KILN_HOME', '~/.kiln', '~/.kiln', 'Where kiln keeps its database, socket and (by default) models'),
   models: path('KILN_MODELS', undefined, '$KILN_HOME/models', 'Where model blobs are stored'),
@@ -95,6 +99,9 @@ export const SETTINGS = {
     form: 'a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)', parse: parseBytes,
     help: 'Bytes of KV prefixes of recent conversations kept per model, and for unloaded models (0: none)',
   } as Setting<number>,
+  kvCacheType: choice('KILN_KV_CACHE_TYPE', KV_CACHE_TYPES, 'f16', 'KV cache type of keys and values: f16, q8_0 or q4_0 (as OLLAMA_KV_CACHE_TYPE; a PARAMETER kv_cache_type overrides it)'),
+  kvCacheTypeK: choice('KILN_KV_CACHE_TYPE_K', KV_CACHE_TYPES, '$KILN_KV_CACHE_TYPE', 'KV cache type of the keys only (llama.cpp -ctk)'),
+  kvCacheTypeV: choice('KILN_KV_CACHE_TYPE_V', KV_CACHE_TYPES, '$KILN_KV_CACHE_TYPE', 'KV cache type of the values only (llama.cpp -ctv)'),
   maxLoadedModels: int('KILN_MAX_LOADED_MODELS', 3, 1, 'Models loaded at once'),
   maxMemory: bytes('KILN_MAX_MEMORY', 0, 'Memory all loaded models may take together: bytes or 512MiB, 8GiB, 8GB (0: what the system, or its cgroup, has available)'),
   maxQueue: int('KILN_MAX_QUEUE', 512, 1, 'Requests queued per model before 503'),

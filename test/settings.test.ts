@@ -39,6 +39,8 @@ describe('kiln serve with a bad setting', () => {
     ['KILN_MAX_MEMORY', 'lots', 'a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)'],
     ['KILN_DEBUG', 'maybe', 'a boolean (1, true, yes, on, or 0, false, no, off)'],
     ['KILN_KERNELS', 'sse9', 'one of scalar, avx2, avx512'],
+    ['KILN_KV_CACHE_TYPE', 'q5_1', 'one of f16, q8_0, q4_0'],
+    ['KILN_KV_CACHE_TYPE_V', 'f32', 'one of f16, q8_0, q4_0'],
     ['KILN_KEEP_ALIVE', 'soon', 'a duration ("5m", "1h30m", seconds, 0, or negative for never)'],
   ])('%s=%s exits 1 with one line naming it and the accepted form', async (env, raw, form) => {
     const r = await kiln(['serve'], kilnEnv(home, { [env]: raw }));

@@ -10,6 +10,7 @@
  * checked where the model is known.
  */
 import { KilnError } from '../../common/errors.js';
+import { parseKvCacheType } from '../../common/kv-cache.js';
 import type {
   ChatRequest,
   CopyRequest,
@@ -47,6 +48,7 @@ import type {
 type Obj = Record<string, unknown>;
 
 const THINK_LEVELS = ['high', 'medium', 'low'];
+const KV_CACHE_PARAMS = ['kv_cache_type', 'kv_cache_type_k', 'kv_cache_type_v'];
 
 const NUMERIC_OPTIONS = [
   'num_ctx', 'num_predict', 'num_keep', 'num_thread', 'num_batch', 'seed', 'temperature', 'top_k', 'top_p', 'min_p',
@@ -400,6 +402,13 @@ export function parseCreate(body: unknown): CreateRequest {
   for (const [k, v] of Object.entries(parameters ?? {})) {
     const ok = ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
     if (!ok) throw invalid(`parameters.${k}`, 'expected a number, boolean, string or list of strings');
+    if (KV_CACHE_PARAMS.includes(k)) {
+      try {
+        parameters![k] = parseKvCacheType(k, v);
+      } catch (e) {
+        throw invalid(`parameters.${k}`, (e as Error).message);
+      }
+    }
   }
   return drop({
     ...modelFields(f),

@@ -55,6 +55,8 @@ export interface RunningModel {
   context_length: number;
   /** kiln's addition: parallel slots (KILN_NUM_PARALLEL) and how many serve a request now. */
   slots?: { total: number; in_use: number };
+  /** kiln's addition: the KV cache's key and value types (KILN_KV_CACHE_TYPE, PARAMETER kv_cache_type) and its bytes in `size`. */
+  kv_cache?: { type_k: string; type_v: string; bytes: number };
 }
 
 export interface PsResponse {

@@ -83,12 +83,12 @@ async function load(m: LoadMsg): Promise<void> {
     const numGpu = m.numGpu ?? (vk.selected >= 0 ? 'auto' : 0);
     const gpuMemory = vk.selected >= 0 ? vk.devices[vk.selected].memoryBytes : 0;
     // One native context: a KV cache region per slot, the weights mapped once (an encoder: one model, whole inputs).
-    const model = await loadModel(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, nSeq: m.slots, numGpu, gpuMemory });
+    const model = await loadModel(m.path, { nCtx: m.numCtx, kvF16: m.kvF16, kvTypes: m.kvTypes, nSeq: m.slots, numGpu, gpuMemory });
     if (model.kind === 'embedding') {
       for (let i = 0; i < m.slots; i++) slots.push({ encoder: model, tail: Promise.resolve(), busy: false });
     } else {
       // (the KV rows of offloaded layers live on the GPU: such a model keeps no prompt cache)
-      promptCache = m.promptCacheBytes > 0 && model.native.gpu().layers === 0 ? new PromptCache(m.promptCacheBytes, model.hp.nLayer) : undefined;
+      promptCache = m.promptCacheBytes > 0 && model.native.gpu().layers === 0 ? new PromptCache(m.promptCacheBytes, model.hp.nLayer, model.kvRowBytes) : undefined;
       // entries a previous runner of this model kept (the daemon held them while it was unloaded)
       for (const e of m.promptCache ?? []) promptCache?.add({ tokens: e.tokens, bytes: new Uint8Array(e.bytes) });
       for (let i = 0; i < m.slots; i++) slots.push({ model, gen: new Generator(model, { seq: i, promptCache }), tail: Promise.resolve(), busy: false });
@@ -105,6 +105,8 @@ async function load(m: LoadMsg): Promise<void> {
       vramBytes: gpu.deviceBytes,
       gpu: describeGpu(),
       gpuPlanBytes: first.encoder ? 0 : first.model.gpuPlan.bytes,
+      // the cache types the model really holds (f16 where a quantized cache was asked for and cannot be)
+      ...(first.encoder ? {} : { kvTypes: first.model.kvTypes }),
     });
   } catch (e) {
     send({ t: 'load-failed', ...errorOf(e) });

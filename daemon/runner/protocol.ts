@@ -10,6 +10,7 @@
 import type { SamplerOptions } from '../../engine/sampler/options.js';
 import type { ToolCallGrammarSpec } from '../../engine/grammar/tool-call.js';
 import type { TokenLogprob } from '../api/types.js';
+import type { KvTypes } from '../../common/kv-cache.js';
 
 /** Sampling and stopping options the runner passes to the engine (GenerateOptions without the hooks). */
 export interface SamplingOptions extends SamplerOptions {
@@ -25,6 +26,8 @@ export interface LoadMsg {
   /** KV caches (parallel requests) to allocate. */
   slots: number;
   kvF16: boolean;
+  /** KV cache types of keys and values (absent: f16 or f32 as kvF16 says). */
+  kvTypes?: KvTypes;
   /** Native thread count (0: the kernels' default, every hardware thread). */
   threads: number;
   /** Bytes the prompt cache may hold (0: none). */
@@ -118,7 +121,7 @@ export interface RunnerStats {
 }
 
 export type FromRunner =
-  | { t: 'loaded'; nCtx: number; loadDurationNs: number; threads?: number; gpuLayers?: number; gpuAll?: boolean; vramBytes?: number; gpuPlanBytes?: number; gpu?: string }
+  | { t: 'loaded'; nCtx: number; loadDurationNs: number; threads?: number; gpuLayers?: number; gpuAll?: boolean; vramBytes?: number; gpuPlanBytes?: number; gpu?: string; kvTypes?: { k: string; v: string } }
   | { t: 'load-failed'; code: string; message: string }
   | { t: 'chunk'; id: number; text: string; tokens: number[]; logprobs?: TokenLogprob[] }
   | { t: 'done'; id: number; stats: RunnerStats }

@@ -30,6 +30,8 @@ export interface RunnerHandle {
   readonly vramBytes?: number;
   /** Every layer runs on the GPU. */
   readonly gpuAll?: boolean;
+  /** The KV cache's key and value types as the runner holds them (a generative model). */
+  readonly kvTypes?: { k: string; v: string };
   readonly loadDurationNs: number;
   /** Requests registered and not yet closed (KILN_DEBUG's internals report the sum). */
   readonly inFlight?: number;
@@ -72,6 +74,7 @@ export class Runner implements RunnerHandle {
   nCtx = 0;
   vramBytes = 0;
   gpuAll = false;
+  kvTypes: { k: string; v: string } | undefined;
   loadDurationNs = 0;
 
   private constructor(
@@ -125,10 +128,12 @@ export class Runner implements RunnerHandle {
           r.loadDurationNs = m.loadDurationNs;
           r.vramBytes = m.vramBytes ?? 0;
           r.gpuAll = m.gpuAll ?? false;
+          r.kvTypes = m.kvTypes;
           const mib = (b: number | undefined) => Math.round((b ?? 0) / 2 ** 20);
           // the plan's estimate next to what the device really allocated
           const gpu = m.gpuLayers ? `, ${m.gpuLayers} layers on the GPU (estimated ${mib(m.gpuPlanBytes)} MiB, allocated ${mib(m.vramBytes)} MiB)` : '';
-          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''}${m.threads ? `, ${m.threads} thread${m.threads > 1 ? 's' : ''}` : ''}${gpu}; ${m.gpu ?? 'gpu: none'})`);
+          const kv = m.kvTypes ? `, ${m.kvTypes.k === m.kvTypes.v ? m.kvTypes.k : `${m.kvTypes.k}/${m.kvTypes.v}`} KV cache` : '';
+          log(`runner ${child.pid} loaded ${spec.name} (context ${m.nCtx}, ${spec.slots} slot${spec.slots > 1 ? 's' : ''}${m.threads ? `, ${m.threads} thread${m.threads > 1 ? 's' : ''}` : ''}${kv}${gpu}; ${m.gpu ?? 'gpu: none'})`);
           resolve(r);
         } else if (m.t === 'load-failed') {
           reject(toError(m.code, `loading ${spec.name}: ${m.message}`));
@@ -155,6 +160,7 @@ export class Runner implements RunnerHandle {
         numCtx: spec.numCtx,
         slots: spec.slots,
         kvF16: spec.kvF16,
+        ...(spec.kvTypes === undefined ? {} : { kvTypes: spec.kvTypes }),
         threads: spec.threads,
         promptCacheBytes: spec.promptCacheBytes,
         promptCache: spec.promptCache,

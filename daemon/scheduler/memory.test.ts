@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseBytes } from '../config.js';
-import { availableMemory, cgroupAvailable } from './memory.js';
+import { availableMemory, cgroupAvailable, estimateMemory } from './memory.js';
+import { Model } from '../../engine/model/model.js';
+import { KJV_F32 } from '../../test/helpers/fixtures.js';
+import type { KvTypes } from '../../common/kv-cache.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -56,4 +59,25 @@ describe('parseBytes (KILN_MAX_MEMORY)', () => {
   ])('%s is %d bytes', (raw, n) => expect(parseBytes(raw)).toBe(n));
 
   it.each(['', 'lots', '-1', '1e9', '5 parsecs', '1.2.3GB'])('refuses %j', (raw) => expect(parseBytes(raw)).toBeUndefined());
+});
+
+describe('the KV cache in the estimate', () => {
+  // the estimate's bytes are what the native context holds: kvSave of n positions is that cache's n-position share
+  it.each<KvTypes>([
+    { k: 'f16', v: 'f16' },
+    { k: 'q8_0', v: 'q8_0' },
+    { k: 'q4_0', v: 'q4_0' },
+    { k: 'q8_0', v: 'q4_0' },
+  ])('K $k, V $v: the size of the cache the model holds', async (kv) => {
+    const m = await Model.load(KJV_F32, { nCtx: 64, kvTypes: kv });
+    try {
+      m.native.eval([1, 2, 3, 4], 0);
+      const held = (m.native.kvSave(0, 0, 4).byteLength / 4) * 64;
+      const est = estimateMemory(m.hp, 0, 64, 1, kv).kvCache;
+      expect(est).toBe(held);
+      if (kv.k !== 'f16') expect(est).toBeLessThan(estimateMemory(m.hp, 0, 64, 1).kvCache * (kv.k === 'q4_0' ? 0.3 : 0.55));
+    } finally {
+      m.close();
+    }
+  });
 });

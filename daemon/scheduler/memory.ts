@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../../common/errors.js';
+import { KV_F16, kvTypeBytes, type KvTypes } from '../../common/kv-cache.js';
 
 /** The shape numbers the estimate needs (from the GGUF header). */
 export interface ModelShape {
@@ -35,10 +36,11 @@ const PROCESS_OVERHEAD = 64 * 1024 * 1024;
  * kernels/src/llama/forward.cpp resizes), a row of logits per slot and the
  * attention scores.
  */
-export function estimateMemory(shape: ModelShape, fileSize: number, numCtx: number, slots: number, kvF16 = true): MemoryEstimate {
+export function estimateMemory(shape: ModelShape, fileSize: number, numCtx: number, slots: number, kvTypes: KvTypes = KV_F16): MemoryEstimate {
   const kvDim = shape.nHeadKv * shape.headDim;
   const qDim = shape.nHead * shape.headDim;
-  const kvCache = 2 * shape.nLayer * numCtx * kvDim * (kvF16 ? 2 : 4) * slots;
+  // rows of kvDim values per layer and position: f16 2 bytes a value, q8_0 34 and q4_0 18 bytes per 32
+  const kvCache = shape.nLayer * numCtx * (kvTypeBytes(kvTypes.k, kvDim) + kvTypeBytes(kvTypes.v, kvDim)) * slots;
   const perToken = 3 * shape.nEmbd + 2 * qDim + 2 * kvDim + 2 * shape.nFf + Math.max(shape.nEmbd, qDim);
   const batch = PROMPT_BATCH + slots - 1;
   const scratch = batch * perToken * 4 + batch * shape.nFf * 1.25 + slots * shape.nVocab * 4 + numCtx * 4;

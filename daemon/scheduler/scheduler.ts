@@ -4,6 +4,7 @@ import type { RunningModel, ModelDetails } from '../api/types.js';
 import type { ParkedEntry } from '../runner/protocol.js';
 import type { RunnerHandle, RunnerSpec } from '../runner/runner.js';
 import { FOREVER, type KeepAlive } from './keep-alive.js';
+import { KV_F16, isQuantized, kvTypesName, type KvTypes } from '../../common/kv-cache.js';
 import { estimateMemory, insufficientMemory, type MemoryEstimate, type ModelShape } from './memory.js';
 
 /** A model as the scheduler loads it. */
@@ -22,6 +23,8 @@ export interface ModelSpec {
   numGpu?: number;
   /** num_thread: native threads of the runner; absent: the scheduler's default (one runner per value). */
   numThread?: number;
+  /** KV cache types (one runner per pair); absent: f16. */
+  kvTypes?: KvTypes;
 }
 
 export interface SchedulerOptions {
@@ -121,7 +124,8 @@ export class Scheduler {
   acquire(spec: ModelSpec, keepAlive: KeepAlive, signal: AbortSignal): Promise<Lease> {
     if (signal.aborted) return Promise.reject(aborted(signal));
     if (this.closed) return Promise.reject(new KilnError('E_RUNNER', 'kiln is shutting down'));
-    const id = `${spec.path}#${spec.numCtx}${spec.numGpu === undefined ? '' : `#gpu${spec.numGpu}`}${spec.numThread === undefined ? '' : `#t${spec.numThread}`}`;
+    const kv = spec.kvTypes ?? KV_F16;
+    const id = `${spec.path}#${spec.numCtx}${spec.numGpu === undefined ? '' : `#gpu${spec.numGpu}`}${kv.k === 'f16' && kv.v === 'f16' ? '' : `#kv${kvTypesName(kv)}`}${spec.numThread === undefined ? '' : `#t${spec.numThread}`}`;
     let e = this.live(id);
     if (!e) {
       for (const other of [...this.entries]) if (other.spec.path === spec.path && !other.retired) void this.retire(other);
@@ -185,6 +189,12 @@ export class Scheduler {
           size_vram: e.runner!.gpuAll ? e.estimate.total : Math.min(e.runner!.vramBytes ?? 0, e.estimate.total),
           context_length: e.spec.numCtx,
           slots: { total: e.slots, in_use: e.active },
+          // the types the runner holds (it keeps f16 where a quantized cache cannot be), else those asked for
+          kv_cache: {
+            type_k: e.runner!.kvTypes?.k ?? (e.spec.kvTypes ?? KV_F16).k,
+            type_v: e.runner!.kvTypes?.v ?? (e.spec.kvTypes ?? KV_F16).v,
+            bytes: e.estimate.kvCache,
+          },
         };
       })
       .sort((a, b) => b.expires_at.localeCompare(a.expires_at));
@@ -221,9 +231,10 @@ export class Scheduler {
   private slotsFor(spec: ModelSpec): number {
     if (this.opts.numParallel > 0) return this.opts.numParallel;
     // a GPU takes one sequence's layers (the device holds one cache): auto gives a model it will offload one slot
-    if (spec.numGpu !== 0 && gpuChosen()) return 1;
+    // (a quantized KV cache stays on the CPU: no offload to keep one slot for)
+    if (spec.numGpu !== 0 && gpuChosen() && !isQuantized(spec.kvTypes ?? KV_F16)) return 1;
     const free = this.freeMemory([...this.entries].filter((o) => !o.gone && o.runner));
-    for (let n = AUTO_PARALLEL; n > 1; n--) if (estimateMemory(spec.shape, spec.fileSize, spec.numCtx, n).total <= free) return n;
+    for (let n = AUTO_PARALLEL; n > 1; n--) if (estimateMemory(spec.shape, spec.fileSize, spec.numCtx, n, spec.kvTypes).total <= free) return n;
     return 1;
   }
 
@@ -233,7 +244,7 @@ export class Scheduler {
       id,
       spec,
       slots,
-      estimate: estimateMemory(spec.shape, spec.fileSize, spec.numCtx, slots),
+      estimate: estimateMemory(spec.shape, spec.fileSize, spec.numCtx, slots, spec.kvTypes),
       free: [],
       active: 0,
       waiters: [],
@@ -295,6 +306,7 @@ export class Scheduler {
       numCtx: e.spec.numCtx,
       slots: e.slots,
       kvF16: true,
+      ...(e.spec.kvTypes === undefined ? {} : { kvTypes: e.spec.kvTypes }),
       threads: e.spec.numThread ?? this.opts.threads ?? 0,
       promptCacheBytes: this.opts.promptCacheBytes ?? 0,
       // what the last runner of this model and context kept: a reloaded model resumes its conversations' prefixes

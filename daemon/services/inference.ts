@@ -29,7 +29,7 @@ export interface Prepared {
 export async function prepare(deps: ServeDeps, name: string, req: { options?: Options; keep_alive?: string | number }): Promise<Prepared> {
   const t0 = process.hrtime.bigint();
   const model = await runnableModel(deps.store, name);
-  const options = runOptions(model.layers.parameters, req.options, { contextLength: deps.config.contextLength, trainCtx: model.facts.trainCtx });
+  const options = runOptions(model.layers.parameters, req.options, { contextLength: deps.config.contextLength, trainCtx: model.facts.trainCtx, kvCache: deps.config.kvCache });
   const keepAlive = parseKeepAlive(req.keep_alive ?? deps.config.keepAlive);
   return { model, options, keepAlive, t0 };
 }

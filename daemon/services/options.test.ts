@@ -6,7 +6,19 @@ const defaults = { contextLength: 4096, trainCtx: 2048 };
 describe('request options', () => {
   it('overlays the request on the model parameters', () => {
     const r = runOptions({ temperature: 0.5, stop: ['<|eot_id|>'], num_ctx: 256 }, { temperature: 0, top_k: 1, seed: 42 }, defaults);
-    expect(r).toEqual({ sampling: { temperature: 0, top_k: 1, seed: 42, stop: ['<|eot_id|>'], num_predict: 2560 }, numCtx: 256 });
+    expect(r).toEqual({ sampling: { temperature: 0, top_k: 1, seed: 42, stop: ['<|eot_id|>'], num_predict: 2560 }, numCtx: 256, kvTypes: { k: 'f16', v: 'f16' } });
+  });
+
+  it('reads the KV cache types: kv_cache_type_k/_v over kv_cache_type, the request over the Modelfile, both over the daemon default', () => {
+    const d = { ...defaults, kvCache: { k: 'q8_0', v: 'q8_0' } as const };
+    expect(runOptions({}, undefined, d).kvTypes).toEqual({ k: 'q8_0', v: 'q8_0' });
+    expect(runOptions({ kv_cache_type: 'q4_0' }, undefined, d).kvTypes).toEqual({ k: 'q4_0', v: 'q4_0' });
+    expect(runOptions({ kv_cache_type: 'q4_0' }, { kv_cache_type_k: 'F16' }, d).kvTypes).toEqual({ k: 'f16', v: 'q4_0' });
+    expect(runOptions({ kv_cache_type_v: 'f16' }, { kv_cache_type: 'q8_0' }, defaults).kvTypes).toEqual({ k: 'q8_0', v: 'f16' });
+  });
+
+  it.each([['kv_cache_type', 'q5_1'], ['kv_cache_type_k', 8], ['kv_cache_type_v', 'f32']])('refuses %s %j with a 400 naming it', (key, value) => {
+    expect(() => runOptions({}, { [key]: value }, defaults)).toThrow(expect.objectContaining({ code: 'E_BAD_REQUEST', message: expect.stringContaining(`option ${key}`) }));
   });
 
   it('caps the default context at the trained length but honours an explicit num_ctx', () => {

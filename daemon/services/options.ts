@@ -1,6 +1,7 @@
 import { KilnError } from '../../common/errors.js';
 import type { Options } from '../api/types.js';
 import type { SamplingOptions } from '../runner/protocol.js';
+import { KV_F16, kvTypesOf, type KvTypes } from '../../common/kv-cache.js';
 
 const NUMERIC = [
   'temperature', 'top_k', 'top_p', 'min_p', 'typical_p', 'repeat_penalty', 'repeat_last_n',
@@ -16,6 +17,8 @@ export interface RunOptions {
   numCtx: number;
   /** num_gpu: layers on the GPU (0 none); absent: as many as the device takes. */
   numGpu?: number;
+  /** KV cache types of keys and values (kv_cache_type, _k, _v; default KILN_KV_CACHE_TYPE...). */
+  kvTypes: KvTypes;
   /** num_thread: the runner's native threads; absent: one per physical core (a different value reloads the runner, as Ollama does). */
   numThread?: number;
 }
@@ -39,7 +42,7 @@ function stopsOf(v: unknown): string[] {
  * capped at the length the model was trained for (an explicit num_ctx
  * above it is honoured: the caller asked for it).
  */
-export function runOptions(modelParams: Record<string, unknown>, request: Options | undefined, defaults: { contextLength: number; trainCtx: number }): RunOptions {
+export function runOptions(modelParams: Record<string, unknown>, request: Options | undefined, defaults: { contextLength: number; trainCtx: number; kvCache?: KvTypes }): RunOptions {
   if (request !== undefined && (typeof request !== 'object' || request === null || Array.isArray(request))) {
     throw new KilnError('E_BAD_REQUEST', 'options must be an object');
   }
@@ -73,5 +76,6 @@ export function runOptions(modelParams: Record<string, unknown>, request: Option
     if (!Number.isInteger(numThread) || numThread < 0 || numThread > 1024) throw new KilnError('E_BAD_REQUEST', `option num_thread: ${numThread} is not an integer in [0, 1024]`);
     if (numThread === 0) numThread = undefined; // Ollama's 0: the runtime decides
   }
-  return { sampling, numCtx, ...(numGpu === undefined ? {} : { numGpu }), ...(numThread === undefined ? {} : { numThread }) };
+  const kvTypes = kvTypesOf(merged, defaults.kvCache ?? KV_F16);
+  return { sampling, numCtx, kvTypes, ...(numGpu === undefined ? {} : { numGpu }), ...(numThread === undefined ? {} : { numThread }) };
 }

@@ -8,6 +8,7 @@ import { Tokenizer } from '../../engine/tokenizer/index.js';
 import { MEDIA } from '../../common/manifest.js';
 import type { ModelDetails } from '../api/types.js';
 import type { ModelShape } from '../scheduler/memory.js';
+import type { KvTypes } from '../../common/kv-cache.js';
 import type { ModelSpec } from '../scheduler/scheduler.js';
 import type { ModelRecord, Store } from '../../store/index.js';
 import { detailsOf, readModelConfig } from './model-config.js';
@@ -130,9 +131,10 @@ export function requireCompletion(m: RunnableModel, requested: string, what: 'ge
   if (m.facts.embedding) throw new KilnError('E_BAD_REQUEST', `${JSON.stringify(requested)} does not support ${what}`);
 }
 
-/** What the scheduler loads for a request: the model at the request's context length, GPU layers and threads. */
-export function modelSpec(m: RunnableModel, o: Pick<RunOptions, 'numCtx' | 'numGpu' | 'numThread'>): ModelSpec {
+/** What the scheduler loads for a request: the model at the request's context length, GPU layers, threads and KV cache types. */
+export function modelSpec(m: RunnableModel, o: Pick<RunOptions, 'numCtx' | 'numGpu' | 'numThread'> & { kvTypes?: KvTypes }): ModelSpec {
   return {
+    ...(o.kvTypes === undefined ? {} : { kvTypes: o.kvTypes }),
     ...(o.numGpu === undefined ? {} : { numGpu: o.numGpu }),
     ...(o.numThread === undefined ? {} : { numThread: o.numThread }),
     path: m.path,

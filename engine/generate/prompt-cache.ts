@@ -31,10 +31,13 @@ export class PromptCache {
   /**
    * @param budget bytes the entries may hold in all
    * @param layers the model's layer count (to cut an entry to a shorter prefix)
+   * @param kvRow bytes of one position's key row and value row, when they differ (a cache whose
+   *   K and V types differ); absent: equal halves
    */
   constructor(
     readonly budget: number,
     private readonly layers: number,
+    private readonly kvRow?: { k: number; v: number },
   ) {}
 
   get bytes(): number {
@@ -112,9 +115,16 @@ export class PromptCache {
   /** The first n positions of an entry: per layer, its first n key rows and first n value rows. */
   private cut(e: PromptCacheEntry, n: number): Uint8Array {
     const len = e.tokens.length;
-    const row = e.bytes.byteLength / (this.layers * 2 * len);
-    const out = new Uint8Array(this.layers * 2 * n * row);
-    for (let b = 0; b < this.layers * 2; b++) out.set(e.bytes.subarray(b * len * row, b * len * row + n * row), b * n * row);
+    const half = e.bytes.byteLength / (this.layers * 2 * len);
+    const k = this.kvRow?.k ?? half, v = this.kvRow?.v ?? half;
+    const out = new Uint8Array(this.layers * n * (k + v));
+    let from = 0, to = 0;
+    for (let l = 0; l < this.layers; l++)
+      for (const row of [k, v]) {
+        out.set(e.bytes.subarray(from, from + n * row), to);
+        from += len * row;
+        to += n * row;
+      }
     return out;
   }
 }

@@ -48,4 +48,19 @@ describe('the GPU layer plan', () => {
       m.close();
     }
   });
+
+  it.skipIf(!vulkanInfo().available)('keeps every layer on the CPU with a quantized KV cache (the device holds an f16 cache)', async () => {
+    process.env.KILN_GPU = 'vulkan';
+    for (const kvTypes of [{ k: 'q8_0', v: 'q8_0' }, { k: 'f16', v: 'q4_0' }] as const) {
+      const m = await Model.load(KJV_F32, { nCtx: 256, numGpu: 6, kvTypes });
+      try {
+        expect(m.kvTypes).toEqual(kvTypes);
+        expect(m.gpuPlan).toEqual({ layers: 0, bytes: 0 });
+        expect(m.native.gpu().layers).toBe(0);
+        expect(m.native.eval([1, 2, 3], 0).length).toBe(m.hp.nVocab);
+      } finally {
+        m.close();
+      }
+    }
+  });
 });

@@ -7,18 +7,37 @@ import { isEncoderArch } from './bert.js';
 import { EmbeddingModel } from './embedding.js';
 import { KilnError } from '../../common/errors.js';
 import { kvString } from '../gguf/metadata.js';
+import { KV_F16, isQuantized, kvTypeBytes, type KvCacheType, type KvTypes } from '../../common/kv-cache.js';
 
 export interface LoadOptions {
   /** Context length (KV cache size); default: the model's trained context. */
   nCtx?: number;
   /** KV cache in f16 (default, as llama.cpp) or f32. */
   kvF16?: boolean;
+  /**
+   * Key and value types (default f16 both). A quantized type keeps every layer on the CPU (the
+   * Vulkan path holds an f16 cache), and a model whose attention is not flash attention's
+   * (gemma2, as llama.cpp runs it) keeps f16: `Model.kvTypes` says what was used.
+   */
+  kvTypes?: KvTypes;
   /** Sequences served at once, each with its own KV cache of nCtx positions (default 1). */
   nSeq?: number;
   /** Layers to run on the GPU (Ollama's num_gpu; the last ones): 0 or absent none, more than the model has: all. */
   numGpu?: number | 'auto';
   /** With numGpu 'auto': the device bytes this model may take (gpu-fit.ts picks the layers). */
   gpuMemory?: number;
+}
+
+/**
+ * The cache types a load gets: those asked for, except f16 where a quantized
+ * cache cannot be: an f32 cache, attention without flash attention (llama.cpp
+ * refuses a quantized V there and so would give no reference), or heads that
+ * are not a whole number of 32-value blocks.
+ */
+function kvTypesFor(hp: ModelHParams, opts: LoadOptions): KvTypes {
+  const kv = opts.kvTypes ?? KV_F16;
+  if (!isQuantized(kv) || opts.kvF16 === false || hp.attnUnfused || hp.headDim % 32 !== 0) return KV_F16;
+  return kv;
 }
 
 /**
@@ -53,19 +72,39 @@ export class Model {
       const perLayer = layerDeviceBytes(file, hp);
       // the device holds one sequence's cache: a model batching several sequences stays on the CPU (forward.cpp)
       const nSeq = opts.nSeq && opts.nSeq > 1 ? opts.nSeq : 1;
+      const kv = kvTypesFor(hp, opts);
       const plan: GpuPlan =
-        nSeq > 1
+        nSeq > 1 || isQuantized(kv)
           ? { layers: 0, bytes: 0 }
           : opts.numGpu === 'auto'
             ? planGpuLayers(perLayer, opts.gpuMemory ?? 0)
             : { layers: Math.min(opts.numGpu ?? 0, hp.nLayer), bytes: perLayer.slice(hp.nLayer - Math.min(opts.numGpu ?? 0, hp.nLayer)).reduce((a, b) => a + b, 0) };
-      const params = { ...hp, ...(nSeq > 1 ? { nSeq } : {}), ...(plan.layers ? { nGpuLayers: plan.layers } : {}) };
+      const params = {
+        ...hp,
+        ...(nSeq > 1 ? { nSeq } : {}),
+        ...(plan.layers ? { nGpuLayers: plan.layers } : {}),
+        ...(isQuantized(kv) ? { kvTypeK: kv.k, kvTypeV: kv.v } : {}),
+      };
       const native = new NativeLlama(map, params, weights);
       return new Model(path, file, hp, tokenizer, native, map, plan);
     } catch (e) {
       map.unmap();
       throw e;
     }
+  }
+
+  /** The KV cache's key and value types ('f32' both for an f32 cache). */
+  get kvTypes(): { k: KvCacheType | 'f32'; v: KvCacheType | 'f32' } {
+    const p = this.native.params;
+    if (p.kvCache === 'f32') return { k: 'f32', v: 'f32' };
+    return { k: p.kvTypeK ?? 'f16', v: p.kvTypeV ?? 'f16' };
+  }
+
+  /** Bytes of one position's key row and value row in one layer of the cache. */
+  get kvRowBytes(): { k: number; v: number } {
+    const kvDim = this.hp.nHeadKv * this.hp.headDim;
+    const t = this.kvTypes;
+    return { k: kvTypeBytes(t.k, kvDim), v: kvTypeBytes(t.v, kvDim) };
   }
 
   /** Sequences the native context holds (LoadOptions.nSeq). */

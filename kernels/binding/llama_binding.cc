@@ -145,6 +145,32 @@ class ParamReader {
     return int32(name, min, max, out);
   }
 
+  // An optional KV cache element type: 'f16', 'q8_0' or 'q4_0' (absent: 0, the kvCache type).
+  bool opt_kv_type(const char *name, int32_t *out) {
+    bool error;
+    *out = 0;
+    if (!has(name, &error)) return !error;
+    napi_value v;
+    if (!get(name, &v)) return false;
+    napi_valuetype t;
+    napi_typeof(env_, v, &t);
+    if (t != napi_string) return kind_error(name, t, "'f16', 'q8_0' or 'q4_0'");
+    char buf[8];
+    size_t len = 0;
+    napi_get_value_string_utf8(env_, v, buf, sizeof buf, &len);
+    if (strcmp(buf, "f16") == 0) {
+      *out = KILN_TYPE_F16;
+    } else if (strcmp(buf, "q8_0") == 0) {
+      *out = KILN_TYPE_Q8_0;
+    } else if (strcmp(buf, "q4_0") == 0) {
+      *out = KILN_TYPE_Q4_0;
+    } else {
+      kiln_throw_range(env_, "params.%s must be 'f16', 'q8_0' or 'q4_0'; got '%s'", name, buf);
+      return false;
+    }
+    return true;
+  }
+
   // An optional boolean (absent: false).
   bool opt_boolean(const char *name, bool *out) {
     bool error;
@@ -236,7 +262,8 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
          r.opt_int32("nSwa", 0, big, 0, &p->n_swa) && r.opt_int32("swaPattern", 0, 4096, 0, &p->swa_pattern) &&
          r.opt_nonneg_float("ropeBaseSwa", p->rope_base, &p->rope_base_swa) &&
          r.opt_nonneg_float("ropeFreqScaleSwa", p->rope_freq_scale, &p->rope_freq_scale_swa) &&
-         r.opt_int32("nGpuLayers", 0, 4096, 0, &p->n_gpu_layers);
+         r.opt_int32("nGpuLayers", 0, 4096, 0, &p->n_gpu_layers) && r.opt_kv_type("kvTypeK", &p->kv_type_k) &&
+         r.opt_kv_type("kvTypeV", &p->kv_type_v);
 }
 
 // A position argument: a safe integer that fits the native int32 positions.

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "ref/kv_quant.h"
 #include "ref/llama_ops.h"
 
 namespace {
@@ -15,6 +16,7 @@ void fill_reference(kiln_kernel_table &t) {
   if (t.attn_batch == nullptr) t.attn_batch = kiln_attn_batch_ref;
   if (t.silu_mul == nullptr) t.silu_mul = kiln_silu_mul_ref;
   if (t.rmsnorm == nullptr) t.rmsnorm = kiln_rmsnorm_ref;
+  if (t.attn_quant == nullptr) t.attn_quant = kiln_attn_quant_ref;
   // a tile must match its vec_dot bit for bit; a vec_dot without a tile is looped over
   for (int i = 0; i < KILN_TYPE_COUNT; i++)
     if (t.vec_dot[i] == nullptr) {

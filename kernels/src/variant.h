@@ -45,6 +45,11 @@ typedef void (*kiln_attn_fn)(const float *q, const void *k, const void *v, size_
 typedef void (*kiln_attn_batch_fn)(const float *const *q, float *const *out, const int32_t *kv0, const int32_t *n_kv, int nq,
                                    const void *k, const void *v, size_t stride, int32_t head_dim, float scale, float softcap,
                                    int kv_f16, float *scratch);
+// Attention over a cache whose K or V is in a block format (ref/kv_quant.h); kt is the variant's own table.
+struct kiln_kernel_table;
+typedef void (*kiln_attn_quant_fn)(const struct kiln_kernel_table *kt, const float *q, const void *k, int k_type,
+                                   size_t k_stride, const void *v, int v_type, size_t v_stride, int32_t n_kv,
+                                   int32_t head_dim, float scale, float softcap, float *scratch, float *out);
 typedef void (*kiln_silu_mul_fn)(const float *g, const float *u, float *out, int64_t n);
 typedef void (*kiln_rmsnorm_fn)(const float *x, const float *w, float eps, int64_t n, float *out);
 
@@ -61,6 +66,7 @@ typedef struct kiln_kernel_table {
   kiln_attn_batch_fn attn_batch;
   kiln_silu_mul_fn silu_mul;
   kiln_rmsnorm_fn rmsnorm;
+  kiln_attn_quant_fn attn_quant;
 } kiln_kernel_table;
 
 const char *kiln_variant_name(kiln_variant v);

@@ -17,7 +17,8 @@ import type { MixName } from '../../engine/quantize/policy.js';
 import { quantizeFile } from '../../engine/quantize/quantize.js';
 import { cleanup, tempHome } from './daemon.js';
 import { describeReport, expectGreedyParity, heldoutPrompts } from './decoder-oracle.js';
-import { load, oracle } from './llama-cpp.js';
+import { load, oracle, type LlamaKvType } from './llama-cpp.js';
+import type { KvTypes } from '../../common/kv-cache.js';
 
 export const ORACLE_TYPES: MixName[] = ['f32', 'f16', 'q8_0', 'q4_K_M'];
 
@@ -29,6 +30,8 @@ export interface ArchOracleOptions {
   /** KV/context size for both sides (default 128). */
   nCtx?: number;
   types?: MixName[];
+  /** Quantized KV caches to check too, on the F32 file, with the same cache types on llama.cpp's side. */
+  kvTypes?: KvTypes[];
 }
 
 export function archOracle(name: string, spec: (nVocab: number) => RandomModelSpec, opts: ArchOracleOptions = {}): void {
@@ -60,6 +63,23 @@ export function archOracle(name: string, spec: (nVocab: number) => RandomModelSp
         const r = await expectGreedyParity(model, theirs, prompts, opts.n ?? 32);
         report.push(describeReport(type, r));
         // a random model whose continuations all part at near-ties proves nothing: most must agree whole
+        expect(r.whole, 'continuations equal to the last token').toBeGreaterThanOrEqual(Math.ceil(prompts.length / 2));
+      } finally {
+        model.close();
+        await theirs.dispose();
+      }
+    });
+
+    const upper = (t: string) => t.toUpperCase() as LlamaKvType;
+    it.each(opts.kvTypes ?? [])('f32 with a $k/$v KV cache: equal to llama.cpp with the same cache, parting only at near-ties', async (kv) => {
+      const path = join(dir, `${name}-f32.gguf`);
+      const model = await Model.load(path, { nCtx, kvTypes: kv });
+      const theirs = await load(path, nCtx, { k: upper(kv.k), v: upper(kv.v) });
+      try {
+        expect(model.kvTypes).toEqual(kv);
+        const prompts = heldoutPrompts(model, 8, opts.promptLength ?? 24);
+        const r = await expectGreedyParity(model, theirs, prompts, opts.n ?? 32);
+        report.push(describeReport(`f32, ${kv.k}/${kv.v} KV`, r));
         expect(r.whole, 'continuations equal to the last token').toBeGreaterThanOrEqual(Math.ceil(prompts.length / 2));
       } finally {
         model.close();

@@ -19,10 +19,18 @@ export interface Loaded {
   dispose(): Promise<void>;
 }
 
-export async function load(modelPath: string, contextSize = 256): Promise<Loaded> {
+/** KV cache types as node-llama-cpp names them (its GgmlType keys). */
+export type LlamaKvType = 'F16' | 'Q8_0' | 'Q4_0';
+
+export async function load(modelPath: string, contextSize = 256, kv?: { k: LlamaKvType; v: LlamaKvType }): Promise<Loaded> {
   const l = await oracle();
   const model = await l.loadModel({ modelPath });
-  const context = await model.createContext({ contextSize, batchSize: contextSize, threads: 1 });
+  const context = await model.createContext({
+    contextSize,
+    batchSize: contextSize,
+    threads: 1,
+    ...(kv ? { experimentalKvCacheKeyType: kv.k, experimentalKvCacheValueType: kv.v } : {}),
+  });
   return {
     model,
     context,

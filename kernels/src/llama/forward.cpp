@@ -17,6 +17,7 @@
 #include "../weight_check.h"
 #include "../quants.h"
 #include "../ref/half.h"
+#include "../ref/kv_quant.h"
 #include "../ref/llama_ops.h"
 #include "../variant.h"
 #if KILN_HAVE_VULKAN
@@ -30,9 +31,12 @@ struct kiln_llama_ctx {
   int32_t n_seq = 1;
   std::vector<int32_t> n_past; // cached positions, per sequence
   int64_t kv_dim = 0;
-  // KV cache: [seq][layer][pos][kv_dim], f16 or f32
-  std::vector<uint16_t> k16, v16;
-  std::vector<float> k32, v32;
+  // KV cache: [seq][layer][pos] rows of kv_dim values, keys of type_k and values of type_v (f32, f16, Q8_0, Q4_0)
+  std::vector<uint8_t> kc, vc;
+  int type_k = KILN_TYPE_F16, type_v = KILN_TYPE_F16;
+  size_t krow = 0, vrow = 0;   // bytes of one position's row
+  size_t khead = 0, vhead = 0; // bytes of one KV head's part of a row
+  bool kv_quant = false;       // K or V in a block format, or K and V of different types: attention runs attn_quant
   // scratch, sized for the largest batch seen
   std::vector<float> x, xn, q, k, v, att, ffg, ffu, tmp, hidden;
   std::vector<float> qkv; // fused q|k|v projections (phi3)
@@ -62,10 +66,24 @@ namespace {
 
 bool present(const kiln_weight &w) { return w.data != nullptr; }
 
-// Offset of (sequence, layer, position) in the KV cache, in elements.
+// Index of the (sequence, layer, position) row of the KV cache.
 size_t kv_off(const kiln_llama_ctx *c, int32_t seq, int32_t layer, int32_t pos) {
   const kiln_llama_params &p = c->m.p;
-  return (((size_t)seq * (size_t)p.n_layer + (size_t)layer) * (size_t)p.n_ctx + (size_t)pos) * (size_t)c->kv_dim;
+  return ((size_t)seq * (size_t)p.n_layer + (size_t)layer) * (size_t)p.n_ctx + (size_t)pos;
+}
+
+uint8_t *k_at(kiln_llama_ctx *c, size_t row) { return c->kc.data() + row * c->krow; }
+uint8_t *v_at(kiln_llama_ctx *c, size_t row) { return c->vc.data() + row * c->vrow; }
+
+// How a row of f32 values is written into the cache in a type: the variant's
+// converters, and for Q4_0 llama.cpp's round-to-nearest quantizer.
+void kv_store(const kiln_llama_ctx *c, int type, const float *src, void *dst, int64_t n) {
+  if (type == KILN_TYPE_F32)
+    memcpy(dst, src, (size_t)n * sizeof(float));
+  else if (type == KILN_TYPE_Q4_0)
+    kiln_quantize_row_q4_0_rtn(src, dst, n);
+  else
+    c->kt->from_float[type](src, dst, n);
 }
 
 // Whether layer l attends through the sliding window (llama.cpp's pattern rule).
@@ -188,18 +206,22 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
   const int64_t qdim = (int64_t)p.n_head * hd;
   // per-thread score scratch, kept across calls (the pool threads persist)
   thread_local std::vector<float> scores;
-  const size_t need = kiln_attn_scratch(p.n_ctx, hd);
+  const size_t need = c->kv_quant ? kiln_attn_quant_scratch(p.n_ctx, hd) : kiln_attn_scratch(p.n_ctx, hd);
   if (scores.size() < need) scores.resize(need);
   for (int64_t row = b; row < e; row++) {
     // rows are (entry, query head) pairs over the entries listed in row_tokens
     const int32_t t = c->row_tokens[row / p.n_head], h = (int32_t)(row % p.n_head);
     const int32_t pos = c->pos[t];
     const int32_t first = window_start(pos, j.window);
-    const size_t off = kv_off(c, c->seq[t], j.layer, first) + (size_t)(h / group) * hd;
-    const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
-    const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
-    c->kt->attn(c->q.data() + (int64_t)t * qdim + (int64_t)h * hd, k, v, (size_t)c->kv_dim, pos + 1 - first, hd, scale,
-                p.attn_softcap, j.mode, scores.data(), c->att.data() + (int64_t)t * qdim + (int64_t)h * hd);
+    const size_t r0 = kv_off(c, c->seq[t], j.layer, first);
+    const uint8_t *k = k_at(c, r0) + (size_t)(h / group) * c->khead, *v = v_at(c, r0) + (size_t)(h / group) * c->vhead;
+    const float *qh = c->q.data() + (int64_t)t * qdim + (int64_t)h * hd;
+    float *out = c->att.data() + (int64_t)t * qdim + (int64_t)h * hd;
+    if (c->kv_quant)
+      c->kt->attn_quant(c->kt, qh, k, c->type_k, c->krow, v, c->type_v, c->vrow, pos + 1 - first, hd, scale, p.attn_softcap,
+                        scores.data(), out);
+    else
+      c->kt->attn(qh, k, v, (size_t)c->kv_dim, pos + 1 - first, hd, scale, p.attn_softcap, j.mode, scores.data(), out);
   }
 }
 
@@ -244,9 +266,8 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
       }
     const size_t need = kiln_attn_batch_scratch((int)qs.size(), j.pos0 + t1 - base, hd);
     if (scratch.size() < need) scratch.resize(need);
-    const size_t off = kv_off(c, j.seq, j.layer, base) + (size_t)g * hd;
-    const void *k = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->k16.data() + off) : (const void *)(c->k32.data() + off);
-    const void *v = p.kv_cache == kiln_kv_cache::f16 ? (const void *)(c->v16.data() + off) : (const void *)(c->v32.data() + off);
+    const size_t row = kv_off(c, j.seq, j.layer, base);
+    const uint8_t *k = k_at(c, row) + (size_t)g * c->khead, *v = v_at(c, row) + (size_t)g * c->vhead;
     c->kt->attn_batch(qs.data(), outs.data(), j.window > 0 ? kv0.data() : nullptr, nkv.data(), (int)qs.size(), k, v,
                       (size_t)c->kv_dim, hd, kernel_scale(p), p.attn_softcap,
                       p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16 : KILN_KV_F32, scratch.data());
@@ -344,12 +365,33 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     const kiln_variant v = (kiln_variant)p.variant;
     c->kt = kiln_kernels_for(kiln_variant_supported(v) ? v : kiln_best_variant());
     c->kv_dim = kvdim;
+    const int base = p.kv_cache == kiln_kv_cache::f16 ? KILN_TYPE_F16 : KILN_TYPE_F32;
+    c->type_k = p.kv_type_k != 0 ? p.kv_type_k : base;
+    c->type_v = p.kv_type_v != 0 ? p.kv_type_v : base;
+    c->kv_quant = c->type_k != base || c->type_v != base;
+    if (c->kv_quant) {
+      const char *bad = base != KILN_TYPE_F16 ? "a quantized KV cache needs kv_cache f16" : nullptr;
+      for (int t : {c->type_k, c->type_v})
+        if (!bad && t != KILN_TYPE_F16 && t != KILN_TYPE_Q8_0 && t != KILN_TYPE_Q4_0) bad = "a KV cache type must be f16, q8_0 or q4_0";
+      if (!bad && p.head_dim % 32 != 0) bad = "a quantized KV cache needs head_dim a multiple of 32";
+      if (!bad && p.attn_unfused) bad = "a quantized KV cache needs flash attention, which this model's attention does not use";
+      if (bad) {
+        delete c;
+        *error = bad;
+        return nullptr;
+      }
+    }
+    c->krow = kiln_row_size(c->type_k, kvdim);
+    c->vrow = kiln_row_size(c->type_v, kvdim);
+    c->khead = kiln_row_size(c->type_k, p.head_dim);
+    c->vhead = kiln_row_size(c->type_v, p.head_dim);
     c->n_seq = p.n_seq > 0 ? p.n_seq : 1;
     c->n_past.assign((size_t)c->n_seq, 0);
     c->gpu_first = p.n_layer;
 #if KILN_HAVE_VULKAN
-    // the device holds one sequence's cache: a context batching several sequences stays on the CPU
-    if (p.n_gpu_layers > 0 && c->n_seq == 1) {
+    // the device holds one sequence's cache, in f16: a context batching several sequences, or with a
+    // quantized cache, stays on the CPU
+    if (p.n_gpu_layers > 0 && c->n_seq == 1 && !c->kv_quant) {
       const int32_t first = p.n_gpu_layers >= p.n_layer ? 0 : p.n_layer - p.n_gpu_layers;
       c->gpu = kiln_vk_offload_new(&c->m, first, error);
       if (!c->gpu && *error) {
@@ -360,14 +402,9 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     }
 #endif
     // [seq][layer][pos]: the CPU layers only (with an offload there is one sequence, so the layer stride does not matter)
-    const size_t cache = (size_t)c->n_seq * (size_t)c->gpu_first * (size_t)p.n_ctx * (size_t)kvdim;
-    if (p.kv_cache == kiln_kv_cache::f16) {
-      c->k16.assign(cache, 0);
-      c->v16.assign(cache, 0);
-    } else {
-      c->k32.assign(cache, 0.0f);
-      c->v32.assign(cache, 0.0f);
-    }
+    const size_t rows = (size_t)c->n_seq * (size_t)c->gpu_first * (size_t)p.n_ctx;
+    c->kc.assign(rows * c->krow, 0);
+    c->vc.assign(rows * c->vrow, 0);
   } catch (...) {
     delete c;
     *error = "out of memory for the KV cache";
@@ -399,18 +436,13 @@ extern "C" int32_t kiln_llama_seq_len(const kiln_llama_ctx *c, int32_t seq) {
 
 namespace {
 
-size_t kv_elem(const kiln_llama_ctx *c) { return c->m.p.kv_cache == kiln_kv_cache::f16 ? sizeof(uint16_t) : sizeof(float); }
-
-uint8_t *kv_ptr(kiln_llama_ctx *c, bool value, size_t off) {
-  if (c->m.p.kv_cache == kiln_kv_cache::f16)
-    return reinterpret_cast<uint8_t *>((value ? c->v16 : c->k16).data() + off);
-  return reinterpret_cast<uint8_t *>((value ? c->v32 : c->k32).data() + off);
-}
+uint8_t *kv_ptr(kiln_llama_ctx *c, bool value, size_t row) { return value ? v_at(c, row) : k_at(c, row); }
+size_t kv_rows_bytes(const kiln_llama_ctx *c, bool value, int32_t n) { return (size_t)n * (value ? c->vrow : c->krow); }
 
 } // namespace
 
 extern "C" size_t kiln_llama_kv_bytes(const kiln_llama_ctx *c, int32_t n) {
-  return (size_t)c->m.p.n_layer * 2 * (size_t)(n > 0 ? n : 0) * (size_t)c->kv_dim * kv_elem(c);
+  return (size_t)c->m.p.n_layer * (size_t)(n > 0 ? n : 0) * (c->krow + c->vrow);
 }
 
 extern "C" int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, void *dst, const char **error) {
@@ -423,10 +455,13 @@ extern "C" int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t 
     return -1;
   }
   kiln_llama_ctx *mc = const_cast<kiln_llama_ctx *>(c); // read only
-  const size_t rows = (size_t)n * (size_t)c->kv_dim * kv_elem(c);
   uint8_t *d = static_cast<uint8_t *>(dst);
   for (int32_t l = 0; l < c->m.p.n_layer; l++)
-    for (int kv = 0; kv < 2; kv++, d += rows) memcpy(d, kv_ptr(mc, kv == 1, kv_off(c, seq, l, pos0)), rows);
+    for (int kv = 0; kv < 2; kv++) {
+      const size_t bytes = kv_rows_bytes(c, kv == 1, n);
+      memcpy(d, kv_ptr(mc, kv == 1, kv_off(c, seq, l, pos0)), bytes);
+      d += bytes;
+    }
   *error = nullptr;
   return 0;
 }
@@ -440,10 +475,13 @@ extern "C" int kiln_llama_kv_load(kiln_llama_ctx *c, int32_t seq, int32_t pos0, 
     *error = "the KV cache of offloaded layers is on the GPU: it cannot be loaded";
     return -1;
   }
-  const size_t rows = (size_t)n * (size_t)c->kv_dim * kv_elem(c);
   const uint8_t *s = static_cast<const uint8_t *>(src);
   for (int32_t l = 0; l < c->m.p.n_layer; l++)
-    for (int kv = 0; kv < 2; kv++, s += rows) memcpy(kv_ptr(c, kv == 1, kv_off(c, seq, l, pos0)), s, rows);
+    for (int kv = 0; kv < 2; kv++) {
+      const size_t bytes = kv_rows_bytes(c, kv == 1, n);
+      memcpy(kv_ptr(c, kv == 1, kv_off(c, seq, l, pos0)), s, bytes);
+      s += bytes;
+    }
   c->n_past[seq] = pos0 + n;
   *error = nullptr;
   return 0;
@@ -481,19 +519,14 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep
     for (int32_t i = 0; i < moved; i++) {
       const size_t from = kv_off(c, seq, l, keep + discard + i);
       const size_t to = kv_off(c, seq, l, keep + i);
-      if (p.kv_cache == kiln_kv_cache::f16) {
-        kiln_type_traits_of(KILN_TYPE_F16)->to_float(c->k16.data() + from, row.data(), kvdim);
-      } else {
-        memcpy(row.data(), c->k32.data() + from, (size_t)kvdim * sizeof(float));
-      }
+      // a key in a block format is dequantized, rotated and quantized again, as llama.cpp's K shift does
+      if (c->type_k == KILN_TYPE_F32)
+        memcpy(row.data(), k_at(c, from), (size_t)kvdim * sizeof(float));
+      else
+        kiln_type_traits_of(c->type_k)->to_float(k_at(c, from), row.data(), kvdim);
       for (int32_t h = 0; h < p.n_head_kv; h++) rope(row.data() + (int64_t)h * p.head_dim, p.n_rot, lcs, p.rope_neox);
-      if (p.kv_cache == kiln_kv_cache::f16) {
-        c->kt->from_float[KILN_TYPE_F16](row.data(), c->k16.data() + to, kvdim);
-        memmove(c->v16.data() + to, c->v16.data() + from, (size_t)kvdim * sizeof(uint16_t));
-      } else {
-        memcpy(c->k32.data() + to, row.data(), (size_t)kvdim * sizeof(float));
-        memmove(c->v32.data() + to, c->v32.data() + from, (size_t)kvdim * sizeof(float));
-      }
+      kv_store(c, c->type_k, row.data(), k_at(c, to), kvdim);
+      memmove(v_at(c, to), v_at(c, from), c->vrow);
     }
   }
   c->n_past[seq] = keep + moved;
@@ -573,7 +606,8 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   const bool unfused = p.attn_unfused && p.kv_cache == kiln_kv_cache::f16;
   // a run attends row by row when it is one token, or short enough that llama.cpp does not tile it
   auto rowwise = [&](const Run &r) {
-    return r.n == 1 || unfused || (p.kv_cache == kiln_kv_cache::f16 && r.n < kLlamaCppTiledQueries);
+    // (llama.cpp never tiles a quantized cache)
+    return r.n == 1 || unfused || c->kv_quant || (p.kv_cache == kiln_kv_cache::f16 && r.n < kLlamaCppTiledQueries);
   };
   int32_t max_pos = 0;
   try {
@@ -654,14 +688,9 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
       for (int32_t h = 0; h < p.n_head_kv; h++) rope(c->k.data() + t * kvdim + (int64_t)h * p.head_dim, p.n_rot, cs, p.rope_neox);
       if (p.attn_q_scale != 0.0f)
         for (int64_t i = 0; i < qdim; i++) c->q[t * qdim + i] *= p.attn_q_scale;
-      const size_t off = kv_off(c, seq[t], l, pos[t]);
-      if (p.kv_cache == kiln_kv_cache::f16) {
-        c->kt->from_float[KILN_TYPE_F16](c->k.data() + t * kvdim, c->k16.data() + off, kvdim);
-        c->kt->from_float[KILN_TYPE_F16](c->v.data() + t * kvdim, c->v16.data() + off, kvdim);
-      } else {
-        memcpy(c->k32.data() + off, c->k.data() + t * kvdim, kvdim * sizeof(float));
-        memcpy(c->v32.data() + off, c->v.data() + t * kvdim, kvdim * sizeof(float));
-      }
+      const size_t row = kv_off(c, seq[t], l, pos[t]);
+      kv_store(c, c->type_k, c->k.data() + t * kvdim, k_at(c, row), kvdim);
+      kv_store(c, c->type_v, c->v.data() + t * kvdim, v_at(c, row), kvdim);
     }
     if (!c->row_tokens.empty()) {
       const int mode = p.kv_cache != kiln_kv_cache::f16 ? KILN_KV_F32 : unfused ? KILN_KV_F16_MM : KILN_KV_F16_ACC16;

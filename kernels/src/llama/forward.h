@@ -56,6 +56,10 @@ typedef struct kiln_llama_params {
                          // (node-llama-cpp turns flash attention off for gemma2)
   int32_t n_seq;         // sequences with a cache region of n_ctx positions each (0 means 1); see kiln_llama_decode
   int32_t n_gpu_layers;  // the last this many layers run on the Vulkan device when there is one (0: none; src/vulkan/offload.h)
+  // Element types of the cached keys and of the cached values (ggml type ids): 0 means kv_cache's type; otherwise
+  // KILN_TYPE_F16, KILN_TYPE_Q8_0 or KILN_TYPE_Q4_0 (ref/kv_quant.h), only with kv_cache f16. A block type needs
+  // head_dim a multiple of 32, flash attention (not attn_unfused), and keeps every layer on the CPU.
+  int32_t kv_type_k, kv_type_v;
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
@@ -102,7 +106,7 @@ int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep, int32_t d
 // Cached positions of sequence seq (0 for a sequence out of range).
 int32_t kiln_llama_seq_len(const kiln_llama_ctx *c, int32_t seq);
 
-// Bytes that kiln_llama_kv_save writes for n positions.
+// Bytes that kiln_llama_kv_save writes for n positions (each layer: n key rows and n value rows of the cache's types).
 size_t kiln_llama_kv_bytes(const kiln_llama_ctx *c, int32_t n);
 
 // Copies sequence seq's cached keys and values of positions [pos0, pos0 + n)

@@ -7,6 +7,7 @@
 
 #include "avx2_util.h"
 #include "ref/half.h"
+#include "ref/kv_quant.h"
 #include "ref/llama_ops.h"
 #include "variant.h"
 
@@ -455,6 +456,93 @@ void rmsnorm_avx2(const float *x, const float *w, float eps, int64_t n, float *o
   }
 }
 
+
+// ---- attention over a quantized cache (ref/kv_quant.h) ------------------------
+//
+// The reference's arithmetic, eight dimensions per register: the scores come
+// from the table's dot product (the one llama.cpp's matches), their weights
+// and rescales are exponentiated all at once (correctly rounded, as the
+// reference), and the values are accumulated per 128 dimensions in
+// registers: an f16 V rounded to binary16 after every step, a Q8_0 / Q4_0 V
+// dequantized exactly (code times scale) and summed with FMA in f32.
+
+// 8 values of a V row from element i (a multiple of 8) as floats.
+inline __m256 load_v(const uint8_t *row, int type, int32_t i) {
+  if (type == KILN_TYPE_F16) return load_kv(reinterpret_cast<const uint16_t *>(row) + i);
+  const bool q8 = type == KILN_TYPE_Q8_0;
+  const uint8_t *b = row + (size_t)(i / 32) * (q8 ? 34 : 18);
+  uint16_t dh;
+  memcpy(&dh, b, 2);
+  const __m256 d = _mm256_set1_ps(kiln_f16_to_f32(dh));
+  const int32_t j = i % 32;
+  if (q8) return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(b + 2 + j)))), d);
+  // Q4_0: values 0..15 are the low nibbles of the 16 bytes, 16..31 the high ones
+  __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(b + 2 + (j & 15)));
+  if (j >= 16) bytes = _mm_srli_epi16(bytes, 4);
+  bytes = _mm_and_si128(bytes, _mm_set1_epi8(0x0F));
+  const __m256i codes = _mm256_sub_epi32(_mm256_cvtepu8_epi32(bytes), _mm256_set1_epi32(8));
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(codes), d);
+}
+
+void attn_quant_avx2(const kiln_kernel_table *kt, const float *q, const void *k, int k_type, size_t k_stride, const void *v,
+                     int v_type, size_t v_stride, int32_t n_kv, int32_t d, float scale, float softcap, float *scratch,
+                     float *out) {
+  if (d % 8 != 0) {
+    kiln_attn_quant_ref(kt, q, k, k_type, k_stride, v, v_type, v_stride, n_kv, d, scale, softcap, scratch, out);
+    return;
+  }
+  if (softcap != 0.0f) scale /= softcap;
+  float *vs = scratch;   // n_kv: the weight of each position's value row
+  float *ms = vs + n_kv; // n_kv: the rescale of what was summed before it
+  void *qk = ms + n_kv;  // q in K's dot type
+  kt->from_float[k_type == KILN_TYPE_F16 ? KILN_TYPE_F16 : KILN_TYPE_Q8_0](q, qk, d);
+  const kiln_vec_dot_fn dot = kt->vec_dot[k_type];
+  float M = -INFINITY;
+  const uint8_t *kr = static_cast<const uint8_t *>(k);
+  for (int32_t s = 0; s < n_kv; s++, kr += k_stride) {
+    float x;
+    dot(d, &x, kr, qk);
+    x *= scale;
+    if (softcap != 0.0f) x = softcap * tanhf(x);
+    if (x > M) {
+      ms[s] = M - x; // -inf at the first position: its rescale is 0
+      vs[s] = 0.0f;
+      M = x;
+    } else {
+      ms[s] = 0.0f;
+      vs[s] = x - M;
+    }
+  }
+  expf_rounded(vs, n_kv);
+  expf_rounded(ms, n_kv);
+  float S = 0.0f;
+  for (int32_t s = 0; s < n_kv; s++) S = fmaf(S, ms[s], vs[s]);
+  const __m256 inv = _mm256_set1_ps(S == 0.0f ? 0.0f : 1.0f / S);
+  const bool v16 = v_type == KILN_TYPE_F16;
+  for (int32_t i0 = 0; i0 < d; i0 += 128) {
+    const int nv = d - i0 >= 128 ? 16 : (d - i0) / 8;
+    __m256 acc[16];
+    for (int j = 0; j < nv; j++) acc[j] = _mm256_setzero_ps();
+    const uint8_t *vr = static_cast<const uint8_t *>(v);
+    for (int32_t t = 0; t < n_kv; t++, vr += v_stride) {
+      const __m256 w = _mm256_set1_ps(vs[t]);
+      if (v16) {
+        if (ms[t] != 1.0f) {
+          const __m256 m = _mm256_set1_ps(ms[t]);
+          for (int j = 0; j < nv; j++) acc[j] = round_f16(_mm256_mul_ps(acc[j], m));
+        }
+        for (int j = 0; j < nv; j++) acc[j] = round_f16(_mm256_fmadd_ps(load_v(vr, v_type, i0 + 8 * j), w, acc[j]));
+      } else {
+        if (ms[t] != 1.0f) {
+          const __m256 m = _mm256_set1_ps(ms[t]);
+          for (int j = 0; j < nv; j++) acc[j] = _mm256_mul_ps(acc[j], m);
+        }
+        for (int j = 0; j < nv; j++) acc[j] = _mm256_fmadd_ps(load_v(vr, v_type, i0 + 8 * j), w, acc[j]);
+      }
+    }
+    for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + i0 + 8 * j, _mm256_mul_ps(acc[j], inv));
+  }
+}
 } // namespace
 
 extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide) {
@@ -464,4 +552,5 @@ extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide) {
   t->attn_batch = attn_batch_avx2;
   t->silu_mul = silu_mul_avx2;
   t->rmsnorm = rmsnorm_avx2;
+  t->attn_quant = attn_quant_avx2;
 }
