@@ -48,7 +48,7 @@ export interface NativeBinding {
   bertOutSize(h: BertHandle, nTokens: number): number;
   bertEval(h: BertHandle, tokens: Int32Array, out: Float32Array): number;
   bertFree(h: BertHandle): void;
-  llamaGpu(h: LlamaHandle): { layers: number; deviceBytes: number };
+  llamaGpu(h: LlamaHandle): { layers: number; deviceBytes: number; output: boolean };
   vulkanInfo(): VulkanInfo;
   vulkanMatmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, bias: Float32Array | null, out: Float32Array): void;
   vulkanRmsnorm(x: Float32Array, w: Float32Array, dim: number, rows: number, eps: number, out: Float32Array): void;
@@ -139,6 +139,8 @@ export interface NativeLlamaParams {
   nSeq?: number;
   /** The last this many layers run on the Vulkan device when one is chosen (kernels/src/vulkan/offload.h); 0 or absent: none. */
   nGpuLayers?: number;
+  /** With nGpuLayers: the final norm and output projection on the device too. */
+  gpuOutput?: boolean;
 }
 
 /**

@@ -49,6 +49,7 @@ struct kiln_llama_ctx {
   // layers [gpu_first, n_layer) run on the Vulkan device (src/vulkan/offload.h); the CPU cache holds only the others
   struct kiln_vk_offload *gpu = nullptr;
   int32_t gpu_first = 0;
+  bool hidden_on_device = false; // the last eval's final hidden states are still on the device (its logits came from there)
   ~kiln_llama_ctx();
 };
 
@@ -379,10 +380,12 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
 
 extern "C" void kiln_llama_free(kiln_llama_ctx *c) { delete c; }
 
-extern "C" int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes) {
+extern "C" int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes, int32_t *output) {
   *device_bytes = 0;
+  if (output) *output = 0;
 #if KILN_HAVE_VULKAN
   if (c->gpu) *device_bytes = kiln_vk_offload_bytes(c->gpu);
+  if (c->gpu && output) *output = kiln_vk_offload_has_output(c->gpu);
 #endif
   return c->m.p.n_layer - c->gpu_first;
 }
@@ -474,7 +477,9 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep
     return -1;
   }
 #if KILN_HAVE_VULKAN
-  if (c->gpu && kiln_vk_offload_shift(c->gpu, keep, discard, c->n_past[seq], cs.data(), error) != 0) return -1;
+  if (c->gpu && kiln_vk_offload_shift(c->gpu, keep, discard, c->n_past[seq], cs.data(), p.n_swa > 0 ? cs_swa.data() : nullptr,
+                                      error) != 0)
+    return -1;
 #endif
   for (int32_t l = 0; l < c->gpu_first; l++) {
     const float *lcs = is_swa(p, l) ? cs_swa.data() : cs.data();
@@ -502,6 +507,19 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep
 }
 
 extern "C" const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens) {
+#if KILN_HAVE_VULKAN
+  if (c->hidden_on_device) { // fetched on first use: a decode step that only wants logits never moves them
+    kiln_llama_ctx *mc = const_cast<kiln_llama_ctx *>(c);
+    mc->hidden_on_device = false;
+    const char *error = nullptr;
+    try {
+      mc->hidden.resize((size_t)c->hidden_n * c->m.p.n_embd);
+    } catch (...) {
+      mc->hidden_n = 0;
+    }
+    if (c->hidden_n && kiln_vk_offload_hidden(mc->gpu, mc->hidden.data(), c->hidden_n, &error) != 0) mc->hidden_n = 0;
+  }
+#endif
   *n_tokens = c->hidden_n;
   return c->hidden.data();
 }
@@ -616,11 +634,15 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   if (p.embd_scale != 0.0f)
     for (int64_t i = 0; i < n * d; i++) c->x[i] *= p.embd_scale;
 
+  c->hidden_on_device = false;
+  int device_logits = 0; // 1: the device wrote the logits (its output projection)
   for (int32_t l = 0; l < p.n_layer; l++) {
 #if KILN_HAVE_VULKAN
     if (l == c->gpu_first) { // the rest of the layers on the device, in one submit
       // an offloading context has one sequence, so the batch is one run of consecutive positions
-      if (kiln_vk_offload_eval(c->gpu, c->x.data(), n, runs[0].pos0, c->rope_cs.data(), error) != 0) return -1;
+      device_logits = kiln_vk_offload_eval(c->gpu, c->x.data(), n, runs[0].pos0, c->rope_cs.data(),
+                                           p.n_swa > 0 ? c->rope_cs_swa.data() : nullptr, out, n_out, logits, error);
+      if (device_logits < 0) return -1;
       break;
     }
 #endif
@@ -703,6 +725,18 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   }
   for (const Run &r : runs) c->n_past[r.seq] = r.pos0 + r.n;
   c->pos = c->seq = nullptr;
+  auto final_softcap = [&]() {
+    if (p.final_softcap == 0.0f) return;
+    // as llama.cpp's graph: scale by 1/cap, tanh, scale by cap
+    const float inv = 1.0f / p.final_softcap;
+    for (int64_t i = 0; i < (int64_t)n_out * p.n_vocab; i++) logits[i] = tanhf(logits[i] * inv) * p.final_softcap;
+  };
+  if (device_logits == 1) {
+    c->hidden_n = n;
+    c->hidden_on_device = true;
+    final_softcap();
+    return 0;
+  }
 
   try {
     c->hidden.resize((size_t)n * d);
@@ -729,11 +763,7 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   }
   const kiln_weight &ow = present(m.output) ? m.output : m.tok_embd;
   if (!matmul(c, ow, rows, n_out, logits, error)) return -1;
-  if (p.final_softcap != 0.0f) {
-    // as llama.cpp's graph: scale by 1/cap, tanh, scale by cap
-    const float inv = 1.0f / p.final_softcap;
-    for (int64_t i = 0; i < (int64_t)n_out * p.n_vocab; i++) logits[i] = tanhf(logits[i] * inv) * p.final_softcap;
-  }
+  final_softcap();
   return 0;
 }
 

@@ -56,6 +56,7 @@ typedef struct kiln_llama_params {
                          // (node-llama-cpp turns flash attention off for gemma2)
   int32_t n_seq;         // sequences with a cache region of n_ctx positions each (0 means 1); see kiln_llama_decode
   int32_t n_gpu_layers;  // the last this many layers run on the Vulkan device when there is one (0: none; src/vulkan/offload.h)
+  int32_t gpu_output;    // 1: with an offload, the final norm and the output projection run on the device too
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
@@ -116,8 +117,9 @@ int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32
 // which becomes pos0 + n.
 int kiln_llama_kv_load(kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, const void *src, const char **error);
 
-// Layers running on the GPU (0 when the device path was not possible) and the device bytes they hold.
-int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes);
+// Layers running on the GPU (0 when the device path was not possible) and the device bytes they hold;
+// *output (when not NULL) says whether the output projection runs there too.
+int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes, int32_t *output);
 
 // Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
 const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);

@@ -103,13 +103,14 @@ bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, uint32_t n
 }
 
 bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, uint32_t n, uint32_t n_head, uint32_t head_dim,
-                 uint32_t group, uint32_t kvdim, uint32_t pos0, float scale, std::string *why) {
+                 uint32_t group, uint32_t kvdim, uint32_t pos0, float scale, float softcap, uint32_t window, std::string *why) {
   const Pipeline *p = d->pipeline("attn", 4, 0, why);
   if (!p) return false;
   struct {
     uint32_t n, n_head, head_dim, group, kvdim, pos0;
-    float scale;
-  } pc{n, n_head, head_dim, group, kvdim, pos0, scale};
+    float scale, softcap;
+    uint32_t window;
+  } pc{n, n_head, head_dim, group, kvdim, pos0, scale, softcap, window};
   return d->dispatch(p, {q, kc, vc, out}, &pc, sizeof pc, n_head, n, 1, why);
 }
 
@@ -125,13 +126,24 @@ bool record_kv_shift(Device *d, Range src, Range dst, Range cs, uint32_t moved, 
   return d->dispatch(p, {src, dst, cs}, &pc, sizeof pc, gx, gy, 1, why);
 }
 
-bool record_silu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why) {
-  const Pipeline *p = d->pipeline("silu_mul", 2, 0, why);
+// The elementwise two-buffer shaders (x op= y over count floats): silu_mul, gelu_mul, add.
+static bool record_pair(Device *d, const char *shader, Range g, Range u, uint32_t count, std::string *why) {
+  const Pipeline *p = d->pipeline(shader, 2, 0, why);
   if (!p) return false;
   uint32_t gx, gy;
   grid1(count, &gx, &gy);
   return d->dispatch(p, {g, u}, &count, sizeof count, gx, gy, 1, why);
 }
+
+bool record_silu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why) {
+  return record_pair(d, "silu_mul", g, u, count, why);
+}
+
+bool record_gelu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why) {
+  return record_pair(d, "gelu_mul", g, u, count, why);
+}
+
+bool record_add(Device *d, Range x, Range y, uint32_t count, std::string *why) { return record_pair(d, "add", x, y, count, why); }
 
 // --- one op at a time, for the tests ------------------------------------------------
 
@@ -257,7 +269,7 @@ bool test_attn(const float *q, const float *k, const float *v, const uint16_t *k
   if (!bo) return false;
   if (!d->begin(why) || !record_kv_store(d, whole(bk), whole(bv), whole(bkc), whole(bvc), n, kvdim, pos0, why) ||
       !record_attn(d, whole(bq), whole(bkc), whole(bvc), whole(bo), n, n_head, head_dim, n_head / n_head_kv, kvdim, pos0,
-                   scale, why) ||
+                   scale, 0.0f, 0, why) ||
       !d->submit(why))
     return false;
   return d->download(*bo, 0, out, (size_t)n * n_head * head_dim * 4, why);

@@ -25,10 +25,15 @@ bool record_rope(Device *d, Range v, Range cs, uint32_t n, uint32_t heads, uint3
 bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, uint32_t n, uint32_t kvdim, uint32_t pos0,
                      std::string *why);
 bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, uint32_t n, uint32_t n_head, uint32_t head_dim,
-                 uint32_t group, uint32_t kvdim, uint32_t pos0, float scale, std::string *why);
+                 uint32_t group, uint32_t kvdim, uint32_t pos0, float scale, float softcap, uint32_t window,
+                 std::string *why);
 bool record_kv_shift(Device *d, Range src, Range dst, Range cs, uint32_t moved, uint32_t kvdim, uint32_t head_dim,
                      uint32_t heads, uint32_t n_rot, bool neox, uint32_t keep, std::string *why);
 bool record_silu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why);
+// g = gelu(g) * u (GELU's tanh form at binary16 precision, as the CPU path), in place.
+bool record_gelu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why);
+// x += y (residual adds after a post-norm).
+bool record_add(Device *d, Range x, Range y, uint32_t count, std::string *why);
 
 // The tests' entry points: each runs one op on the chosen device (CPU devices allowed).
 bool test_matmul(int type, const void *w, size_t wbytes, uint32_t rows, uint32_t cols, const float *x, uint32_t n,
