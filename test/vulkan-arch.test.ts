@@ -1,0 +1,134 @@
+/**
+ * The architectures beyond llama on the Vulkan device (kernels/src/vulkan/offload.cpp):
+ * qwen3's per-head q/k norms, gemma2/gemma3's post-norms, GELU, query scale,
+ * attention and final soft-capping, sliding windows (own RoPE base) and tied
+ * output, and phi3's fused qkv and gate|up with LongRoPE factors, each
+ * offloaded with its output projection and compared with kiln's CPU path on
+ * small random models (lavapipe in CI: KILN_GPU=vulkan lets the backend use a
+ * CPU-type device).
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decoderSpec } from '../bench/arch-specs.js';
+import { vocabSize, writeRandomModel, type RandomModelSpec } from '../bench/random-model.js';
+import { gv } from '../engine/gguf/types.js';
+import { Model } from '../engine/model/model.js';
+import { vulkanInfo } from '../kernels/vulkan.js';
+import { cleanup, tempHome } from './helpers/daemon.js';
+import { heldoutPrompts } from './helpers/decoder-oracle.js';
+import { expectSameAsCpu } from './helpers/gpu-parity.js';
+
+process.env.KILN_GPU = 'vulkan';
+const info = vulkanInfo();
+
+const NROT = 48;
+const SPECS: Record<string, (nVocab: number) => RandomModelSpec> = {
+  qwen3: (nVocab) => decoderSpec('qwen3', { nEmbd: 192, nHead: 6, nHeadKv: 2, headDim: 40, nFf: 320, nLayer: 3 }, nVocab),
+  gemma2: (nVocab) =>
+    decoderSpec('gemma2', { nEmbd: 160, nHead: 4, nHeadKv: 2, headDim: 48, nFf: 384, nLayer: 4, nCtx: 8192 }, nVocab, {
+      kv: {
+        'attention.sliding_window': gv.u32(8),
+        'attention.query_pre_attn_scalar': gv.u32(64),
+        attn_logit_softcapping: gv.f32(2),
+        final_logit_softcapping: gv.f32(15),
+      },
+      qkGain: 2,
+      embdSigma: 0.04,
+      outputNorm: { kind: 'const', value: 8 },
+    }),
+  gemma3: (nVocab) =>
+    decoderSpec('gemma3', { nEmbd: 224, nHead: 8, nHeadKv: 2, headDim: 32, nFf: 448, nLayer: 6, nCtx: 32768 }, nVocab, {
+      kv: {
+        'attention.sliding_window': gv.u32(8),
+        'rope.freq_base': gv.f32(1e6),
+        'rope.scaling.type': gv.str('linear'),
+        'rope.scaling.factor': gv.f32(8),
+      },
+      qkNormSpread: 0.5,
+      embdSigma: 0.04,
+      outputNorm: { kind: 'const', value: 4 },
+    }),
+  phi3: (nVocab) =>
+    decoderSpec('phi3', { nEmbd: 320, nHead: 5, nHeadKv: 1, headDim: 64, nRot: NROT, nFf: 576, nLayer: 3 }, nVocab, {
+      kv: { 'rope.scaling.original_context_length': gv.u32(64), 'rope.scaling.attn_factor': gv.f32(1.1902381) },
+      ropeFactors: {
+        long: Float32Array.from({ length: NROT / 2 }, (_, i) => 1 + 0.75 * i),
+        short: Float32Array.from({ length: NROT / 2 }, (_, i) => 1 + 0.03 * i),
+      },
+    }),
+};
+
+let dir: string;
+let nVocab: number;
+const report: string[] = [];
+
+beforeAll(async () => {
+  dir = tempHome('kiln-vulkan-arch-');
+  nVocab = await vocabSize();
+}, 60_000);
+
+afterAll(() => {
+  if (report.length) console.log(`\nVulkan offload vs the CPU path, by architecture (greedy tokens):\n${report.join('\n')}`);
+  cleanup(dir);
+});
+
+describe.skipIf(!info.available)('Vulkan offload of more architectures', () => {
+  for (const [arch, spec] of Object.entries(SPECS)) {
+    it(`${arch}: every layer and the output on the device continue as the CPU does`, async () => {
+      const path = await writeRandomModel(join(dir, `${arch}.gguf`), spec(nVocab));
+      const cpu = await Model.load(path, { nCtx: 128 });
+      const gpu = await Model.load(path, { nCtx: 128, numGpu: 99 });
+      try {
+        expect(gpu.native.gpu()).toMatchObject({ layers: gpu.hp.nLayer, output: true });
+        // prompts longer than the sliding windows
+        const prompts = heldoutPrompts(cpu, 2, 24);
+        report.push(expectSameAsCpu(`${arch} f32, all layers`, cpu, gpu, prompts, 16));
+        // the final hidden states (fetched from the device after its logits) match the CPU's
+        cpu.native.truncate(0);
+        gpu.native.truncate(0);
+        cpu.native.eval(prompts[0], 0);
+        gpu.native.eval(prompts[0], 0);
+        const a = cpu.native.hidden(prompts[0].length);
+        const b = gpu.native.hidden(prompts[0].length);
+        let err = 0;
+        let norm = 0;
+        for (let i = 0; i < a.length; i++) {
+          err += (a[i] - b[i]) ** 2;
+          norm += a[i] ** 2;
+        }
+        expect(Math.sqrt(err / norm), `${arch}: hidden states`).toBeLessThan(1e-2);
+      } finally {
+        cpu.close();
+        gpu.close();
+      }
+    }, 60_000);
+  }
+
+  it('gemma3: a partial offload (sliding-window and global layers on both sides) and a context shift continue as the CPU does', async () => {
+    const path = join(dir, 'gemma3.gguf');
+    const cpu = await Model.load(path, { nCtx: 64 });
+    const gpu = await Model.load(path, { nCtx: 64, numGpu: 4 });
+    try {
+      expect(gpu.native.gpu()).toMatchObject({ layers: 4, output: true });
+      const prompts = heldoutPrompts(cpu, 1, 24);
+      report.push(expectSameAsCpu('gemma3 f32, 4/6 layers', cpu, gpu, prompts, 8));
+      // a shift with layers of both RoPE bases on the device: the continuation after it equals the CPU's
+      const run = (m: Model): number[] => {
+        const p = prompts[0];
+        m.native.truncate(0);
+        let logits = m.native.eval(p, 0);
+        const left = m.native.shift(2, 10);
+        const out: number[] = [];
+        for (let i = 0; i < 8; i++) {
+          out.push(logits.indexOf(Math.max(...logits)));
+          logits = m.native.eval([out[i]], left + i);
+        }
+        return out;
+      };
+      expect(run(gpu)).toEqual(run(cpu));
+    } finally {
+      cpu.close();
+      gpu.close();
+    }
+  }, 60_000);
+});
