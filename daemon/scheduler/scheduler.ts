@@ -215,6 +215,11 @@ export class Scheduler {
     return undefined;
   }
 
+  /** The slots a load of `spec` would get now, and the memory free for it (for the memory plan, /api/fit). */
+  plan(spec: ModelSpec): { slots: number; free: number } {
+    return { slots: this.slotsFor(spec), free: this.freeMemory([...this.entries].filter((o) => !o.gone && o.runner)) };
+  }
+
   /** KILN_NUM_PARALLEL, or for auto the most slots (up to AUTO_PARALLEL) whose estimate fits the memory free now. */
   private slotsFor(spec: ModelSpec): number {
     if (this.opts.numParallel > 0) return this.opts.numParallel;

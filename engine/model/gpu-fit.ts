@@ -29,15 +29,25 @@ export function outputDeviceBytes(file: GGUFFile): number {
   return (by.get('output_norm.weight') ?? 0) + (by.get('output.weight') ?? by.get('token_embd.weight') ?? 0);
 }
 
-/** Bytes each layer needs on the device: its tensors (blk.N.*) and its f16 K and V at nCtx positions. */
-export function layerDeviceBytes(file: GGUFFile, hp: ModelHParams): number[] {
-  const kv = 2 * hp.nCtx * hp.nHeadKv * hp.headDim * 2;
-  const out = new Array<number>(hp.nLayer).fill(kv);
+/** Bytes of each layer's tensors (blk.N.*). */
+export function layerWeightBytes(file: GGUFFile, nLayer: number): number[] {
+  const out = new Array<number>(nLayer).fill(0);
   for (const t of file.tensors) {
     const m = /^blk\.(\d+)\./.exec(t.name);
-    if (m && Number(m[1]) < hp.nLayer) out[Number(m[1])] += t.byteSize;
+    if (m && Number(m[1]) < nLayer) out[Number(m[1])] += t.byteSize;
   }
   return out;
+}
+
+/** Bytes of one layer's KV cache on the device: f16 K and V rows at nCtx positions. */
+export function layerKvDeviceBytes(hp: ModelHParams): number {
+  return 2 * hp.nCtx * hp.nHeadKv * hp.headDim * 2;
+}
+
+/** Bytes each layer needs on the device: its tensors (blk.N.*) and its f16 K and V at nCtx positions. */
+export function layerDeviceBytes(file: GGUFFile, hp: ModelHParams): number[] {
+  const kv = layerKvDeviceBytes(hp);
+  return layerWeightBytes(file, hp.nLayer).map((w) => w + kv);
 }
 
 /** The most of the last layers whose bytes fit in `memory` less the reserve (at most `cap` layers). */
