@@ -68,16 +68,18 @@ describe.skipIf(!available)('kiln show --fit', () => {
     expect(Math.abs(ps.size_vram - planned) / ps.size_vram, `plan ${planned}, loaded ${ps.size_vram}`).toBeLessThan(0.1);
   }, 60_000);
 
-  it('several slots stay on the CPU (the reason given), with a KV cache per slot', async () => {
-    const one = await fit('--num-ctx', '256', '--num-parallel', '1', '--num-gpu', '0');
+  it('several slots: the device holds every slot\'s cache of its layers; num_gpu 0 keeps all on the CPU (the reason given)', async () => {
+    const cpu = await fit('--num-ctx', '256', '--num-parallel', '1', '--num-gpu', '0');
+    const one = await fit('--num-ctx', '256', '--num-parallel', '1');
     const two = await fit('--num-ctx', '256', '--num-parallel', '2');
-    expect(one.gpu).toBeUndefined();
-    expect(one.gpu_reason).toBe('num_gpu 0');
-    expect(two.gpu).toBeUndefined();
-    expect(two.gpu_reason).toMatch(/2 slots/);
-    expect(two.processor).toBe('100% CPU');
+    expect(cpu.gpu).toBeUndefined();
+    expect(cpu.gpu_reason).toBe('num_gpu 0');
+    expect(cpu.processor).toBe('100% CPU');
+    expect(cpu.layers.every((l) => l.device === 'cpu')).toBe(true);
+    expect(two.num_parallel).toBe(2);
     expect(two.ram.kv_cache).toBe(2 * one.ram.kv_cache);
-    expect(two.layers.every((l) => l.device === 'cpu')).toBe(true);
+    expect(two.gpu!.kv_cache).toBe(2 * one.gpu!.kv_cache);
+    expect(two.layers.every((l, i) => l.kv_cache === 2 * one.layers[i].kv_cache && l.device === 'gpu')).toBe(true);
   }, 30_000);
 
   it('prints the plan as text, and refuses a bad value or an unknown model without a 500', async () => {

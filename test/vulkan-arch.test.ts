@@ -131,4 +131,54 @@ describe.skipIf(!info.available)('Vulkan offload of more architectures', () => {
       gpu.close();
     }
   }, 60_000);
+
+  it('gemma3: three sequences decoded in one batch on the device continue each as it does alone, a shift of one included', async () => {
+    const path = join(dir, 'gemma3.gguf');
+    const alone = await Model.load(path, { nCtx: 64, numGpu: 99 });
+    const batched = await Model.load(path, { nCtx: 64, numGpu: 99, nSeq: 3 });
+    try {
+      expect(batched.native.gpu()).toMatchObject({ layers: 6, output: true });
+      const prompts = heldoutPrompts(alone, 3, 24).map((p, i) => p.slice(0, 24 - 4 * i));
+      const steps = 8;
+      // alone: each prompt, a shift of 6 positions after the first 2 for sequence 1, then greedy tokens
+      const want = prompts.map((p, s) => {
+        alone.native.truncate(0);
+        let logits = alone.native.eval(p, 0);
+        let len = p.length;
+        if (s === 1) len = alone.native.shift(2, 6);
+        const out: number[] = [];
+        for (let i = 0; i < steps; i++) {
+          out.push(logits.indexOf(Math.max(...logits)));
+          logits = alone.native.eval([out[i]], len + i);
+        }
+        return out;
+      });
+      // batched: the three prompts in one batch, sequence 1 shifted, then one token of each sequence per step
+      const tokens = prompts.flat();
+      const pos = prompts.flatMap((p) => p.map((_, i) => i));
+      const seq = prompts.flatMap((p, s) => p.map(() => s));
+      const ends = prompts.map((_, s) => prompts.slice(0, s + 1).reduce((a, p) => a + p.length, 0) - 1);
+      let logits = batched.native.decode(Int32Array.from(tokens), Int32Array.from(pos), Int32Array.from(seq), Int32Array.from(ends));
+      const lens = prompts.map((p) => p.length);
+      lens[1] = batched.native.shift(2, 6, 1);
+      const got: number[][] = [[], [], []];
+      const V = batched.hp.nVocab;
+      for (let i = 0; i < steps; i++) {
+        for (let s = 0; s < 3; s++) {
+          const row = logits.subarray(s * V, (s + 1) * V);
+          got[s].push(row.indexOf(Math.max(...row)));
+        }
+        logits = batched.native.decode(
+          Int32Array.from(got.map((g) => g[i])),
+          Int32Array.from(lens.map((l) => l + i)),
+          Int32Array.from([0, 1, 2]),
+          Int32Array.from([0, 1, 2]),
+        );
+      }
+      expect(got).toEqual(want);
+    } finally {
+      alone.close();
+      batched.close();
+    }
+  }, 60_000);
 });

@@ -223,7 +223,8 @@ export class Scheduler {
   /** KILN_NUM_PARALLEL, or for auto the most slots (up to AUTO_PARALLEL) whose estimate fits the memory free now. */
   private slotsFor(spec: ModelSpec): number {
     if (this.opts.numParallel > 0) return this.opts.numParallel;
-    // a GPU takes one sequence's layers (the device holds one cache): auto gives a model it will offload one slot
+    // auto gives a model it will offload one slot: every slot's cache of the offloaded layers takes device memory,
+    // and the plan of how many fit is the runner's (KILN_NUM_PARALLEL=N offloads N slots' caches)
     if (spec.numGpu !== 0 && gpuChosen()) return 1;
     const free = this.freeMemory([...this.entries].filter((o) => !o.gone && o.runner));
     for (let n = AUTO_PARALLEL; n > 1; n--) if (estimateMemory(spec.shape, spec.fileSize, spec.numCtx, n).total <= free) return n;

@@ -53,11 +53,10 @@ export async function fitModel(deps: FitDeps, name: string, req: FitRequest): Pr
   if (m.facts.embedding) reason = 'embedding models run on the CPU';
   else if (vk.selected < 0) reason = vk.reason || 'no Vulkan device';
   else if (numGpu === 0) reason = 'num_gpu 0';
-  else if (slots > 1) reason = `${slots} slots: the device holds one sequence's cache, so a model with several stays on the CPU`;
   else {
     const dev = vk.devices[vk.selected];
     const { hp } = llamaLayout(file, { nCtx: spec.numCtx });
-    const kv = layerKvDeviceBytes(hp);
+    const kv = layerKvDeviceBytes(hp, slots); // every slot's cache of a layer
     const perLayer = weights.map((w) => w + kv);
     const out = outputDeviceBytes(file);
     const plan = numGpu === undefined ? planGpuLayers(perLayer, dev.memoryBytes, nLayer, out) : explicitGpuPlan(perLayer, numGpu, out);

@@ -39,14 +39,14 @@ export function layerWeightBytes(file: GGUFFile, nLayer: number): number[] {
   return out;
 }
 
-/** Bytes of one layer's KV cache on the device: f16 K and V rows at nCtx positions. */
-export function layerKvDeviceBytes(hp: ModelHParams): number {
-  return 2 * hp.nCtx * hp.nHeadKv * hp.headDim * 2;
+/** Bytes of one layer's KV cache on the device: f16 K and V rows at nCtx positions for each of nSeq sequences. */
+export function layerKvDeviceBytes(hp: ModelHParams, nSeq = 1): number {
+  return 2 * hp.nCtx * hp.nHeadKv * hp.headDim * 2 * nSeq;
 }
 
-/** Bytes each layer needs on the device: its tensors (blk.N.*) and its f16 K and V at nCtx positions. */
-export function layerDeviceBytes(file: GGUFFile, hp: ModelHParams): number[] {
-  const kv = layerKvDeviceBytes(hp);
+/** Bytes each layer needs on the device: its tensors (blk.N.*) and its f16 K and V at nCtx positions (per sequence). */
+export function layerDeviceBytes(file: GGUFFile, hp: ModelHParams, nSeq = 1): number[] {
+  const kv = layerKvDeviceBytes(hp, nSeq);
   return layerWeightBytes(file, hp.nLayer).map((w) => w + kv);
 }
 

@@ -50,16 +50,12 @@ export class Model {
     const tokenizer = Tokenizer.fromGGUF(file);
     const map = mapFile(path);
     try {
-      const perLayer = layerDeviceBytes(file, hp);
-      const outBytes = outputDeviceBytes(file);
-      // the device holds one sequence's cache: a model batching several sequences stays on the CPU (forward.cpp)
       const nSeq = opts.nSeq && opts.nSeq > 1 ? opts.nSeq : 1;
+      // the device holds every sequence's cache of its layers
+      const perLayer = layerDeviceBytes(file, hp, nSeq);
+      const outBytes = outputDeviceBytes(file);
       const plan: GpuPlan =
-        nSeq > 1
-          ? { layers: 0, bytes: 0, output: false }
-          : opts.numGpu === 'auto'
-            ? planGpuLayers(perLayer, opts.gpuMemory ?? 0, hp.nLayer, outBytes)
-            : explicitGpuPlan(perLayer, opts.numGpu ?? 0, outBytes);
+        opts.numGpu === 'auto' ? planGpuLayers(perLayer, opts.gpuMemory ?? 0, hp.nLayer, outBytes) : explicitGpuPlan(perLayer, opts.numGpu ?? 0, outBytes);
       const params = {
         ...hp,
         ...(nSeq > 1 ? { nSeq } : {}),

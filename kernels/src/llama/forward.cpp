@@ -49,6 +49,7 @@ struct kiln_llama_ctx {
   // layers [gpu_first, n_layer) run on the Vulkan device (src/vulkan/offload.h); the CPU cache holds only the others
   struct kiln_vk_offload *gpu = nullptr;
   int32_t gpu_first = 0;
+  int32_t cpu_layers = 0; // layers in the CPU cache (gpu_first): the layer stride of each sequence's region
   bool hidden_on_device = false; // the last eval's final hidden states are still on the device (its logits came from there)
   ~kiln_llama_ctx();
 };
@@ -65,8 +66,7 @@ bool present(const kiln_weight &w) { return w.data != nullptr; }
 
 // Offset of (sequence, layer, position) in the KV cache, in elements.
 size_t kv_off(const kiln_llama_ctx *c, int32_t seq, int32_t layer, int32_t pos) {
-  const kiln_llama_params &p = c->m.p;
-  return (((size_t)seq * (size_t)p.n_layer + (size_t)layer) * (size_t)p.n_ctx + (size_t)pos) * (size_t)c->kv_dim;
+  return (((size_t)seq * (size_t)c->cpu_layers + (size_t)layer) * (size_t)c->m.p.n_ctx + (size_t)pos) * (size_t)c->kv_dim;
 }
 
 // Whether layer l attends through the sliding window (llama.cpp's pattern rule).
@@ -349,8 +349,8 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     c->n_past.assign((size_t)c->n_seq, 0);
     c->gpu_first = p.n_layer;
 #if KILN_HAVE_VULKAN
-    // the device holds one sequence's cache: a context batching several sequences stays on the CPU
-    if (p.n_gpu_layers > 0 && c->n_seq == 1) {
+    // the device holds every sequence's cache for its layers
+    if (p.n_gpu_layers > 0) {
       const int32_t first = p.n_gpu_layers >= p.n_layer ? 0 : p.n_layer - p.n_gpu_layers;
       c->gpu = kiln_vk_offload_new(&c->m, first, error);
       if (!c->gpu && *error) {
@@ -360,7 +360,8 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
       if (c->gpu) c->gpu_first = first;
     }
 #endif
-    // [seq][layer][pos]: the CPU layers only (with an offload there is one sequence, so the layer stride does not matter)
+    // [seq][layer][pos]: the CPU layers only
+    c->cpu_layers = c->gpu_first;
     const size_t cache = (size_t)c->n_seq * (size_t)c->gpu_first * (size_t)p.n_ctx * (size_t)kvdim;
     if (p.kv_cache == kiln_kv_cache::f16) {
       c->k16.assign(cache, 0);
@@ -477,7 +478,7 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep
     return -1;
   }
 #if KILN_HAVE_VULKAN
-  if (c->gpu && kiln_vk_offload_shift(c->gpu, keep, discard, c->n_past[seq], cs.data(), p.n_swa > 0 ? cs_swa.data() : nullptr,
+  if (c->gpu && kiln_vk_offload_shift(c->gpu, seq, keep, discard, c->n_past[seq], cs.data(), p.n_swa > 0 ? cs_swa.data() : nullptr,
                                       error) != 0)
     return -1;
 #endif
@@ -639,8 +640,7 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   for (int32_t l = 0; l < p.n_layer; l++) {
 #if KILN_HAVE_VULKAN
     if (l == c->gpu_first) { // the rest of the layers on the device, in one submit
-      // an offloading context has one sequence, so the batch is one run of consecutive positions
-      device_logits = kiln_vk_offload_eval(c->gpu, c->x.data(), n, runs[0].pos0, c->rope_cs.data(),
+      device_logits = kiln_vk_offload_eval(c->gpu, c->x.data(), n, pos, seq, c->rope_cs.data(),
                                            p.n_swa > 0 ? c->rope_cs_swa.data() : nullptr, out, n_out, logits, error);
       if (device_logits < 0) return -1;
       break;

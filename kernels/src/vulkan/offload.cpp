@@ -72,7 +72,8 @@ std::string unsupported(const kiln_llama_model *m, int32_t first, const DeviceIn
       if (weight_bytes(w) > di.max_storage_range) return "a weight larger than the device's storage-buffer range";
     }
   }
-  const int64_t cache_layer = (int64_t)p.n_ctx * p.n_head_kv * p.head_dim * 2;
+  // a layer's K (or V) rows of every sequence are one bound range
+  const int64_t cache_layer = (int64_t)(p.n_seq > 0 ? p.n_seq : 1) * p.n_ctx * p.n_head_kv * p.head_dim * 2;
   if ((uint64_t)cache_layer > di.max_storage_range) return "a KV cache layer larger than the device's storage-buffer range";
   return "";
 }
@@ -98,6 +99,7 @@ struct kiln_vk_offload {
   Device *d = nullptr;
   kiln_llama_params p;
   int32_t first = 0, count = 0;
+  int32_t n_seq = 1;                    // sequences, each with n_ctx cache rows per layer
   std::vector<Buffer> blocks;           // weights, in a few large blocks
   std::vector<Range> w;                 // count * NW layer ranges (bytes 0: absent), then the output's
   std::vector<kiln_weight> meta;        // the same: type and shape
@@ -105,12 +107,12 @@ struct kiln_vk_offload {
   size_t out_norm = 0;                  // index of output_norm in w
   int out_type = 0;
   std::vector<OutChunk> out_chunks;
-  Buffer kv;                            // the f16 KV cache: per layer K then V, n_ctx * kvdim each
+  Buffer kv;                            // the f16 KV cache: per layer K then V, n_seq * n_ctx rows of kvdim each
   VkDeviceSize kv_layer = 0;
   Buffer act, io, dummy;                // activations (device), host <-> device transfer, an unused binding
   int32_t act_n = 0;                    // the batch the activation buffers hold
-  Range x, xn, q, k, v, att, ffg, ffu, tmp, cs, cs_swa; // ranges of act
-  Range io_x, io_cs, io_cs_swa;
+  Range x, xn, q, k, v, att, ffg, ffu, tmp, cs, cs_swa, tok; // ranges of act (tok: per token, position and first cache row)
+  Range io_x, io_cs, io_cs_swa, io_tok;
   Buffer lg, lg_io;                     // the output rows gathered and their logits (device), and the logits' way back
   int32_t lg_n = 0;
   Range ox, logit, io_logit;
@@ -137,19 +139,21 @@ struct kiln_vk_offload {
     act_n = 0;
     const VkDeviceSize a = align();
     const int64_t dm = p.n_embd, qd = (int64_t)p.n_head * p.head_dim, kvd = (int64_t)p.n_head_kv * p.head_dim;
-    const int64_t sizes[11] = {dm, dm, qd, kvd, kvd, qd, p.n_ff, p.n_ff, dm, p.n_rot, p.n_rot};
-    Range *rs[11] = {&x, &xn, &q, &k, &v, &att, &ffg, &ffu, &tmp, &cs, &cs_swa};
+    const int64_t sizes[12] = {dm, dm, qd, kvd, kvd, qd, p.n_ff, p.n_ff, dm, p.n_rot, p.n_rot, 2};
+    Range *rs[12] = {&x, &xn, &q, &k, &v, &att, &ffg, &ffu, &tmp, &cs, &cs_swa, &tok};
     VkDeviceSize off = 0;
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 12; i++) {
       *rs[i] = Range{&act, off, (VkDeviceSize)sizes[i] * n * 4};
       off = align_up(off + rs[i]->bytes, a);
     }
     if (!d->alloc(&act, off, true, why)) return false;
     const VkDeviceSize xb = (VkDeviceSize)dm * n * 4, cb = (VkDeviceSize)p.n_rot * n * 4;
-    if (!d->alloc(&io, align_up(xb, a) + align_up(cb, a) + cb, false, why)) return false;
+    const VkDeviceSize tb = (VkDeviceSize)n * 8;
+    if (!d->alloc(&io, align_up(xb, a) + 2 * align_up(cb, a) + tb, false, why)) return false;
     io_x = Range{&io, 0, xb};
     io_cs = Range{&io, align_up(xb, a), cb};
     io_cs_swa = Range{&io, align_up(xb, a) + align_up(cb, a), cb};
+    io_tok = Range{&io, align_up(xb, a) + 2 * align_up(cb, a), tb};
     act_n = n;
     return true;
   }
@@ -185,6 +189,7 @@ kiln_vk_offload *kiln_vk_offload_new(const kiln_llama_model *m, int32_t first, c
   o->p = m->p;
   o->first = first;
   o->count = m->p.n_layer - first;
+  o->n_seq = m->p.n_seq > 0 ? m->p.n_seq : 1;
   std::lock_guard<std::mutex> g(d->lock());
   auto fail = [&](const std::string &w) -> kiln_vk_offload * {
     static thread_local std::string msg;
@@ -244,7 +249,7 @@ kiln_vk_offload *kiln_vk_offload_new(const kiln_llama_model *m, int32_t first, c
   }
   // the KV cache: one block, per layer K then V
   const int64_t kvd = (int64_t)m->p.n_head_kv * m->p.head_dim;
-  o->kv_layer = align_up((VkDeviceSize)m->p.n_ctx * kvd * 2, a);
+  o->kv_layer = align_up((VkDeviceSize)o->n_seq * m->p.n_ctx * kvd * 2, a);
   if (!d->alloc(&o->kv, o->kv_layer * 2 * o->count, true, &why) || !d->alloc(&o->dummy, 16, true, &why) ||
       !o->ensure_act(1, &why))
     return fail(why);
@@ -259,8 +264,8 @@ void kiln_vk_offload_free(kiln_vk_offload *o) {
   delete o;
 }
 
-int kiln_vk_offload_shift(kiln_vk_offload *o, int32_t keep, int32_t discard, int32_t n_past, const float *cs,
-                          const float *cs_swa, const char **error) {
+int kiln_vk_offload_shift(kiln_vk_offload *o, int32_t seq, int32_t keep, int32_t discard, int32_t n_past,
+                          const float *cs, const float *cs_swa, const char **error) {
   Device *d = o->d;
   std::lock_guard<std::mutex> g(d->lock());
   const kiln_llama_params &p = o->p;
@@ -282,13 +287,18 @@ int kiln_vk_offload_shift(kiln_vk_offload *o, int32_t keep, int32_t discard, int
   if (cs_swa) memcpy(static_cast<uint8_t *>(table.map) + tbo, cs_swa, tb);
   bool ok = d->begin(&why);
   for (int32_t l = 0; ok && l < o->count; l++) {
-    const VkDeviceSize kc = o->kv_layer * 2 * l, vc = o->kv_layer * (2 * l + 1);
+    // this sequence's rows of the layer's K and V
+    const VkDeviceSize seq_off = (VkDeviceSize)seq * p.n_ctx * row;
+    const VkDeviceSize kc = o->kv_layer * 2 * l + seq_off, vc = o->kv_layer * (2 * l + 1) + seq_off;
     const VkDeviceSize from = row * (keep + discard), to = row * keep;
     d->copy(o->kv, kc + from, scratch, 0, bytes);
     d->copy(o->kv, vc + from, scratch, bytes, bytes);
     d->copy(scratch, bytes, o->kv, vc + to, bytes);
-    ok = record_kv_shift(d, Range{&scratch, 0, bytes}, Range{&o->kv, kc, o->kv_layer}, Range{&table, is_swa(p, o->first + l) && cs_swa ? tbo : 0, tb},
-                         (uint32_t)moved, (uint32_t)kvd, p.head_dim, p.n_head_kv, p.n_rot, p.rope_neox, (uint32_t)keep, &why);
+    // the layer's whole K range is bound (its offset stays aligned); the rows land at the sequence's keep
+    const Range kall{&o->kv, o->kv_layer * 2 * l, (VkDeviceSize)o->n_seq * p.n_ctx * row};
+    const Range tab{&table, is_swa(p, o->first + l) && cs_swa ? tbo : 0, tb};
+    ok = record_kv_shift(d, Range{&scratch, 0, bytes}, kall, tab, (uint32_t)moved, (uint32_t)kvd, p.head_dim, p.n_head_kv,
+                         p.n_rot, p.rope_neox, (uint32_t)(seq * p.n_ctx + keep), &why);
     // the next layer reuses the scratch rows: record_kv_shift's barrier orders it
   }
   std::string ignored;
@@ -310,8 +320,9 @@ uint64_t kiln_vk_offload_bytes(const kiln_vk_offload *o) {
 
 int kiln_vk_offload_has_output(const kiln_vk_offload *o) { return o->has_output ? 1 : 0; }
 
-int kiln_vk_offload_eval(kiln_vk_offload *o, float *x, int32_t n, int32_t pos0, const float *rope_cs,
-                         const float *rope_cs_swa, const int32_t *out, int32_t n_out, float *logits, const char **error) {
+int kiln_vk_offload_eval(kiln_vk_offload *o, float *x, int32_t n, const int32_t *pos, const int32_t *seq,
+                         const float *rope_cs, const float *rope_cs_swa, const int32_t *out, int32_t n_out, float *logits,
+                         const char **error) {
   Device *d = o->d;
   std::lock_guard<std::mutex> g(d->lock());
   const kiln_llama_params &p = o->p;
@@ -332,6 +343,11 @@ int kiln_vk_offload_eval(kiln_vk_offload *o, float *x, int32_t n, int32_t pos0, 
   memcpy(io + o->io_x.offset, x, (size_t)n * dm * 4);
   memcpy(io + o->io_cs.offset, rope_cs, (size_t)n * p.n_rot * 4);
   if (swa_tab) memcpy(io + o->io_cs_swa.offset, rope_cs_swa, (size_t)n * p.n_rot * 4);
+  uint32_t *tk = reinterpret_cast<uint32_t *>(io + o->io_tok.offset);
+  for (int32_t t = 0; t < n; t++) {
+    tk[2 * t] = (uint32_t)pos[t];
+    tk[2 * t + 1] = (uint32_t)seq[t] * (uint32_t)p.n_ctx;
+  }
   auto sub = [](Range r, VkDeviceSize bytes) { return Range{r.b, r.offset, bytes}; };
   const Range X = sub(o->x, (VkDeviceSize)n * dm * 4), XN = sub(o->xn, (VkDeviceSize)n * dm * 4);
   const Range TMP = sub(o->tmp, (VkDeviceSize)n * dm * 4);
@@ -339,6 +355,7 @@ int kiln_vk_offload_eval(kiln_vk_offload *o, float *x, int32_t n, int32_t pos0, 
               V = sub(o->v, (VkDeviceSize)n * kvd * 4), ATT = sub(o->att, (VkDeviceSize)n * qd * 4);
   const Range FG = sub(o->ffg, (VkDeviceSize)n * ff * 4), FU = sub(o->ffu, (VkDeviceSize)n * ff * 4);
   const Range CS = sub(o->cs, (VkDeviceSize)n * p.n_rot * 4), CS_SWA = sub(o->cs_swa, (VkDeviceSize)n * p.n_rot * 4);
+  const Range TOK = sub(o->tok, (VkDeviceSize)n * 8);
   const Range dummy{&o->dummy, 0, 16};
   // a query scale is applied to the scores instead of to q (the same product)
   const float scale = p.attn_q_scale != 0.0f ? p.attn_q_scale : 1.0f / sqrtf((float)p.head_dim);
@@ -346,6 +363,7 @@ int kiln_vk_offload_eval(kiln_vk_offload *o, float *x, int32_t n, int32_t pos0, 
   d->copy(o->io, o->io_x.offset, o->act, X.offset, X.bytes);
   d->copy(o->io, o->io_cs.offset, o->act, CS.offset, CS.bytes);
   if (swa_tab) d->copy(o->io, o->io_cs_swa.offset, o->act, CS_SWA.offset, CS_SWA.bytes);
+  d->copy(o->io, o->io_tok.offset, o->act, TOK.offset, TOK.bytes);
   auto abandon = [&]() {
     std::string ignored;
     d->submit(&ignored);
@@ -366,17 +384,18 @@ int kiln_vk_offload_eval(kiln_vk_offload *o, float *x, int32_t n, int32_t pos0, 
     };
     const bool swa = is_swa(p, o->first + l);
     const Range &LCS = swa && swa_tab ? CS_SWA : CS;
-    const Range KC{&o->kv, o->kv_layer * 2 * l, (VkDeviceSize)p.n_ctx * kvd * 2};
-    const Range VC{&o->kv, o->kv_layer * (2 * l + 1), (VkDeviceSize)p.n_ctx * kvd * 2};
+    const VkDeviceSize cache = (VkDeviceSize)o->n_seq * p.n_ctx * kvd * 2;
+    const Range KC{&o->kv, o->kv_layer * 2 * l, cache};
+    const Range VC{&o->kv, o->kv_layer * (2 * l + 1), cache};
     bool ok = record_rmsnorm(d, X, W[ATTN_NORM], XN, dm, un, p.rms_eps, &why) && mm(WQ, XN, dm, Q, qd, BQ, false) &&
               mm(WK, XN, dm, K, kvd, BK, false) && mm(WV, XN, dm, V, kvd, BV, false);
     if (ok && W[QNORM].b) ok = record_rmsnorm(d, Q, W[QNORM], Q, p.head_dim, un * p.n_head, p.rms_eps, &why);
     if (ok && W[KNORM].b) ok = record_rmsnorm(d, K, W[KNORM], K, p.head_dim, un * p.n_head_kv, p.rms_eps, &why);
     ok = ok && record_rope(d, Q, LCS, un, p.n_head, p.head_dim, p.n_rot, p.rope_neox, qd, &why) &&
          record_rope(d, K, LCS, un, p.n_head_kv, p.head_dim, p.n_rot, p.rope_neox, kvd, &why) &&
-         record_kv_store(d, K, V, KC, VC, un, kvd, (uint32_t)pos0, &why) &&
-         record_attn(d, Q, KC, VC, ATT, un, p.n_head, p.head_dim, p.n_head / p.n_head_kv, kvd, (uint32_t)pos0, scale,
-                     p.attn_softcap, swa ? (uint32_t)p.n_swa : 0u, &why) &&
+         record_kv_store(d, K, V, KC, VC, TOK, un, kvd, &why) &&
+         record_attn(d, Q, KC, VC, ATT, TOK, un, p.n_head, p.head_dim, p.n_head / p.n_head_kv, kvd, scale, p.attn_softcap,
+                     swa ? (uint32_t)p.n_swa : 0u, &why) &&
          residual(WO, ATT, qd, ATTN_POST) && record_rmsnorm(d, X, W[FFN_NORM], XN, dm, un, p.rms_eps, &why) &&
          mm(GATE, XN, dm, FG, ff, -1, false) && mm(UP, XN, dm, FU, ff, -1, false) &&
          (p.ffn_gelu ? record_gelu_mul(d, FG, FU, un * ff, &why) : record_silu_mul(d, FG, FU, un * ff, &why)) &&

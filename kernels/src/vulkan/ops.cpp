@@ -90,28 +90,29 @@ bool record_rope(Device *d, Range v, Range cs, uint32_t n, uint32_t heads, uint3
   return d->dispatch(p, {v, cs}, &pc, sizeof pc, gx, gy, 1, why);
 }
 
-bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, uint32_t n, uint32_t kvdim, uint32_t pos0,
+bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, Range tok, uint32_t n, uint32_t kvdim,
                      std::string *why) {
-  const Pipeline *p = d->pipeline("kv_store", 4, 0, why);
+  const Pipeline *p = d->pipeline("kv_store", 5, 0, why);
   if (!p) return false;
   struct {
-    uint32_t n, kvdim, pos0;
-  } pc{n, kvdim, pos0};
+    uint32_t n, kvdim;
+  } pc{n, kvdim};
   uint32_t gx, gy;
   grid1((uint64_t)n * (kvdim / 2), &gx, &gy);
-  return d->dispatch(p, {k, v, kc, vc}, &pc, sizeof pc, gx, gy, 1, why);
+  return d->dispatch(p, {k, v, kc, vc, tok}, &pc, sizeof pc, gx, gy, 1, why);
 }
 
-bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, uint32_t n, uint32_t n_head, uint32_t head_dim,
-                 uint32_t group, uint32_t kvdim, uint32_t pos0, float scale, float softcap, uint32_t window, std::string *why) {
-  const Pipeline *p = d->pipeline("attn", 4, 0, why);
+bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, Range tok, uint32_t n, uint32_t n_head,
+                 uint32_t head_dim, uint32_t group, uint32_t kvdim, float scale, float softcap, uint32_t window,
+                 std::string *why) {
+  const Pipeline *p = d->pipeline("attn", 5, 0, why);
   if (!p) return false;
   struct {
-    uint32_t n, n_head, head_dim, group, kvdim, pos0;
+    uint32_t n, n_head, head_dim, group, kvdim;
     float scale, softcap;
     uint32_t window;
-  } pc{n, n_head, head_dim, group, kvdim, pos0, scale, softcap, window};
-  return d->dispatch(p, {q, kc, vc, out}, &pc, sizeof pc, n_head, n, 1, why);
+  } pc{n, n_head, head_dim, group, kvdim, scale, softcap, window};
+  return d->dispatch(p, {q, kc, vc, out, tok}, &pc, sizeof pc, n_head, n, 1, why);
 }
 
 bool record_kv_shift(Device *d, Range src, Range dst, Range cs, uint32_t moved, uint32_t kvdim, uint32_t head_dim,
@@ -253,8 +254,10 @@ bool test_attn(const float *q, const float *k, const float *v, const uint16_t *k
   }
   std::lock_guard<std::mutex> g(d->lock());
   Bufs bs(d);
-  bs.b.reserve(6);
+  bs.b.reserve(7);
   const size_t cache = (size_t)(pos0 + n) * kvdim * 2;
+  std::vector<uint32_t> tok((size_t)n * 2, 0); // one sequence: positions pos0.., rows from 0
+  for (uint32_t t = 0; t < n; t++) tok[2 * t] = pos0 + t;
   std::vector<uint16_t> kc((size_t)(pos0 + n) * kvdim, 0), vc(kc.size(), 0);
   if (pos0) {
     memcpy(kc.data(), kc0, (size_t)pos0 * kvdim * 2);
@@ -266,10 +269,11 @@ bool test_attn(const float *q, const float *k, const float *v, const uint16_t *k
   Buffer *bkc = bv ? bs.make(kc.data(), cache, why) : nullptr;
   Buffer *bvc = bkc ? bs.make(vc.data(), cache, why) : nullptr;
   Buffer *bo = bvc ? bs.make(nullptr, (size_t)n * n_head * head_dim * 4, why) : nullptr;
-  if (!bo) return false;
-  if (!d->begin(why) || !record_kv_store(d, whole(bk), whole(bv), whole(bkc), whole(bvc), n, kvdim, pos0, why) ||
-      !record_attn(d, whole(bq), whole(bkc), whole(bvc), whole(bo), n, n_head, head_dim, n_head / n_head_kv, kvdim, pos0,
-                   scale, 0.0f, 0, why) ||
+  Buffer *bt = bo ? bs.make(tok.data(), tok.size() * 4, why) : nullptr;
+  if (!bt) return false;
+  if (!d->begin(why) || !record_kv_store(d, whole(bk), whole(bv), whole(bkc), whole(bvc), whole(bt), n, kvdim, why) ||
+      !record_attn(d, whole(bq), whole(bkc), whole(bvc), whole(bo), whole(bt), n, n_head, head_dim, n_head / n_head_kv,
+                   kvdim, scale, 0.0f, 0, why) ||
       !d->submit(why))
     return false;
   return d->download(*bo, 0, out, (size_t)n * n_head * head_dim * 4, why);

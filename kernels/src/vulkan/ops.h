@@ -22,10 +22,11 @@ bool record_matmul(Device *d, const MatmulArgs &a, Range w, Range x, Range y, co
 bool record_rmsnorm(Device *d, Range x, Range w, Range out, uint32_t dim, uint32_t rows, float eps, std::string *why);
 bool record_rope(Device *d, Range v, Range cs, uint32_t n, uint32_t heads, uint32_t head_dim, uint32_t n_rot, bool neox,
                  uint32_t stride, std::string *why);
-bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, uint32_t n, uint32_t kvdim, uint32_t pos0,
+// tok: per token (position, first cache row of its sequence) as two uint32s.
+bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, Range tok, uint32_t n, uint32_t kvdim,
                      std::string *why);
-bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, uint32_t n, uint32_t n_head, uint32_t head_dim,
-                 uint32_t group, uint32_t kvdim, uint32_t pos0, float scale, float softcap, uint32_t window,
+bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, Range tok, uint32_t n, uint32_t n_head,
+                 uint32_t head_dim, uint32_t group, uint32_t kvdim, float scale, float softcap, uint32_t window,
                  std::string *why);
 bool record_kv_shift(Device *d, Range src, Range dst, Range cs, uint32_t moved, uint32_t kvdim, uint32_t head_dim,
                      uint32_t heads, uint32_t n_rot, bool neox, uint32_t keep, std::string *why);
