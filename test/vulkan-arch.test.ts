@@ -67,15 +67,26 @@ beforeAll(async () => {
   nVocab = await vocabSize();
 }, 60_000);
 
+const written = new Map<string, Promise<string>>();
+/** The random model of an architecture, written once per run. */
+function modelOf(arch: string): Promise<string> {
+  let p = written.get(arch);
+  if (!p) {
+    p = writeRandomModel(join(dir, `${arch}.gguf`), SPECS[arch](nVocab));
+    written.set(arch, p);
+  }
+  return p;
+}
+
 afterAll(() => {
   if (report.length) console.log(`\nVulkan offload vs the CPU path, by architecture (greedy tokens):\n${report.join('\n')}`);
   cleanup(dir);
 });
 
 describe.skipIf(!info.available)('Vulkan offload of more architectures', () => {
-  for (const [arch, spec] of Object.entries(SPECS)) {
+  for (const arch of Object.keys(SPECS)) {
     it(`${arch}: every layer and the output on the device continue as the CPU does`, async () => {
-      const path = await writeRandomModel(join(dir, `${arch}.gguf`), spec(nVocab));
+      const path = await modelOf(arch);
       const cpu = await Model.load(path, { nCtx: 128 });
       const gpu = await Model.load(path, { nCtx: 128, numGpu: 99 });
       try {
@@ -105,7 +116,7 @@ describe.skipIf(!info.available)('Vulkan offload of more architectures', () => {
   }
 
   it('gemma3: a partial offload (sliding-window and global layers on both sides) and a context shift continue as the CPU does', async () => {
-    const path = join(dir, 'gemma3.gguf');
+    const path = await modelOf('gemma3');
     const cpu = await Model.load(path, { nCtx: 64 });
     const gpu = await Model.load(path, { nCtx: 64, numGpu: 4 });
     try {
@@ -133,7 +144,7 @@ describe.skipIf(!info.available)('Vulkan offload of more architectures', () => {
   }, 60_000);
 
   it('gemma3: three sequences decoded in one batch on the device continue each as it does alone, a shift of one included', async () => {
-    const path = join(dir, 'gemma3.gguf');
+    const path = await modelOf('gemma3');
     const alone = await Model.load(path, { nCtx: 64, numGpu: 99 });
     const batched = await Model.load(path, { nCtx: 64, numGpu: 99, nSeq: 3 });
     try {

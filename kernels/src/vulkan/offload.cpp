@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mutex>
@@ -217,7 +218,10 @@ kiln_vk_offload *kiln_vk_offload_new(const kiln_llama_model *m, int32_t first, c
       o->meta.push_back(m->output_norm);
       const VkDeviceSize row = kiln_row_size(ow.type, ow.ne0);
       const VkDeviceSize cap = d->info().max_storage_range < block_max ? d->info().max_storage_range : block_max;
-      const int64_t per = (int64_t)(cap / row) > 0 ? (int64_t)(cap / row) : 1;
+      int64_t per = (int64_t)(cap / row) > 0 ? (int64_t)(cap / row) : 1;
+      // KILN_VULKAN_OUTPUT_ROWS=N: blocks of at most N rows (the tests take the several-block path on a small vocabulary)
+      const char *force = getenv("KILN_VULKAN_OUTPUT_ROWS");
+      if (force && atoll(force) > 0 && atoll(force) < per) per = atoll(force);
       for (int64_t r0 = 0; r0 < ow.ne1; r0 += per) {
         const int64_t rows = ow.ne1 - r0 < per ? ow.ne1 - r0 : per;
         o->out_chunks.push_back(OutChunk{o->meta.size(), (uint32_t)r0, (uint32_t)rows});
