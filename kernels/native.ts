@@ -54,7 +54,9 @@ export interface NativeBinding {
   vulkanRmsnorm(x: Float32Array, w: Float32Array, dim: number, rows: number, eps: number, out: Float32Array): void;
   vulkanRope(v: Float32Array, cs: Float32Array, n: number, heads: number, headDim: number, nRot: number, neox: boolean): void;
   vulkanSiluMul(g: Float32Array, u: Float32Array): void;
-  vulkanAttn(q: Float32Array, k: Float32Array, v: Float32Array, kc0: Uint8Array, vc0: Uint8Array, n: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, scale: number, out: Float32Array): void;
+  vulkanGeluMul(g: Float32Array, u: Float32Array): void;
+  vulkanAdd(x: Float32Array, y: Float32Array): void;
+  vulkanAttn(q: Float32Array, k: Float32Array, v: Float32Array, kc0: Uint8Array, vc0: Uint8Array, n: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, scale: number, out: Float32Array, softcap: number, window: number): void;
 }
 
 /** One Vulkan device as the backend sees it (kernels/src/vulkan/device.cpp). */

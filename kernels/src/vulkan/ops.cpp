@@ -230,7 +230,9 @@ bool test_rope(float *v, const float *cs, uint32_t n, uint32_t heads, uint32_t h
   return d->download(*bv, 0, v, vb, why);
 }
 
-bool test_silu_mul(float *gv, const float *u, uint32_t count, std::string *why) {
+// One elementwise two-buffer op (record_silu_mul, record_gelu_mul or record_add) over count floats, in place.
+static bool test_pair(bool (*rec)(Device *, Range, Range, uint32_t, std::string *), float *gv, const float *u, uint32_t count,
+                      std::string *why) {
   Device *d = test_device(why);
   if (!d) return false;
   std::lock_guard<std::mutex> g(d->lock());
@@ -238,13 +240,17 @@ bool test_silu_mul(float *gv, const float *u, uint32_t count, std::string *why) 
   bs.b.reserve(2);
   Buffer *bg = bs.make(gv, (size_t)count * 4, why), *bu = bg ? bs.make(u, (size_t)count * 4, why) : nullptr;
   if (!bu) return false;
-  if (!d->begin(why) || !record_silu_mul(d, whole(bg), whole(bu), count, why) || !d->submit(why)) return false;
+  if (!d->begin(why) || !rec(d, whole(bg), whole(bu), count, why) || !d->submit(why)) return false;
   return d->download(*bg, 0, gv, (size_t)count * 4, why);
 }
 
+bool test_silu_mul(float *gv, const float *u, uint32_t count, std::string *why) { return test_pair(record_silu_mul, gv, u, count, why); }
+bool test_gelu_mul(float *gv, const float *u, uint32_t count, std::string *why) { return test_pair(record_gelu_mul, gv, u, count, why); }
+bool test_add(float *x, const float *y, uint32_t count, std::string *why) { return test_pair(record_add, x, y, count, why); }
+
 bool test_attn(const float *q, const float *k, const float *v, const uint16_t *kc0, const uint16_t *vc0, uint32_t n,
-               uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, float scale, float *out,
-               std::string *why) {
+               uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, float scale, float softcap,
+               uint32_t window, float *out, std::string *why) {
   Device *d = test_device(why);
   if (!d) return false;
   const uint32_t kvdim = n_head_kv * head_dim;
@@ -273,7 +279,7 @@ bool test_attn(const float *q, const float *k, const float *v, const uint16_t *k
   if (!bt) return false;
   if (!d->begin(why) || !record_kv_store(d, whole(bk), whole(bv), whole(bkc), whole(bvc), whole(bt), n, kvdim, why) ||
       !record_attn(d, whole(bq), whole(bkc), whole(bvc), whole(bo), whole(bt), n, n_head, head_dim, n_head / n_head_kv,
-                   kvdim, scale, 0.0f, 0, why) ||
+                   kvdim, scale, softcap, window, why) ||
       !d->submit(why))
     return false;
   return d->download(*bo, 0, out, (size_t)n * n_head * head_dim * 4, why);

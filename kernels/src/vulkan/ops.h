@@ -43,10 +43,12 @@ bool test_rmsnorm(const float *x, const float *w, uint32_t dim, uint32_t rows, f
 bool test_rope(float *v, const float *cs, uint32_t n, uint32_t heads, uint32_t head_dim, uint32_t n_rot, bool neox,
                std::string *why);
 bool test_silu_mul(float *g, const float *u, uint32_t count, std::string *why);
+bool test_gelu_mul(float *g, const float *u, uint32_t count, std::string *why);
+bool test_add(float *x, const float *y, uint32_t count, std::string *why);
 // Stores k and v (n x kvdim) at positions pos0.. of an f16 cache already holding kc0/vc0 (pos0 x kvdim binary16
 // values), then attention of q (n x n_head x head_dim).
 bool test_attn(const float *q, const float *k, const float *v, const uint16_t *kc0, const uint16_t *vc0, uint32_t n,
-               uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, float scale, float *out,
-               std::string *why);
+               uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, float scale, float softcap,
+               uint32_t window, float *out, std::string *why);
 
 } // namespace kvk
