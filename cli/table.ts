@@ -304,11 +304,26 @@ export const COMMANDS: Command[] = [
       { name: 'system', help: 'Show system message of a model' },
       { name: 'template', help: 'Show template of a model' },
       { name: 'quality', help: 'Show the quality report saved by kiln create --quantize TYPE --report' },
+      { name: 'fit', help: 'Show the memory plan before loading: RAM and VRAM, per layer, layers on the GPU' },
+      { name: 'num-ctx', value: 'int', help: 'With --fit: the context length to plan for' },
+      { name: 'num-parallel', value: 'int', help: 'With --fit: the slots to plan for' },
+      { name: 'num-gpu', value: 'int', help: 'With --fit: layers on the GPU (default: as many as fit)' },
+      { name: 'json', help: 'With --fit: the plan as JSON (POST /api/fit)' },
     ],
     minArgs: 1,
     async run(ctx) {
-      const { showCommand, showQualityCommand } = await import('./commands/models.js');
+      const { showCommand, showFitCommand, showQualityCommand } = await import('./commands/models.js');
       if (ctx.flags.has('quality')) return print(await showQualityCommand(ctx.client(), ctx.args[0]));
+      if (ctx.flags.has('fit')) {
+        const int = (f: string): number | undefined => {
+          const v = flagValue(ctx, f);
+          if (v === undefined) return undefined;
+          if (!/^-?\d+$/.test(v)) throw new UsageError(`--${f} takes an integer, got '${v}'`);
+          return Number(v);
+        };
+        const opts = { num_ctx: int('num-ctx'), num_parallel: int('num-parallel'), num_gpu: int('num-gpu') };
+        return print(await showFitCommand(ctx.client(), ctx.args[0], opts, ctx.flags.has('json')));
+      }
       const part = (['modelfile', 'template', 'parameters', 'system', 'license'] as ShowPart[]).find((p) => ctx.flags.has(p));
       print(await showCommand(ctx.client(), ctx.args[0], part));
     },

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { rerank } from './services/rerank.js';
 import { isKilnError, KilnError } from '../common/errors.js';
 import { parseDigest } from '../common/digest.js';
-import type { OpenAIModelList, ProgressResponse, PsResponse, VersionResponse } from './api/types.js';
+import type { FitResponse, OpenAIModelList, ProgressResponse, PsResponse, VersionResponse } from './api/types.js';
 import * as parse from './api/parse.js';
 import type { Config } from './config.js';
 import { errorBody, openStreams, readJson } from './http.js';
@@ -18,6 +18,7 @@ import { importOllama } from '../registry/ollama-import.js';
 import type { ImportQuery, KeyCreateResponse, KeyListResponse, KeyRevokeResponse, PruneResponse, VerifyProgress } from './api/types.js';
 import { copyModel, deleteModel, listModels, showModel } from './services/models.js';
 import { requestName } from './services/resolve.js';
+import { fitModel } from './services/fit.js';
 import type { Store } from '../store/index.js';
 import { kilnVersion } from './version.js';
 import type { Scheduler } from './scheduler/scheduler.js';
@@ -192,6 +193,11 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
   app.post('/api/show', async (c) => {
     const req = await json(c, parse.parseShow);
     return c.json(await showModel(store, requestName(req), req.verbose === true));
+  });
+  // the memory plan of a local model before loading it (`kiln show NAME --fit`)
+  app.post('/api/fit', async (c) => {
+    const req = await json(c, parse.parseFit);
+    return c.json<FitResponse>(await fitModel({ store, config: deps.config, scheduler: deps.scheduler }, requestName(req), req));
   });
   app.delete('/api/delete', async (c) => {
     deleteModel(store, requestName(await json(c, parse.parseDelete)));

@@ -63,7 +63,7 @@ export function matchKey(keys: readonly ActiveKey[], presented: string): ActiveK
   return found;
 }
 
-const INFERENCE_POST = new Set(['/api/generate', '/api/chat', '/api/embed', '/api/embeddings', '/api/show', '/api/tokenize', '/api/detokenize', '/api/rerank']);
+const INFERENCE_POST = new Set(['/api/generate', '/api/chat', '/api/embed', '/api/embeddings', '/api/show', '/api/fit', '/api/tokenize', '/api/detokenize', '/api/rerank']);
 const INFERENCE_GET = new Set(['/', '/api/version', '/api/tags', '/api/ps', '/metrics']);
 
 /** The least scope a route needs. */

@@ -134,8 +134,11 @@ export class NativeLlama {
     return out;
   }
 
-  /** The layers the GPU runs (0 when none: no device, or a model the device path lacks) and the device memory they hold. */
-  gpu(): { layers: number; deviceBytes: number } {
+  /**
+   * The layers the GPU runs (0 when none: no device, or a model the device path lacks), the device memory they
+   * hold, and whether the output projection runs there too.
+   */
+  gpu(): { layers: number; deviceBytes: number; output: boolean } {
     return call(() => native().llamaGpu(this.h()));
   }
 

@@ -48,13 +48,15 @@ export interface NativeBinding {
   bertOutSize(h: BertHandle, nTokens: number): number;
   bertEval(h: BertHandle, tokens: Int32Array, out: Float32Array): number;
   bertFree(h: BertHandle): void;
-  llamaGpu(h: LlamaHandle): { layers: number; deviceBytes: number };
+  llamaGpu(h: LlamaHandle): { layers: number; deviceBytes: number; output: boolean };
   vulkanInfo(): VulkanInfo;
   vulkanMatmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, bias: Float32Array | null, out: Float32Array): void;
   vulkanRmsnorm(x: Float32Array, w: Float32Array, dim: number, rows: number, eps: number, out: Float32Array): void;
   vulkanRope(v: Float32Array, cs: Float32Array, n: number, heads: number, headDim: number, nRot: number, neox: boolean): void;
   vulkanSiluMul(g: Float32Array, u: Float32Array): void;
-  vulkanAttn(q: Float32Array, k: Float32Array, v: Float32Array, kc0: Uint8Array, vc0: Uint8Array, n: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, scale: number, out: Float32Array): void;
+  vulkanGeluMul(g: Float32Array, u: Float32Array): void;
+  vulkanAdd(x: Float32Array, y: Float32Array): void;
+  vulkanAttn(q: Float32Array, k: Float32Array, v: Float32Array, kc0: Uint8Array, vc0: Uint8Array, n: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, scale: number, out: Float32Array, softcap: number, window: number): void;
 }
 
 /** One Vulkan device as the backend sees it (kernels/src/vulkan/device.cpp). */
@@ -146,6 +148,8 @@ export interface NativeLlamaParams {
    */
   kvTypeK?: 'f16' | 'q8_0' | 'q4_0';
   kvTypeV?: 'f16' | 'q8_0' | 'q4_0';
+  /** With nGpuLayers: the final norm and output projection on the device too. */
+  gpuOutput?: boolean;
 }
 
 /**

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { gaussian, nmse } from './harness.js';
 import { attention, rmsnorm, siluMul } from './layer-ops.js';
 import { dequantize, quantize, rowSize, type QuantType } from './quants.js';
-import { vulkanAttn, vulkanInfo, vulkanMatmul, vulkanRmsnorm, vulkanRope, vulkanSiluMul } from './vulkan.js';
+import { vulkanAdd, vulkanAttn, vulkanGeluMul, vulkanInfo, vulkanMatmul, vulkanRmsnorm, vulkanRope, vulkanSiluMul } from './vulkan.js';
 
 /**
  * Every Vulkan device op against the CPU reference, on whatever device the
@@ -84,6 +84,19 @@ describe.skipIf(!device)('Vulkan ops against the CPU reference', () => {
     expect(nmse(siluMul(g, u, 'scalar'), vulkanSiluMul(g, u))).toBeLessThan(1e-12);
   });
 
+  it('GELU·up (binary16 precision, as the CPU path) and the residual add', () => {
+    const g = gaussian(1001, 7, 4);
+    g[0] = -12; // at or below -10: 0
+    g[1] = 11; // at or above 10: g itself
+    const u = gaussian(1001, 8);
+    const want = g.map((x, i) => (x <= -10 ? 0 : x >= 10 ? x : 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * x * (1 + 0.044715 * x * x)))) * u[i]);
+    const got = vulkanGeluMul(g, u);
+    expect(got[0]).toBe(0);
+    expect(got[1]).toBeCloseTo(11 * u[1], 5);
+    expect(nmse(want, got)).toBeLessThan(1e-6);
+    expect(Array.from(vulkanAdd(g, u))).toEqual(Array.from(g, (x, i) => Math.fround(x + u[i])));
+  });
+
   for (const neox of [false, true]) {
     it(`RoPE, ${neox ? 'NEOX' : 'normal'} pairs, partial rotation`, () => {
       const n = 3, heads = 5, headDim = 24, nRot = 16;
@@ -111,8 +124,15 @@ describe.skipIf(!device)('Vulkan ops against the CPU reference', () => {
     });
   }
 
-  for (const [nHead, nHeadKv, headDim, pos0, n] of [[4, 2, 32, 0, 3], [6, 3, 40, 300, 2], [2, 2, 128, 5, 1]]) {
-    it(`attention over an f16 cache: ${nHead}/${nHeadKv} heads of ${headDim}, ${pos0} cached + ${n} new`, () => {
+  for (const [nHead, nHeadKv, headDim, pos0, n, softcap, window] of [
+    [4, 2, 32, 0, 3, 0, 0],
+    [6, 3, 40, 300, 2, 0, 0],
+    [2, 2, 128, 5, 1, 0, 0],
+    [4, 2, 48, 280, 3, 2, 0],
+    [4, 1, 32, 290, 4, 0, 7],
+    [2, 2, 64, 10, 2, 5, 4],
+  ]) {
+    it(`attention over an f16 cache: ${nHead}/${nHeadKv} heads of ${headDim}, ${pos0} cached + ${n} new, soft-cap ${softcap}, window ${window}`, () => {
       const kvdim = nHeadKv * headDim;
       const total = pos0 + n;
       const kAll = gaussian(total * kvdim, 21), vAll = gaussian(total * kvdim, 22);
@@ -120,15 +140,17 @@ describe.skipIf(!device)('Vulkan ops against the CPU reference', () => {
       const q = gaussian(n * nHead * headDim, 23, 2);
       const scale = 1 / Math.sqrt(headDim);
       const got = vulkanAttn(q, kAll.subarray(pos0 * kvdim), vAll.subarray(pos0 * kvdim), kc.subarray(0, pos0 * kvdim * 2), vc.subarray(0, pos0 * kvdim * 2),
-        { n, nHead, nHeadKv, headDim, pos0, scale });
+        { n, nHead, nHeadKv, headDim, pos0, scale, softcap, window });
       const want = new Float32Array(n * nHead * headDim);
       for (let t = 0; t < n; t++)
         for (let h = 0; h < nHead; h++) {
           const g = Math.floor(h / (nHead / nHeadKv));
-          // the CPU reference reads head g's rows: start at its offset, rows kvdim elements apart
-          const cache = { k: kc.subarray(g * headDim * 2), v: vc.subarray(g * headDim * 2), stride: kvdim, f16: true };
+          // the CPU reference reads head g's rows from the window's first position: rows kvdim elements apart
+          const first = window > 0 ? Math.max(0, pos0 + t + 1 - window) : 0;
+          const off = (first * kvdim + g * headDim) * 2;
+          const cache = { k: kc.subarray(off), v: vc.subarray(off), stride: kvdim, f16: true };
           const qh = q.subarray((t * nHead + h) * headDim, (t * nHead + h + 1) * headDim);
-          want.set(attention(qh, cache, pos0 + t + 1, headDim, scale, 'scalar'), (t * nHead + h) * headDim);
+          want.set(attention(qh, cache, pos0 + t + 1 - first, headDim, scale, 'scalar', softcap), (t * nHead + h) * headDim);
         }
       expect(nmse(want, got)).toBeLessThan(1e-10);
     });

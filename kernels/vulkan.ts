@@ -58,16 +58,32 @@ export function vulkanSiluMul(g: Float32Array, u: Float32Array): Float32Array {
   return out;
 }
 
+/** GELU(g) · u (GELU's tanh form at binary16 precision, as the CPU path). */
+export function vulkanGeluMul(g: Float32Array, u: Float32Array): Float32Array {
+  const out = Float32Array.from(g);
+  call(() => native().vulkanGeluMul(out, u));
+  return out;
+}
+
+export function vulkanAdd(x: Float32Array, y: Float32Array): Float32Array {
+  const out = Float32Array.from(x);
+  call(() => native().vulkanAdd(out, y));
+  return out;
+}
+
 /**
  * n tokens at positions pos0..: their k and v (n × kvdim) stored into an f16
  * cache that holds kc0/vc0 (pos0 × kvdim binary16) before them, then causal
- * attention of q (n × nHead × headDim).
+ * attention of q (n × nHead × headDim), scores soft-capped (softcap, 0: off)
+ * and limited to a sliding window (window positions, 0: none).
  */
 export function vulkanAttn(
   q: Float32Array, k: Float32Array, v: Float32Array, kc0: Uint8Array, vc0: Uint8Array,
-  shape: { n: number; nHead: number; nHeadKv: number; headDim: number; pos0: number; scale: number },
+  shape: { n: number; nHead: number; nHeadKv: number; headDim: number; pos0: number; scale: number; softcap?: number; window?: number },
 ): Float32Array {
   const out = new Float32Array(shape.n * shape.nHead * shape.headDim);
-  call(() => native().vulkanAttn(q, k, v, kc0, vc0, shape.n, shape.nHead, shape.nHeadKv, shape.headDim, shape.pos0, shape.scale, out));
+  call(() =>
+    native().vulkanAttn(q, k, v, kc0, vc0, shape.n, shape.nHead, shape.nHeadKv, shape.headDim, shape.pos0, shape.scale, out, shape.softcap ?? 0, shape.window ?? 0),
+  );
   return out;
 }

@@ -88,7 +88,7 @@ describe.skipIf(!info.available)('Vulkan layer offload', () => {
       for (const k of [L, 1, 3, L - 1]) {
         const gpu = await Model.load(path, { nCtx: 256, numGpu: k });
         try {
-          expect(gpu.native.gpu().layers).toBe(k);
+          expect(gpu.native.gpu()).toMatchObject({ layers: k, output: true });
           expectSameAsCpu(`kjv q4_K_M, ${k}/${L} layers`, cpu, gpu, golden.slice(0, k === L ? 4 : 2), k === L ? 32 : 16);
         } finally {
           gpu.close();
@@ -98,6 +98,32 @@ describe.skipIf(!info.available)('Vulkan layer offload', () => {
       cpu.close();
     }
   }, 180_000);
+
+  it('the output projection in several row blocks gives the very logits of one block, and the CPU\'s within float error', async () => {
+    const cpu = await Model.load(KJV_F32, { nCtx: 128 });
+    const one = await Model.load(KJV_F32, { nCtx: 128, numGpu: 99 });
+    process.env.KILN_VULKAN_OUTPUT_ROWS = '700'; // read when the offload is made
+    let blocks: Model | undefined;
+    try {
+      blocks = await Model.load(KJV_F32, { nCtx: 128, numGpu: 99 });
+      expect(cpu.hp.nVocab).toBeGreaterThan(2 * 700);
+      expect(blocks.native.gpu().output).toBe(true);
+      for (const prompt of golden.slice(0, 2)) {
+        for (const m of [cpu, one, blocks]) m.native.truncate(0);
+        const a = one.native.eval(prompt, 0);
+        const b = blocks.native.eval(prompt, 0);
+        expect(Array.from(b)).toEqual(Array.from(a));
+        const c = cpu.native.eval(prompt, 0);
+        const scale = Math.max(...c.map(Math.abs));
+        expect(Math.max(...c.map((v, i) => Math.abs(v - a[i]))) / scale).toBeLessThan(1e-3);
+      }
+    } finally {
+      delete process.env.KILN_VULKAN_OUTPUT_ROWS;
+      cpu.close();
+      one.close();
+      blocks?.close();
+    }
+  }, 60_000);
 
   it('a qwen2-style model (NEOX RoPE, q/k/v biases, GQA) continues as the CPU does', async () => {
     const nVocab = await vocabSize();

@@ -1,4 +1,4 @@
-import type { ListResponse, PsResponse, ShowResponse } from '../../daemon/api/types.js';
+import type { FitResponse, ListResponse, PsResponse, ShowResponse } from '../../daemon/api/types.js';
 import { ApiError, type Client } from '../client.js';
 import { humanBytes, humanDuration, humanTime, table } from '../format.js';
 import { qualityTable } from './quality.js';
@@ -63,6 +63,56 @@ export async function showCommand(client: Client, name: string, part?: ShowPart)
   if (s.system) out.push(section('System', [[s.system.split('\n')[0], '']]));
   if (s.license) out.push(section('License', s.license.split('\n').filter(Boolean).slice(0, 2).map((l) => [l, ''] as [string, string])));
   return out.filter(Boolean).join('\n').replace(/\s+$/, '');
+}
+
+/** `kiln show NAME --fit [--num-ctx N] [--num-parallel N] [--num-gpu N] [--json]`: the memory plan (POST /api/fit). */
+export async function showFitCommand(
+  client: Client,
+  name: string,
+  opts: { num_ctx?: number; num_parallel?: number; num_gpu?: number },
+  json = false,
+): Promise<string> {
+  const body = Object.fromEntries(Object.entries({ model: name, ...opts }).filter(([, v]) => v !== undefined));
+  const f = await client.json<FitResponse>('POST', '/api/fit', body);
+  if (json) return JSON.stringify(f, null, 2);
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  const plan: [string, string][] = [
+    ['context', String(f.num_ctx)],
+    ['parallel', String(f.num_parallel)],
+    ['kv cache', f.kv_cache_type],
+    ['processor', f.processor],
+    ['fits', yes(f.fits)],
+  ];
+  const ram: [string, string][] = [
+    ['weights', humanBytes(f.ram.weights)],
+    ['kv cache', humanBytes(f.ram.kv_cache)],
+    ['compute', humanBytes(f.ram.compute)],
+    ['total', humanBytes(f.ram.total)],
+    ['available', humanBytes(f.ram.available)],
+    ['fits', yes(f.ram.fits)],
+  ];
+  const out = [section('Plan', plan), section('RAM', ram)];
+  if (f.gpu) {
+    const g = f.gpu;
+    out.push(
+      section(`GPU ${g.index}: ${g.name}`, [
+        ['layers', `${g.layers}/${g.total_layers}${g.output ? ' and the output' : ''}`],
+        ['weights', humanBytes(g.weights)],
+        ['output', g.output ? humanBytes(g.output_weights) : `on the CPU (${humanBytes(g.output_weights)})`],
+        ['kv cache', humanBytes(g.kv_cache)],
+        ['reserve', humanBytes(g.reserve)],
+        ['total', humanBytes(g.total)],
+        ['memory', humanBytes(g.memory)],
+        ['fits', yes(g.fits)],
+      ]),
+    );
+  }
+  if (f.gpu_reason) out.push(section('GPU', [['none', f.gpu_reason]]));
+  const layers = table(
+    ['LAYER', 'WEIGHTS', 'KV CACHE', 'DEVICE'],
+    f.layers.map((l) => [String(l.index), humanBytes(l.weights), humanBytes(l.kv_cache), l.device.toUpperCase()]),
+  );
+  return `${out.filter(Boolean).join('\n')}\n${layers}`.replace(/\s+$/, '');
 }
 
 /** `kiln show NAME --quality`: the quality report saved with the model, as a table. */

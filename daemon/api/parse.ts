@@ -19,6 +19,7 @@ import type {
   EmbeddingsRequest,
   EmbedRequest,
   ExportRequest,
+  FitRequest,
   GenerateRequest,
   ImportOllamaRequest,
   Message,
@@ -376,6 +377,16 @@ export function parseEmbeddings(body: unknown): EmbeddingsRequest {
 export function parseShow(body: unknown): ShowRequest {
   const f = fieldsOf(body);
   return drop({ ...modelFields(f), verbose: f.bool('verbose'), system: f.str('system'), template: f.str('template') });
+}
+
+export function parseFit(body: unknown): FitRequest {
+  const f = fieldsOf(body);
+  const int = (k: string, min: number, max: number): number | undefined => {
+    const v = f.int(k, min);
+    if (v !== undefined && v > max) throw invalid(f.path(k), `must be at most ${max}`);
+    return v;
+  };
+  return drop({ ...modelFields(f), num_ctx: int('num_ctx', 1, 2 ** 24), num_parallel: int('num_parallel', 1, 256), num_gpu: int('num_gpu', -1, 4096) });
 }
 
 export function parseDelete(body: unknown): DeleteRequest {

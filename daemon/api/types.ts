@@ -72,6 +72,61 @@ export interface ShowRequest {
   template?: string;
 }
 
+/** POST /api/fit: the memory plan of a local model before loading it (kiln's route; `kiln show NAME --fit`). */
+export interface FitRequest {
+  model?: string;
+  name?: string;
+  /** The context length to plan for (default: what a request without num_ctx would get). */
+  num_ctx?: number;
+  /** Slots (sequences, each with a KV cache) to plan for (default: what the scheduler would give it now). */
+  num_parallel?: number;
+  /** Layers on the GPU, as the option (default: as many as fit). */
+  num_gpu?: number;
+}
+
+/** One layer of the plan: its tensors, its KV cache (per slot) and where it goes. */
+export interface FitLayer {
+  index: number;
+  weights: number;
+  kv_cache: number;
+  device: 'gpu' | 'cpu';
+}
+
+export interface FitResponse {
+  model: string;
+  num_ctx: number;
+  num_parallel: number;
+  /** The KV cache's types: `f16`, `q8_0`, `q4_0`, or `K/V` when they differ. */
+  kv_cache_type: string;
+  /** System memory a runner takes, as the scheduler estimates it (the weights are mapped whole), and what it may take now. */
+  ram: { weights: number; kv_cache: number; compute: number; total: number; available: number; fits: boolean };
+  /** The Vulkan device the layers would go to, and its part of the plan; absent when none (gpu_reason says why). */
+  gpu?: {
+    index: number;
+    name: string;
+    memory: number;
+    /** Layers on the device (the last ones) of total_layers. */
+    layers: number;
+    total_layers: number;
+    /** Whether the final norm and output projection go too (output_weights bytes). */
+    output: boolean;
+    weights: number;
+    output_weights: number;
+    kv_cache: number;
+    /** Bytes kept free beyond the plan: activations, pipelines, the driver. */
+    reserve: number;
+    /** weights + output_weights (when it goes) + kv_cache + reserve. */
+    total: number;
+    fits: boolean;
+  };
+  gpu_reason?: string;
+  layers: FitLayer[];
+  /** As `kiln ps` would print it once loaded: 100% CPU, 100% GPU, or the CPU/GPU split. */
+  processor: string;
+  /** Whether a load by this plan fits this machine. */
+  fits: boolean;
+}
+
 export interface ShowResponse {
   license?: string;
   modelfile: string;

@@ -78,7 +78,7 @@ async function load(m: LoadMsg): Promise<void> {
   try {
     if (m.threads > 0) setThreads(m.threads);
     // num_gpu absent: as many layers as the chosen device holds (a CPU-type device only with KILN_GPU=vulkan).
-    // The device holds one sequence's cache, so a model loaded with several slots stays on the CPU (forward.cpp).
+    // The device holds every slot's cache of its layers (the plan counts them).
     const vk = vulkanInfo();
     const numGpu = m.numGpu ?? (vk.selected >= 0 ? 'auto' : 0);
     const gpuMemory = vk.selected >= 0 ? vk.devices[vk.selected].memoryBytes : 0;

@@ -227,10 +227,16 @@ export class Scheduler {
     return undefined;
   }
 
+  /** The slots a load of `spec` would get now, and the memory free for it (for the memory plan, /api/fit). */
+  plan(spec: ModelSpec): { slots: number; free: number } {
+    return { slots: this.slotsFor(spec), free: this.freeMemory([...this.entries].filter((o) => !o.gone && o.runner)) };
+  }
+
   /** KILN_NUM_PARALLEL, or for auto the most slots (up to AUTO_PARALLEL) whose estimate fits the memory free now. */
   private slotsFor(spec: ModelSpec): number {
     if (this.opts.numParallel > 0) return this.opts.numParallel;
-    // a GPU takes one sequence's layers (the device holds one cache): auto gives a model it will offload one slot
+    // auto gives a model it will offload one slot: every slot's cache of the offloaded layers takes device memory,
+    // and the plan of how many fit is the runner's (KILN_NUM_PARALLEL=N offloads N slots' caches)
     // (a quantized KV cache stays on the CPU: no offload to keep one slot for)
     if (spec.numGpu !== 0 && gpuChosen() && !isQuantized(spec.kvTypes ?? KV_F16)) return 1;
     const free = this.freeMemory([...this.entries].filter((o) => !o.gone && o.runner));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readGGUFFile } from '../gguf/reader.js';
 import { vulkanInfo } from '../../kernels/vulkan.js';
 import { KJV_F32 } from '../../test/helpers/fixtures.js';
-import { GPU_RESERVE_BYTES, layerDeviceBytes, planGpuLayers } from './gpu-fit.js';
+import { explicitGpuPlan, GPU_RESERVE_BYTES, layerDeviceBytes, outputDeviceBytes, planGpuLayers } from './gpu-fit.js';
 import { llamaLayout } from './hparams.js';
 import { Model } from './model.js';
 
@@ -19,11 +19,31 @@ describe('the GPU layer plan', () => {
 
   it('takes the most of the last layers that fit beside the reserve', () => {
     const per = [10, 20, 30, 40];
-    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 1000)).toEqual({ layers: 4, bytes: 100 });
-    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 75)).toEqual({ layers: 2, bytes: 70 });
-    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 39)).toEqual({ layers: 0, bytes: 0 });
-    expect(planGpuLayers(per, 1000)).toEqual({ layers: 0, bytes: 0 });
-    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 1000, 3)).toEqual({ layers: 3, bytes: 90 });
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 1000)).toEqual({ layers: 4, bytes: 100, output: false });
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 75)).toEqual({ layers: 2, bytes: 70, output: false });
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 39)).toEqual({ layers: 0, bytes: 0, output: false });
+    expect(planGpuLayers(per, 1000)).toEqual({ layers: 0, bytes: 0, output: false });
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 1000, 3)).toEqual({ layers: 3, bytes: 90, output: false });
+  });
+
+  it('takes the output projection with the layers when it costs no layer, else leaves it on the CPU', () => {
+    const per = [10, 20, 30, 40];
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 1000, 4, 50)).toEqual({ layers: 4, bytes: 150, output: true });
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 150, 4, 50)).toEqual({ layers: 4, bytes: 150, output: true });
+    // 95 free: without the output three layers fit, with it one; the layers win
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 95, 4, 50)).toEqual({ layers: 3, bytes: 90, output: false });
+    // at most two layers: the output fits beside them
+    expect(planGpuLayers(per, GPU_RESERVE_BYTES + 120, 2, 50)).toEqual({ layers: 2, bytes: 120, output: true });
+    expect(explicitGpuPlan(per, 99, 50)).toEqual({ layers: 4, bytes: 150, output: true });
+    expect(explicitGpuPlan(per, 1, 50)).toEqual({ layers: 1, bytes: 90, output: true });
+    expect(explicitGpuPlan(per, 0, 50)).toEqual({ layers: 0, bytes: 0, output: false });
+  });
+
+  it('counts the output projection as output.weight, or the token embeddings when tied, and the final norm', async () => {
+    const file = await readGGUFFile(KJV_F32);
+    const size = (n: string) => file.tensors.find((t) => t.name === n)?.byteSize ?? 0;
+    expect(outputDeviceBytes(file)).toBe(size('output_norm.weight') + (size('output.weight') || size('token_embd.weight')));
+    expect(outputDeviceBytes(file)).toBeGreaterThan(size('output_norm.weight'));
   });
 
   it.skipIf(!vulkanInfo().available)('is within 10% of what a load then allocates on the device', async () => {
@@ -33,6 +53,7 @@ describe('the GPU layer plan', () => {
       try {
         const got = m.native.gpu();
         expect(got.layers).toBe(numGpu);
+        expect(got.output).toBe(true);
         expect(Math.abs(got.deviceBytes - m.gpuPlan.bytes) / got.deviceBytes, `nCtx ${nCtx}, ${numGpu} layers: plan ${m.gpuPlan.bytes}, allocated ${got.deviceBytes}`).toBeLessThan(0.1);
       } finally {
         m.close();

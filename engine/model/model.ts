@@ -1,7 +1,7 @@
 import { readGGUFFile, type GGUFFile } from '../gguf/reader.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { mapFile, NativeLlama, type MappedFile } from '../../kernels/index.js';
-import { layerDeviceBytes, planGpuLayers, type GpuPlan } from './gpu-fit.js';
+import { explicitGpuPlan, layerDeviceBytes, outputDeviceBytes, planGpuLayers, type GpuPlan } from './gpu-fit.js';
 import { llamaLayout, type ModelHParams } from './hparams.js';
 import { isEncoderArch } from './bert.js';
 import { EmbeddingModel } from './embedding.js';
@@ -69,21 +69,22 @@ export class Model {
     const tokenizer = Tokenizer.fromGGUF(file);
     const map = mapFile(path);
     try {
-      const perLayer = layerDeviceBytes(file, hp);
-      // the device holds one sequence's cache: a model batching several sequences stays on the CPU (forward.cpp)
       const nSeq = opts.nSeq && opts.nSeq > 1 ? opts.nSeq : 1;
       const kv = kvTypesFor(hp, opts);
-      const plan: GpuPlan =
-        nSeq > 1 || isQuantized(kv)
-          ? { layers: 0, bytes: 0 }
-          : opts.numGpu === 'auto'
-            ? planGpuLayers(perLayer, opts.gpuMemory ?? 0)
-            : { layers: Math.min(opts.numGpu ?? 0, hp.nLayer), bytes: perLayer.slice(hp.nLayer - Math.min(opts.numGpu ?? 0, hp.nLayer)).reduce((a, b) => a + b, 0) };
+      // the device holds every sequence's cache of its layers; a quantized KV cache keeps every layer on the CPU (the device keeps f16)
+      const perLayer = layerDeviceBytes(file, hp, nSeq);
+      const outBytes = outputDeviceBytes(file);
+      const plan: GpuPlan = isQuantized(kv)
+        ? { layers: 0, bytes: 0, output: false }
+        : opts.numGpu === 'auto'
+          ? planGpuLayers(perLayer, opts.gpuMemory ?? 0, hp.nLayer, outBytes)
+          : explicitGpuPlan(perLayer, opts.numGpu ?? 0, outBytes);
       const params = {
         ...hp,
         ...(nSeq > 1 ? { nSeq } : {}),
         ...(plan.layers ? { nGpuLayers: plan.layers } : {}),
         ...(isQuantized(kv) ? { kvTypeK: kv.k, kvTypeV: kv.v } : {}),
+        ...(plan.output ? { gpuOutput: true } : {}),
       };
       const native = new NativeLlama(map, params, weights);
       return new Model(path, file, hp, tokenizer, native, map, plan);

@@ -230,6 +230,13 @@ class ParamReader {
   napi_value obj_;
 };
 
+bool read_gpu_output(ParamReader &r, kiln_llama_params *p) {
+  bool on = false;
+  if (!r.opt_boolean("gpuOutput", &on)) return false;
+  p->gpu_output = on ? 1 : 0;
+  return true;
+}
+
 bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
   napi_valuetype t;
   napi_typeof(env, obj, &t);
@@ -263,7 +270,7 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
          r.opt_nonneg_float("ropeBaseSwa", p->rope_base, &p->rope_base_swa) &&
          r.opt_nonneg_float("ropeFreqScaleSwa", p->rope_freq_scale, &p->rope_freq_scale_swa) &&
          r.opt_int32("nGpuLayers", 0, 4096, 0, &p->n_gpu_layers) && r.opt_kv_type("kvTypeK", &p->kv_type_k) &&
-         r.opt_kv_type("kvTypeV", &p->kv_type_v);
+         r.opt_kv_type("kvTypeV", &p->kv_type_v) && read_gpu_output(r, p);
 }
 
 // A position argument: a safe integer that fits the native int32 positions.
@@ -533,20 +540,24 @@ napi_value llama_imatrix(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-// llamaGpu(handle) -> { layers, deviceBytes }: the layers the Vulkan device runs and the memory they hold there
+// llamaGpu(handle) -> { layers, deviceBytes, output }: the layers the Vulkan device runs, the memory they hold
+// there, and whether the output projection runs there too
 napi_value llama_gpu(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!kiln_get_args(env, info, 1, argv)) return nullptr;
   Handle *h;
   if (!get_handle(env, argv[0], &h)) return nullptr;
   uint64_t bytes = 0;
-  const int32_t layers = kiln_llama_gpu_layers(h->ctx, &bytes);
-  napi_value o, a, b;
+  int32_t output = 0;
+  const int32_t layers = kiln_llama_gpu_layers(h->ctx, &bytes, &output);
+  napi_value o, a, b, c;
   napi_create_object(env, &o);
   napi_create_int32(env, layers, &a);
   napi_create_double(env, (double)bytes, &b);
   napi_set_named_property(env, o, "layers", a);
   napi_set_named_property(env, o, "deviceBytes", b);
+  napi_get_boolean(env, output != 0, &c);
+  napi_set_named_property(env, o, "output", c);
   return o;
 }
 

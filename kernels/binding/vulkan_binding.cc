@@ -159,7 +159,8 @@ napi_value vulkan_rope(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-napi_value vulkan_silu_mul(napi_env env, napi_callback_info info) {
+// (g, u): g = op(g, u) in place, for the elementwise ops silu_mul, gelu_mul and add.
+napi_value vulkan_pair(napi_env env, napi_callback_info info, bool (*op)(float *, const float *, uint32_t, std::string *)) {
   napi_value a[2];
   if (!kiln_get_args(env, info, 2, a)) return nullptr;
   float *g, *u;
@@ -167,24 +168,29 @@ napi_value vulkan_silu_mul(napi_env env, napi_callback_info info) {
   if (!f32(env, a[0], "g", &g, &gn) || !f32(env, a[1], "u", &u, &un)) return nullptr;
   if (gn == 0 || un < gn) return kiln_throw(env, "vulkan: bad sizes");
   std::string why;
-  if (!kvk::test_silu_mul(g, u, (uint32_t)gn, &why)) return fail(env, why);
+  if (!op(g, u, (uint32_t)gn, &why)) return fail(env, why);
   return nullptr;
 }
 
+napi_value vulkan_silu_mul(napi_env env, napi_callback_info info) { return vulkan_pair(env, info, kvk::test_silu_mul); }
+napi_value vulkan_gelu_mul(napi_env env, napi_callback_info info) { return vulkan_pair(env, info, kvk::test_gelu_mul); }
+napi_value vulkan_add(napi_env env, napi_callback_info info) { return vulkan_pair(env, info, kvk::test_add); }
+
 napi_value vulkan_attn(napi_env env, napi_callback_info info) {
-  napi_value a[12];
-  if (!kiln_get_args(env, info, 12, a)) return nullptr;
+  napi_value a[14];
+  if (!kiln_get_args(env, info, 14, a)) return nullptr;
   float *q, *k, *v, *out;
   void *kc, *vc;
   size_t qn, kn, vn, on, kcn, vcn;
-  uint32_t n, nh, nkv, hd, pos0;
-  double scale;
+  uint32_t n, nh, nkv, hd, pos0, window;
+  double scale, softcap;
   if (!f32(env, a[0], "q", &q, &qn) || !f32(env, a[1], "k", &k, &kn) || !f32(env, a[2], "v", &v, &vn) ||
       !kiln_get_typed(env, a[3], napi_uint8_array, "kc0", &kc, &kcn) ||
       !kiln_get_typed(env, a[4], napi_uint8_array, "vc0", &vc, &vcn) || !u32(env, a[5], "n", &n) ||
       !u32(env, a[6], "nHead", &nh) || !u32(env, a[7], "nHeadKv", &nkv) || !u32(env, a[8], "headDim", &hd) ||
       !u32(env, a[9], "pos0", &pos0) || napi_get_value_double(env, a[10], &scale) != napi_ok ||
-      !f32(env, a[11], "out", &out, &on))
+      !f32(env, a[11], "out", &out, &on) || napi_get_value_double(env, a[12], &softcap) != napi_ok ||
+      !u32(env, a[13], "window", &window))
     return nullptr;
   const size_t kvdim = (size_t)nkv * hd;
   if (n == 0 || nkv == 0 || qn < (size_t)n * nh * hd || kn < n * kvdim || vn < n * kvdim || kcn < pos0 * kvdim * 2 ||
@@ -192,7 +198,7 @@ napi_value vulkan_attn(napi_env env, napi_callback_info info) {
     return kiln_throw(env, "vulkan: bad sizes");
   std::string why;
   if (!kvk::test_attn(q, k, v, static_cast<const uint16_t *>(kc), static_cast<const uint16_t *>(vc), n, nh, nkv, hd, pos0,
-                      (float)scale, out, &why))
+                      (float)scale, (float)softcap, window, out, &why))
     return fail(env, why);
   return nullptr;
 }
@@ -209,8 +215,10 @@ void kiln_register_vulkan(napi_env env, napi_value exports) {
   kiln_export(env, exports, "vulkanRmsnorm", vulkan_rmsnorm);
   kiln_export(env, exports, "vulkanRope", vulkan_rope);
   kiln_export(env, exports, "vulkanSiluMul", vulkan_silu_mul);
+  kiln_export(env, exports, "vulkanGeluMul", vulkan_gelu_mul);
+  kiln_export(env, exports, "vulkanAdd", vulkan_add);
   kiln_export(env, exports, "vulkanAttn", vulkan_attn);
 #else
-  for (const char *n : {"vulkanMatmul", "vulkanRmsnorm", "vulkanRope", "vulkanSiluMul", "vulkanAttn"}) kiln_export(env, exports, n, not_built);
+  for (const char *n : {"vulkanMatmul", "vulkanRmsnorm", "vulkanRope", "vulkanSiluMul", "vulkanGeluMul", "vulkanAdd", "vulkanAttn"}) kiln_export(env, exports, n, not_built);
 #endif
 }

@@ -53,6 +53,8 @@ struct kiln_llama_ctx {
   // layers [gpu_first, n_layer) run on the Vulkan device (src/vulkan/offload.h); the CPU cache holds only the others
   struct kiln_vk_offload *gpu = nullptr;
   int32_t gpu_first = 0;
+  int32_t cpu_layers = 0; // layers in the CPU cache (gpu_first): the layer stride of each sequence's region
+  bool hidden_on_device = false; // the last eval's final hidden states are still on the device (its logits came from there)
   ~kiln_llama_ctx();
 };
 
@@ -68,8 +70,8 @@ bool present(const kiln_weight &w) { return w.data != nullptr; }
 
 // Index of the (sequence, layer, position) row of the KV cache.
 size_t kv_off(const kiln_llama_ctx *c, int32_t seq, int32_t layer, int32_t pos) {
-  const kiln_llama_params &p = c->m.p;
-  return ((size_t)seq * (size_t)p.n_layer + (size_t)layer) * (size_t)p.n_ctx + (size_t)pos;
+  // each sequence's region holds the CPU layers only (cpu_layers: all of them without an offload)
+  return ((size_t)seq * (size_t)c->cpu_layers + (size_t)layer) * (size_t)c->m.p.n_ctx + (size_t)pos;
 }
 
 uint8_t *k_at(kiln_llama_ctx *c, size_t row) { return c->kc.data() + row * c->krow; }
@@ -389,9 +391,8 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     c->n_past.assign((size_t)c->n_seq, 0);
     c->gpu_first = p.n_layer;
 #if KILN_HAVE_VULKAN
-    // the device holds one sequence's cache, in f16: a context batching several sequences, or with a
-    // quantized cache, stays on the CPU
-    if (p.n_gpu_layers > 0 && c->n_seq == 1 && !c->kv_quant) {
+    // the device holds every sequence's cache for its layers, in f16: a quantized cache keeps every layer on the CPU
+    if (p.n_gpu_layers > 0 && !c->kv_quant) {
       const int32_t first = p.n_gpu_layers >= p.n_layer ? 0 : p.n_layer - p.n_gpu_layers;
       c->gpu = kiln_vk_offload_new(&c->m, first, error);
       if (!c->gpu && *error) {
@@ -401,7 +402,8 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
       if (c->gpu) c->gpu_first = first;
     }
 #endif
-    // [seq][layer][pos]: the CPU layers only (with an offload there is one sequence, so the layer stride does not matter)
+    // [seq][layer][pos]: the CPU layers only
+    c->cpu_layers = c->gpu_first;
     const size_t rows = (size_t)c->n_seq * (size_t)c->gpu_first * (size_t)p.n_ctx;
     c->kc.assign(rows * c->krow, 0);
     c->vc.assign(rows * c->vrow, 0);
@@ -416,10 +418,12 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
 
 extern "C" void kiln_llama_free(kiln_llama_ctx *c) { delete c; }
 
-extern "C" int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes) {
+extern "C" int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes, int32_t *output) {
   *device_bytes = 0;
+  if (output) *output = 0;
 #if KILN_HAVE_VULKAN
   if (c->gpu) *device_bytes = kiln_vk_offload_bytes(c->gpu);
+  if (c->gpu && output) *output = kiln_vk_offload_has_output(c->gpu);
 #endif
   return c->m.p.n_layer - c->gpu_first;
 }
@@ -512,7 +516,9 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep
     return -1;
   }
 #if KILN_HAVE_VULKAN
-  if (c->gpu && kiln_vk_offload_shift(c->gpu, keep, discard, c->n_past[seq], cs.data(), error) != 0) return -1;
+  if (c->gpu && kiln_vk_offload_shift(c->gpu, seq, keep, discard, c->n_past[seq], cs.data(), p.n_swa > 0 ? cs_swa.data() : nullptr,
+                                      error) != 0)
+    return -1;
 #endif
   for (int32_t l = 0; l < c->gpu_first; l++) {
     const float *lcs = is_swa(p, l) ? cs_swa.data() : cs.data();
@@ -535,6 +541,19 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep
 }
 
 extern "C" const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens) {
+#if KILN_HAVE_VULKAN
+  if (c->hidden_on_device) { // fetched on first use: a decode step that only wants logits never moves them
+    kiln_llama_ctx *mc = const_cast<kiln_llama_ctx *>(c);
+    mc->hidden_on_device = false;
+    const char *error = nullptr;
+    try {
+      mc->hidden.resize((size_t)c->hidden_n * c->m.p.n_embd);
+    } catch (...) {
+      mc->hidden_n = 0;
+    }
+    if (c->hidden_n && kiln_vk_offload_hidden(mc->gpu, mc->hidden.data(), c->hidden_n, &error) != 0) mc->hidden_n = 0;
+  }
+#endif
   *n_tokens = c->hidden_n;
   return c->hidden.data();
 }
@@ -650,11 +669,14 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   if (p.embd_scale != 0.0f)
     for (int64_t i = 0; i < n * d; i++) c->x[i] *= p.embd_scale;
 
+  c->hidden_on_device = false;
+  int device_logits = 0; // 1: the device wrote the logits (its output projection)
   for (int32_t l = 0; l < p.n_layer; l++) {
 #if KILN_HAVE_VULKAN
     if (l == c->gpu_first) { // the rest of the layers on the device, in one submit
-      // an offloading context has one sequence, so the batch is one run of consecutive positions
-      if (kiln_vk_offload_eval(c->gpu, c->x.data(), n, runs[0].pos0, c->rope_cs.data(), error) != 0) return -1;
+      device_logits = kiln_vk_offload_eval(c->gpu, c->x.data(), n, pos, seq, c->rope_cs.data(),
+                                           p.n_swa > 0 ? c->rope_cs_swa.data() : nullptr, out, n_out, logits, error);
+      if (device_logits < 0) return -1;
       break;
     }
 #endif
@@ -732,6 +754,18 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   }
   for (const Run &r : runs) c->n_past[r.seq] = r.pos0 + r.n;
   c->pos = c->seq = nullptr;
+  auto final_softcap = [&]() {
+    if (p.final_softcap == 0.0f) return;
+    // as llama.cpp's graph: scale by 1/cap, tanh, scale by cap
+    const float inv = 1.0f / p.final_softcap;
+    for (int64_t i = 0; i < (int64_t)n_out * p.n_vocab; i++) logits[i] = tanhf(logits[i] * inv) * p.final_softcap;
+  };
+  if (device_logits == 1) {
+    c->hidden_n = n;
+    c->hidden_on_device = true;
+    final_softcap();
+    return 0;
+  }
 
   try {
     c->hidden.resize((size_t)n * d);
@@ -758,11 +792,7 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   }
   const kiln_weight &ow = present(m.output) ? m.output : m.tok_embd;
   if (!matmul(c, ow, rows, n_out, logits, error)) return -1;
-  if (p.final_softcap != 0.0f) {
-    // as llama.cpp's graph: scale by 1/cap, tanh, scale by cap
-    const float inv = 1.0f / p.final_softcap;
-    for (int64_t i = 0; i < (int64_t)n_out * p.n_vocab; i++) logits[i] = tanhf(logits[i] * inv) * p.final_softcap;
-  }
+  final_softcap();
   return 0;
 }
 

@@ -60,6 +60,7 @@ typedef struct kiln_llama_params {
   // KILN_TYPE_F16, KILN_TYPE_Q8_0 or KILN_TYPE_Q4_0 (ref/kv_quant.h), only with kv_cache f16. A block type needs
   // head_dim a multiple of 32, flash attention (not attn_unfused), and keeps every layer on the CPU.
   int32_t kv_type_k, kv_type_v;
+  int32_t gpu_output;    // 1: with an offload, the final norm and the output projection run on the device too
 } kiln_llama_params;
 
 typedef struct kiln_llama_model {
@@ -120,8 +121,9 @@ int kiln_llama_kv_save(const kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32
 // which becomes pos0 + n.
 int kiln_llama_kv_load(kiln_llama_ctx *c, int32_t seq, int32_t pos0, int32_t n, const void *src, const char **error);
 
-// Layers running on the GPU (0 when the device path was not possible) and the device bytes they hold.
-int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes);
+// Layers running on the GPU (0 when the device path was not possible) and the device bytes they hold;
+// *output (when not NULL) says whether the output projection runs there too.
+int32_t kiln_llama_gpu_layers(const kiln_llama_ctx *c, uint64_t *device_bytes, int32_t *output);
 
 // Final hidden states (after output_norm) of the last eval, n * n_embd floats: for embeddings.
 const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);

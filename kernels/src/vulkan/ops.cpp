@@ -90,27 +90,29 @@ bool record_rope(Device *d, Range v, Range cs, uint32_t n, uint32_t heads, uint3
   return d->dispatch(p, {v, cs}, &pc, sizeof pc, gx, gy, 1, why);
 }
 
-bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, uint32_t n, uint32_t kvdim, uint32_t pos0,
+bool record_kv_store(Device *d, Range k, Range v, Range kc, Range vc, Range tok, uint32_t n, uint32_t kvdim,
                      std::string *why) {
-  const Pipeline *p = d->pipeline("kv_store", 4, 0, why);
+  const Pipeline *p = d->pipeline("kv_store", 5, 0, why);
   if (!p) return false;
   struct {
-    uint32_t n, kvdim, pos0;
-  } pc{n, kvdim, pos0};
+    uint32_t n, kvdim;
+  } pc{n, kvdim};
   uint32_t gx, gy;
   grid1((uint64_t)n * (kvdim / 2), &gx, &gy);
-  return d->dispatch(p, {k, v, kc, vc}, &pc, sizeof pc, gx, gy, 1, why);
+  return d->dispatch(p, {k, v, kc, vc, tok}, &pc, sizeof pc, gx, gy, 1, why);
 }
 
-bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, uint32_t n, uint32_t n_head, uint32_t head_dim,
-                 uint32_t group, uint32_t kvdim, uint32_t pos0, float scale, std::string *why) {
-  const Pipeline *p = d->pipeline("attn", 4, 0, why);
+bool record_attn(Device *d, Range q, Range kc, Range vc, Range out, Range tok, uint32_t n, uint32_t n_head,
+                 uint32_t head_dim, uint32_t group, uint32_t kvdim, float scale, float softcap, uint32_t window,
+                 std::string *why) {
+  const Pipeline *p = d->pipeline("attn", 5, 0, why);
   if (!p) return false;
   struct {
-    uint32_t n, n_head, head_dim, group, kvdim, pos0;
-    float scale;
-  } pc{n, n_head, head_dim, group, kvdim, pos0, scale};
-  return d->dispatch(p, {q, kc, vc, out}, &pc, sizeof pc, n_head, n, 1, why);
+    uint32_t n, n_head, head_dim, group, kvdim;
+    float scale, softcap;
+    uint32_t window;
+  } pc{n, n_head, head_dim, group, kvdim, scale, softcap, window};
+  return d->dispatch(p, {q, kc, vc, out, tok}, &pc, sizeof pc, n_head, n, 1, why);
 }
 
 bool record_kv_shift(Device *d, Range src, Range dst, Range cs, uint32_t moved, uint32_t kvdim, uint32_t head_dim,
@@ -125,13 +127,24 @@ bool record_kv_shift(Device *d, Range src, Range dst, Range cs, uint32_t moved, 
   return d->dispatch(p, {src, dst, cs}, &pc, sizeof pc, gx, gy, 1, why);
 }
 
-bool record_silu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why) {
-  const Pipeline *p = d->pipeline("silu_mul", 2, 0, why);
+// The elementwise two-buffer shaders (x op= y over count floats): silu_mul, gelu_mul, add.
+static bool record_pair(Device *d, const char *shader, Range g, Range u, uint32_t count, std::string *why) {
+  const Pipeline *p = d->pipeline(shader, 2, 0, why);
   if (!p) return false;
   uint32_t gx, gy;
   grid1(count, &gx, &gy);
   return d->dispatch(p, {g, u}, &count, sizeof count, gx, gy, 1, why);
 }
+
+bool record_silu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why) {
+  return record_pair(d, "silu_mul", g, u, count, why);
+}
+
+bool record_gelu_mul(Device *d, Range g, Range u, uint32_t count, std::string *why) {
+  return record_pair(d, "gelu_mul", g, u, count, why);
+}
+
+bool record_add(Device *d, Range x, Range y, uint32_t count, std::string *why) { return record_pair(d, "add", x, y, count, why); }
 
 // --- one op at a time, for the tests ------------------------------------------------
 
@@ -217,7 +230,9 @@ bool test_rope(float *v, const float *cs, uint32_t n, uint32_t heads, uint32_t h
   return d->download(*bv, 0, v, vb, why);
 }
 
-bool test_silu_mul(float *gv, const float *u, uint32_t count, std::string *why) {
+// One elementwise two-buffer op (record_silu_mul, record_gelu_mul or record_add) over count floats, in place.
+static bool test_pair(bool (*rec)(Device *, Range, Range, uint32_t, std::string *), float *gv, const float *u, uint32_t count,
+                      std::string *why) {
   Device *d = test_device(why);
   if (!d) return false;
   std::lock_guard<std::mutex> g(d->lock());
@@ -225,13 +240,17 @@ bool test_silu_mul(float *gv, const float *u, uint32_t count, std::string *why) 
   bs.b.reserve(2);
   Buffer *bg = bs.make(gv, (size_t)count * 4, why), *bu = bg ? bs.make(u, (size_t)count * 4, why) : nullptr;
   if (!bu) return false;
-  if (!d->begin(why) || !record_silu_mul(d, whole(bg), whole(bu), count, why) || !d->submit(why)) return false;
+  if (!d->begin(why) || !rec(d, whole(bg), whole(bu), count, why) || !d->submit(why)) return false;
   return d->download(*bg, 0, gv, (size_t)count * 4, why);
 }
 
+bool test_silu_mul(float *gv, const float *u, uint32_t count, std::string *why) { return test_pair(record_silu_mul, gv, u, count, why); }
+bool test_gelu_mul(float *gv, const float *u, uint32_t count, std::string *why) { return test_pair(record_gelu_mul, gv, u, count, why); }
+bool test_add(float *x, const float *y, uint32_t count, std::string *why) { return test_pair(record_add, x, y, count, why); }
+
 bool test_attn(const float *q, const float *k, const float *v, const uint16_t *kc0, const uint16_t *vc0, uint32_t n,
-               uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, float scale, float *out,
-               std::string *why) {
+               uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, uint32_t pos0, float scale, float softcap,
+               uint32_t window, float *out, std::string *why) {
   Device *d = test_device(why);
   if (!d) return false;
   const uint32_t kvdim = n_head_kv * head_dim;
@@ -241,8 +260,10 @@ bool test_attn(const float *q, const float *k, const float *v, const uint16_t *k
   }
   std::lock_guard<std::mutex> g(d->lock());
   Bufs bs(d);
-  bs.b.reserve(6);
+  bs.b.reserve(7);
   const size_t cache = (size_t)(pos0 + n) * kvdim * 2;
+  std::vector<uint32_t> tok((size_t)n * 2, 0); // one sequence: positions pos0.., rows from 0
+  for (uint32_t t = 0; t < n; t++) tok[2 * t] = pos0 + t;
   std::vector<uint16_t> kc((size_t)(pos0 + n) * kvdim, 0), vc(kc.size(), 0);
   if (pos0) {
     memcpy(kc.data(), kc0, (size_t)pos0 * kvdim * 2);
@@ -254,10 +275,11 @@ bool test_attn(const float *q, const float *k, const float *v, const uint16_t *k
   Buffer *bkc = bv ? bs.make(kc.data(), cache, why) : nullptr;
   Buffer *bvc = bkc ? bs.make(vc.data(), cache, why) : nullptr;
   Buffer *bo = bvc ? bs.make(nullptr, (size_t)n * n_head * head_dim * 4, why) : nullptr;
-  if (!bo) return false;
-  if (!d->begin(why) || !record_kv_store(d, whole(bk), whole(bv), whole(bkc), whole(bvc), n, kvdim, pos0, why) ||
-      !record_attn(d, whole(bq), whole(bkc), whole(bvc), whole(bo), n, n_head, head_dim, n_head / n_head_kv, kvdim, pos0,
-                   scale, why) ||
+  Buffer *bt = bo ? bs.make(tok.data(), tok.size() * 4, why) : nullptr;
+  if (!bt) return false;
+  if (!d->begin(why) || !record_kv_store(d, whole(bk), whole(bv), whole(bkc), whole(bvc), whole(bt), n, kvdim, why) ||
+      !record_attn(d, whole(bq), whole(bkc), whole(bvc), whole(bo), whole(bt), n, n_head, head_dim, n_head / n_head_kv,
+                   kvdim, scale, softcap, window, why) ||
       !d->submit(why))
     return false;
   return d->download(*bo, 0, out, (size_t)n * n_head * head_dim * 4, why);
