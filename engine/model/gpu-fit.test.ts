@@ -76,7 +76,7 @@ describe('the GPU layer plan', () => {
       const m = await Model.load(KJV_F32, { nCtx: 256, numGpu: 6, kvTypes });
       try {
         expect(m.kvTypes).toEqual(kvTypes);
-        expect(m.gpuPlan).toEqual({ layers: 0, bytes: 0 });
+        expect(m.gpuPlan).toEqual({ layers: 0, bytes: 0, output: false });
         expect(m.native.gpu().layers).toBe(0);
         expect(m.native.eval([1, 2, 3], 0).length).toBe(m.hp.nVocab);
       } finally {
