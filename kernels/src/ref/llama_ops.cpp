@@ -141,7 +141,8 @@ extern "C" void kiln_silu_mul_ref(const float *g, const float *u, float *out, in
 
 extern "C" void kiln_rmsnorm_ref(const float *x, const float *w, float eps, int64_t n, float *out) {
   double sum = 0;
-  for (int64_t i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
+  // each square rounded to float before the double sum, as ggml's rms_norm has it
+  for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
   const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
   for (int64_t i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
 }

@@ -438,15 +438,17 @@ void silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
 void rmsnorm_avx2(const float *x, const float *w, float eps, int64_t n, float *out) {
   __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
   int64_t i = 0;
+  // the squares rounded to float, then summed in double (the reference's rounding)
   for (; i + 8 <= n; i += 8) {
-    const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
-    s0 = _mm256_fmadd_pd(a, a, s0);
-    s1 = _mm256_fmadd_pd(b, b, s1);
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 sq = _mm256_mul_ps(v, v);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
   }
   __m256d s = _mm256_add_pd(s0, s1);
   __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
   double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
-  for (; i < n; i++) sum += (double)x[i] * (double)x[i];
+  for (; i < n; i++) sum += (double)(x[i] * x[i]);
   const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
   const __m256 vs = _mm256_set1_ps(scale);
   for (i = 0; i < n; i += 8) {
