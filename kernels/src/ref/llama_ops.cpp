@@ -35,7 +35,7 @@ static void attn_f16_acc16(const float *q, const uint16_t *k, const uint16_t *v,
       vs = (float)exp((double)(x - M));
     }
     for (int32_t i = 0; i < head_dim; i++) acc[i] = kiln_f32_to_f16(fmaf(kiln_f16_to_f32(vr[i]), vs, kiln_f16_to_f32(acc[i])));
-    S = fmaf(S, ms, vs);
+    S = S * ms + vs; // two roundings, as llama.cpp's builds (not fused; compiled with contraction off)
   }
   const float inv = S == 0.0f ? 0.0f : 1.0f / S;
   for (int32_t i = 0; i < head_dim; i++) out[i] = kiln_f16_to_f32(acc[i]) * inv;

@@ -223,7 +223,8 @@ void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t str
   expf_rounded(vs, n_kv);
   expf_rounded(ms, n_kv);
   float S = 0.0f;
-  for (int32_t s = 0; s < n_kv; s++) S = fmaf(S, ms[s], vs[s]);
+  // S * ms rounded, then + vs rounded: llama.cpp's builds do not fuse this one (checked on its outputs)
+  for (int32_t s = 0; s < n_kv; s++) S = S * ms[s] + vs[s];
   const __m256 inv = _mm256_set1_ps(S == 0.0f ? 0.0f : 1.0f / S);
   for (int32_t i0 = 0; i0 < d; i0 += 128) {
     const int nv = d - i0 >= 128 ? 16 : (d - i0) / 8;
