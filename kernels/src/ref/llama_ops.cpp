@@ -1,5 +1,7 @@
 #include "llama_ops.h"
 
+#include "ggml_expf.h"
+
 #include <math.h>
 
 #include "gelu.h"
@@ -135,8 +137,12 @@ extern "C" void kiln_gelu_mul_ref(const float *g, const float *u, float *out, in
   for (int64_t i = 0; i < n; i++) out[i] = g[i] <= -10.0f ? 0.0f : kiln_gelu(g[i]) * u[i];
 }
 
+// As llama.cpp's SSE2 builds (the x86 ones without AVX2): four lanes at a time
+// with its vector expf, the last n % 4 with libm's (ref/ggml_expf.h).
 extern "C" void kiln_silu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
-  for (int64_t i = 0; i < n; i++) out[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
+  const int64_t whole = n - n % 4;
+  for (int64_t i = 0; i < whole; i++) out[i] = kiln_ggml_expf::silu_mul_vec(g[i], u[i]);
+  for (int64_t i = whole; i < n; i++) out[i] = kiln_ggml_expf::silu_mul_tail(g[i], u[i]);
 }
 
 extern "C" void kiln_rmsnorm_ref(const float *x, const float *w, float eps, int64_t n, float *out) {

@@ -1,11 +1,13 @@
 // AVX2 + FMA + F16C versions of the llama layer's non-matmul ops
 // (ref/llama_ops.h): attention over the f16/f32 KV cache, SiLU(gate) * up,
 // RMSNorm. Same results as the reference up to summation order, FMA in place
-// of a multiply and an add, and exp_ps in place of expf (within ~2 ulp).
+// of a multiply and an add, and exp_ps in place of expf (within ~2 ulp);
+// SiLU * up is llama.cpp's to the bit (its tail follows the build width).
 // Linkage rule of avx2.cpp: everything here is internal.
 #include <math.h>
 
 #include "avx2_util.h"
+#include "ref/ggml_expf.h"
 #include "ref/half.h"
 #include "ref/llama_ops.h"
 #include "variant.h"
@@ -426,14 +428,46 @@ void attn_batch_avx2(const float *const *q, float *const *out, const int32_t *kv
     attn_batch<float>(q, out, kv0, n_kv, nq, k, v, stride, head_dim, scale, softcap, scratch);
 }
 
-void silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
-  for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = head_mask(n - i);
-    const __m256 x = _mm256_maskload_ps(g + i, m);
-    const __m256 silu = _mm256_div_ps(x, _mm256_add_ps(one, exp_ps(_mm256_xor_ps(x, neg))));
-    _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(silu, _mm256_maskload_ps(u + i, m)));
+// llama.cpp's vector expf (ref/ggml_expf.h) for 8 lanes: the power of two
+// goes into the exponent bits where |k| <= 126 (exact), lane by lane through
+// the scalar model otherwise.
+inline __m256 expf_ggml(__m256 x) {
+  using namespace kiln_ggml_expf;
+  const __m256 shift = _mm256_set1_ps(kShift);
+  const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), shift), shift);
+  const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 p = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(kC5), r, _mm256_set1_ps(kC4)), r2,
+                      _mm256_fmadd_ps(_mm256_set1_ps(kC3), r, _mm256_set1_ps(kC2))),
+      r2, _mm256_fmadd_ps(_mm256_set1_ps(kC1), r, _mm256_set1_ps(1.0f)));
+  const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(126.0f), _CMP_NLE_UQ);
+  if (_mm256_movemask_ps(big) == 0) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
   }
+  alignas(32) float pv[8], nv[8];
+  _mm256_store_ps(pv, p);
+  _mm256_store_ps(nv, n);
+  for (int i = 0; i < 8; i++) pv[i] = scale(pv[i], nv[i]);
+  return _mm256_load_ps(pv);
+}
+
+// SiLU(g) * up as llama.cpp's vector loop computes it: g / (1 + e^(0 - g)) with
+// its expf, a true division, times up; the last n % W elements (W: the width
+// of llama.cpp's build on this CPU, 16 or 8) with libm's expf as its scalar
+// tail does.
+template <int W>
+void silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  const int64_t whole = n - n % W;
+  int64_t i = 0;
+  for (; i < whole; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 silu = _mm256_div_ps(x, _mm256_add_ps(one, expf_ggml(_mm256_sub_ps(zero, x))));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; i++) out[i] = kiln_ggml_expf::silu_mul_tail(g[i], u[i]);
 }
 
 void rmsnorm_avx2(const float *x, const float *w, float eps, int64_t n, float *out) {
@@ -465,6 +499,6 @@ extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide) {
   // `wide` says which of them llama.cpp would run on this CPU
   t->attn = wide ? attn_avx2<64> : attn_avx2<32>;
   t->attn_batch = attn_batch_avx2;
-  t->silu_mul = silu_mul_avx2;
+  t->silu_mul = wide ? silu_mul_avx2<16> : silu_mul_avx2<8>;
   t->rmsnorm = rmsnorm_avx2;
 }
