@@ -81,9 +81,9 @@ struct Q4K {
     const __m512i m4 = _mm512_set1_epi8(0xf);
     const __m512i pick_lo[2] = {join(pick16(0), pick16(2)), join(pick16(4), pick16(6))};
     const __m512i pick_hi[2] = {join(pick16(1), pick16(3)), join(pick16(5), pick16(7))};
-    float acc[NR][NC], accm[NR][NC];
-    for (int r = 0; r < NR; r++)
-      for (int c = 0; c < NC; c++) acc[r][c] = accm[r][c] = 0.0f;
+    // lane r of acc[c] / accm[c] is row r (lanes past NR stay 0)
+    __m128 acc[NC], accm[NC];
+    for (int c = 0; c < NC; c++) acc[c] = accm[c] = _mm_setzero_ps();
     for (int64_t i = 0; i < n / KILN_QK_K; i++) {
       const kiln_block_q8_K *yb[NC];
       __m128i bpair[NC]; // sums of the 32-value sub-blocks of the activations
@@ -124,21 +124,35 @@ struct Q4K {
           }
         }
       }
+      alignas(16) float dv[4] = {}, mv[4] = {};
       for (int r = 0; r < NR; r++) {
-        const float d = f16(xb[r]->d), dmin = f16(xb[r]->dmin);
-        for (int c = 0; c < NC; c++) {
-          const float dy = load_f32(&yb[c]->d);
-          acc[r][c] = fmaf((float)_mm512_reduce_add_epi32(sumi[r][c]), d * dy, acc[r][c]);
+        dv[r] = f16(xb[r]->d);
+        mv[r] = f16(xb[r]->dmin);
+      }
+      const __m128 d4 = _mm_load_ps(dv), dmin4 = _mm_load_ps(mv);
+      for (int c = 0; c < NC; c++) {
+        // each row's integer sums (exact in any order) gathered into its lane
+        __m256i h[4];
+        __m128i m[4];
+        for (int r = 0; r < 4; r++) {
+          h[r] = r < NR ? _mm256_add_epi32(_mm512_castsi512_si256(sumi[r][c]), _mm512_extracti64x4_epi64(sumi[r][c], 1))
+                        : _mm256_setzero_si256();
           // the min term: sum_j mn_j * (activation sum of sub-block j), 4 lanes
-          const __m128i m = _mm_madd_epi16(mn[r], bpair[c]);
-          const __m128i m2 = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
-          const int msum = _mm_cvtsi128_si32(_mm_add_epi32(m2, _mm_shuffle_epi32(m2, 1)));
-          accm[r][c] = fmaf((float)msum, dmin * dy, accm[r][c]);
+          m[r] = r < NR ? _mm_madd_epi16(mn[r], bpair[c]) : _mm_setzero_si128();
         }
+        const __m256i q = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0], h[1]), _mm256_hadd_epi32(h[2], h[3]));
+        const __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        const __m128i msum = _mm_hadd_epi32(_mm_hadd_epi32(m[0], m[1]), _mm_hadd_epi32(m[2], m[3]));
+        const __m128 dy = _mm_set1_ps(load_f32(&yb[c]->d));
+        acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), _mm_mul_ps(d4, dy), acc[c]);
+        accm[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_mul_ps(dmin4, dy), accm[c]);
       }
     }
-    for (int r = 0; r < NR; r++)
-      for (int c = 0; c < NC; c++) s[c * ldc + r] = acc[r][c] - accm[r][c];
+    for (int c = 0; c < NC; c++) {
+      alignas(16) float o[4];
+      _mm_store_ps(o, _mm_sub_ps(acc[c], accm[c]));
+      for (int r = 0; r < NR; r++) s[c * ldc + r] = o[r];
+    }
   }
 };
 
@@ -408,8 +422,8 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
 } // namespace
 
 extern "C" void kiln_x86_avx512_register(kiln_kernel_table *t) {
-  t->vec_dot[KILN_TYPE_Q4_K] = Tiles<Q4K, 2>::dot;
-  t->vec_dot_tile[KILN_TYPE_Q4_K] = Tiles<Q4K, 2>::tile;
+  t->vec_dot[KILN_TYPE_Q4_K] = Tiles<Q4K, 4>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q4_K] = Tiles<Q4K, 4>::tile;
   t->vec_dot[KILN_TYPE_Q6_K] = Tiles<Q6K, 2>::dot;
   t->vec_dot_tile[KILN_TYPE_Q6_K] = Tiles<Q6K, 2>::tile;
   t->vec_dot[KILN_TYPE_Q8_0] = Tiles<Q80, 4>::dot;
