@@ -155,7 +155,11 @@ extern "C" int kiln_matmul_q(const kiln_kernel_table *kt, int type, const void *
     return kiln_matmul_q(kt, type, w, rows, cols, static_cast<const uint8_t *>(act) + (size_t)head * act_bytes, act_bytes, n % 4,
                          y + (int64_t)head * ldy, ldy);
   }
-  if (kt->gemm[type] != nullptr && (n >= GEMM_MIN_TOKENS || (split4 && n >= 4))) {
+  // llama.cpp's llamafile gemm takes every F16 batch of 2 tokens or more whose rows come in whole
+  // 16-value steps, its vec_dot the rest (single tokens, ragged rows); kiln's float gemm sums as
+  // that gemm does, its F16 dot as that vec_dot
+  const bool gemm = type == KILN_TYPE_F16 ? n >= 2 && cols % 16 == 0 : n >= GEMM_MIN_TOKENS || (split4 && n >= 4);
+  if (kt->gemm[type] != nullptr && gemm) {
     // the caller's packing buffer, reused across calls (a prompt makes hundreds)
     thread_local std::vector<uint8_t> packed;
     const size_t block_bytes = kt->gemm_size[type](cols);

@@ -159,8 +159,9 @@ void expf_rounded(float *v, int32_t n) {
 // Scores: ggml's f16 dot product. Whole blocks of STEP elements (32 in its
 // AVX2 builds, 64 in its AVX-512 ones) go through four accumulators of
 // STEP / 4 lanes, summed as (a0 + a2) + (a1 + a3) and then across lanes as a
-// halving tree; the d % STEP elements left are added in double.
-template <int STEP>
+// halving tree; the d % STEP elements left are added in double. ROUND: qh is
+// rounded to binary16 as it is loaded.
+template <int STEP, bool ROUND = false>
 inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
   constexpr int W = STEP / 32; // 256-bit registers per accumulator
   const int32_t np = d & ~(STEP - 1);
@@ -173,7 +174,8 @@ inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
       for (int j = 0; j < 4; j++)
         for (int w = 0; w < W; w++) {
           const int32_t o = i + j * (STEP / 4) + 8 * w;
-          acc[j][w] = _mm256_fmadd_ps(load_kv(k + o), _mm256_loadu_ps(qh + o), acc[j][w]);
+          const __m256 q = _mm256_loadu_ps(qh + o);
+          acc[j][w] = _mm256_fmadd_ps(load_kv(k + o), ROUND ? round_f16(q) : q, acc[j][w]);
         }
     __m256 r[W];
     for (int w = 0; w < W; w++) r[w] = _mm256_add_ps(_mm256_add_ps(acc[0][w], acc[2][w]), _mm256_add_ps(acc[1][w], acc[3][w]));
@@ -190,8 +192,19 @@ inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
     }
     sum = _mm_cvtss_f32(t);
   }
-  for (int32_t i = np; i < d; i++) sum += (double)(qh[i] * kiln_f16_to_f32(k[i]));
+  for (int32_t i = np; i < d; i++) {
+    const float q = ROUND ? kiln_f16_to_f32(kiln_f32_to_f16(qh[i])) : qh[i];
+    sum += (double)(q * kiln_f16_to_f32(k[i]));
+  }
   return (float)sum;
+}
+
+// An F16 matrix row against float activations, as llama.cpp's ggml_vec_dot_f16
+// sums it for a single token: the activations rounded to binary16, then the
+// same blocks, accumulators and order as the attention scores above.
+template <int STEP>
+void vec_dot_f16_ggml(int64_t n, float *s, const void *x, const void *y) {
+  *s = dot_f16_ggml<STEP, true>(static_cast<const float *>(y), static_cast<const uint16_t *>(x), (int32_t)n);
 }
 
 // Then the online softmax over the positions (running maximum M and sum S,
@@ -500,5 +513,9 @@ extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide) {
   t->attn = wide ? attn_avx2<64> : attn_avx2<32>;
   t->attn_batch = attn_batch_avx2;
   t->silu_mul = wide ? silu_mul_avx2<16> : silu_mul_avx2<8>;
+  // F16 matrices: a single token as llama.cpp's vec_dot (the batches go to the float gemm, as its
+  // llamafile gemm takes them); no tile kernel, so a tile is vec_dot's bits
+  t->vec_dot[KILN_TYPE_F16] = wide ? vec_dot_f16_ggml<64> : vec_dot_f16_ggml<32>;
+  t->vec_dot_tile[KILN_TYPE_F16] = nullptr;
   t->rmsnorm = rmsnorm_avx2;
 }
