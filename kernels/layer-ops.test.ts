@@ -166,6 +166,31 @@ describe('elementwise ops', () => {
     }
   });
 
+  // ggml's rms_norm rounds each square to float and sums those in double; summing the exact
+  // squares moves the scale by an ulp in about 1 row of 100 at qwen3's 80-wide heads, enough to
+  // flip a binary16 rounding of k in the cache and part from llama.cpp (issue 12)
+  it('RMSNorm rounds as llama.cpp: float squares summed in double, bit for bit on 80-wide rows', () => {
+    const f = Math.fround;
+    const eps = f(1e-6);
+    const model = (x: Float32Array, w: Float32Array, exactSquares: boolean) => {
+      let sum = 0;
+      for (const v of x) sum += exactSquares ? v * v : f(v * v);
+      const scale = f(1 / f(Math.sqrt(f(f(sum / x.length) + eps))));
+      return x.map((v, i) => f(f(v * scale) * w[i]));
+    };
+    const n = 80, rows = 400;
+    let parted = 0;
+    for (let r = 0; r < rows; r++) {
+      const x = gaussian(n, 1000 + r, 2);
+      const w = gaussian(n, 5000 + r);
+      const want = model(x, w, false);
+      if (model(x, w, true).some((v, i) => v !== want[i])) parted++;
+      for (const v of supportedVariants()) expect(Array.from(rmsnorm(x, w, eps, v)), `${v} row ${r}`).toEqual(Array.from(want));
+    }
+    // the rows tell the two roundings apart, so the check above can fail
+    expect(parted).toBeGreaterThan(0);
+  });
+
   it('RMSNorm: every variant matches the reference', () => {
     for (const n of [13, 4096]) {
       const x = gaussian(n, 73, 3);

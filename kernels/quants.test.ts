@@ -47,7 +47,13 @@ function expectedDot(t: QuantType, row: Uint8Array, act: Float32Array): { dot: n
   const w = dequantize(t, row, n);
   const vdt = typeInfo(t).vecDotType;
   // the activations as matvec quantizes them (quantize() is the weight quantizer, which searches its scale)
-  const a = vdt === 'F32' ? act : dequantize(vdt, quantizeActivations(vdt, act, n, 'scalar'), n);
+  // (an F16 matrix takes them rounded to binary16, as llama.cpp converts them)
+  const a =
+    t === 'F16'
+      ? dequantize('F16', quantize('F16', act, 1, n), n)
+      : vdt === 'F32'
+        ? act
+        : dequantize(vdt, quantizeActivations(vdt, act, n, 'scalar'), n);
   let dot = 0;
   let scale = 0;
   for (let i = 0; i < n; i++) {
@@ -267,7 +273,8 @@ describe('dot products', () => {
       const rows = 11; // row tiles of 4 (or 2) and a ragged end
       const w = quantize(t, gaussian(rows * cols, 51, 0.02), rows, cols);
       const rowBytes = rowSize(t, cols);
-      for (const n of [1, 3, 6]) { // token tiles of 4 and ragged ends
+      // (F16 batches of 2 or more go to the float gemm, as llama.cpp's do: see the batch test below)
+      for (const n of t === 'F16' ? [1] : [1, 3, 6]) { // token tiles of 4 and ragged ends
         const x = gaussian(n * cols, 52 + n);
         for (const v of supportedVariants()) {
           const out = matmul(t, w, rows, cols, x, n, new Float32Array(n * rows), v);
@@ -317,7 +324,11 @@ describe('dot products', () => {
   }
 
   for (const t of ['F16', 'F32'] as const) {
-    it(`${t}: batches over rows of any length take the float tiles (vecDot's bits) below 8 tokens and the float gemm (within float rounding, not vecDot's bits) from 8`, () => {
+    const rule =
+      t === 'F16'
+        ? "the float gemm from 2 tokens where rows come in 16-value steps (llama.cpp's llamafile gemm), vecDot's bits otherwise"
+        : "the float tiles (vecDot's bits) below 8 tokens and the float gemm (within float rounding, not vecDot's bits) from 8";
+    it(`${t}: batches over rows of any length take ${rule}`, () => {
       const before = threads();
       try {
         // 512: whole vector steps; 523 and 37: ragged ends for 8- and 16-lane kernels
@@ -327,6 +338,7 @@ describe('dot products', () => {
           const rowBytes = rowSize(t, cols);
           const rowOf = (r: number): Uint8Array => w.subarray(r * rowBytes, (r + 1) * rowBytes);
           for (const n of [2, 5, 8, 17, 40]) {
+            const gemm = t === 'F16' ? cols % 16 === 0 : n >= 8;
             const x = gaussian(n * cols, 62 + n);
             for (const v of supportedVariants()) {
               const outs = [1, 2].map((th) => {
@@ -340,7 +352,7 @@ describe('dot products', () => {
                 for (let r = 0; r < rows; r++) {
                   const got = outs[0][tok * rows + r];
                   const own = vecDot(t, rowOf(r), act, cols, v);
-                  if (n < 8) expect(got, `${v} cols=${cols} n=${n} token ${tok} row ${r}`).toBe(own);
+                  if (!gemm) expect(got, `${v} cols=${cols} n=${n} token ${tok} row ${r}`).toBe(own);
                   if (got !== own) differ++;
                   const { scale } = expectedDot(t, rowOf(r), act);
                   const want = vecDot(t, rowOf(r), act, cols, 'scalar');
@@ -349,7 +361,9 @@ describe('dot products', () => {
               }
               // the gemm sums the ragged end in vector lanes (vec_dot adds it value by value after
               // the reduction), so some results differ in their last bits
-              if (n >= 8 && v !== 'scalar' && cols === 523) expect(differ, `${v} n=${n}: the gemm kernel was not used`).toBeGreaterThan(0);
+              // (F16: the gemm's 16 lanes against its vec_dot's four accumulators of 16)
+              if (gemm && v !== 'scalar' && cols === (t === 'F16' ? 512 : 523))
+                expect(differ, `${v} n=${n}: the gemm kernel was not used`).toBeGreaterThan(0);
             }
           }
         }

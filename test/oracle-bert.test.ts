@@ -3,8 +3,7 @@
  * random-weight bert and nomic-bert models, written by kiln's GGUF writer with
  * the tokenizer of llama.cpp's bge vocabulary fixture, in F32 and quantized by
  * kiln to F16 and Q8_0. Each input's pooled embedding (mean and CLS pooling)
- * must have cosine ≥ 0.9999 with llama.cpp's (0.999 at Q8_0, see
- * MIN_COSINE), and a random reranker's scores (the probability node-llama-cpp's
+ * must have cosine ≥ 0.9999 with llama.cpp's (MIN_COSINE), and a random reranker's scores (the probability node-llama-cpp's
  * rank() gives) must equal llama.cpp's within 1e-3. Inputs are token ids (starting with
  * [CLS] and ending with [SEP], so neither side adds any), one of them longer
  * than 64 tokens (where attention switches to f32 tiles on both sides).
@@ -24,13 +23,14 @@ import { llamaSource } from './helpers/llama-src.js';
 
 const TYPES: MixName[] = ['f32', 'f16', 'q8_0'];
 /**
- * Float weights must agree to cosine 0.9999. Q8_0 rounds every activation to
- * 8 bits before each matmul on both sides; where the two engines' float
- * rounding differs by an ulp upstream, a value can round to the next step
- * (1/127 of its block's largest), and over 3–4 layers that costs up to ~1e-4
- * of cosine, so Q8_0 is held to 0.999.
+ * Every type must agree to cosine 0.9999 (issue 12). Q8_0 rounds every
+ * activation to 8 bits before each matmul on both sides, so an ulp of
+ * difference upstream can move a value a whole step (1/127 of its block's
+ * largest). With RoPE, RMSNorm, SiLU and flash attention's sum rounded as
+ * llama.cpp rounds them, the worst Q8_0 cosine went from 0.99989 (nomic-bert)
+ * to 0.99997 (bert, CLS pooling).
  */
-const MIN_COSINE: Record<string, number> = { f32: 0.9999, f16: 0.9999, q8_0: 0.999 };
+const MIN_COSINE: Record<string, number> = { f32: 0.9999, f16: 0.9999, q8_0: 0.9999 };
 const N_CTX = 128;
 const CLS = 101, SEP = 102;
 
@@ -147,9 +147,10 @@ describe('bert reranker (cls head, rank pooling): scores against llama.cpp', () 
         const score = ours.scoreTokens([CLS, ...query, SEP, ...doc]);
         const theirLogit = Math.log(relevance / (1 - relevance));
         rows.push(`${score.toFixed(5)}/${theirLogit.toFixed(5)}`);
-        // the score node-llama-cpp's rank() gives (the probability) within 1e-3, the raw logit within 5e-3
+        // the score node-llama-cpp's rank() gives (the probability) and the raw logit within 1e-3 (F16's
+        // logit was 1.6e-3 off before F16 matrices took binary16 activations as llama.cpp's do; 6e-4 now)
         expect(Math.abs(sigmoid(score) - relevance)).toBeLessThanOrEqual(1e-3);
-        expect(Math.abs(score - theirLogit)).toBeLessThanOrEqual(5e-3);
+        expect(Math.abs(score - theirLogit)).toBeLessThanOrEqual(1e-3);
       }
       console.log(`rerank ${type}: kiln/llama.cpp logits ${rows.join(' ')}`);
     } finally {

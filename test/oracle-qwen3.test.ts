@@ -10,19 +10,16 @@ import { decoderSpec } from '../bench/arch-specs.js';
 import { gv } from '../engine/gguf/types.js';
 import { archOracle } from './helpers/arch-oracle.js';
 
-// q/k norm weights far from 1 (decoderSpec's default spread), so a missing or misplaced norm changes the scores
-/*
- * At Q8_0 and Q4_K_M, kiln's qwen3 and llama.cpp's part beyond the near-tie
- * rule on this model: teacher-forced, their next-token probabilities differ by
- * up to 1.4e-2 (Q8_0; 1e-3 at F16, 2e-4 at F32), where a llama of the same
- * shape without the q/k norms differs by 2e-6 at Q8_0. The gap follows the
- * per-head norms (it stays with norm weights of exactly 1) and is not yet
- * explained, so this file checks F32 and F16 and the quantized types are an
- * open item of issue 12 (see its note).
- */
-archOracle('qwen3', (nVocab) =>
-  decoderSpec('qwen3', { nEmbd: 512, nHead: 8, nHeadKv: 2, headDim: 80, nFf: 768, nLayer: 3 }, nVocab, {
-    kv: { 'rope.freq_base': gv.f32(1000000) },
-  }),
-  { types: ['f32', 'f16'] },
+// q/k norm weights far from 1 (decoderSpec's default spread), so a missing or misplaced norm changes the scores.
+// kiln rounds every op as llama.cpp's x86 builds do, so the teacher-forced probabilities agree to ~1e-5 at every
+// type (7e-6 to 9e-6 measured); each of these put them 1e-4 to 2e-2 apart: RMSNorm's squares summed exactly (the
+// q/k norms), RoPE's products rounded apart instead of fused, SiLU with another expf (F32's 1.3e-4), F16 matrices
+// against unrounded activations (F16's 1.2e-3), Q4_K/Q5_0 sums in another order (Q4_K_M's 2e-2).
+archOracle(
+  'qwen3',
+  (nVocab) =>
+    decoderSpec('qwen3', { nEmbd: 512, nHead: 8, nHeadKv: 2, headDim: 80, nFf: 768, nLayer: 3 }, nVocab, {
+      kv: { 'rope.freq_base': gv.f32(1000000) },
+    }),
+  { probabilities: { types: ['f32', 'f16', 'q8_0', 'q4_K_M'], tol: 1e-4 } },
 );

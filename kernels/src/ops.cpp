@@ -144,7 +144,22 @@ extern "C" int kiln_vec_dot_f32(kiln_variant v, int type, const void *row, const
 extern "C" int kiln_matmul_q(const kiln_kernel_table *kt, int type, const void *w, int64_t rows, int64_t cols,
                              const void *act, size_t act_bytes, int32_t n, float *y, int64_t ldy) {
   if (kiln_type_traits_of(type) == nullptr || kt == nullptr || kt->vec_dot[type] == nullptr) return -1;
-  if (kt->gemm[type] != nullptr && n >= GEMM_MIN_TOKENS) {
+  // llama.cpp's x86 builds repack a Q4_K matrix whose rows come in 8s and run each whole group of
+  // 4 tokens of a batch through a gemm and the tokens left through a gemv, which round their sums
+  // differently; kiln's Q4_K gemm sums as that gemm, its dot as that gemv, so the batch is split
+  // the same way (the tokens past the last group of 4 continue below)
+  const bool split4 = type == KILN_TYPE_Q4_K && kt->gemm[type] != nullptr && rows % 8 == 0;
+  if (split4 && n >= 4 && n % 4 != 0) {
+    const int32_t head = n - n % 4;
+    if (kiln_matmul_q(kt, type, w, rows, cols, act, act_bytes, head, y, ldy) != 0) return -1;
+    return kiln_matmul_q(kt, type, w, rows, cols, static_cast<const uint8_t *>(act) + (size_t)head * act_bytes, act_bytes, n % 4,
+                         y + (int64_t)head * ldy, ldy);
+  }
+  // llama.cpp's llamafile gemm takes every F16 batch of 2 tokens or more whose rows come in whole
+  // 16-value steps, its vec_dot the rest (single tokens, ragged rows); kiln's float gemm sums as
+  // that gemm does, its F16 dot as that vec_dot
+  const bool gemm = type == KILN_TYPE_F16 ? n >= 2 && cols % 16 == 0 : n >= GEMM_MIN_TOKENS || (split4 && n >= 4);
+  if (kt->gemm[type] != nullptr && gemm) {
     // the caller's packing buffer, reused across calls (a prompt makes hundreds)
     thread_local std::vector<uint8_t> packed;
     const size_t block_bytes = kt->gemm_size[type](cols);

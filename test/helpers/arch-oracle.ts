@@ -16,8 +16,8 @@ import { Model } from '../../engine/model/model.js';
 import type { MixName } from '../../engine/quantize/policy.js';
 import { quantizeFile } from '../../engine/quantize/quantize.js';
 import { cleanup, tempHome } from './daemon.js';
-import { describeReport, expectGreedyParity, heldoutPrompts } from './decoder-oracle.js';
-import { load, oracle, type LlamaKvType } from './llama-cpp.js';
+import { describeReport, expectGreedyParity, heldoutPrompts, withSequence } from './decoder-oracle.js';
+import { distributions, load, oracle, type LlamaKvType, type Loaded } from './llama-cpp.js';
 import type { KvTypes } from '../../common/kv-cache.js';
 
 export const ORACLE_TYPES: MixName[] = ['f32', 'f16', 'q8_0', 'q4_K_M'];
@@ -32,6 +32,31 @@ export interface ArchOracleOptions {
   types?: MixName[];
   /** Quantized KV caches to check too, on the F32 file, with the same cache types on llama.cpp's side. */
   kvTypes?: KvTypes[];
+  /**
+   * Types whose next-token probabilities must also equal llama.cpp's, teacher-forced over one
+   * 48-token held-out prompt evaluated as one batch, within `tol` (max |Δp| over every position
+   * and token). Where both sides round alike (Q8_0's integer dots) they agree to ~1e-5, so this
+   * catches an op rounded differently long before it parts a greedy continuation.
+   */
+  probabilities?: { types: MixName[]; tol: number };
+}
+
+/** Largest |Δp| between kiln's softmaxed logits for every position of `tokens` and llama.cpp's probabilities. */
+export async function maxProbabilityGap(model: Model, theirs: Loaded, tokens: number[]): Promise<number> {
+  const V = model.hp.nVocab;
+  model.native.truncate(0);
+  const logits = model.native.eval(tokens, 0, true);
+  const ref = await withSequence(() => distributions(theirs, tokens, V));
+  let worst = 0;
+  for (let t = 0; t < tokens.length; t++) {
+    const row = logits.subarray(t * V, (t + 1) * V);
+    let max = -Infinity;
+    for (const x of row) max = Math.max(max, x);
+    let sum = 0;
+    for (const x of row) sum += Math.exp(x - max);
+    for (let v = 0; v < V; v++) worst = Math.max(worst, Math.abs(Math.exp(row[v] - max) / sum - ref[t][v]));
+  }
+  return worst;
 }
 
 export function archOracle(name: string, spec: (nVocab: number) => RandomModelSpec, opts: ArchOracleOptions = {}): void {
@@ -86,5 +111,21 @@ export function archOracle(name: string, spec: (nVocab: number) => RandomModelSp
         await theirs.dispose();
       }
     });
+    const probe = opts.probabilities;
+    if (probe)
+      it.each(probe.types)(`%s: teacher-forced next-token probabilities equal llama.cpp's within ${probe.tol}`, async (type) => {
+        const path = join(dir, `${name}-${type}.gguf`);
+        const model = await Model.load(path, { nCtx });
+        const theirs = await load(path, nCtx);
+        try {
+          const [prompt] = heldoutPrompts(model, 1, 48);
+          const gap = await maxProbabilityGap(model, theirs, prompt);
+          report.push(`  ${type.padEnd(16)} max |Δp| ${gap.toExponential(1)} teacher-forced over 48 tokens`);
+          expect(gap).toBeLessThan(probe.tol);
+        } finally {
+          model.close();
+          await theirs.dispose();
+        }
+      });
   });
 }

@@ -18,6 +18,7 @@
 #include "../ref/gelu.h"
 #include "../ref/half.h"
 #include "../ref/llama_ops.h"
+#include "../ref/rope.h"
 #include "../variant.h"
 
 struct kiln_bert_ctx {
@@ -131,14 +132,11 @@ void rope_table(std::vector<float> &cs, int32_t n, int32_t n_rot, float base, fl
   }
 }
 
+// rounded as llama.cpp's CPU builds round it (ref/rope.h)
 void rope_neox(float *v, int32_t n_rot, const float *cs) {
   const int32_t half = n_rot / 2;
-  for (int32_t i = 0; i < half; i++) {
-    const float c = cs[2 * i], s = cs[2 * i + 1];
-    const float x0 = v[i], x1 = v[i + half];
-    v[i] = x0 * c - x1 * s;
-    v[i + half] = x0 * s + x1 * c;
-  }
+  const bool fused = kiln_rope_fused();
+  for (int32_t i = 0; i < half; i++) kiln_rope_pair(v, i, i + half, cs[2 * i], cs[2 * i + 1], fused);
 }
 
 // --- attention: every query sees every position --------------------------------

@@ -1,5 +1,5 @@
 // The llama forward pass. Numerics follow what llama.cpp's CPU backend does
-// where it matters for token-for-token agreement: RMSNorm sums squares in
+// where it matters for token-for-token agreement: RMSNorm sums float squares in
 // double, RoPE angles come from repeated float multiplication of the base
 // power, softmax sums in double, and the attention scale is applied to the
 // raw scores before the causal softmax.
@@ -19,6 +19,7 @@
 #include "../ref/half.h"
 #include "../ref/kv_quant.h"
 #include "../ref/llama_ops.h"
+#include "../ref/rope.h"
 #include "../variant.h"
 #if KILN_HAVE_VULKAN
 #include "../vulkan/offload.h"
@@ -163,15 +164,14 @@ void rope_table(std::vector<float> &cs, int32_t n, const int32_t *pos, int32_t n
   }
 }
 
-// Rotates one head in place with one position's (cos, sin) pairs.
+// Rotates one head in place with one position's (cos, sin) pairs, rounded as
+// llama.cpp's CPU builds round them (ref/rope.h).
 void rope(float *v, int32_t n_rot, const float *cs, bool neox) {
+  const bool fused = kiln_rope_fused();
   for (int32_t i = 0; i < n_rot / 2; i++) {
-    const float c = cs[2 * i], sn = cs[2 * i + 1];
     const int32_t a = neox ? i : 2 * i;
     const int32_t b = neox ? i + n_rot / 2 : 2 * i + 1;
-    const float x0 = v[a], x1 = v[b];
-    v[a] = x0 * c - x1 * sn;
-    v[b] = x0 * sn + x1 * c;
+    kiln_rope_pair(v, a, b, cs[2 * i], cs[2 * i + 1], fused);
   }
 }
 

@@ -53,7 +53,9 @@ void kiln_vec_dot_f16_f32(int64_t n, float *s, const void *x, const void *y) {
   const uint8_t *a = static_cast<const uint8_t *>(x);
   const float *b = static_cast<const float *>(y);
   double acc = 0;
-  for (int64_t i = 0; i < n; i++) acc += static_cast<double>(kiln_f16_to_f32(load_u16(a + 2 * i))) * b[i];
+  // the activations rounded to binary16 first, as llama.cpp converts them for an F16 matrix
+  for (int64_t i = 0; i < n; i++)
+    acc += static_cast<double>(kiln_f16_to_f32(load_u16(a + 2 * i))) * kiln_f16_to_f32(kiln_f32_to_f16(b[i]));
   *s = static_cast<float>(acc);
 }
 

@@ -1,5 +1,7 @@
 #include "llama_ops.h"
 
+#include "ggml_expf.h"
+
 #include <math.h>
 
 #include "gelu.h"
@@ -35,7 +37,7 @@ static void attn_f16_acc16(const float *q, const uint16_t *k, const uint16_t *v,
       vs = (float)exp((double)(x - M));
     }
     for (int32_t i = 0; i < head_dim; i++) acc[i] = kiln_f32_to_f16(fmaf(kiln_f16_to_f32(vr[i]), vs, kiln_f16_to_f32(acc[i])));
-    S = fmaf(S, ms, vs);
+    S = S * ms + vs; // two roundings, as llama.cpp's builds (not fused; compiled with contraction off)
   }
   const float inv = S == 0.0f ? 0.0f : 1.0f / S;
   for (int32_t i = 0; i < head_dim; i++) out[i] = kiln_f16_to_f32(acc[i]) * inv;
@@ -135,13 +137,18 @@ extern "C" void kiln_gelu_mul_ref(const float *g, const float *u, float *out, in
   for (int64_t i = 0; i < n; i++) out[i] = g[i] <= -10.0f ? 0.0f : kiln_gelu(g[i]) * u[i];
 }
 
+// As llama.cpp's SSE2 builds (the x86 ones without AVX2): four lanes at a time
+// with its vector expf, the last n % 4 with libm's (ref/ggml_expf.h).
 extern "C" void kiln_silu_mul_ref(const float *g, const float *u, float *out, int64_t n) {
-  for (int64_t i = 0; i < n; i++) out[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
+  const int64_t whole = n - n % 4;
+  for (int64_t i = 0; i < whole; i++) out[i] = kiln_ggml_expf::silu_mul_vec(g[i], u[i]);
+  for (int64_t i = whole; i < n; i++) out[i] = kiln_ggml_expf::silu_mul_tail(g[i], u[i]);
 }
 
 extern "C" void kiln_rmsnorm_ref(const float *x, const float *w, float eps, int64_t n, float *out) {
   double sum = 0;
-  for (int64_t i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
+  // each square rounded to float before the double sum, as ggml's rms_norm has it
+  for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
   const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
   for (int64_t i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
 }

@@ -1,11 +1,13 @@
 // AVX2 + FMA + F16C versions of the llama layer's non-matmul ops
 // (ref/llama_ops.h): attention over the f16/f32 KV cache, SiLU(gate) * up,
 // RMSNorm. Same results as the reference up to summation order, FMA in place
-// of a multiply and an add, and exp_ps in place of expf (within ~2 ulp).
+// of a multiply and an add, and exp_ps in place of expf (within ~2 ulp);
+// SiLU * up is llama.cpp's to the bit (its tail follows the build width).
 // Linkage rule of avx2.cpp: everything here is internal.
 #include <math.h>
 
 #include "avx2_util.h"
+#include "ref/ggml_expf.h"
 #include "ref/half.h"
 #include "ref/kv_quant.h"
 #include "ref/llama_ops.h"
@@ -158,8 +160,9 @@ void expf_rounded(float *v, int32_t n) {
 // Scores: ggml's f16 dot product. Whole blocks of STEP elements (32 in its
 // AVX2 builds, 64 in its AVX-512 ones) go through four accumulators of
 // STEP / 4 lanes, summed as (a0 + a2) + (a1 + a3) and then across lanes as a
-// halving tree; the d % STEP elements left are added in double.
-template <int STEP>
+// halving tree; the d % STEP elements left are added in double. ROUND: qh is
+// rounded to binary16 as it is loaded.
+template <int STEP, bool ROUND = false>
 inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
   constexpr int W = STEP / 32; // 256-bit registers per accumulator
   const int32_t np = d & ~(STEP - 1);
@@ -172,7 +175,8 @@ inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
       for (int j = 0; j < 4; j++)
         for (int w = 0; w < W; w++) {
           const int32_t o = i + j * (STEP / 4) + 8 * w;
-          acc[j][w] = _mm256_fmadd_ps(load_kv(k + o), _mm256_loadu_ps(qh + o), acc[j][w]);
+          const __m256 q = _mm256_loadu_ps(qh + o);
+          acc[j][w] = _mm256_fmadd_ps(load_kv(k + o), ROUND ? round_f16(q) : q, acc[j][w]);
         }
     __m256 r[W];
     for (int w = 0; w < W; w++) r[w] = _mm256_add_ps(_mm256_add_ps(acc[0][w], acc[2][w]), _mm256_add_ps(acc[1][w], acc[3][w]));
@@ -189,8 +193,19 @@ inline float dot_f16_ggml(const float *qh, const uint16_t *k, int32_t d) {
     }
     sum = _mm_cvtss_f32(t);
   }
-  for (int32_t i = np; i < d; i++) sum += (double)(qh[i] * kiln_f16_to_f32(k[i]));
+  for (int32_t i = np; i < d; i++) {
+    const float q = ROUND ? kiln_f16_to_f32(kiln_f32_to_f16(qh[i])) : qh[i];
+    sum += (double)(q * kiln_f16_to_f32(k[i]));
+  }
   return (float)sum;
+}
+
+// An F16 matrix row against float activations, as llama.cpp's ggml_vec_dot_f16
+// sums it for a single token: the activations rounded to binary16, then the
+// same blocks, accumulators and order as the attention scores above.
+template <int STEP>
+void vec_dot_f16_ggml(int64_t n, float *s, const void *x, const void *y) {
+  *s = dot_f16_ggml<STEP, true>(static_cast<const float *>(y), static_cast<const uint16_t *>(x), (int32_t)n);
 }
 
 // Then the online softmax over the positions (running maximum M and sum S,
@@ -224,7 +239,8 @@ void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t str
   expf_rounded(vs, n_kv);
   expf_rounded(ms, n_kv);
   float S = 0.0f;
-  for (int32_t s = 0; s < n_kv; s++) S = fmaf(S, ms[s], vs[s]);
+  // S * ms rounded, then + vs rounded: llama.cpp's builds do not fuse this one (checked on its outputs)
+  for (int32_t s = 0; s < n_kv; s++) S = S * ms[s] + vs[s];
   const __m256 inv = _mm256_set1_ps(S == 0.0f ? 0.0f : 1.0f / S);
   for (int32_t i0 = 0; i0 < d; i0 += 128) {
     const int nv = d - i0 >= 128 ? 16 : (d - i0) / 8;
@@ -426,28 +442,62 @@ void attn_batch_avx2(const float *const *q, float *const *out, const int32_t *kv
     attn_batch<float>(q, out, kv0, n_kv, nq, k, v, stride, head_dim, scale, softcap, scratch);
 }
 
-void silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
-  for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = head_mask(n - i);
-    const __m256 x = _mm256_maskload_ps(g + i, m);
-    const __m256 silu = _mm256_div_ps(x, _mm256_add_ps(one, exp_ps(_mm256_xor_ps(x, neg))));
-    _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(silu, _mm256_maskload_ps(u + i, m)));
+// llama.cpp's vector expf (ref/ggml_expf.h) for 8 lanes: the power of two
+// goes into the exponent bits where |k| <= 126 (exact), lane by lane through
+// the scalar model otherwise.
+inline __m256 expf_ggml(__m256 x) {
+  using namespace kiln_ggml_expf;
+  const __m256 shift = _mm256_set1_ps(kShift);
+  const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), shift), shift);
+  const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 p = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(kC5), r, _mm256_set1_ps(kC4)), r2,
+                      _mm256_fmadd_ps(_mm256_set1_ps(kC3), r, _mm256_set1_ps(kC2))),
+      r2, _mm256_fmadd_ps(_mm256_set1_ps(kC1), r, _mm256_set1_ps(1.0f)));
+  const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(126.0f), _CMP_NLE_UQ);
+  if (_mm256_movemask_ps(big) == 0) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
   }
+  alignas(32) float pv[8], nv[8];
+  _mm256_store_ps(pv, p);
+  _mm256_store_ps(nv, n);
+  for (int i = 0; i < 8; i++) pv[i] = scale(pv[i], nv[i]);
+  return _mm256_load_ps(pv);
+}
+
+// SiLU(g) * up as llama.cpp's vector loop computes it: g / (1 + e^(0 - g)) with
+// its expf, a true division, times up; the last n % W elements (W: the width
+// of llama.cpp's build on this CPU, 16 or 8) with libm's expf as its scalar
+// tail does.
+template <int W>
+void silu_mul_avx2(const float *g, const float *u, float *out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  const int64_t whole = n - n % W;
+  int64_t i = 0;
+  for (; i < whole; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 silu = _mm256_div_ps(x, _mm256_add_ps(one, expf_ggml(_mm256_sub_ps(zero, x))));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; i++) out[i] = kiln_ggml_expf::silu_mul_tail(g[i], u[i]);
 }
 
 void rmsnorm_avx2(const float *x, const float *w, float eps, int64_t n, float *out) {
   __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
   int64_t i = 0;
+  // the squares rounded to float, then summed in double (the reference's rounding)
   for (; i + 8 <= n; i += 8) {
-    const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
-    s0 = _mm256_fmadd_pd(a, a, s0);
-    s1 = _mm256_fmadd_pd(b, b, s1);
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 sq = _mm256_mul_ps(v, v);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
   }
   __m256d s = _mm256_add_pd(s0, s1);
   __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
   double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
-  for (; i < n; i++) sum += (double)x[i] * (double)x[i];
+  for (; i < n; i++) sum += (double)(x[i] * x[i]);
   const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
   const __m256 vs = _mm256_set1_ps(scale);
   for (i = 0; i < n; i += 8) {
@@ -550,7 +600,11 @@ extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide) {
   // `wide` says which of them llama.cpp would run on this CPU
   t->attn = wide ? attn_avx2<64> : attn_avx2<32>;
   t->attn_batch = attn_batch_avx2;
-  t->silu_mul = silu_mul_avx2;
+  t->silu_mul = wide ? silu_mul_avx2<16> : silu_mul_avx2<8>;
+  // F16 matrices: a single token as llama.cpp's vec_dot (the batches go to the float gemm, as its
+  // llamafile gemm takes them); no tile kernel, so a tile is vec_dot's bits
+  t->vec_dot[KILN_TYPE_F16] = wide ? vec_dot_f16_ggml<64> : vec_dot_f16_ggml<32>;
+  t->vec_dot_tile[KILN_TYPE_F16] = nullptr;
   t->rmsnorm = rmsnorm_avx2;
   t->attn_quant = attn_quant_avx2;
 }

@@ -10,6 +10,7 @@
 // 32-value formats use 256-bit VNNI. VPDPWSSD folds the sub-block scales in
 // with the accumulation (maddubs, then scale and add in one instruction).
 #include <immintrin.h>
+#include <math.h>
 
 #include "avx2_util.h"
 #include "ref/blocks.h"
@@ -67,15 +68,22 @@ static inline void q4k_scales(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
 // hold chunks 2p and 2p + 1; their low nibbles are values 128p + 0..31 and
 // 128p + 64..95 (sub-blocks 4p, 4p + 2), the high ones 128p + 32..63 and
 // 128p + 96..127 (sub-blocks 4p + 1, 4p + 3).
+//
+// Float sums as llama.cpp's gemv over its repacked Q4_K (what it runs for a
+// single token and for the tokens of a batch past its last whole group of 4):
+// per super-block, the exact integer sum of the scaled sub-block dots and the
+// one of the mins times the activation sums, each multiplied into its own
+// float accumulator by one FMA (with d * dy and dmin * dy), the second
+// subtracted from the first at the end.
 template <int NR, int NC>
 struct Q4K {
   static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
     const __m512i m4 = _mm512_set1_epi8(0xf);
     const __m512i pick_lo[2] = {join(pick16(0), pick16(2)), join(pick16(4), pick16(6))};
     const __m512i pick_hi[2] = {join(pick16(1), pick16(3)), join(pick16(5), pick16(7))};
-    __m512 acc[NR][NC];
-    for (int r = 0; r < NR; r++)
-      for (int c = 0; c < NC; c++) acc[r][c] = _mm512_setzero_ps();
+    // lane r of acc[c] / accm[c] is row r (lanes past NR stay 0)
+    __m128 acc[NC], accm[NC];
+    for (int c = 0; c < NC; c++) acc[c] = accm[c] = _mm_setzero_ps();
     for (int64_t i = 0; i < n / KILN_QK_K; i++) {
       const kiln_block_q8_K *yb[NC];
       __m128i bpair[NC]; // sums of the 32-value sub-blocks of the activations
@@ -116,19 +124,35 @@ struct Q4K {
           }
         }
       }
+      alignas(16) float dv[4] = {}, mv[4] = {};
       for (int r = 0; r < NR; r++) {
-        const float d = f16(xb[r]->d), dmin = f16(xb[r]->dmin);
-        for (int c = 0; c < NC; c++) {
-          const float dy = load_f32(&yb[c]->d);
-          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(dy * d), _mm512_cvtepi32_ps(sumi[r][c]), acc[r][c]);
-          // the min term: dmin * sum_j mn_j * (activation sum of sub-block j), 4 lanes
-          const __m512i m = _mm512_zextsi128_si512(_mm_madd_epi16(mn[r], bpair[c]));
-          acc[r][c] = _mm512_fnmadd_ps(_mm512_set1_ps(dy * dmin), _mm512_cvtepi32_ps(m), acc[r][c]);
+        dv[r] = f16(xb[r]->d);
+        mv[r] = f16(xb[r]->dmin);
+      }
+      const __m128 d4 = _mm_load_ps(dv), dmin4 = _mm_load_ps(mv);
+      for (int c = 0; c < NC; c++) {
+        // each row's integer sums (exact in any order) gathered into its lane
+        __m256i h[4];
+        __m128i m[4];
+        for (int r = 0; r < 4; r++) {
+          h[r] = r < NR ? _mm256_add_epi32(_mm512_castsi512_si256(sumi[r][c]), _mm512_extracti64x4_epi64(sumi[r][c], 1))
+                        : _mm256_setzero_si256();
+          // the min term: sum_j mn_j * (activation sum of sub-block j), 4 lanes
+          m[r] = r < NR ? _mm_madd_epi16(mn[r], bpair[c]) : _mm_setzero_si128();
         }
+        const __m256i q = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0], h[1]), _mm256_hadd_epi32(h[2], h[3]));
+        const __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        const __m128i msum = _mm_hadd_epi32(_mm_hadd_epi32(m[0], m[1]), _mm_hadd_epi32(m[2], m[3]));
+        const __m128 dy = _mm_set1_ps(load_f32(&yb[c]->d));
+        acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), _mm_mul_ps(d4, dy), acc[c]);
+        accm[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_mul_ps(dmin4, dy), accm[c]);
       }
     }
-    for (int r = 0; r < NR; r++)
-      for (int c = 0; c < NC; c++) s[c * ldc + r] = _mm512_reduce_add_ps(acc[r][c]);
+    for (int c = 0; c < NC; c++) {
+      alignas(16) float o[4];
+      _mm_store_ps(o, _mm_sub_ps(acc[c], accm[c]));
+      for (int r = 0; r < NR; r++) s[c * ldc + r] = o[r];
+    }
   }
 };
 
@@ -314,8 +338,50 @@ struct Legacy4 {
 
 template <int NR, int NC>
 using Q40 = Legacy4<Q40Blocks, NR, NC>;
+
+// Q5_0 x Q8_0 one block at a time, summed as llama.cpp's x86 builds sum it
+// (its vec_dot, and its llamafile gemm for batches): the codes expanded to
+// signed bytes in value order, eight 32-bit lanes of four consecutive
+// products each, converted and multiplied into eight float accumulators by
+// d_x * d_y, then the Q8_0 kernel's horizontal sum. (Two blocks per register,
+// as Legacy4 sums them, lands every lane on eight products instead.)
 template <int NR, int NC>
-using Q50 = Legacy4<Q50Blocks, NR, NC>;
+struct Q50 {
+  static void run(int64_t n, float *s, size_t ldc, const uint8_t *x, size_t bx, const uint8_t *y, size_t by) {
+    const __m128i m4 = _mm_set1_epi8(0xf);
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    __m256 acc[NR][NC];
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KILN_QK; i++) {
+      __m256i yq[NC];
+      float dy[NC];
+      for (int c = 0; c < NC; c++) {
+        const kiln_block_q8_0 *yb = reinterpret_cast<const kiln_block_q8_0 *>(y + c * by) + i;
+        yq[c] = load(yb->qs);
+        dy[c] = f16(yb->d);
+      }
+      for (int r = 0; r < NR; r++) {
+        const kiln_block_q5_0 *xb = reinterpret_cast<const kiln_block_q5_0 *>(x + r * bx) + i;
+        prefetch_ahead(xb, sizeof(kiln_block_q5_0));
+        const __m128i q = load128(xb->qs);
+        // values 0..15 are the low nibbles, 16..31 the high ones; bit j of qh is bit 4 of value j
+        const __m256i v = join128(_mm_and_si128(q, m4), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+        uint32_t h;
+        memcpy(&h, xb->qh, 4);
+        const __m256i xq = _mm256_sub_epi8(_mm256_mask_add_epi8(v, h, v, b4), b4);
+        const __m256i ax = _mm256_abs_epi8(xq);
+        const float dx = f16(xb->d);
+        for (int c = 0; c < NC; c++) {
+          const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, _mm256_sign_epi8(yq[c], xq));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; r++)
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
+  }
+};
 
 // ---- Q5_K (vec_dot only) -------------------------------------------------------
 
@@ -356,8 +422,8 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
 } // namespace
 
 extern "C" void kiln_x86_avx512_register(kiln_kernel_table *t) {
-  t->vec_dot[KILN_TYPE_Q4_K] = Tiles<Q4K, 2>::dot;
-  t->vec_dot_tile[KILN_TYPE_Q4_K] = Tiles<Q4K, 2>::tile;
+  t->vec_dot[KILN_TYPE_Q4_K] = Tiles<Q4K, 4>::dot;
+  t->vec_dot_tile[KILN_TYPE_Q4_K] = Tiles<Q4K, 4>::tile;
   t->vec_dot[KILN_TYPE_Q6_K] = Tiles<Q6K, 2>::dot;
   t->vec_dot_tile[KILN_TYPE_Q6_K] = Tiles<Q6K, 2>::tile;
   t->vec_dot[KILN_TYPE_Q8_0] = Tiles<Q80, 4>::dot;

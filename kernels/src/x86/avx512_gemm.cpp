@@ -10,10 +10,12 @@
 // scaled by the sub-block scale (VPMULLD) and then, per super-block, by the
 // float scales, so nothing is reduced across lanes.
 //
-// The results are exact integer sums per super-block scaled and accumulated
-// in super-block order, so they differ from vec_dot (whose float partial sums
-// run across lanes) by float rounding only; the kernel tests hold both to the
-// reference. Linkage rule of avx2.cpp: everything here is internal.
+// The results are exact integer sums scaled and accumulated in value order
+// (Q4_K: every 64 values, as llama.cpp's gemm over its repacked Q4_K does, so
+// that a batch's whole groups of 4 tokens come out bit for bit as there; Q6_K:
+// per super-block), so they differ from vec_dot by float rounding only; the
+// kernel tests hold both to the reference. Linkage rule of avx2.cpp:
+// everything here is internal.
 #include <immintrin.h>
 #include <string.h>
 
@@ -93,8 +95,8 @@ inline void q4k_scales(const uint8_t *s, uint8_t *sc, uint8_t *mn) {
 template <int NR>
 void q4k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, const Q8KX16 *Y, int nt) {
   const __m256i m4 = _mm256_set1_epi8(0xf);
-  __m512 acc[NR];
-  for (int r = 0; r < NR; r++) acc[r] = _mm512_setzero_ps();
+  __m512 acc[NR], accm[NR];
+  for (int r = 0; r < NR; r++) acc[r] = accm[r] = _mm512_setzero_ps();
   alignas(64) uint8_t codes[NR][KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++) {
     const Q8KX16 &yb = Y[i];
@@ -113,28 +115,36 @@ void q4k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, cons
         _mm256_store_si256(reinterpret_cast<__m256i *>(codes[r] + 64 * c), _mm256_and_si256(q, m4));
         _mm256_store_si256(reinterpret_cast<__m256i *>(codes[r] + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
       }
-      // the min term: sum_j mn_j * (activation sum of sub-block j), two sub-blocks per VPDPWSSD
-      M[r] = _mm512_setzero_si512();
-      for (int p = 0; p < 4; p++)
-        M[r] = _mm512_dpwssd_epi32(M[r], load512(yb.bs32[p]), _mm512_set1_epi32(mn[r][2 * p] | mn[r][2 * p + 1] << 16));
-      S[r] = _mm512_setzero_si512();
-    }
-    for (int j = 0; j < 8; j++) {
-      __m512i a[NR];
-      for (int r = 0; r < NR; r++) a[r] = _mm512_setzero_si512();
-      for (int g = 0; g < 8; g++) {
-        const __m512i yv = load512(yb.qs[8 * j + g]);
-        for (int r = 0; r < NR; r++) a[r] = _mm512_dpbusd_epi32(a[r], bcast4(codes[r] + 32 * j + 4 * g), yv);
-      }
-      for (int r = 0; r < NR; r++) S[r] = _mm512_add_epi32(S[r], _mm512_mullo_epi32(a[r], _mm512_set1_epi32(sc[r][j])));
     }
     const __m512 dy = _mm512_loadu_ps(yb.d);
+    __m512 ds[NR], dm[NR];
     for (int r = 0; r < NR; r++) {
-      acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(d[r]), dy), _mm512_cvtepi32_ps(S[r]), acc[r]);
-      acc[r] = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dmin[r]), dy), _mm512_cvtepi32_ps(M[r]), acc[r]);
+      ds[r] = _mm512_mul_ps(_mm512_set1_ps(d[r]), dy);
+      dm[r] = _mm512_mul_ps(_mm512_set1_ps(dmin[r]), dy);
+    }
+    // llama.cpp's gemm over its repacked Q4_K (the tokens of a batch in whole groups of 4) scales
+    // and accumulates every 64 values (sub-blocks 2p, 2p + 1), the mins in an accumulator of their own
+    for (int p = 0; p < 4; p++) {
+      for (int r = 0; r < NR; r++) S[r] = _mm512_setzero_si512();
+      for (int j = 2 * p; j < 2 * p + 2; j++) {
+        __m512i a[NR];
+        for (int r = 0; r < NR; r++) a[r] = _mm512_setzero_si512();
+        for (int g = 0; g < 8; g++) {
+          const __m512i yv = load512(yb.qs[8 * j + g]);
+          for (int r = 0; r < NR; r++) a[r] = _mm512_dpbusd_epi32(a[r], bcast4(codes[r] + 32 * j + 4 * g), yv);
+        }
+        for (int r = 0; r < NR; r++) S[r] = _mm512_add_epi32(S[r], _mm512_mullo_epi32(a[r], _mm512_set1_epi32(sc[r][j])));
+      }
+      const __m512i bs = load512(yb.bs32[p]);
+      for (int r = 0; r < NR; r++) {
+        // the min term: mn_2p * (activation sum of sub-block 2p) + mn_2p+1 * (that of 2p + 1)
+        M[r] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), bs, _mm512_set1_epi32(mn[r][2 * p] | mn[r][2 * p + 1] << 16));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S[r]), ds[r], acc[r]);
+        accm[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M[r]), dm[r], accm[r]);
+      }
     }
   }
-  for (int r = 0; r < NR; r++) store_lanes(acc[r], s + r, ldy, nt);
+  for (int r = 0; r < NR; r++) store_lanes(_mm512_sub_ps(acc[r], accm[r]), s + r, ldy, nt);
 }
 
 // Q6_K: value e = 128h + r has its low nibble in ql[64h + r % 64] (nibble

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ref/half.h"
 #include "variant.h"
 
 namespace {
@@ -38,6 +39,16 @@ inline void pack(int64_t n, const void *vy, size_t by, int nt, void *dst) {
     memcpy(o, y + (size_t)t * by, (size_t)n * sizeof(float));
     for (int64_t i = n; i < stride; i++) o[i] = 0.0f;
   }
+}
+
+// The same for an F16 matrix, the activations rounded to binary16 (llama.cpp
+// converts them to F16 before its F16 matrix products).
+inline void pack_f16(int64_t n, const void *vy, size_t by, int nt, void *dst) {
+  pack(n, vy, by, nt, dst);
+  float *o = static_cast<float *>(dst);
+  const int64_t stride = packed_stride(n);
+  for (int t = 0; t < nt; t++, o += stride)
+    for (int64_t i = 0; i < n; i++) o[i] = kiln_f16_to_f32(kiln_f32_to_f16(o[i]));
 }
 
 // Weight loaders: W values of a row from p (whole), or the k < W values left
@@ -133,7 +144,7 @@ void register_float_gemm(kiln_kernel_table *t) {
   t->gemm[KILN_TYPE_F32] = Gemm<V, F32Weights<V>, MC>::run;
   const int types[] = {KILN_TYPE_F16, KILN_TYPE_F32};
   for (int type : types) {
-    t->gemm_pack[type] = pack;
+    t->gemm_pack[type] = type == KILN_TYPE_F16 ? pack_f16 : pack;
     t->gemm_size[type] = packed_size;
   }
 }
