@@ -55,7 +55,7 @@ export function flagValue(ctx: Context, f: string, short?: string): string | und
 const print = (s: string) => console.log(s);
 
 /** engine/quantize/ladder.ts's DEFAULT_LADDER, spelled here so the help does not load the engine. */
-const DEFAULT_LADDER_TEXT = 'q2_K,q3_K_M,q4_0,q4_K_M,q5_K_M,q6_K,q8_0';
+const DEFAULT_LADDER_TEXT = 'q2_K,q3_K_M,iq4_xs,q4_0,q4_K_M,q5_K_M,q6_K,q8_0';
 
 export const COMMANDS: Command[] = [
   {

@@ -85,6 +85,7 @@
         "src/ref/legacy.cpp",
         "src/ref/kquants.cpp",
         "src/ref/iquants.cpp",
+        "src/ref/iq4quant.cpp",
         "src/ref/iq_tables.cpp",
         "src/ref/kdot.cpp",
         "src/ref/fit.cpp",

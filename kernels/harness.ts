@@ -89,6 +89,11 @@ export const NMSE_THRESHOLD: Partial<Record<QuantType, number>> = {
   Q5_K: GGML_REF_NMSE.Q5_K! * 1.02,
   Q6_K: GGML_REF_NMSE.Q6_K! * 1.02,
   Q8_K: GGML_REF_NMSE.Q8_K! * 1.02,
+  // IQ4_NL/IQ4_XS weight each value's error by a function of |x| (measured
+  // 5.48e-3 / 5.72e-3); that they beat llama.cpp's quantizer on the same rows
+  // is checked in iq.test.ts against its golden blocks
+  IQ4_NL: 5.7e-3,
+  IQ4_XS: 6.0e-3,
 };
 
 /**

@@ -36,6 +36,9 @@ const goldenBytes = (t: QuantType): Uint8Array => new Uint8Array(Buffer.from(gol
 // llama.cpp's type traits: these two take Q8_0 activations, the rest Q8_K.
 const VEC_DOT_TYPE: Record<string, QuantType> = { IQ4_NL: 'Q8_0', MXFP4: 'Q8_0' };
 
+/** The IQ types kiln also writes (kernels/src/ref/iq4quant.cpp); the rest it reads only. */
+const WRITTEN: QuantType[] = ['IQ4_NL', 'IQ4_XS'];
+
 /**
  * Round-trip error of llama.cpp's quantizer on the golden rows (a sanity bound
  * on the decoded values: a wrong grid or scale gives errors near or above 1).
@@ -68,7 +71,7 @@ function expectedDot(t: QuantType, row: Uint8Array, act: Float32Array): { dot: n
 }
 
 describe('type table', () => {
-  it('has llama.cpp\'s ids, block sizes and activation types, and no quantizer', () => {
+  it('has llama.cpp\'s ids, block sizes and activation types, and a quantizer only where kiln writes the type', () => {
     const want: Record<string, [number, number, number]> = {
       IQ2_XXS: [16, 256, 66], IQ2_XS: [17, 256, 74], IQ3_XXS: [18, 256, 98], IQ1_S: [19, 256, 50], IQ4_NL: [20, 32, 18],
       IQ3_S: [21, 256, 110], IQ2_S: [22, 256, 82], IQ4_XS: [23, 256, 136], IQ1_M: [29, 256, 56], TQ1_0: [34, 256, 54],
@@ -79,7 +82,8 @@ describe('type table', () => {
       const t = typeInfo(name as QuantType);
       expect([t.id, t.blockSize, t.typeSize, GGML_TYPE[name as QuantType]], name).toEqual([id, bs, ts, id]);
       expect(t.vecDotType, name).toBe(VEC_DOT_TYPE[name] ?? 'Q8_K');
-      expect(t.hasVecDot && !t.hasQuantize, name).toBe(true);
+      expect(t.hasVecDot, name).toBe(true);
+      expect(t.hasQuantize, name).toBe(WRITTEN.includes(name as QuantType));
       // the GGUF reader's table sizes tensors the same way
       expect(tensorByteSize(id, [1024, 3]), name).toBe(rowSize(name as QuantType, 1024) * 3);
     }
@@ -88,12 +92,25 @@ describe('type table', () => {
   it('refuses to quantize to a read-only type with a typed error', () => {
     let err: unknown;
     try {
-      quantize('IQ4_XS', new Float32Array(256), 1, 256);
+      quantize('IQ1_S', new Float32Array(256), 1, 256);
     } catch (e) {
       err = e;
     }
     expect(isKilnError(err, 'E_NATIVE')).toBe(true);
-    expect((err as Error).message).toMatch(/no quantizer for IQ4_XS/);
+    expect((err as Error).message).toMatch(/no quantizer for IQ1_S/);
+  });
+});
+
+describe("kiln's IQ quantizers against llama.cpp's", () => {
+  it.each(WRITTEN)('%s: the golden rows quantized by kiln decode closer to the source than llama.cpp\'s blocks do', (t) => {
+    const theirs = nmse(source, dequantize(t, goldenBytes(t), source.length));
+    const ours = nmse(source, dequantize(t, quantize(t, source, golden.rows, golden.cols), source.length));
+    expect(ours, `kiln ${ours.toExponential(3)} vs llama.cpp ${theirs.toExponential(3)}`).toBeLessThanOrEqual(theirs);
+    // with an importance that zeroes half the columns, the other half gets all the precision
+    const imp = new Float32Array(golden.cols).map((_, i) => (i % 2 ? 1 : 0));
+    const weighted = dequantize(t, quantize(t, source, golden.rows, golden.cols, undefined, imp), source.length);
+    const odd = (x: Float32Array) => x.filter((_, i) => i % 2 === 1);
+    expect(nmse(odd(source), odd(weighted))).toBeLessThan(nmse(odd(source), odd(dequantize(t, quantize(t, source, golden.rows, golden.cols), source.length))));
   });
 });
 

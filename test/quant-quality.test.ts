@@ -9,7 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { llamaQuantize } from '../bench/llama-quantizer.js';
+import { llamaQuantizeAsync } from '../bench/llama-quantizer.js';
+import { readGGUFFileSync } from '../engine/gguf/reader.js';
+import { ggmlTypeName } from '../engine/gguf/types.js';
 import { disposeOracle, meanKl, reference, type Reference } from '../bench/quality.js';
 import { importance, readImatrix, writeImatrix } from '../engine/quantize/imatrix.js';
 import { computeImatrix } from '../engine/quantize/imatrix-run.js';
@@ -33,17 +35,23 @@ afterAll(async () => {
   await disposeOracle();
 });
 
+/** Each tensor's type, by name. */
+const tensorTypes = (path: string): Record<string, string> =>
+  Object.fromEntries(readGGUFFileSync(path).tensors.map((t) => [t.name, ggmlTypeName(t.type)]));
+
 async function both(mix: MixName, ref: Reference, imatrix?: Map<string, Float32Array>): Promise<{ kiln: number; llama: number }> {
   const tag = imatrix ? `${mix}-im` : mix;
   const k = join(dir, `kiln-${tag}.gguf`);
   const l = join(dir, `llama-${tag}.gguf`);
   await quantizeFile(KJV_F32, k, mix, undefined, { imatrix });
-  llamaQuantize(KJV_F32, l, MIXES[mix].fileType, { imatrix });
+  await llamaQuantizeAsync(KJV_F32, l, MIXES[mix].fileType, { imatrix });
+  // the same mix: every tensor has the type llama.cpp's quantizer gives it
+  expect(tensorTypes(k)).toEqual(tensorTypes(l));
   return { kiln: await meanKl(k, ref), llama: await meanKl(l, ref) };
 }
 
 describe('kiln quantizes at least as well as llama.cpp (no imatrix)', () => {
-  it.each(['q4_K_M', 'q4_0', 'q2_K', 'q8_0'] as MixName[])('%s', async (mix) => {
+  it.each(['q4_K_M', 'q4_0', 'q2_K', 'q8_0', 'iq4_xs', 'iq4_nl'] as MixName[])('%s', async (mix) => {
     const r = await both(mix, full);
     report.push(`  ${mix.padEnd(7)} kiln ${r.kiln.toFixed(6)}  llama.cpp ${r.llama.toFixed(6)}  ${(r.kiln / r.llama).toFixed(3)}x`);
     expect(r.kiln).toBeLessThanOrEqual(r.llama);

@@ -41,6 +41,8 @@ const TYPES: Record<MixName, { agree: number; kl: number }> = {
   q4_K_S: { agree: 0.65, kl: 0.005 },
   q4_1: { agree: 0.6, kl: 0.006 },
   q4_0: { agree: 0.6, kl: 0.008 },
+  iq4_xs: { agree: 0.6, kl: 0.006 },
+  iq4_nl: { agree: 0.6, kl: 0.006 },
   q3_K_L: { agree: 0.45, kl: 0.02 },
   q3_K_M: { agree: 0.45, kl: 0.02 },
   q3_K_S: { agree: 0.45, kl: 0.025 },

@@ -19,7 +19,7 @@ import { planQuantization, type MixName } from './policy.js';
 import { assertFloatSource, quantizeFile } from './quantize.js';
 
 /** The types `--ladder` measures when none are named: from the smallest usable to near-lossless. */
-export const DEFAULT_LADDER: MixName[] = ['q2_K', 'q3_K_M', 'q4_0', 'q4_K_M', 'q5_K_M', 'q6_K', 'q8_0'];
+export const DEFAULT_LADDER: MixName[] = ['q2_K', 'q3_K_M', 'iq4_xs', 'q4_0', 'q4_K_M', 'q5_K_M', 'q6_K', 'q8_0'];
 
 /** The window when none is asked for: llama.cpp's perplexity default, or the model's context if shorter. */
 export const DEFAULT_WINDOW = 512;

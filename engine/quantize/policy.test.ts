@@ -3,7 +3,7 @@ import type { GGUFFile } from '../gguf/reader.js';
 import { gv } from '../gguf/types.js';
 import { readGGUFFileSync } from '../gguf/reader.js';
 import { KJV_F32 } from '../../test/helpers/fixtures.js';
-import { MIXES, parseMix, planQuantization, useMoreBits, type MixName } from './policy.js';
+import { MIXES, parseMix, planQuantization, useMoreBits, type MixName, type PlanOptions } from './policy.js';
 
 /** A tensor directory shaped like a llama model (no data: the plan reads names and dims only). */
 function llamaShape(o: { layers: number; embd: number; ff: number; heads: number; kvHeads: number; vocab: number; tied?: boolean }): GGUFFile {
@@ -51,10 +51,12 @@ function withTensors(f: GGUFFile, arch: string, tensors: { name: string; dims: n
 
 const LLAMA3_8B = { layers: 32, embd: 4096, ff: 14336, heads: 32, kvHeads: 8, vocab: 128256 };
 
-function counts(file: GGUFFile, mix: MixName): Record<string, number> {
-  const names: Record<number, string> = { 0: 'f32', 1: 'f16', 2: 'q4_0', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 10: 'q2_K', 11: 'q3_K', 12: 'q4_K', 13: 'q5_K', 14: 'q6_K', 30: 'bf16' };
+function counts(file: GGUFFile, mix: MixName, opts: PlanOptions = {}): Record<string, number> {
+  const names: Record<number, string> = {
+    0: 'f32', 1: 'f16', 2: 'q4_0', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 10: 'q2_K', 11: 'q3_K', 12: 'q4_K', 13: 'q5_K', 14: 'q6_K', 20: 'iq4_nl', 23: 'iq4_xs', 30: 'bf16',
+  };
   const out: Record<string, number> = {};
-  for (const p of planQuantization(file, mix)) out[names[p.to === 1 && p.dims.length === 1 ? 0 : p.to]] = (out[names[p.to === 1 && p.dims.length === 1 ? 0 : p.to]] ?? 0) + 1;
+  for (const p of planQuantization(file, mix, opts)) out[names[p.to === 1 && p.dims.length === 1 ? 0 : p.to]] = (out[names[p.to === 1 && p.dims.length === 1 ? 0 : p.to]] ?? 0) + 1;
   return out;
 }
 
@@ -72,6 +74,21 @@ describe('quantization mix policy', () => {
     expect(counts(f, 'q3_K_M')).toEqual({ f32: 65, q3_K: 129, q4_K: 92, q5_K: 4, q6_K: 1 });
     expect(counts(f, 'q3_K_L')).toEqual({ f32: 65, q3_K: 129, q5_K: 96, q6_K: 1 });
     expect(counts(f, 'q2_K')).toEqual({ f32: 65, q2_K: 129, q3_K: 64, q4_K: 32, q6_K: 1 });
+  });
+
+  it("gives IQ4_NL/IQ4_XS llama.cpp's mix: Q5_K attn_v at GQA >= 4, Q5_K ffn_down in the first eighth without an imatrix", () => {
+    const f = llamaShape(LLAMA3_8B);
+    expect(counts(f, 'iq4_xs')).toEqual({ f32: 65, iq4_xs: 189, q5_K: 36, q6_K: 1 });
+    expect(counts(f, 'iq4_nl')).toEqual({ f32: 65, iq4_nl: 189, q5_K: 36, q6_K: 1 });
+    expect(counts(f, 'iq4_xs', { imatrix: true })).toEqual({ f32: 65, iq4_xs: 193, q5_K: 32, q6_K: 1 });
+    const by = new Map(planQuantization(f, 'iq4_xs').map((p) => [p.name, p.to]));
+    expect([0, 1, 2, 3, 4].map((i) => by.get(`blk.${i}.ffn_down.weight`))).toEqual([13, 13, 13, 13, 23]);
+    // no GQA: attn_v stays at the base type
+    expect(counts(llamaShape({ ...LLAMA3_8B, kvHeads: 32 }), 'iq4_nl')).toEqual({ f32: 65, iq4_nl: 221, q5_K: 4, q6_K: 1 });
+    // rows not divisible by 256 fall back from IQ4_XS to IQ4_NL (llama.cpp's fallback)
+    const kjv = new Map(planQuantization(readGGUFFileSync(KJV_F32), 'iq4_xs').map((p) => [p.name, p.to]));
+    expect(kjv.get('blk.0.ffn_down.weight')).toBe(20);
+    expect(kjv.get('blk.0.ffn_up.weight')).toBe(23);
   });
 
   it('protects attn_v and ffn_down in the use_more_bits layers for Q4_K_M', () => {
@@ -141,6 +158,8 @@ describe('quantization mix policy', () => {
   it('records the file types llama.cpp uses', () => {
     expect(MIXES.q4_K_M.fileType).toBe(15);
     expect(MIXES.q8_0.fileType).toBe(7);
+    expect(MIXES.iq4_nl.fileType).toBe(25);
+    expect(MIXES.iq4_xs.fileType).toBe(30);
     expect(parseMix('Q4_K_M')).toBe('q4_K_M');
     expect(() => parseMix('q9_K')).toThrow(/unsupported quantization type/);
   });

@@ -27,11 +27,13 @@ export const MIXES = {
   q5_K_S: { fileType: 16, base: 13 },
   q5_K_M: { fileType: 17, base: 13 },
   q6_K: { fileType: 18, base: 14 },
+  iq4_nl: { fileType: 25, base: 20 },
+  iq4_xs: { fileType: 30, base: 23 },
 } as const;
 
 export type MixName = keyof typeof MIXES;
 
-const T = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
+const T = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, IQ4_NL: 20, IQ4_XS: 23, BF16: 30 } as const;
 const FLOAT_TYPES = new Set<number>([T.F32, T.F16, T.BF16]);
 
 /** Case-insensitive lookup: `Q4_K_M`, `q4_k_m` and `q4_K_M` all name the same mix. */
@@ -117,7 +119,7 @@ export function modelShape(file: GGUFFile): ModelShape {
 function fallback(type: number, rowLength: number): number {
   const block = ggmlTypeInfo(type)!.blockSize;
   if (rowLength % block === 0) return type;
-  const to: Record<number, number> = { [T.Q2_K]: T.Q4_0, [T.Q3_K]: T.Q4_0, [T.Q4_K]: T.Q5_0, [T.Q5_K]: T.Q5_1, [T.Q6_K]: T.Q8_0 };
+  const to: Record<number, number> = { [T.Q2_K]: T.Q4_0, [T.Q3_K]: T.Q4_0, [T.Q4_K]: T.Q5_0, [T.Q5_K]: T.Q5_1, [T.Q6_K]: T.Q8_0, [T.IQ4_XS]: T.IQ4_NL };
   const next = to[type] ?? type;
   return rowLength % ggmlTypeInfo(next)!.blockSize === 0 ? next : T.F16;
 }
@@ -129,17 +131,23 @@ export interface TensorPlan {
   to: number;
 }
 
+export interface PlanOptions {
+  /** An importance matrix will be used: llama.cpp's mixes differ for some types (IQ4_NL/IQ4_XS keep ffn_down at the base type). */
+  imatrix?: boolean;
+}
+
 /**
  * Chooses the type of every tensor for a mix. Returns the plan in the file's
  * own tensor order.
  */
-export function planQuantization(file: GGUFFile, mix: MixName): TensorPlan[] {
+export function planQuantization(file: GGUFFile, mix: MixName, opts: PlanOptions = {}): TensorPlan[] {
   const { base } = MIXES[mix];
   const shape = modelShape(file);
   const gqa = shape.nHeadKv > 0 ? shape.nHead / shape.nHeadKv : 1;
   const is70B = shape.arch === 'llama' && shape.nLayer === 80 && shape.nHead !== shape.nHeadKv;
   const nAttnV = file.tensors.filter((t) => category(t.name) === 'attn_v').length;
   const nLayer = shape.nLayer;
+  const iq4 = mix === 'iq4_nl' || mix === 'iq4_xs';
   let iAttnV = 0;
   let iFfnDown = 0;
   const chosen = new Map<string, number>();
@@ -157,6 +165,7 @@ export function planQuantization(file: GGUFFile, mix: MixName): TensorPlan[] {
       else if (mix === 'q3_K_M') t = iAttnV < 2 ? T.Q5_K : T.Q4_K;
       else if (mix === 'q3_K_L') t = T.Q5_K;
       else if ((mix === 'q4_K_M' || mix === 'q5_K_M') && useMoreBits(iAttnV, nAttnV)) t = T.Q6_K;
+      else if (iq4 && gqa >= 4) t = T.Q5_K;
       else if (mix === 'q4_K_S' && iAttnV < 4) t = T.Q5_K;
       if (is70B && (t === T.Q3_K || t === T.Q4_K)) t = T.Q5_K;
       if (shape.nExpert === 8) t = T.Q8_0;
@@ -172,13 +181,14 @@ export function planQuantization(file: GGUFFile, mix: MixName): TensorPlan[] {
       else if (mix === 'q4_K_M') {
         if (falcon) t = i < Math.trunc(nLayer / 16) ? T.Q6_K : useMoreBits(i, nLayer) ? T.Q5_K : T.Q4_K;
         else if (useMoreBits(i, nLayer)) t = T.Q6_K;
-      } else if (mix === 'q5_K_M' && useMoreBits(i, nLayer)) t = T.Q6_K;
+      } else if (iq4 && !opts.imatrix && i < Math.trunc(nLayer / 8)) t = T.Q5_K;
+      else if (mix === 'q5_K_M' && useMoreBits(i, nLayer)) t = T.Q6_K;
       else if (mix === 'q4_K_S' && !falcon && i < Math.trunc(nLayer / 8)) t = T.Q5_K;
       iFfnDown++;
     } else if (cat === 'attn_output') {
       if (shape.arch !== 'falcon') {
         if (shape.nExpert === 8) {
-          if (['q2_K', 'q3_K_S', 'q3_K_M', 'q4_K_S', 'q4_K_M'].includes(mix)) t = T.Q5_K;
+          if (['q2_K', 'q3_K_S', 'q3_K_M', 'q4_K_S', 'q4_K_M', 'iq4_nl', 'iq4_xs'].includes(mix)) t = T.Q5_K;
         } else if (mix === 'q2_K') t = T.Q3_K;
         else if (mix === 'q3_K_M') t = T.Q4_K;
         else if (mix === 'q3_K_L') t = T.Q5_K;

@@ -68,7 +68,7 @@ export async function quantizeFile(
 ): Promise<QuantizeResult> {
   const started = performance.now();
   const file = await readGGUFFile(inPath);
-  const plan = planQuantization(file, mix);
+  const plan = planQuantization(file, mix, { imatrix: opts.imatrix !== undefined });
   for (const p of plan) {
     const imp = opts.imatrix?.get(p.name);
     if (!imp || p.to === p.from) continue;

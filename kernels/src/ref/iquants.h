@@ -148,6 +148,13 @@ void kiln_dequantize_row_iq1_s(const void *src, float *dst, int64_t n);
 void kiln_dequantize_row_iq1_m(const void *src, float *dst, int64_t n);
 void kiln_dequantize_row_iq4_nl(const void *src, float *dst, int64_t n);
 void kiln_dequantize_row_iq4_xs(const void *src, float *dst, int64_t n);
+
+// Quantizers (iq4quant.cpp): imp, nullable, the importance of each value's
+// column (an imatrix row); _ref is the same without one.
+void kiln_quantize_row_iq4_nl_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq4_xs_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq4_nl_ref(const float *src, void *dst, int64_t n);
+void kiln_quantize_row_iq4_xs_ref(const float *src, void *dst, int64_t n);
 void kiln_dequantize_row_tq1_0(const void *src, float *dst, int64_t n);
 void kiln_dequantize_row_tq2_0(const void *src, float *dst, int64_t n);
 void kiln_dequantize_row_mxfp4(const void *src, float *dst, int64_t n);

@@ -96,7 +96,80 @@ void sym_err_many(const float *x, const float *w, int n, const float *dl, int co
 
 } // namespace
 
-void kiln_quant_affine_super(const float *x, const float *w, int nsub, int sub_n, int qmax, int code_max, int radius,
+namespace {
+
+// One sub-block's best (scale, min) code pair within `radius` of the codes
+// nearest its float fit, for stored super-block scales df/dminf; returns its
+// error (ties go to the first pair in order).
+double affine_codes(const float *xs, const float *ws, int sub_n, float a, float b, float df, float dminf, int qmax, int code_max,
+                    int radius, int *sc, int *mn) {
+  const int s0 = df > 0 ? kiln_clamp(kiln_round(a / df), 0, code_max) : 0;
+  const int m0 = dminf > 0 ? kiln_clamp(kiln_round(b / dminf), 0, code_max) : 0;
+  int ps[MAX_PAIRS], pm[MAX_PAIRS], count = 0;
+  float dl[MAX_PAIRS], ml[MAX_PAIRS];
+  double errs[MAX_PAIRS];
+  int best_s = s0, best_m = m0;
+  double best_err = INFINITY;
+  const auto flush = [&]() {
+    affine_err_many(xs, ws, sub_n, dl, ml, count, qmax, errs);
+    for (int p = 0; p < count; p++) {
+      if (errs[p] < best_err) {
+        best_err = errs[p];
+        best_s = ps[p];
+        best_m = pm[p];
+      }
+    }
+    count = 0;
+  };
+  for (int s = s0 - radius; s <= s0 + radius; s++) {
+    if (s < 0 || s > code_max) continue;
+    for (int m = m0 - radius; m <= m0 + radius; m++) {
+      if (m < 0 || m > code_max) continue;
+      ps[count] = s;
+      pm[count] = m;
+      dl[count] = df * static_cast<float>(s);
+      ml[count] = dminf * static_cast<float>(m);
+      if (++count == MAX_PAIRS) flush();
+    }
+  }
+  if (count > 0) flush();
+  *sc = best_s;
+  *mn = best_m;
+  return best_err;
+}
+
+double sym_codes(const float *xs, const float *ws, int sub_n, float s, float df, int qmin, int qmax, int code_min, int code_max, int radius,
+                 int *sc) {
+  const int l0 = df != 0 ? kiln_clamp(kiln_round(s / df), code_min, code_max) : 0;
+  int pl[MAX_PAIRS], count = 0;
+  float dl[MAX_PAIRS];
+  double errs[MAX_PAIRS];
+  int best_l = l0;
+  double best_err = INFINITY;
+  const auto flush = [&]() {
+    sym_err_many(xs, ws, sub_n, dl, count, qmin, qmax, errs);
+    for (int p = 0; p < count; p++) {
+      if (errs[p] < best_err) {
+        best_err = errs[p];
+        best_l = pl[p];
+      }
+    }
+    count = 0;
+  };
+  for (int l = l0 - radius; l <= l0 + radius; l++) {
+    if (l < code_min || l > code_max) continue;
+    pl[count] = l;
+    dl[count] = df * static_cast<float>(l);
+    if (++count == MAX_PAIRS) flush();
+  }
+  if (count > 0) flush();
+  *sc = best_l;
+  return best_err;
+}
+
+} // namespace
+
+void kiln_quant_affine_super(const float *x, const float *w, int nsub, int sub_n, int qmax, int code_max, int radius, int tries,
                              kiln_affine_super *out) {
   float a[16], b[16];
   float amax = 0, bmax = 0;
@@ -107,50 +180,42 @@ void kiln_quant_affine_super(const float *x, const float *w, int nsub, int sub_n
     if (a[j] > amax) amax = a[j];
     if (b[j] > bmax) bmax = b[j];
   }
-  out->d = kiln_f32_to_f16(clamp_scale(amax / static_cast<float>(code_max)));
-  out->dmin = kiln_f32_to_f16(clamp_scale(bmax / static_cast<float>(code_max)));
-  const float df = kiln_fp16(out->d), dminf = kiln_fp16(out->dmin);
-  for (int j = 0; j < nsub; j++) {
-    const float *xs = x + j * sub_n, *ws = w + j * sub_n;
-    const int s0 = df > 0 ? kiln_clamp(kiln_round(a[j] / df), 0, code_max) : 0;
-    const int m0 = dminf > 0 ? kiln_clamp(kiln_round(b[j] / dminf), 0, code_max) : 0;
-    // the (s, m) pairs in order, MAX_PAIRS at a time; ties go to the first
-    int ps[MAX_PAIRS], pm[MAX_PAIRS], count = 0;
-    float dl[MAX_PAIRS], ml[MAX_PAIRS];
-    double errs[MAX_PAIRS];
-    int best_s = s0, best_m = m0;
-    double best_err = INFINITY;
-    const auto flush = [&]() {
-      affine_err_many(xs, ws, sub_n, dl, ml, count, qmax, errs);
-      for (int p = 0; p < count; p++) {
-        if (errs[p] < best_err) {
-          best_err = errs[p];
-          best_s = ps[p];
-          best_m = pm[p];
-        }
-      }
-      count = 0;
-    };
-    for (int s = s0 - radius; s <= s0 + radius; s++) {
-      if (s < 0 || s > code_max) continue;
-      for (int m = m0 - radius; m <= m0 + radius; m++) {
-        if (m < 0 || m > code_max) continue;
-        ps[count] = s;
-        pm[count] = m;
-        dl[count] = df * static_cast<float>(s);
-        ml[count] = dminf * static_cast<float>(m);
-        if (++count == MAX_PAIRS) flush();
+  // super-block scales: the largest sub-block scale (min) on the top code,
+  // or, with tries > 0, on one of the `tries` codes below it: a coarser grid
+  // can land the other sub-blocks' scales closer; the pair with the least
+  // total error wins (the first on a tie)
+  double best_total = INFINITY;
+  uint16_t best_d = 0, best_dmin = 0;
+  int sc[16], mn[16];
+  for (int td = 0; td <= tries; td++) {
+    for (int tm = 0; tm <= (tries > 0 ? 1 : 0); tm++) {
+      const uint16_t d = kiln_f32_to_f16(clamp_scale(amax / static_cast<float>(code_max - td)));
+      const uint16_t dmin = kiln_f32_to_f16(clamp_scale(bmax / static_cast<float>(code_max - tm)));
+      const float df = kiln_fp16(d), dminf = kiln_fp16(dmin);
+      double total = 0;
+      for (int j = 0; j < nsub && total < best_total; j++)
+        total += affine_codes(x + j * sub_n, w + j * sub_n, sub_n, a[j], b[j], df, dminf, qmax, code_max, radius, &sc[j], &mn[j]);
+      if (total < best_total) {
+        best_total = total;
+        best_d = d;
+        best_dmin = dmin;
       }
     }
-    if (count > 0) flush();
-    out->sc[j] = static_cast<uint8_t>(best_s);
-    out->mn[j] = static_cast<uint8_t>(best_m);
-    affine_err(xs, ws, sub_n, df * static_cast<float>(best_s), dminf * static_cast<float>(best_m), qmax, out->q + j * sub_n);
+  }
+  out->d = best_d;
+  out->dmin = best_dmin;
+  const float df = kiln_fp16(best_d), dminf = kiln_fp16(best_dmin);
+  for (int j = 0; j < nsub; j++) {
+    const float *xs = x + j * sub_n, *ws = w + j * sub_n;
+    affine_codes(xs, ws, sub_n, a[j], b[j], df, dminf, qmax, code_max, radius, &sc[j], &mn[j]);
+    out->sc[j] = static_cast<uint8_t>(sc[j]);
+    out->mn[j] = static_cast<uint8_t>(mn[j]);
+    affine_err(xs, ws, sub_n, df * static_cast<float>(sc[j]), dminf * static_cast<float>(mn[j]), qmax, out->q + j * sub_n);
   }
 }
 
 void kiln_quant_sym_super(const float *x, const float *w, int nsub, int sub_n, int qmin, int qmax, int code_min,
-                          int code_max, int radius, kiln_sym_super *out) {
+                          int code_max, int radius, int tries, kiln_sym_super *out) {
   float s[16];
   float smax = 0, sm = 0;
   for (int j = 0; j < nsub; j++) {
@@ -160,36 +225,30 @@ void kiln_quant_sym_super(const float *x, const float *w, int nsub, int sub_n, i
       sm = s[j];
     }
   }
-  // The largest sub-block scale takes the longer (negative) end of the code range.
-  out->d = kiln_f32_to_f16(clamp_scale(sm / static_cast<float>(code_min)));
-  const float df = kiln_fp16(out->d);
+  // The largest sub-block scale takes the longer (negative) end of the code
+  // range, or with tries > 0 one of the codes inside either end; the least
+  // total error wins (the first on a tie).
+  double best_total = INFINITY;
+  uint16_t best_d = 0;
+  int sc[16];
+  for (int t = 0; t <= 2 * tries + (tries > 0 ? 1 : 0); t++) {
+    const int c = t <= tries ? code_min + t : code_max - (t - tries - 1);
+    const uint16_t d = kiln_f32_to_f16(clamp_scale(sm / static_cast<float>(c)));
+    const float df = kiln_fp16(d);
+    double total = 0;
+    for (int j = 0; j < nsub && total < best_total; j++)
+      total += sym_codes(x + j * sub_n, w + j * sub_n, sub_n, s[j], df, qmin, qmax, code_min, code_max, radius, &sc[j]);
+    if (total < best_total) {
+      best_total = total;
+      best_d = d;
+    }
+  }
+  out->d = best_d;
+  const float df = kiln_fp16(best_d);
   for (int j = 0; j < nsub; j++) {
     const float *xs = x + j * sub_n, *ws = w + j * sub_n;
-    const int l0 = df != 0 ? kiln_clamp(kiln_round(s[j] / df), code_min, code_max) : 0;
-    // the scale codes in order, MAX_PAIRS at a time; ties go to the first
-    int pl[MAX_PAIRS], count = 0;
-    float dl[MAX_PAIRS];
-    double errs[MAX_PAIRS];
-    int best_l = l0;
-    double best_err = INFINITY;
-    const auto flush = [&]() {
-      sym_err_many(xs, ws, sub_n, dl, count, qmin, qmax, errs);
-      for (int p = 0; p < count; p++) {
-        if (errs[p] < best_err) {
-          best_err = errs[p];
-          best_l = pl[p];
-        }
-      }
-      count = 0;
-    };
-    for (int l = l0 - radius; l <= l0 + radius; l++) {
-      if (l < code_min || l > code_max) continue;
-      pl[count] = l;
-      dl[count] = df * static_cast<float>(l);
-      if (++count == MAX_PAIRS) flush();
-    }
-    if (count > 0) flush();
-    out->sc[j] = best_l;
-    sym_err(xs, ws, sub_n, df * static_cast<float>(best_l), qmin, qmax, out->q + j * sub_n);
+    sym_codes(xs, ws, sub_n, s[j], df, qmin, qmax, code_min, code_max, radius, &sc[j]);
+    out->sc[j] = sc[j];
+    sym_err(xs, ws, sub_n, df * static_cast<float>(sc[j]), qmin, qmax, out->q + j * sub_n);
   }
 }

@@ -21,7 +21,10 @@ struct kiln_affine_super {
 };
 
 // value = fp16(d) * sc * q - fp16(dmin) * mn
-void kiln_quant_affine_super(const float *x, const float *w, int nsub, int sub_n, int qmax, int code_max, int radius,
+// tries > 0: step 2 also tries the largest scale on each of the `tries`
+// codes below the top (and the min on the code below its top), keeping the
+// super-block scales with the least total error.
+void kiln_quant_affine_super(const float *x, const float *w, int nsub, int sub_n, int qmax, int code_max, int radius, int tries,
                              kiln_affine_super *out);
 
 struct kiln_sym_super {
@@ -31,5 +34,7 @@ struct kiln_sym_super {
 };
 
 // value = fp16(d) * sc * q
+// tries > 0: the largest scale also tries the `tries` codes inside the
+// negative end and tries + 1 codes at the positive end.
 void kiln_quant_sym_super(const float *x, const float *w, int nsub, int sub_n, int qmin, int qmax, int code_min, int code_max,
-                          int radius, kiln_sym_super *out);
+                          int radius, int tries, kiln_sym_super *out);

@@ -3,6 +3,8 @@
 #include "kquants.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blocks.h"
@@ -90,7 +92,22 @@ const kiln_weight_rule DEFAULT_RULE_Q4_K = KILN_W_ABS;
 const kiln_weight_rule DEFAULT_RULE_Q5_K = KILN_W_ONE;
 const kiln_weight_rule DEFAULT_RULE_Q6_K = KILN_W_SIGMA;
 
+// Super-block scale candidates beyond the first (kfit.h `tries`), per type;
+// KILN_QUANT_TRIES_<TYPE> overrides, a measuring knob like the rules.
+const int DEFAULT_TRIES_Q2_K = 0;
+const int DEFAULT_TRIES_Q3_K = 0;
+const int DEFAULT_TRIES_Q4_K = 0;
+const int DEFAULT_TRIES_Q5_K = 0;
+const int DEFAULT_TRIES_Q6_K = 0;
+
 namespace {
+
+int tries_for(const char *type, int def) {
+  char name[64];
+  snprintf(name, sizeof name, "KILN_QUANT_TRIES_%s", type);
+  const char *v = getenv(name);
+  return v != nullptr && *v >= '0' && *v <= '9' ? atoi(v) : def;
+}
 
 // The weights of super-block i; sigma2 is twice the mean square of its values
 // (the spread used beside each value's own square).
@@ -104,12 +121,13 @@ void super_weights(const float *x, const float *imp, int64_t i, kiln_weight_rule
 // 16 scale codes a neighbouring code is often the better compromise.
 void kiln_quantize_row_q2_K_w(const float *src, void *dst, int64_t n, const float *imp) {
   static const kiln_weight_rule RULE = kiln_rule_for("Q2_K", DEFAULT_RULE_Q2_K);
+  static const int TRIES = tries_for("Q2_K", DEFAULT_TRIES_Q2_K);
   kiln_block_q2_K *b = static_cast<kiln_block_q2_K *>(dst);
   kiln_affine_super s;
   float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
     super_weights(src, imp, i, RULE, w);
-    kiln_quant_affine_super(src, w, 16, 16, 3, 15, 2, &s);
+    kiln_quant_affine_super(src, w, 16, 16, 3, 15, 2, TRIES, &s);
     b[i].d = s.d;
     b[i].dmin = s.dmin;
     for (int j = 0; j < 16; j++) b[i].scales[j] = static_cast<uint8_t>(s.sc[j] | (s.mn[j] << 4));
@@ -121,12 +139,13 @@ void kiln_quantize_row_q2_K_w(const float *src, void *dst, int64_t n, const floa
 // Q3_K: 16 x 16, values -4..3, signed 6-bit scale codes.
 void kiln_quantize_row_q3_K_w(const float *src, void *dst, int64_t n, const float *imp) {
   static const kiln_weight_rule RULE = kiln_rule_for("Q3_K", DEFAULT_RULE_Q3_K);
+  static const int TRIES = tries_for("Q3_K", DEFAULT_TRIES_Q3_K);
   kiln_block_q3_K *b = static_cast<kiln_block_q3_K *>(dst);
   kiln_sym_super s;
   float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
     super_weights(src, imp, i, RULE, w);
-    kiln_quant_sym_super(src, w, 16, 16, -4, 3, -32, 31, 2, &s);
+    kiln_quant_sym_super(src, w, 16, 16, -4, 3, -32, 31, 2, TRIES, &s);
     b[i].d = s.d;
     kiln_q3k_pack_scales(s.sc, b[i].scales);
     memset(b[i].qs, 0, sizeof b[i].qs);
@@ -138,12 +157,13 @@ void kiln_quantize_row_q3_K_w(const float *src, void *dst, int64_t n, const floa
 // Q4_K: 8 x 32, 4-bit values, 6-bit scale and min codes.
 void kiln_quantize_row_q4_K_w(const float *src, void *dst, int64_t n, const float *imp) {
   static const kiln_weight_rule RULE = kiln_rule_for("Q4_K", DEFAULT_RULE_Q4_K);
+  static const int TRIES = tries_for("Q4_K", DEFAULT_TRIES_Q4_K);
   kiln_block_q4_K *b = static_cast<kiln_block_q4_K *>(dst);
   kiln_affine_super s;
   float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
     super_weights(src, imp, i, RULE, w);
-    kiln_quant_affine_super(src, w, 8, 32, 15, 63, 1, &s);
+    kiln_quant_affine_super(src, w, 8, 32, 15, 63, 1, TRIES, &s);
     b[i].d = s.d;
     b[i].dmin = s.dmin;
     kiln_q4k_pack_scales(s.sc, s.mn, b[i].scales);
@@ -155,12 +175,13 @@ void kiln_quantize_row_q4_K_w(const float *src, void *dst, int64_t n, const floa
 // Q5_K: 8 x 32, 5-bit values, 6-bit scale and min codes.
 void kiln_quantize_row_q5_K_w(const float *src, void *dst, int64_t n, const float *imp) {
   static const kiln_weight_rule RULE = kiln_rule_for("Q5_K", DEFAULT_RULE_Q5_K);
+  static const int TRIES = tries_for("Q5_K", DEFAULT_TRIES_Q5_K);
   kiln_block_q5_K *b = static_cast<kiln_block_q5_K *>(dst);
   kiln_affine_super s;
   float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
     super_weights(src, imp, i, RULE, w);
-    kiln_quant_affine_super(src, w, 8, 32, 31, 63, 1, &s);
+    kiln_quant_affine_super(src, w, 8, 32, 31, 63, 1, TRIES, &s);
     b[i].d = s.d;
     b[i].dmin = s.dmin;
     kiln_q4k_pack_scales(s.sc, s.mn, b[i].scales);
@@ -173,12 +194,13 @@ void kiln_quantize_row_q5_K_w(const float *src, void *dst, int64_t n, const floa
 // Q6_K: 16 x 16, values -32..31, int8 scale codes.
 void kiln_quantize_row_q6_K_w(const float *src, void *dst, int64_t n, const float *imp) {
   static const kiln_weight_rule RULE = kiln_rule_for("Q6_K", DEFAULT_RULE_Q6_K);
+  static const int TRIES = tries_for("Q6_K", DEFAULT_TRIES_Q6_K);
   kiln_block_q6_K *b = static_cast<kiln_block_q6_K *>(dst);
   kiln_sym_super s;
   float w[KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++, src += KILN_QK_K) {
     super_weights(src, imp, i, RULE, w);
-    kiln_quant_sym_super(src, w, 16, 16, -32, 31, -128, 127, 2, &s);
+    kiln_quant_sym_super(src, w, 16, 16, -32, 31, -128, 127, 2, TRIES, &s);
     b[i].d = s.d;
     for (int j = 0; j < 16; j++) b[i].scales[j] = static_cast<int8_t>(s.sc[j]);
     memset(b[i].ql, 0, sizeof b[i].ql);

@@ -29,10 +29,10 @@ const kiln_type_traits TRAITS[] = {
     {"IQ2_XS", 256, 74, kiln_dequantize_row_iq2_xs, nullptr, kiln_vec_dot_iq2_xs_q8_K, KILN_TYPE_Q8_K},
     {"IQ3_XXS", 256, 98, kiln_dequantize_row_iq3_xxs, nullptr, kiln_vec_dot_iq3_xxs_q8_K, KILN_TYPE_Q8_K},
     {"IQ1_S", 256, 50, kiln_dequantize_row_iq1_s, nullptr, kiln_vec_dot_iq1_s_q8_K, KILN_TYPE_Q8_K},
-    {"IQ4_NL", 32, 18, kiln_dequantize_row_iq4_nl, nullptr, kiln_vec_dot_iq4_nl_q8_0, KILN_TYPE_Q8_0},
+    {"IQ4_NL", 32, 18, kiln_dequantize_row_iq4_nl, kiln_quantize_row_iq4_nl_ref, kiln_vec_dot_iq4_nl_q8_0, KILN_TYPE_Q8_0},
     {"IQ3_S", 256, 110, kiln_dequantize_row_iq3_s, nullptr, kiln_vec_dot_iq3_s_q8_K, KILN_TYPE_Q8_K},
     {"IQ2_S", 256, 82, kiln_dequantize_row_iq2_s, nullptr, kiln_vec_dot_iq2_s_q8_K, KILN_TYPE_Q8_K},
-    {"IQ4_XS", 256, 136, kiln_dequantize_row_iq4_xs, nullptr, kiln_vec_dot_iq4_xs_q8_K, KILN_TYPE_Q8_K},
+    {"IQ4_XS", 256, 136, kiln_dequantize_row_iq4_xs, kiln_quantize_row_iq4_xs_ref, kiln_vec_dot_iq4_xs_q8_K, KILN_TYPE_Q8_K},
     {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32}, // 24..28: integer and F64 types (no kernels)
     {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
     {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
@@ -76,6 +76,8 @@ extern "C" kiln_weighted_fn kiln_weighted_quantizer(int type) {
   case KILN_TYPE_Q4_K: return kiln_quantize_row_q4_K_w;
   case KILN_TYPE_Q5_K: return kiln_quantize_row_q5_K_w;
   case KILN_TYPE_Q6_K: return kiln_quantize_row_q6_K_w;
+  case KILN_TYPE_IQ4_NL: return kiln_quantize_row_iq4_nl_w;
+  case KILN_TYPE_IQ4_XS: return kiln_quantize_row_iq4_xs_w;
   default: return nullptr;
   }
 }
