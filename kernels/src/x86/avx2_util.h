@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "variant.h"
+
 namespace kiln_avx2 {
 
 static inline float hsum_f32(__m256 v) {
@@ -71,14 +73,24 @@ static inline __m256i pack_i32x32_to_i8(__m256i a, __m256i b, __m256i c, __m256i
 // Software prefetch of the weights PREFETCH_AHEAD bytes past the block at p
 // (`bytes` long), one line per 64 bytes: kernels call it for every block they
 // read, so requests stream out at the pace the rows are consumed. Measured on
-// this project's VM (bench/matvec.ts, Q4_K, cold weights): no software
-// prefetch 53-55% of the plain read bandwidth, the same lines requested in
-// one burst per 4-row tile 65-70%, spread like this 90-97%. Prefetches past
-// the end of a matrix are harmless hints (they never fault).
+// the Sapphire Rapids VM the kernels were first tuned on (bench/matvec.ts,
+// Q4_K, cold weights): no software prefetch 53-55% of the plain read
+// bandwidth, the same lines requested in one burst per 4-row tile 65-70%,
+// spread like this into L1 90-97%. On AMD Zen 4 (EPYC VM, one thread) the
+// same prefetches into L1 held Q4_K at 51-59%, into L2 (PREFETCHT1) 73-87%:
+// there each L1 prefetch holds one of the core's few L1 miss buffers for the
+// whole DRAM latency, so kiln_prefetch_l2 (variant.h) picks the level by
+// vendor. Prefetches past the end of a matrix are harmless hints (they never
+// fault).
 static const int PREFETCH_AHEAD = 8192;
 
 static inline void prefetch_ahead(const void *p, int bytes) {
-  for (int o = 0; o < bytes; o += 64) _mm_prefetch(static_cast<const char *>(p) + PREFETCH_AHEAD + o, _MM_HINT_T0);
+  const char *q = static_cast<const char *>(p) + PREFETCH_AHEAD;
+  if (kiln_prefetch_l2) {
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T1);
+  } else {
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T0);
+  }
 }
 
 static inline float load_f32(const void *p) {
