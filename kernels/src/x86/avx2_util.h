@@ -84,13 +84,29 @@ static inline __m256i pack_i32x32_to_i8(__m256i a, __m256i b, __m256i c, __m256i
 // fault).
 static const int PREFETCH_AHEAD = 8192;
 
-static inline void prefetch_ahead(const void *p, int bytes) {
-  const char *q = static_cast<const char *>(p) + PREFETCH_AHEAD;
+// Prefetch the `bytes` at p + dist, one line per 64 bytes.
+static inline void prefetch_at(const void *p, int64_t dist, int bytes) {
+  const char *q = static_cast<const char *>(p) + dist;
   if (kiln_prefetch_l2) {
     for (int o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T1);
   } else {
     for (int o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T0);
   }
+}
+
+static inline void prefetch_ahead(const void *p, int bytes) { prefetch_at(p, PREFETCH_AHEAD, bytes); }
+
+// Distance for a kernel that reads `rows` rows (bx bytes apart) side by side,
+// tile after tile down the matrix. Into L2: a whole number of tiles and at
+// least PREFETCH_AHEAD, so every prefetch lands on the same offset of a row of
+// a later tile. A fixed distance shorter than the tile lands inside the tile
+// being read (Q6_K on 4096-wide rows, 4 rows per tile: 57% of the read
+// bandwidth, 115% of that with this rule; both into L2 on Zen 4). Into L1
+// (Intel): PREFETCH_AHEAD as tuned there.
+static inline int64_t prefetch_distance(int rows, size_t bx) {
+  const int64_t tile = (int64_t)rows * (int64_t)bx;
+  if (!kiln_prefetch_l2 || tile <= 0) return PREFETCH_AHEAD;
+  return (PREFETCH_AHEAD + tile - 1) / tile * tile;
 }
 
 static inline float load_f32(const void *p) {
