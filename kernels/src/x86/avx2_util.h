@@ -96,6 +96,12 @@ static inline void prefetch_at(const void *p, int64_t dist, int bytes) {
 
 static inline void prefetch_ahead(const void *p, int bytes) { prefetch_at(p, PREFETCH_AHEAD, bytes); }
 
+// Into L1 whatever the CPU: the prompt (gemm) kernels, which reuse each weight
+// block for many tokens and are bound by their arithmetic, not by DRAM.
+static inline void prefetch_ahead_l1(const void *p, int bytes) {
+  for (int o = 0; o < bytes; o += 64) _mm_prefetch(static_cast<const char *>(p) + PREFETCH_AHEAD + o, _MM_HINT_T0);
+}
+
 // Distance for a kernel that reads `rows` rows (bx bytes apart) side by side,
 // tile after tile down the matrix. Into L2: a whole number of tiles and at
 // least PREFETCH_AHEAD, so every prefetch lands on the same offset of a row of
