@@ -38,6 +38,18 @@ describe('cpu probe', () => {
     expect(f.neon).toBe(false);
   });
 
+  it('reads the vendor as /proc/cpuinfo gives it (AMD picks the L2 prefetch level)', () => {
+    const f = cpuFeatures();
+    let vendor: string | undefined;
+    try {
+      vendor = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('vendor_id'))?.split(':')[1].trim();
+    } catch {
+      vendor = undefined;
+    }
+    if (f.arch !== 'x86_64' || vendor === undefined) return;
+    expect(f.amd).toBe(vendor === 'AuthenticAMD' || vendor === 'HygonGenuine');
+  });
+
   it('never reports AMX without an OS grant (kiln does not request one)', () => {
     expect(cpuFeatures().amx).toBe(false);
   });

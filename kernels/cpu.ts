@@ -21,6 +21,8 @@ export interface CpuFeatures {
   amx: boolean;
   neon: boolean;
   dotprod: boolean;
+  /** x86 vendor AMD (or Hygon): the SIMD kernels prefetch weights into L2 there (KILN_PREFETCH=l1|l2 overrides). */
+  amd: boolean;
 }
 
 export const VARIANTS = KERNEL_VARIANTS;

@@ -33,6 +33,7 @@ napi_value cpu_features(napi_env env, napi_callback_info) {
   set_bool(env, obj, "amx", f->amx);
   set_bool(env, obj, "neon", f->neon);
   set_bool(env, obj, "dotprod", f->dotprod);
+  set_bool(env, obj, "amd", f->amd);
   return obj;
 }
 

@@ -53,6 +53,9 @@ void probe(kiln_cpu_features &f) {
   unsigned max_leaf = __get_cpuid_max(0, nullptr);
   if (max_leaf < 1) return;
   unsigned a, b, c, d;
+  __cpuid_count(0, 0, a, b, c, d);
+  // the vendor string is ebx, edx, ecx: "Auth" "enti" "cAMD" / "Hygo" "nGen" "uine"
+  f.amd = (b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u) || (b == 0x6f677948u && d == 0x6e65476eu && c == 0x656e6975u);
   __cpuid_count(1, 0, a, b, c, d);
   const bool osxsave = bit(c, 27);
   f.sse42 = bit(c, 20);

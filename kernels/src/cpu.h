@@ -22,6 +22,7 @@ typedef struct kiln_cpu_features {
   bool amx;     // only when the OS already granted the tile state to this process
   bool neon;
   bool dotprod; // arm64 SDOT/UDOT
+  bool amd;     // x86 vendor AuthenticAMD (or Hygon, the same cores)
 } kiln_cpu_features;
 
 // Probed once, then cached; safe to call from any thread.

@@ -1,9 +1,14 @@
 #include "variant.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include <mutex>
 
 #include "ref/kv_quant.h"
 #include "ref/llama_ops.h"
+
+int kiln_prefetch_l2 = 0;
 
 namespace {
 
@@ -34,6 +39,12 @@ void fill_reference(kiln_kernel_table &t) {
 
 void init() {
   const kiln_cpu_features *f = kiln_cpu_probe();
+  kiln_prefetch_l2 = f->amd;
+  // KILN_PREFETCH=l1|l2 overrides the choice (for measuring it on another CPU)
+  if (const char *e = getenv("KILN_PREFETCH")) {
+    if (strcmp(e, "l1") == 0) kiln_prefetch_l2 = 0;
+    if (strcmp(e, "l2") == 0) kiln_prefetch_l2 = 1;
+  }
   g_supported[KILN_VARIANT_SCALAR] = true;
 #if defined(KILN_HAVE_X86_VARIANTS)
   g_supported[KILN_VARIANT_AVX2] = f->avx2 && f->fma && f->f16c;

@@ -69,6 +69,11 @@ typedef struct kiln_kernel_table {
   kiln_attn_quant_fn attn_quant;
 } kiln_kernel_table;
 
+// Whether the SIMD kernels prefetch weights into L2 rather than L1 (set
+// once, before any table is handed out, from the CPU vendor: see
+// prefetch_ahead in x86/avx2_util.h).
+extern int kiln_prefetch_l2;
+
 const char *kiln_variant_name(kiln_variant v);
 // Whether this build contains the variant and this CPU/OS can run it.
 int kiln_variant_supported(kiln_variant v);

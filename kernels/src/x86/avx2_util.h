@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "variant.h"
+
 namespace kiln_avx2 {
 
 static inline float hsum_f32(__m256 v) {
@@ -71,14 +73,46 @@ static inline __m256i pack_i32x32_to_i8(__m256i a, __m256i b, __m256i c, __m256i
 // Software prefetch of the weights PREFETCH_AHEAD bytes past the block at p
 // (`bytes` long), one line per 64 bytes: kernels call it for every block they
 // read, so requests stream out at the pace the rows are consumed. Measured on
-// this project's VM (bench/matvec.ts, Q4_K, cold weights): no software
-// prefetch 53-55% of the plain read bandwidth, the same lines requested in
-// one burst per 4-row tile 65-70%, spread like this 90-97%. Prefetches past
-// the end of a matrix are harmless hints (they never fault).
+// the Sapphire Rapids VM the kernels were first tuned on (bench/matvec.ts,
+// Q4_K, cold weights): no software prefetch 53-55% of the plain read
+// bandwidth, the same lines requested in one burst per 4-row tile 65-70%,
+// spread like this into L1 90-97%. On AMD Zen 4 (EPYC VM, one thread) the
+// same prefetches into L1 held Q4_K at 51-59%, into L2 (PREFETCHT1) 73-87%:
+// there each L1 prefetch holds one of the core's few L1 miss buffers for the
+// whole DRAM latency, so kiln_prefetch_l2 (variant.h) picks the level by
+// vendor. Prefetches past the end of a matrix are harmless hints (they never
+// fault).
 static const int PREFETCH_AHEAD = 8192;
 
-static inline void prefetch_ahead(const void *p, int bytes) {
+// Prefetch the `bytes` at p + dist, one line per 64 bytes.
+static inline void prefetch_at(const void *p, int64_t dist, int bytes) {
+  const char *q = static_cast<const char *>(p) + dist;
+  if (kiln_prefetch_l2) {
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T1);
+  } else {
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T0);
+  }
+}
+
+static inline void prefetch_ahead(const void *p, int bytes) { prefetch_at(p, PREFETCH_AHEAD, bytes); }
+
+// Into L1 whatever the CPU: the prompt (gemm) kernels, which reuse each weight
+// block for many tokens and are bound by their arithmetic, not by DRAM.
+static inline void prefetch_ahead_l1(const void *p, int bytes) {
   for (int o = 0; o < bytes; o += 64) _mm_prefetch(static_cast<const char *>(p) + PREFETCH_AHEAD + o, _MM_HINT_T0);
+}
+
+// Distance for a kernel that reads `rows` rows (bx bytes apart) side by side,
+// tile after tile down the matrix. Into L2: a whole number of tiles and at
+// least PREFETCH_AHEAD, so every prefetch lands on the same offset of a row of
+// a later tile. A fixed distance shorter than the tile lands inside the tile
+// being read (Q6_K on 4096-wide rows, 4 rows per tile: 57% of the read
+// bandwidth, 115% of that with this rule; both into L2 on Zen 4). Into L1
+// (Intel): PREFETCH_AHEAD as tuned there.
+static inline int64_t prefetch_distance(int rows, size_t bx) {
+  const int64_t tile = (int64_t)rows * (int64_t)bx;
+  if (!kiln_prefetch_l2 || tile <= 0) return PREFETCH_AHEAD;
+  return (PREFETCH_AHEAD + tile - 1) / tile * tile;
 }
 
 static inline float load_f32(const void *p) {

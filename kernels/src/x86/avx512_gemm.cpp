@@ -24,7 +24,7 @@
 #include "ref/blocks.h"
 #include "variant.h"
 
-using kiln_avx2::prefetch_ahead;
+using kiln_avx2::prefetch_ahead_l1;
 
 namespace {
 
@@ -105,7 +105,7 @@ void q4k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, cons
     __m512i S[NR], M[NR];
     for (int r = 0; r < NR; r++) {
       const kiln_block_q4_K *xb = reinterpret_cast<const kiln_block_q4_K *>(x + r * bx) + i;
-      prefetch_ahead(xb, sizeof(kiln_block_q4_K));
+      prefetch_ahead_l1(xb, sizeof(kiln_block_q4_K));
       q4k_scales(xb->scales, sc[r], mn[r]);
       d[r] = f16(xb->d);
       dmin[r] = f16(xb->dmin);
@@ -163,7 +163,7 @@ void q6k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, cons
     __m512i S[NR], B[NR];
     for (int r = 0; r < NR; r++) {
       const kiln_block_q6_K *xb = reinterpret_cast<const kiln_block_q6_K *>(x + r * bx) + i;
-      prefetch_ahead(xb, sizeof(kiln_block_q6_K));
+      prefetch_ahead_l1(xb, sizeof(kiln_block_q6_K));
       sc[r] = xb->scales;
       d[r] = f16(xb->d);
       for (int h = 0; h < 2; h++) {
