@@ -42,6 +42,7 @@ std::string unsupported(const kiln_llama_model *m, int32_t first, const DeviceIn
   if (((int64_t)p.n_head_kv * p.head_dim) % 2) return "an odd KV row";
   for (int32_t l = first; l < p.n_layer; l++) {
     const kiln_llama_layer &L = m->layers[l];
+    if (L.ffn_gate_inp.data) return "a mixture of experts";
     if (L.wqkv.data) return "a fused qkv projection";
     if (!L.w_gate.data) return "a fused gate/up projection";
     if (L.attn_post_norm.data || L.ffn_post_norm.data) return "post-norms";
