@@ -185,13 +185,15 @@ export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: De
   };
 }
 
-/** ~1 B-parameter shapes of each architecture for the benchmarks (GQA 4:1, 4096 wide as bench/models.ts's llama). */
+/** ~1 B-parameter shapes of each architecture for the benchmarks (GQA 4:1, 4096 wide as bench/models.ts's llama); qwen3moe ~2 B. */
 export const BENCH_SHAPES: Record<string, DecoderShape> = {
   llama: { nEmbd: 4096, nHead: 32, nHeadKv: 8, nFf: 14336, nLayer: 5 },
   qwen3: { nEmbd: 4096, nHead: 32, nHeadKv: 8, headDim: 128, nFf: 12288, nLayer: 6 },
   phi3: { nEmbd: 3072, nHead: 24, nHeadKv: 8, nFf: 8192, nLayer: 10 },
   gemma2: { nEmbd: 3584, nHead: 16, nHeadKv: 8, headDim: 256, nFf: 14336, nLayer: 6 },
   gemma3: { nEmbd: 2560, nHead: 8, nHeadKv: 4, headDim: 256, nFf: 10240, nLayer: 12 },
+  // ~2.0 B parameters, ~0.64 B active per token: 18 layers of attention (10.5 M) and 8 experts of 2048 (12.6 M each), 2 used
+  qwen3moe: { nEmbd: 2048, nHead: 16, nHeadKv: 4, headDim: 128, nFf: 6144, nFfExp: 2048, nExpert: 8, nExpertUsed: 2, nLayer: 18 },
 };
 
 export interface EncoderShape {
