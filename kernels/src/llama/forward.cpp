@@ -354,14 +354,6 @@ void moe_route(const kiln_llama_params &p, float *logits, int32_t *sel, float *w
     for (int32_t j = 0; j < k; j++) w[j] *= p.expert_weights_scale;
 }
 
-// A matmul over an expert slice: as matmul, but unobserved (an importance matrix is kept per whole tensor).
-bool matmul_slice(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, float *y, const char **error) {
-  const kiln_matmul_observer keep = c->observe;
-  c->observe = nullptr;
-  const bool ok = matmul(c, w, x, n, y, error);
-  c->observe = keep;
-  return ok;
-}
 
 // The MoE FFN of n tokens (normalized input xn, n * n_embd) into out (n * n_embd): the router picks
 // each token's experts, the tokens are grouped by expert so that each chosen expert's slices are
@@ -426,12 +418,13 @@ bool moe_ffn(kiln_llama_ctx *c, int32_t layer, const kiln_llama_layer &L, const 
       for (int32_t i = 0; i < cnt; i++) memcpy(c->moe_x.data() + (size_t)i * d, xn + (size_t)(c->moe_list[b + i] / k) * d, d * sizeof(float));
       x = c->moe_x.data();
     }
-    if (!matmul_slice(c, expert_slice(L.ffn_gate_exps, e, ff), x, cnt, c->moe_g.data(), error) ||
-        !matmul_slice(c, expert_slice(L.ffn_up_exps, e, ff), x, cnt, c->moe_u.data(), error))
+    // each slice is observed as a weight of its own (an importance matrix keeps one vector per expert)
+    if (!matmul(c, expert_slice(L.ffn_gate_exps, e, ff), x, cnt, c->moe_g.data(), error) ||
+        !matmul(c, expert_slice(L.ffn_up_exps, e, ff), x, cnt, c->moe_u.data(), error))
       return false;
     RowsJob sj{c->kt, c->moe_g.data(), nullptr, c->moe_u.data(), c->moe_g.data(), ff, 0};
     kiln_pool_run(silu_rows, &sj, cnt, rows_grain(ff));
-    if (!matmul_slice(c, expert_slice(L.ffn_down_exps, e, d), c->moe_g.data(), cnt, c->moe_y.data(), error)) return false;
+    if (!matmul(c, expert_slice(L.ffn_down_exps, e, d), c->moe_g.data(), cnt, c->moe_y.data(), error)) return false;
     for (int32_t i = 0; i < cnt; i++) memcpy(c->moe_out.data() + (size_t)c->moe_list[b + i] * d, c->moe_y.data() + (size_t)i * d, d * sizeof(float));
   }
   // each expert's output times its weight, summed in the chosen order
