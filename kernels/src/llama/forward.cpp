@@ -42,7 +42,7 @@ struct kiln_llama_ctx {
   std::vector<float> gathered;    // hidden rows whose logits were asked for, when not contiguous
   // mixture of experts: router logits, chosen experts and weights per token, and each expert's batch
   std::vector<float> moe_logits, moe_w, moe_x, moe_g, moe_u, moe_y, moe_out;
-  std::vector<int32_t> moe_sel, moe_start, moe_list;
+  std::vector<int32_t> moe_sel, moe_start, moe_list, moe_fill;
   // kiln_llama_route_trace: the last eval's expert choices ([token][layer][k]) and margins ([token][layer])
   bool route_trace = false;
   std::vector<int32_t> trace_sel;
@@ -370,6 +370,7 @@ bool moe_ffn(kiln_llama_ctx *c, int32_t layer, const kiln_llama_layer &L, const 
     c->moe_w.resize((size_t)n * k);
     c->moe_out.resize((size_t)n * k * d);
     c->moe_start.assign((size_t)ne + 1, 0);
+    c->moe_fill.reserve((size_t)ne);
     c->moe_list.resize((size_t)n * k);
   } catch (...) {
     *error = "out of memory for the experts";
@@ -396,10 +397,8 @@ bool moe_ffn(kiln_llama_ctx *c, int32_t layer, const kiln_llama_layer &L, const 
   // counting sort of the (token, slot) pairs by expert, tokens in batch order within an expert
   for (int32_t i = 0; i < n * k; i++) c->moe_start[c->moe_sel[i] + 1]++;
   for (int32_t e = 0; e < ne; e++) c->moe_start[e + 1] += c->moe_start[e];
-  {
-    std::vector<int32_t> fill(c->moe_start.begin(), c->moe_start.end() - 1);
-    for (int32_t i = 0; i < n * k; i++) c->moe_list[fill[c->moe_sel[i]]++] = i;
-  }
+  c->moe_fill.assign(c->moe_start.begin(), c->moe_start.end() - 1);
+  for (int32_t i = 0; i < n * k; i++) c->moe_list[c->moe_fill[c->moe_sel[i]]++] = i;
   for (int32_t e = 0; e < ne; e++) {
     const int32_t b = c->moe_start[e], cnt = c->moe_start[e + 1] - b;
     if (cnt == 0) continue;

@@ -148,7 +148,8 @@ const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);
 // While on, later evals record each token's expert choices on every MoE layer: kiln_llama_route_get
 // points *sel at n_tokens * n_layer * n_expert_used expert ids ([token][layer][slot], by descending
 // score; -1 on dense layers) and *margin at n_tokens * n_layer margins (the last chosen expert's
-// score minus the best unchosen one's, in the router's probability units; +inf on dense layers),
+// score minus the best unchosen one's: in router probability, or in router logits under
+// KILN_GATING_SOFTMAX_WEIGHT; +inf on dense layers),
 // and returns n_tokens * n_layer.
 void kiln_llama_route_trace(kiln_llama_ctx *c, int32_t on);
 int32_t kiln_llama_route_get(const kiln_llama_ctx *c, const int32_t **sel, const float **margin);
