@@ -19,6 +19,13 @@ export interface DecoderShape {
   nLayer: number;
   /** Trained context (default 4096). */
   nCtx?: number;
+  /** Mixture of experts: experts per layer (nFf is then unused by qwen*moe; llama's experts are nFf wide). */
+  nExpert?: number;
+  nExpertUsed?: number;
+  /** An expert's width (qwen2moe / qwen3moe: `expert_feed_forward_length`). */
+  nFfExp?: number;
+  /** The shared expert's width (qwen2moe). */
+  nFfShexp?: number;
 }
 
 export const fill = {
@@ -45,6 +52,8 @@ export interface DecoderOptions {
   ropeFactors?: { long: Float32Array; short: Float32Array };
   /** Extra tensors (rope factors, ...). */
   tensors?: RandomTensor[];
+  /** Gain of the expert router (default 4: decisive routing, so quantization rarely flips a token's experts). */
+  routerGain?: number;
   seed?: number;
 }
 
@@ -55,13 +64,19 @@ interface Layout {
   qkNorm: boolean;
   postNorms: boolean;
   tiedOutput: boolean;
+  /** Biases on q, k and v (qwen2's family). */
+  qkvBias?: boolean;
+  /** Mixture of experts: always (qwen*moe) or when the shape has experts (llama: mixtral); `shared` adds qwen2moe's shared expert. */
+  moe?: 'always' | 'optional' | 'shared';
   /** Metadata the architecture's random models need in llama.cpp. */
   kv?: Record<string, GGUFValue>;
 }
 
 const LAYOUTS: Record<string, Layout> = {
-  llama: { qkv: 'separate', gateUp: 'separate', qkNorm: false, postNorms: false, tiedOutput: false },
+  llama: { qkv: 'separate', gateUp: 'separate', qkNorm: false, postNorms: false, tiedOutput: false, moe: 'optional' },
   qwen3: { qkv: 'separate', gateUp: 'separate', qkNorm: true, postNorms: false, tiedOutput: false },
+  qwen3moe: { qkv: 'separate', gateUp: 'separate', qkNorm: true, postNorms: false, tiedOutput: false, moe: 'always' },
+  qwen2moe: { qkv: 'separate', gateUp: 'separate', qkNorm: false, postNorms: false, tiedOutput: false, qkvBias: true, moe: 'shared' },
   // llama.cpp looks up Phi-3's own special tokens (</s>, ...) when general.name contains "phi3", and kjv's vocabulary has none
   phi3: { qkv: 'fused', gateUp: 'fused', qkNorm: false, postNorms: false, tiedOutput: false, kv: { 'general.name': gv.str('random-p-3') } },
   gemma2: { qkv: 'separate', gateUp: 'separate', qkNorm: false, postNorms: true, tiedOutput: true },
@@ -88,6 +103,16 @@ export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: De
     ...lay.kv,
     ...o.kv,
   };
+  const experts = lay.moe !== undefined && (lay.moe !== 'optional' || (s.nExpert ?? 0) > 0);
+  const nExpert = s.nExpert ?? 0, nFfExp = s.nFfExp ?? s.nFf, nFfShexp = s.nFfShexp ?? s.nFf;
+  if (experts) {
+    if (!(nExpert > 0) || !(s.nExpertUsed && s.nExpertUsed > 0)) throw new Error(`${arch} needs nExpert and nExpertUsed`);
+    kv.expert_count = gv.u32(nExpert);
+    kv.expert_used_count = gv.u32(s.nExpertUsed);
+    if (lay.moe !== 'optional') kv.expert_feed_forward_length = gv.u32(nFfExp);
+    if (lay.moe === 'shared') kv.expert_shared_feed_forward_length = gv.u32(nFfShexp);
+  }
+  const ffExp = lay.moe === 'optional' ? s.nFf : nFfExp;
   const qkSpread = o.qkNormSpread ?? 0.9;
   const tensors: RandomTensor[] = [
     { name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: o.embdSigma ?? 1 } },
@@ -104,6 +129,12 @@ export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: De
         { name: `${b}attn_k.weight`, dims: [D, kvd], fill: qk },
         { name: `${b}attn_v.weight`, dims: [D, kvd], fill: fill.matrix() },
       );
+    if (lay.qkvBias)
+      tensors.push(
+        { name: `${b}attn_q.bias`, dims: [q], fill: fill.bias() },
+        { name: `${b}attn_k.bias`, dims: [kvd], fill: fill.bias() },
+        { name: `${b}attn_v.bias`, dims: [kvd], fill: fill.bias() },
+      );
     if (lay.qkNorm)
       tensors.push(
         { name: `${b}attn_q_norm.weight`, dims: [hd], fill: fill.norm(qkSpread) },
@@ -112,13 +143,28 @@ export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: De
     tensors.push({ name: `${b}attn_output.weight`, dims: [q, D], fill: fill.matrix() });
     if (lay.postNorms) tensors.push({ name: `${b}post_attention_norm.weight`, dims: [D], fill: fill.norm() });
     tensors.push({ name: `${b}ffn_norm.weight`, dims: [D], fill: fill.norm() });
-    if (lay.gateUp === 'fused') tensors.push({ name: `${b}ffn_up.weight`, dims: [D, 2 * s.nFf], fill: fill.matrix() });
+    if (experts) {
+      // the router stays F32 (as convert_hf_to_gguf writes it); experts are 3-D, one 2-D slice each
+      tensors.push(
+        { name: `${b}ffn_gate_inp.weight`, dims: [D, nExpert], fill: fill.matrix(o.routerGain ?? 4), type: 'F32' },
+        { name: `${b}ffn_gate_exps.weight`, dims: [D, ffExp, nExpert], fill: fill.matrix() },
+        { name: `${b}ffn_up_exps.weight`, dims: [D, ffExp, nExpert], fill: fill.matrix() },
+        { name: `${b}ffn_down_exps.weight`, dims: [ffExp, D, nExpert], fill: fill.matrix() },
+      );
+      if (lay.moe === 'shared')
+        tensors.push(
+          { name: `${b}ffn_gate_inp_shexp.weight`, dims: [D], fill: fill.matrix(), type: 'F32' },
+          { name: `${b}ffn_gate_shexp.weight`, dims: [D, nFfShexp], fill: fill.matrix() },
+          { name: `${b}ffn_up_shexp.weight`, dims: [D, nFfShexp], fill: fill.matrix() },
+          { name: `${b}ffn_down_shexp.weight`, dims: [nFfShexp, D], fill: fill.matrix() },
+        );
+    } else if (lay.gateUp === 'fused') tensors.push({ name: `${b}ffn_up.weight`, dims: [D, 2 * s.nFf], fill: fill.matrix() });
     else
       tensors.push(
         { name: `${b}ffn_gate.weight`, dims: [D, s.nFf], fill: fill.matrix() },
         { name: `${b}ffn_up.weight`, dims: [D, s.nFf], fill: fill.matrix() },
       );
-    tensors.push({ name: `${b}ffn_down.weight`, dims: [s.nFf, D], fill: fill.matrix() });
+    if (!experts) tensors.push({ name: `${b}ffn_down.weight`, dims: [s.nFf, D], fill: fill.matrix() });
     if (lay.postNorms) tensors.push({ name: `${b}post_ffw_norm.weight`, dims: [D], fill: fill.norm() });
   }
   tensors.push({ name: 'output_norm.weight', dims: [D], fill: o.outputNorm ?? fill.norm() });
@@ -139,13 +185,15 @@ export function decoderSpec(arch: string, s: DecoderShape, nVocab: number, o: De
   };
 }
 
-/** ~1 B-parameter shapes of each architecture for the benchmarks (GQA 4:1, 4096 wide as bench/models.ts's llama). */
+/** ~1 B-parameter shapes of each architecture for the benchmarks (GQA 4:1, 4096 wide as bench/models.ts's llama); qwen3moe ~2 B. */
 export const BENCH_SHAPES: Record<string, DecoderShape> = {
   llama: { nEmbd: 4096, nHead: 32, nHeadKv: 8, nFf: 14336, nLayer: 5 },
   qwen3: { nEmbd: 4096, nHead: 32, nHeadKv: 8, headDim: 128, nFf: 12288, nLayer: 6 },
   phi3: { nEmbd: 3072, nHead: 24, nHeadKv: 8, nFf: 8192, nLayer: 10 },
   gemma2: { nEmbd: 3584, nHead: 16, nHeadKv: 8, headDim: 256, nFf: 14336, nLayer: 6 },
   gemma3: { nEmbd: 2560, nHead: 8, nHeadKv: 4, headDim: 256, nFf: 10240, nLayer: 12 },
+  // ~2.0 B parameters, ~0.64 B active per token: 18 layers of attention (10.5 M) and 8 experts of 2048 (12.6 M each), 2 used
+  qwen3moe: { nEmbd: 2048, nHead: 16, nHeadKv: 4, headDim: 128, nFf: 6144, nFfExp: 2048, nExpert: 8, nExpertUsed: 2, nLayer: 18 },
 };
 
 export interface EncoderShape {

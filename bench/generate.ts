@@ -8,7 +8,8 @@
  * Models (bench/models.ts, made once with kiln's own writer and quantizer):
  * kjv-f32 quantized to q4_K_M, and random-weight ~1 B decoders at q4_K_M:
  * `1b` (the llama: 4096 wide, GQA 4:1) and, by architecture name, `qwen3`,
- * `phi3`, `gemma2`, `gemma3` (shapes in bench/arch-specs.ts BENCH_SHAPES).
+ * `phi3`, `gemma2`, `gemma3`, and the ~2 B mixture of experts `qwen3moe` (8 experts, 2
+ * active per token) (shapes in bench/arch-specs.ts BENCH_SHAPES).
  *
  * Each measurement runs in a fresh child process (so peak RSS is that engine's
  * alone), alternating kiln and llama.cpp, `--reps` times; the table gives
@@ -21,7 +22,8 @@
  *
  * tg is also given as a fraction of the memory-bandwidth limit: bytes of
  * weights read per token (every weight tensor except the embedding table, of
- * which one row is read) over a native read of a 768 MiB buffer with the same
+ * which one row is read; of a mixture of experts' expert tensors, only the
+ * active experts' share) over a native read of a 768 MiB buffer with the same
  * thread count, measured in the kiln child right after its tg run. kjv's
  * weights (3.4 MB) stay in cache, so its figure is no bandwidth measure; only
  * the 1B model's means anything.
@@ -35,6 +37,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+import { kvNumber, kvString } from '../engine/gguf/metadata.js';
 import { readGGUFFile } from '../engine/gguf/reader.js';
 import { Model } from '../engine/model/model.js';
 import { setThreads } from '../kernels/cpu.js';
@@ -136,7 +139,13 @@ async function child(): Promise<void> {
 /** Bytes of weights one token reads: every tensor but the embedding table. */
 async function bytesPerToken(path: string): Promise<number> {
   const f = await readGGUFFile(path);
-  return f.tensors.filter((t) => t.name !== 'token_embd.weight').reduce((s, t) => s + t.byteSize, 0);
+  // a mixture of experts reads only the chosen experts' slices: expert_used_count of expert_count
+  const arch = kvString(f, 'general.architecture') ?? '';
+  const nExpert = kvNumber(f, `${arch}.expert_count`) ?? 0;
+  const used = nExpert > 0 ? (kvNumber(f, `${arch}.expert_used_count`) ?? nExpert) / nExpert : 1;
+  return f.tensors
+    .filter((t) => t.name !== 'token_embd.weight')
+    .reduce((s, t) => s + (t.name.includes('_exps.') ? t.byteSize * used : t.byteSize), 0);
 }
 
 async function main(): Promise<void> {
@@ -153,7 +162,7 @@ async function main(): Promise<void> {
     if (arch === 'kjv') continue;
     if (!BENCH_SHAPES[arch]) throw new Error(`unknown bench model '${w}': use kjv, 1b (llama) or one of ${Object.keys(BENCH_SHAPES).join(', ')}`);
     const s = BENCH_SHAPES[arch];
-    models.push([`${arch} ~1B q4_K_M`, await q4KM(await randomDecoderF16(arch), `random-${arch}-${s.nEmbd}x${s.nLayer}`)]);
+    models.push([`${arch} ~${s.nExpert ? 2 : 1}B q4_K_M`, await q4KM(await randomDecoderF16(arch), `random-${arch}-${s.nEmbd}x${s.nLayer}`)]);
   }
   const self = fileURLToPath(import.meta.url);
   const run = (engine: string, path: string, threads: number): RunResult => {

@@ -31,8 +31,8 @@ export interface LlamaLayerRefs {
   bv?: WeightRef;
   ffnNorm: WeightRef;
   wGate?: WeightRef;
-  wUp: WeightRef;
-  wDown: WeightRef;
+  wUp?: WeightRef;
+  wDown?: WeightRef;
   /** Per-head RMSNorm of q and k before RoPE (qwen3, gemma3), head_dim long. */
   qNorm?: WeightRef;
   kNorm?: WeightRef;
@@ -41,6 +41,16 @@ export interface LlamaLayerRefs {
   /** RMSNorm of the attention and FFN outputs before their residual adds (gemma2, gemma3). */
   attnPostNorm?: WeightRef;
   ffnPostNorm?: WeightRef;
+  /** Mixture of experts, instead of wGate/wUp/wDown: the router (F32, nExpert rows) and the 3-D expert tensors. */
+  gateInp?: WeightRef;
+  gateExps?: WeightRef;
+  upExps?: WeightRef;
+  downExps?: WeightRef;
+  /** The shared expert (qwen2moe): its one-row sigmoid gate and its dense SwiGLU FFN. */
+  gateInpShexp?: WeightRef;
+  gateShexp?: WeightRef;
+  upShexp?: WeightRef;
+  downShexp?: WeightRef;
 }
 
 export interface LlamaWeights {
@@ -54,6 +64,7 @@ export interface LlamaWeights {
 const LAYER_ORDER: (keyof LlamaLayerRefs)[] = [
   'attnNorm', 'wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'ffnNorm', 'wGate', 'wUp', 'wDown',
   'qNorm', 'kNorm', 'wqkv', 'attnPostNorm', 'ffnPostNorm',
+  'gateInp', 'gateExps', 'upExps', 'downExps', 'gateInpShexp', 'gateShexp', 'upShexp', 'downShexp',
 ];
 
 export class NativeLlama {
@@ -169,6 +180,24 @@ export class NativeLlama {
   /** What observe has summed: per weight (by its file offset), the rows counted and the column sums of squares. */
   activationSums(): { offset: number; count: number; sum2: Float64Array }[] {
     return call(() => native().llamaImatrix(this.h())).map((a) => ({ offset: a[0], count: a[1], sum2: a.subarray(2) }));
+  }
+
+  /**
+   * While on, each eval records every token's expert choices on the MoE layers (for the router
+   * tests): see routes().
+   */
+  traceRoutes(on: boolean): void {
+    call(() => native().llamaRouteTrace(this.h(), on));
+  }
+
+  /**
+   * The last traced eval's routing: experts[(token * nLayer + layer) * nExpertUsed + slot] (by
+   * descending router score; -1 on a dense layer) and margins[token * nLayer + layer] (the last
+   * chosen expert's score minus the best unchosen one's, in router probability; +Infinity on a
+   * dense layer).
+   */
+  routes(): { experts: Int32Array; margins: Float32Array } {
+    return call(() => native().llamaRoutes(this.h()));
   }
 
   free(): void {

@@ -49,6 +49,8 @@ export interface NativeBinding {
   bertEval(h: BertHandle, tokens: Int32Array, out: Float32Array): number;
   bertFree(h: BertHandle): void;
   llamaGpu(h: LlamaHandle): { layers: number; deviceBytes: number; output: boolean };
+  llamaRouteTrace(h: LlamaHandle, on: boolean): void;
+  llamaRoutes(h: LlamaHandle): { experts: Int32Array; margins: Float32Array };
   vulkanInfo(): VulkanInfo;
   vulkanMatmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, bias: Float32Array | null, out: Float32Array): void;
   vulkanRmsnorm(x: Float32Array, w: Float32Array, dim: number, rows: number, eps: number, out: Float32Array): void;
@@ -150,6 +152,19 @@ export interface NativeLlamaParams {
   kvTypeV?: 'f16' | 'q8_0' | 'q4_0';
   /** With nGpuLayers: the final norm and output projection on the device too. */
   gpuOutput?: boolean;
+  // mixture of experts (all optional; absent: no experts)
+  /** Experts per MoE layer, and how many each token uses (the top k of the router). */
+  nExpert?: number;
+  nExpertUsed?: number;
+  /** An expert's FFN width, and the shared expert's (0: none). */
+  nFfExp?: number;
+  nFfShexp?: number;
+  /** 0: softmax over all experts; 1: sigmoid of each; 2: softmax over the chosen experts' logits (gpt-oss). */
+  expertGating?: number;
+  /** The chosen experts' weights are divided by their sum. */
+  expertWeightsNorm?: boolean;
+  /** The weights are multiplied by this (0 or 1: not). */
+  expertWeightsScale?: number;
 }
 
 /**

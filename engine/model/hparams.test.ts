@@ -81,15 +81,15 @@ function phi3(kv: Record<string, GGUFValue> = {}, o: { separate?: boolean; facto
 }
 
 describe('architectures', () => {
-  it('runs llama, mistral, qwen2, qwen3, phi3, gemma2 and gemma3', () => {
-    expect(supportedArchitectures()).toEqual(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3']);
+  it('runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3, qwen2moe and qwen3moe', () => {
+    expect(supportedArchitectures()).toEqual(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3', 'qwen2moe', 'qwen3moe']);
   });
 
   it('refuses an unknown architecture with an error that lists the supported ones', () => {
     expect(() => llamaLayout(file('mamba', {}, [['token_embd.weight', [D, V]]]))).toThrow(
       expect.objectContaining({
         code: 'E_GGUF_UNSUPPORTED',
-        message: "model architecture 'mamba' is not supported (kiln runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3; embedding models: bert, nomic-bert)",
+        message: "model architecture 'mamba' is not supported (kiln runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3, qwen2moe, qwen3moe; embedding models: bert, nomic-bert)",
       }),
     );
   });
@@ -160,5 +160,65 @@ describe('phi3', () => {
         expect.objectContaining({ code: 'E_GGUF_MALFORMED', message: expect.stringMatching(/phi3\.rope\.scaling\.attn_factor must be a positive number/) }),
       );
     }
+  });
+});
+
+/** A two-layer MoE of an architecture: 4 experts of FE, 2 used, the shared expert's tensors when asked. */
+function moe(arch: string, kv: Record<string, GGUFValue>, o: { shared?: boolean; fe?: number } = {}): GGUFFile {
+  const FE = o.fe ?? 32, NE = 4;
+  const t: [string, number[]][] = [['token_embd.weight', [D, V]], ['output_norm.weight', [D]], ['output.weight', [D, V]]];
+  for (let i = 0; i < 2; i++) {
+    const b = `blk.${i}.`;
+    t.push([`${b}attn_norm.weight`, [D]], [`${b}attn_q.weight`, [D, D]], [`${b}attn_k.weight`, [D, D / 2]], [`${b}attn_v.weight`, [D, D / 2]]);
+    if (arch === 'qwen3moe') t.push([`${b}attn_q_norm.weight`, [D / H]], [`${b}attn_k_norm.weight`, [D / H]]);
+    t.push([`${b}attn_output.weight`, [D, D]], [`${b}ffn_norm.weight`, [D]], [`${b}ffn_gate_inp.weight`, [D, NE]]);
+    t.push([`${b}ffn_gate_exps.weight`, [D, FE, NE]], [`${b}ffn_up_exps.weight`, [D, FE, NE]], [`${b}ffn_down_exps.weight`, [FE, D, NE]]);
+    if (o.shared) t.push([`${b}ffn_gate_inp_shexp.weight`, [D]], [`${b}ffn_gate_shexp.weight`, [D, 48]], [`${b}ffn_up_shexp.weight`, [D, 48]], [`${b}ffn_down_shexp.weight`, [48, D]]);
+  }
+  return file(
+    arch,
+    {
+      [`${arch}.block_count`]: gv.u32(2),
+      [`${arch}.embedding_length`]: gv.u32(D),
+      [`${arch}.attention.head_count`]: gv.u32(H),
+      [`${arch}.attention.head_count_kv`]: gv.u32(HKV),
+      [`${arch}.expert_count`]: gv.u32(NE),
+      [`${arch}.expert_used_count`]: gv.u32(2),
+      ...kv,
+    },
+    t,
+  );
+}
+
+describe('mixtures of experts', () => {
+  it('qwen3moe: softmax routing renormalized, experts as wide as expert_feed_forward_length, no dense FFN', () => {
+    const { hp, weights } = llamaLayout(moe('qwen3moe', { 'qwen3moe.feed_forward_length': gv.u32(96), 'qwen3moe.expert_feed_forward_length': gv.u32(32) }));
+    expect(hp).toMatchObject({ nExpert: 4, nExpertUsed: 2, nFfExp: 32, nFfShexp: 0, expertGating: 0, expertWeightsNorm: true });
+    const l = weights.layers[1];
+    expect(l.wGate ?? l.wUp ?? l.wDown).toBeUndefined();
+    // a 3-D expert tensor is handed over as n_expert × n_ff_exp rows
+    expect(l.upExps).toMatchObject({ ne0: D, ne1: 4 * 32 });
+    expect(l.downExps).toMatchObject({ ne0: 32, ne1: 4 * D });
+    expect(l.gateInp).toMatchObject({ ne0: D, ne1: 4 });
+    expect(l.qNorm).toBeDefined();
+  });
+
+  it('qwen2moe: weights not renormalized, the shared expert and its gate, its width from its tensors', () => {
+    const { hp, weights } = llamaLayout(moe('qwen2moe', { 'qwen2moe.expert_feed_forward_length': gv.u32(32) }, { shared: true }));
+    expect(hp).toMatchObject({ nExpertUsed: 2, nFfExp: 32, nFfShexp: 48, expertWeightsNorm: false, ropeNeox: true });
+    expect(weights.layers[0].gateInpShexp).toMatchObject({ ne0: D, ne1: 1 });
+    expect(weights.layers[0].downShexp).toMatchObject({ ne0: 48, ne1: D });
+  });
+
+  it('mixtral: llama with llama.expert_count, each expert feed_forward_length wide', () => {
+    const { hp } = llamaLayout(moe('llama', { 'llama.feed_forward_length': gv.u32(32) }));
+    expect(hp).toMatchObject({ arch: 'llama', nExpert: 4, nFfExp: 32, expertWeightsNorm: true, ropeNeox: false });
+  });
+
+  it('refuses experts whose tensors disagree with the metadata, and a used count above the count', () => {
+    expect(() => llamaLayout(moe('llama', { 'llama.feed_forward_length': gv.u32(40) }))).toThrow(expect.objectContaining({ code: 'E_GGUF_MALFORMED' }));
+    expect(() => llamaLayout(moe('qwen3moe', { 'qwen3moe.expert_used_count': gv.u32(5), 'qwen3moe.expert_feed_forward_length': gv.u32(32) }))).toThrow(
+      expect.objectContaining({ code: 'E_GGUF_MALFORMED', message: expect.stringMatching(/expert_used_count/) }),
+    );
   });
 });

@@ -4,7 +4,7 @@ import { encoderArchitectures, isEncoderArch } from './bert.js';
 import { kvNumber, kvString } from '../gguf/metadata.js';
 import { GGUFValueType } from '../gguf/types.js';
 import type { GGUFFile } from '../gguf/reader.js';
-import type { LlamaLayerRefs, LlamaParams, LlamaWeights } from '../../kernels/llama.js';
+import type { LlamaLayerRefs, LlamaParams, LlamaWeights, WeightRef } from '../../kernels/llama.js';
 
 /** How an architecture differs from llama in the shared forward pass. */
 interface ArchSpec {
@@ -20,11 +20,18 @@ interface ArchSpec {
   qPrescale?: boolean;
   /** The Gemma 2 / Gemma 3 block (scaled embeddings, GEGLU, post-norms, sliding-window layers; see gemmaParams). */
   gemma?: 2 | 3;
+  /**
+   * Mixture-of-experts layers (required, or, for llama, when `expert_count` > 0: mixtral), with
+   * llama.cpp's fixed choices for the architecture: softmax gating, the chosen weights renormalized
+   * or not, and where the expert width comes from (`expert_feed_forward_length`, else
+   * feed_forward_length / expert_used_count; llama: feed_forward_length).
+   */
+  moe?: { required: boolean; norm: boolean; ffExpKey: boolean; shared?: boolean };
 }
 
 /** Architectures the llama forward pass runs, and how each one differs. */
 const ARCHS: Record<string, ArchSpec> = {
-  llama: { neox: false },
+  llama: { neox: false, moe: { required: false, norm: true, ffExpKey: false } },
   mistral: { neox: false },
   qwen2: { neox: true },
   qwen3: { neox: true, qkNorm: true },
@@ -32,6 +39,9 @@ const ARCHS: Record<string, ArchSpec> = {
   phi3: { neox: true, phi3Layout: true, longRope: true, qPrescale: true },
   gemma2: { neox: true, gemma: 2 },
   gemma3: { neox: true, gemma: 3, qkNorm: true },
+  // mixtures of experts (and llama with llama.expert_count > 0: mixtral)
+  qwen2moe: { neox: true, moe: { required: true, norm: false, ffExpKey: true, shared: true } },
+  qwen3moe: { neox: true, qkNorm: true, moe: { required: true, norm: true, ffExpKey: true } },
 };
 
 /**
@@ -76,7 +86,11 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
   if (!nLayer || !nHead) throw new KilnError('E_GGUF_MALFORMED', `${arch}.block_count or ${arch}.attention.head_count is missing`);
   const nHeadKv = kvNumber(file, `${arch}.attention.head_count_kv`) ?? nHead;
   const headDim = kvNumber(file, `${arch}.attention.key_length`) ?? nEmbd / nHead;
-  const nFf = kvNumber(file, `${arch}.feed_forward_length`) ?? ref('blk.0.ffn_up.weight', true)!.ne1 / (spec.phi3Layout ? 2 : 1);
+  const nExpert = spec.moe ? kvNumber(file, `${arch}.expert_count`) ?? 0 : 0;
+  const moe = spec.moe && (spec.moe.required || nExpert > 0) ? spec.moe : undefined;
+  const nFf =
+    kvNumber(file, `${arch}.feed_forward_length`) ??
+    (moe ? ref('blk.0.ffn_up_exps.weight', true)!.ne1 / nExpert : ref('blk.0.ffn_up.weight', true)!.ne1 / (spec.phi3Layout ? 2 : 1));
   const trainCtx = kvNumber(file, `${arch}.context_length`) ?? 2048;
   const scalingType = kvString(file, `${arch}.rope.scaling.type`);
   const scalingFactor = kvNumber(file, `${arch}.rope.scaling.factor`) ?? 1;
@@ -98,14 +112,15 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
       bk: wqkv ? undefined : ref(`${b}attn_k.bias`, false),
       bv: wqkv ? undefined : ref(`${b}attn_v.bias`, false),
       ffnNorm: ref(`${b}ffn_norm.weight`, true)!,
-      wGate: spec.phi3Layout ? undefined : ref(`${b}ffn_gate.weight`, true)!,
-      wUp: ref(`${b}ffn_up.weight`, true)!,
-      wDown: ref(`${b}ffn_down.weight`, true)!,
+      wGate: spec.phi3Layout || moe ? undefined : ref(`${b}ffn_gate.weight`, true)!,
+      wUp: moe ? undefined : ref(`${b}ffn_up.weight`, true)!,
+      wDown: moe ? undefined : ref(`${b}ffn_down.weight`, true)!,
       qNorm: ref(`${b}attn_q_norm.weight`, spec.qkNorm === true),
       kNorm: ref(`${b}attn_k_norm.weight`, spec.qkNorm === true),
       wqkv,
       attnPostNorm: ref(`${b}post_attention_norm.weight`, spec.gemma !== undefined),
       ffnPostNorm: ref(`${b}post_ffw_norm.weight`, spec.gemma !== undefined),
+      ...(moe ? expertRefs(ref, b, moe.shared === true) : {}),
     });
   }
   const nCtx = Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20));
@@ -141,6 +156,7 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     ...(spec.qPrescale ? { attnQScale: Math.fround(1 / Math.fround(Math.sqrt(headDim))) } : {}),
   };
   if (spec.gemma) Object.assign(hp, gemmaParams(file, arch, spec.gemma, hp));
+  if (moe) Object.assign(hp, moeParams(file, arch, moe, hp, layers));
   return {
     hp,
     weights: {
@@ -199,4 +215,50 @@ function gemmaParams(file: GGUFFile, arch: string, gen: 2 | 3, hp: ModelHParams)
     }
   }
   return out;
+}
+
+/** A MoE layer's router and expert tensors (and its shared expert's, when the architecture has one). */
+function expertRefs(ref: (name: string, required: boolean) => WeightRef | undefined, b: string, shared: boolean): Partial<LlamaLayerRefs> {
+  return {
+    gateInp: ref(`${b}ffn_gate_inp.weight`, true),
+    gateExps: ref(`${b}ffn_gate_exps.weight`, true),
+    upExps: ref(`${b}ffn_up_exps.weight`, true),
+    downExps: ref(`${b}ffn_down_exps.weight`, true),
+    ...(shared
+      ? {
+          gateInpShexp: ref(`${b}ffn_gate_inp_shexp.weight`, true),
+          gateShexp: ref(`${b}ffn_gate_shexp.weight`, true),
+          upShexp: ref(`${b}ffn_up_shexp.weight`, true),
+          downShexp: ref(`${b}ffn_down_shexp.weight`, true),
+        }
+      : {}),
+  };
+}
+
+/**
+ * The mixture-of-experts settings as llama.cpp derives them: `expert_count` experts of which each
+ * token uses `expert_used_count`, softmax gating, the chosen weights renormalized or not (the
+ * architecture decides), each expert as wide as its tensors say (llama.cpp's width from the metadata
+ * must agree: the native side checks the shapes), and the shared expert's width from its tensors.
+ */
+function moeParams(file: GGUFFile, arch: string, moe: NonNullable<ArchSpec['moe']>, hp: ModelHParams, layers: LlamaLayerRefs[]): Partial<ModelHParams> {
+  const nExpert = kvNumber(file, `${arch}.expert_count`) ?? 0;
+  const nExpertUsed = kvNumber(file, `${arch}.expert_used_count`) ?? 0;
+  if (!(nExpert > 0) || !(nExpertUsed > 0) || nExpertUsed > nExpert) {
+    throw new KilnError('E_GGUF_MALFORMED', `${arch}.expert_count (${nExpert}) and ${arch}.expert_used_count (${nExpertUsed}) must be positive, the used count at most the count`);
+  }
+  const up = layers[0].upExps!;
+  const nFfExp = moe.ffExpKey ? kvNumber(file, `${arch}.expert_feed_forward_length`) ?? Math.trunc(hp.nFf / nExpertUsed) : hp.nFf;
+  if (up.ne1 !== nFfExp * nExpert) {
+    throw new KilnError('E_GGUF_MALFORMED', `blk.0.ffn_up_exps.weight has ${up.ne1} rows; ${nExpert} experts of ${nFfExp} expected`);
+  }
+  const shexp = layers[0].upShexp;
+  return {
+    nExpert,
+    nExpertUsed,
+    nFfExp,
+    nFfShexp: shexp ? shexp.ne1 : 0,
+    expertGating: 0,
+    expertWeightsNorm: moe.norm,
+  };
 }

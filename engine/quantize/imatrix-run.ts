@@ -52,13 +52,26 @@ export async function computeImatrix(modelPath: string, text: string, opts: Imat
       }
     }
     model.native.observe(false);
-    const byOffset = new Map(model.file.tensors.map((t) => [t.absOffset, t.name]));
+    // each weight by its offset; a 3-D expert tensor by each expert's slice (the forward pass observes them apart)
+    const byOffset = new Map<number, { name: string; mat: number; nmat: number }>();
+    for (const t of model.file.tensors) {
+      const nmat = t.dims.length > 2 ? t.dims.slice(2).reduce((a, b) => a * b, 1) : 1;
+      for (let e = 0; e < nmat; e++) byOffset.set(t.absOffset + (e * t.byteSize) / nmat, { name: t.name, mat: e, nmat });
+    }
     const m = emptyImatrix(chunk, opts.dataset !== undefined ? [opts.dataset] : []);
     m.chunkCount = ws.length;
     for (const s of model.native.activationSums()) {
-      const name = byOffset.get(s.offset);
-      if (name === undefined) continue;
-      m.entries.set(name, { sum2: Float64Array.from(s.sum2), counts: Float64Array.of(s.count), ncols: s.sum2.length });
+      const at = byOffset.get(s.offset);
+      if (at === undefined) continue;
+      const ncols = s.sum2.length;
+      let e = m.entries.get(at.name);
+      if (!e) {
+        // an expert never chosen keeps a count of 0 (its importance then defaults to ones)
+        e = { sum2: new Float64Array(ncols * at.nmat), counts: new Float64Array(at.nmat), ncols };
+        m.entries.set(at.name, e);
+      }
+      e.sum2.set(s.sum2, at.mat * ncols);
+      e.counts[at.mat] = s.count;
     }
     return m;
   } finally {

@@ -42,7 +42,7 @@ struct Handle {
   kiln_llama_ctx *ctx = nullptr;
   std::vector<kiln_llama_layer> layers;
   napi_ref buffer = nullptr;
-  int32_t n_vocab = 0, n_embd = 0, n_ctx = 0, n_seq = 1;
+  int32_t n_vocab = 0, n_embd = 0, n_ctx = 0, n_seq = 1, n_expert_used = 0;
   const uint8_t *base = nullptr;
   std::map<const void *, ImatrixAcc> imatrix;
 };
@@ -62,7 +62,7 @@ using Handles = NativeHandle<Handle, kiln_llama_ctx, kiln_llama_free>;
 
 bool get_handle(napi_env env, napi_value v, Handle **out) { return Handles::get(env, v, "model", out); }
 
-const int kWeightsPerLayer = 17;
+const int kWeightsPerLayer = 25;
 const int kTopWeights = 4;
 
 
@@ -70,6 +70,7 @@ const int kTopWeights = 4;
 class ParamReader {
  public:
   ParamReader(napi_env env, napi_value obj) : env_(env), obj_(obj) {}
+  napi_env env() const { return env_; }
 
   bool number(const char *name, double *out) {
     napi_value v;
@@ -237,6 +238,23 @@ bool read_gpu_output(ParamReader &r, kiln_llama_params *p) {
   return true;
 }
 
+// The mixture-of-experts fields: all optional (absent: no experts).
+bool read_moe_params(ParamReader &r, kiln_llama_params *p) {
+  const int32_t big = INT32_MAX;
+  bool norm = false;
+  if (!r.opt_int32("nExpert", 0, 4096, 0, &p->n_expert) || !r.opt_int32("nExpertUsed", 0, 4096, 0, &p->n_expert_used) ||
+      !r.opt_int32("nFfExp", 0, big, 0, &p->n_ff_exp) || !r.opt_int32("nFfShexp", 0, big, 0, &p->n_ff_shexp) ||
+      !r.opt_int32("expertGating", KILN_GATING_SOFTMAX, KILN_GATING_SOFTMAX_WEIGHT, KILN_GATING_SOFTMAX, &p->expert_gating) ||
+      !r.opt_boolean("expertWeightsNorm", &norm) || !r.opt_nonneg_float("expertWeightsScale", 0, &p->expert_weights_scale))
+    return false;
+  p->expert_weights_norm = norm ? 1 : 0;
+  if (p->n_expert_used > p->n_expert) {
+    kiln_throw_range(r.env(), "params.nExpertUsed (%d) must be at most params.nExpert (%d)", p->n_expert_used, p->n_expert);
+    return false;
+  }
+  return true;
+}
+
 bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
   napi_valuetype t;
   napi_typeof(env, obj, &t);
@@ -270,7 +288,7 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
          r.opt_nonneg_float("ropeBaseSwa", p->rope_base, &p->rope_base_swa) &&
          r.opt_nonneg_float("ropeFreqScaleSwa", p->rope_freq_scale, &p->rope_freq_scale_swa) &&
          r.opt_int32("nGpuLayers", 0, 4096, 0, &p->n_gpu_layers) && r.opt_kv_type("kvTypeK", &p->kv_type_k) &&
-         r.opt_kv_type("kvTypeV", &p->kv_type_v) && read_gpu_output(r, p);
+         r.opt_kv_type("kvTypeV", &p->kv_type_v) && read_gpu_output(r, p) && read_moe_params(r, p);
 }
 
 // A position argument: a safe integer that fits the native int32 positions.
@@ -304,7 +322,9 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
     kiln_weight *lw[kWeightsPerLayer] = {&L.attn_norm,   &L.wq,          &L.wk,     &L.wv,             &L.wo,
                                          &L.bq,          &L.bk,          &L.bv,     &L.ffn_norm,       &L.w_gate,
                                          &L.w_up,        &L.w_down,      &L.attn_q_norm, &L.attn_k_norm, &L.wqkv,
-                                         &L.attn_post_norm, &L.ffn_post_norm};
+                                         &L.attn_post_norm, &L.ffn_post_norm,
+                                         &L.ffn_gate_inp, &L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps,
+                                         &L.ffn_gate_inp_shexp, &L.ffn_gate_shexp, &L.ffn_up_shexp, &L.ffn_down_shexp};
     for (int i = 0; ok && i < kWeightsPerLayer; i++) ok = kiln_read_weight(env, W + 4 * (kTopWeights + kWeightsPerLayer * l + i), b, size, lw[i]);
   }
   if (!ok) {
@@ -321,6 +341,7 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
   h->n_vocab = m.p.n_vocab;
   h->n_embd = m.p.n_embd;
   h->n_ctx = m.p.n_ctx;
+  h->n_expert_used = m.p.n_expert_used;
   h->base = b;
   h->n_seq = m.p.n_seq > 0 ? m.p.n_seq : 1;
   napi_create_reference(env, argv[2], 1, &h->buffer);
@@ -561,6 +582,45 @@ napi_value llama_gpu(napi_env env, napi_callback_info info) {
   return o;
 }
 
+// llamaRouteTrace(handle, on): record the expert choices of later evals (kiln_llama_route_trace)
+napi_value llama_route_trace(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!kiln_get_args(env, info, 2, argv)) return nullptr;
+  Handle *h;
+  if (!get_handle(env, argv[0], &h)) return nullptr;
+  bool on = false;
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return kiln_throw_type(env, "on must be a boolean");
+  kiln_llama_route_trace(h->ctx, on ? 1 : 0);
+  return nullptr;
+}
+
+// llamaRoutes(handle) -> { experts: Int32Array, margins: Float32Array } of the last traced eval
+napi_value llama_routes(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!kiln_get_args(env, info, 1, argv)) return nullptr;
+  Handle *h;
+  if (!get_handle(env, argv[0], &h)) return nullptr;
+  const int32_t *sel;
+  const float *margin;
+  const size_t n = (size_t)kiln_llama_route_get(h->ctx, &sel, &margin);
+  napi_value o, a, b, ab1, ab2;
+  void *p1, *p2;
+  // the slots per (token, layer): the experts used, or 1 for a dense model
+  const size_t k = h->n_expert_used > 0 ? (size_t)h->n_expert_used : 1;
+  KILN_NAPI_CALL(env, napi_create_arraybuffer(env, n * k * sizeof(int32_t), &p1, &ab1));
+  KILN_NAPI_CALL(env, napi_create_arraybuffer(env, n * sizeof(float), &p2, &ab2));
+  if (n) {
+    memcpy(p1, sel, n * k * sizeof(int32_t));
+    memcpy(p2, margin, n * sizeof(float));
+  }
+  KILN_NAPI_CALL(env, napi_create_typedarray(env, napi_int32_array, n * k, ab1, 0, &a));
+  KILN_NAPI_CALL(env, napi_create_typedarray(env, napi_float32_array, n, ab2, 0, &b));
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "experts", a);
+  napi_set_named_property(env, o, "margins", b);
+  return o;
+}
+
 napi_value llama_free(napi_env env, napi_callback_info info) { return Handles::free_js(env, info, "model"); }
 
 } // namespace
@@ -579,4 +639,6 @@ void kiln_register_llama(napi_env env, napi_value exports) {
   kiln_export(env, exports, "llamaObserve", llama_observe);
   kiln_export(env, exports, "llamaImatrix", llama_imatrix);
   kiln_export(env, exports, "llamaGpu", llama_gpu);
+  kiln_export(env, exports, "llamaRouteTrace", llama_route_trace);
+  kiln_export(env, exports, "llamaRoutes", llama_routes);
 }

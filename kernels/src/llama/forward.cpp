@@ -45,6 +45,13 @@ struct kiln_llama_ctx {
   std::vector<float> rope_cs; // (cos, sin) per position of the batch and rotated pair
   std::vector<float> rope_cs_swa; // the same for the sliding-window layers (their own base and scale)
   std::vector<float> gathered;    // hidden rows whose logits were asked for, when not contiguous
+  // mixture of experts: router logits, chosen experts and weights per token, and each expert's batch
+  std::vector<float> moe_logits, moe_w, moe_x, moe_g, moe_u, moe_y, moe_out;
+  std::vector<int32_t> moe_sel, moe_start, moe_list, moe_fill;
+  // kiln_llama_route_trace: the last eval's expert choices ([token][layer][k]) and margins ([token][layer])
+  bool route_trace = false;
+  std::vector<int32_t> trace_sel;
+  std::vector<float> trace_margin;
   // the batch being evaluated: each entry's position and sequence
   const int32_t *pos = nullptr, *seq = nullptr;
   std::vector<int32_t> row_tokens; // entries whose attention runs row by row (attn_rows)
@@ -314,6 +321,181 @@ void rmsnorm(kiln_llama_ctx *c, const float *x, const kiln_weight &w, int32_t n,
   kiln_pool_run(rmsnorm_rows, &j, n, rows_grain(d));
 }
 
+// --- mixture of experts ---------------------------------------------------------
+
+bool is_moe(const kiln_llama_layer &L) { return present(L.ffn_gate_inp); }
+
+// Expert e's 2-D slice of a 3-D expert tensor held as n_expert * rows rows.
+kiln_weight expert_slice(const kiln_weight &w, int32_t e, int64_t rows) {
+  kiln_weight s = w;
+  s.data = static_cast<const uint8_t *>(w.data) + (size_t)e * (size_t)rows * kiln_row_size(w.type, w.ne0);
+  s.ne1 = rows;
+  return s;
+}
+
+// Softmax of n values in place, as ggml's soft_max sums it: exp(x - max), the sum in double, then
+// every value multiplied by the float of 1/sum.
+void softmax_inplace(float *x, int32_t n) {
+  float mx = -INFINITY;
+  for (int32_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+  double sum = 0;
+  for (int32_t i = 0; i < n; i++) {
+    x[i] = expf(x[i] - mx);
+    sum += (double)x[i];
+  }
+  const float inv = (float)(1.0 / sum);
+  for (int32_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+// One token's routing: from its n_expert router logits, the chosen experts (sel, by descending
+// score, as ggml's argsort orders them; equal scores keep expert order) and their weights (w),
+// as llama.cpp's build_moe_ffn derives them.
+void moe_route(const kiln_llama_params &p, float *logits, int32_t *sel, float *w) {
+  const int32_t ne = p.n_expert, k = p.n_expert_used;
+  if (p.expert_gating == KILN_GATING_SOFTMAX) softmax_inplace(logits, ne);
+  else if (p.expert_gating == KILN_GATING_SIGMOID)
+    for (int32_t e = 0; e < ne; e++) logits[e] = 1.0f / (1.0f + expf(-logits[e]));
+  for (int32_t j = 0; j < k; j++) {
+    int32_t best = -1;
+    for (int32_t e = 0; e < ne; e++) {
+      bool taken = false;
+      for (int32_t i = 0; i < j && !taken; i++) taken = sel[i] == e;
+      if (!taken && (best < 0 || logits[e] > logits[best])) best = e;
+    }
+    sel[j] = best;
+    w[j] = logits[best];
+  }
+  if (p.expert_gating == KILN_GATING_SOFTMAX_WEIGHT) softmax_inplace(w, k);
+  if (p.expert_weights_norm) {
+    double sum = 0;
+    for (int32_t j = 0; j < k; j++) sum += (double)w[j];
+    float s = (float)sum;
+    if (s < 6.103515625e-5f) s = 6.103515625e-5f; // llama.cpp's clamp (the smallest normal f16)
+    for (int32_t j = 0; j < k; j++) w[j] /= s;
+  }
+  if (p.expert_weights_scale != 0.0f && p.expert_weights_scale != 1.0f)
+    for (int32_t j = 0; j < k; j++) w[j] *= p.expert_weights_scale;
+}
+
+
+// The MoE FFN of n tokens (normalized input xn, n * n_embd) into out (n * n_embd): the router picks
+// each token's experts, the tokens are grouped by expert so that each chosen expert's slices are
+// read once for the batch (a single token reads only its k experts), and each token's expert
+// outputs are multiplied by their weights and summed in the order chosen, as llama.cpp adds them.
+// A shared expert (qwen2moe), gated by the sigmoid of its own one-row router, is added last.
+bool moe_ffn(kiln_llama_ctx *c, int32_t layer, const kiln_llama_layer &L, const float *xn, int32_t n, float *out, const char **error) {
+  const kiln_llama_params &p = c->m.p;
+  const int64_t d = p.n_embd, ff = p.n_ff_exp;
+  const int32_t ne = p.n_expert, k = p.n_expert_used;
+  try {
+    c->moe_logits.resize((size_t)n * ne);
+    c->moe_sel.resize((size_t)n * k);
+    c->moe_w.resize((size_t)n * k);
+    c->moe_out.resize((size_t)n * k * d);
+    c->moe_start.assign((size_t)ne + 1, 0);
+    c->moe_fill.reserve((size_t)ne);
+    c->moe_list.resize((size_t)n * k);
+  } catch (...) {
+    *error = "out of memory for the experts";
+    return false;
+  }
+  if (!matmul(c, L.ffn_gate_inp, xn, n, c->moe_logits.data(), error)) return false;
+  for (int32_t t = 0; t < n; t++) {
+    float *scores = c->moe_logits.data() + (size_t)t * ne;
+    int32_t *sel = c->moe_sel.data() + (size_t)t * k;
+    moe_route(p, scores, sel, c->moe_w.data() + (size_t)t * k);
+    if (c->route_trace) {
+      // the choice and its margin: the last chosen expert's score over the best one left out
+      int32_t *ts = c->trace_sel.data() + ((size_t)t * p.n_layer + layer) * k;
+      memcpy(ts, sel, k * sizeof(int32_t));
+      float out_best = -INFINITY;
+      for (int32_t e = 0; e < ne; e++) {
+        bool chosen = false;
+        for (int32_t j = 0; j < k; j++) chosen = chosen || sel[j] == e;
+        if (!chosen && scores[e] > out_best) out_best = scores[e];
+      }
+      c->trace_margin[(size_t)t * p.n_layer + layer] = k < ne ? scores[sel[k - 1]] - out_best : INFINITY;
+    }
+  }
+  // counting sort of the (token, slot) pairs by expert, tokens in batch order within an expert
+  for (int32_t i = 0; i < n * k; i++) c->moe_start[c->moe_sel[i] + 1]++;
+  for (int32_t e = 0; e < ne; e++) c->moe_start[e + 1] += c->moe_start[e];
+  c->moe_fill.assign(c->moe_start.begin(), c->moe_start.end() - 1);
+  for (int32_t i = 0; i < n * k; i++) c->moe_list[c->moe_fill[c->moe_sel[i]]++] = i;
+  for (int32_t e = 0; e < ne; e++) {
+    const int32_t b = c->moe_start[e], cnt = c->moe_start[e + 1] - b;
+    if (cnt == 0) continue;
+    try {
+      c->moe_g.resize((size_t)cnt * ff);
+      c->moe_u.resize((size_t)cnt * ff);
+      c->moe_y.resize((size_t)cnt * d);
+      if (n > 1) c->moe_x.resize((size_t)cnt * d);
+    } catch (...) {
+      *error = "out of memory for the experts";
+      return false;
+    }
+    // the expert's tokens, gathered (a single token is its own batch)
+    const float *x = xn;
+    if (n > 1) {
+      for (int32_t i = 0; i < cnt; i++) memcpy(c->moe_x.data() + (size_t)i * d, xn + (size_t)(c->moe_list[b + i] / k) * d, d * sizeof(float));
+      x = c->moe_x.data();
+    }
+    // each slice is observed as a weight of its own (an importance matrix keeps one vector per expert)
+    if (!matmul(c, expert_slice(L.ffn_gate_exps, e, ff), x, cnt, c->moe_g.data(), error) ||
+        !matmul(c, expert_slice(L.ffn_up_exps, e, ff), x, cnt, c->moe_u.data(), error))
+      return false;
+    RowsJob sj{c->kt, c->moe_g.data(), nullptr, c->moe_u.data(), c->moe_g.data(), ff, 0};
+    kiln_pool_run(silu_rows, &sj, cnt, rows_grain(ff));
+    if (!matmul(c, expert_slice(L.ffn_down_exps, e, d), c->moe_g.data(), cnt, c->moe_y.data(), error)) return false;
+    for (int32_t i = 0; i < cnt; i++) memcpy(c->moe_out.data() + (size_t)c->moe_list[b + i] * d, c->moe_y.data() + (size_t)i * d, d * sizeof(float));
+  }
+  // each expert's output times its weight, summed in the chosen order
+  for (int32_t t = 0; t < n; t++) {
+    float *o = out + (size_t)t * d;
+    for (int32_t j = 0; j < k; j++) {
+      const float wj = c->moe_w[(size_t)t * k + j];
+      const float *y = c->moe_out.data() + ((size_t)t * k + j) * d;
+      if (j == 0)
+        for (int64_t i = 0; i < d; i++) o[i] = y[i] * wj;
+      else
+        for (int64_t i = 0; i < d; i++) {
+          const float v = y[i] * wj;
+          o[i] = o[i] + v;
+        }
+    }
+  }
+  if (!present(L.ffn_gate_inp_shexp)) return true;
+  // the shared expert: a dense SwiGLU FFN scaled by sigmoid(gate), the sigmoid computed as
+  // llama.cpp's graph does (silu(g) / g)
+  const int64_t fs = p.n_ff_shexp;
+  try {
+    c->moe_g.resize((size_t)n * fs);
+    c->moe_u.resize((size_t)n * fs);
+    c->moe_y.resize((size_t)n * d);
+    c->moe_logits.resize((size_t)n * (ne > 1 ? ne : 1));
+  } catch (...) {
+    *error = "out of memory for the shared expert";
+    return false;
+  }
+  if (!matmul(c, L.ffn_gate_inp_shexp, xn, n, c->moe_logits.data(), error) || !matmul(c, L.ffn_gate_shexp, xn, n, c->moe_g.data(), error) ||
+      !matmul(c, L.ffn_up_shexp, xn, n, c->moe_u.data(), error))
+    return false;
+  RowsJob sj{c->kt, c->moe_g.data(), nullptr, c->moe_u.data(), c->moe_g.data(), fs, 0};
+  kiln_pool_run(silu_rows, &sj, n, rows_grain(fs));
+  if (!matmul(c, L.ffn_down_shexp, c->moe_g.data(), n, c->moe_y.data(), error)) return false;
+  for (int32_t t = 0; t < n; t++) {
+    const float g = c->moe_logits[t];
+    const float gate = (g / (1.0f + expf(-g))) / g;
+    float *o = out + (size_t)t * d;
+    const float *y = c->moe_y.data() + (size_t)t * d;
+    for (int64_t i = 0; i < d; i++) {
+      const float v = y[i] * gate;
+      o[i] = o[i] + v;
+    }
+  }
+  return true;
+}
+
 using kiln_weights::check_f32;
 using kiln_weights::check_weight;
 
@@ -337,7 +519,7 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
   for (int32_t l = 0; l < p.n_layer; l++) {
     const kiln_llama_layer &L = m->layers[l];
     // a fused qkv replaces the three projections (and their biases); a missing gate means ffn_up holds gate and up
-    const bool fused_qkv = present(L.wqkv), fused_up = !present(L.w_gate);
+    const bool fused_qkv = present(L.wqkv), moe = is_moe(L), fused_up = !moe && !present(L.w_gate);
     if (fused_qkv && (present(L.wq) || present(L.wk) || present(L.wv) || present(L.bq) || present(L.bk) || present(L.bv))) {
       *error = "a layer has both a fused qkv and separate q/k/v tensors";
       return nullptr;
@@ -350,10 +532,33 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
         !check_f32(L.bk, kvdim, false, error) || !check_f32(L.bv, kvdim, false, error) ||
         !check_f32(L.attn_q_norm, p.head_dim, false, error) || !check_f32(L.attn_k_norm, p.head_dim, false, error) ||
         !check_f32(L.ffn_norm, p.n_embd, true, error) || !check_weight(L.w_gate, p.n_embd, p.n_ff, false, error) ||
-        !check_weight(L.w_up, p.n_embd, fused_up ? 2 * (int64_t)p.n_ff : p.n_ff, true, error) ||
-        !check_weight(L.w_down, p.n_ff, p.n_embd, true, error) ||
+        !check_weight(L.w_up, p.n_embd, fused_up ? 2 * (int64_t)p.n_ff : p.n_ff, !moe, error) ||
+        !check_weight(L.w_down, p.n_ff, p.n_embd, !moe, error) ||
         !check_f32(L.attn_post_norm, p.n_embd, false, error) || !check_f32(L.ffn_post_norm, p.n_embd, false, error))
       return nullptr;
+    if (moe) {
+      if (present(L.w_gate) || present(L.w_up) || present(L.w_down)) {
+        *error = "a layer has both a dense FFN and experts";
+        return nullptr;
+      }
+      if (p.n_expert < 1 || p.n_expert_used < 1 || p.n_expert_used > p.n_expert || p.n_ff_exp < 1 || p.n_ff_shexp < 0 ||
+          p.expert_gating < KILN_GATING_SOFTMAX || p.expert_gating > KILN_GATING_SOFTMAX_WEIGHT || !(p.expert_weights_scale >= 0)) {
+        *error = "bad mixture-of-experts hyperparameters";
+        return nullptr;
+      }
+      const int64_t ff_all = (int64_t)p.n_ff_exp * p.n_expert, d_all = (int64_t)p.n_embd * p.n_expert;
+      const bool shared = present(L.ffn_gate_inp_shexp);
+      if (!check_weight(L.ffn_gate_inp, p.n_embd, p.n_expert, true, error) ||
+          !check_weight(L.ffn_gate_exps, p.n_embd, ff_all, true, error) || !check_weight(L.ffn_up_exps, p.n_embd, ff_all, true, error) ||
+          !check_weight(L.ffn_down_exps, p.n_ff_exp, d_all, true, error) || !check_f32(L.ffn_gate_inp_shexp, p.n_embd, false, error) ||
+          (shared && p.n_ff_shexp < 1) || !check_weight(L.ffn_gate_shexp, p.n_embd, p.n_ff_shexp, shared, error) ||
+          !check_weight(L.ffn_up_shexp, p.n_embd, p.n_ff_shexp, shared, error) ||
+          !check_weight(L.ffn_down_shexp, p.n_ff_shexp, p.n_embd, shared, error))
+        return nullptr;
+    } else if (present(L.ffn_gate_exps) || present(L.ffn_up_exps) || present(L.ffn_down_exps) || present(L.ffn_gate_inp_shexp)) {
+      *error = "a layer has expert tensors but no router (ffn_gate_inp)";
+      return nullptr;
+    }
   }
   kiln_llama_ctx *c = new (std::nothrow) kiln_llama_ctx();
   if (!c) {
@@ -647,12 +852,16 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
     bool fused_qkv = false, fused_up = false;
     for (int32_t l = 0; l < p.n_layer; l++) {
       fused_qkv = fused_qkv || present(m.layers[l].wqkv);
-      fused_up = fused_up || !present(m.layers[l].w_gate);
+      fused_up = fused_up || (!is_moe(m.layers[l]) && !present(m.layers[l].w_gate));
     }
     if (fused_qkv) c->qkv.resize(n * (qdim + 2 * kvdim));
     c->ffg.resize(n * ff * (fused_up ? 2 : 1));
     c->ffu.resize(n * ff);
     c->tmp.resize(n * (d > qdim ? d : qdim));
+    if (c->route_trace) {
+      c->trace_sel.assign((size_t)n * p.n_layer * (p.n_expert_used > 0 ? p.n_expert_used : 1), -1);
+      c->trace_margin.assign((size_t)n * p.n_layer, INFINITY);
+    }
   } catch (...) {
     *error = "out of memory for the batch";
     return -1;
@@ -734,8 +943,10 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
 
     rmsnorm(c, c->x.data(), L.ffn_norm, n, d, c->xn.data());
-    const float *ffn_act;
-    if (!present(L.w_gate)) {
+    const float *ffn_act = nullptr;
+    if (is_moe(L)) {
+      if (!moe_ffn(c, l, L, c->xn.data(), n, c->tmp.data(), error)) return -1;
+    } else if (!present(L.w_gate)) {
       // ffn_up holds gate and up (phi3): one matmul, then silu(gate) * up into ffu
       if (!matmul(c, L.w_up, c->xn.data(), n, c->ffg.data(), error)) return -1;
       RowsJob sj{c->kt, c->ffg.data(), nullptr, nullptr, c->ffu.data(), ff, 0};
@@ -748,7 +959,7 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
       kiln_pool_run(p.ffn_gelu ? gelu_rows : silu_rows, &sj, n, rows_grain(ff));
       ffn_act = c->ffg.data();
     }
-    if (!matmul(c, L.w_down, ffn_act, n, c->tmp.data(), error)) return -1;
+    if (!is_moe(L) && !matmul(c, L.w_down, ffn_act, n, c->tmp.data(), error)) return -1;
     if (present(L.ffn_post_norm)) rmsnorm(c, c->tmp.data(), L.ffn_post_norm, n, d, c->tmp.data());
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
   }
@@ -823,4 +1034,18 @@ extern "C" int kiln_llama_eval(kiln_llama_ctx *c, const int32_t *tokens, int32_t
     return -1;
   }
   return kiln_llama_decode(c, tokens, pos.data(), seq.data(), n, out.data(), (int32_t)out.size(), logits, error);
+}
+
+extern "C" void kiln_llama_route_trace(kiln_llama_ctx *c, int32_t on) {
+  c->route_trace = on != 0;
+  if (!on) {
+    c->trace_sel.clear();
+    c->trace_margin.clear();
+  }
+}
+
+extern "C" int32_t kiln_llama_route_get(const kiln_llama_ctx *c, const int32_t **sel, const float **margin) {
+  *sel = c->trace_sel.data();
+  *margin = c->trace_margin.data();
+  return (int32_t)c->trace_margin.size();
 }

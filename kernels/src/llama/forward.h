@@ -29,6 +29,13 @@ typedef struct kiln_llama_layer {
   kiln_weight wqkv;
   // optional: RMSNorm of the attention and FFN outputs before their residual adds (gemma2, gemma3)
   kiln_weight attn_post_norm, ffn_post_norm;
+  // mixture of experts, used instead of w_gate/w_up/w_down when ffn_gate_inp is present: the router
+  // (n_expert rows of n_embd), and 3-D expert tensors held as n_expert contiguous 2-D slices
+  // (gate/up: n_ff_exp rows of n_embd each; down: n_embd rows of n_ff_exp each)
+  kiln_weight ffn_gate_inp, ffn_gate_exps, ffn_up_exps, ffn_down_exps;
+  // optional shared expert (qwen2moe): a dense SwiGLU FFN of n_ff_shexp, its output scaled by
+  // sigmoid(ffn_gate_inp_shexp . x) (one row of n_embd) and added to the experts' sum
+  kiln_weight ffn_gate_inp_shexp, ffn_gate_shexp, ffn_up_shexp, ffn_down_shexp;
 } kiln_llama_layer;
 
 typedef struct kiln_llama_params {
@@ -61,7 +68,20 @@ typedef struct kiln_llama_params {
   // head_dim a multiple of 32, flash attention (not attn_unfused), and keeps every layer on the CPU.
   int32_t kv_type_k, kv_type_v;
   int32_t gpu_output;    // 1: with an offload, the final norm and the output projection run on the device too
+  // mixture of experts (0 experts: every layer dense)
+  int32_t n_expert, n_expert_used; // experts per MoE layer, and how many each token uses (its top k)
+  int32_t n_ff_exp, n_ff_shexp;    // an expert's FFN width; the shared expert's (0: none)
+  int32_t expert_gating;           // kiln_expert_gating
+  int32_t expert_weights_norm;     // 1: the chosen experts' weights are divided by their sum
+  float expert_weights_scale;      // the weights are multiplied by this (0 or 1: not)
 } kiln_llama_params;
+
+// How the router's logits become the chosen experts and their weights (llama.cpp's expert_gating_func).
+enum kiln_expert_gating {
+  KILN_GATING_SOFTMAX = 0,        // softmax over all experts, top k of it
+  KILN_GATING_SIGMOID = 1,        // sigmoid of each logit, top k of it
+  KILN_GATING_SOFTMAX_WEIGHT = 2, // top k of the logits, then softmax over those k (gpt-oss)
+};
 
 typedef struct kiln_llama_model {
   kiln_llama_params p;
@@ -131,6 +151,15 @@ const float *kiln_llama_hidden(const kiln_llama_ctx *c, int32_t *n_tokens);
 // Called with the input of every matmul of later evals, before it runs: x
 // holds n rows of w->ne0 floats (an importance matrix sums their squares).
 // NULL turns it off.
+// While on, later evals record each token's expert choices on every MoE layer: kiln_llama_route_get
+// points *sel at n_tokens * n_layer * n_expert_used expert ids ([token][layer][slot], by descending
+// score; -1 on dense layers) and *margin at n_tokens * n_layer margins (the last chosen expert's
+// score minus the best unchosen one's: in router probability, or in router logits under
+// KILN_GATING_SOFTMAX_WEIGHT; +inf on dense layers),
+// and returns n_tokens * n_layer.
+void kiln_llama_route_trace(kiln_llama_ctx *c, int32_t on);
+int32_t kiln_llama_route_get(const kiln_llama_ctx *c, const int32_t **sel, const float **margin);
+
 typedef void (*kiln_matmul_observer)(void *user, const kiln_weight *w, const float *x, int32_t n);
 void kiln_llama_observe(kiln_llama_ctx *c, kiln_matmul_observer f, void *user);
 

@@ -64,6 +64,7 @@ std::string unsupported(const kiln_llama_model *m, int32_t first, const DeviceIn
   if (p.head_dim > 256) return "head_dim above 256";
   if (((int64_t)p.n_head_kv * p.head_dim) % 2) return "an odd KV row";
   for (int32_t l = first; l < p.n_layer; l++) {
+    if (m->layers[l].ffn_gate_inp.data) return "a mixture of experts";
     kiln_weight ws[NW];
     layer_weights(m->layers[l], p, ws);
     for (int i = 0; i < NW; i++) {

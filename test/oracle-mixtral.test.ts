@@ -1,0 +1,11 @@
+/**
+ * A random-weight mixtral against llama.cpp: `general.architecture` llama
+ * with `llama.expert_count` 8 and 2 experts per token (softmax router, the
+ * two weights renormalized, each expert `feed_forward_length` 512 wide), 8
+ * query heads over 2 KV heads of 32 on a 256-wide model, 3 layers. The same
+ * shape quantized by llama.cpp's own quantizer: test/oracle-mixtral-llamaq.test.ts.
+ */
+import { archOracle } from './helpers/arch-oracle.js';
+import { mixtralSpec } from './helpers/moe-specs.js';
+
+archOracle('mixtral', (nVocab) => mixtralSpec(nVocab));
