@@ -100,4 +100,37 @@ describe.skipIf(!available)('kiln show --fit', () => {
     const missing = await fetch(`${d.url}/api/fit`, { method: 'POST', body: JSON.stringify({ model: 'no-such-model' }) });
     expect(missing.status).toBe(404);
   }, 30_000);
+
+  it('a model that fits nowhere is refused with the figures of system memory and of the GPU; the daemon stays up', async () => {
+    const small = await startDaemon(undefined, { KILN_GPU: 'vulkan', KILN_MAX_MEMORY: '48MiB' });
+    try {
+      const f = await fit2(small, 'kjv', '--num-ctx', '256');
+      expect(f.fits).toBe(false);
+      expect(f.ram.fits).toBe(false);
+      const res = await fetch(`${small.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'kjv', prompt: 'x', stream: false, options: { num_ctx: 256, num_predict: 1 } }) });
+      const err = ((await res.json()) as { error: string }).error;
+      expect(res.status).toBe(500);
+      expect(err).toMatch(/requires more system memory \(\d+\.\d MiB: .* weights, .* KV cache, .* compute\) than is available \(48\.0 MiB\)/);
+      expect(err).toMatch(new RegExp(`GPU ${f.gpu!.index} \\(llvmpipe[^)]*\\)\\): 2\\.0 GiB, ${f.gpu!.layers}/${f.gpu!.total_layers} layers would go there`));
+      expect((await fetch(`${small.url}/api/version`)).status).toBe(200);
+    } finally {
+      await small.stop();
+      cleanup(small.home);
+    }
+    // without a device the message says why none is used
+    const cpu = await startDaemon(undefined, { KILN_MAX_MEMORY: '48MiB' });
+    try {
+      const res = await fetch(`${cpu.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'kjv', prompt: 'x', stream: false }) });
+      expect(((await res.json()) as { error: string }).error).toMatch(/than is available \(48\.0 MiB\); GPU: none \(/);
+    } finally {
+      await cpu.stop();
+      cleanup(cpu.home);
+    }
+  }, 60_000);
 });
+
+async function fit2(daemon: RunningDaemon, ...args: string[]): Promise<FitResponse> {
+  const r = await kiln(['show', ...args.slice(0, 1), '--fit', '--json', ...args.slice(1)], daemon.env);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as FitResponse;
+}

@@ -124,9 +124,10 @@ export function formatGiB(bytes: number): string {
   return gib >= 1 ? `${gib.toFixed(1)} GiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 }
 
-export function insufficientMemory(name: string, need: MemoryEstimate, free: number): KilnError {
+/** The refusal of a load: the system memory figures, then each device's (`devices`: what the GPU's plan says, when there is one). */
+export function insufficientMemory(name: string, need: MemoryEstimate, free: number, devices?: string): KilnError {
   return new KilnError(
     'E_INSUFFICIENT_MEMORY',
-    `model '${name}' requires more system memory (${formatGiB(need.total)}: ${formatGiB(need.weights)} weights, ${formatGiB(need.kvCache)} KV cache, ${formatGiB(need.compute)} compute) than is available (${formatGiB(free)}); try a smaller num_ctx or a smaller quantization`,
+    `model '${name}' requires more system memory (${formatGiB(need.total)}: ${formatGiB(need.weights)} weights, ${formatGiB(need.kvCache)} KV cache, ${formatGiB(need.compute)} compute) than is available (${formatGiB(free)})${devices ? `; ${devices}` : ''}; try a smaller num_ctx or a smaller quantization`,
   );
 }

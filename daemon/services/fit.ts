@@ -16,7 +16,7 @@
  * estimate (`ram.scheduler`, /api/ps's size), which `ram.fits` is judged by.
  */
 import { KilnError } from '../../common/errors.js';
-import { isQuantized, kvTypeBytes, kvTypesName, type KvTypes } from '../../common/kv-cache.js';
+import { isQuantized, KV_F16, kvTypeBytes, kvTypesName, type KvTypes } from '../../common/kv-cache.js';
 import { parseModelName, type ModelName } from '../../common/model-name.js';
 import { kvString, summarizeModel } from '../../engine/gguf/metadata.js';
 import { readGGUFFile, type GGUFFile } from '../../engine/gguf/reader.js';
@@ -36,8 +36,8 @@ import { listTags, remoteGGUFHeader, remoteModelLayer } from '../../registry/rem
 import type { Store } from '../../store/index.js';
 import type { FitPlan, FitRequest, FitResponse, FitVariant } from '../api/types.js';
 import type { Config } from '../config.js';
-import { estimateMemory, type ModelShape } from '../scheduler/memory.js';
-import type { Scheduler } from '../scheduler/scheduler.js';
+import { estimateMemory, formatGiB, type ModelShape } from '../scheduler/memory.js';
+import type { ModelSpec, Scheduler } from '../scheduler/scheduler.js';
 import { runOptions } from './options.js';
 import { registryContext } from './registry.js';
 import { modelSpec, runnableModel, type RunnableModel } from './runnable.js';
@@ -138,6 +138,20 @@ export function planFile(file: GGUFFile, fileSize: number, env: PlanEnv): FitPla
     processor,
     fits: ram.fits && (gpu?.fits ?? true),
   };
+}
+
+/**
+ * The device's figures for a refused load (the scheduler's message): the GPU
+ * the runner would use, its memory, and the layers the plan puts there, or why
+ * none go there.
+ */
+export async function deviceFigures(spec: ModelSpec, slots: number): Promise<string | undefined> {
+  const vk = vulkanInfo();
+  const env: PlanEnv = { numCtx: spec.numCtx, slots, kvTypes: spec.kvTypes ?? KV_F16, numGpu: spec.numGpu, free: 0, vk };
+  const p = planFile(await readGGUFFile(spec.path), spec.fileSize, env);
+  if (!p.gpu) return `GPU: none (${p.gpu_reason ?? 'no device'})`;
+  const g = p.gpu;
+  return `GPU ${g.index} (${g.name}): ${formatGiB(g.memory)}, ${g.layers}/${g.total_layers} layers would go there (${formatGiB(g.total)} with the ${formatGiB(g.reserve)} reserve)`;
 }
 
 function variantOf(model: string, source: FitVariant['source'], file: GGUFFile, fileSize: number, env: PlanEnv): FitVariant {
