@@ -81,6 +81,7 @@ describe('the plan against what a load allocates', () => {
     expect(f.ram.offloaded).toBe(0);
     const rss = await loadedRss(model, { num_ctx: 256, num_gpu: 0 });
     const err = Math.abs(rss - f.ram.total) / rss;
+    console.log(`${model} cpu: plan ${f.ram.total} rss ${rss} err ${err.toFixed(3)}`);
     expect(err, `${model}: plan ${f.ram.total}, resident ${rss}`).toBeLessThan(0.1);
   }, 60_000);
 
@@ -95,6 +96,7 @@ describe('the plan against what a load allocates', () => {
     const planned = f.ram.total + f.gpu!.total - f.gpu!.reserve;
     const rss = await loadedRss(model, { num_ctx: 256, num_gpu: half });
     const err = Math.abs(rss - planned) / rss;
+    console.log(`${model} half: plan ${planned} rss ${rss} err ${err.toFixed(3)}`);
     expect(err, `${model}: plan ${planned} (RAM ${f.ram.total} + device ${f.gpu!.total - f.gpu!.reserve}), resident ${rss}`).toBeLessThan(0.1);
   }, 60_000);
 });
