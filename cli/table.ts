@@ -308,6 +308,8 @@ export const COMMANDS: Command[] = [
       { name: 'num-ctx', value: 'int', help: 'With --fit: the context length to plan for' },
       { name: 'num-parallel', value: 'int', help: 'With --fit: the slots to plan for' },
       { name: 'num-gpu', value: 'int', help: 'With --fit: layers on the GPU (default: as many as fit)' },
+      { name: 'registry', help: "With --fit: also plan the registry's tags of the model (headers only, no download)" },
+      { name: 'insecure', help: 'With --fit --registry: plain HTTP to the registry' },
       { name: 'json', help: 'With --fit: the plan as JSON (POST /api/fit)' },
     ],
     minArgs: 1,
@@ -321,7 +323,13 @@ export const COMMANDS: Command[] = [
           if (!/^-?\d+$/.test(v)) throw new UsageError(`--${f} takes an integer, got '${v}'`);
           return Number(v);
         };
-        const opts = { num_ctx: int('num-ctx'), num_parallel: int('num-parallel'), num_gpu: int('num-gpu') };
+        const opts = {
+          num_ctx: int('num-ctx'),
+          num_parallel: int('num-parallel'),
+          num_gpu: int('num-gpu'),
+          ...(ctx.flags.has('registry') ? { registry: true } : {}),
+          ...(ctx.flags.has('insecure') ? { insecure: true } : {}),
+        };
         return print(await showFitCommand(ctx.client(), ctx.args[0], opts, ctx.flags.has('json')));
       }
       const part = (['modelfile', 'template', 'parameters', 'system', 'license'] as ShowPart[]).find((p) => ctx.flags.has(p));

@@ -194,10 +194,10 @@ export function createApp(deps: AppDeps, transport: 'tcp' | 'unix'): Hono {
     const req = await json(c, parse.parseShow);
     return c.json(await showModel(store, requestName(req), req.verbose === true));
   });
-  // the memory plan of a local model before loading it (`kiln show NAME --fit`)
+  // the memory plan of a local model and its other quantizations before loading it (`kiln show NAME --fit`)
   app.post('/api/fit', async (c) => {
     const req = await json(c, parse.parseFit);
-    return c.json<FitResponse>(await fitModel({ store, config: deps.config, scheduler: deps.scheduler }, requestName(req), req));
+    return c.json<FitResponse>(await fitModel({ store, config: deps.config, scheduler: deps.scheduler, log: deps.log }, requestName(req), req, requestAbort(c).signal));
   });
   app.delete('/api/delete', async (c) => {
     deleteModel(store, requestName(await json(c, parse.parseDelete)));

@@ -17,6 +17,7 @@ import { Runner } from './runner/runner.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { parseKeepAlive } from './scheduler/keep-alive.js';
 import { availableMemory } from './scheduler/memory.js';
+import { deviceFigures } from './services/fit.js';
 
 export interface Daemon {
   store: Store;
@@ -95,6 +96,7 @@ export async function startDaemon(config: Config, log: (m: string) => void = (m)
       startRunner: debug ? debugRunnerStart(debug, startRunner) : startRunner,
       availableMemory,
       maxMemory: config.maxMemory,
+      deviceFigures,
       log,
     });
     const deps = { config, store, scheduler, log, debug };

@@ -13,6 +13,12 @@ export interface MappedFile {
   readonly buffer: ArrayBuffer;
   readonly bytes: Uint8Array;
   unmap(): void;
+  /**
+   * Drops the process's pages of [offset, offset + length) (whole pages within
+   * it): bytes copied to a device that the CPU will not read again. They stay
+   * in the page cache, reclaimable, and fault back in if read.
+   */
+  releasePages(offset: number, length: number): void;
 }
 
 export function mapFile(path: string): MappedFile {
@@ -31,6 +37,9 @@ export function mapFile(path: string): MappedFile {
       if (!mapped) return;
       mapped = false;
       call(() => native().unmap(buffer));
+    },
+    releasePages(offset: number, length: number) {
+      if (mapped) call(() => native().releasePages(buffer, offset, length));
     },
   };
 }

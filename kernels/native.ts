@@ -17,6 +17,7 @@ export interface NativeBinding {
   supportedVariants(): string[];
   mapFile(path: string): ArrayBuffer;
   unmap(buffer: ArrayBuffer): void;
+  releasePages(buffer: ArrayBuffer, offset: number, length: number): void;
   typeTable(): NativeTypeRow[];
   dequantize(type: number, src: Uint8Array, n: number, dst: Float32Array): void;
   quantize(type: number, src: Float32Array, nrows: number, ncols: number, dst: Uint8Array, imp: Float32Array | null): void;

@@ -52,8 +52,12 @@ describe.skipIf(!available)('kiln show --fit', () => {
     expect(g.total).toBe(g.weights + g.output_weights + g.kv_cache + g.reserve);
     expect(g.weights).toBe(f.layers.reduce((a, l) => a + l.weights, 0));
     expect(f.ram.total).toBe(f.ram.weights + f.ram.kv_cache + f.ram.compute);
+    // every layer on the device: their weights and KV cache are not counted in RAM; the scheduler still reserves the whole file
+    expect(f.ram.offloaded).toBeGreaterThanOrEqual(g.weights);
+    expect(f.ram.kv_cache).toBe(0);
+    expect(f.ram.weights + f.ram.offloaded).toBe(f.variants[0].size);
     const ps = await loaded({ num_ctx: 256 });
-    expect(ps.size).toBe(f.ram.total);
+    expect(ps.size).toBe(f.ram.scheduler);
     expect(ps.size_vram).toBe(ps.size);
   }, 60_000);
 
@@ -96,4 +100,37 @@ describe.skipIf(!available)('kiln show --fit', () => {
     const missing = await fetch(`${d.url}/api/fit`, { method: 'POST', body: JSON.stringify({ model: 'no-such-model' }) });
     expect(missing.status).toBe(404);
   }, 30_000);
+
+  it('a model that fits nowhere is refused with the figures of system memory and of the GPU; the daemon stays up', async () => {
+    const small = await startDaemon(undefined, { KILN_GPU: 'vulkan', KILN_MAX_MEMORY: '48MiB' });
+    try {
+      const f = await fit2(small, 'kjv', '--num-ctx', '256');
+      expect(f.fits).toBe(false);
+      expect(f.ram.fits).toBe(false);
+      const res = await fetch(`${small.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'kjv', prompt: 'x', stream: false, options: { num_ctx: 256, num_predict: 1 } }) });
+      const err = ((await res.json()) as { error: string }).error;
+      expect(res.status).toBe(500);
+      expect(err).toMatch(/requires more system memory \(\d+\.\d MiB: .* weights, .* KV cache, .* compute\) than is available \(48\.0 MiB\)/);
+      expect(err).toMatch(new RegExp(`GPU ${f.gpu!.index} \\(llvmpipe[^)]*\\)\\): 2\\.0 GiB, ${f.gpu!.layers}/${f.gpu!.total_layers} layers would go there`));
+      expect((await fetch(`${small.url}/api/version`)).status).toBe(200);
+    } finally {
+      await small.stop();
+      cleanup(small.home);
+    }
+    // without a device the message says why none is used
+    const cpu = await startDaemon(undefined, { KILN_MAX_MEMORY: '48MiB' });
+    try {
+      const res = await fetch(`${cpu.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'kjv', prompt: 'x', stream: false }) });
+      expect(((await res.json()) as { error: string }).error).toMatch(/than is available \(48\.0 MiB\); GPU: none \(/);
+    } finally {
+      await cpu.stop();
+      cleanup(cpu.home);
+    }
+  }, 60_000);
 });
+
+async function fit2(daemon: RunningDaemon, ...args: string[]): Promise<FitResponse> {
+  const r = await kiln(['show', ...args.slice(0, 1), '--fit', '--json', ...args.slice(1)], daemon.env);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as FitResponse;
+}

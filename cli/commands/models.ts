@@ -69,7 +69,7 @@ export async function showCommand(client: Client, name: string, part?: ShowPart)
 export async function showFitCommand(
   client: Client,
   name: string,
-  opts: { num_ctx?: number; num_parallel?: number; num_gpu?: number },
+  opts: { num_ctx?: number; num_parallel?: number; num_gpu?: number; registry?: boolean; insecure?: boolean },
   json = false,
 ): Promise<string> {
   const body = Object.fromEntries(Object.entries({ model: name, ...opts }).filter(([, v]) => v !== undefined));
@@ -85,9 +85,11 @@ export async function showFitCommand(
   ];
   const ram: [string, string][] = [
     ['weights', humanBytes(f.ram.weights)],
+    ...(f.ram.offloaded > 0 ? [['offloaded', `${humanBytes(f.ram.offloaded)} (on the GPU, not kept in RAM)`] as [string, string]] : []),
     ['kv cache', humanBytes(f.ram.kv_cache)],
     ['compute', humanBytes(f.ram.compute)],
     ['total', humanBytes(f.ram.total)],
+    ['reserved', `${humanBytes(f.ram.scheduler)} (the scheduler's estimate)`],
     ['available', humanBytes(f.ram.available)],
     ['fits', yes(f.ram.fits)],
   ];
@@ -112,7 +114,16 @@ export async function showFitCommand(
     ['LAYER', 'WEIGHTS', 'KV CACHE', 'DEVICE'],
     f.layers.map((l) => [String(l.index), humanBytes(l.weights), humanBytes(l.kv_cache), l.device.toUpperCase()]),
   );
-  return `${out.filter(Boolean).join('\n')}\n${layers}`.replace(/\s+$/, '');
+  const variants = table(
+    ['QUANTIZATION', 'MODEL', 'SOURCE', 'SIZE', 'RAM', 'VRAM', 'GPU LAYERS', 'FITS'],
+    f.variants.map((v) =>
+      v.error !== undefined
+        ? ['?', v.model, v.source, '', '', '', '', v.error]
+        : [v.quantization ?? '?', v.model, v.source, humanBytes(v.size ?? 0), humanBytes(v.ram ?? 0), humanBytes(v.vram ?? 0), `${v.gpu_layers}/${v.total_layers}`, yes(v.fits === true)],
+    ),
+  );
+  const registry = f.registry_error ? `\nregistry: ${f.registry_error}` : '';
+  return `${out.filter(Boolean).join('\n')}\n${layers}\n\n${variants}${registry}`.replace(/\s+$/, '');
 }
 
 /** `kiln show NAME --quality`: the quality report saved with the model, as a table. */

@@ -386,7 +386,7 @@ export function parseFit(body: unknown): FitRequest {
     if (v !== undefined && v > max) throw invalid(f.path(k), `must be at most ${max}`);
     return v;
   };
-  return drop({ ...modelFields(f), num_ctx: int('num_ctx', 1, 2 ** 24), num_parallel: int('num_parallel', 1, 256), num_gpu: int('num_gpu', -1, 4096) });
+  return drop({ ...modelFields(f), num_ctx: int('num_ctx', 1, 2 ** 24), num_parallel: int('num_parallel', 1, 256), num_gpu: int('num_gpu', -1, 4096), registry: f.bool('registry'), insecure: f.bool('insecure') });
 }
 
 export function parseDelete(body: unknown): DeleteRequest {

@@ -82,6 +82,10 @@ export interface FitRequest {
   num_parallel?: number;
   /** Layers on the GPU, as the option (default: as many as fit). */
   num_gpu?: number;
+  /** Also plan the tags the registry lists for the model's name (their GGUF headers read by Range requests). */
+  registry?: boolean;
+  /** Plain HTTP to the registry, as pull's option. */
+  insecure?: boolean;
 }
 
 /** One layer of the plan: its tensors, its KV cache (per slot) and where it goes. */
@@ -92,14 +96,15 @@ export interface FitLayer {
   device: 'gpu' | 'cpu';
 }
 
-export interface FitResponse {
-  model: string;
-  num_ctx: number;
-  num_parallel: number;
-  /** The KV cache's types: `f16`, `q8_0`, `q4_0`, or `K/V` when they differ. */
-  kv_cache_type: string;
-  /** System memory a runner takes, as the scheduler estimates it (the weights are mapped whole), and what it may take now. */
-  ram: { weights: number; kv_cache: number; compute: number; total: number; available: number; fits: boolean };
+/** The plan of one GGUF at the request's context, slots and num_gpu on this machine. */
+export interface FitPlan {
+  /**
+   * System memory the runner keeps: the weights it reads on the CPU (the file less what was copied to the
+   * device, whose mapped pages it drops), the CPU layers' KV cache and the compute scratch (total); what the
+   * scheduler reserves for it (scheduler: the whole file and every layer's cache, /api/ps's size) and what
+   * it may take now (available; fits: scheduler <= available).
+   */
+  ram: { weights: number; offloaded: number; kv_cache: number; compute: number; total: number; scheduler: number; available: number; fits: boolean };
   /** The Vulkan device the layers would go to, and its part of the plan; absent when none (gpu_reason says why). */
   gpu?: {
     index: number;
@@ -125,6 +130,38 @@ export interface FitResponse {
   processor: string;
   /** Whether a load by this plan fits this machine. */
   fits: boolean;
+}
+
+/** One quantization of the model (a local tag of the same name, or a tag the registry lists) planned the same way. */
+export interface FitVariant {
+  /** The name to run or pull it by. */
+  model: string;
+  source: 'local' | 'registry';
+  /** The GGUF's file type (Q4_K_M, Q8_0, F16, ...). */
+  quantization?: string;
+  /** Bytes of the weights file. */
+  size?: number;
+  /** FitPlan.ram.total and gpu.total (0 without a device). */
+  ram?: number;
+  vram?: number;
+  gpu_layers?: number;
+  total_layers?: number;
+  processor?: string;
+  fits?: boolean;
+  /** Why it could not be planned (its header unreadable, the registry refused). */
+  error?: string;
+}
+
+export interface FitResponse extends FitPlan {
+  model: string;
+  num_ctx: number;
+  num_parallel: number;
+  /** The KV cache's types: `f16`, `q8_0`, `q4_0`, or `K/V` when they differ. */
+  kv_cache_type: string;
+  /** Every quantization of the model planned at this context: the model itself first, the other local tags, the registry's. */
+  variants: FitVariant[];
+  /** Why the registry's tags are missing when `registry` was asked for (unreachable, refused). */
+  registry_error?: string;
 }
 
 export interface ShowResponse {

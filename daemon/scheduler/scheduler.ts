@@ -40,6 +40,8 @@ export interface SchedulerOptions {
   availableMemory(): number;
   /** Bytes all loaded models may take together, by their estimates (0 or absent: no cap). */
   maxMemory?: number;
+  /** The GPU's part of a refused load's plan, for its message (absent or undefined: none said). */
+  deviceFigures?(spec: ModelSpec, slots: number): Promise<string | undefined>;
   log?(m: string): void;
   now?(): number;
 }
@@ -302,7 +304,10 @@ export class Scheduler {
         await this.stopEntry(idle[0]);
         continue;
       }
-      if (others.length === 0) throw insufficientMemory(e.spec.name, e.estimate, free);
+      if (others.length === 0) {
+        const dev = await this.opts.deviceFigures?.(e.spec, e.slots).catch(() => undefined);
+        throw insufficientMemory(e.spec.name, e.estimate, free, dev);
+      }
       // Every other model is busy: wait until one goes idle, then look again.
       await new Promise<void>((r) => this.idleListeners.push(r));
     }

@@ -41,6 +41,23 @@ function kvTypesFor(hp: ModelHParams, opts: LoadOptions): KvTypes {
 }
 
 /**
+ * Drops the runner's pages of the weights the device now holds: the offloaded
+ * layers' tensors and, when it went too, an untied output projection (a tied
+ * one is also the token embeddings, which the CPU reads). The upload read them
+ * once through the mapping; nothing on the CPU reads them again, so keeping
+ * them mapped would count them twice, in RAM and on the device. The file's
+ * pages stay in the page cache (reclaimable), and a read faults them back in.
+ */
+function releaseOffloaded(map: MappedFile, file: GGUFFile, nLayer: number, gpu: { layers: number; output: boolean }): void {
+  if (gpu.layers <= 0) return;
+  const first = nLayer - gpu.layers;
+  for (const t of file.tensors) {
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    if ((m && Number(m[1]) >= first) || (gpu.output && t.name === 'output.weight')) map.releasePages(t.absOffset, t.byteSize);
+  }
+}
+
+/**
  * A loaded model: its metadata, tokenizer and native context over the mapped
  * file. The weights stay in the page cache; only the KV cache and scratch are
  * allocated.
@@ -87,6 +104,7 @@ export class Model {
         ...(plan.output ? { gpuOutput: true } : {}),
       };
       const native = new NativeLlama(map, params, weights);
+      if (plan.layers > 0) releaseOffloaded(map, file, hp.nLayer, native.gpu());
       return new Model(path, file, hp, tokenizer, native, map, plan);
     } catch (e) {
       map.unmap();

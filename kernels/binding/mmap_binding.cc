@@ -94,9 +94,34 @@ napi_value unmap(napi_env env, napi_callback_info info) {
   return undef;
 }
 
+// releasePages(buffer, offset, length): drops the process's pages of that range of the mapping.
+napi_value release_pages(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!kiln_get_args(env, info, 3, argv)) return nullptr;
+  void *data = nullptr;
+  size_t len = 0;
+  bool is_ab = false;
+  napi_is_arraybuffer(env, argv[0], &is_ab);
+  if (!is_ab) return kiln_throw(env, "releasePages expects the ArrayBuffer returned by mapFile");
+  KILN_NAPI_CALL(env, napi_get_arraybuffer_info(env, argv[0], &data, &len));
+  double off = 0, n = 0;
+  KILN_NAPI_CALL(env, napi_get_value_double(env, argv[1], &off));
+  KILN_NAPI_CALL(env, napi_get_value_double(env, argv[2], &n));
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  if (!(off >= 0) || !(n >= 0)) return kiln_throw(env, "releasePages: offset and length must be >= 0");
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto it = g_live.find(data);
+  if (data == nullptr || it == g_live.end()) return undef; // empty or unmapped: nothing mapped to drop
+  int err = kiln_mapping_release(&it->second->m, (size_t)off, (size_t)n);
+  if (err != 0) return kiln_throw(env, "releasePages: %s", strerror(err));
+  return undef;
+}
+
 } // namespace
 
 void kiln_register_mmap(napi_env env, napi_value exports) {
   kiln_export(env, exports, "mapFile", map_file);
   kiln_export(env, exports, "unmap", unmap);
+  kiln_export(env, exports, "releasePages", release_pages);
 }

@@ -1,6 +1,7 @@
 #include "mmap.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -44,4 +45,15 @@ extern "C" void kiln_unmap(kiln_mapping *m) {
   if (m->data != nullptr) munmap(m->data, m->size);
   m->data = nullptr;
   m->size = 0;
+}
+
+extern "C" int kiln_mapping_release(const kiln_mapping *m, size_t offset, size_t len) {
+  if (m->data == nullptr || offset >= m->size) return 0;
+  if (len > m->size - offset) len = m->size - offset;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t a = reinterpret_cast<uintptr_t>(m->data) + offset;
+  const uintptr_t lo = (a + page - 1) / page * page, hi = (a + len) / page * page;
+  if (hi <= lo) return 0;
+  // a read-only private mapping never written: the pages are the file's, dropping them loses nothing
+  return madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_DONTNEED) == 0 ? 0 : errno;
 }
