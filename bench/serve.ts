@@ -20,6 +20,7 @@
  * decoding 4 sequences of one context (node-llama-cpp evaluates sequences of
  * one context in one batch), and the time to first token of a new request
  * while 3 others stream against the same request on an idle daemon.
+ * `--llamacpp 0` skips the llama.cpp run; kiln's figures print before it.
 
  */
 import { writeFileSync } from 'node:fs';
@@ -217,16 +218,20 @@ async function concurrency(gguf: string, start: (parallel: string) => Promise<Aw
       busy.push(b.first - b.start);
       await Promise.all(others);
     }
-    const threads = Number(arg('threads', String(Math.min(2, cpus().length))));
-    const cpp4 = await llamaCppAggregate(gguf, 4, tokens, threads).catch((e) => {
-      console.warn(`llama.cpp run failed: ${(e as Error).message}`);
-      return NaN;
-    });
     const m = (c: number) => median(agg[c]);
+    // kiln's figures first: a crash of the llama.cpp run below (node-llama-cpp) must not lose them
     console.log(`concurrent streaming clients (${tokens} tokens each, medians of ${runs}; load ${loadavg()[0].toFixed(2)}):`);
     for (const c of [1, 4, 8]) console.log(`  ${c} client${c > 1 ? 's' : ' '}  ${m(c).toFixed(1).padStart(8)} tokens/s aggregate  (${(m(c) / m(1)).toFixed(2)}× one client)`);
-    console.log(`  llama.cpp, 4 sequences of one context (${threads} threads): ${cpp4.toFixed(1)} tokens/s; kiln 4 clients / llama.cpp: ${(m(4) / cpp4).toFixed(2)}×`);
     console.log(`time to first token of a ~300-token prompt: alone ${median(alone).toFixed(1)} ms, while 3 stream ${median(busy).toFixed(1)} ms`);
+    const threads = Number(arg('threads', String(Math.min(2, cpus().length))));
+    const cpp4 =
+      Number(arg('llamacpp', '1')) === 0
+        ? NaN
+        : await llamaCppAggregate(gguf, 4, tokens, threads).catch((e) => {
+            console.warn(`llama.cpp run failed: ${(e as Error).message}`);
+            return NaN;
+          });
+    console.log(`  llama.cpp, 4 sequences of one context (${threads} threads): ${cpp4.toFixed(1)} tokens/s; kiln 4 clients / llama.cpp: ${(m(4) / cpp4).toFixed(2)}×`);
     console.log(JSON.stringify({ bench: 'serve-concurrency', tokens, runs, aggregate: agg, llamaCpp4: cpp4, ttftAlone: alone, ttftBusy: busy }));
   } finally {
     await d.stop();

@@ -323,6 +323,28 @@ describe('dot products', () => {
     });
   }
 
+  it('Q4_K: small batches (the 4 x 4 lane gemm, up to 8 tokens a block) give the 16-lane gemm\'s bits for whole groups of 4 tokens and vecDot\'s for the rest', () => {
+    const cols = 1024;
+    const x = gaussian(16 * cols, 91);
+    for (const rows of [16, 11]) { // rows in 8s (llama.cpp's repacked gemm: groups of 4 tokens) and ragged (gemm from 8 tokens)
+      const w = quantize('Q4_K', gaussian(rows * cols, 90 + rows, 0.02), rows, cols);
+      const rowBytes = rowSize('Q4_K', cols);
+      for (const v of supportedVariants()) {
+        const full = matmul('Q4_K', w, rows, cols, x, 16, new Float32Array(16 * rows), v); // one full block: the 16-lane kernel
+        for (const n of rows % 8 === 0 ? [4, 5, 7, 8, 11, 12] : [8]) {
+          const out = matmul('Q4_K', w, rows, cols, x.subarray(0, n * cols), n, new Float32Array(n * rows), v);
+          const gemmTokens = rows % 8 === 0 ? n - (n % 4) : n;
+          for (let tok = 0; tok < n; tok++) {
+            for (let r = 0; r < rows; r++) {
+              const want = tok < gemmTokens ? full[tok * rows + r] : vecDot('Q4_K', w.subarray(r * rowBytes, (r + 1) * rowBytes), x.subarray(tok * cols, (tok + 1) * cols), cols, v);
+              expect(out[tok * rows + r], `${v} rows=${rows} n=${n} token ${tok} row ${r}`).toBe(want);
+            }
+          }
+        }
+      }
+    }
+  });
+
   for (const t of ['F16', 'F32'] as const) {
     const rule =
       t === 'F16'

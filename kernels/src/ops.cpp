@@ -129,6 +129,25 @@ void gemm_units(void *ctx, int64_t b, int64_t e) {
   }
 }
 
+// A small batch split as llama.cpp splits a repacked Q4_K matrix's (whole fours of tokens through
+// the gemm, the rest through the dot tiles), in ONE pass over the weights: each chunk of rows
+// meets the gemm's tokens, then, while it is still in cache, the others. A decode step of 5-7
+// sequences otherwise streams the matrix from memory twice. Same kernels, same bits.
+struct SplitJob {
+  const GemmJob *gemm; // the head: one packed block (at most KILN_GEMM_TOKENS tokens)
+  const MatmulJob *dot; // the tail
+};
+
+void split_rows(void *ctx, int64_t b, int64_t e) {
+  const SplitJob &s = *static_cast<const SplitJob *>(ctx);
+  const GemmJob &j = *s.gemm;
+  for (int64_t r = b; r < e; r += KILN_TILE_ROWS) {
+    const int nr = e - r < KILN_TILE_ROWS ? (int)(e - r) : KILN_TILE_ROWS;
+    j.gemm(j.cols, j.y + r, j.ldy, j.w + r * j.row_bytes, j.row_bytes, nr, j.packed, j.n);
+  }
+  matmul_rows(const_cast<MatmulJob *>(s.dot), b, e);
+}
+
 } // namespace
 
 extern "C" int kiln_vec_dot_f32(kiln_variant v, int type, const void *row, const float *act, int64_t n, float *out) {
@@ -149,6 +168,26 @@ extern "C" int kiln_matmul_q(const kiln_kernel_table *kt, int type, const void *
   // differently; kiln's Q4_K gemm sums as that gemm, its dot as that gemv, so the batch is split
   // the same way (the tokens past the last group of 4 continue below)
   const bool split4 = type == KILN_TYPE_Q4_K && kt->gemm[type] != nullptr && rows % 8 == 0;
+  if (split4 && n >= 4 && n % 4 != 0 && n - n % 4 <= KILN_GEMM_TOKENS) {
+    const int32_t head = n - n % 4;
+    thread_local std::vector<uint8_t> packed_small;
+    const size_t block_bytes = kt->gemm_size[type](cols);
+    try {
+      if (packed_small.size() < block_bytes) packed_small.resize(block_bytes);
+    } catch (...) {
+      return -1;
+    }
+    const size_t row_bytes = kiln_row_size(type, cols);
+    const uint8_t *a = static_cast<const uint8_t *>(act);
+    GemmJob g{kt->gemm[type], kt->gemm_pack[type], cols, static_cast<const uint8_t *>(w), row_bytes, a, act_bytes,
+              packed_small.data(), block_bytes, head, y, ldy};
+    kt->gemm_pack[type](cols, a, act_bytes, head, packed_small.data());
+    MatmulJob d{kt->vec_dot[type], kt->vec_dot_tile[type], cols, static_cast<const uint8_t *>(w), row_bytes,
+                a + (size_t)head * act_bytes, act_bytes, n - head, y + (int64_t)head * ldy, ldy};
+    SplitJob sj{&g, &d};
+    kiln_pool_run(split_rows, &sj, rows, matmul_grain(rows, cols, row_bytes, n));
+    return 0;
+  }
   if (split4 && n >= 4 && n % 4 != 0) {
     const int32_t head = n - n % 4;
     if (kiln_matmul_q(kt, type, w, rows, cols, act, act_bytes, head, y, ldy) != 0) return -1;

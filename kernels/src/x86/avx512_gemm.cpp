@@ -147,6 +147,104 @@ void q4k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, cons
   for (int r = 0; r < NR; r++) store_lanes(_mm512_sub_ps(acc[r], accm[r]), s + r, ldy, nt);
 }
 
+// Q4_K for small batches (a decode step of a few sequences): the kernel
+// above spends a VPDPBUSD on 16 token lanes, so with 4 tokens three quarters
+// of its work is on empty lanes. Here the 16 lanes are 4 weight rows x 4
+// tokens (lane 4r + t): 128-bit lane r of a register holds 16 bytes of row
+// r's codes (4 groups of 4 values), VPSHUFD broadcasts one group across the
+// lane, and the 4 tokens' activations of that group are one 16-byte row of
+// the packed block (its first 16 bytes are tokens 0-3, the next 16 tokens
+// 4-7, ...) broadcast to all four lanes. Every lane computes the same exact
+// integer sub-block sums as q4k_gemm and then the same float operations in
+// the same order (per 64 values: S * (d * dy) into acc, M * (dmin * dy) into
+// accm; acc - accm at the end), so each result is bit for bit q4k_gemm's.
+// Tokens are taken 4 at a time (tq: which 4 of the block's 16), TQ fours in
+// one pass so that each broadcast group of codes serves 4 x TQ tokens.
+inline __m512i lanes4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3) {
+  __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i *>(r0)));
+  v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(r1)), 1);
+  v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(r2)), 2);
+  return _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(r3)), 3);
+}
+
+inline __m512i bcast16(const void *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128(static_cast<const __m128i *>(p))); }
+
+template <int TQ>
+void q4k_gemm_quad(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, int nr, const Q8KX16 *Y, int tq, int nt) {
+  const __m512i m4 = _mm512_set1_epi8(0xf);
+  // row r of the quad (rows past nr repeat row 0; their lanes are never stored)
+  const uint8_t *row[4];
+  for (int r = 0; r < 4; r++) row[r] = x + (size_t)(r < nr ? r : 0) * bx;
+  // byte j of a lane's 16 (scales 0-7, mins 8-15) into the low byte of each dword; mins in pairs into both halves
+  __m512i pick_sc[8], pick_mn[4];
+  for (int j = 0; j < 8; j++) pick_sc[j] = _mm512_set1_epi32((int)(0x80808000u | (uint32_t)j));
+  for (int p = 0; p < 4; p++) pick_mn[p] = _mm512_set1_epi32((int)(0x80008000u | (uint32_t)(8 + 2 * p) | (uint32_t)(9 + 2 * p) << 16));
+  const __m512i row_of_lane = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 acc[TQ], accm[TQ];
+  for (int u = 0; u < TQ; u++) acc[u] = accm[u] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n / KILN_QK_K; i++) {
+    const Q8KX16 &yb = Y[i];
+    const kiln_block_q4_K *xb[4];
+    alignas(64) uint8_t scm[4][16];
+    alignas(16) float d[4], dmin[4];
+    for (int r = 0; r < 4; r++) {
+      xb[r] = reinterpret_cast<const kiln_block_q4_K *>(row[r]) + i;
+      if (r < nr) prefetch_ahead(xb[r], sizeof(kiln_block_q4_K));
+      q4k_scales(xb[r]->scales, scm[r], scm[r] + 8);
+      d[r] = f16(xb[r]->d);
+      dmin[r] = f16(xb[r]->dmin);
+    }
+    const __m512i scv = _mm512_load_si512(scm);
+    const __m512 dr = _mm512_permutexvar_ps(row_of_lane, _mm512_castps128_ps512(_mm_load_ps(d)));
+    const __m512 dmr = _mm512_permutexvar_ps(row_of_lane, _mm512_castps128_ps512(_mm_load_ps(dmin)));
+    __m512 ds[TQ], dm[TQ];
+    for (int u = 0; u < TQ; u++) {
+      const __m512 dy = _mm512_broadcast_f32x4(_mm_loadu_ps(yb.d + 4 * (tq + u)));
+      ds[u] = _mm512_mul_ps(dr, dy);
+      dm[u] = _mm512_mul_ps(dmr, dy);
+    }
+    for (int c = 0; c < 4; c++) { // 64 values: sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles)
+      __m512i alo[TQ], ahi[TQ];
+      for (int u = 0; u < TQ; u++) alo[u] = ahi[u] = _mm512_setzero_si512();
+      for (int h = 0; h < 2; h++) {
+        const int o = 32 * c + 16 * h;
+        const __m512i q = lanes4(xb[0]->qs + o, xb[1]->qs + o, xb[2]->qs + o, xb[3]->qs + o);
+        const __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        // groups: low nibbles are values 64c + 16h + 4k.., high ones 64c + 32 + 16h + 4k..
+        const int glo = 16 * c + 4 * h, ghi = 16 * c + 8 + 4 * h;
+#define KILN_Q4K_QUAD_GROUP(k, sel)                                                                          \
+  {                                                                                                          \
+    const __m512i cl = _mm512_shuffle_epi32(lo, (_MM_PERM_ENUM)sel), ch = _mm512_shuffle_epi32(hi, (_MM_PERM_ENUM)sel); \
+    for (int u = 0; u < TQ; u++) {                                                                           \
+      alo[u] = _mm512_dpbusd_epi32(alo[u], cl, bcast16(yb.qs[glo + k][4 * (tq + u)]));                        \
+      ahi[u] = _mm512_dpbusd_epi32(ahi[u], ch, bcast16(yb.qs[ghi + k][4 * (tq + u)]));                        \
+    }                                                                                                        \
+  }
+        KILN_Q4K_QUAD_GROUP(0, 0x00)
+        KILN_Q4K_QUAD_GROUP(1, 0x55)
+        KILN_Q4K_QUAD_GROUP(2, 0xAA)
+        KILN_Q4K_QUAD_GROUP(3, 0xFF)
+#undef KILN_Q4K_QUAD_GROUP
+      }
+      const __m512i sl = _mm512_shuffle_epi8(scv, pick_sc[2 * c]), sh = _mm512_shuffle_epi8(scv, pick_sc[2 * c + 1]);
+      const __m512i mp = _mm512_shuffle_epi8(scv, pick_mn[c]);
+      for (int u = 0; u < TQ; u++) {
+        const __m512i S = _mm512_add_epi32(_mm512_mullo_epi32(alo[u], sl), _mm512_mullo_epi32(ahi[u], sh));
+        const __m512i M = _mm512_dpwssd_epi32(_mm512_setzero_si512(), bcast16(yb.bs32[c][4 * (tq + u)]), mp);
+        acc[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), ds[u], acc[u]);
+        accm[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M), dm[u], accm[u]);
+      }
+    }
+  }
+  for (int u = 0; u < TQ && 4 * (tq + u) < nt; u++) {
+    alignas(64) float out[16];
+    _mm512_store_ps(out, _mm512_sub_ps(acc[u], accm[u]));
+    const int t0 = 4 * (tq + u), nt4 = nt - t0 < 4 ? nt - t0 : 4;
+    for (int r = 0; r < nr; r++)
+      for (int t = 0; t < nt4; t++) s[(size_t)(t0 + t) * ldy + r] = out[4 * r + t];
+  }
+}
+
 // Q6_K: value e = 128h + r has its low nibble in ql[64h + r % 64] (nibble
 // r / 64) and its top two bits at bits 2(r / 32) of qh[32h + r % 32]; codes are
 // biased by 32, taken out with the 16-value activation sums.
@@ -214,6 +312,24 @@ void gemm(int64_t n, float *s, size_t ldy, const void *vx, size_t bx, int nr, co
   }
 }
 
+// Q4_K: blocks of up to Q4K_QUAD_MAX_TOKENS tokens take the 4 x 4 lane kernel (two fours of
+// tokens in one pass from 5 tokens); fuller blocks the 16-lane one. Both give the same bits.
+const int Q4K_QUAD_MAX_TOKENS = 8;
+
+void q4k_gemm_any(int64_t n, float *s, size_t ldy, const void *vx, size_t bx, int nr, const void *packed, int nt) {
+  if (nt > Q4K_QUAD_MAX_TOKENS) {
+    gemm<q4k_gemm<1>, q4k_gemm<2>, q4k_gemm<3>, q4k_gemm<4>>(n, s, ldy, vx, bx, nr, packed, nt);
+    return;
+  }
+  const uint8_t *x = static_cast<const uint8_t *>(vx);
+  const Q8KX16 *y = static_cast<const Q8KX16 *>(packed);
+  for (int r = 0; r < nr; r += 4) {
+    const int k = nr - r < 4 ? nr - r : 4;
+    if (nt > 4) q4k_gemm_quad<2>(n, s + r, ldy, x + (size_t)r * bx, bx, k, y, 0, nt);
+    else q4k_gemm_quad<1>(n, s + r, ldy, x + (size_t)r * bx, bx, k, y, 0, nt);
+  }
+}
+
 // Sixteen f32 lanes for the float gemm kernels (float_gemm.h).
 struct Avx512Vec {
   typedef __m512 vec;
@@ -228,7 +344,7 @@ struct Avx512Vec {
 } // namespace
 
 extern "C" void kiln_x86_avx512_gemm_register(kiln_kernel_table *t) {
-  t->gemm[KILN_TYPE_Q4_K] = gemm<q4k_gemm<1>, q4k_gemm<2>, q4k_gemm<3>, q4k_gemm<4>>;
+  t->gemm[KILN_TYPE_Q4_K] = q4k_gemm_any;
   t->gemm[KILN_TYPE_Q6_K] = gemm<q6k_gemm<1>, q6k_gemm<2>, q6k_gemm<3>, q6k_gemm<4>>;
   const int q8k_types[] = {KILN_TYPE_Q4_K, KILN_TYPE_Q6_K};
   for (int type : q8k_types) {
