@@ -3,8 +3,9 @@
 // largest on the top code, every code then rounded to nearest; no search over
 // the stored codes. This is the algorithm llama.cpp's quantizer applies to
 // these types without an importance matrix. kiln uses it where the weighted
-// search (kfit.h) measured worse: the token embedding table, whose rows are
-// looked up rather than multiplied (policy in engine/quantize/quantize.ts).
+// search (kfit.h) measured worse in KL divergence: without an imatrix, the
+// token embedding table and attn_q/attn_k/ffn_gate/ffn_up (the policy is
+// engine/quantize/quantize.ts usePlain).
 #pragma once
 #include <stdint.h>
 
