@@ -90,6 +90,7 @@
         "src/ref/kdot.cpp",
         "src/ref/fit.cpp",
         "src/ref/kfit.cpp",
+        "src/ref/kplain.cpp",
         "src/ref/weights.cpp",
         "src/ref/llama_ops.cpp",
         "src/ref/kv_quant.cpp",

@@ -20,6 +20,7 @@ export type { MappedFile } from './mmap.js';
 export {
   dequantize,
   GGML_TYPE,
+  hasPlainQuantizer,
   matmul,
   matvec,
   quantize,

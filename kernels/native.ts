@@ -20,7 +20,7 @@ export interface NativeBinding {
   releasePages(buffer: ArrayBuffer, offset: number, length: number): void;
   typeTable(): NativeTypeRow[];
   dequantize(type: number, src: Uint8Array, n: number, dst: Float32Array): void;
-  quantize(type: number, src: Float32Array, nrows: number, ncols: number, dst: Uint8Array, imp: Float32Array | null): void;
+  quantize(type: number, src: Float32Array, nrows: number, ncols: number, dst: Uint8Array, imp: Float32Array | null, plain?: boolean): void;
   quantizeActivations(type: number, src: Float32Array, n: number, dst: Uint8Array, variant: number): void;
   vecDot(type: number, row: Uint8Array, act: Float32Array, n: number, variant: number): number;
   matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number, out: Float32Array, variant: number): void;

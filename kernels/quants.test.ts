@@ -475,6 +475,41 @@ describe('thread pool', () => {
   });
 });
 
+describe('plain quantizers (Q3_K, Q4_K)', () => {
+  it('round-trip within the type error bound, deterministic, zero rows exact, and not the weighted search', () => {
+    for (const t of ['Q3_K', 'Q4_K'] as QuantType[]) {
+      const x = gaussian(8 * 512, 11);
+      const a = quantize(t, x, 8, 512, undefined, undefined, true);
+      expect(Buffer.from(quantize(t, x, 8, 512, undefined, undefined, true)).equals(Buffer.from(a))).toBe(true);
+      expect(nmse(x, dequantize(t, a, x.length))).toBeLessThan(NMSE_THRESHOLD[t]!);
+      expect(Buffer.from(quantize(t, x, 8, 512)).equals(Buffer.from(a))).toBe(false);
+      expect(dequantize(t, quantize(t, new Float32Array(256), 1, 256, undefined, undefined, true), 256).every((v) => v === 0)).toBe(true);
+    }
+  });
+
+  it('Q3_K: the largest sub-block scale lands on code -32, and every value on its nearest code', () => {
+    const x = gaussian(256, 5);
+    const b = quantize('Q3_K', x, 1, 256, undefined, undefined, true);
+    // block: hmask[32] qs[64] scales[12] d(f16)
+    const s = b.subarray(96, 108);
+    const codes = Array.from({ length: 16 }, (_, j) => ((j < 8 ? s[j] & 15 : s[j - 8] >> 4) | (((s[8 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) - 32);
+    expect(codes).toContain(-32);
+    const y = dequantize('Q3_K', b, 256);
+    const d = dequantize('F16', b.subarray(108, 110), 1)[0];
+    for (let e = 0; e < 256; e++) {
+      const dl = d * codes[e >> 4];
+      const q = Math.max(-4, Math.min(3, Math.round(x[e] / dl)));
+      expect(Math.abs(y[e] - dl * q)).toBeLessThanOrEqual(1e-6 * Math.abs(dl));
+    }
+  });
+
+  it('only for Q3_K and Q4_K, and never with an importance', () => {
+    expectKilnError(() => quantize('Q5_K', new Float32Array(256), 1, 256, undefined, undefined, true), /no plain quantizer for Q5_K/);
+    expectKilnError(() => quantize('Q4_K', new Float32Array(256), 1, 256, undefined, new Float32Array(256).fill(1), true), /no importance/);
+    expect(() => native().quantize(GGML_TYPE.Q6_K, new Float32Array(256), 1, 256, new Uint8Array(210), null, true)).toThrow(/no plain quantizer/);
+  });
+});
+
 describe('argument checks', () => {
   it('rejects unknown types, partial blocks, short buffers and activation-only dots', () => {
     expectKilnError(() => dequantize(4, new Uint8Array(100), 32), /unknown tensor type/);

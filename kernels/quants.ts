@@ -132,6 +132,10 @@ export function dequantize(type: QuantType | number, src: Uint8Array, n: number,
  * `importance` (ncols values, an importance matrix entry: the mean squared
  * activation of each column) weights each column's error
  * (kernels/src/ref/weights.h).
+ *
+ * `plain`: the type's plain quantizer instead (kernels/src/ref/kplain.h: no
+ * search over the stored codes, llama.cpp's algorithm without an imatrix);
+ * Q3_K and Q4_K only (hasPlainQuantizer), and never with an importance.
  */
 export function quantize(
   type: QuantType | number,
@@ -140,9 +144,12 @@ export function quantize(
   ncols: number,
   out?: Uint8Array,
   importance?: Float32Array,
+  plain = false,
 ): Uint8Array {
   const t = typeOf(type);
   if (!t.hasQuantize) throw new KilnError('E_NATIVE', `kiln has no quantizer for ${t.name} (it reads the type only)`);
+  if (plain && !hasPlainQuantizer(t.id)) throw new KilnError('E_NATIVE', `kiln has no plain quantizer for ${t.name}`);
+  if (plain && importance !== undefined) throw new KilnError('E_NATIVE', 'a plain quantizer takes no importance');
   checkCount('nrows', nrows);
   const rowBytes = rowSize(t.id, ncols);
   if (nrows * ncols > MAX_ELEMS) throw new KilnError('E_NATIVE', 'nrows * ncols is too large');
@@ -150,8 +157,13 @@ export function quantize(
   const dst = out ?? new Uint8Array(rowBytes * nrows);
   checkView('out', dst, Uint8Array, rowBytes * nrows);
   if (importance !== undefined) checkView('importance', importance, Float32Array, ncols);
-  call(() => native().quantize(t.id, src, nrows, ncols, dst, importance ?? null));
+  call(() => native().quantize(t.id, src, nrows, ncols, dst, importance ?? null, plain));
   return dst;
+}
+
+/** Types with a plain quantizer (quantize's `plain`): Q3_K (11) and Q4_K (12). */
+export function hasPlainQuantizer(type: number): boolean {
+  return type === 11 || type === 12;
 }
 
 /**

@@ -3,7 +3,7 @@ import { readGGUFFile, type GGUFFile } from '../gguf/reader.js';
 import { ggmlTypeName, gv } from '../gguf/types.js';
 import type { GGUFValue } from '../gguf/types.js';
 import { writeGGUF } from '../gguf/writer.js';
-import { dequantize, mapFile, quantize, rowSize } from '../../kernels/index.js';
+import { dequantize, hasPlainQuantizer, mapFile, quantize, rowSize } from '../../kernels/index.js';
 import { MIXES, planQuantization, type MixName, type TensorPlan } from './policy.js';
 
 const FLOAT = new Set([0, 1, 30]);
@@ -39,6 +39,30 @@ export function assertFloatSource(file: GGUFFile, plan: TensorPlan[], path: stri
     `${path} is already quantized (${already.length} tensors such as ${already[0].name} are ${ggmlTypeName(already[0].from)}${ft ? `, file type ${String(ft.value)}` : ''}); quantize from the F32, F16 or BF16 file instead`,
   );
 }
+
+/**
+ * Whether a tensor gets its type's plain quantizer (kernels/src/ref/kplain.h,
+ * llama.cpp's own algorithm without an imatrix) rather than the weighted
+ * search: at Q3_K/Q4_K without an importance entry, the embedding table
+ * (looked up, not multiplied) and the matrices that read the normed hidden
+ * state (attn_q, attn_k, ffn_gate, ffn_up). Measured on kjv (issue 17, 91
+ * windows of held-out plus sampled text, kiln/llama.cpp KLD): the weighted
+ * search everywhere gave q3_K_M 1.054x, q3_K_L 1.046x, q4_K_S 1.048x; plain
+ * everywhere 0.993x/0.984x/0.968x but q2_K 1.125x and q3_K_S 1.009x (the
+ * search still wins on attn_v, attn_output and ffn_down); this split gave
+ * 0.988x/0.984x/0.985x, q3_K_S 0.948x, q4_K_M 0.984x, q2_K unchanged.
+ * KILN_QUANT_PLAIN (none | all | a comma list of name fragments) overrides
+ * the split, a measuring knob.
+ */
+export function usePlain(name: string, type: number, hasImportance: boolean): boolean {
+  if (hasImportance || !hasPlainQuantizer(type)) return false;
+  const knob = process.env.KILN_QUANT_PLAIN;
+  if (knob === undefined || knob === '') return PLAIN_TENSOR.test(name);
+  if (knob === 'none') return false;
+  return knob === 'all' || knob.split(',').some((f) => f !== '' && name.includes(f));
+}
+
+const PLAIN_TENSOR = /^((per_layer_)?token_embd\.weight|blk\.\d+\.(attn_q|attn_k|ffn_gate|ffn_up)(_exps)?\.weight)$/;
 
 /** Rows quantized per native call: big enough to amortise the call, small enough to stream. */
 const CHUNK_VALUES = 1 << 20;
@@ -108,6 +132,7 @@ export async function quantizeFile(
                 const rowsPerChunk = Math.max(1, Math.floor(CHUNK_VALUES / ncols));
                 const inRow = rowSize(p.from, ncols);
                 const imp = opts.imatrix?.get(p.name);
+                const plain = usePlain(p.name, p.to, imp !== undefined);
                 // an expert tensor has one importance vector per expert (dims[1] rows each): chunks stay within one
                 const rowsPerMat = imp && imp.length > ncols ? p.dims[1] : nrows;
                 for (let r = 0; r < nrows; ) {
@@ -115,7 +140,7 @@ export async function quantizeFile(
                   const raw = src.subarray(r * inRow, (r + n) * inRow);
                   const f32 = p.from === 0 && raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, n * ncols) : dequantize(p.from, raw, n * ncols);
                   const mat = Math.floor(r / rowsPerMat);
-                  yield quantize(p.to, f32, n, ncols, undefined, imp?.subarray(mat * ncols, (mat + 1) * ncols));
+                  yield quantize(p.to, f32, n, ncols, undefined, imp?.subarray(mat * ncols, (mat + 1) * ncols), plain);
                   r += n;
                   bytesDone += raw.byteLength;
                   // yield to the event loop now and then so progress can be drawn

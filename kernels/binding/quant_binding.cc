@@ -110,14 +110,21 @@ napi_value dequantize(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// quantize(type, src: Float32Array, nrows, ncols, dst: Uint8Array, imp: Float32Array | null)
-// with the reference quantizer; imp (ncols values) weights each column's error.
+// quantize(type, src: Float32Array, nrows, ncols, dst: Uint8Array, imp: Float32Array | null, plain?: boolean)
+// with the reference quantizer; imp (ncols values) weights each column's error;
+// plain: the type's plain quantizer instead (Q3_K/Q4_K; imp must be null).
 napi_value quantize(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  size_t argc = 6;
+  napi_value argv[7];
+  size_t argc = 7;
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return kiln_throw(env, "cannot read arguments");
-  if (argc < 5) return kiln_throw(env, "expected 5 or 6 arguments, got %zu", argc);
-  if (argc == 5) napi_get_undefined(env, &argv[5]);
+  if (argc < 5) return kiln_throw(env, "expected 5 to 7 arguments, got %zu", argc);
+  if (argc <= 5) napi_get_undefined(env, &argv[5]);
+  bool plain = false;
+  if (argc == 7) {
+    napi_valuetype pt;
+    if (napi_typeof(env, argv[6], &pt) != napi_ok) return kiln_throw(env, "cannot read plain");
+    if (pt == napi_boolean && napi_get_value_bool(env, argv[6], &plain) != napi_ok) return kiln_throw(env, "cannot read plain");
+  }
   int type;
   const kiln_type_traits *tr;
   int64_t nrows, ncols;
@@ -142,6 +149,12 @@ napi_value quantize(napi_env env, napi_callback_info info) {
     if (!kiln_get_typed(env, argv[5], napi_float32_array, "imp", &data, &len)) return nullptr;
     if (len < static_cast<size_t>(ncols)) return kiln_throw(env, "imp holds %zu values, %lld needed", len, static_cast<long long>(ncols));
     imp = static_cast<const float *>(data);
+  }
+  if (plain) {
+    if (imp != nullptr) return kiln_throw(env, "a plain quantizer takes no importance");
+    if (kiln_plain_quantizer(type) == nullptr) return kiln_throw(env, "kiln has no plain quantizer for %s", tr->name);
+    if (kiln_quantize_rows_plain(type, static_cast<const float *>(src), nrows, ncols, dst) != 0) return kiln_throw(env, "quantize failed");
+    return undefined(env);
   }
   if (kiln_quantize_rows(type, static_cast<const float *>(src), nrows, ncols, dst, imp) != 0) return kiln_throw(env, "quantize failed");
   return undefined(env);

@@ -294,3 +294,11 @@ extern "C" int kiln_quantize_rows(int type, const float *src, int64_t rows, int6
   kiln_pool_run(quantize_rows, &job, rows, cols >= 4096 ? 1 : 4096 / (cols > 0 ? cols : 1));
   return 0;
 }
+
+extern "C" int kiln_quantize_rows_plain(int type, const float *src, int64_t rows, int64_t cols, void *dst) {
+  const kiln_from_float_fn plain = kiln_plain_quantizer(type);
+  if (plain == nullptr) return -1;
+  QuantJob job{plain, nullptr, cols, kiln_row_size(type, cols), src, static_cast<uint8_t *>(dst), nullptr};
+  kiln_pool_run(quantize_rows, &job, rows, cols >= 4096 ? 1 : 4096 / (cols > 0 ? cols : 1));
+  return 0;
+}

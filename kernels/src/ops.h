@@ -35,6 +35,9 @@ int kiln_matmul(kiln_variant v, int type, const void *w, int64_t rows, int64_t c
 // the cols columns (an importance matrix entry), for the types whose
 // quantizers weight their error (ref/weights.h). Returns -1 for an unknown type.
 int kiln_quantize_rows(int type, const float *src, int64_t rows, int64_t cols, void *dst, const float *imp);
+// The same with the type's plain quantizer (quants.h kiln_plain_quantizer);
+// -1 for a type that has none.
+int kiln_quantize_rows_plain(int type, const float *src, int64_t rows, int64_t cols, void *dst);
 
 // Reads every byte of [p, p + bytes) on the pool and returns their 64-bit
 // word sum (so the reads cannot be optimized away): the bandwidth ceiling.

@@ -66,6 +66,10 @@ typedef void (*kiln_weighted_fn)(const float *src, void *dst, int64_t n, const f
 // types that have none (the float types and the activation-only ones).
 kiln_weighted_fn kiln_weighted_quantizer(int type);
 
+// The plain (search-free) quantizer of a type (ref/kplain.h), or NULL for the
+// types that have none: Q3_K and Q4_K only.
+kiln_from_float_fn kiln_plain_quantizer(int type);
+
 // Bytes needed for a row of n values (n a multiple of the block size).
 size_t kiln_row_size(int type, int64_t n);
 

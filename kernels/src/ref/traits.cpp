@@ -3,6 +3,7 @@
 
 #include "floats.h"
 #include "iquants.h"
+#include "kplain.h"
 #include "kquants.h"
 #include "legacy.h"
 
@@ -78,6 +79,14 @@ extern "C" kiln_weighted_fn kiln_weighted_quantizer(int type) {
   case KILN_TYPE_Q6_K: return kiln_quantize_row_q6_K_w;
   case KILN_TYPE_IQ4_NL: return kiln_quantize_row_iq4_nl_w;
   case KILN_TYPE_IQ4_XS: return kiln_quantize_row_iq4_xs_w;
+  default: return nullptr;
+  }
+}
+
+extern "C" kiln_from_float_fn kiln_plain_quantizer(int type) {
+  switch (type) {
+  case KILN_TYPE_Q3_K: return kiln_quantize_row_q3_K_plain;
+  case KILN_TYPE_Q4_K: return kiln_quantize_row_q4_K_plain;
   default: return nullptr;
   }
 }
