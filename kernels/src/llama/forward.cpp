@@ -270,6 +270,23 @@ void apply_sink(const kiln_llama_ctx *c, const float *q, const uint8_t *k, int32
   for (int32_t i = 0; i < hd; i++) out[i] *= f;
 }
 
+// The sink folded in exactly as llama.cpp's flash attention does, after a KILN_KV_F16_ACC16 kernel
+// that left its running maximum M and sum S (ref/llama_ops.h): out * S is its binary16 accumulator
+// (recovered exactly by rounding to binary16), which is rescaled by e^(M - sink) when the sink is the
+// new maximum, and divided by the sum with the sink's term added.
+void fold_sink_acc16(float M, float S, float sink, int32_t hd, float *out) {
+  float ms = 1.0f, vs = 1.0f;
+  if (sink > M) ms = expf(M - sink);
+  else vs = expf(sink - M);
+  const float S2 = S * ms + vs;
+  const float inv = S2 == 0.0f ? 0.0f : 1.0f / S2;
+  for (int32_t i = 0; i < hd; i++) {
+    float acc = kiln_f16_to_f32(kiln_f32_to_f16(out[i] * S));
+    if (ms != 1.0f) acc *= ms;
+    out[i] = acc * inv;
+  }
+}
+
 // Attention rows are (token, query head) pairs; each runs the table's attn
 // kernel over its causal prefix of the cache.
 struct AttnJob {
@@ -306,7 +323,10 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
                         scores.data(), out);
     else
       c->kt->attn(qh, k, v, (size_t)c->kv_dim, pos + 1 - first, hd, scale, p.attn_softcap, j.mode, scores.data(), out);
-    if (j.sinks) apply_sink(c, qh, k, pos + 1 - first, scale, j.sinks[h], out);
+    if (j.sinks && !c->kv_quant && j.mode == KILN_KV_F16_ACC16)
+      fold_sink_acc16(scores[0], scores[1], j.sinks[h], hd, out);
+    else if (j.sinks)
+      apply_sink(c, qh, k, pos + 1 - first, scale, j.sinks[h], out);
   }
 }
 
