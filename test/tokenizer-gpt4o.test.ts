@@ -33,6 +33,9 @@ const TEXTS = [
   'qZ and aB',
 ];
 
+/** gpt-oss's harmony markers. */
+const HARMONY = ['<|start|>', '<|channel|>', '<|message|>', '<|end|>', '<|return|>', '<|call|>', '<|constrain|>'];
+
 let dir: string;
 let model: Model;
 let theirs: Loaded;
@@ -43,10 +46,11 @@ beforeAll(async () => {
   // kjv's vocabulary plus the tokens "aB" and "qZ" and their merges, ranked last
   const { kv } = await borrowedVocab();
   const arr = (k: string) => kv.get(k)!.value as unknown as ArrayLike<unknown>;
-  const extra = ['aB', 'qZ'];
+  const extra = ['aB', 'qZ', ...HARMONY];
   const tokens = [...(arr('tokenizer.ggml.tokens') as string[])].concat(extra);
   const merges = [...(arr('tokenizer.ggml.merges') as string[])].concat(['a B', 'q Z']);
-  const types = Int32Array.from([...(arr('tokenizer.ggml.token_type') as number[]), ...extra.map(() => 1)]);
+  // harmony's markers as convert_hf_to_gguf writes them: control tokens (type 3)
+  const types = Int32Array.from([...(arr('tokenizer.ggml.token_type') as number[]), 1, 1, ...HARMONY.map(() => 3)]);
   const vocab: Record<string, GGUFValue> = {
     'tokenizer.ggml.pre': gv.str('gpt-4o'),
     'tokenizer.ggml.tokens': gv.array(8, tokens),
@@ -74,4 +78,14 @@ afterAll(async () => {
 it.each(TEXTS)('gpt-4o pre-tokenizer: %j tokenizes as llama.cpp tokenizes it', (text) => {
   const ours = model.tokenizer.encode(text, { addSpecial: false });
   expect(ours).toEqual([...theirs.model.tokenize(text, false)]);
+});
+
+it.each(HARMONY)('harmony marker %s: ends generation, and detokenizes, as in llama.cpp', (text) => {
+  const id = model.tokenizer.encode(text, { addSpecial: false, parseSpecial: true });
+  expect(id).toEqual([...theirs.model.tokenize(text, true)]);
+  expect(id).toHaveLength(1);
+  const t = id[0];
+  expect(model.tokenizer.isEog(t), 'end of generation').toBe(theirs.model.isEogToken(t as never));
+  expect(model.tokenizer.decode([t], { special: true })).toBe(theirs.model.detokenize([t as never], true));
+  expect(model.tokenizer.decode([t])).toBe(theirs.model.detokenize([t as never], false));
 });
