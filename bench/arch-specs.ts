@@ -292,3 +292,77 @@ export function encoderSpec(arch: 'bert' | 'nomic-bert', s: EncoderShape, nVocab
 
 /** bert-base (BERT-base, bge-base, mxbai-embed's width class): the embedding benchmark's shape. */
 export const BERT_BASE: EncoderShape = { nEmbd: 768, nHead: 12, nFf: 3072, nLayer: 12, nCtx: 512 };
+
+export interface GptOssOptions {
+  /** Sliding window of the even layers (gpt-oss: 128). */
+  window: number;
+  /** YaRN: scaling factor and original context (gpt-oss: 32 and 4096). */
+  yarnFactor: number;
+  yarnOrigCtx: number;
+  /** Standard deviation of the attention sink logits (default 1). */
+  sinkSigma?: number;
+  seed?: number;
+}
+
+/**
+ * A random-weight gpt-oss (llama.cpp's openai-moe graph): q/k/v/o with biases, per-head attention
+ * sinks, sliding-window attention on every other layer, NEOX RoPE with YaRN scaling, and experts
+ * with biases behind a biased router (softmax over the chosen k), the FFN norm named
+ * `post_attention_norm`, as convert_hf_to_gguf writes the real model.
+ */
+export function gptOssSpec(s: DecoderShape, nVocab: number, o: GptOssOptions): RandomModelSpec {
+  const hd = s.headDim ?? s.nEmbd / s.nHead;
+  const D = s.nEmbd, q = s.nHead * hd, kvd = s.nHeadKv * hd;
+  const nExpert = s.nExpert ?? 0, ff = s.nFfExp ?? s.nFf;
+  if (!(nExpert > 0) || !(s.nExpertUsed && s.nExpertUsed > 0)) throw new Error('gpt-oss needs nExpert and nExpertUsed');
+  const kv: Record<string, GGUFValue> = {
+    context_length: gv.u32(s.nCtx ?? 131072),
+    embedding_length: gv.u32(D),
+    block_count: gv.u32(s.nLayer),
+    feed_forward_length: gv.u32(s.nFf),
+    'attention.head_count': gv.u32(s.nHead),
+    'attention.head_count_kv': gv.u32(s.nHeadKv),
+    'attention.key_length': gv.u32(hd),
+    'attention.value_length': gv.u32(hd),
+    'attention.sliding_window': gv.u32(o.window),
+    'rope.dimension_count': gv.u32(s.nRot ?? hd),
+    'rope.freq_base': gv.f32(150000),
+    'rope.scaling.type': gv.str('yarn'),
+    'rope.scaling.factor': gv.f32(o.yarnFactor),
+    'rope.scaling.original_context_length': gv.u32(o.yarnOrigCtx),
+    'attention.layer_norm_rms_epsilon': gv.f32(1e-5),
+    expert_count: gv.u32(nExpert),
+    expert_used_count: gv.u32(s.nExpertUsed),
+    expert_feed_forward_length: gv.u32(ff),
+  };
+  const tensors: RandomTensor[] = [{ name: 'token_embd.weight', dims: [D, nVocab], fill: { kind: 'uniform', sigma: 1 } }];
+  for (let l = 0; l < s.nLayer; l++) {
+    const b = `blk.${l}.`;
+    tensors.push(
+      { name: `${b}attn_norm.weight`, dims: [D], fill: fill.norm() },
+      { name: `${b}attn_q.weight`, dims: [D, q], fill: fill.matrix() },
+      { name: `${b}attn_q.bias`, dims: [q], fill: fill.bias() },
+      { name: `${b}attn_k.weight`, dims: [D, kvd], fill: fill.matrix() },
+      { name: `${b}attn_k.bias`, dims: [kvd], fill: fill.bias() },
+      { name: `${b}attn_v.weight`, dims: [D, kvd], fill: fill.matrix() },
+      { name: `${b}attn_v.bias`, dims: [kvd], fill: fill.bias() },
+      { name: `${b}attn_output.weight`, dims: [q, D], fill: fill.matrix() },
+      { name: `${b}attn_output.bias`, dims: [D], fill: fill.bias() },
+      { name: `${b}attn_sinks.weight`, dims: [s.nHead], fill: { kind: 'uniform', sigma: o.sinkSigma ?? 1 }, type: 'F32' },
+      { name: `${b}post_attention_norm.weight`, dims: [D], fill: fill.norm() },
+      { name: `${b}ffn_gate_inp.weight`, dims: [D, nExpert], fill: fill.matrix(4), type: 'F32' },
+      { name: `${b}ffn_gate_inp.bias`, dims: [nExpert], fill: fill.bias(0.3), type: 'F32' },
+      { name: `${b}ffn_gate_exps.weight`, dims: [D, ff, nExpert], fill: fill.matrix(2) },
+      { name: `${b}ffn_gate_exps.bias`, dims: [ff, nExpert], fill: fill.bias(0.3), type: 'F32' },
+      { name: `${b}ffn_up_exps.weight`, dims: [D, ff, nExpert], fill: fill.matrix(2) },
+      { name: `${b}ffn_up_exps.bias`, dims: [ff, nExpert], fill: fill.bias(0.3), type: 'F32' },
+      { name: `${b}ffn_down_exps.weight`, dims: [ff, D, nExpert], fill: fill.matrix() },
+      { name: `${b}ffn_down_exps.bias`, dims: [D, nExpert], fill: fill.bias(), type: 'F32' },
+    );
+  }
+  tensors.push(
+    { name: 'output_norm.weight', dims: [D], fill: fill.norm() },
+    { name: 'output.weight', dims: [D, nVocab], fill: fill.matrix(3) },
+  );
+  return { arch: 'gpt-oss', kv: Object.fromEntries(Object.entries(kv).map(([k, v]) => [`gpt-oss.${k}`, v])), tensors, seed: o.seed };
+}

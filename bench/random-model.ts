@@ -54,7 +54,7 @@ export interface RandomTensor {
 
 export interface RandomModelSpec {
   arch: string;
-  /** Metadata besides general.* and tokenizer.* (full key names). */
+  /** Metadata besides general.* and tokenizer.* (full key names); a tokenizer.* key here overrides the borrowed one. */
   kv: Record<string, GGUFValue>;
   tensors: RandomTensor[];
   /** A GGUF whose tokenizer.* metadata the model takes (default kjv's). */
@@ -130,7 +130,7 @@ export async function writeRandomModel(path: string, spec: RandomModelSpec): Pro
   kv.set('general.name', gv.str(`random-${spec.arch}`)); // spec.kv may name it otherwise
   kv.set('general.file_type', gv.u32(spec.matrixType === 'F16' ? 1 : 0));
   for (const [k, v] of Object.entries(spec.kv)) kv.set(k, v);
-  for (const [k, v] of vocab.kv) kv.set(k, v);
+  for (const [k, v] of vocab.kv) if (!(k in spec.kv)) kv.set(k, v); // spec.kv may override a tokenizer key (its pre-tokenizer)
   let seed = spec.seed ?? 1;
   const tensors: GGUFWriteTensor[] = spec.tensors.map((t) => {
     const type = t.type ?? (t.dims.length > 1 && spec.matrixType === 'F16' ? 'F16' : 'F32');

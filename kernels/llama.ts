@@ -51,6 +51,13 @@ export interface LlamaLayerRefs {
   gateShexp?: WeightRef;
   upShexp?: WeightRef;
   downShexp?: WeightRef;
+  /** gpt-oss: per-head attention sink logits (F32, nHead), the attention output's bias, the router's bias, and each expert's biases (F32, one row per expert). */
+  attnSinks?: WeightRef;
+  bo?: WeightRef;
+  gateInpB?: WeightRef;
+  gateExpsB?: WeightRef;
+  upExpsB?: WeightRef;
+  downExpsB?: WeightRef;
 }
 
 export interface LlamaWeights {
@@ -65,6 +72,7 @@ const LAYER_ORDER: (keyof LlamaLayerRefs)[] = [
   'attnNorm', 'wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'ffnNorm', 'wGate', 'wUp', 'wDown',
   'qNorm', 'kNorm', 'wqkv', 'attnPostNorm', 'ffnPostNorm',
   'gateInp', 'gateExps', 'upExps', 'downExps', 'gateInpShexp', 'gateShexp', 'upShexp', 'downShexp',
+  'attnSinks', 'bo', 'gateInpB', 'gateExpsB', 'upExpsB', 'downExpsB',
 ];
 
 export class NativeLlama {

@@ -166,6 +166,15 @@ export interface NativeLlamaParams {
   expertWeightsNorm?: boolean;
   /** The weights are multiplied by this (0 or 1: not). */
   expertWeightsScale?: number;
+  // gpt-oss (all optional; absent or 0: off)
+  /** The experts' activation is ggml's clamped swiglu_oai with this alpha (1.702) and limit (7). */
+  swigluOaiAlpha?: number;
+  swigluOaiLimit?: number;
+  /** YaRN RoPE: llama.cpp's ext_factor (1 for rope scaling type yarn), its beta_fast/beta_slow (32/1) and the original context. */
+  yarnExtFactor?: number;
+  yarnBetaFast?: number;
+  yarnBetaSlow?: number;
+  yarnOrigCtx?: number;
 }
 
 /**

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GGUFFile } from '../gguf/reader.js';
 import { gv, type GGUFValue } from '../gguf/types.js';
+import { gptOssSpec } from '../../bench/arch-specs.js';
 import { llamaLayout, llamaCppSeqCtx, supportedArchitectures } from './hparams.js';
 
 /** A tensor directory with metadata (no data: the layout reads names, dims and offsets only). */
@@ -81,15 +82,15 @@ function phi3(kv: Record<string, GGUFValue> = {}, o: { separate?: boolean; facto
 }
 
 describe('architectures', () => {
-  it('runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3, qwen2moe and qwen3moe', () => {
-    expect(supportedArchitectures()).toEqual(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3', 'qwen2moe', 'qwen3moe']);
+  it('runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3, qwen2moe, qwen3moe and gpt-oss', () => {
+    expect(supportedArchitectures()).toEqual(['llama', 'mistral', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3', 'qwen2moe', 'qwen3moe', 'gpt-oss']);
   });
 
   it('refuses an unknown architecture with an error that lists the supported ones', () => {
     expect(() => llamaLayout(file('mamba', {}, [['token_embd.weight', [D, V]]]))).toThrow(
       expect.objectContaining({
         code: 'E_GGUF_UNSUPPORTED',
-        message: "model architecture 'mamba' is not supported (kiln runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3, qwen2moe, qwen3moe; embedding models: bert, nomic-bert)",
+        message: "model architecture 'mamba' is not supported (kiln runs llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3, qwen2moe, qwen3moe, gpt-oss; embedding models: bert, nomic-bert)",
       }),
     );
   });
@@ -208,6 +209,30 @@ describe('mixtures of experts', () => {
     expect(hp).toMatchObject({ nExpertUsed: 2, nFfExp: 32, nFfShexp: 48, expertWeightsNorm: false, ropeNeox: true });
     expect(weights.layers[0].gateInpShexp).toMatchObject({ ne0: D, ne1: 1 });
     expect(weights.layers[0].downShexp).toMatchObject({ ne0: 48, ne1: D });
+  });
+
+  it('gpt-oss: sinks and biases, post_attention_norm as the FFN norm, softmax over the chosen k, clamped SwiGLU, SWA every other layer, YaRN', () => {
+    const spec = gptOssSpec({ nEmbd: D, nHead: H, nHeadKv: HKV, headDim: HD, nFf: 32, nFfExp: 32, nExpert: 4, nExpertUsed: 2, nLayer: 2 }, V, {
+      window: 16,
+      yarnFactor: 32,
+      yarnOrigCtx: 4096,
+    });
+    const f = file('gpt-oss', spec.kv, spec.tensors.map((t) => [t.name, t.dims]));
+    const { hp, weights } = llamaLayout(f, { nCtx: 256 });
+    expect(hp).toMatchObject({ nExpert: 4, nExpertUsed: 2, nFfExp: 32, expertGating: 2, expertWeightsNorm: false, ropeNeox: true });
+    expect(hp).toMatchObject({ swigluOaiAlpha: Math.fround(1.702), swigluOaiLimit: 7, nSwa: 16, swaPattern: 2, ropeBaseSwa: 150000 });
+    // YaRN: freq scale 1/factor on both kinds of layer, ext_factor 1, llama.cpp's default betas, the original context
+    expect(hp).toMatchObject({ ropeFreqScale: 1 / 32, ropeFreqScaleSwa: 1 / 32, yarnExtFactor: 1, yarnBetaFast: 32, yarnBetaSlow: 1, yarnOrigCtx: 4096 });
+    const l = weights.layers[1];
+    expect(l.ffnNorm).toBeDefined();
+    expect(l.attnPostNorm).toBeUndefined();
+    expect(l.attnSinks).toMatchObject({ ne0: H });
+    expect(l.gateExpsB).toMatchObject({ ne0: 32, ne1: 4 });
+    expect(l.downExpsB).toMatchObject({ ne0: D, ne1: 4 });
+    expect(l.bo && l.gateInpB && l.upExpsB && l.bq && l.bk && l.bv).toBeDefined();
+    // a gpt-oss without its sinks is refused
+    const noSinks = file('gpt-oss', spec.kv, spec.tensors.filter((t) => !t.name.startsWith('blk.1.attn_sinks')).map((t) => [t.name, t.dims]));
+    expect(() => llamaLayout(noSinks)).toThrow(expect.objectContaining({ code: 'E_GGUF_MALFORMED' }));
   });
 
   it('mixtral: llama with llama.expert_count, each expert feed_forward_length wide', () => {

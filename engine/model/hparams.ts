@@ -26,7 +26,12 @@ interface ArchSpec {
    * or not, and where the expert width comes from (`expert_feed_forward_length`, else
    * feed_forward_length / expert_used_count; llama: feed_forward_length).
    */
-  moe?: { required: boolean; norm: boolean; ffExpKey: boolean; shared?: boolean };
+  moe?: { required: boolean; norm: boolean; ffExpKey: boolean; shared?: boolean; gating?: number };
+  /**
+   * gpt-oss's block: the FFN norm is `post_attention_norm`, attention sinks and an output bias, router
+   * and expert biases, the clamped SwiGLU, and every other layer attending through a sliding window.
+   */
+  gptOss?: boolean;
 }
 
 /** Architectures the llama forward pass runs, and how each one differs. */
@@ -42,6 +47,8 @@ const ARCHS: Record<string, ArchSpec> = {
   // mixtures of experts (and llama with llama.expert_count > 0: mixtral)
   qwen2moe: { neox: true, moe: { required: true, norm: false, ffExpKey: true, shared: true } },
   qwen3moe: { neox: true, qkNorm: true, moe: { required: true, norm: true, ffExpKey: true } },
+  // softmax over the chosen experts' logits (llama.cpp's SOFTMAX_WEIGHT), not renormalized
+  'gpt-oss': { neox: true, gptOss: true, moe: { required: true, norm: false, ffExpKey: true, gating: 2 } },
 };
 
 /**
@@ -95,7 +102,8 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
   const scalingType = kvString(file, `${arch}.rope.scaling.type`);
   const scalingFactor = kvNumber(file, `${arch}.rope.scaling.factor`) ?? 1;
   const longRopeType = spec.longRope && (scalingType === 'longrope' || scalingType === 'su');
-  if (scalingType && scalingType !== 'none' && scalingType !== 'linear' && !longRopeType && !(scalingType === 'llama3' || ref('rope_freqs.weight', false) !== undefined)) {
+  const yarn = scalingType === 'yarn';
+  if (scalingType && scalingType !== 'none' && scalingType !== 'linear' && !yarn && !longRopeType && !(scalingType === 'llama3' || ref('rope_freqs.weight', false) !== undefined)) {
     throw new KilnError('E_GGUF_UNSUPPORTED', `rope scaling '${scalingType}' is not supported`);
   }
   const layers: LlamaLayerRefs[] = [];
@@ -111,16 +119,26 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
       bq: wqkv ? undefined : ref(`${b}attn_q.bias`, false),
       bk: wqkv ? undefined : ref(`${b}attn_k.bias`, false),
       bv: wqkv ? undefined : ref(`${b}attn_v.bias`, false),
-      ffnNorm: ref(`${b}ffn_norm.weight`, true)!,
+      ffnNorm: ref(spec.gptOss ? `${b}post_attention_norm.weight` : `${b}ffn_norm.weight`, true)!,
       wGate: spec.phi3Layout || moe ? undefined : ref(`${b}ffn_gate.weight`, true)!,
       wUp: moe ? undefined : ref(`${b}ffn_up.weight`, true)!,
       wDown: moe ? undefined : ref(`${b}ffn_down.weight`, true)!,
       qNorm: ref(`${b}attn_q_norm.weight`, spec.qkNorm === true),
       kNorm: ref(`${b}attn_k_norm.weight`, spec.qkNorm === true),
       wqkv,
-      attnPostNorm: ref(`${b}post_attention_norm.weight`, spec.gemma !== undefined),
+      attnPostNorm: spec.gptOss ? undefined : ref(`${b}post_attention_norm.weight`, spec.gemma !== undefined),
       ffnPostNorm: ref(`${b}post_ffw_norm.weight`, spec.gemma !== undefined),
       ...(moe ? expertRefs(ref, b, moe.shared === true) : {}),
+      ...(spec.gptOss
+        ? {
+            attnSinks: ref(`${b}attn_sinks.weight`, true),
+            bo: ref(`${b}attn_output.bias`, true),
+            gateInpB: ref(`${b}ffn_gate_inp.bias`, true),
+            gateExpsB: ref(`${b}ffn_gate_exps.bias`, true),
+            upExpsB: ref(`${b}ffn_up_exps.bias`, true),
+            downExpsB: ref(`${b}ffn_down_exps.bias`, true),
+          }
+        : {}),
     });
   }
   const nCtx = Math.max(1, Math.min(opts.nCtx ?? trainCtx, 1 << 20));
@@ -147,7 +165,7 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     nRot: kvNumber(file, `${arch}.rope.dimension_count`) ?? headDim,
     ropeNeox: spec.neox,
     ropeBase: kvNumber(file, `${arch}.rope.freq_base`) ?? 10000,
-    ropeFreqScale: scalingType === 'linear' && scalingFactor > 0 ? 1 / scalingFactor : 1,
+    ropeFreqScale: (scalingType === 'linear' || yarn) && scalingFactor > 0 ? 1 / scalingFactor : 1,
     rmsEps: kvNumber(file, `${arch}.attention.layer_norm_rms_epsilon`) ?? 1e-5,
     nCtx,
     kvCache: opts.kvF16 === false ? 'f32' : 'f16',
@@ -155,7 +173,12 @@ export function llamaLayout(file: GGUFFile, opts: { nCtx?: number; kvF16?: boole
     // as llama.cpp computes it in float: 1.0f / sqrtf(head_dim)
     ...(spec.qPrescale ? { attnQScale: Math.fround(1 / Math.fround(Math.sqrt(headDim))) } : {}),
   };
+  if (yarn) {
+    // llama.cpp's YaRN: ext_factor 1, beta_fast 32 and beta_slow 1 (its defaults), the original context from the metadata
+    Object.assign(hp, { yarnExtFactor: 1, yarnBetaFast: 32, yarnBetaSlow: 1, yarnOrigCtx: kvNumber(file, `${arch}.rope.scaling.original_context_length`) ?? trainCtx });
+  }
   if (spec.gemma) Object.assign(hp, gemmaParams(file, arch, spec.gemma, hp));
+  if (spec.gptOss) Object.assign(hp, gptOssParams(file, arch, hp));
   if (moe) Object.assign(hp, moeParams(file, arch, moe, hp, layers));
   return {
     hp,
@@ -217,6 +240,29 @@ function gemmaParams(file: GGUFFile, arch: string, gen: 2 | 3, hp: ModelHParams)
   return out;
 }
 
+/**
+ * gpt-oss's settings as llama.cpp fixes them: the clamped SwiGLU (alpha 1.702, limit 7), a sliding
+ * window (`attention.sliding_window`, required) on every other layer from the first
+ * (`sliding_window_pattern`, default 2), whose RoPE base is `rope.freq_base_swa` or the global one.
+ */
+function gptOssParams(file: GGUFFile, arch: string, hp: ModelHParams): Partial<ModelHParams> {
+  const num = (k: string) => kvNumber(file, `${arch}.${k}`);
+  const patternKey = `${arch}.attention.sliding_window_pattern`;
+  if (file.kv.get(patternKey)?.type === GGUFValueType.ARRAY) {
+    throw new KilnError('E_GGUF_UNSUPPORTED', `a per-layer ${patternKey} array is not supported`);
+  }
+  const window = num('attention.sliding_window');
+  if (!window || window < 1) throw new KilnError('E_GGUF_MALFORMED', `${arch}.attention.sliding_window is missing`);
+  return {
+    swigluOaiAlpha: Math.fround(1.702),
+    swigluOaiLimit: 7,
+    nSwa: window,
+    swaPattern: num('attention.sliding_window_pattern') ?? 2,
+    ropeBaseSwa: num('rope.freq_base_swa') ?? hp.ropeBase,
+    ropeFreqScaleSwa: hp.ropeFreqScale,
+  };
+}
+
 /** A MoE layer's router and expert tensors (and its shared expert's, when the architecture has one). */
 function expertRefs(ref: (name: string, required: boolean) => WeightRef | undefined, b: string, shared: boolean): Partial<LlamaLayerRefs> {
   return {
@@ -258,7 +304,7 @@ function moeParams(file: GGUFFile, arch: string, moe: NonNullable<ArchSpec['moe'
     nExpertUsed,
     nFfExp,
     nFfShexp: shexp ? shexp.ne1 : 0,
-    expertGating: 0,
+    expertGating: moe.gating ?? 0,
     expertWeightsNorm: moe.norm,
   };
 }

@@ -39,6 +39,25 @@ const QWEN2 = String.raw`${CONTRACTIONS}|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^${WS
 /** Qwen3.5: Qwen2's pattern with combining marks (\p{M}) kept inside words. */
 const QWEN35 = String.raw`${CONTRACTIONS}|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^${WS}\p{L}\p{M}\p{N}]+[\r\n]*|${S}*[\r\n]+|${S}+(?!${NOT_S})|${S}+`;
 
+/**
+ * o200k (GPT-4o, gpt-oss, Llama 4): words split at case changes, a run of upper-case letters then
+ * lower-case ones, contractions kept on the word, digits in runs of at most three, and `/` kept
+ * with the newlines after punctuation. "Upper" is any letter but a-z and "lower" any letter but
+ * A-Z (so other scripts' letters are both), the lookahead form llama.cpp runs in place of the
+ * published \p{Lu}/\p{Ll} classes.
+ */
+const UPPERISH = String.raw`(?:(?=\p{L})[^a-z])`;
+const LOWERISH = String.raw`(?:(?=\p{L})[^A-Z])`;
+const GPT4O = [
+  String.raw`[^\r\n\p{L}\p{N}]?${UPPERISH}*${LOWERISH}+${CONTRACTIONS}?`,
+  String.raw`[^\r\n\p{L}\p{N}]?${UPPERISH}+${LOWERISH}*${CONTRACTIONS}?`,
+  String.raw`\p{N}{1,3}`,
+  String.raw` ?[^${WS}\p{L}\p{N}]+[\r\n/]*`,
+  String.raw`${S}*[\r\n]+`,
+  String.raw`${S}+(?!${NOT_S})`,
+  String.raw`${S}+`,
+].join('|');
+
 /** ASCII and common CJK punctuation runs, split out first by the older BPE pre-tokenizers. */
 const PUNCT_RUNS = String.raw`[\p{P}$+<=>^~|]+`;
 /** Falcon's variant also takes the backtick. */
@@ -80,6 +99,7 @@ const FAMILIES = {
   llama3: [LLAMA3],
   qwen2: [QWEN2],
   qwen35: [QWEN35],
+  gpt4o: [GPT4O],
   starcoder: [String.raw`\p{N}`, GPT2],
   falcon: [PUNCT_RUNS_FALCON, GPT2, '[0-9][0-9][0-9]'],
   'deepseek-llm': [
@@ -138,6 +158,7 @@ export const PRE_TOKENIZERS: ReadonlyMap<string, PreTokenizerSpec> = new Map([
   ['stablelm2', spec('qwen2')],
   ['megrez', spec('qwen2')],
   ['qwen35', spec('qwen35', { cleanSpaces: false })],
+  ...['gpt-4o', 'llama4', 'kanana2', 'talkie'].map((n) => [n, spec('gpt4o', { cleanSpaces: false })] as const),
 ]);
 
 export function preTokenizerSpec(name: string): PreTokenizerSpec {

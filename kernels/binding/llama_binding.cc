@@ -62,7 +62,7 @@ using Handles = NativeHandle<Handle, kiln_llama_ctx, kiln_llama_free>;
 
 bool get_handle(napi_env env, napi_value v, Handle **out) { return Handles::get(env, v, "model", out); }
 
-const int kWeightsPerLayer = 25;
+const int kWeightsPerLayer = 31;
 const int kTopWeights = 4;
 
 
@@ -255,6 +255,13 @@ bool read_moe_params(ParamReader &r, kiln_llama_params *p) {
   return true;
 }
 
+// gpt-oss's clamped SwiGLU and YaRN RoPE: optional (absent or 0: off).
+bool read_gpt_oss_params(ParamReader &r, kiln_llama_params *p) {
+  return r.opt_nonneg_float("swigluOaiAlpha", 0, &p->swiglu_oai_alpha) && r.opt_nonneg_float("swigluOaiLimit", 0, &p->swiglu_oai_limit) &&
+         r.opt_nonneg_float("yarnExtFactor", 0, &p->yarn_ext_factor) && r.opt_nonneg_float("yarnBetaFast", 32, &p->yarn_beta_fast) &&
+         r.opt_nonneg_float("yarnBetaSlow", 1, &p->yarn_beta_slow) && r.opt_int32("yarnOrigCtx", 0, INT32_MAX, 0, &p->yarn_orig_ctx);
+}
+
 bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
   napi_valuetype t;
   napi_typeof(env, obj, &t);
@@ -288,7 +295,7 @@ bool read_params(napi_env env, napi_value obj, kiln_llama_params *p) {
          r.opt_nonneg_float("ropeBaseSwa", p->rope_base, &p->rope_base_swa) &&
          r.opt_nonneg_float("ropeFreqScaleSwa", p->rope_freq_scale, &p->rope_freq_scale_swa) &&
          r.opt_int32("nGpuLayers", 0, 4096, 0, &p->n_gpu_layers) && r.opt_kv_type("kvTypeK", &p->kv_type_k) &&
-         r.opt_kv_type("kvTypeV", &p->kv_type_v) && read_gpu_output(r, p) && read_moe_params(r, p);
+         r.opt_kv_type("kvTypeV", &p->kv_type_v) && read_gpu_output(r, p) && read_moe_params(r, p) && read_gpt_oss_params(r, p);
 }
 
 // A position argument: a safe integer that fits the native int32 positions.
@@ -324,7 +331,9 @@ napi_value llama_new(napi_env env, napi_callback_info info) {
                                          &L.w_up,        &L.w_down,      &L.attn_q_norm, &L.attn_k_norm, &L.wqkv,
                                          &L.attn_post_norm, &L.ffn_post_norm,
                                          &L.ffn_gate_inp, &L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps,
-                                         &L.ffn_gate_inp_shexp, &L.ffn_gate_shexp, &L.ffn_up_shexp, &L.ffn_down_shexp};
+                                         &L.ffn_gate_inp_shexp, &L.ffn_gate_shexp, &L.ffn_up_shexp, &L.ffn_down_shexp,
+                                         &L.attn_sinks, &L.bo, &L.ffn_gate_inp_b, &L.ffn_gate_exps_b, &L.ffn_up_exps_b,
+                                         &L.ffn_down_exps_b};
     for (int i = 0; ok && i < kWeightsPerLayer; i++) ok = kiln_read_weight(env, W + 4 * (kTopWeights + kWeightsPerLayer * l + i), b, size, lw[i]);
   }
   if (!ok) {

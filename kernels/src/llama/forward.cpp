@@ -152,9 +152,31 @@ bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, 
 // pos * base^(-2i/n_rot) / freq_factor[i], built by repeated multiplication as
 // llama.cpp does. Computed once per eval instead of once per head and layer.
 // cos and sin are both multiplied by mscale (llama.cpp's attn_factor; exact
-// when it is 1).
+// when it is 1). With YaRN (p's yarn_ext_factor not 0) each angle mixes the
+// interpolated and extrapolated ones as yarn_angle below.
+struct Yarn {
+  float ext = 0, corr0 = 0, corr1 = 0, mscale_mul = 1;
+};
+
+// ggml's YaRN correction dimensions for a base: the pairs whose wavelength fits beta_fast and
+// beta_slow times in the original context, floored / ceiled and kept inside [0, n_rot - 1].
+Yarn yarn_for(const kiln_llama_params &p, float base, float freq_scale) {
+  Yarn y;
+  if (p.yarn_ext_factor == 0.0f) return y;
+  const float pi = 3.14159265358979323846f;
+  auto dim = [&](float n_rot_turns) {
+    return (float)p.n_rot * logf((float)p.yarn_orig_ctx / (n_rot_turns * 2 * pi)) / (2 * logf(base));
+  };
+  const float start = floorf(dim(p.yarn_beta_fast)), end = ceilf(dim(p.yarn_beta_slow));
+  y.ext = p.yarn_ext_factor;
+  y.corr0 = start > 0 ? start : 0;
+  y.corr1 = end < (float)(p.n_rot - 1) ? end : (float)(p.n_rot - 1);
+  y.mscale_mul = 1.0f + 0.1f * logf(1.0f / freq_scale);
+  return y;
+}
+
 void rope_table(std::vector<float> &cs, int32_t n, const int32_t *pos, int32_t n_rot, float base, float freq_scale,
-                const float *ff, float mscale) {
+                const float *ff, float mscale, const Yarn &yarn = Yarn()) {
   const int32_t half = n_rot / 2;
   cs.resize((size_t)n * half * 2);
   const float theta_scale = powf(base, -2.0f / (float)n_rot);
@@ -162,10 +184,22 @@ void rope_table(std::vector<float> &cs, int32_t n, const int32_t *pos, int32_t n
     float theta = (float)pos[t];
     float *row = cs.data() + (size_t)t * half * 2;
     for (int32_t i = 0; i < half; i++) {
-      float a = theta * freq_scale;
-      if (ff) a /= ff[i];
-      row[2 * i] = cosf(a) * mscale;
-      row[2 * i + 1] = sinf(a) * mscale;
+      float a, ms = mscale;
+      if (yarn.ext != 0.0f) {
+        // the interpolated angle, moved toward the extrapolated one on the fast-turning pairs
+        const float extrap = ff ? theta / ff[i] : theta, interp = freq_scale * extrap;
+        const float width = yarn.corr1 - yarn.corr0 > 0.001f ? yarn.corr1 - yarn.corr0 : 0.001f;
+        float y = ((float)i - yarn.corr0) / width;
+        y = y < 0 ? 0 : y > 1 ? 1 : y;
+        const float mix = (1 - y) * yarn.ext;
+        a = interp * (1 - mix) + extrap * mix;
+        ms *= yarn.mscale_mul;
+      } else {
+        a = theta * freq_scale;
+        if (ff) a /= ff[i];
+      }
+      row[2 * i] = cosf(a) * ms;
+      row[2 * i + 1] = sinf(a) * ms;
       theta *= theta_scale;
     }
   }
@@ -196,6 +230,63 @@ void add_bias(float *y, const kiln_weight &b, int32_t n, int64_t d) {
 // same (KILN_KV_F16_ACC16 below it, the batched f32 kernel from it on).
 constexpr int32_t kLlamaCppTiledQueries = 64;
 
+// Attention sinks (gpt-oss): head h's softmax has one more term, e^sink, in its denominator and
+// none in its sum of values. The attention kernels give out = sum_s e^(x_s - M) v_s / S over the
+// positions; this rescales it by S / (S + e^(sink - M)) (the same with every term scaled by
+// e^(M - sink) when the sink is the largest logit, as llama.cpp folds it in), recomputing the
+// positions' logits x_s = scale * q . k_s for M and S. k points at the first visible position of
+// the query's KV head, rows k_stride bytes apart in the cache's key type; with an f16 cache q is
+// rounded to binary16 first, as llama.cpp's flash attention rounds it.
+void apply_sink(const kiln_llama_ctx *c, const float *q, const uint8_t *k, int32_t n_kv, float scale, float sink, float *out) {
+  const int32_t hd = c->m.p.head_dim;
+  thread_local std::vector<float> qh, kr, xs;
+  qh.resize((size_t)hd);
+  kr.resize((size_t)hd);
+  xs.resize((size_t)(n_kv > 0 ? n_kv : 1));
+  const bool f16 = c->type_k == KILN_TYPE_F16;
+  for (int32_t i = 0; i < hd; i++) qh[i] = f16 ? kiln_f16_to_f32(kiln_f32_to_f16(q[i])) : q[i];
+  float M = -INFINITY;
+  for (int32_t s = 0; s < n_kv; s++) {
+    const uint8_t *row = k + (size_t)s * c->krow;
+    if (c->type_k == KILN_TYPE_F32)
+      memcpy(kr.data(), row, (size_t)hd * sizeof(float));
+    else
+      kiln_type_traits_of(c->type_k)->to_float(row, kr.data(), hd);
+    double dot = 0;
+    for (int32_t i = 0; i < hd; i++) dot += (double)(qh[i] * kr[i]);
+    xs[s] = (float)dot * scale;
+    M = xs[s] > M ? xs[s] : M;
+  }
+  double S = 0;
+  for (int32_t s = 0; s < n_kv; s++) S += (double)expf(xs[s] - M);
+  float f;
+  if (n_kv == 0) f = 0.0f;
+  else if (sink > M) {
+    const double a = S * (double)expf(M - sink);
+    f = (float)(a / (a + 1.0));
+  } else {
+    f = (float)(S / (S + (double)expf(sink - M)));
+  }
+  for (int32_t i = 0; i < hd; i++) out[i] *= f;
+}
+
+// The sink folded in exactly as llama.cpp's flash attention does, after a KILN_KV_F16_ACC16 kernel
+// that left its running maximum M and sum S (ref/llama_ops.h): out * S is its binary16 accumulator
+// (recovered exactly by rounding to binary16), which is rescaled by e^(M - sink) when the sink is the
+// new maximum, and divided by the sum with the sink's term added.
+void fold_sink_acc16(float M, float S, float sink, int32_t hd, float *out) {
+  float ms = 1.0f, vs = 1.0f;
+  if (sink > M) ms = expf(M - sink);
+  else vs = expf(sink - M);
+  const float S2 = S * ms + vs;
+  const float inv = S2 == 0.0f ? 0.0f : 1.0f / S2;
+  for (int32_t i = 0; i < hd; i++) {
+    float acc = kiln_f16_to_f32(kiln_f32_to_f16(out[i] * S));
+    if (ms != 1.0f) acc *= ms;
+    out[i] = acc * inv;
+  }
+}
+
 // Attention rows are (token, query head) pairs; each runs the table's attn
 // kernel over its causal prefix of the cache.
 struct AttnJob {
@@ -203,6 +294,7 @@ struct AttnJob {
   int32_t layer;
   int mode;       // KILN_KV_*
   int32_t window; // sliding window, 0: none
+  const float *sinks; // the layer's attention sinks (n_head), or NULL
 };
 
 void attn_rows(void *ctx, int64_t b, int64_t e) {
@@ -231,6 +323,10 @@ void attn_rows(void *ctx, int64_t b, int64_t e) {
                         scores.data(), out);
     else
       c->kt->attn(qh, k, v, (size_t)c->kv_dim, pos + 1 - first, hd, scale, p.attn_softcap, j.mode, scores.data(), out);
+    if (j.sinks && !c->kv_quant && j.mode == KILN_KV_F16_ACC16)
+      fold_sink_acc16(scores[0], scores[1], j.sinks[h], hd, out);
+    else if (j.sinks)
+      apply_sink(c, qh, k, pos + 1 - first, scale, j.sinks[h], out);
   }
 }
 
@@ -244,6 +340,7 @@ struct AttnBatchJob {
   int32_t seq, tbase; // the run's sequence and its first entry in the batch
   int64_t blocks;
   int32_t window; // sliding window, 0: none
+  const float *sinks; // the layer's attention sinks (n_head), or NULL
 };
 
 void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
@@ -280,6 +377,14 @@ void attn_batch_rows(void *ctx, int64_t b, int64_t e) {
     c->kt->attn_batch(qs.data(), outs.data(), j.window > 0 ? kv0.data() : nullptr, nkv.data(), (int)qs.size(), k, v,
                       (size_t)c->kv_dim, hd, kernel_scale(p), p.attn_softcap,
                       p.kv_cache == kiln_kv_cache::f16 ? KILN_KV_F16 : KILN_KV_F32, scratch.data());
+    if (j.sinks) {
+      size_t qi = 0;
+      for (int32_t t = t0; t < t1; t++)
+        for (int32_t h = g * group; h < (g + 1) * group; h++, qi++) {
+          const int32_t first = j.window > 0 ? kv0[qi] : 0;
+          apply_sink(c, qs[qi], k + (size_t)first * c->krow, nkv[qi] - first, kernel_scale(p), j.sinks[h], outs[qi]);
+        }
+    }
   }
 }
 
@@ -313,6 +418,23 @@ void gelu_rows(void *ctx, int64_t b, int64_t e) {
   for (int64_t t = b; t < e; t++) kiln_gelu_mul_ref(j.x + t * j.d, j.u + t * j.d, j.out + t * j.d, j.d);
 }
 
+// gpt-oss's clamped SwiGLU, as ggml's swiglu_oai computes it: the gate capped at limit, up clamped
+// to [-limit, limit], and gate * sigmoid(alpha * gate) * (up + 1). w carries alpha, eps the limit.
+void swiglu_oai_rows(void *ctx, int64_t b, int64_t e) {
+  const RowsJob &j = *static_cast<const RowsJob *>(ctx);
+  const float alpha = *j.w, limit = j.eps;
+  for (int64_t t = b; t < e; t++) {
+    const float *g = j.x + t * j.d, *u = j.u + t * j.d;
+    float *o = j.out + t * j.d;
+    for (int64_t i = 0; i < j.d; i++) {
+      const float x = g[i] < limit ? g[i] : limit;
+      const float y = u[i] < -limit ? -limit : u[i] > limit ? limit : u[i];
+      const float glu = x / (1.0f + expf(alpha * (-x)));
+      o[i] = glu * (y + 1.0f);
+    }
+  }
+}
+
 // Tokens per chunk so each holds ~64k values; a single token stays on the caller.
 int64_t rows_grain(int64_t d) { return d >= 65536 ? 1 : 65536 / d; }
 
@@ -330,6 +452,15 @@ kiln_weight expert_slice(const kiln_weight &w, int32_t e, int64_t rows) {
   kiln_weight s = w;
   s.data = static_cast<const uint8_t *>(w.data) + (size_t)e * (size_t)rows * kiln_row_size(w.type, w.ne0);
   s.ne1 = rows;
+  return s;
+}
+
+// Row e (n floats) of a per-expert F32 bias tensor, as a one-row weight.
+kiln_weight expert_bias(const kiln_weight &b, int32_t e, int64_t n) {
+  kiln_weight s = b;
+  s.data = static_cast<const float *>(b.data) + (size_t)e * (size_t)n;
+  s.ne0 = n;
+  s.ne1 = 1;
   return s;
 }
 
@@ -400,6 +531,7 @@ bool moe_ffn(kiln_llama_ctx *c, int32_t layer, const kiln_llama_layer &L, const 
     return false;
   }
   if (!matmul(c, L.ffn_gate_inp, xn, n, c->moe_logits.data(), error)) return false;
+  add_bias(c->moe_logits.data(), L.ffn_gate_inp_b, n, ne);
   for (int32_t t = 0; t < n; t++) {
     float *scores = c->moe_logits.data() + (size_t)t * ne;
     int32_t *sel = c->moe_sel.data() + (size_t)t * k;
@@ -444,9 +576,14 @@ bool moe_ffn(kiln_llama_ctx *c, int32_t layer, const kiln_llama_layer &L, const 
     if (!matmul(c, expert_slice(L.ffn_gate_exps, e, ff), x, cnt, c->moe_g.data(), error) ||
         !matmul(c, expert_slice(L.ffn_up_exps, e, ff), x, cnt, c->moe_u.data(), error))
       return false;
-    RowsJob sj{c->kt, c->moe_g.data(), nullptr, c->moe_u.data(), c->moe_g.data(), ff, 0};
-    kiln_pool_run(silu_rows, &sj, cnt, rows_grain(ff));
+    // the expert's own biases (gpt-oss): row e of each bias tensor
+    if (present(L.ffn_gate_exps_b)) add_bias(c->moe_g.data(), expert_bias(L.ffn_gate_exps_b, e, ff), cnt, ff);
+    if (present(L.ffn_up_exps_b)) add_bias(c->moe_u.data(), expert_bias(L.ffn_up_exps_b, e, ff), cnt, ff);
+    const float alpha = p.swiglu_oai_alpha;
+    RowsJob sj{c->kt, c->moe_g.data(), &alpha, c->moe_u.data(), c->moe_g.data(), ff, p.swiglu_oai_limit};
+    kiln_pool_run(alpha > 0.0f ? swiglu_oai_rows : silu_rows, &sj, cnt, rows_grain(ff));
     if (!matmul(c, expert_slice(L.ffn_down_exps, e, d), c->moe_g.data(), cnt, c->moe_y.data(), error)) return false;
+    if (present(L.ffn_down_exps_b)) add_bias(c->moe_y.data(), expert_bias(L.ffn_down_exps_b, e, d), cnt, d);
     for (int32_t i = 0; i < cnt; i++) memcpy(c->moe_out.data() + (size_t)c->moe_list[b + i] * d, c->moe_y.data() + (size_t)i * d, d * sizeof(float));
   }
   // each expert's output times its weight, summed in the chosen order
@@ -511,6 +648,9 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
   if (!(p.embd_scale >= 0) || !(p.attn_q_scale >= 0) || !(p.attn_softcap >= 0) || !(p.final_softcap >= 0) || p.n_swa < 0 ||
       p.swa_pattern < 0 || (p.n_swa > 0 && !(p.rope_base_swa > 0 && p.rope_freq_scale_swa > 0)) || p.n_seq < 0 || p.n_seq > 256)
     return nullptr;
+  if (!(p.swiglu_oai_alpha >= 0) || (p.swiglu_oai_alpha > 0 && !(p.swiglu_oai_limit > 0)) || !(p.yarn_ext_factor >= 0) ||
+      (p.yarn_ext_factor > 0 && (!(p.yarn_beta_fast > 0) || !(p.yarn_beta_slow > 0) || p.yarn_orig_ctx < 1)))
+    return nullptr;
   const int64_t qdim = (int64_t)p.n_head * p.head_dim, kvdim = (int64_t)p.n_head_kv * p.head_dim;
   if (!check_weight(m->tok_embd, p.n_embd, p.n_vocab, true, error)) return nullptr;
   if (!check_f32(m->output_norm, p.n_embd, true, error)) return nullptr;
@@ -534,7 +674,8 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
         !check_f32(L.ffn_norm, p.n_embd, true, error) || !check_weight(L.w_gate, p.n_embd, p.n_ff, false, error) ||
         !check_weight(L.w_up, p.n_embd, fused_up ? 2 * (int64_t)p.n_ff : p.n_ff, !moe, error) ||
         !check_weight(L.w_down, p.n_ff, p.n_embd, !moe, error) ||
-        !check_f32(L.attn_post_norm, p.n_embd, false, error) || !check_f32(L.ffn_post_norm, p.n_embd, false, error))
+        !check_f32(L.attn_post_norm, p.n_embd, false, error) || !check_f32(L.ffn_post_norm, p.n_embd, false, error) ||
+        !check_f32(L.attn_sinks, p.n_head, false, error) || !check_f32(L.bo, p.n_embd, false, error))
       return nullptr;
     if (moe) {
       if (present(L.w_gate) || present(L.w_up) || present(L.w_down)) {
@@ -553,9 +694,12 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
           !check_weight(L.ffn_down_exps, p.n_ff_exp, d_all, true, error) || !check_f32(L.ffn_gate_inp_shexp, p.n_embd, false, error) ||
           (shared && p.n_ff_shexp < 1) || !check_weight(L.ffn_gate_shexp, p.n_embd, p.n_ff_shexp, shared, error) ||
           !check_weight(L.ffn_up_shexp, p.n_embd, p.n_ff_shexp, shared, error) ||
-          !check_weight(L.ffn_down_shexp, p.n_ff_shexp, p.n_embd, shared, error))
+          !check_weight(L.ffn_down_shexp, p.n_ff_shexp, p.n_embd, shared, error) ||
+          !check_f32(L.ffn_gate_inp_b, p.n_expert, false, error) || !check_f32(L.ffn_gate_exps_b, ff_all, false, error) ||
+          !check_f32(L.ffn_up_exps_b, ff_all, false, error) || !check_f32(L.ffn_down_exps_b, d_all, false, error))
         return nullptr;
-    } else if (present(L.ffn_gate_exps) || present(L.ffn_up_exps) || present(L.ffn_down_exps) || present(L.ffn_gate_inp_shexp)) {
+    } else if (present(L.ffn_gate_exps) || present(L.ffn_up_exps) || present(L.ffn_down_exps) || present(L.ffn_gate_inp_shexp) ||
+               present(L.ffn_gate_inp_b) || present(L.ffn_gate_exps_b) || present(L.ffn_up_exps_b) || present(L.ffn_down_exps_b)) {
       *error = "a layer has expert tensors but no router (ffn_gate_inp)";
       return nullptr;
     }
@@ -567,6 +711,14 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
   }
   try {
     c->m = *m;
+    if (p.yarn_ext_factor != 0.0f) {
+      // llama.cpp's YaRN attention factor: its magnitude correction 1 + 0.1 ln(factor), divided by the one
+      // ggml's rope applies again (so ~1), times the model's own attn_factor, all in float
+      const float factor = 1.0f / p.rope_freq_scale;
+      float af = factor <= 1.0f ? 1.0f : 0.1f * 1.0f * logf(factor) + 1.0f;
+      af *= 1.0f / (1.0f + 0.1f * logf(factor));
+      c->m.p.rope_attn_factor = af * p.rope_attn_factor;
+    }
     c->layers.assign(m->layers, m->layers + p.n_layer);
     c->m.layers = c->layers.data();
     const kiln_variant v = (kiln_variant)p.variant;
@@ -597,7 +749,10 @@ extern "C" kiln_llama_ctx *kiln_llama_new(const kiln_llama_model *m, const char 
     c->gpu_first = p.n_layer;
 #if KILN_HAVE_VULKAN
     // the device holds every sequence's cache for its layers, in f16: a quantized cache keeps every layer on the CPU
-    if (p.n_gpu_layers > 0 && !c->kv_quant) {
+    bool sinks = false; // the device's attention has no sinks: such a model stays on the CPU
+    for (int32_t l = 0; l < p.n_layer; l++) sinks = sinks || present(m->layers[l].attn_sinks) || present(m->layers[l].bo) ||
+                                                    present(m->layers[l].ffn_gate_exps_b) || p.swiglu_oai_alpha > 0;
+    if (p.n_gpu_layers > 0 && !c->kv_quant && !sinks) {
       const int32_t first = p.n_gpu_layers >= p.n_layer ? 0 : p.n_layer - p.n_gpu_layers;
       c->gpu = kiln_vk_offload_new(&c->m, first, error);
       if (!c->gpu && *error) {
@@ -713,9 +868,12 @@ extern "C" int32_t kiln_llama_shift(kiln_llama_ctx *c, int32_t seq, int32_t keep
     const float *ff = present(c->m.rope_freqs) ? static_cast<const float *>(c->m.rope_freqs.data) : nullptr;
     const int32_t back = -discard;
     // llama.cpp's K shift passes attn_factor to its RoPE too, so shifted keys are scaled by it once more
-    rope_table(cs, 1, &back, p.n_rot, p.rope_base, p.rope_freq_scale, ff, p.rope_attn_factor);
+    rope_table(cs, 1, &back, p.n_rot, p.rope_base, p.rope_freq_scale, ff, p.rope_attn_factor,
+               yarn_for(p, p.rope_base, p.rope_freq_scale));
     // sliding-window layers rotate with their own base and scale
-    if (p.n_swa > 0) rope_table(cs_swa, 1, &back, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff, p.rope_attn_factor);
+    if (p.n_swa > 0)
+      rope_table(cs_swa, 1, &back, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff, p.rope_attn_factor,
+                 yarn_for(p, p.rope_base_swa, p.rope_freq_scale_swa));
   } catch (...) {
     *error = "out of memory";
     return -1;
@@ -835,8 +993,11 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
   };
   int32_t max_pos = 0;
   try {
-    rope_table(c->rope_cs, n, pos, p.n_rot, p.rope_base, p.rope_freq_scale, ff_factors, p.rope_attn_factor);
-    if (p.n_swa > 0) rope_table(c->rope_cs_swa, n, pos, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff_factors, p.rope_attn_factor);
+    rope_table(c->rope_cs, n, pos, p.n_rot, p.rope_base, p.rope_freq_scale, ff_factors, p.rope_attn_factor,
+               yarn_for(p, p.rope_base, p.rope_freq_scale));
+    if (p.n_swa > 0)
+      rope_table(c->rope_cs_swa, n, pos, p.n_rot, p.rope_base_swa, p.rope_freq_scale_swa, ff_factors, p.rope_attn_factor,
+                 yarn_for(p, p.rope_base_swa, p.rope_freq_scale_swa));
     c->row_tokens.clear();
     for (const Run &r : runs)
       if (rowwise(r)) {
@@ -912,6 +1073,7 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
     if (present(L.attn_q_norm)) rmsnorm(c, c->q.data(), L.attn_q_norm, n * p.n_head, p.head_dim, c->q.data());
     if (present(L.attn_k_norm)) rmsnorm(c, c->k.data(), L.attn_k_norm, n * p.n_head_kv, p.head_dim, c->k.data());
     const bool swa = is_swa(p, l);
+    const float *sinks = present(L.attn_sinks) ? static_cast<const float *>(L.attn_sinks.data) : nullptr;
     const std::vector<float> &rope_cs = swa ? c->rope_cs_swa : c->rope_cs;
     for (int32_t t = 0; t < n; t++) {
       const float *cs = rope_cs.data() + (size_t)t * p.n_rot;
@@ -925,7 +1087,7 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
     }
     if (!c->row_tokens.empty()) {
       const int mode = p.kv_cache != kiln_kv_cache::f16 ? KILN_KV_F32 : unfused ? KILN_KV_F16_MM : KILN_KV_F16_ACC16;
-      AttnJob aj{c, l, mode, swa ? p.n_swa : 0};
+      AttnJob aj{c, l, mode, swa ? p.n_swa : 0, sinks};
       // ~head_dim * positions multiply-adds per head, twice; below ~64k per chunk the pool costs more than it saves
       const int64_t per_row = (int64_t)p.head_dim * max_pos;
       kiln_pool_run(attn_rows, &aj, (int64_t)c->row_tokens.size() * p.n_head, per_row >= 65536 ? 1 : 65536 / per_row);
@@ -935,10 +1097,11 @@ extern "C" int kiln_llama_decode(kiln_llama_ctx *c, const int32_t *tokens, const
       // ~16 queries per item: enough to amortize converting the cache rows
       const int32_t group = p.n_head / p.n_head_kv, tb = group >= 16 ? 1 : 16 / group;
       const int64_t blocks = (r.n + tb - 1) / tb;
-      AttnBatchJob bj{c, l, r.n, r.pos0, tb, r.seq, r.t0, blocks, swa ? p.n_swa : 0};
+      AttnBatchJob bj{c, l, r.n, r.pos0, tb, r.seq, r.t0, blocks, swa ? p.n_swa : 0, sinks};
       kiln_pool_run(attn_batch_rows, &bj, blocks * p.n_head_kv, 1);
     }
     if (!matmul(c, L.wo, c->att.data(), n, c->tmp.data(), error)) return -1;
+    add_bias(c->tmp.data(), L.bo, n, d);
     if (present(L.attn_post_norm)) rmsnorm(c, c->tmp.data(), L.attn_post_norm, n, d, c->tmp.data());
     for (int64_t i = 0; i < n * d; i++) c->x[i] += c->tmp[i];
 

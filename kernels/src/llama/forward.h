@@ -36,6 +36,10 @@ typedef struct kiln_llama_layer {
   // optional shared expert (qwen2moe): a dense SwiGLU FFN of n_ff_shexp, its output scaled by
   // sigmoid(ffn_gate_inp_shexp . x) (one row of n_embd) and added to the experts' sum
   kiln_weight ffn_gate_inp_shexp, ffn_gate_shexp, ffn_up_shexp, ffn_down_shexp;
+  // optional (gpt-oss): per-head attention sink logits (n_head F32) that join each head's softmax
+  // denominator; the attention output's bias (n_embd); the router's bias (n_expert); each expert's
+  // biases, n_expert contiguous rows: gate/up n_ff_exp each, down n_embd each
+  kiln_weight attn_sinks, bo, ffn_gate_inp_b, ffn_gate_exps_b, ffn_up_exps_b, ffn_down_exps_b;
 } kiln_llama_layer;
 
 typedef struct kiln_llama_params {
@@ -74,6 +78,14 @@ typedef struct kiln_llama_params {
   int32_t expert_gating;           // kiln_expert_gating
   int32_t expert_weights_norm;     // 1: the chosen experts' weights are divided by their sum
   float expert_weights_scale;      // the weights are multiplied by this (0 or 1: not)
+  // gpt-oss's clamped SwiGLU for the experts when alpha > 0 (ggml's swiglu_oai):
+  // min(g, limit) * sigmoid(alpha * min(g, limit)) * (clamp(u, -limit, limit) + 1)
+  float swiglu_oai_alpha, swiglu_oai_limit;
+  // YaRN RoPE (llama.cpp's ext_factor; 0: off): each pair's angle mixes the interpolated and the
+  // extrapolated one by a ramp over the correction dimensions from beta_fast/beta_slow and the original
+  // context, and cos/sin are multiplied by 1 + 0.1 ln(1 / freq_scale) on top of rope_attn_factor
+  float yarn_ext_factor, yarn_beta_fast, yarn_beta_slow;
+  int32_t yarn_orig_ctx;
 } kiln_llama_params;
 
 // How the router's logits become the chosen experts and their weights (llama.cpp's expert_gating_func).

@@ -41,6 +41,8 @@ static void attn_f16_acc16(const float *q, const uint16_t *k, const uint16_t *v,
   }
   const float inv = S == 0.0f ? 0.0f : 1.0f / S;
   for (int32_t i = 0; i < head_dim; i++) out[i] = kiln_f16_to_f32(acc[i]) * inv;
+  scratch[0] = M; // for attention sinks (llama_ops.h)
+  scratch[1] = S;
 }
 
 // KILN_KV_F16_MM: llama.cpp's unfused attention over an f16 cache.

@@ -257,6 +257,8 @@ void attn_acc16(const float *q, const uint16_t *k, const uint16_t *v, size_t str
     }
     for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + i0 + 8 * j, _mm256_mul_ps(acc[j], inv));
   }
+  scratch[0] = M; // for attention sinks (ref/llama_ops.h)
+  scratch[1] = S;
 }
 
 // KILN_KV_F16_MM (ref/llama_ops.cpp has the plain statement). A product of
