@@ -25,6 +25,7 @@
 #include "variant.h"
 
 using kiln_avx2::prefetch_ahead_l1;
+using kiln_avx2::prefetch_ahead; // small batches (token generation for a few sequences) read like a matvec
 
 namespace {
 
