@@ -4,7 +4,7 @@ import { ggmlTypeName, gv } from '../gguf/types.js';
 import type { GGUFValue } from '../gguf/types.js';
 import { writeGGUF } from '../gguf/writer.js';
 import { dequantize, mapFile, quantize, rowSize } from '../../kernels/index.js';
-import { MIXES, planQuantization, type MixName, type TensorPlan } from './policy.js';
+import { MIXES, planQuantization, tensorNeedsImatrix, type MixName, type TensorPlan } from './policy.js';
 
 const FLOAT = new Set([0, 1, 30]);
 
@@ -69,6 +69,15 @@ export async function quantizeFile(
   const started = performance.now();
   const file = await readGGUFFile(inPath);
   const plan = planQuantization(file, mix, { imatrix: opts.imatrix !== undefined });
+  const bare = plan.find((p) => tensorNeedsImatrix(p) && !opts.imatrix?.get(p.name));
+  if (bare) {
+    throw new KilnError(
+      'E_BAD_REQUEST',
+      `${mix.toUpperCase()} needs an importance matrix: ${bare.name} would be ${ggmlTypeName(bare.to)}, which is too coarse without one. ` +
+        `Make one with \`kiln imatrix MODEL TEXT -o FILE\` (calibration text of a few thousand tokens) and pass it with --imatrix FILE` +
+        (opts.imatrix ? ` (the given imatrix has no entry for ${bare.name})` : ''),
+    );
+  }
   for (const p of plan) {
     const imp = opts.imatrix?.get(p.name);
     if (!imp || p.to === p.from) continue;
