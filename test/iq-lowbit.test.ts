@@ -9,7 +9,7 @@
  * bench/quant-quality.ts --imatrix.)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -22,7 +22,7 @@ import { computeImatrix } from '../engine/quantize/imatrix-run.js';
 import { mixNeedsImatrix, type MixName } from '../engine/quantize/policy.js';
 import { quantizeFile } from '../engine/quantize/quantize.js';
 import { dequantize } from '../kernels/index.js';
-import { cleanup, kiln, kilnEnv, tempHome } from './helpers/daemon.js';
+import { cleanup, kiln, kilnEnv, startDaemon, tempHome } from './helpers/daemon.js';
 import { describeReport, expectGreedyParity, heldoutPrompts } from './helpers/decoder-oracle.js';
 import { KJV_F32, KJV_HELDOUT } from './helpers/fixtures.js';
 import { load, oracle } from './helpers/llama-cpp.js';
@@ -112,6 +112,31 @@ describe('the types that need an importance matrix', () => {
     expect((err as Error).message).toMatch(/IQ2_XS needs an importance matrix: blk\.0\.\w+\.weight would be IQ2_XS/);
     expect((err as Error).message).toMatch(/kiln imatrix MODEL TEXT -o FILE.*--imatrix FILE/);
   });
+
+  it('the ladder (which quantizes without one) refuses them before any work', async () => {
+    const r = await kiln(['quantize', KJV_F32, '--ladder', 'iq3_s,iq2_m'], kilnEnv(dir));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/IQ2_M needs an importance matrix, and the ladder quantizes without one.*kiln imatrix/);
+    expect(r.stderr).not.toMatch(/IQ3_S/);
+  });
+
+  it('kiln create --quantize and POST /api/create refuse them without an imatrix with a 400, before quantizing', async () => {
+    const d = await startDaemon();
+    try {
+      const mf = join(dir, 'Modelfile');
+      writeFileSync(mf, `FROM ${KJV_F32}\n`);
+      const bad = await kiln(['create', 'kjv:iq2', '-f', mf, '--quantize', 'IQ2_XS'], d.env);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/IQ2_XS needs an importance matrix.*--imatrix FILE/);
+      expect((await kiln(['create', 'kjv', '-f', mf], d.env)).code).toBe(0);
+      const res = await fetch(`${d.url}/api/create`, { method: 'POST', body: JSON.stringify({ model: 'kjv:iq2', from: 'kjv', quantize: 'iq2_xxs', stream: false }) });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toMatch(/IQ2_XXS needs an importance matrix/);
+    } finally {
+      await d.stop();
+      cleanup(d.home);
+    }
+  }, 60_000);
 
   it('kiln quantize refuses IQ2_XXS without --imatrix, before writing anything', async () => {
     const out = join(dir, 'cli.gguf');
