@@ -1,5 +1,5 @@
 /**
- * The lattice IQ types kiln writes (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S:
+ * The lattice IQ types kiln writes (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S:
  * issue 17 §3), on kjv with an importance matrix made by kiln from text
  * disjoint from the prompts: the files run in kiln as in llama.cpp (greedy
  * tokens equal, parting only at near-ties), every tensor decodes as gguf-py
@@ -32,7 +32,7 @@ import { llamaSource, pythonWithNumpy } from './helpers/llama-src.js';
 const MIXES: [MixName, string[]][] = [
   ['iq3_xxs', ['IQ3_XXS', 'IQ3_S', 'IQ2_S']],
   ['iq2_xs', ['IQ2_XS']],
-  ['iq2_xxs', ['IQ2_XXS']],
+  ['iq1_s', ['IQ1_S', 'IQ2_XXS']],
 ];
 
 let dir: string;
@@ -97,8 +97,8 @@ describe('kiln-quantized lattice IQ files', () => {
 describe('the types that need an importance matrix', () => {
   it("are the mixes llama.cpp refuses without one: IQ3_XXS, IQ3_XS and the IQ2/IQ1 ones, not IQ3_S/IQ3_M", () => {
     const f = readGGUFFileSync(KJV_F32);
-    const needs = (['iq3_m', 'iq3_s', 'iq3_xs', 'iq3_xxs', 'iq2_m', 'iq2_s', 'iq2_xs', 'iq2_xxs'] as MixName[]).filter((m) => mixNeedsImatrix(f, m));
-    expect(needs).toEqual(['iq3_xs', 'iq3_xxs', 'iq2_m', 'iq2_s', 'iq2_xs', 'iq2_xxs']);
+    const needs = (['iq3_m', 'iq3_s', 'iq3_xs', 'iq3_xxs', 'iq2_m', 'iq2_s', 'iq2_xs', 'iq2_xxs', 'iq1_s'] as MixName[]).filter((m) => mixNeedsImatrix(f, m));
+    expect(needs).toEqual(['iq3_xs', 'iq3_xxs', 'iq2_m', 'iq2_s', 'iq2_xs', 'iq2_xxs', 'iq1_s']);
   });
 
   it('are refused without one, with a typed error that names --imatrix and kiln imatrix', async () => {

@@ -37,6 +37,7 @@ export const MIXES = {
   iq2_xs: { fileType: 20, base: 17 },
   iq2_s: { fileType: 28, base: 17 },
   iq2_m: { fileType: 29, base: 22 },
+  iq1_s: { fileType: 24, base: 19 },
 } as const;
 
 export type MixName = keyof typeof MIXES;

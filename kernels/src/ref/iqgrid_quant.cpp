@@ -53,13 +53,18 @@ struct Lattice {
   std::vector<int32_t> on_grid;   // key -> point index, or -1
   std::vector<uint16_t> near;     // key * knear -> nearest points (off-grid keys)
 
+  // coordinate j of point i: mul * byte j (int8 when s8) + add
   template <typename G>
-  Lattice(const G *grid, int n, int d) : dim(d), npoints(n), knear(d == 8 ? 16 : 8) {
+  Lattice(const G *grid, int n, int d, int mul = 1, int add = 0, bool s8 = false) : dim(d), npoints(n), knear(d == 8 ? 16 : 8) {
+    auto coord_of = [&](int i, int j) {
+      const int b = static_cast<int>((static_cast<uint64_t>(grid[i]) >> (8 * j)) & 0xff);
+      return mul * (s8 ? static_cast<int8_t>(b) : b) + add;
+    };
     // the distinct coordinate values
     std::vector<int> lv;
     for (int i = 0; i < n; i++)
       for (int j = 0; j < d; j++) {
-        const int c = static_cast<int>((static_cast<uint64_t>(grid[i]) >> (8 * j)) & 0xff);
+        const int c = coord_of(i, j);
         if (std::find(lv.begin(), lv.end(), c) == lv.end()) lv.push_back(c);
       }
     std::sort(lv.begin(), lv.end());
@@ -74,7 +79,7 @@ struct Lattice {
     for (int i = 0; i < n; i++) {
       int key = 0;
       for (int j = d - 1; j >= 0; j--) {
-        const int c = static_cast<int>((static_cast<uint64_t>(grid[i]) >> (8 * j)) & 0xff);
+        const int c = coord_of(i, j);
         const int l = static_cast<int>(std::find(lv.begin(), lv.end(), c) - lv.begin());
         coord[static_cast<size_t>(i) * d + j] = static_cast<uint8_t>(l);
         value[static_cast<size_t>(i) * d + j] = static_cast<float>(c);
@@ -143,7 +148,7 @@ struct Lattice {
     return pick;
   }
 
-  float max_level() const { return levels[nlevels - 1]; }
+  float max_level() const { return std::max(fabsf(levels[0]), fabsf(levels[nlevels - 1])); }
 };
 
 struct Format {
@@ -152,6 +157,8 @@ struct Format {
   bool parity;     // 7-bit sign codes (even count of minus signs per 8)
   float c;         // value = d * c * (2 ls + 1) * coordinate
   kiln_weight_rule rule;
+  int lmax = 15;                   // largest scale code
+  const Lattice *alt = nullptr;    // IQ1: the lattice with the other delta (no sign bits then)
 };
 
 // Points of a sub-block's groups at scale s; returns the weighted LS fit scale
@@ -192,15 +199,15 @@ float fit_sub(const Format &f, const float *t, const float *w, const float *x) {
   const float s0 = amax / f.lat->max_level();
   double best_gain = 0;
   float best = 0;
-  for (int k = -8; k <= 10; k++) {
+  for (int k = -3; k <= 5; k++) {
     float fit;
-    const double g = place(f, t, w, s0 * (1.0f + 0.06f * static_cast<float>(k)), nullptr, &fit);
+    const double g = place(f, t, w, s0 * (1.0f + 0.1f * static_cast<float>(k)), nullptr, &fit);
     if (g > best_gain) {
       best_gain = g;
       best = fit;
     }
   }
-  for (int it = 0; it < 5 && best > 0; it++) {
+  for (int it = 0; it < 3 && best > 0; it++) {
     float fit;
     const double g = place(f, t, w, best, nullptr, &fit);
     if (!(g > best_gain * (1 + 1e-9))) break;
@@ -215,6 +222,7 @@ struct Chosen {
   uint8_t ls[16];
   uint16_t idx[64];  // one per group
   uint8_t signs[32]; // one byte per 8 values (bit j: value j negative)
+  uint8_t alt[16];   // IQ1: the sub-block uses the other delta
 };
 
 // Steps 1-3 for one super-block of 256 values.
@@ -222,7 +230,8 @@ void quantize_super(const Format &f, const float *x, const float *imp, Chosen *o
   float w[KILN_QK_K], t[KILN_QK_K], s[16];
   kiln_block_weights(x, KILN_QK_K, imp, 2 * kiln_mean_square(x, KILN_QK_K), f.rule, w);
   memset(out, 0, sizeof *out);
-  for (int b = 0; b < KILN_QK_K / 8; b++) {
+  if (f.alt != nullptr) memcpy(t, x, sizeof t); // signed lattice: no sign bits
+  for (int b = 0; b < KILN_QK_K / 8 && f.alt == nullptr; b++) {
     uint8_t bits = 0;
     int flip = 0;
     float cost = INFINITY;
@@ -244,13 +253,25 @@ void quantize_super(const Format &f, const float *x, const float *imp, Chosen *o
   const int nsub = KILN_QK_K / f.sub;
   const int per = f.sub / f.lat->dim;
   float smax = 0;
+  Format fs[16];
   for (int g = 0; g < nsub; g++) {
+    fs[g] = f;
     s[g] = fit_sub(f, t + f.sub * g, w + f.sub * g, x + f.sub * g);
+    if (f.alt != nullptr) { // the other delta, where it fits better
+      Format o = f;
+      o.lat = f.alt;
+      const float so = fit_sub(o, t + f.sub * g, w + f.sub * g, x + f.sub * g);
+      if (so > 0 && err_at(o, t + f.sub * g, w + f.sub * g, so, nullptr) < err_at(f, t + f.sub * g, w + f.sub * g, s[g], nullptr)) {
+        fs[g] = o;
+        s[g] = so;
+        out->alt[g] = 1;
+      }
+    }
     smax = std::max(smax, s[g]);
   }
   if (smax == 0) return; // d = 0: every value is zero
   double best_total = INFINITY;
-  for (int top = 15; top >= 13; top--) {
+  for (int top = f.lmax; top >= f.lmax - 1; top--) {
     const uint16_t h = kiln_f32_to_f16(smax / (f.c * static_cast<float>(2 * top + 1)));
     const float d = kiln_fp16(h);
     if (!(d > 0) || !isfinite(d)) continue;
@@ -258,10 +279,10 @@ void quantize_super(const Format &f, const float *x, const float *imp, Chosen *o
     uint8_t ls[16];
     for (int g = 0; g < nsub && total < best_total; g++) {
       int l0 = static_cast<int>(lrintf((s[g] / (d * f.c) - 1) / 2));
-      l0 = std::min(15, std::max(0, l0));
+      l0 = std::min(f.lmax, std::max(0, l0));
       double ge = INFINITY;
-      for (int l = std::max(0, l0 - 1); l <= std::min(15, l0 + 1); l++) {
-        const double e = err_at(f, t + f.sub * g, w + f.sub * g, d * f.c * static_cast<float>(2 * l + 1), nullptr);
+      for (int l = std::max(0, l0 - 1); l <= std::min(f.lmax, l0 + 1); l++) {
+        const double e = err_at(fs[g], t + f.sub * g, w + f.sub * g, d * f.c * static_cast<float>(2 * l + 1), nullptr);
         if (e < ge) {
           ge = e;
           ls[g] = static_cast<uint8_t>(l);
@@ -277,7 +298,7 @@ void quantize_super(const Format &f, const float *x, const float *imp, Chosen *o
   }
   const float d = kiln_fp16(out->d);
   for (int g = 0; g < nsub; g++)
-    err_at(f, t + f.sub * g, w + f.sub * g, d * f.c * static_cast<float>(2 * out->ls[g] + 1), out->idx + per * g);
+    err_at(fs[g], t + f.sub * g, w + f.sub * g, d * f.c * static_cast<float>(2 * out->ls[g] + 1), out->idx + per * g);
 }
 
 const Lattice &iq3xxs_lattice() {
@@ -294,6 +315,15 @@ const Lattice &iq2xs_lattice() {
 }
 const Lattice &iq2s_lattice() {
   static const Lattice l(kiln_iq2s_grid, 1024, 8);
+  return l;
+}
+// IQ1_S: coordinates 8 g + 1 (delta +1/8) or 8 g - 1 (delta -1/8), g in {-1, 0, 1}
+const Lattice &iq1s_plus() {
+  static const Lattice l(kiln_iq1s_grid, 2048, 8, 8, 1, true);
+  return l;
+}
+const Lattice &iq1s_minus() {
+  static const Lattice l(kiln_iq1s_grid, 2048, 8, 8, -1, true);
   return l;
 }
 const Lattice &iq3s_lattice() {
@@ -376,6 +406,21 @@ void kiln_quantize_row_iq2_s_w(const float *src, void *dst, int64_t n, const flo
   });
 }
 
+void kiln_quantize_row_iq1_s_w(const float *src, void *dst, int64_t n, const float *imp) {
+  static const Format F = {&iq1s_plus(), 32, false, 0.125f, kiln_rule_for("IQ1_S", KILN_W_SQ), 7, &iq1s_minus()};
+  quantize_rows<kiln_block_iq1_s>(F, src, dst, n, imp, [](const Chosen &c, kiln_block_iq1_s &b) {
+    for (int g = 0; g < 8; g++) {
+      uint16_t h = static_cast<uint16_t>((c.ls[g] << 12) | (c.alt[g] ? 0x8000 : 0));
+      for (int l = 0; l < 4; l++) {
+        b.qs[4 * g + l] = static_cast<uint8_t>(c.idx[4 * g + l] & 0xff);
+        h = static_cast<uint16_t>(h | ((c.idx[4 * g + l] >> 8) << (3 * l)));
+      }
+      b.qh[g] = h;
+    }
+  });
+}
+
+void kiln_quantize_row_iq1_s_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_iq1_s_w(src, dst, n, nullptr); }
 void kiln_quantize_row_iq2_xxs_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_iq2_xxs_w(src, dst, n, nullptr); }
 void kiln_quantize_row_iq2_xs_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_iq2_xs_w(src, dst, n, nullptr); }
 void kiln_quantize_row_iq2_s_ref(const float *src, void *dst, int64_t n) { kiln_quantize_row_iq2_s_w(src, dst, n, nullptr); }

@@ -163,6 +163,8 @@ void kiln_quantize_row_iq2_xs_w(const float *src, void *dst, int64_t n, const fl
 void kiln_quantize_row_iq2_s_w(const float *src, void *dst, int64_t n, const float *imp);
 void kiln_quantize_row_iq3_xxs_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_iq2_xxs_ref(const float *src, void *dst, int64_t n);
+void kiln_quantize_row_iq1_s_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq1_s_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_iq2_xs_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_iq2_s_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_iq3_s_ref(const float *src, void *dst, int64_t n);
