@@ -346,7 +346,7 @@ void quantize_rows(const Format &f, const float *src, void *dst, int64_t n, cons
 } // namespace
 
 void kiln_quantize_row_iq3_xxs_w(const float *src, void *dst, int64_t n, const float *imp) {
-  static const Format F = {&iq3xxs_lattice(), 32, true, 0.25f, kiln_rule_for("IQ3_XXS", KILN_W_SQ)};
+  static const Format F = {&iq3xxs_lattice(), 32, true, 0.25f, kiln_rule_for("IQ3_XXS", KILN_W_SIGMA)};
   quantize_rows<kiln_block_iq3_xxs>(F, src, dst, n, imp, [](const Chosen &c, kiln_block_iq3_xxs &b) {
     for (int k = 0; k < 64; k++) b.qs[k] = static_cast<uint8_t>(c.idx[k]);
     for (int g = 0; g < 8; g++) {
@@ -358,7 +358,7 @@ void kiln_quantize_row_iq3_xxs_w(const float *src, void *dst, int64_t n, const f
 }
 
 void kiln_quantize_row_iq3_s_w(const float *src, void *dst, int64_t n, const float *imp) {
-  static const Format F = {&iq3s_lattice(), 32, false, 1.0f, kiln_rule_for("IQ3_S", KILN_W_SQ)};
+  static const Format F = {&iq3s_lattice(), 32, false, 1.0f, kiln_rule_for("IQ3_S", KILN_W_SIGMA)};
   quantize_rows<kiln_block_iq3_s>(F, src, dst, n, imp, [](const Chosen &c, kiln_block_iq3_s &b) {
     for (int g = 0; g < 8; g++) {
       for (int k = 0; k < 8; k++) {
@@ -373,7 +373,7 @@ void kiln_quantize_row_iq3_s_w(const float *src, void *dst, int64_t n, const flo
 }
 
 void kiln_quantize_row_iq2_xxs_w(const float *src, void *dst, int64_t n, const float *imp) {
-  static const Format F = {&iq2xxs_lattice(), 32, true, 0.125f, kiln_rule_for("IQ2_XXS", KILN_W_SQ)};
+  static const Format F = {&iq2xxs_lattice(), 32, true, 0.125f, kiln_rule_for("IQ2_XXS", KILN_W_SIGMA)};
   quantize_rows<kiln_block_iq2_xxs>(F, src, dst, n, imp, [](const Chosen &c, kiln_block_iq2_xxs &b) {
     for (int g = 0; g < 8; g++) {
       uint32_t a[2] = {0, static_cast<uint32_t>(c.ls[g]) << 28};
@@ -387,7 +387,7 @@ void kiln_quantize_row_iq2_xxs_w(const float *src, void *dst, int64_t n, const f
 }
 
 void kiln_quantize_row_iq2_xs_w(const float *src, void *dst, int64_t n, const float *imp) {
-  static const Format F = {&iq2xs_lattice(), 16, true, 0.125f, kiln_rule_for("IQ2_XS", KILN_W_SQ)};
+  static const Format F = {&iq2xs_lattice(), 16, true, 0.125f, kiln_rule_for("IQ2_XS", KILN_W_SIGMA)};
   quantize_rows<kiln_block_iq2_xs>(F, src, dst, n, imp, [](const Chosen &c, kiln_block_iq2_xs &b) {
     for (int k = 0; k < 32; k++) b.qs[k] = static_cast<uint16_t>(c.idx[k] | ((c.signs[k] & 127) << 9));
     for (int g = 0; g < 8; g++) b.scales[g] = static_cast<uint8_t>(c.ls[2 * g] | (c.ls[2 * g + 1] << 4));
@@ -395,7 +395,7 @@ void kiln_quantize_row_iq2_xs_w(const float *src, void *dst, int64_t n, const fl
 }
 
 void kiln_quantize_row_iq2_s_w(const float *src, void *dst, int64_t n, const float *imp) {
-  static const Format F = {&iq2s_lattice(), 16, false, 0.125f, kiln_rule_for("IQ2_S", KILN_W_SQ)};
+  static const Format F = {&iq2s_lattice(), 16, false, 0.125f, kiln_rule_for("IQ2_S", KILN_W_SIGMA)};
   quantize_rows<kiln_block_iq2_s>(F, src, dst, n, imp, [](const Chosen &c, kiln_block_iq2_s &b) {
     for (int k = 0; k < 32; k++) {
       b.qs[k] = static_cast<uint8_t>(c.idx[k] & 0xff);
@@ -407,7 +407,7 @@ void kiln_quantize_row_iq2_s_w(const float *src, void *dst, int64_t n, const flo
 }
 
 void kiln_quantize_row_iq1_s_w(const float *src, void *dst, int64_t n, const float *imp) {
-  static const Format F = {&iq1s_plus(), 32, false, 0.125f, kiln_rule_for("IQ1_S", KILN_W_SQ), 7, &iq1s_minus()};
+  static const Format F = {&iq1s_plus(), 32, false, 0.125f, kiln_rule_for("IQ1_S", KILN_W_SIGMA), 7, &iq1s_minus()};
   quantize_rows<kiln_block_iq1_s>(F, src, dst, n, imp, [](const Chosen &c, kiln_block_iq1_s &b) {
     for (int g = 0; g < 8; g++) {
       uint16_t h = static_cast<uint16_t>((c.ls[g] << 12) | (c.alt[g] ? 0x8000 : 0));
