@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { importance, readImatrix } from '../engine/quantize/imatrix.js';
-import { MIXES, parseMix, type MixName } from '../engine/quantize/policy.js';
+import { MIXES, mixNeedsImatrix, parseMix, type MixName } from '../engine/quantize/policy.js';
+import { readGGUFFileSync } from '../engine/gguf/reader.js';
 import { quantizeFile } from '../engine/quantize/quantize.js';
 import { llamaQuantize } from './llama-quantizer.js';
 import { disposeOracle, meanKl, reference } from './quality.js';
@@ -48,17 +49,28 @@ async function main(): Promise<void> {
       const ft = MIXES[mix].fileType;
       const k = join(dir, `kiln-${mix}.gguf`);
       const l = join(dir, `llama-${mix}.gguf`);
-      await quantizeFile(model, k, mix);
-      llamaQuantize(model, l, ft);
-      const kk = await meanKl(k, ref);
-      const lk = await meanKl(l, ref);
-      let line = `${mix.padEnd(8)}  ${kk.toFixed(6)}   ${lk.toFixed(6)}   ${(kk / lk).toFixed(3)}x`;
+      // the lowest-bit mixes exist only with an imatrix (both tools refuse them without one)
+      const bare = !mixNeedsImatrix(readGGUFFileSync(model), mix);
+      if (!bare && !imatrix) {
+        console.log(`${mix.padEnd(8)}  needs --imatrix`);
+        continue;
+      }
+      let kk = NaN;
+      let lk = NaN;
+      if (bare) {
+        await quantizeFile(model, k, mix);
+        llamaQuantize(model, l, ft);
+        kk = await meanKl(k, ref);
+        lk = await meanKl(l, ref);
+      }
+      const f = (v: number, w = 8): string => (Number.isNaN(v) ? '-'.padEnd(w) : v.toFixed(6));
+      let line = `${mix.padEnd(8)}  ${f(kk)}   ${f(lk)}   ${bare ? `${(kk / lk).toFixed(3)}x` : '-     '}`;
       if (imatrix) {
         await quantizeFile(model, k, mix, undefined, { imatrix });
         llamaQuantize(model, l, ft, { imatrix });
         const ki = await meanKl(k, ref);
         const li = await meanKl(l, ref);
-        line += `     | ${ki.toFixed(6)}   ${li.toFixed(6)}   ${(ki / lk).toFixed(3)}x         ${(ki / li).toFixed(3)}x`;
+        line += `     | ${ki.toFixed(6)}   ${li.toFixed(6)}   ${bare ? `${(ki / lk).toFixed(3)}x` : '-     '}         ${(ki / li).toFixed(3)}x`;
       }
       console.log(line);
       rmSync(k, { force: true });

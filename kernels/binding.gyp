@@ -86,6 +86,7 @@
         "src/ref/kquants.cpp",
         "src/ref/iquants.cpp",
         "src/ref/iq4quant.cpp",
+        "src/ref/iqgrid_quant.cpp",
         "src/ref/iq_tables.cpp",
         "src/ref/kdot.cpp",
         "src/ref/fit.cpp",

@@ -36,8 +36,9 @@ const goldenBytes = (t: QuantType): Uint8Array => new Uint8Array(Buffer.from(gol
 // llama.cpp's type traits: these two take Q8_0 activations, the rest Q8_K.
 const VEC_DOT_TYPE: Record<string, QuantType> = { IQ4_NL: 'Q8_0', MXFP4: 'Q8_0' };
 
-/** The IQ types kiln also writes (kernels/src/ref/iq4quant.cpp); the rest it reads only. */
-const WRITTEN: QuantType[] = ['IQ4_NL', 'IQ4_XS'];
+/** The IQ types kiln also writes (kernels/src/ref/iq4quant.cpp, iqgrid_quant.cpp); the rest it reads only. */
+const LATTICE: QuantType[] = ['IQ3_XXS', 'IQ3_S', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ1_S'];
+const WRITTEN: QuantType[] = ['IQ4_NL', 'IQ4_XS', ...LATTICE];
 
 /**
  * Round-trip error of llama.cpp's quantizer on the golden rows (a sanity bound
@@ -92,12 +93,12 @@ describe('type table', () => {
   it('refuses to quantize to a read-only type with a typed error', () => {
     let err: unknown;
     try {
-      quantize('IQ1_S', new Float32Array(256), 1, 256);
+      quantize('IQ1_M', new Float32Array(256), 1, 256);
     } catch (e) {
       err = e;
     }
     expect(isKilnError(err, 'E_NATIVE')).toBe(true);
-    expect((err as Error).message).toMatch(/no quantizer for IQ1_S/);
+    expect((err as Error).message).toMatch(/no quantizer for IQ1_M/);
   });
 });
 

@@ -15,7 +15,7 @@ import { summarizeModel } from '../gguf/metadata.js';
 import { readGGUFFile, type GGUFFile } from '../gguf/reader.js';
 import { llamaLayout } from '../model/hparams.js';
 import { Model } from '../model/model.js';
-import { planQuantization, type MixName } from './policy.js';
+import { mixNeedsImatrix, planQuantization, type MixName } from './policy.js';
 import { assertFloatSource, quantizeFile } from './quantize.js';
 
 /** The types `--ladder` measures when none are named: from the smallest usable to near-lossless. */
@@ -127,6 +127,15 @@ export async function qualityLadder(opts: LadderOptions): Promise<QualityReport>
   if (!opts.targets.length) throw new KilnError('E_BAD_REQUEST', 'the ladder needs at least one type');
   const emit = opts.onEvent ?? (() => {});
   const srcFile = await checkLadderSource(opts.source);
+  // the ladder makes its files without an importance matrix: the mixes that need one are refused before any work
+  const bare = opts.targets.find((t) => !t.made && mixNeedsImatrix(srcFile, t.mix));
+  if (bare) {
+    const type = bare.mix.toUpperCase();
+    throw new KilnError(
+      'E_BAD_REQUEST',
+      `${type} needs an importance matrix, and the ladder quantizes without one: make one with \`kiln imatrix MODEL TEXT -o FILE\`, then \`kiln quantize IN OUT ${type} --imatrix FILE --report\``,
+    );
+  }
   const nCtx = opts.nCtx ?? Math.min(DEFAULT_WINDOW, llamaLayout(srcFile).hp.trainCtx);
   if (!Number.isInteger(nCtx) || nCtx < 2) throw new KilnError('E_BAD_REQUEST', `the window must be an integer of at least 2 tokens, not ${nCtx}`);
 

@@ -53,7 +53,8 @@ const LLAMA3_8B = { layers: 32, embd: 4096, ff: 14336, heads: 32, kvHeads: 8, vo
 
 function counts(file: GGUFFile, mix: MixName, opts: PlanOptions = {}): Record<string, number> {
   const names: Record<number, string> = {
-    0: 'f32', 1: 'f16', 2: 'q4_0', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 10: 'q2_K', 11: 'q3_K', 12: 'q4_K', 13: 'q5_K', 14: 'q6_K', 20: 'iq4_nl', 23: 'iq4_xs', 30: 'bf16',
+    0: 'f32', 1: 'f16', 2: 'q4_0', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 10: 'q2_K', 11: 'q3_K', 12: 'q4_K', 13: 'q5_K', 14: 'q6_K', 16: 'iq2_xxs', 17: 'iq2_xs', 18: 'iq3_xxs', 19: 'iq1_s', 21: 'iq3_s', 22: 'iq2_s',
+    20: 'iq4_nl', 23: 'iq4_xs', 30: 'bf16',
   };
   const out: Record<string, number> = {};
   for (const p of planQuantization(file, mix, opts)) out[names[p.to === 1 && p.dims.length === 1 ? 0 : p.to]] = (out[names[p.to === 1 && p.dims.length === 1 ? 0 : p.to]] ?? 0) + 1;
@@ -89,6 +90,24 @@ describe('quantization mix policy', () => {
     const kjv = new Map(planQuantization(readGGUFFileSync(KJV_F32), 'iq4_xs').map((p) => [p.name, p.to]));
     expect(kjv.get('blk.0.ffn_down.weight')).toBe(20);
     expect(kjv.get('blk.0.ffn_up.weight')).toBe(23);
+  });
+
+  it("gives the IQ3/IQ2 file types llama.cpp's mixes (worked out from its rules for Llama-3-8B)", () => {
+    const f = llamaShape(LLAMA3_8B);
+    expect(counts(f, 'iq3_s')).toEqual({ f32: 65, iq3_s: 193, q4_K: 32, q6_K: 1 });
+    expect(counts(f, 'iq3_m')).toEqual({ f32: 65, iq3_s: 157, q4_K: 68, q6_K: 1 });
+    expect(counts(f, 'iq3_xs', { imatrix: true })).toEqual({ f32: 65, iq3_s: 81, iq3_xxs: 112, q4_K: 32, q6_K: 1 });
+    expect(counts(f, 'iq3_xxs', { imatrix: true })).toEqual({ f32: 65, iq3_xxs: 96, iq3_s: 33, iq2_s: 64, q4_K: 32, q5_K: 1 });
+    // without an imatrix IQ3_XXS keeps ffn_down at Q3_K/Q4_K (and would still need one for attn_q/attn_k)
+    expect(counts(f, 'iq3_xxs')).toEqual({ f32: 65, iq3_xxs: 64, iq3_s: 33, iq2_s: 64, q3_K: 28, q4_K: 36, q5_K: 1 });
+    expect(counts(f, 'iq2_xxs', { imatrix: true })).toEqual({ f32: 65, iq2_xxs: 188, q2_K: 5, q4_K: 32, q5_K: 1 });
+    expect(counts(f, 'iq2_xs', { imatrix: true })).toEqual({ f32: 65, iq2_xs: 188, q2_K: 5, q4_K: 32, q5_K: 1 });
+    expect(counts(f, 'iq2_s', { imatrix: true })).toEqual({ f32: 65, iq2_xs: 156, iq3_s: 37, q4_K: 32, q5_K: 1 });
+    expect(counts(f, 'iq2_m', { imatrix: true })).toEqual({ f32: 65, iq2_s: 156, iq3_s: 37, q4_K: 32, q5_K: 1 });
+    expect(counts(f, 'iq1_s', { imatrix: true })).toEqual({ f32: 65, iq1_s: 156, iq2_xxs: 32, q2_K: 5, q4_K: 32, q5_K: 1 });
+    // no GQA: attn_v at Q2_K (IQ2_XXS) or IQ3_S (IQ2_M)
+    expect(counts(llamaShape({ ...LLAMA3_8B, kvHeads: 32 }), 'iq2_xxs', { imatrix: true })).toEqual({ f32: 65, iq2_xxs: 188, q2_K: 37, q5_K: 1 });
+    expect(counts(llamaShape({ ...LLAMA3_8B, kvHeads: 32 }), 'iq2_m', { imatrix: true })).toEqual({ f32: 65, iq2_s: 156, iq3_s: 69, q5_K: 1 });
   });
 
   it('protects attn_v and ffn_down in the use_more_bits layers for Q4_K_M', () => {
@@ -160,6 +179,9 @@ describe('quantization mix policy', () => {
     expect(MIXES.q8_0.fileType).toBe(7);
     expect(MIXES.iq4_nl.fileType).toBe(25);
     expect(MIXES.iq4_xs.fileType).toBe(30);
+    expect([MIXES.iq3_xxs, MIXES.iq3_xs, MIXES.iq3_s, MIXES.iq3_m].map((m) => m.fileType)).toEqual([23, 22, 26, 27]);
+    expect([MIXES.iq2_xxs, MIXES.iq2_xs, MIXES.iq2_s, MIXES.iq2_m].map((m) => m.fileType)).toEqual([19, 20, 28, 29]);
+    expect(MIXES.iq1_s.fileType).toBe(24);
     expect(parseMix('Q4_K_M')).toBe('q4_K_M');
     expect(() => parseMix('q9_K')).toThrow(/unsupported quantization type/);
   });

@@ -4,7 +4,7 @@ import { ggmlTypeName, gv } from '../gguf/types.js';
 import type { GGUFValue } from '../gguf/types.js';
 import { writeGGUF } from '../gguf/writer.js';
 import { dequantize, hasPlainQuantizer, mapFile, quantize, rowSize } from '../../kernels/index.js';
-import { MIXES, planQuantization, type MixName, type TensorPlan } from './policy.js';
+import { MIXES, planQuantization, tensorNeedsImatrix, type MixName, type TensorPlan } from './policy.js';
 
 const FLOAT = new Set([0, 1, 30]);
 
@@ -83,6 +83,21 @@ export interface QuantizeOptions {
   imatrix?: Map<string, Float32Array>;
 }
 
+/**
+ * Refuses a plan with a tensor that llama.cpp will not quantize without an
+ * importance matrix (policy.ts NEEDS_IMATRIX) when there is none for it.
+ */
+export function refuseWithoutImatrix(plan: TensorPlan[], mix: MixName, imatrix?: Map<string, Float32Array>): void {
+  const bare = plan.find((p) => tensorNeedsImatrix(p) && !imatrix?.get(p.name));
+  if (!bare) return;
+  throw new KilnError(
+    'E_BAD_REQUEST',
+    `${mix.toUpperCase()} needs an importance matrix: ${bare.name} would be ${ggmlTypeName(bare.to)}, which is too coarse without one. ` +
+      `Make one with \`kiln imatrix MODEL TEXT -o FILE\` (calibration text of a few thousand tokens) and pass it with --imatrix FILE` +
+      (imatrix ? ` (the given imatrix has no entry for ${bare.name})` : ''),
+  );
+}
+
 export async function quantizeFile(
   inPath: string,
   outPath: string,
@@ -93,6 +108,7 @@ export async function quantizeFile(
   const started = performance.now();
   const file = await readGGUFFile(inPath);
   const plan = planQuantization(file, mix, { imatrix: opts.imatrix !== undefined });
+  refuseWithoutImatrix(plan, mix, opts.imatrix);
   for (const p of plan) {
     const imp = opts.imatrix?.get(p.name);
     if (!imp || p.to === p.from) continue;

@@ -155,6 +155,19 @@ void kiln_quantize_row_iq4_nl_w(const float *src, void *dst, int64_t n, const fl
 void kiln_quantize_row_iq4_xs_w(const float *src, void *dst, int64_t n, const float *imp);
 void kiln_quantize_row_iq4_nl_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_iq4_xs_ref(const float *src, void *dst, int64_t n);
+// The lattice types (iqgrid_quant.cpp), the same way.
+void kiln_quantize_row_iq3_xxs_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq3_s_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq2_xxs_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq2_xs_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq2_s_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq3_xxs_ref(const float *src, void *dst, int64_t n);
+void kiln_quantize_row_iq2_xxs_ref(const float *src, void *dst, int64_t n);
+void kiln_quantize_row_iq1_s_w(const float *src, void *dst, int64_t n, const float *imp);
+void kiln_quantize_row_iq1_s_ref(const float *src, void *dst, int64_t n);
+void kiln_quantize_row_iq2_xs_ref(const float *src, void *dst, int64_t n);
+void kiln_quantize_row_iq2_s_ref(const float *src, void *dst, int64_t n);
+void kiln_quantize_row_iq3_s_ref(const float *src, void *dst, int64_t n);
 void kiln_dequantize_row_tq1_0(const void *src, float *dst, int64_t n);
 void kiln_dequantize_row_tq2_0(const void *src, float *dst, int64_t n);
 void kiln_dequantize_row_mxfp4(const void *src, float *dst, int64_t n);

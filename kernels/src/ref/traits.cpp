@@ -26,13 +26,13 @@ const kiln_type_traits TRAITS[] = {
     {"Q5_K", 256, 176, kiln_dequantize_row_q5_K, kiln_quantize_row_q5_K_ref, kiln_vec_dot_q5_K_q8_K, KILN_TYPE_Q8_K},
     {"Q6_K", 256, 210, kiln_dequantize_row_q6_K, kiln_quantize_row_q6_K_ref, kiln_vec_dot_q6_K_q8_K, KILN_TYPE_Q8_K},
     {"Q8_K", 256, 292, kiln_dequantize_row_q8_K, kiln_quantize_row_q8_K_ref, nullptr, KILN_TYPE_Q8_K},
-    {"IQ2_XXS", 256, 66, kiln_dequantize_row_iq2_xxs, nullptr, kiln_vec_dot_iq2_xxs_q8_K, KILN_TYPE_Q8_K},
-    {"IQ2_XS", 256, 74, kiln_dequantize_row_iq2_xs, nullptr, kiln_vec_dot_iq2_xs_q8_K, KILN_TYPE_Q8_K},
-    {"IQ3_XXS", 256, 98, kiln_dequantize_row_iq3_xxs, nullptr, kiln_vec_dot_iq3_xxs_q8_K, KILN_TYPE_Q8_K},
-    {"IQ1_S", 256, 50, kiln_dequantize_row_iq1_s, nullptr, kiln_vec_dot_iq1_s_q8_K, KILN_TYPE_Q8_K},
+    {"IQ2_XXS", 256, 66, kiln_dequantize_row_iq2_xxs, kiln_quantize_row_iq2_xxs_ref, kiln_vec_dot_iq2_xxs_q8_K, KILN_TYPE_Q8_K},
+    {"IQ2_XS", 256, 74, kiln_dequantize_row_iq2_xs, kiln_quantize_row_iq2_xs_ref, kiln_vec_dot_iq2_xs_q8_K, KILN_TYPE_Q8_K},
+    {"IQ3_XXS", 256, 98, kiln_dequantize_row_iq3_xxs, kiln_quantize_row_iq3_xxs_ref, kiln_vec_dot_iq3_xxs_q8_K, KILN_TYPE_Q8_K},
+    {"IQ1_S", 256, 50, kiln_dequantize_row_iq1_s, kiln_quantize_row_iq1_s_ref, kiln_vec_dot_iq1_s_q8_K, KILN_TYPE_Q8_K},
     {"IQ4_NL", 32, 18, kiln_dequantize_row_iq4_nl, kiln_quantize_row_iq4_nl_ref, kiln_vec_dot_iq4_nl_q8_0, KILN_TYPE_Q8_0},
-    {"IQ3_S", 256, 110, kiln_dequantize_row_iq3_s, nullptr, kiln_vec_dot_iq3_s_q8_K, KILN_TYPE_Q8_K},
-    {"IQ2_S", 256, 82, kiln_dequantize_row_iq2_s, nullptr, kiln_vec_dot_iq2_s_q8_K, KILN_TYPE_Q8_K},
+    {"IQ3_S", 256, 110, kiln_dequantize_row_iq3_s, kiln_quantize_row_iq3_s_ref, kiln_vec_dot_iq3_s_q8_K, KILN_TYPE_Q8_K},
+    {"IQ2_S", 256, 82, kiln_dequantize_row_iq2_s, kiln_quantize_row_iq2_s_ref, kiln_vec_dot_iq2_s_q8_K, KILN_TYPE_Q8_K},
     {"IQ4_XS", 256, 136, kiln_dequantize_row_iq4_xs, kiln_quantize_row_iq4_xs_ref, kiln_vec_dot_iq4_xs_q8_K, KILN_TYPE_Q8_K},
     {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32}, // 24..28: integer and F64 types (no kernels)
     {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
@@ -79,6 +79,12 @@ extern "C" kiln_weighted_fn kiln_weighted_quantizer(int type) {
   case KILN_TYPE_Q6_K: return kiln_quantize_row_q6_K_w;
   case KILN_TYPE_IQ4_NL: return kiln_quantize_row_iq4_nl_w;
   case KILN_TYPE_IQ4_XS: return kiln_quantize_row_iq4_xs_w;
+  case KILN_TYPE_IQ3_XXS: return kiln_quantize_row_iq3_xxs_w;
+  case KILN_TYPE_IQ3_S: return kiln_quantize_row_iq3_s_w;
+  case KILN_TYPE_IQ2_XXS: return kiln_quantize_row_iq2_xxs_w;
+  case KILN_TYPE_IQ2_XS: return kiln_quantize_row_iq2_xs_w;
+  case KILN_TYPE_IQ2_S: return kiln_quantize_row_iq2_s_w;
+  case KILN_TYPE_IQ1_S: return kiln_quantize_row_iq1_s_w;
   default: return nullptr;
   }
 }
