@@ -4,9 +4,10 @@
  * Modelfile parameters and request options that choose them combine.
  */
 import { KilnError } from './errors.js';
-import { KV_CACHE_TYPES, type KvCacheType } from '../settings/settings.js';
 
-export { KV_CACHE_TYPES, type KvCacheType };
+/** The KV cache element types (settings/settings.ts offers them as KILN_KV_CACHE_TYPE's choices). */
+export const KV_CACHE_TYPES = ['f16', 'q8_0', 'q4_0'] as const;
+export type KvCacheType = (typeof KV_CACHE_TYPES)[number];
 
 /** The key and the value types of one cache. */
 export interface KvTypes {

@@ -8,6 +8,7 @@
  */
 import { homedir } from 'node:os';
 import { KilnError } from '../common/errors.js';
+import { KV_CACHE_TYPES } from '../common/kv-cache.js';
 import { parseBool, parseBytes, parseDurationOrSeconds, parseHostPort, parseInteger, type HostPort } from './parse.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -81,9 +82,8 @@ const host = (env: string, def: string, help: string): Setting<HostPort> => ({
 export const KERNEL_VARIANTS = ['scalar', 'avx2', 'avx512'] as const;
 export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
 
-/** The KV cache element types (common/kv-cache.ts has their sizes). */
-export const KV_CACHE_TYPES = ['f16', 'q8_0', 'q4_0'] as const;
-export type KvCacheType = (typeof KV_CACHE_TYPES)[number];
+/** The KV cache element types (common/kv-cache.ts, with their sizes). */
+export { KV_CACHE_TYPES, type KvCacheType } from '../common/kv-cache.js';
 
 export const SETTINGS = {
   home: path('KILN_HOME', '~/.kiln', '~/.kiln', 'Where kiln keeps its database, socket and (by default) models'),

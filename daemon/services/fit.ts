@@ -32,7 +32,7 @@ import {
 import { llamaLayout } from '../../engine/model/hparams.js';
 import { vulkanInfo, type VulkanInfo } from '../../kernels/vulkan.js';
 import { clientFor, repoOf } from '../../registry/context.js';
-import { listTags, remoteGGUFHeader, remoteModelLayer } from '../../registry/remote-gguf.js';
+import { listTags, remoteGGUFHeader, remoteModelLayer } from './remote-gguf.js';
 import type { Store } from '../../store/index.js';
 import type { FitPlan, FitRequest, FitResponse, FitVariant } from '../api/types.js';
 import type { Config } from '../config.js';

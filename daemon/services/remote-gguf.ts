@@ -6,12 +6,12 @@
  * weights are never downloaded.
  */
 import type { Dispatcher } from 'undici';
-import { KilnError } from '../common/errors.js';
-import { MEDIA, parseManifest, type Descriptor } from '../common/manifest.js';
-import { GGUFHeaderParser, NeedMore, type GGUFFile } from '../engine/gguf/parser.js';
-import { MAX_HEADER_WINDOW } from '../engine/gguf/reader.js';
-import { describeError, discard, readLimited, type RegistryClient } from './client.js';
-import { fetchManifest } from './pull.js';
+import { KilnError } from '../../common/errors.js';
+import { MEDIA, parseManifest, type Descriptor } from '../../common/manifest.js';
+import { GGUFHeaderParser, NeedMore, type GGUFFile } from '../../engine/gguf/parser.js';
+import { MAX_HEADER_WINDOW } from '../../engine/gguf/reader.js';
+import { describeError, discard, readLimited, type RegistryClient } from '../../registry/client.js';
+import { fetchManifest } from '../../registry/pull.js';
 
 /** Tags read at most per repository (a registry may list hundreds). */
 export const MAX_REMOTE_TAGS = 32;
