@@ -76,8 +76,11 @@ describe('NativeLlama.decode: several sequences in one pass', () => {
       Int32Array.from(entries.map((e) => e[2])),
       Int32Array.from(outs),
     );
+    // within float error, not bit for bit: a batch of several tokens sums its F16 matmuls in the
+    // order of llama.cpp's gemm, one token in its vec_dot order (as llama.cpp does); a cache shared
+    // or mixed up between sequences would be off by far more
     for (let s = 0; s <= 6; s++) {
-      for (let k = 0; k < 3; k++) expect(maxRelDiff(logits.subarray(k * V, (k + 1) * V), ref[k][s])).toBeLessThan(1e-4);
+      for (let k = 0; k < 3; k++) expect(maxRelDiff(logits.subarray(k * V, (k + 1) * V), ref[k][s])).toBeLessThan(1e-3);
       if (s === 6) break;
       logits = model.native.decode(
         Int32Array.from(steps.map((t) => t[s])),
