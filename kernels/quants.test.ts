@@ -60,6 +60,19 @@ function expectedDot(t: QuantType, row: Uint8Array, act: Float32Array): { dot: n
     dot += w[i] * a[i];
     scale += Math.abs(w[i] * a[i]);
   }
+  if (vdt === 'Q8_1') {
+    // the offset formats' min term: m times the activations' binary16 sum s (llama.cpp's Q8_1),
+    // in place of m times the sum of the dequantized activations
+    const f16 = (b: Uint8Array, o: number): number => dequantize('F16', b.subarray(o, o + 2), 1)[0]!;
+    const y = quantizeActivations('Q8_1', act, n, 'scalar');
+    const bx = rowSize(t, 32);
+    for (let b = 0; b < n / 32; b++) {
+      let sa = 0;
+      for (let i = 32 * b; i < 32 * b + 32; i++) sa += a[i]!;
+      const m = f16(row, b * bx + 2);
+      dot += m * (f16(y, b * 36 + 2) - sa);
+    }
+  }
   return { dot, scale };
 }
 
