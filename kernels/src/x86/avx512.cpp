@@ -433,7 +433,8 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
     // vec_dot_q5_K lanes, then its eight float sums
     const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
     acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * kiln_fp16(x[i].d)), _mm256_cvtepi32_ps(s8), acc);
-    acc_min += dy * kiln_fp16(x[i].dmin) * static_cast<float>(sum_mn);
+    // one FMA, as llama.cpp's build contracts its `summs += dmin * sum`
+    acc_min = fmaf(dy * kiln_fp16(x[i].dmin), static_cast<float>(sum_mn), acc_min);
   }
   *s = hsum_f32(acc) - acc_min;
 }
