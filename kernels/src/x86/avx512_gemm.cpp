@@ -152,7 +152,7 @@ void q4k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, cons
 // biased by 32, taken out with the 16-value activation sums.
 template <int NR>
 void q6k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, const Q8KX16 *Y, int nt) {
-  const __m512i m4 = _mm512_set1_epi8(0xf), m30 = _mm512_set1_epi8(0x30), lo16 = _mm512_set1_epi32(0xffff);
+  const __m512i m4 = _mm512_set1_epi8(0xf), m30 = _mm512_set1_epi8(0x30);
   // llama.cpp's x86 vec_dot_q6_K (what it runs for every token of a batch: Q6_K is not repacked
   // there) keeps eight float sums, sum k over the values 4k..4k+3 of every 32: with the groups of
   // 4 values in Q8KX16's rows, group g goes to sum g % 8
@@ -181,21 +181,19 @@ void q6k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, cons
       }
     }
     const __m512 dy = _mm512_loadu_ps(yb.d);
+    __m512 dd[NR];
+    for (int r = 0; r < NR; r++) dd[r] = _mm512_mul_ps(_mm512_set1_ps(d[r]), dy);
     for (int k = 0; k < 8; k++) {
-      // sum k takes group k % 4 of the 16-value sub-blocks j = k / 4, k / 4 + 2, ..., 14 + k / 4,
-      // two at a time: each 4-product sum fits 16 bits (4 * 63 * 127), so one VPDPWSSD weighs a pair
+      // sum k takes group k % 4 of the 16-value sub-blocks j = k / 4, k / 4 + 2, ..., 14 + k / 4:
+      // per token, two 2-product sums (16 bits: 2 * 63 * 127 fits) weighed by sc_j in one VPDPWSSD
       const int gg = k % 4;
       __m512i S[NR];
       for (int r = 0; r < NR; r++) S[r] = _mm512_setzero_si512();
-      for (int j0 = k / 4; j0 < 16; j0 += 4) {
-        const int j1 = j0 + 2;
-        const __m512i y0 = load512(yb.qs[4 * j0 + gg]), y1 = load512(yb.qs[4 * j1 + gg]);
+      for (int j = k / 4; j < 16; j += 2) {
+        const __m512i yv = load512(yb.qs[4 * j + gg]);
         for (int r = 0; r < NR; r++) {
-          const __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bcast4(codes[r] + 16 * j0 + 4 * gg), y0);
-          const __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bcast4(codes[r] + 16 * j1 + 4 * gg), y1);
-          const __m512i pair = _mm512_ternarylogic_epi32(a0, lo16, _mm512_slli_epi32(a1, 16), 0xEA);
-          const uint32_t w = (uint16_t)sc[r][j0] | (uint32_t)(uint16_t)sc[r][j1] << 16;
-          S[r] = _mm512_dpwssd_epi32(S[r], pair, _mm512_set1_epi32((int)w));
+          const __m512i p = _mm512_maddubs_epi16(bcast4(codes[r] + 16 * j + 4 * gg), yv);
+          S[r] = _mm512_dpwssd_epi32(S[r], p, _mm512_set1_epi16(sc[r][j]));
         }
       }
       // the bias of sum k: 32 * (sc_2k * (16-value sum 2k) + sc_2k+1 * (sum 2k + 1))
@@ -204,7 +202,7 @@ void q6k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, cons
         const uint32_t w = (uint16_t)sc[r][2 * k] | (uint32_t)(uint16_t)sc[r][2 * k + 1] << 16;
         const __m512i B = _mm512_dpwssd_epi32(_mm512_setzero_si512(), bs, _mm512_set1_epi32((int)w));
         const __m512i t = _mm512_sub_epi32(S[r], _mm512_slli_epi32(B, 5));
-        acc[r][k] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(d[r]), dy), _mm512_cvtepi32_ps(t), acc[r][k]);
+        acc[r][k] = _mm512_fmadd_ps(dd[r], _mm512_cvtepi32_ps(t), acc[r][k]);
       }
     }
   }
