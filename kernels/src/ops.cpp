@@ -194,10 +194,12 @@ extern "C" int kiln_matmul_q(const kiln_kernel_table *kt, int type, const void *
     return kiln_matmul_q(kt, type, w, rows, cols, static_cast<const uint8_t *>(act) + (size_t)head * act_bytes, act_bytes, n % 4,
                          y + (int64_t)head * ldy, ldy);
   }
-  // llama.cpp's llamafile gemm takes every F16 batch of 2 tokens or more whose rows come in whole
-  // 16-value steps, its vec_dot the rest (single tokens, ragged rows); kiln's float gemm sums as
-  // that gemm does, its F16 dot as that vec_dot
-  const bool gemm = type == KILN_TYPE_F16 ? n >= 2 && cols % 16 == 0 : n >= GEMM_MIN_TOKENS || (split4 && n >= 4);
+  // llama.cpp's llamafile gemm takes every F16 or F32 batch of 2 tokens or more whose rows come in
+  // whole 16-value steps and whose row count is a multiple of 4, its vec_dot the rest (single
+  // tokens, ragged rows, a one-row gate); kiln's float gemm sums as that gemm does, its F16 and
+  // F32 dots as that vec_dot
+  const bool floats = type == KILN_TYPE_F16 || type == KILN_TYPE_F32;
+  const bool gemm = floats ? n >= 2 && cols % 16 == 0 && rows % 4 == 0 : n >= GEMM_MIN_TOKENS || (split4 && n >= 4);
   if (kt->gemm[type] != nullptr && gemm) {
     // the caller's packing buffer, reused across calls (a prompt makes hundreds)
     thread_local std::vector<uint8_t> packed;
@@ -217,6 +219,15 @@ extern "C" int kiln_matmul_q(const kiln_kernel_table *kt, int type, const void *
     kiln_pool_run(gemm_units, &units, (rows + grain - 1) / grain * groups, 1);
     return 0;
   }
+  MatmulJob job{kt->vec_dot[type], kt->vec_dot_tile[type], cols, static_cast<const uint8_t *>(w), kiln_row_size(type, cols),
+                static_cast<const uint8_t *>(act), act_bytes, n, y, ldy};
+  kiln_pool_run(matmul_rows, &job, rows, matmul_grain(rows, cols, job.row_bytes, n));
+  return 0;
+}
+
+extern "C" int kiln_matmul_q_dots(const kiln_kernel_table *kt, int type, const void *w, int64_t rows, int64_t cols,
+                                  const void *act, size_t act_bytes, int32_t n, float *y, int64_t ldy) {
+  if (kiln_type_traits_of(type) == nullptr || kt == nullptr || kt->vec_dot[type] == nullptr) return -1;
   MatmulJob job{kt->vec_dot[type], kt->vec_dot_tile[type], cols, static_cast<const uint8_t *>(w), kiln_row_size(type, cols),
                 static_cast<const uint8_t *>(act), act_bytes, n, y, ldy};
   kiln_pool_run(matmul_rows, &job, rows, matmul_grain(rows, cols, job.row_bytes, n));

@@ -26,6 +26,12 @@ int kiln_matvec(kiln_variant v, int type, const void *w, int64_t rows, int64_t c
 int kiln_matmul_q(const kiln_kernel_table *kt, int type, const void *w, int64_t rows, int64_t cols, const void *act,
                   size_t act_bytes, int32_t n, float *y, int64_t ldy);
 
+// kiln_matmul_q with every token through the table's dot kernels (never a batch gemm): the
+// experts of a mixture, which llama.cpp's MUL_MAT_ID multiplies one token at a time (its gemv
+// over a repacked matrix, its vec_dot over any other).
+int kiln_matmul_q_dots(const kiln_kernel_table *kt, int type, const void *w, int64_t rows, int64_t cols, const void *act,
+                       size_t act_bytes, int32_t n, float *y, int64_t ldy);
+
 // y[t * rows + r] = dot(row r of w, x[t]) for n float activation rows x[t]
 // (cols values each), quantized once with the variant's quantizer.
 int kiln_matmul(kiln_variant v, int type, const void *w, int64_t rows, int64_t cols, const float *x, int32_t n, float *y);

@@ -122,7 +122,8 @@ void quant_act_rows(void *ctx, int64_t b, int64_t e) {
   for (int64_t t = b; t < e; t++) j.q(j.x + t * j.cols, j.dst + t * j.bytes, j.cols);
 }
 
-bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, float *y, const char **error) {
+// dots_only: every token through the dot kernels, as llama.cpp multiplies a mixture's experts
+bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, float *y, const char **error, bool dots_only = false) {
   if (c->observe) c->observe(c->observe_user, &w, x, n);
   const kiln_type_traits *tr = kiln_type_traits_of(w.type);
   if (tr == nullptr || c->kt->vec_dot[w.type] == nullptr) {
@@ -142,7 +143,8 @@ bool matmul(kiln_llama_ctx *c, const kiln_weight &w, const float *x, int32_t n, 
     kiln_pool_run(quant_act_rows, &qj, n, 1);
     act = c->actq.data();
   }
-  kiln_matmul_q(c->kt, w.type, w.data, w.ne1, w.ne0, act, act_bytes, n, y, w.ne1);
+  if (dots_only) kiln_matmul_q_dots(c->kt, w.type, w.data, w.ne1, w.ne0, act, act_bytes, n, y, w.ne1);
+  else kiln_matmul_q(c->kt, w.type, w.data, w.ne1, w.ne0, act, act_bytes, n, y, w.ne1);
   return true;
 }
 
@@ -573,8 +575,9 @@ bool moe_ffn(kiln_llama_ctx *c, int32_t layer, const kiln_llama_layer &L, const 
       x = c->moe_x.data();
     }
     // each slice is observed as a weight of its own (an importance matrix keeps one vector per expert)
-    if (!matmul(c, expert_slice(L.ffn_gate_exps, e, ff), x, cnt, c->moe_g.data(), error) ||
-        !matmul(c, expert_slice(L.ffn_up_exps, e, ff), x, cnt, c->moe_u.data(), error))
+    // (one token at a time in the dot kernels' order: llama.cpp's MUL_MAT_ID takes no batch gemm)
+    if (!matmul(c, expert_slice(L.ffn_gate_exps, e, ff), x, cnt, c->moe_g.data(), error, true) ||
+        !matmul(c, expert_slice(L.ffn_up_exps, e, ff), x, cnt, c->moe_u.data(), error, true))
       return false;
     // the expert's own biases (gpt-oss): row e of each bias tensor
     if (present(L.ffn_gate_exps_b)) add_bias(c->moe_g.data(), expert_bias(L.ffn_gate_exps_b, e, ff), cnt, ff);
@@ -582,7 +585,7 @@ bool moe_ffn(kiln_llama_ctx *c, int32_t layer, const kiln_llama_layer &L, const 
     const float alpha = p.swiglu_oai_alpha;
     RowsJob sj{c->kt, c->moe_g.data(), &alpha, c->moe_u.data(), c->moe_g.data(), ff, p.swiglu_oai_limit};
     kiln_pool_run(alpha > 0.0f ? swiglu_oai_rows : silu_rows, &sj, cnt, rows_grain(ff));
-    if (!matmul(c, expert_slice(L.ffn_down_exps, e, d), c->moe_g.data(), cnt, c->moe_y.data(), error)) return false;
+    if (!matmul(c, expert_slice(L.ffn_down_exps, e, d), c->moe_g.data(), cnt, c->moe_y.data(), error, true)) return false;
     if (present(L.ffn_down_exps_b)) add_bias(c->moe_y.data(), expert_bias(L.ffn_down_exps_b, e, d), cnt, d);
     for (int32_t i = 0; i < cnt; i++) memcpy(c->moe_out.data() + (size_t)c->moe_list[b + i] * d, c->moe_y.data() + (size_t)i * d, d * sizeof(float));
   }

@@ -271,11 +271,15 @@ void kiln_quantize_row_q8_0_ref(const float *src, void *dst, int64_t n) {
   for (int64_t i = 0; i < n / KILN_QK; i++, src += KILN_QK) quant_q8(src, &b[i].d, b[i].qs);
 }
 
+// s: the code sum times the unrounded scale amax / 127, then rounded to binary16, as llama.cpp's
+// x86 builds make it
 void kiln_quantize_row_q8_1_ref(const float *src, void *dst, int64_t n) {
   kiln_block_q8_1 *b = static_cast<kiln_block_q8_1 *>(dst);
   for (int64_t i = 0; i < n / KILN_QK; i++, src += KILN_QK) {
     const int sum = quant_q8(src, &b[i].d, b[i].qs);
-    b[i].s = kiln_f32_to_f16(clamp_scale(kiln_fp16(b[i].d) * static_cast<float>(sum)));
+    float amax = 0;
+    for (int j = 0; j < KILN_QK; j++) amax = fabsf(src[j]) > amax ? fabsf(src[j]) : amax;
+    b[i].s = kiln_f32_to_f16(clamp_scale(amax / 127.0f * static_cast<float>(sum)));
   }
 }
 
@@ -291,20 +295,45 @@ void kiln_vec_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy)
   *s = sum;
 }
 
-void kiln_vec_dot_q4_1_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q4_1 *x = static_cast<const kiln_block_q4_1 *>(vx);
-  const kiln_block_q8_0 *y = static_cast<const kiln_block_q8_0 *>(vy);
-  float sum = 0;
+// The offset formats against Q8_1 as llama.cpp's x86 builds sum them: per block, the codes'
+// products in eight lanes of four consecutive values, each lane's integer sum multiplied into its
+// own float sum (one FMA) by d_x * d_y; the mins times the activations' binary16 sums s in one
+// float; at the end the eight lanes as its hsum_float_8 adds them, then the mins.
+namespace {
+template <class Code>
+float offset_dot(int64_t n, const Code &code, const kiln_block_q8_1 *y) {
+  float acc[8] = {}, summs = 0;
   for (int64_t i = 0; i < n / KILN_QK; i++) {
-    int isum = 0, ysum = 0;
-    for (int j = 0; j < KILN_QK; j++) {
-      isum += nibble(x[i].qs, j) * y[i].qs[j];
-      ysum += y[i].qs[j];
+    float dx, mx;
+    code.scales(i, &dx, &mx);
+    summs += mx * kiln_fp16(y[i].s);
+    const float dd = dx * kiln_fp16(y[i].d);
+    for (int k = 0; k < 8; k++) {
+      int lane = 0;
+      for (int j = 4 * k; j < 4 * k + 4; j++) lane += code.q(i, j) * y[i].qs[j];
+      acc[k] = fmaf(static_cast<float>(lane), dd, acc[k]);
     }
-    const float dy = kiln_fp16(y[i].d);
-    sum += kiln_fp16(x[i].d) * dy * static_cast<float>(isum) + kiln_fp16(x[i].m) * dy * static_cast<float>(ysum);
   }
-  *s = sum;
+  const float a = (acc[0] + acc[4]) + (acc[2] + acc[6]);
+  const float b = (acc[1] + acc[5]) + (acc[3] + acc[7]);
+  return (a + b) + summs;
+}
+
+struct Q41Codes {
+  const kiln_block_q4_1 *x;
+  void scales(int64_t i, float *d, float *m) const { *d = kiln_fp16(x[i].d), *m = kiln_fp16(x[i].m); }
+  int q(int64_t i, int j) const { return nibble(x[i].qs, j); }
+};
+
+struct Q51Codes {
+  const kiln_block_q5_1 *x;
+  void scales(int64_t i, float *d, float *m) const { *d = kiln_fp16(x[i].d), *m = kiln_fp16(x[i].m); }
+  int q(int64_t i, int j) const { return nibble(x[i].qs, j) | static_cast<int>((high_bits(x[i].qh) >> j) & 1) << 4; }
+};
+} // namespace
+
+void kiln_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
+  *s = offset_dot(n, Q41Codes{static_cast<const kiln_block_q4_1 *>(vx)}, static_cast<const kiln_block_q8_1 *>(vy));
 }
 
 void kiln_vec_dot_q5_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
@@ -323,22 +352,8 @@ void kiln_vec_dot_q5_0_q8_0(int64_t n, float *s, const void *vx, const void *vy)
   *s = sum;
 }
 
-void kiln_vec_dot_q5_1_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-  const kiln_block_q5_1 *x = static_cast<const kiln_block_q5_1 *>(vx);
-  const kiln_block_q8_0 *y = static_cast<const kiln_block_q8_0 *>(vy);
-  float sum = 0;
-  for (int64_t i = 0; i < n / KILN_QK; i++) {
-    const uint32_t h = high_bits(x[i].qh);
-    int isum = 0, ysum = 0;
-    for (int j = 0; j < KILN_QK; j++) {
-      const int q = nibble(x[i].qs, j) | static_cast<int>((h >> j) & 1) << 4;
-      isum += q * y[i].qs[j];
-      ysum += y[i].qs[j];
-    }
-    const float dy = kiln_fp16(y[i].d);
-    sum += kiln_fp16(x[i].d) * dy * static_cast<float>(isum) + kiln_fp16(x[i].m) * dy * static_cast<float>(ysum);
-  }
-  *s = sum;
+void kiln_vec_dot_q5_1_q8_1(int64_t n, float *s, const void *vx, const void *vy) {
+  *s = offset_dot(n, Q51Codes{static_cast<const kiln_block_q5_1 *>(vx)}, static_cast<const kiln_block_q8_1 *>(vy));
 }
 
 void kiln_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {

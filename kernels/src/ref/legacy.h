@@ -26,11 +26,10 @@ void kiln_quantize_row_q8_0_w(const float *src, void *dst, int64_t n, const floa
 void kiln_quantize_row_q8_0_ref(const float *src, void *dst, int64_t n);
 void kiln_quantize_row_q8_1_ref(const float *src, void *dst, int64_t n);
 
-// Weights against Q8_0 activations (the offset formats use Q8_0 too: the block
-// sum of the activation codes is a cheap integer sum, and it keeps the min term
-// exact where Q8_1's binary16 s would round it).
+// Weights against Q8_0 activations; the offset formats Q4_1 and Q5_1 against Q8_1,
+// whose binary16 s carries the min term, as llama.cpp multiplies them.
 void kiln_vec_dot_q4_0_q8_0(int64_t n, float *s, const void *x, const void *y);
-void kiln_vec_dot_q4_1_q8_0(int64_t n, float *s, const void *x, const void *y);
+void kiln_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *x, const void *y);
 void kiln_vec_dot_q5_0_q8_0(int64_t n, float *s, const void *x, const void *y);
-void kiln_vec_dot_q5_1_q8_0(int64_t n, float *s, const void *x, const void *y);
+void kiln_vec_dot_q5_1_q8_1(int64_t n, float *s, const void *x, const void *y);
 void kiln_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);

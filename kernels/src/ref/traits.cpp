@@ -13,11 +13,11 @@ const kiln_type_traits TRAITS[] = {
     {"F32", 1, 4, kiln_to_float_f32, kiln_from_float_f32, kiln_vec_dot_f32_f32, KILN_TYPE_F32},
     {"F16", 1, 2, kiln_to_float_f16, kiln_from_float_f16, kiln_vec_dot_f16_f32, KILN_TYPE_F32},
     {"Q4_0", 32, 18, kiln_dequantize_row_q4_0, kiln_quantize_row_q4_0_ref, kiln_vec_dot_q4_0_q8_0, KILN_TYPE_Q8_0},
-    {"Q4_1", 32, 20, kiln_dequantize_row_q4_1, kiln_quantize_row_q4_1_ref, kiln_vec_dot_q4_1_q8_0, KILN_TYPE_Q8_0},
+    {"Q4_1", 32, 20, kiln_dequantize_row_q4_1, kiln_quantize_row_q4_1_ref, kiln_vec_dot_q4_1_q8_1, KILN_TYPE_Q8_1},
     {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32}, // 4, 5: retired Q4_2 / Q4_3
     {nullptr, 0, 0, nullptr, nullptr, nullptr, KILN_TYPE_F32},
     {"Q5_0", 32, 22, kiln_dequantize_row_q5_0, kiln_quantize_row_q5_0_ref, kiln_vec_dot_q5_0_q8_0, KILN_TYPE_Q8_0},
-    {"Q5_1", 32, 24, kiln_dequantize_row_q5_1, kiln_quantize_row_q5_1_ref, kiln_vec_dot_q5_1_q8_0, KILN_TYPE_Q8_0},
+    {"Q5_1", 32, 24, kiln_dequantize_row_q5_1, kiln_quantize_row_q5_1_ref, kiln_vec_dot_q5_1_q8_1, KILN_TYPE_Q8_1},
     {"Q8_0", 32, 34, kiln_dequantize_row_q8_0, kiln_quantize_row_q8_0_ref, kiln_vec_dot_q8_0_q8_0, KILN_TYPE_Q8_0},
     {"Q8_1", 32, 36, kiln_dequantize_row_q8_1, kiln_quantize_row_q8_1_ref, nullptr, KILN_TYPE_Q8_1},
     {"Q2_K", 256, 84, kiln_dequantize_row_q2_K, kiln_quantize_row_q2_K_ref, kiln_vec_dot_q2_K_q8_K, KILN_TYPE_Q8_K},

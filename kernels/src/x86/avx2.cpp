@@ -7,6 +7,8 @@
 // Keep everything here static/anonymous or in ISA-named namespaces, and use no
 // std:: templates: an inline function or template instantiated here is
 // compiled with AVX2 and the linker may pick this copy for the scalar code too.
+#include <math.h>
+
 #include "avx2_util.h"
 #include "ref/blocks.h"
 #include "ref/floats.h"
@@ -122,7 +124,8 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
     }
     const float dy = load_f32(&y[i].d);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * kiln_fp16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-    acc_min += dy * kiln_fp16(x[i].dmin) * static_cast<float>(sum_mn);
+    // one FMA, as llama.cpp's build contracts its `summs += dmin * sum`
+    acc_min = fmaf(dy * kiln_fp16(x[i].dmin), static_cast<float>(sum_mn), acc_min);
   }
   *s = hsum_f32(acc) - acc_min;
 }

@@ -208,6 +208,45 @@ void vec_dot_f16_ggml(int64_t n, float *s, const void *x, const void *y) {
   *s = dot_f16_ggml<STEP, true>(static_cast<const float *>(y), static_cast<const uint16_t *>(x), (int32_t)n);
 }
 
+// An F32 matrix row against float activations, as llama.cpp's ggml_vec_dot_f32 sums it (a single
+// token, and rows its llamafile gemm leaves): blocks of STEP elements (64 in its AVX-512 builds, 32
+// in its AVX2 ones) through four accumulators of STEP / 4 lanes, reduced as its f16 dot above; the
+// n % STEP elements left added to that float one product at a time (FMA, as its build contracts it).
+template <int STEP>
+void vec_dot_f32_ggml(int64_t n, float *s, const void *vx, const void *vy) {
+  const float *x = static_cast<const float *>(vx), *y = static_cast<const float *>(vy);
+  constexpr int W = STEP / 32;
+  const int64_t np = n & ~(int64_t)(STEP - 1);
+  float sum = 0.0f;
+  if (np > 0) {
+    __m256 acc[4][W];
+    for (int j = 0; j < 4; j++)
+      for (int w = 0; w < W; w++) acc[j][w] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < np; i += STEP)
+      for (int j = 0; j < 4; j++)
+        for (int w = 0; w < W; w++) {
+          const int64_t o = i + j * (STEP / 4) + 8 * w;
+          acc[j][w] = _mm256_fmadd_ps(_mm256_loadu_ps(x + o), _mm256_loadu_ps(y + o), acc[j][w]);
+        }
+    __m256 r[W];
+    for (int w = 0; w < W; w++) r[w] = _mm256_add_ps(_mm256_add_ps(acc[0][w], acc[2][w]), _mm256_add_ps(acc[1][w], acc[3][w]));
+    __m128 t;
+    if (W == 1) {
+      t = _mm_add_ps(_mm256_castps256_ps128(r[0]), _mm256_extractf128_ps(r[0], 1));
+      t = _mm_hadd_ps(t, t);
+      t = _mm_hadd_ps(t, t);
+    } else {
+      const __m256 h = _mm256_add_ps(r[W - 1], r[0]);
+      t = _mm_add_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
+      t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+      t = _mm_add_ss(t, _mm_shuffle_ps(t, t, 1));
+    }
+    sum = _mm_cvtss_f32(t);
+  }
+  for (int64_t i = np; i < n; i++) sum = fmaf(x[i], y[i], sum);
+  *s = sum;
+}
+
 // Then the online softmax over the positions (running maximum M and sum S,
 // the exponentials correctly rounded, see expf_rounded), and the values, up
 // to 128 dimensions per pass in registers, rounded to binary16 after every
@@ -607,6 +646,9 @@ extern "C" void kiln_x86_avx2_ops_register(kiln_kernel_table *t, int wide) {
   // llamafile gemm takes them); no tile kernel, so a tile is vec_dot's bits
   t->vec_dot[KILN_TYPE_F16] = wide ? vec_dot_f16_ggml<64> : vec_dot_f16_ggml<32>;
   t->vec_dot_tile[KILN_TYPE_F16] = nullptr;
+  // F32 matrices likewise (a mixture's router is one, at every quantization type)
+  t->vec_dot[KILN_TYPE_F32] = wide ? vec_dot_f32_ggml<64> : vec_dot_f32_ggml<32>;
+  t->vec_dot_tile[KILN_TYPE_F32] = nullptr;
   t->rmsnorm = rmsnorm_avx2;
   t->attn_quant = attn_quant_avx2;
 }

@@ -189,9 +189,9 @@ struct Q6K {
                           _mm256_set_m128i(_mm_set1_epi16((int16_t)(j + 3)), _mm_set1_epi16((int16_t)(j + 2))));
       }
     const int64_t pf = prefetch_distance(NR, bx);
-    __m512 acc[NR][NC];
+    __m256 acc[NR][NC];
     for (int r = 0; r < NR; r++)
-      for (int c = 0; c < NC; c++) acc[r][c] = _mm512_setzero_ps();
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KILN_QK_K; i++) {
       const kiln_block_q8_K *yb[NC];
       for (int c = 0; c < NC; c++) yb[c] = reinterpret_cast<const kiln_block_q8_K *>(y + c * by) + i;
@@ -228,13 +228,16 @@ struct Q6K {
         const float d = f16(xb[r]->d);
         for (int c = 0; c < NC; c++) {
           const __m256i bias = _mm256_madd_epi16(_mm512_castsi512_si256(sc[r]), load(yb[c]->bsums));
-          const __m512i t = _mm512_sub_epi32(sumi[r][c], _mm512_zextsi256_si512(_mm256_slli_epi32(bias, 5)));
-          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(load_f32(&yb[c]->d) * d), _mm512_cvtepi32_ps(t), acc[r][c]);
+          // lanes k and k + 8 together: the products of values 4k..4k+3 of every 32, as llama.cpp's
+          // x86 vec_dot_q6_K lays them in its eight lanes (the bias lane k: 16-value sums 2k, 2k + 1)
+          const __m256i t = _mm256_sub_epi32(_mm256_add_epi32(_mm512_castsi512_si256(sumi[r][c]), _mm512_extracti64x4_epi64(sumi[r][c], 1)),
+                                             _mm256_slli_epi32(bias, 5));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(load_f32(&yb[c]->d) * d), _mm256_cvtepi32_ps(t), acc[r][c]);
         }
       }
     }
     for (int r = 0; r < NR; r++)
-      for (int c = 0; c < NC; c++) s[c * ldc + r] = _mm512_reduce_add_ps(acc[r][c]);
+      for (int c = 0; c < NC; c++) s[c * ldc + r] = hsum_f32(acc[r][c]);
   }
 };
 
@@ -409,7 +412,7 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
   const kiln_block_q5_K *x = static_cast<const kiln_block_q5_K *>(vx);
   const kiln_block_q8_K *y = static_cast<const kiln_block_q8_K *>(vy);
   const __m512i m4 = _mm512_set1_epi8(0xf), one = _mm512_set1_epi8(1);
-  __m512 acc = _mm512_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   float acc_min = 0;
   for (int64_t i = 0; i < n / KILN_QK_K; i++) {
     prefetch_ahead(&x[i], sizeof(kiln_block_q5_K));
@@ -426,10 +429,14 @@ void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *vy) {
       sumi = _mm512_add_epi32(sumi, dot_scaled(_mm512_or_si512(lo, hb), load512(y[i].qs + 64 * c), sc[2 * c], sc[2 * c + 1]));
     }
     const float dy = load_f32(&y[i].d);
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(dy * kiln_fp16(x[i].d)), _mm512_cvtepi32_ps(sumi), acc);
-    acc_min += dy * kiln_fp16(x[i].dmin) * static_cast<float>(sum_mn);
+    // lanes k and k + 8 together: the products of values 4k..4k+3 of every 32, llama.cpp's x86
+    // vec_dot_q5_K lanes, then its eight float sums
+    const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * kiln_fp16(x[i].d)), _mm256_cvtepi32_ps(s8), acc);
+    // one FMA, as llama.cpp's build contracts its `summs += dmin * sum`
+    acc_min = fmaf(dy * kiln_fp16(x[i].dmin), static_cast<float>(sum_mn), acc_min);
   }
-  *s = _mm512_reduce_add_ps(acc) - acc_min;
+  *s = hsum_f32(acc) - acc_min;
 }
 
 } // namespace

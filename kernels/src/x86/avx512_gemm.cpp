@@ -13,7 +13,7 @@
 // The results are exact integer sums scaled and accumulated in value order
 // (Q4_K: every 64 values, as llama.cpp's gemm over its repacked Q4_K does, so
 // that a batch's whole groups of 4 tokens come out bit for bit as there; Q6_K:
-// per super-block), so they differ from vec_dot by float rounding only; the
+// per super-block in eight sums, as its vec_dot), so they differ from vec_dot by float rounding only; the
 // kernel tests hold both to the reference. Linkage rule of avx2.cpp:
 // everything here is internal.
 #include <immintrin.h>
@@ -252,14 +252,17 @@ void q4k_gemm_quad(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx,
 template <int NR>
 void q6k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, const Q8KX16 *Y, int nt) {
   const __m512i m4 = _mm512_set1_epi8(0xf), m30 = _mm512_set1_epi8(0x30);
-  __m512 acc[NR];
-  for (int r = 0; r < NR; r++) acc[r] = _mm512_setzero_ps();
+  // llama.cpp's x86 vec_dot_q6_K (what it runs for every token of a batch: Q6_K is not repacked
+  // there) keeps eight float sums, sum k over the values 4k..4k+3 of every 32: with the groups of
+  // 4 values in Q8KX16's rows, group g goes to sum g % 8
+  __m512 acc[NR][8];
+  for (int r = 0; r < NR; r++)
+    for (int k = 0; k < 8; k++) acc[r][k] = _mm512_setzero_ps();
   alignas(64) uint8_t codes[NR][KILN_QK_K];
   for (int64_t i = 0; i < n / KILN_QK_K; i++) {
     const Q8KX16 &yb = Y[i];
     const int8_t *sc[NR];
     float d[NR];
-    __m512i S[NR], B[NR];
     for (int r = 0; r < NR; r++) {
       const kiln_block_q6_K *xb = reinterpret_cast<const kiln_block_q6_K *>(x + r * bx) + i;
       prefetch_ahead_l1(xb, sizeof(kiln_block_q6_K));
@@ -275,29 +278,39 @@ void q6k_gemm(int64_t n, float *s, size_t ldy, const uint8_t *x, size_t bx, cons
         _mm512_store_si512(codes[r] + 128 * h, lo);
         _mm512_store_si512(codes[r] + 128 * h + 64, hi);
       }
-      B[r] = _mm512_setzero_si512();
-      for (int p = 0; p < 8; p++) {
-        const uint32_t pair = (uint16_t)sc[r][2 * p] | (uint32_t)(uint16_t)sc[r][2 * p + 1] << 16;
-        B[r] = _mm512_dpwssd_epi32(B[r], load512(yb.bs16[p]), _mm512_set1_epi32((int)pair));
-      }
-      S[r] = _mm512_setzero_si512();
-    }
-    for (int j = 0; j < 16; j++) {
-      __m512i a[NR];
-      for (int r = 0; r < NR; r++) a[r] = _mm512_setzero_si512();
-      for (int g = 0; g < 4; g++) {
-        const __m512i yv = load512(yb.qs[4 * j + g]);
-        for (int r = 0; r < NR; r++) a[r] = _mm512_dpbusd_epi32(a[r], bcast4(codes[r] + 16 * j + 4 * g), yv);
-      }
-      for (int r = 0; r < NR; r++) S[r] = _mm512_add_epi32(S[r], _mm512_mullo_epi32(a[r], _mm512_set1_epi32(sc[r][j])));
     }
     const __m512 dy = _mm512_loadu_ps(yb.d);
-    for (int r = 0; r < NR; r++) {
-      const __m512i t = _mm512_sub_epi32(S[r], _mm512_slli_epi32(B[r], 5));
-      acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(d[r]), dy), _mm512_cvtepi32_ps(t), acc[r]);
+    __m512 dd[NR];
+    for (int r = 0; r < NR; r++) dd[r] = _mm512_mul_ps(_mm512_set1_ps(d[r]), dy);
+    for (int k = 0; k < 8; k++) {
+      // sum k takes group k % 4 of the 16-value sub-blocks j = k / 4, k / 4 + 2, ..., 14 + k / 4:
+      // per token, two 2-product sums (16 bits: 2 * 63 * 127 fits) weighed by sc_j in one VPDPWSSD
+      const int gg = k % 4;
+      __m512i S[NR];
+      for (int r = 0; r < NR; r++) S[r] = _mm512_setzero_si512();
+      for (int j = k / 4; j < 16; j += 2) {
+        const __m512i yv = load512(yb.qs[4 * j + gg]);
+        for (int r = 0; r < NR; r++) {
+          const __m512i p = _mm512_maddubs_epi16(bcast4(codes[r] + 16 * j + 4 * gg), yv);
+          S[r] = _mm512_dpwssd_epi32(S[r], p, _mm512_set1_epi16(sc[r][j]));
+        }
+      }
+      // the bias of sum k: 32 * (sc_2k * (16-value sum 2k) + sc_2k+1 * (sum 2k + 1))
+      const __m512i bs = load512(yb.bs16[k]);
+      for (int r = 0; r < NR; r++) {
+        const uint32_t w = (uint16_t)sc[r][2 * k] | (uint32_t)(uint16_t)sc[r][2 * k + 1] << 16;
+        const __m512i B = _mm512_dpwssd_epi32(_mm512_setzero_si512(), bs, _mm512_set1_epi32((int)w));
+        const __m512i t = _mm512_sub_epi32(S[r], _mm512_slli_epi32(B, 5));
+        acc[r][k] = _mm512_fmadd_ps(dd[r], _mm512_cvtepi32_ps(t), acc[r][k]);
+      }
     }
   }
-  for (int r = 0; r < NR; r++) store_lanes(acc[r], s + r, ldy, nt);
+  // the eight sums added as llama.cpp's hsum_float_8 adds them
+  for (int r = 0; r < NR; r++) {
+    const __m512 u0 = _mm512_add_ps(acc[r][0], acc[r][4]), u1 = _mm512_add_ps(acc[r][1], acc[r][5]);
+    const __m512 u2 = _mm512_add_ps(acc[r][2], acc[r][6]), u3 = _mm512_add_ps(acc[r][3], acc[r][7]);
+    store_lanes(_mm512_add_ps(_mm512_add_ps(u0, u2), _mm512_add_ps(u1, u3)), s + r, ldy, nt);
+  }
 }
 
 typedef void (*rows_fn)(int64_t, float *, size_t, const uint8_t *, size_t, const Q8KX16 *, int);
