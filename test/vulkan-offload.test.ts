@@ -17,7 +17,11 @@ import { Model } from '../engine/model/model.js';
 import { quantizeFile } from '../engine/quantize/quantize.js';
 import { vulkanInfo } from '../kernels/vulkan.js';
 import { cleanup, tempHome } from './helpers/daemon.js';
-import { kilnGreedy, NEAR_TIE } from './helpers/decoder-oracle.js';
+import { kilnGreedy } from './helpers/decoder-oracle.js';
+import { expectSameAsCpu as sameAsCpu } from './helpers/gpu-parity.js';
+
+/** The device's continuations against the CPU's under the near-tie rule (test/helpers/gpu-parity.ts), reported at the end. */
+const expectSameAsCpu = (label: string, cpu: Model, gpu: Model, prompts: number[][], n: number): void => void report.push(sameAsCpu(label, cpu, gpu, prompts, n));
 import { KJV_F32, KJV_GOLDEN } from './helpers/fixtures.js';
 
 process.env.KILN_GPU = 'vulkan'; // read by the native side when a model asks for GPU layers
@@ -35,35 +39,6 @@ afterAll(() => {
   if (report.length) console.log(`\nVulkan offload vs the CPU path (greedy tokens):\n${report.join('\n')}`);
   cleanup(dir);
 });
-
-function softmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const l of logits) if (l > max) max = l;
-  const p = Float64Array.from(logits, (l) => Math.exp(l - max));
-  const s = p.reduce((a, b) => a + b, 0);
-  return p.map((x) => x / s);
-}
-
-/** Compares the offloaded model's continuations with the CPU model's under the near-tie rule. */
-function expectSameAsCpu(label: string, cpu: Model, gpu: Model, prompts: number[][], n: number): void {
-  let whole = 0;
-  let same = 0;
-  for (const [pi, prompt] of prompts.entries()) {
-    const ref = kilnGreedy(cpu, prompt, n);
-    const ours = kilnGreedy(gpu, prompt, n);
-    let k = 0;
-    while (k < n && ours[k] === ref[k]) k++;
-    same += k;
-    if (k === n) {
-      whole++;
-      continue;
-    }
-    cpu.native.truncate(0);
-    const p = softmax(cpu.native.eval([...prompt, ...ref.slice(0, k)], 0));
-    expect(Math.abs(p[ref[k]] - p[ours[k]]), `${label}: prompt ${pi} parts from the CPU at token ${k}`).toBeLessThan(NEAR_TIE);
-  }
-  report.push(`  ${label.padEnd(28)} ${whole}/${prompts.length} continuations equal, ${same}/${prompts.length * n} tokens before any parting`);
-}
 
 describe.skipIf(!info.available)('Vulkan layer offload', () => {
   it('kjv (F32) fully offloaded continues the golden prompts as the CPU does', async () => {
