@@ -88,7 +88,7 @@ describe("the model's own log-probabilities, against llama.cpp on kjv-f32", () =
     ['greedy', { temperature: 0 }],
     // the values are read before any sampling transform: penalties and truncation change the tokens, not the numbers
     ['greedy with a repeat penalty and top_k', { temperature: 0, repeat_penalty: 1.8, repeat_last_n: 16, top_k: 3 }],
-  ])(`%s: each token's probability and the top ${TOP} within ${TOL} of llama.cpp's; exactly kiln's own log-softmax`, async (_, options) => {
+  ])(`%s: each token's probability and the top ${TOP} within ${TOL} of llama.cpp's; kiln's own log-softmax to float error`, async (_, options) => {
     const theirs = await load(KJV_F32);
     const ours = await Model.load(KJV_F32, { nCtx: 256, kvF16: true });
     try {
@@ -114,10 +114,12 @@ describe("the model's own log-probabilities, against llama.cpp on kjv-f32", () =
           got.forEach((v, k) => expect(Math.abs(v - want[k])).toBeLessThan(TOL));
           worstDp = Math.max(worstDp, Math.abs(Math.exp(lps[i].logprob) - q[tok]), ...got.map((v, k) => Math.abs(v - want[k])));
           worstLogp = Math.max(worstLogp, Math.abs(lps[i].logprob - Math.log(q[tok])));
-          // kiln's own logits, evaluated the same way: the log-softmax, untouched by the sampler
+          // kiln's own logits: the log-softmax, untouched by the sampler, to float error (the daemon
+          // finds an earlier request's prefix in its prompt cache and evaluates the rest as a shorter
+          // batch, and a batch's F32 sums follow llama.cpp's gemm order, one token's its dot order)
           const own = logSoftmax(logits);
-          expect(Math.abs(lps[i].logprob - own[tok])).toBeLessThan(1e-6);
-          expect(lps[i].top_logprobs!.map((t) => t.logprob)).toEqual(topValues(own, TOP).map((v) => expect.closeTo(v, 6)));
+          expect(Math.abs(lps[i].logprob - own[tok])).toBeLessThan(1e-4);
+          lps[i].top_logprobs!.forEach((t, k) => expect(Math.abs(t.logprob - topValues(own, TOP)[k])).toBeLessThan(1e-4));
           logits = ours.native.eval([tok], P + i);
         }
       }

@@ -51,15 +51,10 @@ export function assertFloatSource(file: GGUFFile, plan: TensorPlan[], path: stri
  * everywhere 0.993x/0.984x/0.968x but q2_K 1.125x and q3_K_S 1.009x (the
  * search still wins on attn_v, attn_output and ffn_down); this split gave
  * 0.988x/0.984x/0.985x, q3_K_S 0.948x, q4_K_M 0.984x, q2_K unchanged.
- * KILN_QUANT_PLAIN (none | all | a comma list of name fragments) overrides
- * the split, a measuring knob.
  */
 export function usePlain(name: string, type: number, hasImportance: boolean): boolean {
   if (hasImportance || !hasPlainQuantizer(type)) return false;
-  const knob = process.env.KILN_QUANT_PLAIN;
-  if (knob === undefined || knob === '') return PLAIN_TENSOR.test(name);
-  if (knob === 'none') return false;
-  return knob === 'all' || knob.split(',').some((f) => f !== '' && name.includes(f));
+  return PLAIN_TENSOR.test(name);
 }
 
 const PLAIN_TENSOR = /^((per_layer_)?token_embd\.weight|blk\.\d+\.(attn_q|attn_k|ffn_gate|ffn_up)(_exps)?\.weight)$/;
