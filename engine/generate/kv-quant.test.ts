@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KJV_F32, KJV_GOLDEN } from '../../test/helpers/fixtures.js';
+import { maxDiff, writeOneLayerKjv } from '../../test/helpers/kjv-layers.js';
+import { gv } from '../gguf/types.js';
 import type { KvTypes } from '../../common/kv-cache.js';
-import { readGGUFFile } from '../gguf/reader.js';
-import { gv, type GGUFValue } from '../gguf/types.js';
-import { writeGGUF } from '../gguf/writer.js';
 import { Model } from '../model/model.js';
 import { PromptCache } from './prompt-cache.js';
 import { decoderSpec } from '../../bench/arch-specs.js';
@@ -23,23 +22,8 @@ const dir = mkdtempSync(join(tmpdir(), 'kiln-kvq-'));
 const ONE_LAYER = join(dir, 'kjv-1-layer.gguf');
 const TOKENS = [...golden[7].prompt_tokens, ...golden[7].generated_tokens]; // BOS + 47
 
-beforeAll(async () => {
-  const file = await readGGUFFile(KJV_F32);
-  const bytes = readFileSync(KJV_F32);
-  const kv = new Map<string, GGUFValue>(file.kv);
-  kv.set('llama.block_count', gv.u32(1));
-  const tensors = file.tensors
-    .filter((t) => !/^blk\.[1-9]\d*\./.test(t.name))
-    .map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: bytes.subarray(t.absOffset, t.absOffset + t.byteSize) }));
-  await writeGGUF(ONE_LAYER, { kv, tensors, alignment: file.alignment });
-});
+beforeAll(() => writeOneLayerKjv(ONE_LAYER));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const QUANT: KvTypes[] = [
   { k: 'q8_0', v: 'q8_0' },
